@@ -1,0 +1,391 @@
+//! The command line: parses arguments, loads stacks, connects to the target, hands the work to
+//! the engine and reports. It knows nothing about SDK calls.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+
+use crate::cloud::{self, local, Clients, TargetKind};
+use crate::engine::{self, Engine, Outcome};
+use crate::model::{self, Stack};
+use crate::output::{outcome_event, outcome_line, Format, Output};
+
+/// Deploys and tears down the agentcore-multitenant reference architecture (Cognito, S3,
+/// Bedrock Knowledge Base, Aurora with Row-Level Security, AgentCore Runtime), on the local
+/// cloud (the default) or on AWS.
+#[derive(Debug, Parser)]
+#[command(name = "cargo xtask", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    global: Global,
+}
+
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
+struct Global {
+    /// Environment name: namespaces every physical name, so many environments (one per pull
+    /// request) live in one account. Lowercase letters, digits and `-`, at most 16.
+    #[arg(long, global = true, default_value = "dev", env = "XTASK_ENV")]
+    env: String,
+    /// Where to deploy: the local cloud on 127.0.0.1, or AWS through the standard credential
+    /// chain (AWS_PROFILE, AWS_REGION, SSO, web identity).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "local",
+        env = "XTASK_TARGET"
+    )]
+    target: TargetKind,
+    /// human: progress and results on stderr. json: newline-delimited events on stdout.
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    output_format: Format,
+    /// Do not ask before changing an AWS account (implied by CI=true).
+    #[arg(long, short = 'y', global = true)]
+    yes: bool,
+    /// The local cloud's processes, the venv and cached outputs live here.
+    #[arg(long, global = true, env = "XTASK_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// The stack files.
+    #[arg(long, global = true, env = "XTASK_STACKS_DIR")]
+    stacks_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create or update everything the selected tutorials need, then wait until it is usable.
+    /// Running it again on a converged environment changes nothing.
+    Deploy(Select),
+    /// Show what deploy would change, field by field, without changing anything.
+    Plan(Select),
+    /// Show what exists of the selected tutorials, with its outputs (pool id, client id, ...).
+    Status(Select),
+    /// Delete everything the selected tutorials own, dependents first. Safe to run again, and
+    /// on an environment that was never (or only partly) deployed. Never touches a resource
+    /// that lacks this environment's ownership tags.
+    Destroy(Select),
+    /// Check the stack files without calling any API.
+    Validate(Select),
+    /// Manage the local cloud (ministack, moto, PostgreSQL on 127.0.0.1) by hand.
+    Local {
+        #[command(subcommand)]
+        action: LocalAction,
+    },
+    /// Measure the engine's schedule on a simulated cloud in virtual time.
+    Bench(crate::bench::BenchArgs),
+}
+
+#[derive(Debug, Args)]
+struct Select {
+    /// Which tutorial: 1, 2, 3, a stack name (unstructured-rag, ...) or all.
+    #[arg(long, short, default_value = "all")]
+    tutorial: String,
+}
+
+#[derive(Debug, Subcommand)]
+enum LocalAction {
+    /// Install (once) and start the local cloud; prints its endpoints.
+    Up,
+    /// Stop the local cloud's processes (by pid). Everything deployed to it is gone.
+    Down,
+    /// Whether each part of the local cloud runs and answers.
+    Status,
+}
+
+/// Exit codes: 0 success, 1 a resource failed, 2 bad input (arguments or stack files).
+pub enum Exit {
+    Ok,
+    Failed,
+    Invalid,
+}
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask/ sits in the workspace")
+        .to_path_buf()
+}
+
+pub async fn run(cli: Cli) -> Result<Exit> {
+    let g = &cli.global;
+    let root = root();
+    let state_dir = g.state_dir.clone().unwrap_or_else(|| root.join(".xtask"));
+    let paths = local::Paths::new(&state_dir);
+    let mut out = Output::new(g.output_format);
+    let (command, select) = match &cli.command {
+        Command::Local { action } => return local_command(action, &paths, &out),
+        Command::Bench(args) => return crate::bench::run(args, &root, &out).await,
+        Command::Deploy(s) => ("deploy", s),
+        Command::Plan(s) => ("plan", s),
+        Command::Status(s) => ("status", s),
+        Command::Destroy(s) => ("destroy", s),
+        Command::Validate(s) => ("validate", s),
+    };
+    if let Err(m) = model::names::check_env_name(&g.env) {
+        out.warn(&format!("error: --env: {m}"));
+        return Ok(Exit::Invalid);
+    }
+    let stacks_dir = g.stacks_dir.clone().unwrap_or_else(|| root.join("stacks"));
+    let all = match model::load_all(&stacks_dir) {
+        Ok(s) => s,
+        Err(e) => {
+            out.warn(&format!(
+                "error: the stack files are invalid; nothing was changed\n{e}"
+            ));
+            out.json(json!({"type": "error", "kind": "invalid_stack", "diagnostics": e.0.iter().map(|d| json!({"file": d.file, "line": d.line, "message": d.message, "hint": d.hint})).collect::<Vec<_>>()}));
+            return Ok(Exit::Invalid);
+        }
+    };
+    let stacks = match model::select(&all, &select.tutorial) {
+        Ok(s) => s,
+        Err(m) => {
+            out.warn(&format!("error: {m}"));
+            return Ok(Exit::Invalid);
+        }
+    };
+    if command == "validate" {
+        for s in &stacks {
+            out.say(&format!(
+                "✓ {} ({} resources) is valid",
+                s.file.display(),
+                s.resources.len()
+            ));
+            out.json(json!({"type": "stack", "stack": s.name, "file": s.file, "resources": s.resources.len(), "valid": true}));
+        }
+        return Ok(Exit::Ok);
+    }
+
+    let started = Instant::now();
+    let clients = connect(
+        g,
+        &paths,
+        &out,
+        root.clone(),
+        command != "plan" && command != "status",
+    )
+    .await?;
+    let engine = Arc::new(Engine {
+        kinds: crate::kinds::registry(&clients),
+        env: g.env.clone(),
+        account: clients.account.clone(),
+        reporter: Arc::new(out.clone()),
+        backoff: engine::Backoff::default(),
+    });
+    let outcomes = match command {
+        "deploy" => engine.deploy(&stacks).await,
+        "destroy" => engine.destroy(&stacks).await,
+        "plan" => {
+            out.status_word = "planned";
+            let planned = engine.plan(&stacks).await;
+            for o in &planned {
+                out.say(&outcome_line(o));
+                out.json(outcome_event(o, "planned"));
+            }
+            planned
+        }
+        _ => return status(&engine, &stacks, &out, &clients).await,
+    };
+    if command == "deploy" {
+        save_outputs(&outcomes, &state_dir, &g.env, g.target);
+    }
+    let (read, mutating) = clients.calls.snapshot();
+    let counts = engine::count_actions(&outcomes);
+    let ok = outcomes.iter().all(Outcome::ok);
+    out.json(json!({
+        "type": "summary",
+        "command": command,
+        "env": g.env,
+        "target": g.target,
+        "ok": ok,
+        "counts": counts,
+        "api_calls": {"mutating": mutating, "read": read},
+        "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    }));
+    let summary: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(k, n)| format!("{n} {k}"))
+        .collect();
+    out.say(&format!(
+        "{} {command} of env `{}` on {}: {} ({} mutating and {} read API calls, {:.1}s)",
+        if ok { "✓" } else { "✗" },
+        g.env,
+        if g.target == TargetKind::Local {
+            "the local cloud"
+        } else {
+            "AWS"
+        },
+        if summary.is_empty() {
+            "nothing".to_string()
+        } else {
+            summary.join(", ")
+        },
+        mutating,
+        read,
+        started.elapsed().as_secs_f64()
+    ));
+    if !ok {
+        for o in outcomes.iter().filter(|o| !o.ok()) {
+            out.warn(&format!(
+                "error: {}/{}: {}",
+                o.stack,
+                o.id,
+                o.error.as_deref().unwrap_or_default()
+            ));
+        }
+    }
+    Ok(if ok { Exit::Ok } else { Exit::Failed })
+}
+
+/// Connects to the target: starts the local cloud if needed, or shows the AWS account and
+/// asks before a change.
+async fn connect(
+    g: &Global,
+    paths: &local::Paths,
+    out: &Output,
+    root: PathBuf,
+    mutating: bool,
+) -> Result<Clients> {
+    let sdk = match g.target {
+        TargetKind::Local => {
+            let spin = out.spinner("starting the local cloud");
+            let endpoints = local::up(paths, &|m| spin.set_message(m.to_string()))?;
+            spin.finish_and_clear();
+            cloud::sdk_config(TargetKind::Local, Some(&endpoints.ministack)).await
+        }
+        TargetKind::Aws => cloud::sdk_config(TargetKind::Aws, None).await,
+    };
+    let clients = Clients::new(g.target, &sdk, root).await?;
+    if g.target == TargetKind::Aws {
+        out.warn(&format!(
+            "AWS account {} in region {}, environment `{}`",
+            clients.account, clients.region, g.env
+        ));
+        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+        if mutating && !g.yes && !ci {
+            if !std::io::stdin().is_terminal() {
+                bail!("refusing to change an AWS account without confirmation\n  hint: pass --yes (CI=true implies it)");
+            }
+            eprint!("Continue? [y/N] ");
+            let mut answer = String::new();
+            std::io::stdin().lock().read_line(&mut answer)?;
+            if !matches!(answer.trim(), "y" | "Y" | "yes") {
+                bail!("stopped: nothing was changed");
+            }
+        }
+    }
+    Ok(clients)
+}
+
+/// What exists, with its outputs. Read-only.
+async fn status(
+    engine: &Arc<Engine>,
+    stacks: &[&Stack],
+    out: &Output,
+    clients: &Clients,
+) -> Result<Exit> {
+    let found = engine.observed_outputs(stacks).await;
+    let mut ok = true;
+    for (stack, id, kind, name, state) in &found {
+        match state {
+            Ok(Some(outputs)) => {
+                out.say(&format!("● {stack}/{id} ({kind}) {name}"));
+                for (k, v) in outputs {
+                    out.say(&format!(
+                        "      {k}: {}",
+                        v.as_str()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| v.to_string())
+                    ));
+                }
+                out.json(json!({"type": "resource", "stack": stack, "id": id, "kind": kind, "physical_name": name, "exists": true, "outputs": outputs}));
+            }
+            Ok(None) => {
+                out.say(&format!("○ {stack}/{id} ({kind}) {name}: not deployed"));
+                out.json(json!({"type": "resource", "stack": stack, "id": id, "kind": kind, "physical_name": name, "exists": false}));
+            }
+            Err(e) => {
+                ok = false;
+                out.warn(&format!("✗ {stack}/{id} ({kind}) {name}: {e}"));
+                out.json(json!({"type": "resource", "stack": stack, "id": id, "kind": kind, "physical_name": name, "error": e}));
+            }
+        }
+    }
+    let (read, mutating) = clients.calls.snapshot();
+    out.json(json!({"type": "summary", "command": "status", "ok": ok, "api_calls": {"mutating": mutating, "read": read}}));
+    Ok(if ok { Exit::Ok } else { Exit::Failed })
+}
+
+/// Caches the (non-secret) outputs of a deploy under the state directory, for people and for
+/// scripts; correctness never depends on this file.
+fn save_outputs(outcomes: &[Outcome], state_dir: &std::path::Path, env: &str, target: TargetKind) {
+    let mut doc = serde_json::Map::new();
+    for o in outcomes {
+        if let Some(outputs) = &o.outputs {
+            let entry = doc.entry(o.stack.clone()).or_insert_with(|| json!({}));
+            entry[&o.id] = json!(outputs);
+        }
+    }
+    let target = if target == TargetKind::Local {
+        "local"
+    } else {
+        "aws"
+    };
+    let dir = state_dir.join("outputs").join(target);
+    if std::fs::create_dir_all(&dir).is_ok() {
+        let _ = std::fs::write(
+            dir.join(format!("{env}.json")),
+            serde_json::to_string_pretty(&doc).unwrap_or_default(),
+        );
+    }
+}
+
+fn local_command(action: &LocalAction, paths: &local::Paths, out: &Output) -> Result<Exit> {
+    match action {
+        LocalAction::Up => {
+            let spin = out.spinner("starting the local cloud");
+            let e = local::up(paths, &|m| spin.set_message(m.to_string()))
+                .context("the local cloud did not start")?;
+            spin.finish_and_clear();
+            out.say(&format!(
+                "✓ local cloud up: AWS APIs at {}, S3 Vectors at {}, PostgreSQL on 127.0.0.1:{}",
+                e.ministack, e.moto, e.postgres_port
+            ));
+            out.json(json!({"type": "local", "state": "up", "endpoints": e}));
+        }
+        LocalAction::Down => {
+            let stopped = local::down(paths)?;
+            out.say(if stopped {
+                "✓ local cloud stopped"
+            } else {
+                "✓ the local cloud was not running"
+            });
+            out.json(json!({"type": "local", "state": "down", "stopped": stopped}));
+        }
+        LocalAction::Status => match local::running(paths) {
+            Some(e) => {
+                for (part, ok) in local::health(&e) {
+                    out.say(&format!("{} {part}", if ok { "●" } else { "✗" }));
+                }
+                out.say(&format!(
+                    "AWS APIs at {}, S3 Vectors at {}, PostgreSQL on 127.0.0.1:{}",
+                    e.ministack, e.moto, e.postgres_port
+                ));
+                out.json(json!({"type": "local", "state": "up", "endpoints": e}));
+            }
+            None => {
+                out.say("○ the local cloud is not running (`cargo xtask local up` starts it; deploy does too)");
+                out.json(json!({"type": "local", "state": "down"}));
+                return Ok(Exit::Failed);
+            }
+        },
+    }
+    Ok(Exit::Ok)
+}

@@ -1,0 +1,276 @@
+//! Where the provisioner talks to: AWS through the standard credential chain, or the local
+//! cloud on 127.0.0.1. Builds SDK clients that share one retry policy and one call counter.
+
+pub mod local;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+// read_before_serialization runs once per operation (before the retry loop), after the
+// operation's metadata is in the config bag, which read_before_execution is too early for.
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_types::config_bag::ConfigBag;
+
+use crate::engine::CloudError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TargetKind {
+    /// The local cloud on 127.0.0.1 (ministack, moto, PostgreSQL): costs nothing, needs no account.
+    Local,
+    /// Real AWS, through the standard credential chain (profiles, SSO, web identity).
+    Aws,
+}
+
+/// Counts API operations (not HTTP attempts: a retried call counts once), split into reads and
+/// mutations by the operation's name.
+#[derive(Debug, Default)]
+pub struct CallCounter {
+    pub read: AtomicU64,
+    pub mutating: AtomicU64,
+}
+
+impl CallCounter {
+    pub fn is_read(operation: &str) -> bool {
+        let op = operation.strip_prefix("Admin").unwrap_or(operation);
+        ["Get", "List", "Describe", "Head", "Retrieve"]
+            .iter()
+            .any(|p| op.starts_with(p))
+    }
+
+    pub fn count(&self, operation: &str) {
+        let counter = if Self::is_read(operation) {
+            &self.read
+        } else {
+            &self.mutating
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn snapshot(&self) -> (u64, u64) {
+        (
+            self.read.load(Ordering::Relaxed),
+            self.mutating.load(Ordering::Relaxed),
+        )
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CountingInterceptor(pub Arc<CallCounter>);
+
+impl Intercept for CountingInterceptor {
+    fn name(&self) -> &'static str {
+        "CountingInterceptor"
+    }
+
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(meta) = cfg.load::<Metadata>() {
+            self.0.count(meta.name());
+        }
+        Ok(())
+    }
+}
+
+/// The SDK clients of one run, all counted.
+#[derive(Clone)]
+pub struct Clients {
+    pub target: TargetKind,
+    pub region: String,
+    pub account: String,
+    pub calls: Arc<CallCounter>,
+    pub cognito: aws_sdk_cognitoidentityprovider::Client,
+    pub s3: aws_sdk_s3::Client,
+    pub secrets: aws_sdk_secretsmanager::Client,
+    /// The repository root: stack properties name files relative to it.
+    pub root: std::path::PathBuf,
+}
+
+/// SDK settings for `target`. Local: the emulator's endpoint and dummy static credentials.
+pub async fn sdk_config(target: TargetKind, local_endpoint: Option<&str>) -> SdkConfig {
+    // Standard mode retries throttling and transient errors with jittered backoff; more
+    // attempts than the default 3, since a deploy creates many resources at once.
+    let retry = RetryConfig::standard().with_max_attempts(8);
+    let loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
+    match target {
+        TargetKind::Aws => loader.load().await,
+        TargetKind::Local => {
+            let creds = aws_sdk_sts::config::Credentials::new(
+                "test",
+                "test",
+                None,
+                None,
+                "agentcore-mt-local",
+            );
+            loader
+                .region(Region::new(local::REGION))
+                .endpoint_url(local_endpoint.expect("the local cloud is up"))
+                .credentials_provider(creds)
+                .load()
+                .await
+        }
+    }
+}
+
+impl Clients {
+    pub async fn new(
+        target: TargetKind,
+        sdk: &SdkConfig,
+        root: std::path::PathBuf,
+    ) -> anyhow::Result<Clients> {
+        let calls = Arc::new(CallCounter::default());
+        let counting = CountingInterceptor(calls.clone());
+        let sts = aws_sdk_sts::Client::from_conf(
+            aws_sdk_sts::config::Builder::from(sdk)
+                .interceptor(counting.clone())
+                .build(),
+        );
+        let identity = sts.get_caller_identity().send().await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot find out who you are (sts:GetCallerIdentity): {}\n  hint: {}",
+                describe_sdk_error(&e),
+                match target {
+                    TargetKind::Aws => "configure credentials (aws configure / aws sso login / AWS_PROFILE) and a region (AWS_REGION)",
+                    TargetKind::Local => "the local cloud does not answer: run `cargo xtask local status`",
+                }
+            )
+        })?;
+        let account = identity.account().unwrap_or_default().to_string();
+        let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+        if region.is_empty() {
+            anyhow::bail!(
+                "no AWS region is configured\n  hint: set AWS_REGION or a region in your profile"
+            );
+        }
+        Ok(Clients {
+            target,
+            region,
+            account,
+            cognito: aws_sdk_cognitoidentityprovider::Client::from_conf(
+                aws_sdk_cognitoidentityprovider::config::Builder::from(sdk)
+                    .interceptor(counting.clone())
+                    .build(),
+            ),
+            s3: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(sdk)
+                    .force_path_style(target == TargetKind::Local)
+                    .interceptor(counting.clone())
+                    .build(),
+            ),
+            secrets: aws_sdk_secretsmanager::Client::from_conf(
+                aws_sdk_secretsmanager::config::Builder::from(sdk)
+                    .interceptor(counting)
+                    .build(),
+            ),
+            calls,
+            root,
+        })
+    }
+}
+
+/// The error code and message of an SDK error, without the request details.
+pub fn describe_sdk_error<E, R>(
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+) -> String
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    match err {
+        SdkError::ServiceError(se) => {
+            let e = se.err();
+            format!(
+                "{}: {}",
+                e.code().unwrap_or("error"),
+                e.message().unwrap_or("")
+            )
+        }
+        SdkError::DispatchFailure(d) => format!("cannot connect: {d:?}"),
+        SdkError::TimeoutError(_) => "timed out".into(),
+        other => format!("{other}"),
+    }
+}
+
+/// Error codes that mean "wait and try again" across services: throttling the SDK gave up on,
+/// eventual consistency, a resource busy in a transition.
+const RETRYABLE_CODES: &[&str] = &[
+    "Throttling",
+    "ThrottlingException",
+    "TooManyRequestsException",
+    "RequestLimitExceeded",
+    "SlowDown",
+    "ConcurrentModificationException",
+    "OperationAborted",
+    "InternalErrorException",
+    "InternalServiceError",
+    "InternalFailure",
+    "ServiceUnavailable",
+];
+
+/// Classifies an SDK error for the engine. `not_found` lists the codes meaning "not there".
+pub fn classify<E, R>(
+    err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+    not_found: &[&str],
+) -> CloudError
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    use aws_smithy_runtime_api::client::result::SdkError;
+    let text = describe_sdk_error(&err);
+    match &err {
+        SdkError::ServiceError(se) => {
+            let code = se.err().code().unwrap_or_default();
+            if not_found.contains(&code) {
+                CloudError::NotFound(text)
+            } else if RETRYABLE_CODES.contains(&code) {
+                CloudError::Retryable(text)
+            } else {
+                CloudError::Fatal(text)
+            }
+        }
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
+            CloudError::Retryable(text)
+        }
+        _ => CloudError::Fatal(text),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::CallCounter;
+
+    #[test]
+    fn reads_and_mutations() {
+        for op in [
+            "GetBucketTagging",
+            "ListUserPools",
+            "DescribeUserPool",
+            "HeadBucket",
+            "AdminGetUser",
+            "AdminListGroupsForUser",
+        ] {
+            assert!(CallCounter::is_read(op), "{op}");
+        }
+        for op in [
+            "CreateUserPool",
+            "PutObject",
+            "DeleteBucket",
+            "AdminCreateUser",
+            "AdminAddUserToGroup",
+            "TagResource",
+        ] {
+            assert!(!CallCounter::is_read(op), "{op}");
+        }
+    }
+}

@@ -1,0 +1,169 @@
+//! The contract between the engine and a resource kind. The engine knows nothing about any
+//! particular service: it only calls these methods, in the order its graph dictates.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+/// Attribute values a resource exposes to the resources that reference it.
+pub type Outputs = BTreeMap<String, Value>;
+
+/// The tags that mark a resource as ours. Sub-resources that cannot carry tags (a Cognito
+/// group, an app client) inherit ownership from the parent they live in.
+pub type Tags = BTreeMap<String, String>;
+
+/// Everything a kind needs to know about one resource it is asked to act on.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub stack: String,
+    pub logical_id: String,
+    pub physical_name: String,
+    /// Properties with every reference replaced by its value.
+    pub properties: Value,
+    /// Ownership tags (without `created-at`, which only `create` adds).
+    pub tags: Tags,
+}
+
+/// What `observe` found under the resource's physical name.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    /// Carries all our ownership tags. A resource that has our name but not our tags is never
+    /// adopted, changed or deleted.
+    pub owned: bool,
+    /// The current properties, in the stack file's vocabulary, for the fields the stack sets.
+    pub properties: Value,
+    pub outputs: Outputs,
+}
+
+/// How far a resource is from usable, as reported by `poll_ready` / `poll_gone`.
+#[derive(Debug, Clone)]
+pub enum Progress {
+    Done(Outputs),
+    Pending(String),
+}
+
+/// Errors a kind reports, classified so the engine knows whether to retry.
+#[derive(Debug, thiserror::Error)]
+pub enum CloudError {
+    /// Throttling, eventual consistency, a resource busy in another state: try again later.
+    #[error("{0} (will retry)")]
+    Retryable(String),
+    /// The thing is not there. Deleting something already gone is success.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A failure that retrying will not cure.
+    #[error("{0}")]
+    Fatal(String),
+}
+
+impl CloudError {
+    pub fn fatal(e: impl std::fmt::Display) -> Self {
+        CloudError::Fatal(e.to_string())
+    }
+}
+
+pub type CloudResult<T> = Result<T, CloudError>;
+
+/// One change between what exists and what the stack asks for.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct FieldChange {
+    pub field: String,
+    pub current: Value,
+    pub desired: Value,
+    /// The service cannot change this field in place: the resource must be replaced.
+    pub replaces: bool,
+}
+
+/// One AWS resource kind: observe / create / update / delete, each idempotent.
+#[async_trait]
+pub trait ResourceKind: Send + Sync {
+    /// Fields the service cannot update in place.
+    fn immutable_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Finds the resource by physical name; `None` if it does not exist. Read-only.
+    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>>;
+
+    /// The fields that differ. The default compares each property the stack sets.
+    fn diff(&self, target: &Target, observed: &Observed) -> Vec<FieldChange> {
+        diff_properties(
+            &target.properties,
+            &observed.properties,
+            self.immutable_fields(),
+        )
+    }
+
+    async fn create(&self, target: &Target) -> CloudResult<Outputs>;
+
+    async fn update(
+        &self,
+        target: &Target,
+        observed: &Observed,
+        changes: &[FieldChange],
+    ) -> CloudResult<Outputs>;
+
+    /// Called until it returns Done; the engine sleeps with backoff in between.
+    async fn poll_ready(&self, _target: &Target, outputs: &Outputs) -> CloudResult<Progress> {
+        Ok(Progress::Done(outputs.clone()))
+    }
+
+    /// Starts deleting. Not-found is success. The engine then calls `observe` until the
+    /// resource is gone.
+    async fn delete(&self, target: &Target, observed: &Observed) -> CloudResult<()>;
+}
+
+/// Field-by-field comparison of the properties the stack sets.
+pub fn diff_properties(desired: &Value, current: &Value, immutable: &[&str]) -> Vec<FieldChange> {
+    let mut changes = Vec::new();
+    let Some(desired) = desired.as_object() else {
+        return changes;
+    };
+    for (field, want) in desired {
+        let have = current.get(field).cloned().unwrap_or(Value::Null);
+        if want.is_null() || normalized(&have) == normalized(want) {
+            continue;
+        }
+        changes.push(FieldChange {
+            field: field.clone(),
+            current: have,
+            desired: want.clone(),
+            replaces: immutable.contains(&field.as_str()),
+        });
+    }
+    changes
+}
+
+/// Lists in properties are sets (auth flows, groups, keys): compare them sorted.
+fn normalized(v: &Value) -> Value {
+    match v {
+        Value::Array(items) => {
+            let mut items: Vec<Value> = items.iter().map(normalized).collect();
+            items.sort_by_key(|a| a.to_string());
+            Value::Array(items)
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), normalized(v)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn diff_compares_lists_as_sets_and_marks_replacements() {
+        let desired = json!({"flows": ["b", "a"], "name": "x", "size": 2, "unset": null});
+        let current = json!({"flows": ["a", "b"], "name": "y", "size": 2});
+        let changes = diff_properties(&desired, &current, &["name"]);
+        assert_eq!(changes.len(), 1);
+        assert_eq!(changes[0].field, "name");
+        assert!(changes[0].replaces);
+    }
+}

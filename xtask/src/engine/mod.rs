@@ -1,0 +1,680 @@
+//! The reconcile engine: plan, deploy and destroy over the dependency graph. It knows nothing
+//! about any service; every kind is a `ResourceKind` looked up by name.
+//!
+//! Contract (as kube-rs states it for reconcilers): deploy and destroy are idempotent, destroy
+//! tolerates deploy never having run or having stopped anywhere, deleting what is gone is
+//! success, and a resource with our name but not our tags is never touched.
+
+pub mod kind;
+pub mod retry;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::Value;
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::model::{self, names, Naming, Resource, Stack};
+pub use kind::{
+    diff_properties, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress,
+    ResourceKind, Target,
+};
+pub use retry::Backoff;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    Create,
+    Update,
+    /// An update the service cannot make in place: delete, then create.
+    Replace,
+    Delete,
+    Noop,
+}
+
+impl Action {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Update => "update",
+            Action::Replace => "replace",
+            Action::Delete => "delete",
+            Action::Noop => "noop",
+        }
+    }
+}
+
+/// Receives what the engine does, as it does it. The CLI turns it into progress lines or JSON.
+pub trait Reporter: Send + Sync {
+    fn started(&self, _stack: &str, _id: &str, _kind: &str, _what: &str) {}
+    fn progress(&self, _stack: &str, _id: &str, _message: &str) {}
+    fn finished(&self, outcome: &Outcome);
+}
+
+/// A reporter that hears nothing; for tests and the benchmark.
+pub struct Silent;
+impl Reporter for Silent {
+    fn finished(&self, _: &Outcome) {}
+}
+
+/// What happened (or, in a plan, would happen) to one resource.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Outcome {
+    pub stack: String,
+    pub id: String,
+    pub kind: String,
+    pub physical_name: String,
+    pub action: Action,
+    /// None: done. Some: why it failed (or, in a plan, why it cannot be done).
+    pub error: Option<String>,
+    pub changes: Vec<FieldChange>,
+    /// Why a plan says create although the resource may exist (its parent does not yet).
+    pub note: Option<String>,
+    pub seconds: f64,
+    /// The resource's attributes once it converged (deploy only).
+    #[serde(skip)]
+    pub outputs: Option<Outputs>,
+}
+
+impl Outcome {
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+pub struct Engine {
+    pub kinds: HashMap<&'static str, Arc<dyn ResourceKind>>,
+    pub env: String,
+    pub account: String,
+    pub reporter: Arc<dyn Reporter>,
+    pub backoff: Backoff,
+}
+
+/// A resource of one of the selected stacks.
+#[derive(Clone)]
+struct Unit {
+    stack: String,
+    tutorial: u8,
+    res: Resource,
+}
+
+impl Unit {
+    fn key(&self) -> String {
+        key(&self.stack, &self.res.id)
+    }
+}
+
+fn key(stack: &str, id: &str) -> String {
+    format!("{stack}/{id}")
+}
+
+/// How far a resource has come during a deploy.
+#[derive(Debug, Clone)]
+enum Phase {
+    Waiting,
+    /// Created or found; attributes other than the ready ones are known.
+    Known(Outputs),
+    /// Usable; every attribute is known.
+    Ready(Outputs),
+    Failed,
+}
+
+fn units(stacks: &[&Stack]) -> Vec<Unit> {
+    let mut out = Vec::new();
+    for s in stacks {
+        let order =
+            model::graph::topo_order(&s.resources).expect("stacks are validated before use");
+        for id in order {
+            let res = s
+                .resources
+                .iter()
+                .find(|r| r.id == id)
+                .cloned()
+                .expect("id from the same stack");
+            out.push(Unit {
+                stack: s.name.clone(),
+                tutorial: s.tutorial,
+                res,
+            });
+        }
+    }
+    out
+}
+
+impl Engine {
+    fn kind(&self, unit: &Unit) -> Result<Arc<dyn ResourceKind>, String> {
+        self.kinds.get(unit.res.kind.kind).cloned().ok_or_else(|| {
+            format!(
+                "no implementation for kind {} on this target",
+                unit.res.kind.kind
+            )
+        })
+    }
+
+    fn target(&self, unit: &Unit, properties: Value) -> Target {
+        let naming = Naming {
+            env: self.env.clone(),
+            tutorial: unit.tutorial,
+            account: self.account.clone(),
+        };
+        Target {
+            stack: unit.stack.clone(),
+            logical_id: unit.res.id.clone(),
+            physical_name: names::physical_name(
+                unit.res.kind.name_style,
+                &naming,
+                &unit.res.id,
+                &properties,
+            ),
+            tags: names::ownership_tags(&naming, &unit.stack, &unit.res.id),
+            properties,
+        }
+    }
+
+    fn deadline(unit: &Unit) -> Instant {
+        Instant::now() + Duration::from_secs(unit.res.kind.deadline_secs)
+    }
+
+    async fn observe(
+        &self,
+        kind: &dyn ResourceKind,
+        unit: &Unit,
+        target: &Target,
+    ) -> Result<Option<Observed>, CloudError> {
+        let reporter = &self.reporter;
+        retry::retry(
+            self.backoff,
+            Self::deadline(unit),
+            |why| reporter.progress(&unit.stack, &unit.res.id, why),
+            || kind.observe(target),
+        )
+        .await
+    }
+
+    fn outcome(&self, unit: &Unit, physical_name: &str, action: Action) -> Outcome {
+        Outcome {
+            stack: unit.stack.clone(),
+            id: unit.res.id.clone(),
+            kind: unit.res.kind.kind.to_string(),
+            physical_name: physical_name.to_string(),
+            action,
+            error: None,
+            changes: Vec::new(),
+            note: None,
+            seconds: 0.0,
+            outputs: None,
+        }
+    }
+
+    /// Observes every resource in dependency order. For each: its target (if its references
+    /// could be resolved) and what exists under its name.
+    async fn observe_all(
+        &self,
+        units: &[Unit],
+    ) -> Vec<(Option<Target>, Result<Option<Observed>, String>)> {
+        let mut known: HashMap<String, Outputs> = HashMap::new();
+        let mut out = Vec::new();
+        for unit in units {
+            let lookup = |r: &model::Ref| {
+                known
+                    .get(&key(&unit.stack, &r.resource))
+                    .and_then(|o| o.get(&r.attribute))
+                    .cloned()
+            };
+            let Some(props) = model::refs::resolve(&unit.res.properties, &lookup) else {
+                out.push((None, Ok(None)));
+                continue;
+            };
+            let target = self.target(unit, props);
+            let observed = match self.kind(unit) {
+                Ok(kind) => self
+                    .observe(kind.as_ref(), unit, &target)
+                    .await
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e),
+            };
+            if let Ok(Some(o)) = &observed {
+                if o.owned {
+                    known.insert(unit.key(), o.outputs.clone());
+                }
+            }
+            out.push((Some(target), observed));
+        }
+        out
+    }
+
+    /// What exists of each resource, with its outputs. Read-only.
+    #[allow(clippy::type_complexity)]
+    pub async fn observed_outputs(
+        &self,
+        stacks: &[&Stack],
+    ) -> Vec<(
+        String,
+        String,
+        String,
+        String,
+        Result<Option<Outputs>, String>,
+    )> {
+        let units = units(stacks);
+        let observed = self.observe_all(&units).await;
+        units
+            .iter()
+            .zip(observed)
+            .map(|(u, (target, found))| {
+                let name = target.map(|t| t.physical_name).unwrap_or_default();
+                let state = found.map(|o| o.filter(|o| o.owned).map(|o| o.outputs));
+                (
+                    u.stack.clone(),
+                    u.res.id.clone(),
+                    u.res.kind.kind.to_string(),
+                    name,
+                    state,
+                )
+            })
+            .collect()
+    }
+
+    /// What deploy would do, field by field. Makes read calls only.
+    pub async fn plan(&self, stacks: &[&Stack]) -> Vec<Outcome> {
+        let units = units(stacks);
+        let observed = self.observe_all(&units).await;
+        let mut out = Vec::new();
+        for (unit, (target, found)) in units.iter().zip(observed) {
+            let Some(target) = target else {
+                let mut o = self.outcome(unit, "", Action::Create);
+                o.physical_name = self.target(unit, unit.res.properties.clone()).physical_name;
+                o.note = Some("depends on a resource that does not exist yet".into());
+                out.push(o);
+                continue;
+            };
+            let mut o = self.outcome(unit, &target.physical_name, Action::Create);
+            match found {
+                Err(e) => o.error = Some(e),
+                Ok(None) => {}
+                Ok(Some(obs)) if !obs.owned => o.error = Some(not_ours(unit, &target)),
+                Ok(Some(obs)) => {
+                    let changes = self
+                        .kind(unit)
+                        .map(|k| k.diff(&target, &obs))
+                        .unwrap_or_default();
+                    o.action = if changes.is_empty() {
+                        Action::Noop
+                    } else if changes.iter().any(|c| c.replaces) {
+                        Action::Replace
+                    } else {
+                        Action::Update
+                    };
+                    o.changes = changes;
+                }
+            }
+            out.push(o);
+        }
+        out
+    }
+
+    /// Converges every resource of `stacks`, independent ones concurrently. A resource starts
+    /// as soon as the attributes it references are known; it waits for readiness only where it
+    /// references a ready attribute.
+    pub async fn deploy(self: &Arc<Self>, stacks: &[&Stack]) -> Vec<Outcome> {
+        let units = units(stacks);
+        let mut senders = HashMap::new();
+        let mut receivers = HashMap::new();
+        for u in &units {
+            let (tx, rx) = watch::channel(Phase::Waiting);
+            senders.insert(u.key(), tx);
+            receivers.insert(u.key(), rx);
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for unit in units.clone() {
+            let deps: Vec<(model::Ref, bool, watch::Receiver<Phase>)> = unit
+                .res
+                .refs
+                .iter()
+                .map(|r| {
+                    let dep = units
+                        .iter()
+                        .find(|u| u.stack == unit.stack && u.res.id == r.resource)
+                        .expect("validated");
+                    let needs_ready = dep
+                        .res
+                        .kind
+                        .ready_attributes
+                        .contains(&r.attribute.as_str());
+                    (r.clone(), needs_ready, receivers[&dep.key()].clone())
+                })
+                .collect();
+            let tx = senders.remove(&unit.key()).expect("one sender per unit");
+            let engine = Arc::clone(self);
+            tasks.spawn(async move {
+                let started = Instant::now();
+                let mut outcome = engine.deploy_unit(&unit, deps, &tx).await;
+                if !outcome.ok() {
+                    tx.send_replace(Phase::Failed);
+                }
+                outcome.seconds = started.elapsed().as_secs_f64();
+                engine.reporter.finished(&outcome);
+                outcome
+            });
+        }
+        collect(tasks).await
+    }
+
+    async fn deploy_unit(
+        &self,
+        unit: &Unit,
+        deps: Vec<(model::Ref, bool, watch::Receiver<Phase>)>,
+        tx: &watch::Sender<Phase>,
+    ) -> Outcome {
+        let mut values: HashMap<model::Ref, Value> = HashMap::new();
+        for (r, needs_ready, mut rx) in deps {
+            loop {
+                let phase = rx.borrow_and_update().clone();
+                let outputs = match phase {
+                    Phase::Failed => {
+                        let mut o = self.outcome(unit, "", Action::Noop);
+                        o.error = Some(format!("skipped: `{}` failed", r.resource));
+                        return o;
+                    }
+                    Phase::Ready(o) => Some(o),
+                    Phase::Known(o) if !needs_ready => Some(o),
+                    _ => None,
+                };
+                if let Some(outputs) = outputs {
+                    let v = outputs.get(&r.attribute).cloned().unwrap_or(Value::Null);
+                    values.insert(r.clone(), v);
+                    break;
+                }
+                if rx.changed().await.is_err() {
+                    let mut o = self.outcome(unit, "", Action::Noop);
+                    o.error = Some(format!("skipped: `{}` stopped", r.resource));
+                    return o;
+                }
+            }
+        }
+        let props = model::refs::resolve(&unit.res.properties, &|r| values.get(r).cloned())
+            .expect("every reference was waited for");
+        let target = self.target(unit, props);
+        let mut outcome = self.outcome(unit, &target.physical_name, Action::Noop);
+        let kind = match self.kind(unit) {
+            Ok(k) => k,
+            Err(e) => {
+                outcome.error = Some(e);
+                return outcome;
+            }
+        };
+        self.reporter
+            .started(&unit.stack, &unit.res.id, unit.res.kind.kind, "observing");
+        match self
+            .converge(kind.as_ref(), unit, &target, &mut outcome, tx)
+            .await
+        {
+            Ok(()) => {}
+            Err(e) => outcome.error = Some(e.to_string()),
+        }
+        outcome
+    }
+
+    async fn converge(
+        &self,
+        kind: &dyn ResourceKind,
+        unit: &Unit,
+        target: &Target,
+        outcome: &mut Outcome,
+        tx: &watch::Sender<Phase>,
+    ) -> Result<(), CloudError> {
+        let deadline = Self::deadline(unit);
+        let (stack, id) = (&unit.stack, &unit.res.id);
+        let note = |why: &str| self.reporter.progress(stack, id, why);
+        let found = self.observe(kind, unit, target).await?;
+        let outputs = match found {
+            Some(obs) if !obs.owned => return Err(CloudError::Fatal(not_ours(unit, target))),
+            Some(obs) => {
+                let changes = kind.diff(target, &obs);
+                outcome.changes = changes.clone();
+                if changes.is_empty() {
+                    outcome.action = Action::Noop;
+                    obs.outputs
+                } else if changes.iter().any(|c| c.replaces) {
+                    outcome.action = Action::Replace;
+                    self.reporter
+                        .started(stack, id, unit.res.kind.kind, "replacing");
+                    match retry::retry(self.backoff, deadline, note, || kind.delete(target, &obs))
+                        .await
+                    {
+                        Ok(()) | Err(CloudError::NotFound(_)) => {}
+                        Err(e) => return Err(e),
+                    }
+                    self.wait_gone(kind, unit, target, deadline).await?;
+                    retry::retry(self.backoff, deadline, note, || kind.create(target)).await?
+                } else {
+                    outcome.action = Action::Update;
+                    self.reporter
+                        .started(stack, id, unit.res.kind.kind, "updating");
+                    retry::retry(self.backoff, deadline, note, || {
+                        kind.update(target, &obs, &changes)
+                    })
+                    .await?
+                }
+            }
+            None => {
+                outcome.action = Action::Create;
+                self.reporter
+                    .started(stack, id, unit.res.kind.kind, "creating");
+                retry::retry(self.backoff, deadline, note, || kind.create(target)).await?
+            }
+        };
+        tx.send_replace(Phase::Known(outputs.clone()));
+        let ready = self
+            .wait_ready(kind, unit, target, outputs, deadline)
+            .await?;
+        outcome.outputs = Some(ready.clone());
+        tx.send_replace(Phase::Ready(ready));
+        Ok(())
+    }
+
+    async fn wait_ready(
+        &self,
+        kind: &dyn ResourceKind,
+        unit: &Unit,
+        target: &Target,
+        outputs: Outputs,
+        deadline: Instant,
+    ) -> Result<Outputs, CloudError> {
+        let note = |why: &str| self.reporter.progress(&unit.stack, &unit.res.id, why);
+        let mut attempt = 0;
+        loop {
+            match retry::retry(self.backoff, deadline, note, || {
+                kind.poll_ready(target, &outputs)
+            })
+            .await?
+            {
+                Progress::Done(o) => return Ok(o),
+                Progress::Pending(state) => {
+                    note(&state);
+                    let pause = self.backoff.delay(attempt);
+                    if Instant::now() + pause > deadline {
+                        return Err(CloudError::Fatal(format!(
+                            "not ready before the deadline; last state: {state}"
+                        )));
+                    }
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    async fn wait_gone(
+        &self,
+        kind: &dyn ResourceKind,
+        unit: &Unit,
+        target: &Target,
+        deadline: Instant,
+    ) -> Result<(), CloudError> {
+        let mut attempt = 0;
+        loop {
+            match self.observe(kind, unit, target).await? {
+                None => return Ok(()),
+                Some(_) => {
+                    self.reporter
+                        .progress(&unit.stack, &unit.res.id, "deleting");
+                    let pause = self.backoff.delay(attempt);
+                    if Instant::now() + pause > deadline {
+                        return Err(CloudError::Fatal("still there after the deadline".into()));
+                    }
+                    tokio::time::sleep(pause).await;
+                    attempt += 1;
+                }
+            }
+        }
+    }
+
+    /// Deletes everything of `stacks` that exists and is ours, dependents before what they
+    /// depend on. Never touches what lacks our tags.
+    pub async fn destroy(self: &Arc<Self>, stacks: &[&Stack]) -> Vec<Outcome> {
+        let units = units(stacks);
+        let observed = self.observe_all(&units).await;
+        // One channel per unit saying "this one is gone (or was never there)".
+        let mut gone_tx = HashMap::new();
+        let mut gone_rx = HashMap::new();
+        for u in &units {
+            let (tx, rx) = watch::channel(None::<bool>);
+            gone_tx.insert(u.key(), tx);
+            gone_rx.insert(u.key(), rx);
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (unit, (target, found)) in units.iter().cloned().zip(observed) {
+            let dependents: Vec<(String, watch::Receiver<Option<bool>>)> = units
+                .iter()
+                .filter(|d| d.stack == unit.stack && d.res.dependencies().contains(&unit.res.id))
+                .map(|d| (d.res.id.clone(), gone_rx[&d.key()].clone()))
+                .collect();
+            let tx = gone_tx.remove(&unit.key()).expect("one sender per unit");
+            let engine = Arc::clone(self);
+            tasks.spawn(async move {
+                let started = Instant::now();
+                let mut outcome = engine.destroy_unit(&unit, target, found, dependents).await;
+                tx.send_replace(Some(outcome.ok()));
+                outcome.seconds = started.elapsed().as_secs_f64();
+                engine.reporter.finished(&outcome);
+                outcome
+            });
+        }
+        collect(tasks).await
+    }
+
+    async fn destroy_unit(
+        &self,
+        unit: &Unit,
+        target: Option<Target>,
+        found: Result<Option<Observed>, String>,
+        dependents: Vec<(String, watch::Receiver<Option<bool>>)>,
+    ) -> Outcome {
+        let name = target
+            .as_ref()
+            .map(|t| t.physical_name.clone())
+            .unwrap_or_default();
+        let mut outcome = self.outcome(unit, &name, Action::Noop);
+        let (target, obs) = match (target, found) {
+            (_, Err(e)) => {
+                outcome.error = Some(e);
+                return outcome;
+            }
+            (Some(t), Ok(Some(obs))) => (t, obs),
+            _ => {
+                outcome.note = Some("not found".into());
+                return outcome;
+            }
+        };
+        if !obs.owned {
+            outcome.note = Some(format!("left alone: {}", not_ours(unit, &target)));
+            return outcome;
+        }
+        for (id, mut rx) in dependents {
+            let ok = loop {
+                if let Some(ok) = *rx.borrow_and_update() {
+                    break ok;
+                }
+                if rx.changed().await.is_err() {
+                    break false;
+                }
+            };
+            if !ok {
+                outcome.error = Some(format!(
+                    "skipped: `{id}`, which depends on it, was not deleted"
+                ));
+                return outcome;
+            }
+        }
+        outcome.action = Action::Delete;
+        let kind = match self.kind(unit) {
+            Ok(k) => k,
+            Err(e) => {
+                outcome.error = Some(e);
+                return outcome;
+            }
+        };
+        self.reporter
+            .started(&unit.stack, &unit.res.id, unit.res.kind.kind, "deleting");
+        let deadline = Self::deadline(unit);
+        let note = |why: &str| self.reporter.progress(&unit.stack, &unit.res.id, why);
+        let result =
+            match retry::retry(self.backoff, deadline, note, || kind.delete(&target, &obs)).await {
+                Ok(()) | Err(CloudError::NotFound(_)) => {
+                    self.wait_gone(kind.as_ref(), unit, &target, deadline).await
+                }
+                Err(e) => Err(e),
+            };
+        if let Err(e) = result {
+            outcome.error = Some(e.to_string());
+        }
+        outcome
+    }
+}
+
+fn not_ours(unit: &Unit, target: &Target) -> String {
+    format!(
+        "a {} named `{}` exists but does not carry this environment's ownership tags, so it is \
+         not ours: it will not be adopted, changed or deleted. Remove or rename it yourself, or \
+         deploy with another --env",
+        unit.res.kind.kind, target.physical_name
+    )
+}
+
+async fn collect(mut tasks: tokio::task::JoinSet<Outcome>) -> Vec<Outcome> {
+    let mut out = Vec::new();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok(o) => out.push(o),
+            Err(e) => out.push(Outcome {
+                stack: String::new(),
+                id: String::new(),
+                kind: String::new(),
+                physical_name: String::new(),
+                action: Action::Noop,
+                error: Some(format!("internal error: {e}")),
+                changes: Vec::new(),
+                note: None,
+                seconds: 0.0,
+                outputs: None,
+            }),
+        }
+    }
+    out
+}
+
+/// Counts of outcomes per action (failed ones separately).
+pub fn count_actions(outcomes: &[Outcome]) -> BTreeMap<&'static str, usize> {
+    let mut counts: BTreeMap<&'static str, usize> =
+        ["create", "update", "replace", "delete", "noop", "failed"]
+            .into_iter()
+            .map(|a| (a, 0))
+            .collect();
+    for o in outcomes {
+        let k = if o.ok() { o.action.as_str() } else { "failed" };
+        *counts.entry(k).or_default() += 1;
+    }
+    counts
+}

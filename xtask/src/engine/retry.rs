@@ -1,0 +1,117 @@
+//! Jittered exponential backoff under a deadline, for the waits and retries the SDK cannot do
+//! itself (eventual consistency, polling a resource until it is usable or gone).
+
+use std::future::Future;
+use std::time::Duration;
+
+use rand::Rng;
+use tokio::time::Instant;
+
+use super::kind::{CloudError, CloudResult};
+
+#[derive(Debug, Clone, Copy)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_millis(200),
+            max: Duration::from_secs(10),
+        }
+    }
+}
+
+impl Backoff {
+    /// The pause before attempt `attempt` (0-based): "equal jitter", so it never collapses to 0
+    /// and never exceeds the cap.
+    pub fn delay(&self, attempt: u32) -> Duration {
+        let exp = self.initial.saturating_mul(1u32 << attempt.min(16));
+        let capped = exp.min(self.max);
+        let half = capped / 2;
+        half + rand::thread_rng().gen_range(Duration::ZERO..=half)
+    }
+}
+
+/// Runs `op` until it succeeds, fails for good, or `deadline` passes. `on_retry` hears why.
+pub async fn retry<T, F, Fut>(
+    backoff: Backoff,
+    deadline: Instant,
+    mut on_retry: impl FnMut(&str),
+    mut op: F,
+) -> CloudResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = CloudResult<T>>,
+{
+    let mut attempt = 0;
+    loop {
+        match op().await {
+            Err(CloudError::Retryable(why)) => {
+                let pause = backoff.delay(attempt);
+                if Instant::now() + pause > deadline {
+                    return Err(CloudError::Fatal(format!(
+                        "gave up after {} attempts: {why}",
+                        attempt + 1
+                    )));
+                }
+                on_retry(&why);
+                tokio::time::sleep(pause).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delays_grow_and_are_capped() {
+        let b = Backoff {
+            initial: Duration::from_millis(100),
+            max: Duration::from_secs(2),
+        };
+        for attempt in 0..30 {
+            let d = b.delay(attempt);
+            let ceiling = (b.initial * 2u32.pow(attempt.min(16))).min(b.max);
+            assert!(d >= ceiling / 2 && d <= ceiling, "attempt {attempt}: {d:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn retries_until_success_and_gives_up_at_deadline() {
+        let mut n = 0;
+        let got = retry(
+            Backoff::default(),
+            Instant::now() + Duration::from_secs(60),
+            |_| {},
+            || {
+                n += 1;
+                let n = n;
+                async move {
+                    if n < 4 {
+                        Err(CloudError::Retryable("busy".into()))
+                    } else {
+                        Ok(n)
+                    }
+                }
+            },
+        )
+        .await;
+        assert_eq!(got.unwrap(), 4);
+
+        let got: CloudResult<()> = retry(
+            Backoff::default(),
+            Instant::now() + Duration::from_secs(5),
+            |_| {},
+            || async { Err(CloudError::Retryable("busy".into())) },
+        )
+        .await;
+        assert!(matches!(got, Err(CloudError::Fatal(m)) if m.contains("gave up")));
+    }
+}

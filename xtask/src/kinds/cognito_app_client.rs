@@ -1,0 +1,211 @@
+//! An app client without a secret, for password (and SRP) sign-in and refresh. Ours because
+//! the pool it lives in is.
+
+use async_trait::async_trait;
+use aws_sdk_cognitoidentityprovider::types::{
+    ExplicitAuthFlowsType, PreventUserExistenceErrorTypes, TimeUnitsType, TokenValidityUnitsType,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{properties, KindInfo};
+use crate::cloud::{classify, Clients};
+use crate::engine::{
+    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+};
+use crate::model::NameStyle;
+
+pub const INFO: KindInfo = KindInfo {
+    kind: "cognito.app_client",
+    name_style: NameStyle::Dashed,
+    attributes: &["id", "name"],
+    ready_attributes: &[],
+    deadline_secs: 120,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Properties {
+    pub user_pool_id: String,
+    #[serde(default = "default_flows")]
+    pub auth_flows: Vec<String>,
+    #[serde(default = "default_access_minutes")]
+    pub access_token_minutes: i32,
+    #[serde(default = "default_refresh_days")]
+    pub refresh_token_days: i32,
+}
+
+fn default_flows() -> Vec<String> {
+    [
+        "ALLOW_USER_PASSWORD_AUTH",
+        "ALLOW_USER_SRP_AUTH",
+        "ALLOW_REFRESH_TOKEN_AUTH",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+fn default_access_minutes() -> i32 {
+    60
+}
+fn default_refresh_days() -> i32 {
+    30
+}
+
+const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
+
+pub struct AppClient(pub Clients);
+
+fn outputs(id: &str, name: &str) -> Outputs {
+    [
+        ("id".to_string(), json!(id)),
+        ("name".to_string(), json!(name)),
+    ]
+    .into_iter()
+    .collect()
+}
+
+fn units() -> TokenValidityUnitsType {
+    TokenValidityUnitsType::builder()
+        .access_token(TimeUnitsType::Minutes)
+        .id_token(TimeUnitsType::Minutes)
+        .refresh_token(TimeUnitsType::Days)
+        .build()
+}
+
+fn flows(p: &Properties) -> Vec<ExplicitAuthFlowsType> {
+    p.auth_flows
+        .iter()
+        .map(|f| ExplicitAuthFlowsType::from(f.as_str()))
+        .collect()
+}
+
+#[async_trait]
+impl ResourceKind for AppClient {
+    fn immutable_fields(&self) -> &'static [&'static str] {
+        &["user_pool_id"]
+    }
+
+    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+        let p: Properties = properties(target)?;
+        let mut pages = self
+            .0
+            .cognito
+            .list_user_pool_clients()
+            .user_pool_id(&p.user_pool_id)
+            .max_results(60)
+            .into_paginator()
+            .send();
+        let mut id = None;
+        while let Some(page) = pages.next().await {
+            let page = match page.map_err(|e| classify(e, NOT_FOUND)) {
+                Ok(page) => page,
+                Err(CloudError::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            if let Some(c) = page
+                .user_pool_clients()
+                .iter()
+                .find(|c| c.client_name() == Some(&target.physical_name))
+            {
+                id = c.client_id().map(str::to_string);
+            }
+        }
+        let Some(id) = id else { return Ok(None) };
+        let got = self
+            .0
+            .cognito
+            .describe_user_pool_client()
+            .user_pool_id(&p.user_pool_id)
+            .client_id(&id)
+            .send()
+            .await;
+        let client = match got.map_err(|e| classify(e, NOT_FOUND)) {
+            Ok(out) => out
+                .user_pool_client
+                .unwrap_or_else(|| unreachable!("DescribeUserPoolClient returns the client")),
+            Err(CloudError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let flows: Vec<&str> = client
+            .explicit_auth_flows()
+            .iter()
+            .map(|f| f.as_str())
+            .collect();
+        Ok(Some(Observed {
+            owned: true,
+            properties: json!({
+                "user_pool_id": p.user_pool_id,
+                "auth_flows": flows,
+                "access_token_minutes": client.access_token_validity(),
+                "refresh_token_days": client.refresh_token_validity(),
+            }),
+            outputs: outputs(&id, &target.physical_name),
+        }))
+    }
+
+    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
+        let p: Properties = properties(target)?;
+        let out = self
+            .0
+            .cognito
+            .create_user_pool_client()
+            .user_pool_id(&p.user_pool_id)
+            .client_name(&target.physical_name)
+            .generate_secret(false)
+            .set_explicit_auth_flows(Some(flows(&p)))
+            .prevent_user_existence_errors(PreventUserExistenceErrorTypes::Enabled)
+            .access_token_validity(p.access_token_minutes)
+            .id_token_validity(p.access_token_minutes)
+            .refresh_token_validity(p.refresh_token_days)
+            .token_validity_units(units())
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        let id = out
+            .user_pool_client()
+            .and_then(|c| c.client_id())
+            .unwrap_or_default();
+        Ok(outputs(id, &target.physical_name))
+    }
+
+    async fn update(
+        &self,
+        target: &Target,
+        observed: &Observed,
+        _changes: &[FieldChange],
+    ) -> CloudResult<Outputs> {
+        let p: Properties = properties(target)?;
+        let id = observed.outputs["id"].as_str().unwrap_or_default();
+        // UpdateUserPoolClient resets what it is not given: always send every setting.
+        self.0
+            .cognito
+            .update_user_pool_client()
+            .user_pool_id(&p.user_pool_id)
+            .client_id(id)
+            .client_name(&target.physical_name)
+            .set_explicit_auth_flows(Some(flows(&p)))
+            .prevent_user_existence_errors(PreventUserExistenceErrorTypes::Enabled)
+            .access_token_validity(p.access_token_minutes)
+            .id_token_validity(p.access_token_minutes)
+            .refresh_token_validity(p.refresh_token_days)
+            .token_validity_units(units())
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(observed.outputs.clone())
+    }
+
+    async fn delete(&self, target: &Target, observed: &Observed) -> CloudResult<()> {
+        let p: Properties = properties(target)?;
+        let id = observed.outputs["id"].as_str().unwrap_or_default();
+        self.0
+            .cognito
+            .delete_user_pool_client()
+            .user_pool_id(&p.user_pool_id)
+            .client_id(id)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,250 @@
+//! A Cognito user pool: admin-created users only, a strong password policy, optional custom
+//! attributes (the tenant). Tagged at creation, so it is ours from its first moment.
+
+use async_trait::async_trait;
+use aws_sdk_cognitoidentityprovider::types::{
+    AdminCreateUserConfigType, AttributeDataType, DeletionProtectionType, PasswordPolicyType,
+    SchemaAttributeType, StringAttributeConstraintsType, UserPoolPolicyType,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{properties, tags_with_created_at, KindInfo};
+use crate::cloud::{classify, Clients};
+use crate::engine::{CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target};
+use crate::model::{names, NameStyle};
+
+pub const INFO: KindInfo = KindInfo {
+    kind: "cognito.user_pool",
+    name_style: NameStyle::Dashed,
+    attributes: &["id", "arn", "name", "issuer", "discovery_url"],
+    ready_attributes: &[],
+    deadline_secs: 300,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Properties {
+    /// At least 12; upper and lower case, digits and symbols are always required.
+    #[serde(default = "default_min_length")]
+    pub password_min_length: i32,
+    /// Custom string attributes, without the `custom:` prefix (for example `tenant_id`).
+    #[serde(default)]
+    pub custom_attributes: Vec<String>,
+}
+
+fn default_min_length() -> i32 {
+    12
+}
+
+const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
+
+pub struct UserPool(pub Clients);
+
+impl UserPool {
+    async fn find_id(&self, name: &str) -> CloudResult<Vec<String>> {
+        let mut ids = Vec::new();
+        let mut pages = self
+            .0
+            .cognito
+            .list_user_pools()
+            .max_results(60)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(e, NOT_FOUND))?;
+            for p in page.user_pools() {
+                if p.name() == Some(name) {
+                    ids.push(p.id().unwrap_or_default().to_string());
+                }
+            }
+        }
+        Ok(ids)
+    }
+
+    fn outputs(&self, id: &str, arn: &str, name: &str) -> Outputs {
+        let issuer = format!("https://cognito-idp.{}.amazonaws.com/{id}", self.0.region);
+        [
+            ("id", json!(id)),
+            ("arn", json!(arn)),
+            ("name", json!(name)),
+            (
+                "discovery_url",
+                json!(format!("{issuer}/.well-known/openid-configuration")),
+            ),
+            ("issuer", json!(issuer)),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+
+    fn policies(p: &Properties) -> UserPoolPolicyType {
+        UserPoolPolicyType::builder()
+            .password_policy(
+                PasswordPolicyType::builder()
+                    .minimum_length(p.password_min_length)
+                    .require_uppercase(true)
+                    .require_lowercase(true)
+                    .require_numbers(true)
+                    .require_symbols(true)
+                    .temporary_password_validity_days(1)
+                    .build(),
+            )
+            .build()
+    }
+
+    fn admin_only() -> AdminCreateUserConfigType {
+        AdminCreateUserConfigType::builder()
+            .allow_admin_create_user_only(true)
+            .build()
+    }
+}
+
+#[async_trait]
+impl ResourceKind for UserPool {
+    fn immutable_fields(&self) -> &'static [&'static str] {
+        // Cognito can add custom attributes but never remove or change one.
+        &["custom_attributes"]
+    }
+
+    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+        let mut found = None;
+        for id in self.find_id(&target.physical_name).await? {
+            let pool = self
+                .0
+                .cognito
+                .describe_user_pool()
+                .user_pool_id(&id)
+                .send()
+                .await
+                .map_err(|e| classify(e, NOT_FOUND));
+            let pool = match pool {
+                Ok(out) => out
+                    .user_pool
+                    .unwrap_or_else(|| unreachable!("DescribeUserPool returns the pool")),
+                Err(crate::engine::CloudError::NotFound(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            let tags = pool
+                .user_pool_tags()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .collect();
+            let owned = names::is_owned(&target.tags, &tags);
+            // Prefer the one that is ours when several pools share the name.
+            if found.as_ref().is_some_and(|(o, _)| *o) && !owned {
+                continue;
+            }
+            let mut custom: Vec<String> = pool
+                .schema_attributes()
+                .iter()
+                .filter_map(|a| a.name()?.strip_prefix("custom:").map(str::to_string))
+                .collect();
+            custom.sort();
+            let min_length = pool
+                .policies()
+                .and_then(|p| p.password_policy())
+                .and_then(|p| p.minimum_length())
+                .unwrap_or(8);
+            let observed = Observed {
+                owned,
+                properties: json!({"password_min_length": min_length, "custom_attributes": custom}),
+                outputs: self.outputs(&id, pool.arn().unwrap_or_default(), &target.physical_name),
+            };
+            found = Some((owned, observed));
+        }
+        Ok(found.map(|(_, o)| o))
+    }
+
+    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
+        let p: Properties = properties(target)?;
+        let schema = p
+            .custom_attributes
+            .iter()
+            .map(|name| {
+                SchemaAttributeType::builder()
+                    .name(name)
+                    .attribute_data_type(AttributeDataType::String)
+                    .mutable(true)
+                    .string_attribute_constraints(
+                        StringAttributeConstraintsType::builder()
+                            .min_length("1")
+                            .max_length("64")
+                            .build(),
+                    )
+                    .build()
+            })
+            .collect();
+        let out = self
+            .0
+            .cognito
+            .create_user_pool()
+            .pool_name(&target.physical_name)
+            .policies(Self::policies(&p))
+            .admin_create_user_config(Self::admin_only())
+            .set_schema(Some(schema))
+            .deletion_protection(DeletionProtectionType::Inactive)
+            .set_user_pool_tags(Some(tags_with_created_at(target).into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        let pool = out
+            .user_pool
+            .unwrap_or_else(|| unreachable!("CreateUserPool returns the pool"));
+        Ok(self.outputs(
+            pool.id().unwrap_or_default(),
+            pool.arn().unwrap_or_default(),
+            &target.physical_name,
+        ))
+    }
+
+    async fn update(
+        &self,
+        target: &Target,
+        observed: &Observed,
+        _changes: &[FieldChange],
+    ) -> CloudResult<Outputs> {
+        let p: Properties = properties(target)?;
+        let id = observed.outputs["id"].as_str().unwrap_or_default();
+        // UpdateUserPool resets what it is not given: pass the tags we found along.
+        let current = self
+            .0
+            .cognito
+            .describe_user_pool()
+            .user_pool_id(id)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        let tags = current
+            .user_pool()
+            .and_then(|p| p.user_pool_tags())
+            .cloned()
+            .unwrap_or_default();
+        self.0
+            .cognito
+            .update_user_pool()
+            .user_pool_id(id)
+            .policies(Self::policies(&p))
+            .admin_create_user_config(Self::admin_only())
+            .deletion_protection(DeletionProtectionType::Inactive)
+            .set_user_pool_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(observed.outputs.clone())
+    }
+
+    async fn delete(&self, _target: &Target, observed: &Observed) -> CloudResult<()> {
+        let id = observed.outputs["id"].as_str().unwrap_or_default();
+        self.0
+            .cognito
+            .delete_user_pool()
+            .user_pool_id(id)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(())
+    }
+}

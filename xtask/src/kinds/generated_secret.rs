@@ -1,0 +1,239 @@
+//! A Secrets Manager secret holding generated passwords, one per key, as a JSON object. The
+//! values are generated here, sent only to Secrets Manager and never printed or logged.
+
+use std::collections::BTreeMap;
+
+use async_trait::async_trait;
+use aws_sdk_secretsmanager::types::Tag;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{properties, tags_with_created_at, KindInfo};
+use crate::cloud::{classify, Clients};
+use crate::engine::{
+    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+};
+use crate::model::{names, NameStyle};
+
+pub const INFO: KindInfo = KindInfo {
+    kind: "secretsmanager.generated_secret",
+    name_style: NameStyle::SecretPath,
+    attributes: &["arn", "name"],
+    ready_attributes: &[],
+    deadline_secs: 300,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Properties {
+    #[serde(default)]
+    pub description: String,
+    /// One generated password per key.
+    pub keys: Vec<String>,
+    #[serde(default = "default_length")]
+    pub length: usize,
+}
+
+fn default_length() -> usize {
+    24
+}
+
+const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
+
+pub struct GeneratedSecret(pub Clients);
+
+/// A password that satisfies Cognito's strictest policy: upper, lower, digit and symbol.
+pub fn generate_password(length: usize) -> String {
+    const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
+    const LOWER: &[u8] = b"abcdefghijkmnopqrstuvwxyz";
+    const DIGIT: &[u8] = b"23456789";
+    const SYMBOL: &[u8] = b"!#%*+-=?@^_";
+    let mut rng = rand::rngs::OsRng;
+    let all: Vec<u8> = [UPPER, LOWER, DIGIT, SYMBOL].concat();
+    let mut out: Vec<u8> = [UPPER, LOWER, DIGIT, SYMBOL]
+        .iter()
+        .map(|set| set[rng.gen_range(0..set.len())])
+        .collect();
+    while out.len() < length.max(12) {
+        out.push(all[rng.gen_range(0..all.len())]);
+    }
+    out.shuffle(&mut rng);
+    String::from_utf8(out).expect("ASCII")
+}
+
+fn outputs(arn: &str, name: &str) -> Outputs {
+    [
+        ("arn".to_string(), json!(arn)),
+        ("name".to_string(), json!(name)),
+    ]
+    .into_iter()
+    .collect()
+}
+
+impl GeneratedSecret {
+    async fn current_values(&self, id: &str) -> CloudResult<BTreeMap<String, String>> {
+        let out = self
+            .0
+            .secrets
+            .get_secret_value()
+            .secret_id(id)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(serde_json::from_str(out.secret_string().unwrap_or("{}")).unwrap_or_default())
+    }
+}
+
+/// Reads one key of a generated secret (the password of a demo user, say).
+pub async fn read_key(clients: &Clients, secret_id: &str, key: &str) -> CloudResult<String> {
+    let out = clients
+        .secrets
+        .get_secret_value()
+        .secret_id(secret_id)
+        .send()
+        .await
+        .map_err(|e| classify(e, NOT_FOUND))?;
+    let values: BTreeMap<String, String> =
+        serde_json::from_str(out.secret_string().unwrap_or("{}")).unwrap_or_default();
+    values.get(key).cloned().ok_or_else(|| {
+        CloudError::Fatal(format!(
+            "secret {secret_id} holds no value for `{key}`: add it to the secret's keys"
+        ))
+    })
+}
+
+#[async_trait]
+impl ResourceKind for GeneratedSecret {
+    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+        let p: Properties = properties(target)?;
+        let got = self
+            .0
+            .secrets
+            .describe_secret()
+            .secret_id(&target.physical_name)
+            .send()
+            .await;
+        let secret = match got.map_err(|e| classify(e, NOT_FOUND)) {
+            Ok(s) => s,
+            Err(CloudError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        if secret.deleted_date().is_some() {
+            return Ok(None); // scheduled for deletion: gone as far as we are concerned
+        }
+        let tags = secret
+            .tags()
+            .iter()
+            .map(|t| {
+                (
+                    t.key().unwrap_or_default().to_string(),
+                    t.value().unwrap_or_default().to_string(),
+                )
+            })
+            .collect();
+        let owned = names::is_owned(&target.tags, &tags);
+        let arn = secret.arn().unwrap_or_default().to_string();
+        let mut keys = Vec::new();
+        if owned {
+            keys = self.current_values(&arn).await?.into_keys().collect();
+        }
+        Ok(Some(Observed {
+            owned,
+            properties: json!({"description": secret.description().unwrap_or_default(), "keys": keys, "length": p.length}),
+            outputs: outputs(&arn, &target.physical_name),
+        }))
+    }
+
+    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
+        let p: Properties = properties(target)?;
+        let values: BTreeMap<&str, String> = p
+            .keys
+            .iter()
+            .map(|k| (k.as_str(), generate_password(p.length)))
+            .collect();
+        let tags = tags_with_created_at(target)
+            .into_iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect();
+        let out = self
+            .0
+            .secrets
+            .create_secret()
+            .name(&target.physical_name)
+            .description(&p.description)
+            .secret_string(serde_json::to_string(&values).expect("a map of strings"))
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| match classify(e, NOT_FOUND) {
+                // The same name is still being deleted: wait for it.
+                CloudError::Fatal(m) if m.contains("scheduled for deletion") => {
+                    CloudError::Retryable(m)
+                }
+                other => other,
+            })?;
+        Ok(outputs(
+            out.arn().unwrap_or_default(),
+            &target.physical_name,
+        ))
+    }
+
+    async fn update(
+        &self,
+        target: &Target,
+        observed: &Observed,
+        _changes: &[FieldChange],
+    ) -> CloudResult<Outputs> {
+        let p: Properties = properties(target)?;
+        let arn = observed.outputs["arn"].as_str().unwrap_or_default();
+        let mut values = self.current_values(arn).await?;
+        values.retain(|k, _| p.keys.contains(k));
+        for k in &p.keys {
+            values
+                .entry(k.clone())
+                .or_insert_with(|| generate_password(p.length));
+        }
+        self.0
+            .secrets
+            .update_secret()
+            .secret_id(arn)
+            .description(&p.description)
+            .secret_string(serde_json::to_string(&values).expect("a map of strings"))
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(observed.outputs.clone())
+    }
+
+    async fn delete(&self, _target: &Target, observed: &Observed) -> CloudResult<()> {
+        // Without recovery: a throw-away environment must be re-creatable under the same name.
+        let arn = observed.outputs["arn"].as_str().unwrap_or_default();
+        self.0
+            .secrets
+            .delete_secret()
+            .secret_id(arn)
+            .force_delete_without_recovery(true)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::generate_password;
+
+    #[test]
+    fn passwords_have_every_class_and_differ() {
+        let a = generate_password(24);
+        assert_eq!(a.len(), 24);
+        assert!(a.chars().any(|c| c.is_ascii_uppercase()));
+        assert!(a.chars().any(|c| c.is_ascii_lowercase()));
+        assert!(a.chars().any(|c| c.is_ascii_digit()));
+        assert!(a.chars().any(|c| !c.is_ascii_alphanumeric()));
+        assert_ne!(a, generate_password(24));
+    }
+}

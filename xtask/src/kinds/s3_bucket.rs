@@ -1,0 +1,332 @@
+//! An S3 bucket: public access blocked, encrypted, tagged at creation. Destroy empties it (all
+//! versions and delete markers) before deleting it.
+
+use async_trait::async_trait;
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Delete,
+    ObjectIdentifier, PublicAccessBlockConfiguration, ServerSideEncryption,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    Tag, VersioningConfiguration,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::{tags_with_created_at, KindInfo};
+use crate::cloud::{classify, Clients};
+use crate::engine::{
+    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+};
+use crate::model::{names, NameStyle};
+
+pub const INFO: KindInfo = KindInfo {
+    kind: "s3.bucket",
+    name_style: NameStyle::S3Bucket,
+    attributes: &["name", "arn"],
+    ready_attributes: &[],
+    deadline_secs: 600,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Properties {
+    #[serde(default)]
+    pub versioning: bool,
+    #[serde(default = "yes")]
+    pub block_public_access: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+const NOT_FOUND: &[&str] = &["NotFound", "NoSuchBucket"];
+
+pub struct Bucket(pub Clients);
+
+fn outputs(name: &str) -> Outputs {
+    [
+        ("name".to_string(), json!(name)),
+        ("arn".to_string(), json!(format!("arn:aws:s3:::{name}"))),
+    ]
+    .into_iter()
+    .collect()
+}
+
+impl Bucket {
+    async fn configure(&self, name: &str, p: &Properties) -> CloudResult<()> {
+        let s3 = &self.0.s3;
+        let block = p.block_public_access;
+        s3.put_public_access_block()
+            .bucket(name)
+            .public_access_block_configuration(
+                PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(block)
+                    .ignore_public_acls(block)
+                    .block_public_policy(block)
+                    .restrict_public_buckets(block)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        let rule = ServerSideEncryptionRule::builder()
+            .apply_server_side_encryption_by_default(
+                ServerSideEncryptionByDefault::builder()
+                    .sse_algorithm(ServerSideEncryption::Aes256)
+                    .build()
+                    .expect("algorithm is set"),
+            )
+            .build();
+        s3.put_bucket_encryption()
+            .bucket(name)
+            .server_side_encryption_configuration(
+                ServerSideEncryptionConfiguration::builder()
+                    .rules(rule)
+                    .build()
+                    .expect("rules are set"),
+            )
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        let status = if p.versioning {
+            BucketVersioningStatus::Enabled
+        } else {
+            BucketVersioningStatus::Suspended
+        };
+        if p.versioning || self.versioning(name).await? {
+            s3.put_bucket_versioning()
+                .bucket(name)
+                .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+                .send()
+                .await
+                .map_err(|e| classify(e, NOT_FOUND))?;
+        }
+        Ok(())
+    }
+
+    async fn versioning(&self, name: &str) -> CloudResult<bool> {
+        let v = self
+            .0
+            .s3
+            .get_bucket_versioning()
+            .bucket(name)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(v.status() == Some(&BucketVersioningStatus::Enabled))
+    }
+
+    async fn encrypted(&self, name: &str) -> CloudResult<bool> {
+        match self
+            .0
+            .s3
+            .get_bucket_encryption()
+            .bucket(name)
+            .send()
+            .await
+            .map_err(|e| classify(e, &["ServerSideEncryptionConfigurationNotFoundError"]))
+        {
+            Ok(out) => Ok(out
+                .server_side_encryption_configuration()
+                .is_some_and(|c| !c.rules().is_empty())),
+            Err(CloudError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn public_access_blocked(&self, name: &str) -> CloudResult<bool> {
+        match self
+            .0
+            .s3
+            .get_public_access_block()
+            .bucket(name)
+            .send()
+            .await
+            .map_err(|e| classify(e, &["NoSuchPublicAccessBlockConfiguration"]))
+        {
+            Ok(out) => Ok(out.public_access_block_configuration().is_some_and(|c| {
+                [
+                    c.block_public_acls(),
+                    c.ignore_public_acls(),
+                    c.block_public_policy(),
+                    c.restrict_public_buckets(),
+                ]
+                .iter()
+                .all(|b| *b == Some(true))
+            })),
+            Err(CloudError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Deletes every object version and delete marker, a page at a time.
+    async fn empty(&self, name: &str) -> CloudResult<()> {
+        loop {
+            let page = self
+                .0
+                .s3
+                .list_object_versions()
+                .bucket(name)
+                .send()
+                .await
+                .map_err(|e| classify(e, NOT_FOUND))?;
+            let mut ids = Vec::new();
+            for v in page.versions() {
+                ids.push(
+                    ObjectIdentifier::builder()
+                        .key(v.key().unwrap_or_default())
+                        .set_version_id(v.version_id().map(str::to_string))
+                        .build()
+                        .expect("key is set"),
+                );
+            }
+            for m in page.delete_markers() {
+                ids.push(
+                    ObjectIdentifier::builder()
+                        .key(m.key().unwrap_or_default())
+                        .set_version_id(m.version_id().map(str::to_string))
+                        .build()
+                        .expect("key is set"),
+                );
+            }
+            if ids.is_empty() {
+                return Ok(());
+            }
+            self.0
+                .s3
+                .delete_objects()
+                .bucket(name)
+                .delete(
+                    Delete::builder()
+                        .set_objects(Some(ids))
+                        .quiet(true)
+                        .build()
+                        .expect("objects are set"),
+                )
+                .send()
+                .await
+                .map_err(|e| classify(e, NOT_FOUND))?;
+        }
+    }
+}
+
+#[async_trait]
+impl ResourceKind for Bucket {
+    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+        let name = &target.physical_name;
+        match self
+            .0
+            .s3
+            .head_bucket()
+            .bucket(name)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))
+        {
+            Ok(_) => {}
+            Err(CloudError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        }
+        let tags = match self
+            .0
+            .s3
+            .get_bucket_tagging()
+            .bucket(name)
+            .send()
+            .await
+            .map_err(|e| classify(e, &["NoSuchTagSet"]))
+        {
+            Ok(out) => out
+                .tag_set()
+                .iter()
+                .map(|t| (t.key().to_string(), t.value().to_string()))
+                .collect(),
+            Err(CloudError::NotFound(_)) => Default::default(),
+            Err(e) => return Err(e),
+        };
+        if !names::is_owned(&target.tags, &tags) {
+            return Ok(Some(Observed {
+                owned: false,
+                properties: json!({}),
+                outputs: outputs(name),
+            }));
+        }
+        let encrypted = self.encrypted(name).await?;
+        Ok(Some(Observed {
+            owned: true,
+            properties: json!({
+                "versioning": self.versioning(name).await?,
+                "block_public_access": self.public_access_blocked(name).await?,
+                "encrypted": encrypted,
+            }),
+            outputs: outputs(name),
+        }))
+    }
+
+    fn diff(&self, target: &Target, observed: &Observed) -> Vec<FieldChange> {
+        let mut changes =
+            crate::engine::diff_properties(&target.properties, &observed.properties, &[]);
+        if observed.properties["encrypted"] != json!(true) {
+            changes.push(FieldChange {
+                field: "encrypted".into(),
+                current: json!(false),
+                desired: json!(true),
+                replaces: false,
+            });
+        }
+        changes
+    }
+
+    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
+        let p: Properties = super::properties(target)?;
+        let name = &target.physical_name;
+        let mut config = CreateBucketConfiguration::builder();
+        if self.0.region != "us-east-1" {
+            config =
+                config.location_constraint(BucketLocationConstraint::from(self.0.region.as_str()));
+        }
+        // Tags in the create call itself: the bucket is never, even briefly, ours by name only.
+        for (k, v) in tags_with_created_at(target) {
+            config = config.tags(
+                Tag::builder()
+                    .key(k)
+                    .value(v)
+                    .build()
+                    .expect("key and value are set"),
+            );
+        }
+        self.0
+            .s3
+            .create_bucket()
+            .bucket(name)
+            .create_bucket_configuration(config.build())
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        self.configure(name, &p).await?;
+        Ok(outputs(name))
+    }
+
+    async fn update(
+        &self,
+        target: &Target,
+        observed: &Observed,
+        _changes: &[FieldChange],
+    ) -> CloudResult<Outputs> {
+        let p: Properties = super::properties(target)?;
+        self.configure(&target.physical_name, &p).await?;
+        Ok(observed.outputs.clone())
+    }
+
+    async fn delete(&self, target: &Target, _observed: &Observed) -> CloudResult<()> {
+        self.empty(&target.physical_name).await?;
+        self.0
+            .s3
+            .delete_bucket()
+            .bucket(&target.physical_name)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,281 @@
+//! A directory of the repository kept in sync with a bucket prefix: changed files are uploaded,
+//! removed files deleted, unchanged ones left alone (compared by MD5, which S3 reports as the
+//! ETag of a single-part upload with SSE-S3).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use md5::{Digest as _, Md5};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::Sha256;
+
+use super::{properties, KindInfo};
+use crate::cloud::{classify, Clients};
+use crate::engine::{
+    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+};
+use crate::model::NameStyle;
+
+pub const INFO: KindInfo = KindInfo {
+    kind: "s3.objects",
+    name_style: NameStyle::Property("source"),
+    attributes: &["bucket", "prefix", "digest", "count"],
+    ready_attributes: &[],
+    deadline_secs: 600,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Properties {
+    pub bucket: String,
+    /// A directory, relative to the repository root.
+    pub source: String,
+    #[serde(default)]
+    pub prefix: String,
+}
+
+const NOT_FOUND: &[&str] = &["NoSuchBucket", "NotFound"];
+
+pub struct Objects(pub Clients);
+
+/// The files under `dir` as object key -> MD5 hex, keys relative to `dir` behind `prefix`.
+pub fn local_files(
+    dir: &Path,
+    prefix: &str,
+) -> std::io::Result<BTreeMap<String, (PathBuf, String)>> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                let rel = path
+                    .strip_prefix(dir)
+                    .expect("below dir")
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let md5 = hex::encode(Md5::digest(std::fs::read(&path)?));
+                out.insert(format!("{prefix}{rel}"), (path, md5));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn digest(files: &BTreeMap<String, String>) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in files {
+        h.update(k.as_bytes());
+        h.update(b"\0");
+        h.update(v.as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+fn outputs(p: &Properties, files: &BTreeMap<String, String>) -> Outputs {
+    [
+        ("bucket", json!(p.bucket)),
+        ("prefix", json!(p.prefix)),
+        ("digest", json!(digest(files))),
+        ("count", json!(files.len())),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect()
+}
+
+fn content_type(key: &str) -> &'static str {
+    match key.rsplit('.').next() {
+        Some("json") => "application/json",
+        Some("md") => "text/markdown; charset=utf-8",
+        Some("txt") => "text/plain; charset=utf-8",
+        Some("pdf") => "application/pdf",
+        Some("html") => "text/html; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+impl Objects {
+    fn local(&self, p: &Properties) -> CloudResult<BTreeMap<String, (PathBuf, String)>> {
+        let dir = self.0.root.join(&p.source);
+        local_files(&dir, &p.prefix)
+            .map_err(|e| CloudError::Fatal(format!("cannot read {}: {e}", dir.display())))
+    }
+
+    /// Uploads what differs from `remote` and deletes what is no longer local.
+    async fn sync(
+        &self,
+        p: &Properties,
+        remote: &BTreeMap<String, String>,
+    ) -> CloudResult<Outputs> {
+        let local = self.local(p)?;
+        for (key, (path, md5)) in &local {
+            if remote.get(key) == Some(md5) {
+                continue;
+            }
+            let body = ByteStream::from_path(path)
+                .await
+                .map_err(CloudError::fatal)?;
+            self.0
+                .s3
+                .put_object()
+                .bucket(&p.bucket)
+                .key(key)
+                .content_type(content_type(key))
+                .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| classify(e, NOT_FOUND))?;
+        }
+        let stale: Vec<&String> = remote.keys().filter(|k| !local.contains_key(*k)).collect();
+        self.delete_keys(&p.bucket, &stale).await?;
+        let files = local.into_iter().map(|(k, (_, m))| (k, m)).collect();
+        Ok(outputs(p, &files))
+    }
+
+    async fn delete_keys(&self, bucket: &str, keys: &[&String]) -> CloudResult<()> {
+        for chunk in keys.chunks(1000) {
+            let ids = chunk
+                .iter()
+                .map(|k| {
+                    ObjectIdentifier::builder()
+                        .key(*k)
+                        .build()
+                        .expect("key is set")
+                })
+                .collect();
+            self.0
+                .s3
+                .delete_objects()
+                .bucket(bucket)
+                .delete(
+                    Delete::builder()
+                        .set_objects(Some(ids))
+                        .quiet(true)
+                        .build()
+                        .expect("objects are set"),
+                )
+                .send()
+                .await
+                .map_err(|e| classify(e, NOT_FOUND))?;
+        }
+        Ok(())
+    }
+
+    async fn remote(&self, p: &Properties) -> CloudResult<Option<BTreeMap<String, String>>> {
+        let mut files = BTreeMap::new();
+        let mut pages = self
+            .0
+            .s3
+            .list_objects_v2()
+            .bucket(&p.bucket)
+            .prefix(&p.prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = match page.map_err(|e| classify(e, NOT_FOUND)) {
+                Ok(page) => page,
+                Err(CloudError::NotFound(_)) => return Ok(None),
+                Err(e) => return Err(e),
+            };
+            for o in page.contents() {
+                files.insert(
+                    o.key().unwrap_or_default().to_string(),
+                    o.e_tag().unwrap_or_default().trim_matches('"').to_string(),
+                );
+            }
+        }
+        Ok(Some(files))
+    }
+}
+
+#[async_trait]
+impl ResourceKind for Objects {
+    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+        let p: Properties = properties(target)?;
+        match self.remote(&p).await? {
+            // No objects under the prefix is the same as never synced.
+            None => Ok(None),
+            Some(files) if files.is_empty() => Ok(None),
+            Some(files) => Ok(Some(Observed {
+                owned: true,
+                outputs: outputs(&p, &files),
+                properties: json!({"bucket": p.bucket, "source": p.source, "prefix": p.prefix, "files": files}),
+            })),
+        }
+    }
+
+    fn diff(&self, target: &Target, observed: &Observed) -> Vec<FieldChange> {
+        let Ok(p) = properties::<Properties>(target) else {
+            return Vec::new();
+        };
+        let remote: BTreeMap<String, String> =
+            serde_json::from_value(observed.properties["files"].clone()).unwrap_or_default();
+        let local = match self.local(&p) {
+            Ok(l) => l,
+            Err(e) => {
+                return vec![FieldChange {
+                    field: "source".into(),
+                    current: Value::Null,
+                    desired: json!(e.to_string()),
+                    replaces: false,
+                }]
+            }
+        };
+        let mut changes = Vec::new();
+        for (key, (_, md5)) in &local {
+            if remote.get(key) != Some(md5) {
+                changes.push(FieldChange {
+                    field: format!("files/{key}"),
+                    current: json!(remote.get(key)),
+                    desired: json!(md5),
+                    replaces: false,
+                });
+            }
+        }
+        for (key, etag) in &remote {
+            if !local.contains_key(key) {
+                changes.push(FieldChange {
+                    field: format!("files/{key}"),
+                    current: json!(etag),
+                    desired: Value::Null,
+                    replaces: false,
+                });
+            }
+        }
+        changes
+    }
+
+    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
+        let p: Properties = properties(target)?;
+        self.sync(&p, &BTreeMap::new()).await
+    }
+
+    async fn update(
+        &self,
+        target: &Target,
+        observed: &Observed,
+        _changes: &[FieldChange],
+    ) -> CloudResult<Outputs> {
+        let p: Properties = properties(target)?;
+        let remote: BTreeMap<String, String> =
+            serde_json::from_value(observed.properties["files"].clone()).unwrap_or_default();
+        self.sync(&p, &remote).await
+    }
+
+    async fn delete(&self, target: &Target, observed: &Observed) -> CloudResult<()> {
+        let p: Properties = properties(target)?;
+        let remote: BTreeMap<String, String> =
+            serde_json::from_value(observed.properties["files"].clone()).unwrap_or_default();
+        self.delete_keys(&p.bucket, &remote.keys().collect::<Vec<_>>())
+            .await
+    }
+}

@@ -1,0 +1,334 @@
+//! The stack model: `stacks/*.yaml` parsed, validated and turned into a resource graph before
+//! any API call is made.
+
+pub mod graph;
+pub mod names;
+pub mod refs;
+
+use std::path::{Path, PathBuf};
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::kinds::{self, KindInfo};
+pub use names::{NameStyle, Naming};
+pub use refs::Ref;
+
+/// One stack file as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StackFile {
+    name: String,
+    tutorial: u8,
+    description: String,
+    resources: IndexMap<String, kinds::Spec>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Stack {
+    pub name: String,
+    pub tutorial: u8,
+    pub description: String,
+    pub file: PathBuf,
+    pub resources: Vec<Resource>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Resource {
+    pub id: String,
+    pub kind: &'static KindInfo,
+    /// Properties as written, references still in place.
+    pub properties: Value,
+    pub refs: Vec<Ref>,
+    pub line: usize,
+}
+
+impl Resource {
+    /// The ids this resource depends on, each once.
+    pub fn dependencies(&self) -> Vec<String> {
+        let mut deps: Vec<String> = self.refs.iter().map(|r| r.resource.clone()).collect();
+        deps.sort();
+        deps.dedup();
+        deps
+    }
+}
+
+/// A problem in a stack file, located and with a hint on what to do.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnostic {
+    pub file: PathBuf,
+    pub line: Option<usize>,
+    pub message: String,
+    pub hint: String,
+}
+
+impl std::fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.file.display(), line, self.message)?,
+            None => write!(f, "{}: {}", self.file.display(), self.message)?,
+        }
+        if !self.hint.is_empty() {
+            write!(f, "\n  hint: {}", self.hint)?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.iter().map(|d| d.to_string()).collect::<Vec<_>>().join("\n"))]
+pub struct Invalid(pub Vec<Diagnostic>);
+
+/// Reads and validates one stack file.
+pub fn load_stack(path: &Path) -> Result<Stack, Invalid> {
+    let source = std::fs::read_to_string(path).map_err(|e| {
+        Invalid(vec![Diagnostic {
+            file: path.to_path_buf(),
+            line: None,
+            message: format!("cannot read the stack file: {e}"),
+            hint: "run the command from the repository, or pass --stacks-dir".into(),
+        }])
+    })?;
+    parse_stack(path, &source)
+}
+
+/// Parses and validates a stack from its text (`path` is only used in messages).
+pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
+    let diag = |line: Option<usize>, message: String, hint: &str| Diagnostic {
+        file: path.to_path_buf(),
+        line,
+        message,
+        hint: hint.to_string(),
+    };
+    let file: StackFile = serde_yaml_ng::from_str(source).map_err(|e| {
+        let line = e.location().map(|l| l.line());
+        let message = strip_location(&e.to_string());
+        let hint = if message.contains("unknown field") {
+            "remove the field or fix its spelling; the expected fields are listed above"
+        } else if message.contains("unknown variant") {
+            "`kind` must be one of the kinds listed above"
+        } else if message.contains("missing field") {
+            "add the field"
+        } else if message.contains("invalid type") {
+            "give the field a value of the type named above"
+        } else {
+            "fix the YAML at that line"
+        };
+        Invalid(vec![diag(line, message, hint)])
+    })?;
+
+    let mut diags = Vec::new();
+    let mut resources = Vec::new();
+    for (id, spec) in file.resources {
+        let line = line_of_key(source, &id);
+        if let Err(m) = names::check_logical_id(&id) {
+            diags.push(diag(
+                line,
+                m,
+                "rename the resource and every reference to it",
+            ));
+        }
+        let (kind, properties) = spec.into_parts();
+        match refs::find_refs(&properties) {
+            Ok(found) => resources.push(Resource {
+                id,
+                kind,
+                properties,
+                refs: found,
+                line: line.unwrap_or(0),
+            }),
+            Err(m) => diags.push(diag(line, m, "references look like `${user_pool.id}`")),
+        }
+    }
+
+    for r in &resources {
+        for reference in &r.refs {
+            let line = line_of_text(source, &reference.to_string()).or(Some(r.line));
+            match resources.iter().find(|o| o.id == reference.resource) {
+                None => diags.push(diag(
+                    line,
+                    format!(
+                        "`{}` in resource `{}` refers to `{}`, which this stack does not define",
+                        reference, r.id, reference.resource
+                    ),
+                    &format!(
+                        "define `{}` or use one of: {}",
+                        reference.resource,
+                        ids(&resources)
+                    ),
+                )),
+                Some(target)
+                    if !target
+                        .kind
+                        .attributes
+                        .contains(&reference.attribute.as_str()) =>
+                {
+                    diags.push(diag(
+                        line,
+                        format!(
+                            "`{}`: a {} has no attribute `{}`",
+                            reference, target.kind.kind, reference.attribute
+                        ),
+                        &format!("use one of: {}", target.kind.attributes.join(", ")),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+
+    // Physical names are checked with the longest env name and a 12-digit account, so that any
+    // valid --env gives valid names.
+    let naming = Naming {
+        env: "x".repeat(16),
+        tutorial: file.tutorial,
+        account: "0".repeat(12),
+    };
+    for r in &resources {
+        let name = names::physical_name(r.kind.name_style, &naming, &r.id, &r.properties);
+        if name.contains("${") {
+            continue; // a name taken from a reference is checked when it is known
+        }
+        if let Err(m) = names::check_physical_name(r.kind.name_style, &name) {
+            diags.push(diag(
+                Some(r.line),
+                m,
+                "shorten the resource id (environments may be up to 16 characters long)",
+            ));
+        }
+    }
+
+    if diags.is_empty() {
+        if let Err(cycle) = graph::topo_order(&resources) {
+            let line = resources.iter().find(|r| r.id == cycle[0]).map(|r| r.line);
+            diags.push(diag(
+                line,
+                format!("dependency cycle: {}", cycle.join(" -> ")),
+                "break the cycle: a resource cannot depend, through references, on itself",
+            ));
+        }
+    }
+
+    if !diags.is_empty() {
+        return Err(Invalid(diags));
+    }
+    Ok(Stack {
+        name: file.name,
+        tutorial: file.tutorial,
+        description: file.description,
+        file: path.to_path_buf(),
+        resources,
+    })
+}
+
+fn ids(resources: &[Resource]) -> String {
+    resources
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// serde_yaml puts "at line L column C" in its message; we print the line ourselves.
+fn strip_location(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// The 1-based line where `key:` is defined under `resources:` (two-space indent).
+fn line_of_key(source: &str, key: &str) -> Option<usize> {
+    let mut in_resources = false;
+    for (i, line) in source.lines().enumerate() {
+        if line.starts_with("resources:") {
+            in_resources = true;
+            continue;
+        }
+        if in_resources {
+            let trimmed = line.trim_start();
+            let indent = line.len() - trimmed.len();
+            if indent == 2
+                && trimmed
+                    .strip_prefix(key)
+                    .is_some_and(|rest| rest.starts_with(':'))
+            {
+                return Some(i + 1);
+            }
+        }
+    }
+    None
+}
+
+fn line_of_text(source: &str, text: &str) -> Option<usize> {
+    source.lines().position(|l| l.contains(text)).map(|i| i + 1)
+}
+
+/// All stack files in `dir`, sorted by file name.
+pub fn load_all(dir: &Path) -> Result<Vec<Stack>, Invalid> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| {
+            Invalid(vec![Diagnostic {
+                file: dir.to_path_buf(),
+                line: None,
+                message: format!("cannot read the stacks directory: {e}"),
+                hint: "run the command inside the repository, or pass --stacks-dir".into(),
+            }])
+        })?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
+        .collect();
+    files.sort();
+    let mut stacks = Vec::new();
+    let mut diags = Vec::new();
+    for f in files {
+        match load_stack(&f) {
+            Ok(s) => stacks.push(s),
+            Err(Invalid(d)) => diags.extend(d),
+        }
+    }
+    for (i, s) in stacks.iter().enumerate() {
+        if stacks[..i]
+            .iter()
+            .any(|o| o.tutorial == s.tutorial || o.name == s.name)
+        {
+            diags.push(Diagnostic {
+                file: s.file.clone(),
+                line: Some(1),
+                message: format!(
+                    "stack `{}` (tutorial {}) has the name or number of another stack",
+                    s.name, s.tutorial
+                ),
+                hint: "give every stack file its own name and tutorial number".into(),
+            });
+        }
+    }
+    if diags.is_empty() {
+        Ok(stacks)
+    } else {
+        Err(Invalid(diags))
+    }
+}
+
+/// Picks stacks by `--tutorial`: a number, a stack name, or `all`.
+pub fn select<'a>(stacks: &'a [Stack], which: &str) -> Result<Vec<&'a Stack>, String> {
+    if which == "all" {
+        return Ok(stacks.iter().collect());
+    }
+    let found: Vec<&Stack> = stacks
+        .iter()
+        .filter(|s| s.name == which || which.parse::<u8>().is_ok_and(|n| n == s.tutorial))
+        .collect();
+    if found.is_empty() {
+        let known: Vec<String> = stacks
+            .iter()
+            .map(|s| format!("{} ({})", s.tutorial, s.name))
+            .collect();
+        return Err(format!(
+            "no stack matches --tutorial {which}; known: {}, or all",
+            known.join(", ")
+        ));
+    }
+    Ok(found)
+}

@@ -1,0 +1,229 @@
+//! Deterministic physical names and the rules each service imposes on them.
+//!
+//! A physical name is derived from (project, env, tutorial, logical id), so deploy and destroy
+//! find every resource again without a state file.
+
+pub const PROJECT: &str = "agentcore-mt";
+pub const TAG_PREFIX: &str = "agentcore-mt:";
+
+/// How a kind names its resources.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameStyle {
+    /// `agentcore-mt-<env>-t<N>-<logical-id>`, for names unique within an account and region.
+    Dashed,
+    /// Dashed plus `-<account>`: S3 bucket names are global across all accounts.
+    S3Bucket,
+    /// `agentcore-mt/<env>/t<N>/<logical-id>`, Secrets Manager's path-like names.
+    SecretPath,
+    /// `[a-zA-Z][a-zA-Z0-9_]{0,47}`: AgentCore runtime names allow no `-`.
+    Underscored,
+    /// The name is a property of the resource (a Cognito group `regular`, a user
+    /// `john-regular`), unique only inside its parent.
+    Property(&'static str),
+}
+
+#[derive(Debug, Clone)]
+pub struct Naming {
+    pub env: String,
+    pub tutorial: u8,
+    pub account: String,
+}
+
+pub fn physical_name(
+    style: NameStyle,
+    naming: &Naming,
+    logical_id: &str,
+    properties: &serde_json::Value,
+) -> String {
+    let logical = logical_id.replace('_', "-");
+    let dashed = format!("{PROJECT}-{}-t{}-{logical}", naming.env, naming.tutorial);
+    match style {
+        NameStyle::Dashed => dashed,
+        NameStyle::S3Bucket => format!("{dashed}-{}", naming.account),
+        NameStyle::SecretPath => format!("{PROJECT}/{}/t{}/{logical}", naming.env, naming.tutorial),
+        NameStyle::Underscored => dashed.replace('-', "_"),
+        NameStyle::Property(field) => properties
+            .get(field)
+            .and_then(|v| v.as_str())
+            .unwrap_or_default()
+            .to_string(),
+    }
+}
+
+/// Checks a physical name against the service's rules; the error says what is wrong.
+pub fn check_physical_name(style: NameStyle, name: &str) -> Result<(), String> {
+    match style {
+        NameStyle::Dashed | NameStyle::SecretPath | NameStyle::Property(_) => {
+            if name.is_empty() || name.len() > 128 {
+                return Err(format!("`{name}` must be 1 to 128 characters long"));
+            }
+            Ok(())
+        }
+        NameStyle::S3Bucket => check_bucket_name(name),
+        NameStyle::Underscored => {
+            let ok = name.len() <= 48
+                && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if ok {
+                Ok(())
+            } else {
+                Err(format!(
+                    "AgentCore runtime name `{name}` ({} characters) must match [a-zA-Z][a-zA-Z0-9_]{{0,47}}",
+                    name.len()
+                ))
+            }
+        }
+    }
+}
+
+fn check_bucket_name(name: &str) -> Result<(), String> {
+    if !(3..=63).contains(&name.len()) {
+        return Err(format!(
+            "S3 bucket name `{name}` is {} characters long; the limit is 3 to 63",
+            name.len()
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
+    {
+        return Err(format!(
+            "S3 bucket name `{name}` may hold only lowercase letters, digits, `-` and `.`"
+        ));
+    }
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !edge_ok(name.chars().next()) || !edge_ok(name.chars().last()) {
+        return Err(format!(
+            "S3 bucket name `{name}` must begin and end with a letter or digit"
+        ));
+    }
+    if name.contains("..") {
+        return Err(format!(
+            "S3 bucket name `{name}` must not hold two adjacent periods"
+        ));
+    }
+    Ok(())
+}
+
+/// `--env`: lowercase letters, digits and `-`, starting with a letter, at most 16 characters
+/// (the AgentCore runtime name limit of 48 leaves no more room).
+pub fn check_env_name(env: &str) -> Result<(), String> {
+    let ok = !env.is_empty()
+        && env.len() <= 16
+        && env.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && !env.ends_with('-')
+        && env
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid environment name `{env}`: use 1 to 16 lowercase letters, digits and `-`, \
+             starting with a letter and not ending with `-` (for example `dev` or `pr-42`)"
+        ))
+    }
+}
+
+/// Logical ids become parts of physical names: lowercase letters, digits and `_`.
+pub fn check_logical_id(id: &str) -> Result<(), String> {
+    let ok = !id.is_empty()
+        && id.len() <= 24
+        && id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "invalid resource id `{id}`: use 1 to 24 lowercase letters, digits and `_`, starting with a letter"
+        ))
+    }
+}
+
+/// The ownership tags of a resource (`created-at` is added on create only).
+pub fn ownership_tags(
+    naming: &Naming,
+    stack: &str,
+    logical_id: &str,
+) -> std::collections::BTreeMap<String, String> {
+    [
+        ("project", PROJECT),
+        ("env", naming.env.as_str()),
+        ("stack", stack),
+        ("logical-id", logical_id),
+    ]
+    .into_iter()
+    .map(|(k, v)| (format!("{TAG_PREFIX}{k}"), v.to_string()))
+    .collect()
+}
+
+pub fn created_at_tag() -> (String, String) {
+    (
+        format!("{TAG_PREFIX}created-at"),
+        humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+    )
+}
+
+/// True when `found` carries every ownership tag in `ours` with the same value.
+pub fn is_owned(
+    ours: &std::collections::BTreeMap<String, String>,
+    found: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    ours.iter().all(|(k, v)| found.get(k) == Some(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_names() {
+        assert!(check_env_name("dev").is_ok());
+        assert!(check_env_name("pr-42").is_ok());
+        for bad in [
+            "",
+            "Dev",
+            "pr_42",
+            "-x",
+            "x-",
+            "4pr",
+            "a-very-long-environment",
+        ] {
+            assert!(check_env_name(bad).is_err(), "{bad} accepted");
+        }
+    }
+
+    #[test]
+    fn bucket_names() {
+        assert!(check_physical_name(
+            NameStyle::S3Bucket,
+            "agentcore-mt-dev-t1-documents-000000000000"
+        )
+        .is_ok());
+        assert!(check_physical_name(NameStyle::S3Bucket, "Upper").is_err());
+        assert!(check_physical_name(NameStyle::S3Bucket, &"a".repeat(64)).is_err());
+        assert!(check_physical_name(NameStyle::S3Bucket, "a..b").is_err());
+        assert!(check_physical_name(NameStyle::S3Bucket, "-ab").is_err());
+    }
+
+    #[test]
+    fn agentcore_names_map_dashes() {
+        let naming = Naming {
+            env: "pr-42".into(),
+            tutorial: 2,
+            account: "0".into(),
+        };
+        let name = physical_name(
+            NameStyle::Underscored,
+            &naming,
+            "claims_agent",
+            &serde_json::Value::Null,
+        );
+        assert_eq!(name, "agentcore_mt_pr_42_t2_claims_agent");
+        assert!(check_physical_name(NameStyle::Underscored, &name).is_ok());
+        assert!(check_physical_name(NameStyle::Underscored, &"a".repeat(49)).is_err());
+        assert!(check_physical_name(NameStyle::Underscored, "1abc").is_err());
+    }
+}

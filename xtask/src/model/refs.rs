@@ -1,0 +1,130 @@
+//! References between resources: `${<resource id>.<attribute>}` inside any string property.
+//! A string that is exactly one reference takes the attribute's value as it is (a list stays a
+//! list); references inside longer strings are interpolated.
+
+use serde_json::Value;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Ref {
+    pub resource: String,
+    pub attribute: String,
+}
+
+impl std::fmt::Display for Ref {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "${{{}.{}}}", self.resource, self.attribute)
+    }
+}
+
+/// Every reference in `value`, in document order. A malformed `${...}` is an error.
+pub fn find_refs(value: &Value) -> Result<Vec<Ref>, String> {
+    let mut out = Vec::new();
+    walk(value, &mut |s| {
+        for r in refs_in_str(s)? {
+            out.push(r);
+        }
+        Ok(())
+    })?;
+    Ok(out)
+}
+
+fn walk(value: &Value, f: &mut dyn FnMut(&str) -> Result<(), String>) -> Result<(), String> {
+    match value {
+        Value::String(s) => f(s),
+        Value::Array(items) => items.iter().try_for_each(|v| walk(v, f)),
+        Value::Object(map) => map.values().try_for_each(|v| walk(v, f)),
+        _ => Ok(()),
+    }
+}
+
+fn refs_in_str(s: &str) -> Result<Vec<Ref>, String> {
+    let mut out = Vec::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| {
+            format!("unterminated reference in `{s}`: write `${{resource.attribute}}`")
+        })?;
+        let inner = &after[..end];
+        let (resource, attribute) = inner
+            .split_once('.')
+            .filter(|(r, a)| !r.is_empty() && !a.is_empty() && !a.contains('.'))
+            .ok_or_else(|| {
+                format!("malformed reference `${{{inner}}}`: write `${{resource.attribute}}`")
+            })?;
+        out.push(Ref {
+            resource: resource.to_string(),
+            attribute: attribute.to_string(),
+        });
+        rest = &after[end + 1..];
+    }
+    Ok(out)
+}
+
+/// Replaces every reference with `lookup`'s answer; `None` when some value is not known (yet).
+pub fn resolve(value: &Value, lookup: &dyn Fn(&Ref) -> Option<Value>) -> Option<Value> {
+    Some(match value {
+        Value::String(s) => resolve_str(s, lookup)?,
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| resolve(v, lookup))
+                .collect::<Option<_>>()?,
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| Some((k.clone(), resolve(v, lookup)?)))
+                .collect::<Option<_>>()?,
+        ),
+        other => other.clone(),
+    })
+}
+
+fn resolve_str(s: &str, lookup: &dyn Fn(&Ref) -> Option<Value>) -> Option<Value> {
+    let refs = refs_in_str(s).ok()?;
+    if refs.is_empty() {
+        return Some(Value::String(s.to_string()));
+    }
+    if refs.len() == 1 && s.starts_with("${") && s.ends_with('}') && s == refs[0].to_string() {
+        return lookup(&refs[0]);
+    }
+    let mut out = s.to_string();
+    for r in refs {
+        let v = lookup(&r)?;
+        let text = match v {
+            Value::String(t) => t,
+            other => other.to_string(),
+        };
+        out = out.replace(&r.to_string(), &text);
+    }
+    Some(Value::String(out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn finds_and_resolves() {
+        let v = json!({"a": "${pool.id}", "b": ["x-${pool.name}-y"], "c": 3});
+        let refs = find_refs(&v).unwrap();
+        assert_eq!(refs.len(), 2);
+        let got = resolve(&v, &|r| Some(json!(format!("<{}>", r.attribute)))).unwrap();
+        assert_eq!(got, json!({"a": "<id>", "b": ["x-<name>-y"], "c": 3}));
+        assert!(resolve(&v, &|_| None).is_none());
+    }
+
+    #[test]
+    fn whole_reference_keeps_type() {
+        let got = resolve(&json!("${x.list}"), &|_| Some(json!([1, 2]))).unwrap();
+        assert_eq!(got, json!([1, 2]));
+    }
+
+    #[test]
+    fn malformed() {
+        assert!(find_refs(&json!("${pool}")).is_err());
+        assert!(find_refs(&json!("${pool.id")).is_err());
+        assert!(find_refs(&json!("${.id}")).is_err());
+    }
+}

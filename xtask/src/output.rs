@@ -1,0 +1,197 @@
+//! Every message goes through one `Output`: human text and progress to stderr (spinners only on
+//! a terminal), newline-delimited JSON events to stdout with `--output-format json`.
+
+use std::collections::HashMap;
+use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{json, Value};
+
+use crate::engine::{Outcome, Reporter};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Progress and results for people, on stderr.
+    Human,
+    /// Newline-delimited JSON events on stdout: a version line, one event per resource, a summary.
+    Json,
+}
+
+#[derive(Clone)]
+pub struct Output {
+    pub format: Format,
+    multi: MultiProgress,
+    tty: bool,
+    bars: Arc<Mutex<HashMap<String, ProgressBar>>>,
+    /// "plan" prints planned actions; everything else prints what was done.
+    pub status_word: &'static str,
+}
+
+impl Output {
+    pub fn new(format: Format) -> Output {
+        let tty = std::io::stderr().is_terminal() && format == Format::Human;
+        let target = if tty {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let out = Output {
+            format,
+            multi: MultiProgress::with_draw_target(target),
+            tty,
+            bars: Arc::new(Mutex::new(HashMap::new())),
+            status_word: "done",
+        };
+        out.json(json!({"type": "version", "version": 1}));
+        out
+    }
+
+    /// Writes one JSON event (JSON mode only).
+    pub fn json(&self, event: Value) {
+        if self.format == Format::Json {
+            let mut stdout = std::io::stdout().lock();
+            let _ = writeln!(stdout, "{event}");
+            let _ = stdout.flush();
+        }
+    }
+
+    /// A line for people, on stderr (human mode only).
+    pub fn say(&self, line: &str) {
+        if self.format == Format::Human {
+            if self.tty {
+                let _ = self.multi.println(line);
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    }
+
+    /// A warning or error: on stderr in every mode.
+    pub fn warn(&self, line: &str) {
+        if self.tty {
+            let _ = self.multi.println(line);
+        } else {
+            eprintln!("{line}");
+        }
+    }
+
+    /// A spinner for a long wait that is not one resource's (starting the local cloud).
+    pub fn spinner(&self, message: &str) -> ProgressBar {
+        let pb = self.multi.add(ProgressBar::new_spinner());
+        pb.set_style(
+            ProgressStyle::with_template("{spinner} {msg} [{elapsed}]").expect("valid template"),
+        );
+        pb.set_message(message.to_string());
+        pb.enable_steady_tick(Duration::from_millis(120));
+        pb
+    }
+
+    fn bar(&self, stack: &str, id: &str) -> Option<ProgressBar> {
+        self.bars
+            .lock()
+            .expect("not poisoned")
+            .get(&format!("{stack}/{id}"))
+            .cloned()
+    }
+}
+
+pub fn outcome_event(o: &Outcome, status: &str) -> Value {
+    let mut e = json!({
+        "type": "resource",
+        "stack": o.stack,
+        "id": o.id,
+        "kind": o.kind,
+        "physical_name": o.physical_name,
+        "action": if o.action == crate::engine::Action::Replace { "update" } else { o.action.as_str() },
+        "replace": o.action == crate::engine::Action::Replace,
+        "status": if o.ok() { status } else { "failed" },
+        "seconds": (o.seconds * 1000.0).round() / 1000.0,
+    });
+    if let Some(err) = &o.error {
+        e["error"] = json!(err);
+    }
+    if let Some(note) = &o.note {
+        e["note"] = json!(note);
+    }
+    if !o.changes.is_empty() {
+        e["changes"] = json!(o.changes);
+    }
+    e
+}
+
+/// One line per resource for people: what happened, to what, how long it took.
+pub fn outcome_line(o: &Outcome) -> String {
+    let mark = if o.ok() { "✓" } else { "✗" };
+    let mut line = format!(
+        "{mark} {:<7} {}/{} ({}) {} [{:.1}s]",
+        o.action.as_str(),
+        o.stack,
+        o.id,
+        o.kind,
+        o.physical_name,
+        o.seconds
+    );
+    if let Some(note) = &o.note {
+        line.push_str(&format!("\n      {note}"));
+    }
+    for c in &o.changes {
+        line.push_str(&format!(
+            "\n      {}: {} -> {}{}",
+            c.field,
+            c.current,
+            c.desired,
+            if c.replaces {
+                " (forces replacement)"
+            } else {
+                ""
+            }
+        ));
+    }
+    if let Some(err) = &o.error {
+        line.push_str(&format!("\n      error: {err}"));
+    }
+    line
+}
+
+impl Reporter for Output {
+    fn started(&self, stack: &str, id: &str, kind: &str, what: &str) {
+        if !self.tty {
+            return;
+        }
+        let key = format!("{stack}/{id}");
+        let mut bars = self.bars.lock().expect("not poisoned");
+        let pb = bars.entry(key.clone()).or_insert_with(|| {
+            let pb = self.multi.add(ProgressBar::new_spinner());
+            pb.set_style(
+                ProgressStyle::with_template("{spinner} {prefix} {msg} [{elapsed}]")
+                    .expect("valid template"),
+            );
+            pb.set_prefix(format!("{key} ({kind})"));
+            pb.enable_steady_tick(Duration::from_millis(120));
+            pb
+        });
+        pb.set_message(what.to_string());
+    }
+
+    fn progress(&self, stack: &str, id: &str, message: &str) {
+        if let Some(pb) = self.bar(stack, id) {
+            pb.set_message(message.to_string());
+        }
+    }
+
+    fn finished(&self, o: &Outcome) {
+        if let Some(pb) = self
+            .bars
+            .lock()
+            .expect("not poisoned")
+            .remove(&format!("{}/{}", o.stack, o.id))
+        {
+            pb.finish_and_clear();
+            self.multi.remove(&pb);
+        }
+        self.say(&outcome_line(o));
+        self.json(outcome_event(o, self.status_word));
+    }
+}
