@@ -678,3 +678,6 @@ pub fn count_actions(outcomes: &[Outcome]) -> BTreeMap<&'static str, usize> {
     }
     counts
 }
+
+#[cfg(test)]
+mod tests;

@@ -332,3 +332,6 @@ pub fn select<'a>(stacks: &'a [Stack], which: &str) -> Result<Vec<&'a Stack>, St
     }
     Ok(found)
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,251 @@
+//! Engine tests on the in-memory fake cloud: crash after every mutating call, throttling,
+//! destroy of nothing, foreign resources. Virtual time (tokio's paused clock) keeps them fast.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::fake::{self, FakeCloud};
+use crate::kinds;
+use crate::model::Stack;
+
+fn stacks() -> Vec<Stack> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
+    model::load_all(&dir).expect("the shipped stacks are valid")
+}
+
+fn engine(cloud: &Arc<FakeCloud>, env: &str) -> Arc<Engine> {
+    Arc::new(Engine {
+        kinds: fake::registry(cloud, kinds::ALL),
+        env: env.into(),
+        account: "000000000000".into(),
+        reporter: Arc::new(Silent),
+        backoff: Backoff::default(),
+    })
+}
+
+fn all_ok(outcomes: &[Outcome]) -> bool {
+    outcomes.iter().all(|o| o.ok())
+}
+
+fn failures(outcomes: &[Outcome]) -> Vec<String> {
+    outcomes
+        .iter()
+        .filter_map(|o| {
+            o.error
+                .as_ref()
+                .map(|e| format!("{}/{}: {e}", o.stack, o.id))
+        })
+        .collect()
+}
+
+#[tokio::test(start_paused = true)]
+async fn deploy_is_idempotent_and_destroy_leaves_nothing() {
+    let stacks = stacks();
+    let selected: Vec<&Stack> = stacks.iter().collect();
+    let cloud = FakeCloud::new();
+    let e = engine(&cloud, "dev");
+    let first = e.deploy(&selected).await;
+    assert!(all_ok(&first), "{:?}", failures(&first));
+    let created = count_actions(&first)["create"];
+    assert_eq!(
+        created,
+        selected.iter().map(|s| s.resources.len()).sum::<usize>()
+    );
+
+    let (_, before) = cloud.calls();
+    let second = e.deploy(&selected).await;
+    assert!(
+        second.iter().all(|o| o.action == Action::Noop),
+        "{second:?}"
+    );
+    assert_eq!(
+        cloud.calls().1,
+        before,
+        "a converged re-deploy made mutating calls"
+    );
+
+    let plan = e.plan(&selected).await;
+    assert!(plan.iter().all(|o| o.action == Action::Noop && o.ok()));
+
+    let gone = e.destroy(&selected).await;
+    assert!(all_ok(&gone), "{:?}", failures(&gone));
+    assert_eq!(cloud.inventory(), Vec::<(String, String)>::new());
+    let again = e.destroy(&selected).await;
+    assert!(all_ok(&again) && again.iter().all(|o| o.action == Action::Noop));
+}
+
+/// For every k: stop the deploy right after its k-th mutating call took effect; a new deploy
+/// converges, a third changes nothing, and destroy leaves nothing.
+#[tokio::test(start_paused = true)]
+async fn converges_after_a_crash_at_every_mutating_call() {
+    let stacks = stacks();
+    let selected: Vec<&Stack> = stacks.iter().collect();
+    let probe = FakeCloud::new();
+    assert!(all_ok(&engine(&probe, "dev").deploy(&selected).await));
+    let total = probe.calls().1;
+    assert!(total >= 10, "only {total} mutating calls in a full deploy");
+
+    for k in 1..=total {
+        let cloud = FakeCloud::new();
+        let e = engine(&cloud, "dev");
+        cloud.crash_after(Some(k));
+        let crashed = e.deploy(&selected).await;
+        assert!(
+            !all_ok(&crashed),
+            "k={k}: the injected crash went unnoticed"
+        );
+
+        cloud.crash_after(None);
+        let resumed = e.deploy(&selected).await;
+        assert!(all_ok(&resumed), "k={k}: {:?}", failures(&resumed));
+        let (_, before) = cloud.calls();
+        let settled = e.deploy(&selected).await;
+        assert!(
+            settled.iter().all(|o| o.action == Action::Noop),
+            "k={k}: not converged"
+        );
+        assert_eq!(cloud.calls().1, before, "k={k}");
+
+        let gone = e.destroy(&selected).await;
+        assert!(all_ok(&gone), "k={k}: {:?}", failures(&gone));
+        assert!(
+            cloud.inventory().is_empty(),
+            "k={k}: left {:?}",
+            cloud.inventory()
+        );
+    }
+}
+
+/// A destroy stopped after any of its mutating calls is finished by the next destroy.
+#[tokio::test(start_paused = true)]
+async fn destroy_resumes_after_a_crash_at_every_mutating_call() {
+    let stacks = stacks();
+    let selected: Vec<&Stack> = stacks.iter().collect();
+    let total = selected.iter().map(|s| s.resources.len()).sum::<usize>();
+    for k in 1..=total {
+        let cloud = FakeCloud::new();
+        let e = engine(&cloud, "dev");
+        assert!(all_ok(&e.deploy(&selected).await));
+        let (_, deployed) = cloud.calls();
+        cloud.crash_after(Some(deployed + k));
+        let _ = e.destroy(&selected).await;
+        cloud.crash_after(None);
+        let gone = e.destroy(&selected).await;
+        assert!(all_ok(&gone), "k={k}: {:?}", failures(&gone));
+        assert!(
+            cloud.inventory().is_empty(),
+            "k={k}: left {:?}",
+            cloud.inventory()
+        );
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn survives_random_throttling() {
+    let stacks = stacks();
+    let selected: Vec<&Stack> = stacks.iter().collect();
+    for seed in 0..5 {
+        let cloud = FakeCloud::new();
+        cloud.throttle(0.3, seed);
+        let e = engine(&cloud, "dev");
+        let up = e.deploy(&selected).await;
+        assert!(all_ok(&up), "seed {seed}: {:?}", failures(&up));
+        let again = e.deploy(&selected).await;
+        assert!(
+            again.iter().all(|o| o.action == Action::Noop && o.ok()),
+            "seed {seed}"
+        );
+        let gone = e.destroy(&selected).await;
+        assert!(all_ok(&gone), "seed {seed}: {:?}", failures(&gone));
+        assert!(cloud.inventory().is_empty());
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn destroy_of_a_never_deployed_environment_succeeds() {
+    let stacks = stacks();
+    let selected: Vec<&Stack> = stacks.iter().collect();
+    let cloud = FakeCloud::new();
+    let gone = engine(&cloud, "never").destroy(&selected).await;
+    assert!(all_ok(&gone) && gone.iter().all(|o| o.action == Action::Noop));
+    assert_eq!(cloud.calls().1, 0);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_resource_with_our_name_but_not_our_tags_is_never_touched() {
+    let stacks = stacks();
+    let t1: Vec<&Stack> = stacks.iter().filter(|s| s.tutorial == 1).collect();
+    let cloud = FakeCloud::new();
+    let name = "agentcore-mt-dev-t1-documents-000000000000";
+    let theirs: kind::Tags = [("owner".to_string(), "someone-else".to_string())]
+        .into_iter()
+        .collect();
+    cloud.insert("s3.bucket", name, theirs.clone());
+    let e = engine(&cloud, "dev");
+
+    let up = e.deploy(&t1).await;
+    let bucket = up
+        .iter()
+        .find(|o| o.id == "documents")
+        .expect("documents outcome");
+    let err = bucket
+        .error
+        .as_deref()
+        .expect("deploy must refuse the foreign bucket");
+    assert!(
+        err.contains("not carry this environment's ownership tags"),
+        "{err}"
+    );
+    let sync = up
+        .iter()
+        .find(|o| o.id == "policy_documents")
+        .expect("sync outcome");
+    assert!(sync.error.as_deref().is_some_and(|e| e.contains("skipped")));
+
+    let plan = e.plan(&t1).await;
+    assert!(plan
+        .iter()
+        .any(|o| o.id == "documents" && o.error.is_some()));
+
+    let gone = e.destroy(&t1).await;
+    assert!(all_ok(&gone), "{:?}", failures(&gone));
+    assert_eq!(
+        cloud.inventory(),
+        vec![("s3.bucket".to_string(), name.to_string())],
+        "destroy touched the foreign bucket"
+    );
+
+    // Another environment's resource is just as foreign.
+    let cloud = FakeCloud::new();
+    assert!(all_ok(&engine(&cloud, "other").deploy(&t1).await));
+    let before = cloud.inventory();
+    assert!(all_ok(&engine(&cloud, "dev").destroy(&t1).await));
+    assert_eq!(cloud.inventory(), before);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_changed_property_is_planned_and_applied_as_an_update() {
+    let mut stacks = stacks();
+    let cloud = FakeCloud::new();
+    let e = engine(&cloud, "dev");
+    let sel: Vec<&Stack> = stacks.iter().collect();
+    assert!(all_ok(&e.deploy(&sel).await));
+    let pool = stacks[0]
+        .resources
+        .iter_mut()
+        .find(|r| r.id == "user_pool")
+        .expect("user_pool");
+    pool.properties["password_min_length"] = serde_json::json!(16);
+    let sel: Vec<&Stack> = stacks.iter().collect();
+    let plan = e.plan(&sel).await;
+    let p = plan
+        .iter()
+        .find(|o| o.id == "user_pool" && o.stack == "unstructured-rag")
+        .expect("planned");
+    assert_eq!(p.action, Action::Update);
+    assert_eq!(p.changes[0].field, "password_min_length");
+    assert_eq!(plan.iter().filter(|o| o.action != Action::Noop).count(), 1);
+    let up = e.deploy(&sel).await;
+    assert_eq!(count_actions(&up)["update"], 1);
+    assert!(e.plan(&sel).await.iter().all(|o| o.action == Action::Noop));
+}
