@@ -1,0 +1,58 @@
+"""Looks into the local cloud's emulators directly with boto3, so the tests check what the
+emulator holds rather than what the provisioner says it did.
+
+usage: emulator.py ENDPOINT inventory PREFIX | secrets PREFIX | make-bucket NAME
+"""
+import json
+import sys
+
+import boto3
+
+endpoint, command, arg = sys.argv[1], sys.argv[2], sys.argv[3]
+session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+idp = session.client("cognito-idp", endpoint_url=endpoint)
+sm = session.client("secretsmanager", endpoint_url=endpoint)
+s3 = session.client("s3", endpoint_url=endpoint, config=boto3.session.Config(s3={"addressing_style": "path"}))
+
+
+def inventory(prefix):
+    pools = []
+    for p in idp.list_user_pools(MaxResults=60)["UserPools"]:
+        if not p["Name"].startswith(prefix):
+            continue
+        users = []
+        for u in idp.list_users(UserPoolId=p["Id"])["Users"]:
+            groups = idp.admin_list_groups_for_user(UserPoolId=p["Id"], Username=u["Username"])["Groups"]
+            attrs = {a["Name"]: a["Value"] for a in u.get("Attributes", []) if a["Name"].startswith("custom:")}
+            users.append({"username": u["Username"], "status": u["UserStatus"], "groups": sorted(g["GroupName"] for g in groups), "attributes": attrs})
+        groups = sorted(g["GroupName"] for g in idp.list_groups(UserPoolId=p["Id"])["Groups"])
+        clients = sorted(c["ClientName"] for c in idp.list_user_pool_clients(UserPoolId=p["Id"], MaxResults=60)["UserPoolClients"])
+        pools.append({"name": p["Name"], "users": sorted(users, key=lambda u: u["username"]), "groups": groups, "clients": clients})
+    secrets = sorted(s["Name"] for s in sm.list_secrets()["SecretList"] if s["Name"].startswith(prefix.replace("-", "/", 1).split("/")[0]) and prefix_match(s["Name"], prefix))
+    buckets = []
+    for b in s3.list_buckets()["Buckets"]:
+        if b["Name"].startswith(prefix):
+            keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=b["Name"]).get("Contents", []))
+            buckets.append({"name": b["Name"], "objects": keys})
+    return {"user_pools": sorted(pools, key=lambda p: p["name"]), "secrets": secrets, "buckets": buckets}
+
+
+def prefix_match(secret_name, prefix):
+    # agentcore-mt-<env>- for names, agentcore-mt/<env>/ for secrets
+    project, env = "agentcore-mt", prefix[len("agentcore-mt-"):].rstrip("-")
+    return secret_name.startswith(f"{project}/{env}/") if env else secret_name.startswith(project)
+
+
+if command == "inventory":
+    print(json.dumps(inventory(arg)))
+elif command == "secrets":
+    values = []
+    for s in sm.list_secrets()["SecretList"]:
+        if prefix_match(s["Name"], arg):
+            values += list(json.loads(sm.get_secret_value(SecretId=s["ARN"])["SecretString"]).values())
+    print(json.dumps(values))
+elif command == "make-bucket":
+    s3.create_bucket(Bucket=arg)
+    print(json.dumps({"created": arg}))
+else:
+    sys.exit(f"unknown command {command}")

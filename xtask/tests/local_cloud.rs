@@ -1,0 +1,376 @@
+//! The provisioner against the real local cloud: ministack, moto and PostgreSQL processes on
+//! 127.0.0.1, started per test in a temporary state directory. What exists is checked by
+//! asking the emulators directly (tests/emulator.py, boto3), not the provisioner.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// The venv is shared by every test (it is installed once, under a lock).
+fn venv() -> PathBuf {
+    std::env::var_os("XTASK_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".xtask/venv"))
+}
+
+struct Cloud {
+    state: tempfile::TempDir,
+    endpoint: String,
+}
+
+impl Cloud {
+    fn up() -> Cloud {
+        let state = tempfile::tempdir().unwrap();
+        let out = run(state.path(), &["local", "up", "--output-format", "json"]);
+        assert!(
+            out.status.success(),
+            "local up failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let event = events(&out)
+            .into_iter()
+            .find(|e| e["type"] == "local")
+            .expect("a local event");
+        let endpoint = event["endpoints"]["ministack"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        Cloud { state, endpoint }
+    }
+
+    fn xtask(&self, args: &[&str]) -> Output {
+        run(self.state.path(), args)
+    }
+
+    /// Runs and expects success; returns the JSON events.
+    fn ok(&self, args: &[&str]) -> Vec<Value> {
+        let mut full = args.to_vec();
+        full.extend(["--output-format", "json"]);
+        let out = self.xtask(&full);
+        assert!(
+            out.status.success(),
+            "{args:?} failed:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        events(&out)
+    }
+
+    fn emulator(&self, command: &str, arg: &str) -> Value {
+        let out = Command::new(venv().join("bin/python"))
+            .arg(root().join("xtask/tests/emulator.py"))
+            .args([&self.endpoint, command, arg])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "emulator.py: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+
+    fn inventory(&self, env: &str) -> Value {
+        self.emulator("inventory", &format!("agentcore-mt-{env}-"))
+    }
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        let _ = run(self.state.path(), &["local", "down"]);
+    }
+}
+
+fn run(state: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .env("XTASK_STATE_DIR", state)
+        .env("XTASK_VENV", venv())
+        .env_remove("XTASK_ENV")
+        .env_remove("XTASK_TARGET")
+        .output()
+        .unwrap()
+}
+
+fn events(out: &Output) -> Vec<Value> {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let events: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert_eq!(
+        events.first().map(|e| e["type"].clone()),
+        Some("version".into()),
+        "first line must be the version"
+    );
+    events
+}
+
+fn summary(events: &[Value]) -> &Value {
+    let last = events.last().unwrap();
+    assert_eq!(last["type"], "summary");
+    last
+}
+
+fn empty_inventory() -> Value {
+    serde_json::json!({"user_pools": [], "secrets": [], "buckets": []})
+}
+
+#[test]
+fn deploy_redeploy_destroy_both_tutorials() {
+    let cloud = Cloud::up();
+    let first = cloud.ok(&["deploy", "--tutorial", "all"]);
+    let s = summary(&first);
+    assert_eq!(s["ok"], true);
+    assert_eq!(s["counts"]["create"], 14, "{s}");
+    let resources: Vec<&Value> = first.iter().filter(|e| e["type"] == "resource").collect();
+    assert_eq!(resources.len(), 14);
+    assert!(resources
+        .iter()
+        .all(|e| e["status"] == "done" && e["action"] == "create"));
+
+    let inv = cloud.inventory("dev");
+    let pools = inv["user_pools"].as_array().unwrap();
+    assert_eq!(pools.len(), 2, "{inv}");
+    let t1 = &pools[0];
+    assert_eq!(t1["name"], "agentcore-mt-dev-t1-user-pool");
+    assert_eq!(t1["groups"], serde_json::json!(["platinum", "regular"]));
+    assert_eq!(
+        t1["clients"],
+        serde_json::json!(["agentcore-mt-dev-t1-app-client"])
+    );
+    assert_eq!(t1["users"][0]["username"], "john-regular");
+    assert_eq!(t1["users"][0]["groups"], serde_json::json!(["regular"]));
+    assert_eq!(t1["users"][0]["status"], "CONFIRMED");
+    assert_eq!(t1["users"][1]["groups"], serde_json::json!(["platinum"]));
+    let t2 = &pools[1];
+    assert_eq!(t2["users"][0]["username"], "emma-broker-b");
+    assert_eq!(t2["users"][0]["attributes"]["custom:tenant_id"], "broker-b");
+    assert_eq!(t2["users"][1]["attributes"]["custom:tenant_id"], "broker-a");
+    assert_eq!(
+        inv["secrets"],
+        serde_json::json!([
+            "agentcore-mt/dev/t1/demo-passwords",
+            "agentcore-mt/dev/t2/demo-passwords"
+        ])
+    );
+    let objects = &inv["buckets"][0]["objects"];
+    assert_eq!(objects.as_array().unwrap().len(), 8, "{inv}");
+    assert!(objects
+        .as_array()
+        .unwrap()
+        .contains(&"regular/auto-insurance.md.metadata.json".into()));
+
+    let again = cloud.ok(&["deploy", "--tutorial", "all"]);
+    let s = summary(&again);
+    assert_eq!(
+        s["api_calls"]["mutating"], 0,
+        "a converged re-deploy changed something: {s}"
+    );
+    assert_eq!(s["counts"]["noop"], 14);
+
+    let plan = cloud.ok(&["plan", "--tutorial", "1"]);
+    assert!(plan
+        .iter()
+        .filter(|e| e["type"] == "resource")
+        .all(|e| e["action"] == "noop"));
+    assert_eq!(summary(&plan)["api_calls"]["mutating"], 0);
+
+    let status = cloud.ok(&["status", "--tutorial", "1"]);
+    let pool = status.iter().find(|e| e["id"] == "user_pool").unwrap();
+    assert_eq!(pool["exists"], true);
+    assert!(pool["outputs"]["id"]
+        .as_str()
+        .unwrap()
+        .starts_with("us-east-1_"));
+
+    let gone = cloud.ok(&["destroy"]);
+    assert_eq!(summary(&gone)["counts"]["delete"], 14);
+    assert_eq!(cloud.inventory("dev"), empty_inventory());
+    let again = cloud.ok(&["destroy"]);
+    assert_eq!(summary(&again)["api_calls"]["mutating"], 0);
+    assert_eq!(summary(&again)["counts"]["noop"], 14);
+}
+
+#[test]
+fn two_environments_side_by_side_do_not_touch_each_other() {
+    let cloud = Cloud::up();
+    std::thread::scope(|s| {
+        let a = s.spawn(|| cloud.ok(&["deploy", "--env", "pr-1", "--tutorial", "1"]));
+        let b = s.spawn(|| cloud.ok(&["deploy", "--env", "pr-2", "--tutorial", "1"]));
+        assert_eq!(summary(&a.join().unwrap())["counts"]["create"], 9);
+        assert_eq!(summary(&b.join().unwrap())["counts"]["create"], 9);
+    });
+    let before = cloud.inventory("pr-2");
+    assert_eq!(before["user_pools"].as_array().unwrap().len(), 1);
+    cloud.ok(&["destroy", "--env", "pr-1"]);
+    assert_eq!(cloud.inventory("pr-1"), empty_inventory());
+    assert_eq!(
+        cloud.inventory("pr-2"),
+        before,
+        "destroying pr-1 touched pr-2"
+    );
+    let again = cloud.ok(&["deploy", "--env", "pr-2", "--tutorial", "1"]);
+    assert_eq!(summary(&again)["api_calls"]["mutating"], 0);
+    cloud.ok(&["destroy", "--env", "pr-2"]);
+    assert_eq!(cloud.inventory("pr-2"), empty_inventory());
+}
+
+#[test]
+fn generated_passwords_are_never_printed_or_written() {
+    let cloud = Cloud::up();
+    let mut seen = Vec::new();
+    for args in [
+        vec!["deploy"],
+        vec!["deploy", "--output-format", "json"],
+        vec!["plan", "--output-format", "json"],
+        vec!["status"],
+        vec!["status", "--output-format", "json"],
+    ] {
+        let out = cloud.xtask(&args);
+        assert!(out.status.success());
+        seen.push(out.stdout);
+        seen.push(out.stderr);
+    }
+    let passwords: Vec<String> =
+        serde_json::from_value(cloud.emulator("secrets", "agentcore-mt-dev-")).unwrap();
+    assert_eq!(passwords.len(), 4, "one generated password per demo user");
+    let mut files = Vec::new();
+    let mut dirs = vec![cloud.state.path().to_path_buf()];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.ends_with("postgres") {
+                dirs.push(p);
+            } else if p.is_file() {
+                files.push(p);
+            }
+        }
+    }
+    assert!(!files.is_empty());
+    for pw in &passwords {
+        assert!(pw.len() >= 12);
+        for (i, text) in seen.iter().enumerate() {
+            assert!(
+                !String::from_utf8_lossy(text).contains(pw.as_str()),
+                "a password was printed (output {i})"
+            );
+        }
+        for f in &files {
+            let text = std::fs::read(f).unwrap();
+            assert!(
+                !String::from_utf8_lossy(&text).contains(pw.as_str()),
+                "a password was written to {}",
+                f.display()
+            );
+        }
+    }
+    let out = cloud.xtask(&["destroy"]);
+    assert!(out.status.success());
+    assert!(!passwords
+        .iter()
+        .any(|pw| String::from_utf8_lossy(&out.stderr).contains(pw.as_str())));
+}
+
+#[test]
+fn a_bucket_with_our_name_but_not_our_tags_is_refused_and_left_alone() {
+    let cloud = Cloud::up();
+    let name = "agentcore-mt-dev-t1-documents-000000000000";
+    cloud.emulator("make-bucket", name);
+    let out = cloud.xtask(&["deploy", "--tutorial", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(name)
+            && stderr.contains("does not carry this environment's ownership tags"),
+        "{stderr}"
+    );
+    let gone = cloud.ok(&["destroy", "--tutorial", "1"]);
+    assert_eq!(summary(&gone)["ok"], true);
+    let inv = cloud.inventory("dev");
+    assert_eq!(
+        inv["buckets"],
+        serde_json::json!([{"name": name, "objects": []}]),
+        "destroy touched the foreign bucket"
+    );
+    assert_eq!(inv["user_pools"], serde_json::json!([]));
+}
+
+#[test]
+fn document_changes_are_planned_and_synced_file_by_file() {
+    let cloud = Cloud::up();
+    let docs = tempfile::tempdir().unwrap();
+    for f in ["a.md", "a.md.metadata.json", "b.md", "b.md.metadata.json"] {
+        std::fs::write(docs.path().join(f), format!("content of {f}")).unwrap();
+    }
+    let stacks = tempfile::tempdir().unwrap();
+    let stack = std::fs::read_to_string(root().join("stacks/01-unstructured-rag.yaml"))
+        .unwrap()
+        .replace(
+            "source: sample-data/policies",
+            &format!("source: {}", docs.path().display()),
+        );
+    std::fs::write(stacks.path().join("01.yaml"), stack).unwrap();
+    let dir = stacks.path().to_str().unwrap();
+
+    cloud.ok(&["deploy", "--stacks-dir", dir]);
+    std::fs::write(docs.path().join("b.md"), "changed").unwrap();
+    std::fs::remove_file(docs.path().join("a.md")).unwrap();
+    let plan = cloud.ok(&["plan", "--stacks-dir", dir]);
+    let sync = plan.iter().find(|e| e["id"] == "policy_documents").unwrap();
+    assert_eq!(sync["action"], "update");
+    let fields: Vec<&str> = sync["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert_eq!(fields, vec!["files/b.md", "files/a.md"]);
+    let up = cloud.ok(&["deploy", "--stacks-dir", dir]);
+    // one upload and one batch delete
+    assert_eq!(summary(&up)["api_calls"]["mutating"], 2, "{}", summary(&up));
+    let keys = &cloud.inventory("dev")["buckets"][0]["objects"];
+    assert_eq!(
+        keys,
+        &serde_json::json!(["a.md.metadata.json", "b.md", "b.md.metadata.json"])
+    );
+    cloud.ok(&["destroy", "--stacks-dir", dir]);
+    assert_eq!(cloud.inventory("dev"), empty_inventory());
+}
+
+#[test]
+fn bad_input_fails_before_any_api_call() {
+    let state = tempfile::tempdir().unwrap();
+    let stacks = tempfile::tempdir().unwrap();
+    std::fs::write(stacks.path().join("01.yaml"), "name: x\ntutorial: 1\ndescription: d\nresources:\n  pool:\n    kind: cognito.user_pool\n    properties:\n      colour: blue\n").unwrap();
+    let out = run(
+        state.path(),
+        &["deploy", "--stacks-dir", stacks.path().to_str().unwrap()],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("01.yaml:8:") && stderr.contains("unknown field `colour`"),
+        "{stderr}"
+    );
+    assert!(
+        !state.path().join("local").exists(),
+        "the local cloud was started for invalid input"
+    );
+
+    let out = run(state.path(), &["deploy", "--env", "PR_42"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid environment name"));
+
+    let out = run(state.path(), &["deploy", "--tutorial", "9"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no stack matches --tutorial 9"));
+}
