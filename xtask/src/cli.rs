@@ -91,6 +91,8 @@ struct Select {
 
 #[derive(Debug, Subcommand)]
 enum LocalAction {
+    /// Install the local cloud's pinned Python packages into its venv, without starting it.
+    Install,
     /// Install (once) and start the local cloud; prints its endpoints.
     Up,
     /// Stop the local cloud's processes (by pid). Everything deployed to it is gone.
@@ -349,6 +351,16 @@ fn save_outputs(outcomes: &[Outcome], state_dir: &std::path::Path, env: &str, ta
 
 fn local_command(action: &LocalAction, paths: &local::Paths, out: &Output) -> Result<Exit> {
     match action {
+        LocalAction::Install => {
+            let spin = out.spinner("installing the local cloud");
+            local::install(paths, &|m| spin.set_message(m.to_string()))?;
+            spin.finish_and_clear();
+            out.say(&format!(
+                "✓ local cloud installed in {}",
+                paths.venv.display()
+            ));
+            out.json(json!({"type": "local", "state": "installed", "venv": paths.venv}));
+        }
         LocalAction::Up => {
             let spin = out.spinner("starting the local cloud");
             let e = local::up(paths, &|m| spin.set_message(m.to_string()))
