@@ -155,8 +155,11 @@ pub async fn run(cli: Cli) -> Result<Exit> {
     if command == "validate" {
         for s in &stacks {
             out.say(&format!(
-                "✓ {} ({} resources) is valid",
+                "✓ {}: tutorial {} `{}`, {} ({} resources) is valid",
                 s.file.display(),
+                s.tutorial,
+                s.name,
+                s.description,
                 s.resources.len()
             ));
             out.json(json!({"type": "stack", "stack": s.name, "file": s.file, "resources": s.resources.len(), "valid": true}));

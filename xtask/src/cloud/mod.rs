@@ -84,7 +84,6 @@ impl Intercept for CountingInterceptor {
 /// The SDK clients of one run, all counted.
 #[derive(Clone)]
 pub struct Clients {
-    pub target: TargetKind,
     pub region: String,
     pub account: String,
     pub calls: Arc<CallCounter>,
@@ -152,7 +151,6 @@ impl Clients {
             );
         }
         Ok(Clients {
-            target,
             region,
             account,
             cognito: aws_sdk_cognitoidentityprovider::Client::from_conf(

@@ -16,7 +16,6 @@ pub type Tags = BTreeMap<String, String>;
 /// Everything a kind needs to know about one resource it is asked to act on.
 #[derive(Debug, Clone)]
 pub struct Target {
-    pub stack: String,
     pub logical_id: String,
     pub physical_name: String,
     /// Properties with every reference replaced by its value.

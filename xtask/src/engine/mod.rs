@@ -160,7 +160,6 @@ impl Engine {
             account: self.account.clone(),
         };
         Target {
-            stack: unit.stack.clone(),
             logical_id: unit.res.id.clone(),
             physical_name: names::physical_name(
                 unit.res.kind.name_style,

@@ -15,7 +15,9 @@ pub enum NameStyle {
     S3Bucket,
     /// `agentcore-mt/<env>/t<N>/<logical-id>`, Secrets Manager's path-like names.
     SecretPath,
-    /// `[a-zA-Z][a-zA-Z0-9_]{0,47}`: AgentCore runtime names allow no `-`.
+    /// `[a-zA-Z][a-zA-Z0-9_]{0,47}`: AgentCore runtime names allow no `-` (the runtime kind
+    /// of the agents issue uses it; its rule is tested here already).
+    #[allow(dead_code)]
     Underscored,
     /// The name is a property of the resource (a Cognito group `regular`, a user
     /// `john-regular`), unique only inside its parent.
