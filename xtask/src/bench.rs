@@ -3,7 +3,9 @@
 //! Knowledge Base, Aurora, AgentCore) are simulated here with their expected waits.
 //!
 //! It reports the makespan against the critical-path lower bound (no schedule can be faster)
-//! and against the sum of all steps (what a sequential script takes).
+//! and against the sum of all steps (what a sequential script takes). The Aurora and SQL kinds
+//! are the real ones' metadata with Aurora-like waits; the Knowledge Base and AgentCore kinds
+//! are simulated.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -33,6 +35,7 @@ macro_rules! sim_kind {
             attributes: &[$($attr),*],
             ready_attributes: &[$($ready),*],
             deadline_secs: 3600,
+            cascades: false,
         };
     };
 }
@@ -58,24 +61,6 @@ sim_kind!(
     ["available_id"]
 );
 sim_kind!(INGESTION, "sim.ingestion", ["job_id"], []);
-sim_kind!(VPC, "sim.vpc", ["id"], []);
-sim_kind!(SUBNET, "sim.subnet", ["id"], []);
-sim_kind!(SUBNET_GROUP, "sim.db_subnet_group", ["name"], []);
-sim_kind!(SECURITY_GROUP, "sim.security_group", ["id"], []);
-sim_kind!(
-    CLUSTER,
-    "sim.aurora_cluster",
-    ["arn", "id", "master_secret_arn", "endpoint"],
-    ["endpoint"]
-);
-sim_kind!(
-    INSTANCE,
-    "sim.aurora_instance",
-    ["id", "endpoint"],
-    ["endpoint"]
-);
-sim_kind!(SECRET, "sim.app_user_secret", ["arn"], []);
-sim_kind!(SQL, "sim.sql_migrations", ["version"], []);
 sim_kind!(PACKAGE, "sim.agent_package", ["key"], []);
 sim_kind!(
     RUNTIME,
@@ -91,14 +76,6 @@ const SIMULATED: &[&KindInfo] = &[
     &KB,
     &DATA_SOURCE,
     &INGESTION,
-    &VPC,
-    &SUBNET,
-    &SUBNET_GROUP,
-    &SECURITY_GROUP,
-    &CLUSTER,
-    &INSTANCE,
-    &SECRET,
-    &SQL,
     &PACKAGE,
     &RUNTIME,
 ];
@@ -125,14 +102,15 @@ fn latencies() -> HashMap<&'static str, Latency> {
     m.insert(KB.kind, l(1.0, 45.0, 30.0));
     m.insert(DATA_SOURCE.kind, l(0.5, 5.0, 10.0));
     m.insert(INGESTION.kind, l(0.5, 60.0, 0.0));
-    m.insert(VPC.kind, l(1.0, 2.0, 2.0));
-    m.insert(SUBNET.kind, l(1.0, 2.0, 2.0));
-    m.insert(SUBNET_GROUP.kind, l(0.5, 0.0, 0.0));
-    m.insert(SECURITY_GROUP.kind, l(0.5, 0.0, 0.0));
-    m.insert(CLUSTER.kind, l(2.0, 420.0, 300.0));
-    m.insert(INSTANCE.kind, l(2.0, 480.0, 400.0));
-    m.insert(SECRET.kind, l(0.2, 0.0, 0.0));
-    m.insert(SQL.kind, l(8.0, 0.0, 0.0));
+    m.insert("ec2.vpc", l(1.0, 0.0, 2.0));
+    m.insert("ec2.subnet", l(1.0, 0.0, 2.0));
+    m.insert("rds.db_subnet_group", l(0.5, 0.0, 0.0));
+    m.insert("rds.cluster", l(2.0, 420.0, 300.0));
+    m.insert("rds.instance", l(2.0, 480.0, 400.0));
+    m.insert("rdsdata.sql_migrations", l(8.0, 0.0, 0.0));
+    m.insert("rdsdata.login", l(1.0, 0.0, 0.0));
+    m.insert("rdsdata.signing_key", l(1.0, 0.0, 0.0));
+    m.insert("rdsdata.tenant_users", l(1.0, 0.0, 0.0));
     m.insert(PACKAGE.kind, l(3.0, 0.0, 0.0));
     m.insert(RUNTIME.kind, l(1.0, 40.0, 30.0));
     m
@@ -190,31 +168,10 @@ pub fn full_graph(root: &Path) -> anyhow::Result<Vec<Stack>> {
                 ),
             ],
             2 => vec![
-                resource("vpc", &VPC, json!({})),
-                resource("subnet_a", &SUBNET, json!({"vpc": "${vpc.id}"})),
-                resource("subnet_b", &SUBNET, json!({"vpc": "${vpc.id}"})),
-                resource(
-                    "subnets",
-                    &SUBNET_GROUP,
-                    json!({"a": "${subnet_a.id}", "b": "${subnet_b.id}"}),
-                ),
-                resource("db_sg", &SECURITY_GROUP, json!({"vpc": "${vpc.id}"})),
-                resource(
-                    "cluster",
-                    &CLUSTER,
-                    json!({"subnets": "${subnets.name}", "sg": "${db_sg.id}"}),
-                ),
-                resource("writer", &INSTANCE, json!({"cluster": "${cluster.id}"})),
-                resource("app_user_secret", &SECRET, json!({})),
-                resource(
-                    "schema",
-                    &SQL,
-                    json!({"db": "${writer.endpoint}", "secret": "${app_user_secret.arn}", "a": "${mike_broker_a.sub}", "b": "${emma_broker_b.sub}"}),
-                ),
                 resource(
                     "agent_role",
                     &ROLE,
-                    json!({"cluster": "${cluster.arn}", "secret": "${app_user_secret.arn}"}),
+                    json!({"cluster": "${claims_db.arn}", "secret": "${app_user_login.arn}"}),
                 ),
                 resource("agents_bucket", &VECTOR_BUCKET, json!({})),
                 resource(
@@ -225,7 +182,7 @@ pub fn full_graph(root: &Path) -> anyhow::Result<Vec<Stack>> {
                 resource(
                     "agent",
                     &RUNTIME,
-                    json!({"role": "${agent_role.assumable_arn}", "code": "${agent_zip.key}", "cluster": "${cluster.arn}", "schema": "${schema.version}", "client": "${app_client.id}"}),
+                    json!({"role": "${agent_role.assumable_arn}", "code": "${agent_zip.key}", "cluster": "${claims_db.arn}", "users": "${tenant_users.count}", "login": "${app_user_password.username}", "client": "${app_client.id}"}),
                 ),
             ],
             _ => vec![],

@@ -263,11 +263,16 @@ async fn connect(
             let spin = out.spinner("starting the local cloud");
             let endpoints = local::up(paths, &|m| spin.set_message(m.to_string()))?;
             spin.finish_and_clear();
-            cloud::sdk_config(TargetKind::Local, Some(&endpoints.ministack)).await
+            let sdk = cloud::sdk_config(TargetKind::Local, Some(&endpoints.ministack)).await;
+            let local = cloud::LocalEndpoints {
+                rds_data: Some(endpoints.data_api.clone()),
+            };
+            (sdk, Some(local))
         }
-        TargetKind::Aws => cloud::sdk_config(TargetKind::Aws, None).await,
+        TargetKind::Aws => (cloud::sdk_config(TargetKind::Aws, None).await, None),
     };
-    let clients = Clients::new(g.target, &sdk, root).await?;
+    let (sdk, local) = sdk;
+    let clients = Clients::new(g.target, &sdk, local.as_ref(), root).await?;
     if g.target == TargetKind::Aws {
         out.warn(&format!(
             "AWS account {} in region {}, environment `{}`",
@@ -370,8 +375,8 @@ fn local_command(action: &LocalAction, paths: &local::Paths, out: &Output) -> Re
                 .context("the local cloud did not start")?;
             spin.finish_and_clear();
             out.say(&format!(
-                "✓ local cloud up: AWS APIs at {}, S3 Vectors at {}, PostgreSQL on 127.0.0.1:{}",
-                e.ministack, e.moto, e.postgres_port
+                "✓ local cloud up: AWS APIs at {}, S3 Vectors at {}, RDS Data API at {}",
+                e.ministack, e.moto, e.data_api
             ));
             out.json(json!({"type": "local", "state": "up", "endpoints": e}));
         }
@@ -390,8 +395,8 @@ fn local_command(action: &LocalAction, paths: &local::Paths, out: &Output) -> Re
                     out.say(&format!("{} {part}", if ok { "●" } else { "✗" }));
                 }
                 out.say(&format!(
-                    "AWS APIs at {}, S3 Vectors at {}, PostgreSQL on 127.0.0.1:{}",
-                    e.ministack, e.moto, e.postgres_port
+                    "AWS APIs at {}, S3 Vectors at {}, RDS Data API at {}",
+                    e.ministack, e.moto, e.data_api
                 ));
                 out.json(json!({"type": "local", "state": "up", "endpoints": e}));
             }

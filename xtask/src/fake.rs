@@ -31,6 +31,8 @@ pub struct Latency {
 pub struct FakeResource {
     pub tags: Tags,
     pub properties: Value,
+    /// Goes away with any resource it references (rows inside a database, say).
+    cascades: bool,
     ready_at: Instant,
     gone_at: Option<Instant>,
 }
@@ -103,6 +105,7 @@ impl FakeCloud {
         let r = FakeResource {
             tags,
             properties: json!({}),
+            cascades: false,
             ready_at: Instant::now(),
             gone_at: None,
         };
@@ -231,6 +234,7 @@ impl ResourceKind for FakeKind {
         let r = FakeResource {
             tags,
             properties: target.properties.clone(),
+            cascades: self.info.cascades,
             ready_at: Instant::now() + ready,
             gone_at: None,
         };
@@ -298,9 +302,22 @@ impl ResourceKind for FakeKind {
                 Some(r) if delay.is_zero() => {
                     let _ = r;
                     s.resources.remove(&key);
+                    // Fake outputs read `<attribute>-of-<physical name>`: whatever references
+                    // this resource and cascades goes with it.
+                    let mark = format!("-of-{}\"", target.physical_name);
+                    s.resources
+                        .retain(|_, r| !(r.cascades && r.properties.to_string().contains(&mark)));
                 }
                 Some(r) => {
-                    r.gone_at.get_or_insert(Instant::now() + delay);
+                    let at = *r.gone_at.get_or_insert(Instant::now() + delay);
+                    let mark = format!("-of-{}\"", target.physical_name);
+                    for r in s
+                        .resources
+                        .values_mut()
+                        .filter(|r| r.cascades && r.properties.to_string().contains(&mark))
+                    {
+                        r.gone_at.get_or_insert(at);
+                    }
                 }
             }
         }

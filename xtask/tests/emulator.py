@@ -13,6 +13,8 @@ session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key=
 idp = session.client("cognito-idp", endpoint_url=endpoint)
 sm = session.client("secretsmanager", endpoint_url=endpoint)
 s3 = session.client("s3", endpoint_url=endpoint, config=boto3.session.Config(s3={"addressing_style": "path"}))
+rds = session.client("rds", endpoint_url=endpoint)
+ec2 = session.client("ec2", endpoint_url=endpoint)
 
 
 def inventory(prefix):
@@ -34,7 +36,21 @@ def inventory(prefix):
         if b["Name"].startswith(prefix):
             keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=b["Name"]).get("Contents", []))
             buckets.append({"name": b["Name"], "objects": keys})
-    return {"user_pools": sorted(pools, key=lambda p: p["name"]), "secrets": secrets, "buckets": buckets}
+    clusters = sorted(c["DBClusterIdentifier"] for c in rds.describe_db_clusters()["DBClusters"] if c["DBClusterIdentifier"].startswith(prefix))
+    instances = sorted(i["DBInstanceIdentifier"] for i in rds.describe_db_instances()["DBInstances"] if i["DBInstanceIdentifier"].startswith(prefix))
+    subnet_groups = sorted(g["DBSubnetGroupName"] for g in rds.describe_db_subnet_groups()["DBSubnetGroups"] if g["DBSubnetGroupName"].startswith(prefix))
+    snapshots = sorted(s["DBClusterSnapshotIdentifier"] for s in rds.describe_db_cluster_snapshots(SnapshotType="manual")["DBClusterSnapshots"] if s["DBClusterIdentifier"].startswith(prefix))
+    named = lambda items: sorted(t["Value"] for i in items for t in i.get("Tags", []) if t["Key"] == "Name" and t["Value"].startswith(prefix))
+    vpcs = named(ec2.describe_vpcs()["Vpcs"])
+    subnets = named(ec2.describe_subnets()["Subnets"])
+    groups = sorted(g["GroupName"] for g in ec2.describe_security_groups()["SecurityGroups"] if g["GroupName"].startswith(prefix))
+    # RDS-managed master secrets are named rds!cluster-<uuid>; their description names the cluster.
+    managed = sorted(s["Name"] for s in sm.list_secrets()["SecretList"] if s["Name"].startswith("rds!") and prefix in s.get("Description", ""))
+    out = {"user_pools": sorted(pools, key=lambda p: p["name"]), "secrets": secrets, "buckets": buckets}
+    database = {"clusters": clusters, "instances": instances, "subnet_groups": subnet_groups, "cluster_snapshots": snapshots,
+                "vpcs": vpcs, "subnets": subnets, "security_groups": groups, "managed_secrets": managed}
+    out.update({k: v for k, v in database.items() if v})
+    return out
 
 
 def prefix_match(secret_name, prefix):
@@ -46,10 +62,13 @@ def prefix_match(secret_name, prefix):
 if command == "inventory":
     print(json.dumps(inventory(arg)))
 elif command == "secrets":
+    # Every generated or managed password of the environment (not usernames).
     values = []
     for s in sm.list_secrets()["SecretList"]:
-        if prefix_match(s["Name"], arg):
-            values += list(json.loads(sm.get_secret_value(SecretId=s["ARN"])["SecretString"]).values())
+        mine = prefix_match(s["Name"], arg) or (s["Name"].startswith("rds!") and arg in s.get("Description", ""))
+        if mine:
+            doc = json.loads(sm.get_secret_value(SecretId=s["ARN"])["SecretString"])
+            values += [{"secret": s["Name"], "value": v} for k, v in doc.items() if k != "username"]
     print(json.dumps(values))
 elif command == "make-bucket":
     s3.create_bucket(Bucket=arg)

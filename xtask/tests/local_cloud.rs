@@ -130,9 +130,9 @@ fn deploy_redeploy_destroy_both_tutorials() {
     let first = cloud.ok(&["deploy", "--tutorial", "all"]);
     let s = summary(&first);
     assert_eq!(s["ok"], true);
-    assert_eq!(s["counts"]["create"], 14, "{s}");
+    assert_eq!(s["counts"]["create"], 27, "{s}");
     let resources: Vec<&Value> = first.iter().filter(|e| e["type"] == "resource").collect();
-    assert_eq!(resources.len(), 14);
+    assert_eq!(resources.len(), 27);
     assert!(resources
         .iter()
         .all(|e| e["status"] == "done" && e["action"] == "create"));
@@ -159,8 +159,24 @@ fn deploy_redeploy_destroy_both_tutorials() {
         inv["secrets"],
         serde_json::json!([
             "agentcore-mt/dev/t1/demo-passwords",
-            "agentcore-mt/dev/t2/demo-passwords"
+            "agentcore-mt/dev/t2/app-user-login",
+            "agentcore-mt/dev/t2/demo-passwords",
+            "agentcore-mt/dev/t2/tenant-token-key"
         ])
+    );
+    assert_eq!(
+        inv["clusters"],
+        serde_json::json!(["agentcore-mt-dev-t2-claims-db"])
+    );
+    assert_eq!(
+        inv["instances"],
+        serde_json::json!(["agentcore-mt-dev-t2-claims-db-writer"])
+    );
+    assert_eq!(inv["subnets"].as_array().unwrap().len(), 2);
+    assert_eq!(
+        inv["managed_secrets"].as_array().unwrap().len(),
+        1,
+        "the RDS-managed master secret"
     );
     let objects = &inv["buckets"][0]["objects"];
     assert_eq!(objects.as_array().unwrap().len(), 8, "{inv}");
@@ -175,7 +191,7 @@ fn deploy_redeploy_destroy_both_tutorials() {
         s["api_calls"]["mutating"], 0,
         "a converged re-deploy changed something: {s}"
     );
-    assert_eq!(s["counts"]["noop"], 14);
+    assert_eq!(s["counts"]["noop"], 27);
 
     let plan = cloud.ok(&["plan", "--tutorial", "1"]);
     assert!(plan
@@ -193,11 +209,12 @@ fn deploy_redeploy_destroy_both_tutorials() {
         .starts_with("us-east-1_"));
 
     let gone = cloud.ok(&["destroy"]);
-    assert_eq!(summary(&gone)["counts"]["delete"], 14);
+    assert_eq!(summary(&gone)["counts"]["delete"], 27);
+    // Nothing left: no cluster, instance, final snapshot, managed secret, network, pool, bucket.
     assert_eq!(cloud.inventory("dev"), empty_inventory());
     let again = cloud.ok(&["destroy"]);
     assert_eq!(summary(&again)["api_calls"]["mutating"], 0);
-    assert_eq!(summary(&again)["counts"]["noop"], 14);
+    assert_eq!(summary(&again)["counts"]["noop"], 27);
 }
 
 #[test]
@@ -240,15 +257,16 @@ fn generated_passwords_are_never_printed_or_written() {
         seen.push(out.stdout);
         seen.push(out.stderr);
     }
-    let passwords: Vec<String> =
+    let secrets: Vec<Value> =
         serde_json::from_value(cloud.emulator("secrets", "agentcore-mt-dev-")).unwrap();
-    assert_eq!(passwords.len(), 4, "one generated password per demo user");
+    // 4 demo users, app_user, the tenant-token key and the RDS-managed master password.
+    assert_eq!(secrets.len(), 7, "every generated password: {secrets:?}");
     let mut files = Vec::new();
     let mut dirs = vec![cloud.state.path().to_path_buf()];
     while let Some(d) = dirs.pop() {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
             let p = e.path();
-            if p.is_dir() && !p.ends_with("postgres") {
+            if p.is_dir() {
                 dirs.push(p);
             } else if p.is_file() {
                 files.push(p);
@@ -256,19 +274,30 @@ fn generated_passwords_are_never_printed_or_written() {
         }
     }
     assert!(!files.is_empty());
-    for pw in &passwords {
+    let passwords: Vec<String> = secrets
+        .iter()
+        .map(|s| s["value"].as_str().unwrap().to_string())
+        .collect();
+    for s in &secrets {
+        let (secret, pw) = (s["secret"].as_str().unwrap(), s["value"].as_str().unwrap());
         assert!(pw.len() >= 12);
         for (i, text) in seen.iter().enumerate() {
             assert!(
-                !String::from_utf8_lossy(text).contains(pw.as_str()),
-                "a password was printed (output {i})"
+                !String::from_utf8_lossy(text).contains(pw),
+                "the value of {secret} was printed (output {i})"
             );
         }
+        // The signing key is meant to be in the database (a table only its owner reads); the
+        // database passwords are not: PostgreSQL is only ever sent SCRAM verifiers.
+        let meant_for_the_database = secret.ends_with("/tenant-token-key");
         for f in &files {
+            if meant_for_the_database && f.components().any(|c| c.as_os_str() == "clusters") {
+                continue;
+            }
             let text = std::fs::read(f).unwrap();
             assert!(
-                !String::from_utf8_lossy(&text).contains(pw.as_str()),
-                "a password was written to {}",
+                !String::from_utf8_lossy(&text).contains(pw),
+                "the value of {secret} was written to {}",
                 f.display()
             );
         }

@@ -1,6 +1,7 @@
-//! The local cloud: ministack (most services), moto (S3 Vectors) and a PostgreSQL server, all
-//! on 127.0.0.1, in a Python venv and data directories under the state directory. Processes
-//! are tracked by pid file and stopped by pid, never by name.
+//! The local cloud: ministack (most services), moto (S3 Vectors) and the project's own RDS Data
+//! API (`local-cloud/data_api.py`), which runs one real PostgreSQL server per Aurora cluster,
+//! all on 127.0.0.1, in a Python venv and data directories under the state directory.
+//! Processes are tracked by pid file and stopped by pid, never by name.
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -16,6 +17,8 @@ pub const REGION: &str = "us-east-1";
 pub const ACCOUNT: &str = "000000000000";
 
 const REQUIREMENTS: &str = include_str!("../../local-cloud/requirements.txt");
+const DATA_API: &str = include_str!("../../local-cloud/data_api.py");
+const MINISTACK_LAUNCHER: &str = include_str!("../../local-cloud/ministack_launcher.py");
 
 /// Where the local cloud lives.
 #[derive(Debug, Clone)]
@@ -46,10 +49,11 @@ impl Paths {
 pub struct Endpoints {
     pub ministack: String,
     pub moto: String,
-    pub postgres_port: u16,
+    /// The RDS Data API (`AWS_ENDPOINT_URL_RDS_DATA` for clients).
+    pub data_api: String,
     pub ministack_pid: u32,
     pub moto_pid: u32,
-    pub postgres_pid: u32,
+    pub data_api_pid: u32,
 }
 
 /// Creates the venv and installs the pinned packages, once (a lock keeps concurrent callers
@@ -106,8 +110,11 @@ pub fn up(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     let ms_port = free_port()?;
     let ms_state = paths.dir.join("ministack-state");
     std::fs::create_dir_all(&ms_state)?;
-    let mut ms = Command::new(paths.venv.join("bin/ministack"));
-    ms.env("BIND_HOST", "127.0.0.1")
+    let launcher = paths.dir.join("ministack_launcher.py");
+    std::fs::write(&launcher, MINISTACK_LAUNCHER)?;
+    let mut ms = Command::new(paths.venv.join("bin/python"));
+    ms.arg(&launcher)
+        .env("BIND_HOST", "127.0.0.1")
         .env("GATEWAY_PORT", ms_port.to_string())
         .env("STATE_DIR", &ms_state)
         .env("MINISTACK_ACCOUNT_ID", ACCOUNT)
@@ -123,21 +130,29 @@ pub fn up(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     let moto_pid = spawn(moto, &logs.join("moto.log"))?;
     std::fs::write(paths.dir.join("moto.pid"), moto_pid.to_string())?;
 
-    progress("starting PostgreSQL");
-    let pg_port = free_port()?;
-    let pg_pid = pg.start(
-        &paths.dir.join("postgres"),
-        pg_port,
-        &logs.join("postgres.log"),
-    )?;
+    progress("starting the local RDS Data API");
+    let api_port = free_port()?;
+    let clusters = paths.dir.join("clusters");
+    pg.prepare(&clusters)?;
+    let script = paths.dir.join("data_api.py");
+    std::fs::write(&script, DATA_API)?;
+    let mut api = Command::new(paths.venv.join("bin/python"));
+    api.arg(&script)
+        .env("MINISTACK_URL", format!("http://127.0.0.1:{ms_port}"))
+        .env("DATA_API_PORT", api_port.to_string())
+        .env("CLUSTERS_DIR", &clusters)
+        .env("PG_BIN", &pg.bin)
+        .env("PG_RUN_AS", pg.run_as.clone().unwrap_or_default());
+    let api_pid = spawn(api, &logs.join("data-api.log"))?;
+    std::fs::write(paths.dir.join("data-api.pid"), api_pid.to_string())?;
 
     let e = Endpoints {
         ministack: format!("http://127.0.0.1:{ms_port}"),
         moto: format!("http://127.0.0.1:{moto_port}"),
-        postgres_port: pg_port,
+        data_api: format!("http://127.0.0.1:{api_port}"),
         ministack_pid: ms_pid,
         moto_pid,
-        postgres_pid: pg_pid,
+        data_api_pid: api_pid,
     };
     progress("waiting for the local cloud to answer");
     wait_healthy(&e, &logs)?;
@@ -149,7 +164,7 @@ pub fn up(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
 pub fn running(paths: &Paths) -> Option<Endpoints> {
     let e: Endpoints =
         serde_json::from_str(&std::fs::read_to_string(paths.state_file()).ok()?).ok()?;
-    let alive = [e.ministack_pid, e.moto_pid, e.postgres_pid]
+    let alive = [e.ministack_pid, e.moto_pid, e.data_api_pid]
         .iter()
         .all(|p| pid_alive(*p));
     (alive && health(&e).iter().all(|(_, ok)| *ok)).then_some(e)
@@ -160,10 +175,7 @@ pub fn health(e: &Endpoints) -> Vec<(&'static str, bool)> {
     vec![
         ("ministack", http_ok(&e.ministack, "/_ministack/health")),
         ("moto", http_ok(&e.moto, "/moto-api/")),
-        (
-            "postgres",
-            TcpStream::connect(("127.0.0.1", e.postgres_port)).is_ok(),
-        ),
+        ("data-api", http_ok(&e.data_api, "/")),
     ]
 }
 
@@ -177,7 +189,7 @@ fn wait_healthy(e: &Endpoints, logs: &Path) -> Result<()> {
         for (pid, name) in [
             (e.ministack_pid, "ministack"),
             (e.moto_pid, "moto"),
-            (e.postgres_pid, "postgres"),
+            (e.data_api_pid, "data-api"),
         ] {
             if !pid_alive(pid) {
                 bail!(
@@ -202,7 +214,8 @@ fn wait_healthy(e: &Endpoints, logs: &Path) -> Result<()> {
 /// emulators) goes with it.
 pub fn down(paths: &Paths) -> Result<bool> {
     let mut stopped = false;
-    for name in ["ministack", "moto"] {
+    // The Data API first: it stops the PostgreSQL servers of its clusters on the way out.
+    for name in ["data-api", "ministack", "moto"] {
         let pid_file = paths.dir.join(format!("{name}.pid"));
         if let Some(pid) = std::fs::read_to_string(&pid_file)
             .ok()
@@ -212,17 +225,22 @@ pub fn down(paths: &Paths) -> Result<bool> {
         }
         let _ = std::fs::remove_file(pid_file);
     }
-    let data = paths.dir.join("postgres");
-    if data.join("postmaster.pid").exists() {
-        if let Ok(pg) = Postgres::find() {
-            pg.stop(&data);
+    // Servers left behind by a Data API that was killed outright.
+    let clusters = paths.dir.join("clusters");
+    if let (Ok(entries), Ok(pg)) = (std::fs::read_dir(&clusters), Postgres::find()) {
+        for dir in entries
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.join("postmaster.pid").exists())
+        {
+            pg.stop(&dir);
             stopped = true;
         }
     }
     let _ = std::fs::remove_file(paths.state_file());
     // The emulators keep their state in memory: a new start is a new, empty cloud, and so is
     // the database, so that no stale rows outlive the resources they belonged to.
-    let _ = std::fs::remove_dir_all(&data);
+    let _ = std::fs::remove_dir_all(&clusters);
     let _ = std::fs::remove_dir_all(paths.dir.join("ministack-state"));
     Ok(stopped)
 }
@@ -288,9 +306,10 @@ fn http_ok(base: &str, path: &str) -> bool {
     if write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").is_err() {
         return false;
     }
-    let mut buf = [0u8; 16];
-    let n = s.read(&mut buf).unwrap_or(0);
-    let head = String::from_utf8_lossy(&buf[..n]);
+    // Read the whole answer: a server whose reply is cut off logs an error.
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let head = String::from_utf8_lossy(&buf);
     head.starts_with("HTTP/1.") && head.get(9..10) == Some("2")
 }
 
@@ -380,72 +399,34 @@ impl Postgres {
         }
     }
 
-    fn start(&self, data: &Path, port: u16, log: &Path) -> Result<u32> {
+    /// Makes `dir` (where the Data API puts one server per cluster) usable by the server's user.
+    fn prepare(&self, dir: &Path) -> Result<()> {
+        std::fs::create_dir_all(dir)?;
         if let Some(user) = &self.run_as {
-            // The server's user must reach its data directory (temporary directories are 0700).
-            let mut dir = data.parent();
-            while let Some(d) = dir {
-                if d == Path::new("/") {
+            // The server's user must reach its data directories (temporary directories are 0700).
+            let mut d = Some(dir);
+            while let Some(p) = d {
+                if p == Path::new("/") {
                     break;
                 }
                 use std::os::unix::fs::PermissionsExt;
-                if let Ok(meta) = std::fs::metadata(d) {
+                if let Ok(meta) = std::fs::metadata(p) {
                     let mode = meta.permissions().mode();
                     if mode & 0o001 == 0 {
                         let _ = std::fs::set_permissions(
-                            d,
+                            p,
                             std::fs::Permissions::from_mode(mode | 0o001),
                         );
                     }
                 }
-                dir = d.parent();
+                d = p.parent();
             }
-            std::fs::create_dir_all(data)?;
-            let owner = format!("{user}:{user}");
-            run(Command::new("chown").arg(&owner).arg(data), "chown")?;
-            std::fs::File::create(log)?;
-            run(Command::new("chown").arg(&owner).arg(log), "chown")?;
-        } else {
-            std::fs::create_dir_all(data)?;
-        }
-        if !data.join("PG_VERSION").exists() {
-            // Trust on a loopback-only, per-user server; the local Data API is the only client
-            // that matters and it signs in with the secret's credentials.
             run(
-                self.command("initdb")
-                    .args([
-                        "-U",
-                        "postgres",
-                        "-A",
-                        "trust",
-                        "-E",
-                        "UTF8",
-                        "--no-locale",
-                        "-D",
-                    ])
-                    .arg(data),
-                "initdb",
+                Command::new("chown").arg(format!("{user}:{user}")).arg(dir),
+                "chown",
             )?;
         }
-        let opts = format!(
-            "-c listen_addresses=127.0.0.1 -p {port} -k {}",
-            data.display()
-        );
-        run(
-            self.command("pg_ctl")
-                .arg("-D")
-                .arg(data)
-                .arg("-l")
-                .arg(log)
-                .args(["-o", &opts, "-w", "start"]),
-            "pg_ctl start",
-        )?;
-        let pid = std::fs::read_to_string(data.join("postmaster.pid"))?
-            .lines()
-            .next()
-            .and_then(|l| l.trim().parse().ok())
-            .context("postmaster.pid holds no pid")?;
-        Ok(pid)
+        Ok(())
     }
 
     fn stop(&self, data: &Path) {

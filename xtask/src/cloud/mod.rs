@@ -1,6 +1,7 @@
 //! Where the provisioner talks to: AWS through the standard credential chain, or the local
 //! cloud on 127.0.0.1. Builds SDK clients that share one retry policy and one call counter.
 
+pub mod data_api;
 pub mod local;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -70,12 +71,28 @@ impl Intercept for CountingInterceptor {
 
     fn read_before_serialization(
         &self,
-        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        context: &BeforeSerializationInterceptorContextRef<'_>,
         _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
+        use aws_sdk_rdsdata::operation::execute_statement::ExecuteStatementInput;
         if let Some(meta) = cfg.load::<Metadata>() {
-            self.0.count(meta.name());
+            // A SELECT outside a transaction changes nothing: observing a database is a read.
+            let select = context
+                .input()
+                .downcast_ref::<ExecuteStatementInput>()
+                .filter(|i| i.transaction_id().is_none())
+                .and_then(|i| i.sql())
+                .is_some_and(|sql| {
+                    sql.trim_start()
+                        .get(..6)
+                        .is_some_and(|w| w.eq_ignore_ascii_case("select"))
+                });
+            if select {
+                self.0.read.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.0.count(meta.name());
+            }
         }
         Ok(())
     }
@@ -90,8 +107,17 @@ pub struct Clients {
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub s3: aws_sdk_s3::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
+    pub ec2: aws_sdk_ec2::Client,
+    pub rds: aws_sdk_rds::Client,
+    pub rdsdata: aws_sdk_rdsdata::Client,
     /// The repository root: stack properties name files relative to it.
     pub root: std::path::PathBuf,
+}
+
+/// Per-service endpoints of the local cloud where they differ from the main one.
+#[derive(Debug, Clone, Default)]
+pub struct LocalEndpoints {
+    pub rds_data: Option<String>,
 }
 
 /// SDK settings for `target`. Local: the emulator's endpoint and dummy static credentials.
@@ -124,6 +150,7 @@ impl Clients {
     pub async fn new(
         target: TargetKind,
         sdk: &SdkConfig,
+        endpoints: Option<&LocalEndpoints>,
         root: std::path::PathBuf,
     ) -> anyhow::Result<Clients> {
         let calls = Arc::new(CallCounter::default());
@@ -166,9 +193,26 @@ impl Clients {
             ),
             secrets: aws_sdk_secretsmanager::Client::from_conf(
                 aws_sdk_secretsmanager::config::Builder::from(sdk)
-                    .interceptor(counting)
+                    .interceptor(counting.clone())
                     .build(),
             ),
+            ec2: aws_sdk_ec2::Client::from_conf(
+                aws_sdk_ec2::config::Builder::from(sdk)
+                    .interceptor(counting.clone())
+                    .build(),
+            ),
+            rds: aws_sdk_rds::Client::from_conf(
+                aws_sdk_rds::config::Builder::from(sdk)
+                    .interceptor(counting.clone())
+                    .build(),
+            ),
+            rdsdata: {
+                let mut b = aws_sdk_rdsdata::config::Builder::from(sdk).interceptor(counting);
+                if let Some(url) = endpoints.and_then(|e| e.rds_data.as_deref()) {
+                    b = b.endpoint_url(url);
+                }
+                aws_sdk_rdsdata::Client::from_conf(b.build())
+            },
             calls,
             root,
         })

@@ -591,6 +591,14 @@ impl Engine {
             outcome.note = Some(format!("left alone: {}", not_ours(unit, &target)));
             return outcome;
         }
+        if unit.res.kind.cascades {
+            outcome.action = Action::Delete;
+            outcome.note = Some(format!(
+                "deleted with {}",
+                unit.res.dependencies().join(", ")
+            ));
+            return outcome;
+        }
         for (id, mut rx) in dependents {
             let ok = loop {
                 if let Some(ok) = *rx.borrow_and_update() {

@@ -21,6 +21,7 @@ pub const INFO: KindInfo = KindInfo {
     attributes: &["id", "name"],
     ready_attributes: &[],
     deadline_secs: 120,
+    cascades: false,
 };
 
 #[derive(Debug, Serialize, Deserialize)]

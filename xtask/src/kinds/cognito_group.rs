@@ -18,6 +18,7 @@ pub const INFO: KindInfo = KindInfo {
     attributes: &["name"],
     ready_attributes: &[],
     deadline_secs: 120,
+    cascades: false,
 };
 
 #[derive(Debug, Serialize, Deserialize)]

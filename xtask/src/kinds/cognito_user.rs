@@ -21,6 +21,7 @@ pub const INFO: KindInfo = KindInfo {
     attributes: &["username", "sub"],
     ready_attributes: &[],
     deadline_secs: 120,
+    cascades: false,
 };
 
 #[derive(Debug, Serialize, Deserialize)]

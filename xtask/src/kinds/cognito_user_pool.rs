@@ -20,6 +20,7 @@ pub const INFO: KindInfo = KindInfo {
     attributes: &["id", "arn", "name", "issuer", "discovery_url"],
     ready_attributes: &[],
     deadline_secs: 300,
+    cascades: false,
 };
 
 #[derive(Debug, Serialize, Deserialize)]

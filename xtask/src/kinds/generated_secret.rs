@@ -23,6 +23,7 @@ pub const INFO: KindInfo = KindInfo {
     attributes: &["arn", "name"],
     ready_attributes: &[],
     deadline_secs: 300,
+    cascades: false,
 };
 
 #[derive(Debug, Serialize, Deserialize)]

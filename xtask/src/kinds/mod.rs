@@ -6,9 +6,20 @@ pub mod cognito_app_client;
 pub mod cognito_group;
 pub mod cognito_user;
 pub mod cognito_user_pool;
+pub mod database_credentials;
+pub mod ec2_security_group;
+pub mod ec2_subnet;
+pub mod ec2_vpc;
 pub mod generated_secret;
+pub mod rds_cluster;
+pub mod rds_instance;
+pub mod rds_subnet_group;
 pub mod s3_bucket;
 pub mod s3_objects;
+pub mod sql_login;
+pub mod sql_migrations;
+pub mod sql_signing_key;
+pub mod sql_tenant_users;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -32,6 +43,9 @@ pub struct KindInfo {
     pub ready_attributes: &'static [&'static str],
     /// How long one resource of this kind may take to converge or to go away.
     pub deadline_secs: u64,
+    /// Deleted together with what it depends on (rows and roles inside a database cluster):
+    /// destroy makes no call for it.
+    pub cascades: bool,
 }
 
 /// A resource as written in a stack file: `kind` picks the properties' type, so unknown fields
@@ -53,6 +67,28 @@ pub enum Spec {
     Bucket(s3_bucket::Properties),
     #[serde(rename = "s3.objects")]
     Objects(s3_objects::Properties),
+    #[serde(rename = "secretsmanager.database_credentials")]
+    DatabaseCredentials(database_credentials::Properties),
+    #[serde(rename = "ec2.vpc")]
+    Vpc(ec2_vpc::Properties),
+    #[serde(rename = "ec2.subnet")]
+    Subnet(ec2_subnet::Properties),
+    #[serde(rename = "ec2.security_group")]
+    SecurityGroup(ec2_security_group::Properties),
+    #[serde(rename = "rds.db_subnet_group")]
+    SubnetGroup(rds_subnet_group::Properties),
+    #[serde(rename = "rds.cluster")]
+    Cluster(rds_cluster::Properties),
+    #[serde(rename = "rds.instance")]
+    Instance(rds_instance::Properties),
+    #[serde(rename = "rdsdata.sql_migrations")]
+    SqlMigrations(sql_migrations::Properties),
+    #[serde(rename = "rdsdata.login")]
+    SqlLogin(sql_login::Properties),
+    #[serde(rename = "rdsdata.signing_key")]
+    SqlSigningKey(sql_signing_key::Properties),
+    #[serde(rename = "rdsdata.tenant_users")]
+    SqlTenantUsers(sql_tenant_users::Properties),
 }
 
 fn json(p: impl Serialize) -> Value {
@@ -69,6 +105,17 @@ impl Spec {
             Spec::GeneratedSecret(p) => (&generated_secret::INFO, json(p)),
             Spec::Bucket(p) => (&s3_bucket::INFO, json(p)),
             Spec::Objects(p) => (&s3_objects::INFO, json(p)),
+            Spec::DatabaseCredentials(p) => (&database_credentials::INFO, json(p)),
+            Spec::Vpc(p) => (&ec2_vpc::INFO, json(p)),
+            Spec::Subnet(p) => (&ec2_subnet::INFO, json(p)),
+            Spec::SecurityGroup(p) => (&ec2_security_group::INFO, json(p)),
+            Spec::SubnetGroup(p) => (&rds_subnet_group::INFO, json(p)),
+            Spec::Cluster(p) => (&rds_cluster::INFO, json(p)),
+            Spec::Instance(p) => (&rds_instance::INFO, json(p)),
+            Spec::SqlMigrations(p) => (&sql_migrations::INFO, json(p)),
+            Spec::SqlLogin(p) => (&sql_login::INFO, json(p)),
+            Spec::SqlSigningKey(p) => (&sql_signing_key::INFO, json(p)),
+            Spec::SqlTenantUsers(p) => (&sql_tenant_users::INFO, json(p)),
         }
     }
 }
@@ -81,6 +128,17 @@ pub const ALL: &[&KindInfo] = &[
     &generated_secret::INFO,
     &s3_bucket::INFO,
     &s3_objects::INFO,
+    &database_credentials::INFO,
+    &ec2_vpc::INFO,
+    &ec2_subnet::INFO,
+    &ec2_security_group::INFO,
+    &rds_subnet_group::INFO,
+    &rds_cluster::INFO,
+    &rds_instance::INFO,
+    &sql_migrations::INFO,
+    &sql_login::INFO,
+    &sql_signing_key::INFO,
+    &sql_tenant_users::INFO,
 ];
 
 /// The implementations that talk to AWS (or the local cloud), by kind name.
@@ -105,7 +163,42 @@ pub fn registry(clients: &Clients) -> HashMap<&'static str, Arc<dyn ResourceKind
             Arc::new(generated_secret::GeneratedSecret(c.clone())),
         ),
         (&s3_bucket::INFO, Arc::new(s3_bucket::Bucket(c.clone()))),
-        (&s3_objects::INFO, Arc::new(s3_objects::Objects(c))),
+        (&s3_objects::INFO, Arc::new(s3_objects::Objects(c.clone()))),
+        (
+            &database_credentials::INFO,
+            Arc::new(database_credentials::DatabaseCredentials(c.clone())),
+        ),
+        (&ec2_vpc::INFO, Arc::new(ec2_vpc::Vpc(c.clone()))),
+        (&ec2_subnet::INFO, Arc::new(ec2_subnet::Subnet(c.clone()))),
+        (
+            &ec2_security_group::INFO,
+            Arc::new(ec2_security_group::SecurityGroup(c.clone())),
+        ),
+        (
+            &rds_subnet_group::INFO,
+            Arc::new(rds_subnet_group::SubnetGroup(c.clone())),
+        ),
+        (
+            &rds_cluster::INFO,
+            Arc::new(rds_cluster::Cluster(c.clone())),
+        ),
+        (
+            &rds_instance::INFO,
+            Arc::new(rds_instance::Instance(c.clone())),
+        ),
+        (
+            &sql_migrations::INFO,
+            Arc::new(sql_migrations::SqlMigrations(c.clone())),
+        ),
+        (&sql_login::INFO, Arc::new(sql_login::SqlLogin(c.clone()))),
+        (
+            &sql_signing_key::INFO,
+            Arc::new(sql_signing_key::SqlSigningKey(c.clone())),
+        ),
+        (
+            &sql_tenant_users::INFO,
+            Arc::new(sql_tenant_users::SqlTenantUsers(c)),
+        ),
     ];
     kinds.into_iter().map(|(info, k)| (info.kind, k)).collect()
 }

@@ -24,6 +24,7 @@ pub const INFO: KindInfo = KindInfo {
     attributes: &["name", "arn"],
     ready_attributes: &[],
     deadline_secs: 600,
+    cascades: false,
 };
 
 #[derive(Debug, Serialize, Deserialize)]

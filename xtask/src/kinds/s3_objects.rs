@@ -26,6 +26,7 @@ pub const INFO: KindInfo = KindInfo {
     attributes: &["bucket", "prefix", "digest", "count"],
     ready_attributes: &[],
     deadline_secs: 600,
+    cascades: false,
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -1,0 +1,451 @@
+"""The local RDS Data API: the wire protocol of `rds-data` (ExecuteStatement, BatchExecuteStatement,
+Begin/Commit/RollbackTransaction) served on 127.0.0.1 over real PostgreSQL servers.
+
+Each Aurora cluster that exists in the emulator (ministack) gets its own PostgreSQL server, created
+on first use and removed once the cluster is gone, so roles and databases of two clusters never
+meet, as on AWS. The cluster ARN is resolved through the emulator's RDS API (the HTTP endpoint must
+be enabled and a writer instance must exist); the secret ARN through its Secrets Manager. The
+cluster's master user is created as on Aurora: a login role with CREATEROLE and CREATEDB, not a
+superuser. Connections are pooled per (cluster, database, user) and keep their session state
+between callers, like the real pool: whatever one caller leaves in a session, the next one sees.
+
+Environment: MINISTACK_URL, DATA_API_PORT, CLUSTERS_DIR, PG_BIN, PG_RUN_AS (empty or a user).
+"""
+import base64
+import datetime
+import hashlib
+import hmac
+import decimal
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import boto3
+import pg8000.native
+
+MINISTACK = os.environ["MINISTACK_URL"]
+PORT = int(os.environ["DATA_API_PORT"])
+CLUSTERS_DIR = os.environ["CLUSTERS_DIR"]
+PG_BIN = os.environ["PG_BIN"]
+RUN_AS = os.environ.get("PG_RUN_AS", "")
+
+_session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+_rds = _session.client("rds", endpoint_url=MINISTACK)
+_secrets = _session.client("secretsmanager", endpoint_url=MINISTACK)
+
+
+class ApiError(Exception):
+    def __init__(self, code, message, status=400):
+        super().__init__(message)
+        self.code, self.message, self.status = code, message, status
+
+
+def _pg(tool, *args, check=True):
+    cmd = [os.path.join(PG_BIN, tool), *args]
+    if RUN_AS:
+        cmd = ["runuser", "-u", RUN_AS, "--", *cmd]
+    return subprocess.run(cmd, check=check, capture_output=True, text=True)
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Servers:
+    """One PostgreSQL server per cluster, keyed by the cluster's resource id."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.ports = {}
+        self.last_gc = 0.0
+
+    def port(self, cluster):
+        rid = cluster["DbClusterResourceId"]
+        with self.lock:
+            if rid not in self.ports:
+                self.ports[rid] = self._start(rid, cluster)
+            return self.ports[rid]
+
+    def _start(self, rid, cluster):
+        data = os.path.join(CLUSTERS_DIR, rid)
+        os.makedirs(data, exist_ok=True)
+        if RUN_AS:
+            subprocess.run(["chown", f"{RUN_AS}:{RUN_AS}", data], check=True)
+        if not os.path.exists(os.path.join(data, "PG_VERSION")):
+            _pg("initdb", "-U", "postgres", "-E", "UTF8", "--no-locale", "-A", "scram-sha-256", "--auth-local=trust", "-D", data)
+            with open(os.path.join(data, "pg_hba.conf"), "w") as f:
+                # The superuser only over the socket (to create the master user); everyone else
+                # signs in with a password over loopback TCP, as the Data API does on AWS.
+                f.write("local all postgres trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+        # A server left running by an earlier, failed start.
+        _pg("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
+        port = _free_port()
+        log = os.path.join(CLUSTERS_DIR, f"{rid}.log")
+        opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c password_encryption=scram-sha-256"
+        _pg("pg_ctl", "-D", data, "-l", log, "-o", opts, "-w", "start")
+        admin = pg8000.native.Connection("postgres", unix_sock=os.path.join(data, f".s.PGSQL.{port}"), database="postgres")
+        try:
+            user, password = _master_credentials(cluster)
+            exists = admin.run("SELECT 1 FROM pg_roles WHERE rolname = :u", u=user)
+            # DDL takes no parameters: send a SCRAM verifier, never the password itself.
+            verb = "ALTER" if exists else "CREATE"
+            admin.run(f'{verb} ROLE "{user}" LOGIN CREATEROLE CREATEDB PASSWORD \'{_scram(password)}\'')
+            database = cluster.get("DatabaseName") or "postgres"
+            if admin.run("SELECT 1 FROM pg_database WHERE datname = :d", d=database):
+                pass
+            elif database != "postgres":
+                admin.run(f'CREATE DATABASE "{database}" OWNER "{user}"')
+            else:
+                admin.run(f'GRANT CREATE ON DATABASE postgres TO "{user}"')
+            # As on Aurora, nobody but the master user may create objects in public.
+            admin.run("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        except Exception:
+            _pg("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
+            raise
+        finally:
+            admin.close()
+        return port
+
+    def collect_garbage(self):
+        """Stops and removes the servers of clusters that no longer exist."""
+        now = time.time()
+        if now - self.last_gc < 2:
+            return
+        self.last_gc = now
+        live = {c["DbClusterResourceId"] for c in _rds.describe_db_clusters()["DBClusters"]}
+        with self.lock:
+            for rid in list(self.ports):
+                if rid not in live:
+                    self._remove(rid)
+                    del self.ports[rid]
+
+    def _remove(self, rid):
+        data = os.path.join(CLUSTERS_DIR, rid)
+        _pg("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
+        shutil.rmtree(data, ignore_errors=True)
+
+    def stop_all(self):
+        with self.lock:
+            for rid in list(self.ports):
+                self._remove(rid)
+            self.ports.clear()
+
+
+SERVERS = Servers()
+
+
+def _scram(password):
+    salt = os.urandom(16)
+    salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, 4096)
+    client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+    stored_key = hashlib.sha256(client_key).digest()
+    server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+    b64 = lambda b: base64.b64encode(b).decode()
+    return f"SCRAM-SHA-256$4096:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+def _master_credentials(cluster):
+    secret = cluster.get("MasterUserSecret") or {}
+    if secret.get("SecretArn"):
+        value = json.loads(_secrets.get_secret_value(SecretId=secret["SecretArn"])["SecretString"])
+        return value["username"], value["password"]
+    raise ApiError("BadRequestException", "the local Data API needs clusters created with ManageMasterUserPassword")
+
+
+def _cluster(arn):
+    cluster_id = arn.rsplit(":", 1)[-1]
+    try:
+        cluster = _rds.describe_db_clusters(DBClusterIdentifier=cluster_id)["DBClusters"][0]
+    except Exception:
+        raise ApiError("BadRequestException", f"Cluster {arn} not found", 400)
+    if cluster.get("DBClusterArn") != arn:
+        raise ApiError("BadRequestException", f"Cluster {arn} not found", 400)
+    if not cluster.get("HttpEndpointEnabled"):
+        raise ApiError("HttpEndpointNotEnabledException", f"HttpEndpoint is not enabled for cluster {cluster_id}.")
+    members = [m for m in cluster.get("DBClusterMembers", []) if m.get("IsClusterWriter")]
+    if not members:
+        instances = _rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": [cluster_id]}])["DBInstances"]
+        if not instances:
+            raise ApiError("DatabaseUnavailableException", "The database has no writer instance yet.", 504)
+    return cluster
+
+
+def _credentials(secret_arn):
+    try:
+        value = json.loads(_secrets.get_secret_value(SecretId=secret_arn)["SecretString"])
+        return value["username"], value["password"]
+    except Exception as e:
+        raise ApiError("BadRequestException", f"Error fetching secret {secret_arn} : {type(e).__name__}")
+
+
+class Pool:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.idle = {}
+        self.transactions = {}
+
+    def take(self, cluster, database, user, password):
+        key = (cluster["DbClusterResourceId"], database, user)
+        with self.lock:
+            idle = self.idle.get(key, [])
+            while idle:
+                conn, pw = idle.pop()
+                if pw == password:
+                    return key, conn
+                conn.close()
+        port = SERVERS.port(cluster)
+        try:
+            conn = pg8000.native.Connection(user, password=password, host="127.0.0.1", port=port, database=database)
+        except pg8000.native.DatabaseError as e:
+            raise ApiError("BadRequestException", _pg_message(e))
+        return key, conn
+
+    def give_back(self, key, conn, password):
+        with self.lock:
+            self.idle.setdefault(key, []).append((conn, password))
+
+    def begin(self, cluster, database, user, password):
+        key, conn = self.take(cluster, database, user, password)
+        conn.run("BEGIN")
+        tid = base64.b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode()
+        with self.lock:
+            self.transactions[tid] = (key, conn, password, threading.Lock())
+        return tid
+
+    def transaction(self, tid):
+        with self.lock:
+            t = self.transactions.get(tid)
+        if not t:
+            raise ApiError("NotFoundException", f"Transaction {tid} is not found", 404)
+        return t
+
+    def end(self, tid, sql):
+        key, conn, password, lock = self.transaction(tid)
+        with lock:
+            with self.lock:
+                self.transactions.pop(tid, None)
+            try:
+                conn.run(sql)
+            finally:
+                self.give_back(key, conn, password)
+
+
+POOL = Pool()
+
+
+def _pg_message(e):
+    info = e.args[0] if e.args and isinstance(e.args[0], dict) else {}
+    if info:
+        return f"ERROR: {info.get('M', '')}; SQLState: {info.get('C', '')}"
+    return f"ERROR: {e}"
+
+
+def _param_value(p):
+    v = p.get("value", {})
+    if v.get("isNull"):
+        return None
+    for k in ("stringValue", "longValue", "doubleValue", "booleanValue"):
+        if k in v:
+            return v[k]
+    if "blobValue" in v:
+        return base64.b64decode(v["blobValue"])
+    raise ApiError("BadRequestException", f"unsupported parameter value {v}")
+
+
+def _cast(p):
+    hint = p.get("typeHint")
+    return {"DATE": "date", "TIME": "time", "TIMESTAMP": "timestamp", "DECIMAL": "numeric", "UUID": "uuid", "JSON": "jsonb"}.get(hint)
+
+
+def _prepare(sql, parameters):
+    """Data API named parameters (:name) with their type hints, for pg8000's native API."""
+    params = {}
+    for p in parameters or []:
+        name = p["name"]
+        params[name] = _param_value(p)
+        cast = _cast(p)
+        if cast:
+            sql = _replace_param(sql, name, f"CAST(:{name} AS {cast})")
+    return sql, params
+
+
+def _replace_param(sql, name, replacement):
+    out, i, quote = [], 0, None
+    while i < len(sql):
+        c = sql[i]
+        if quote:
+            out.append(c)
+            if c == quote:
+                quote = None
+            i += 1
+            continue
+        if c in "'\"":
+            quote = c
+        if c == ":" and sql[i + 1:i + 1 + len(name)] == name and (i == 0 or sql[i - 1] != ":"):
+            end = i + 1 + len(name)
+            if end == len(sql) or not (sql[end].isalnum() or sql[end] == "_"):
+                out.append(replacement)
+                i = end
+                continue
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def _field(value):
+    if value is None:
+        return {"isNull": True}
+    if isinstance(value, bool):
+        return {"booleanValue": value}
+    if isinstance(value, int):
+        return {"longValue": value}
+    if isinstance(value, float):
+        return {"doubleValue": value}
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"blobValue": base64.b64encode(bytes(value)).decode()}
+    if isinstance(value, list):
+        return {"arrayValue": {"stringValues": [str(v) for v in value]}}
+    return {"stringValue": _text(value)}
+
+
+def _text(value):
+    if isinstance(value, datetime.datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S.%f").rstrip("0").rstrip(".")
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return str(value)
+
+
+def _json_value(value):
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, (dict, list)):
+        return value
+    return _text(value)
+
+
+def _run(conn, sql, parameters):
+    sql, params = _prepare(sql, parameters)
+    try:
+        rows = conn.run(sql, **params)
+    except pg8000.native.DatabaseError as e:
+        raise ApiError("DatabaseErrorException", _pg_message(e))
+    return rows, conn.columns or [], conn.row_count
+
+
+def execute(body, batch=False):
+    cluster = _cluster(body["resourceArn"])
+    user, password = _credentials(body["secretArn"])
+    database = body.get("database") or cluster.get("DatabaseName") or "postgres"
+    tid = body.get("transactionId")
+    parameter_sets = body.get("parameterSets") if batch else [body.get("parameters")]
+    results = []
+
+    def run_all(conn):
+        for params in parameter_sets or [[]]:
+            results.append(_run(conn, body["sql"], params))
+
+    if tid:
+        _, conn, _, lock = POOL.transaction(tid)
+        with lock:
+            run_all(conn)
+    else:
+        key, conn = POOL.take(cluster, database, user, password)
+        try:
+            run_all(conn)
+        finally:
+            POOL.give_back(key, conn, password)
+    if batch:
+        return {"updateResults": [{"generatedFields": []} for _ in results]}
+    rows, columns, count = results[0]
+    out = {"numberOfRecordsUpdated": 0 if columns else max(count, 0), "generatedFields": []}
+    names = [c["name"] for c in columns]
+    if body.get("formatRecordsAs") == "JSON":
+        out["formattedRecords"] = json.dumps([{n: _json_value(v) for n, v in zip(names, row)} for row in rows or []])
+    elif columns:
+        out["records"] = [[_field(v) for v in row] for row in rows or []]
+    if body.get("includeResultMetadata"):
+        out["columnMetadata"] = [{"name": n, "label": n, "typeName": str(c.get("type_oid", ""))} for n, c in zip(names, columns)]
+    return out
+
+
+def handle(path, body):
+    SERVERS.collect_garbage()
+    if path == "/Execute":
+        return execute(body)
+    if path == "/BatchExecute":
+        return execute(body, batch=True)
+    if path == "/BeginTransaction":
+        cluster = _cluster(body["resourceArn"])
+        user, password = _credentials(body["secretArn"])
+        database = body.get("database") or cluster.get("DatabaseName") or "postgres"
+        return {"transactionId": POOL.begin(cluster, database, user, password)}
+    if path == "/CommitTransaction":
+        POOL.end(body["transactionId"], "COMMIT")
+        return {"transactionStatus": "Transaction Committed"}
+    if path == "/RollbackTransaction":
+        POOL.end(body["transactionId"], "ROLLBACK")
+        return {"transactionStatus": "Rollback Complete"}
+    raise ApiError("UnknownOperationException", f"unknown operation {path}", 404)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt, *args):  # requests carry SQL parameters: never log them
+        pass
+
+    def _reply(self, status, payload, error_type=None):
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if error_type:
+            self.send_header("x-amzn-ErrorType", error_type)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        self._reply(200, {"status": "ok"})
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        try:
+            self._reply(200, handle(self.path.split("?")[0], body))
+        except ApiError as e:
+            self._reply(e.status, {"message": e.message}, e.code)
+        except Exception as e:  # a bug here must not look like a database answer
+            # A 400, not a 500: a fault of the local stand-in must surface at once, not be retried.
+            self._reply(400, {"message": f"local Data API internal error: {type(e).__name__}: {e}"}, "BadRequestException")
+
+
+def main():
+    os.makedirs(CLUSTERS_DIR, exist_ok=True)
+    server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
+    server.daemon_threads = True
+
+    def stop(*_):
+        threading.Thread(target=server.shutdown).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        server.serve_forever()
+    finally:
+        SERVERS.stop_all()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

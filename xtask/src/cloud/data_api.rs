@@ -1,0 +1,194 @@
+//! SQL through the RDS Data API, the one SQL path on both targets: one statement per call,
+//! named parameters, records as JSON, transactions by id, retry while the cluster resumes.
+
+use aws_sdk_rdsdata::types::{Field, RecordsFormatType, SqlParameter};
+use serde_json::Value;
+
+use super::{classify, Clients};
+use crate::engine::{CloudError, CloudResult};
+
+/// Where statements go: a cluster, the secret to sign in with, a database.
+#[derive(Debug, Clone)]
+pub struct Database {
+    pub cluster_arn: String,
+    pub secret_arn: String,
+    pub name: String,
+}
+
+const NOT_FOUND: &[&str] = &[];
+
+fn sql_error(e: CloudError) -> CloudError {
+    match e {
+        // Auto-paused (min capacity 0): the Data API answers while the cluster wakes up.
+        CloudError::Fatal(m)
+            if m.contains("DatabaseResumingException")
+                || m.contains("DatabaseUnavailableException") =>
+        {
+            CloudError::Retryable(m)
+        }
+        CloudError::Fatal(m) if m.contains("not found") && m.contains("Cluster") => {
+            CloudError::NotFound(m)
+        }
+        other => other,
+    }
+}
+
+pub fn text(name: &str, value: &str) -> SqlParameter {
+    SqlParameter::builder()
+        .name(name)
+        .value(Field::StringValue(value.to_string()))
+        .build()
+}
+
+impl Database {
+    /// Runs one statement; rows come back as JSON objects.
+    pub async fn query(
+        &self,
+        clients: &Clients,
+        sql: &str,
+        params: Vec<SqlParameter>,
+        tx: Option<&str>,
+    ) -> CloudResult<Vec<serde_json::Map<String, Value>>> {
+        let out = clients
+            .rdsdata
+            .execute_statement()
+            .resource_arn(&self.cluster_arn)
+            .secret_arn(&self.secret_arn)
+            .database(&self.name)
+            .sql(sql)
+            .set_parameters(Some(params))
+            .set_transaction_id(tx.map(str::to_string))
+            .format_records_as(RecordsFormatType::Json)
+            .send()
+            .await
+            .map_err(|e| sql_error(classify(e, NOT_FOUND)))?;
+        match out.formatted_records() {
+            Some(json) => serde_json::from_str(json).map_err(|e| {
+                CloudError::Fatal(format!("unreadable records from the Data API: {e}"))
+            }),
+            None => Ok(Vec::new()),
+        }
+    }
+
+    pub async fn begin(&self, clients: &Clients) -> CloudResult<String> {
+        let out = clients
+            .rdsdata
+            .begin_transaction()
+            .resource_arn(&self.cluster_arn)
+            .secret_arn(&self.secret_arn)
+            .database(&self.name)
+            .send()
+            .await
+            .map_err(|e| sql_error(classify(e, NOT_FOUND)))?;
+        Ok(out.transaction_id().unwrap_or_default().to_string())
+    }
+
+    pub async fn commit(&self, clients: &Clients, tx: &str) -> CloudResult<()> {
+        clients
+            .rdsdata
+            .commit_transaction()
+            .resource_arn(&self.cluster_arn)
+            .secret_arn(&self.secret_arn)
+            .transaction_id(tx)
+            .send()
+            .await
+            .map_err(|e| sql_error(classify(e, NOT_FOUND)))?;
+        Ok(())
+    }
+
+    pub async fn rollback(&self, clients: &Clients, tx: &str) {
+        let _ = clients
+            .rdsdata
+            .rollback_transaction()
+            .resource_arn(&self.cluster_arn)
+            .secret_arn(&self.secret_arn)
+            .transaction_id(tx)
+            .send()
+            .await;
+    }
+}
+
+/// Splits a SQL file into statements: on `;` outside quotes, dollar-quoted bodies and comments.
+pub fn split_statements(sql: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let chars: Vec<char> = sql.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        if c == '-' && chars.get(i + 1) == Some(&'-') {
+            while i < chars.len() && chars[i] != '\n' {
+                i += 1;
+            }
+            continue;
+        }
+        if c == '/' && chars.get(i + 1) == Some(&'*') {
+            i += 2;
+            while i + 1 < chars.len() && !(chars[i] == '*' && chars[i + 1] == '/') {
+                i += 1;
+            }
+            i += 2;
+            continue;
+        }
+        if c == '\'' || c == '"' {
+            cur.push(c);
+            i += 1;
+            while i < chars.len() {
+                cur.push(chars[i]);
+                if chars[i] == c {
+                    break;
+                }
+                i += 1;
+            }
+            i += 1;
+            continue;
+        }
+        if c == '$' {
+            // $tag$ ... $tag$
+            let rest: String = chars[i..].iter().collect();
+            if let Some(end) = rest[1..].find('$') {
+                let tag = &rest[..end + 2];
+                if tag[1..tag.len() - 1]
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || c == '_')
+                {
+                    if let Some(close) = rest[tag.len()..].find(tag) {
+                        let body = &rest[..tag.len() + close + tag.len()];
+                        cur.push_str(body);
+                        i += body.chars().count();
+                        continue;
+                    }
+                }
+            }
+        }
+        if c == ';' {
+            if !cur.trim().is_empty() {
+                out.push(cur.trim().to_string());
+            }
+            cur.clear();
+        } else {
+            cur.push(c);
+        }
+        i += 1;
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur.trim().to_string());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_statements;
+
+    #[test]
+    fn splits_outside_quotes_bodies_and_comments() {
+        let sql = "-- a comment; here\nCREATE TABLE t (a text DEFAULT ';');\n/* block; */\nCREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1; $$;\nCREATE FUNCTION g() RETURNS int LANGUAGE plpgsql AS $body$ BEGIN RETURN 1; END $body$;\nSELECT 'it''s';";
+        let got = split_statements(sql);
+        assert_eq!(got.len(), 4, "{got:#?}");
+        assert!(got[0].starts_with("CREATE TABLE t") && got[0].contains("';'"));
+        assert!(got[1].contains("$$ SELECT 1; $$"));
+        assert!(got[2].contains("$body$ BEGIN RETURN 1; END $body$"));
+        assert_eq!(got[3], "SELECT 'it''s'");
+    }
+}

@@ -1,0 +1,261 @@
+//! An Aurora Serverless v2 PostgreSQL cluster that costs nothing while idle: minimum capacity 0
+//! (auto-pause), the Data API enabled (no network path needed), the master password managed by
+//! RDS in Secrets Manager, storage encrypted. Destroy skips the final snapshot unless the stack
+//! protects the cluster: throw-away environments must not leak snapshots.
+
+use async_trait::async_trait;
+use aws_sdk_rds::types::ServerlessV2ScalingConfiguration;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::rds_subnet_group::{rds_tags, tags_of, NOT_FOUND};
+use super::{properties, KindInfo};
+use crate::cloud::{classify, Clients};
+use crate::engine::{
+    CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
+};
+use crate::model::{names, NameStyle};
+
+pub const INFO: KindInfo = KindInfo {
+    kind: "rds.cluster",
+    name_style: NameStyle::Dashed,
+    attributes: &["id", "arn", "master_secret_arn", "database", "endpoint"],
+    ready_attributes: &["endpoint"],
+    deadline_secs: 3600,
+    cascades: false,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Properties {
+    /// A version that supports MinCapacity 0 (auto-pause).
+    pub engine_version: String,
+    pub database_name: String,
+    pub subnet_group_name: String,
+    pub security_group_ids: Vec<String>,
+    #[serde(default)]
+    pub min_capacity: f64,
+    #[serde(default = "default_max")]
+    pub max_capacity: f64,
+    #[serde(default = "default_pause")]
+    pub seconds_until_auto_pause: i32,
+    /// Long-lived environments: deletion protection on, and a final snapshot on destroy.
+    #[serde(default)]
+    pub protect: bool,
+}
+
+fn default_max() -> f64 {
+    2.0
+}
+fn default_pause() -> i32 {
+    300
+}
+
+pub struct Cluster(pub Clients);
+
+impl Cluster {
+    async fn describe(&self, id: &str) -> CloudResult<Option<aws_sdk_rds::types::DbCluster>> {
+        match self
+            .0
+            .rds
+            .describe_db_clusters()
+            .db_cluster_identifier(id)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))
+        {
+            Ok(out) => Ok(out.db_clusters().first().cloned()),
+            Err(CloudError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn outputs(c: &aws_sdk_rds::types::DbCluster, ready: bool) -> Outputs {
+    let mut o: Outputs = [
+        ("id", json!(c.db_cluster_identifier())),
+        ("arn", json!(c.db_cluster_arn())),
+        (
+            "master_secret_arn",
+            json!(c.master_user_secret().and_then(|s| s.secret_arn())),
+        ),
+        ("database", json!(c.database_name())),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    if ready {
+        o.insert("endpoint".into(), json!(c.endpoint()));
+    }
+    o
+}
+
+#[async_trait]
+impl ResourceKind for Cluster {
+    fn immutable_fields(&self) -> &'static [&'static str] {
+        &["database_name", "subnet_group_name"]
+    }
+
+    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+        let Some(c) = self.describe(&target.physical_name).await? else {
+            return Ok(None);
+        };
+        if c.status() == Some("deleting") {
+            return Ok(Some(Observed {
+                owned: true,
+                properties: json!({"status": "deleting"}),
+                outputs: outputs(&c, false),
+            }));
+        }
+        let owned = names::is_owned(
+            &target.tags,
+            &tags_of(&self.0, c.db_cluster_arn().unwrap_or_default()).await?,
+        );
+        let scaling = c.serverless_v2_scaling_configuration();
+        let mut sgs: Vec<&str> = c
+            .vpc_security_groups()
+            .iter()
+            .filter_map(|g| g.vpc_security_group_id())
+            .collect();
+        sgs.sort();
+        Ok(Some(Observed {
+            owned,
+            properties: json!({
+                "engine_version": c.engine_version(),
+                "database_name": c.database_name(),
+                "subnet_group_name": c.db_subnet_group(),
+                "security_group_ids": sgs,
+                "min_capacity": scaling.and_then(|s| s.min_capacity()),
+                "max_capacity": scaling.and_then(|s| s.max_capacity()),
+                "seconds_until_auto_pause": scaling.and_then(|s| s.seconds_until_auto_pause()),
+                "protect": c.deletion_protection(),
+                "http_endpoint": c.http_endpoint_enabled(),
+            }),
+            outputs: outputs(&c, c.status() == Some("available")),
+        }))
+    }
+
+    fn diff(&self, target: &Target, observed: &Observed) -> Vec<FieldChange> {
+        let mut changes = crate::engine::diff_properties(
+            &target.properties,
+            &observed.properties,
+            self.immutable_fields(),
+        );
+        if observed.properties["http_endpoint"] != json!(true) {
+            changes.push(FieldChange {
+                field: "http_endpoint".into(),
+                current: observed.properties["http_endpoint"].clone(),
+                desired: json!(true),
+                replaces: false,
+            });
+        }
+        changes
+    }
+
+    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
+        let p: Properties = properties(target)?;
+        let out = self
+            .0
+            .rds
+            .create_db_cluster()
+            .db_cluster_identifier(&target.physical_name)
+            .engine("aurora-postgresql")
+            .engine_version(&p.engine_version)
+            .database_name(&p.database_name)
+            .master_username("claims_admin")
+            .manage_master_user_password(true)
+            .enable_http_endpoint(true)
+            .storage_encrypted(true)
+            .db_subnet_group_name(&p.subnet_group_name)
+            .set_vpc_security_group_ids(Some(p.security_group_ids.clone()))
+            .serverless_v2_scaling_configuration(scaling(&p))
+            .deletion_protection(p.protect)
+            .copy_tags_to_snapshot(true)
+            .set_tags(Some(rds_tags(target)))
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        let c = out
+            .db_cluster()
+            .ok_or_else(|| CloudError::Fatal("CreateDBCluster returned no cluster".into()))?;
+        Ok(outputs(c, false))
+    }
+
+    async fn update(
+        &self,
+        target: &Target,
+        observed: &Observed,
+        _changes: &[FieldChange],
+    ) -> CloudResult<Outputs> {
+        let p: Properties = properties(target)?;
+        self.0
+            .rds
+            .modify_db_cluster()
+            .db_cluster_identifier(&target.physical_name)
+            .engine_version(&p.engine_version)
+            .set_vpc_security_group_ids(Some(p.security_group_ids.clone()))
+            .serverless_v2_scaling_configuration(scaling(&p))
+            .deletion_protection(p.protect)
+            .enable_http_endpoint(true)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| busy(classify(e, NOT_FOUND)))?;
+        Ok(observed.outputs.clone())
+    }
+
+    async fn poll_ready(&self, target: &Target, outputs: &Outputs) -> CloudResult<Progress> {
+        match self.describe(&target.physical_name).await? {
+            Some(c) if c.status() == Some("available") => {
+                Ok(Progress::Done(self::outputs(&c, true)))
+            }
+            Some(c) => Ok(Progress::Pending(format!(
+                "cluster {}",
+                c.status().unwrap_or("unknown")
+            ))),
+            None => Ok(Progress::Done(outputs.clone())),
+        }
+    }
+
+    async fn delete(&self, target: &Target, observed: &Observed) -> CloudResult<()> {
+        if observed.properties.get("status") == Some(&json!("deleting")) {
+            return Ok(());
+        }
+        let protect = observed.properties["protect"] == json!(true);
+        let mut call = self
+            .0
+            .rds
+            .delete_db_cluster()
+            .db_cluster_identifier(&target.physical_name);
+        call = if protect {
+            call.skip_final_snapshot(false)
+                .final_db_snapshot_identifier(format!("{}-final", target.physical_name))
+        } else {
+            call.skip_final_snapshot(true)
+        };
+        call.send()
+            .await
+            .map_err(|e| busy(classify(e, NOT_FOUND)))?;
+        Ok(())
+    }
+}
+
+fn scaling(p: &Properties) -> ServerlessV2ScalingConfiguration {
+    ServerlessV2ScalingConfiguration::builder()
+        .min_capacity(p.min_capacity)
+        .max_capacity(p.max_capacity)
+        .seconds_until_auto_pause(p.seconds_until_auto_pause)
+        .build()
+}
+
+/// The cluster is in another transition (its instance is still deleting, say): wait.
+pub(super) fn busy(e: CloudError) -> CloudError {
+    match e {
+        CloudError::Fatal(m)
+            if m.contains("InvalidDBClusterStateFault") || m.contains("InvalidDBInstanceState") =>
+        {
+            CloudError::Retryable(m)
+        }
+        other => other,
+    }
+}

@@ -1,0 +1,173 @@
+//! Gives a database role (created NOLOGIN by the migrations) the password of its credentials
+//! secret. Only a SCRAM-SHA-256 verifier is sent, computed here: the password itself never
+//! leaves this process except to Secrets Manager. Lives and dies with its cluster.
+
+use async_trait::async_trait;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::{database_credentials, properties, KindInfo};
+use crate::cloud::data_api::Database;
+use crate::cloud::Clients;
+use crate::engine::{
+    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+};
+use crate::model::NameStyle;
+
+pub const INFO: KindInfo = KindInfo {
+    kind: "rdsdata.login",
+    name_style: NameStyle::Property("role_secret_arn"),
+    attributes: &["username"],
+    ready_attributes: &[],
+    deadline_secs: 600,
+    cascades: true,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Properties {
+    pub cluster_arn: String,
+    pub admin_secret_arn: String,
+    pub database: String,
+    /// A `secretsmanager.database_credentials` secret; its username must be an existing role.
+    pub role_secret_arn: String,
+    #[serde(default)]
+    pub wait_for: Vec<Value>,
+}
+
+pub struct SqlLogin(pub Clients);
+
+/// PostgreSQL's stored form of a SCRAM-SHA-256 password (RFC 5802 / 7677).
+pub fn scram_verifier(password: &str) -> String {
+    let mut salt = [0u8; 16];
+    rand::rngs::OsRng.fill_bytes(&mut salt);
+    scram_verifier_with(password, &salt, 4096)
+}
+
+fn scram_verifier_with(password: &str, salt: &[u8], iterations: u32) -> String {
+    let mut salted = [0u8; 32];
+    pbkdf2::pbkdf2_hmac::<Sha256>(password.as_bytes(), salt, iterations, &mut salted);
+    let hmac = |key: &[u8], msg: &[u8]| {
+        let mut m = Hmac::<Sha256>::new_from_slice(key).expect("any key length");
+        m.update(msg);
+        m.finalize().into_bytes()
+    };
+    let client_key = hmac(&salted, b"Client Key");
+    let stored_key = Sha256::digest(client_key);
+    let server_key = hmac(&salted, b"Server Key");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    format!(
+        "SCRAM-SHA-256${iterations}:{}${}:{}",
+        b64.encode(salt),
+        b64.encode(stored_key),
+        b64.encode(server_key)
+    )
+}
+
+fn check_role_name(name: &str) -> CloudResult<()> {
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && name.len() <= 63;
+    if ok {
+        Ok(())
+    } else {
+        Err(CloudError::Fatal(format!(
+            "database role name `{name}` must be lowercase letters, digits and `_`"
+        )))
+    }
+}
+
+#[async_trait]
+impl ResourceKind for SqlLogin {
+    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+        let p: Properties = properties(target)?;
+        let as_role = Database {
+            cluster_arn: p.cluster_arn.clone(),
+            secret_arn: p.role_secret_arn.clone(),
+            name: p.database.clone(),
+        };
+        // Signing in is the only way to know the password is in place.
+        match as_role
+            .query(&self.0, "SELECT current_user AS username", vec![], None)
+            .await
+        {
+            Ok(rows) => Ok(Some(Observed {
+                owned: true,
+                properties: target.properties.clone(),
+                outputs: [(
+                    "username".to_string(),
+                    rows.first()
+                        .map(|r| r["username"].clone())
+                        .unwrap_or(Value::Null),
+                )]
+                .into_iter()
+                .collect(),
+            })),
+            Err(CloudError::Fatal(m))
+                if m.contains("password authentication failed")
+                    || m.contains("does not exist")
+                    || m.contains("not permitted to log in") =>
+            {
+                Ok(None)
+            }
+            Err(CloudError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
+        let p: Properties = properties(target)?;
+        let (username, password) = database_credentials::read(&self.0, &p.role_secret_arn).await?;
+        check_role_name(&username)?;
+        let admin = Database {
+            cluster_arn: p.cluster_arn.clone(),
+            secret_arn: p.admin_secret_arn.clone(),
+            name: p.database.clone(),
+        };
+        // A verifier is not a password: it cannot sign in anywhere, so this text is safe to send.
+        let sql = format!(
+            "ALTER ROLE \"{username}\" WITH LOGIN PASSWORD '{}'",
+            scram_verifier(&password)
+        );
+        admin.query(&self.0, &sql, vec![], None).await?;
+        Ok([("username".to_string(), json!(username))]
+            .into_iter()
+            .collect())
+    }
+
+    async fn update(
+        &self,
+        target: &Target,
+        _observed: &Observed,
+        _changes: &[FieldChange],
+    ) -> CloudResult<Outputs> {
+        self.create(target).await
+    }
+
+    async fn delete(&self, _target: &Target, _observed: &Observed) -> CloudResult<()> {
+        Ok(()) // the role goes with its cluster (`cascades`)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn scram_verifier_matches_postgres() {
+        // Computed by PostgreSQL 15 for password "pencil", salt "salt-of-16-bytes" and 4096 iterations.
+        let v = super::scram_verifier_with("pencil", b"salt-of-16-bytes", 4096);
+        assert!(
+            v.starts_with("SCRAM-SHA-256$4096:c2FsdC1vZi0xNi1ieXRlcw==$"),
+            "{v}"
+        );
+        assert_eq!(v.matches(':').count(), 2);
+    }
+}

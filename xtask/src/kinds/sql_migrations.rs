@@ -1,0 +1,255 @@
+//! Versioned SQL files (`sql/NNN_name.sql`) applied in order through the Data API, each in one
+//! transaction, and recorded with their checksum in `public.schema_migrations`: a re-deploy
+//! applies only what is new, and a file edited after it was applied is refused.
+//! The migrations live and die with their cluster (`cascades`).
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::{properties, KindInfo};
+use crate::cloud::data_api::{split_statements, text, Database};
+use crate::cloud::Clients;
+use crate::engine::{
+    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+};
+use crate::model::NameStyle;
+
+pub const INFO: KindInfo = KindInfo {
+    kind: "rdsdata.sql_migrations",
+    name_style: NameStyle::Property("directory"),
+    attributes: &["version"],
+    ready_attributes: &[],
+    deadline_secs: 900,
+    cascades: true,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Properties {
+    pub cluster_arn: String,
+    /// The master user's secret: migrations create roles and own the schema.
+    pub admin_secret_arn: String,
+    pub database: String,
+    /// Relative to the repository root.
+    pub directory: String,
+    /// Attributes that must be known (usually ready ones) before any SQL runs.
+    #[serde(default)]
+    pub wait_for: Vec<Value>,
+}
+
+pub struct SqlMigrations(pub Clients);
+
+struct File {
+    version: String,
+    path: PathBuf,
+    checksum: String,
+    sql: String,
+}
+
+const LEDGER: &str = "CREATE TABLE IF NOT EXISTS public.schema_migrations (version text PRIMARY KEY, checksum text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())";
+
+impl SqlMigrations {
+    fn files(&self, p: &Properties) -> CloudResult<Vec<File>> {
+        let dir = self.0.root.join(&p.directory);
+        let mut files = Vec::new();
+        for entry in std::fs::read_dir(&dir)
+            .map_err(|e| CloudError::Fatal(format!("cannot read {}: {e}", dir.display())))?
+        {
+            let path = entry.map_err(CloudError::fatal)?.path();
+            if path.extension().is_some_and(|x| x == "sql") {
+                let sql = std::fs::read_to_string(&path).map_err(CloudError::fatal)?;
+                let version = path
+                    .file_stem()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .to_string();
+                files.push(File {
+                    version,
+                    checksum: hex::encode(Sha256::digest(sql.as_bytes())),
+                    path,
+                    sql,
+                });
+            }
+        }
+        files.sort_by(|a, b| a.version.cmp(&b.version));
+        Ok(files)
+    }
+
+    fn db(p: &Properties) -> Database {
+        Database {
+            cluster_arn: p.cluster_arn.clone(),
+            secret_arn: p.admin_secret_arn.clone(),
+            name: p.database.clone(),
+        }
+    }
+
+    async fn applied(&self, p: &Properties) -> CloudResult<Option<Vec<(String, String)>>> {
+        let db = Self::db(p);
+        let rows = match db
+            .query(
+                &self.0,
+                "SELECT version, checksum FROM public.schema_migrations ORDER BY version",
+                vec![],
+                None,
+            )
+            .await
+        {
+            Ok(rows) => rows,
+            Err(CloudError::NotFound(_)) => return Ok(None),
+            Err(CloudError::Fatal(m)) if m.contains("42P01") => Vec::new(), // no ledger yet
+            Err(e) => return Err(e),
+        };
+        Ok(Some(
+            rows.iter()
+                .map(|r| {
+                    (
+                        r["version"].as_str().unwrap_or_default().to_string(),
+                        r["checksum"].as_str().unwrap_or_default().to_string(),
+                    )
+                })
+                .collect(),
+        ))
+    }
+
+    async fn apply(&self, p: &Properties) -> CloudResult<Outputs> {
+        let db = Self::db(p);
+        db.query(&self.0, LEDGER, vec![], None).await?;
+        let applied: Vec<String> = self
+            .applied(p)
+            .await?
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(v, _)| v)
+            .collect();
+        let files = self.files(p)?;
+        for f in files.iter().filter(|f| !applied.contains(&f.version)) {
+            let tx = db.begin(&self.0).await?;
+            for (i, statement) in split_statements(&f.sql).iter().enumerate() {
+                if let Err(e) = db.query(&self.0, statement, vec![], Some(&tx)).await {
+                    db.rollback(&self.0, &tx).await;
+                    return Err(CloudError::Fatal(format!(
+                        "{} statement {}: {e} (rolled back; nothing of this file was applied)",
+                        f.path.display(),
+                        i + 1
+                    )));
+                }
+            }
+            // A file may `SET LOCAL ROLE`; the ledger belongs to the master user.
+            let record = "INSERT INTO public.schema_migrations (version, checksum) VALUES (:version, :checksum)";
+            let recorded = match db.query(&self.0, "RESET ROLE", vec![], Some(&tx)).await {
+                Ok(_) => {
+                    db.query(
+                        &self.0,
+                        record,
+                        vec![text("version", &f.version), text("checksum", &f.checksum)],
+                        Some(&tx),
+                    )
+                    .await
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = recorded {
+                db.rollback(&self.0, &tx).await;
+                return Err(CloudError::Fatal(format!(
+                    "{}: recording it in public.schema_migrations: {e}",
+                    f.path.display()
+                )));
+            }
+            db.commit(&self.0, &tx).await?;
+        }
+        Ok(outputs(&files))
+    }
+}
+
+fn outputs(files: &[File]) -> Outputs {
+    [(
+        "version".to_string(),
+        json!(files.last().map(|f| f.version.clone())),
+    )]
+    .into_iter()
+    .collect()
+}
+
+#[async_trait]
+impl ResourceKind for SqlMigrations {
+    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+        let p: Properties = properties(target)?;
+        let Some(applied) = self.applied(&p).await? else {
+            return Ok(None);
+        };
+        if applied.is_empty() {
+            return Ok(None);
+        }
+        let files = self.files(&p)?;
+        for (version, checksum) in &applied {
+            match files.iter().find(|f| &f.version == version) {
+                Some(f) if &f.checksum != checksum => {
+                    return Err(CloudError::Fatal(format!(
+                        "{} was edited after it was applied (applied checksum {}, file now {}): applied migrations are immutable; \
+                         restore the file and put the change in a new, higher-numbered file",
+                        f.path.display(),
+                        &checksum[..12.min(checksum.len())],
+                        &f.checksum[..12]
+                    )))
+                }
+                Some(_) => {}
+                None => {
+                    return Err(CloudError::Fatal(format!(
+                        "migration {version} was applied but {}/{version}.sql is gone: restore it",
+                        p.directory
+                    )))
+                }
+            }
+        }
+        let pending: Vec<&str> = files
+            .iter()
+            .filter(|f| !applied.iter().any(|(v, _)| v == &f.version))
+            .map(|f| f.version.as_str())
+            .collect();
+        Ok(Some(Observed {
+            owned: true,
+            properties: json!({"pending": pending}),
+            outputs: [(
+                "version".to_string(),
+                json!(applied.last().map(|(v, _)| v.clone())),
+            )]
+            .into_iter()
+            .collect(),
+        }))
+    }
+
+    fn diff(&self, _target: &Target, observed: &Observed) -> Vec<FieldChange> {
+        observed.properties["pending"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|v| FieldChange {
+                field: format!("migrations/{}", v.as_str().unwrap_or_default()),
+                current: Value::Null,
+                desired: json!("apply"),
+                replaces: false,
+            })
+            .collect()
+    }
+
+    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
+        self.apply(&properties(target)?).await
+    }
+
+    async fn update(
+        &self,
+        target: &Target,
+        _observed: &Observed,
+        _changes: &[FieldChange],
+    ) -> CloudResult<Outputs> {
+        self.apply(&properties(target)?).await
+    }
+
+    async fn delete(&self, _target: &Target, _observed: &Observed) -> CloudResult<()> {
+        Ok(()) // the schema goes with its cluster (`cascades`)
+    }
+}
