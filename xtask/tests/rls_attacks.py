@@ -1,0 +1,262 @@
+"""Row-Level Security against a deployed tutorial 2, through the RDS Data API, as the claims agent
+would reach it (app_user) and as an attacker holding app_user's SQL would. Prints a JSON report:
+the isolation matrix, the attack corpus (each case blocked, leaked or a documented residual), the
+pooled-connection cases and the privilege checks.
+
+usage: rls_attacks.py MINISTACK_URL DATA_API_URL ENV
+"""
+import hashlib
+import hmac
+import json
+import sys
+import time
+
+import boto3
+
+ministack, data_api, env = sys.argv[1], sys.argv[2], sys.argv[3]
+session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
+rds = session.client("rds", endpoint_url=ministack)
+sm = session.client("secretsmanager", endpoint_url=ministack)
+idp = session.client("cognito-idp", endpoint_url=ministack)
+data = session.client("rds-data", endpoint_url=data_api)
+
+cluster = rds.describe_db_clusters(DBClusterIdentifier=f"agentcore-mt-{env}-t2-claims-db")["DBClusters"][0]
+CLUSTER = cluster["DBClusterArn"]
+MASTER = cluster["MasterUserSecret"]["SecretArn"]
+APP = sm.describe_secret(SecretId=f"agentcore-mt/{env}/t2/app-user-login")["ARN"]
+KEY = json.loads(sm.get_secret_value(SecretId=f"agentcore-mt/{env}/t2/tenant-token-key")["SecretString"])["tenant_token"]
+pool = next(p for p in idp.list_user_pools(MaxResults=60)["UserPools"] if p["Name"] == f"agentcore-mt-{env}-t2-user-pool")
+SUB = {}
+for u in idp.list_users(UserPoolId=pool["Id"])["Users"]:
+    SUB[u["Username"]] = next(a["Value"] for a in u["Attributes"] if a["Name"] == "sub")
+
+
+class SqlError(Exception):
+    pass
+
+
+def sql(statement, params=None, tx=None, secret=APP):
+    kwargs = dict(resourceArn=CLUSTER, secretArn=secret, database="claims", sql=statement, formatRecordsAs="JSON")
+    if params:
+        kwargs["parameters"] = [{"name": k, "value": {"stringValue": str(v)}} for k, v in params.items()]
+    if tx:
+        kwargs["transactionId"] = tx
+    try:
+        out = data.execute_statement(**kwargs)
+    except data.exceptions.ClientError as e:
+        raise SqlError(e.response["Error"]["Message"]) from None
+    except Exception as e:  # DatabaseErrorException and friends
+        raise SqlError(str(e)) from None
+    return json.loads(out.get("formattedRecords") or "[]")
+
+
+def sign(sub, txid, expiry):
+    msg = f"{sub}.{txid}.{expiry}"
+    return msg + "." + hmac.new(KEY.encode(), msg.encode(), hashlib.sha256).hexdigest()
+
+
+def begin(secret=APP):
+    return data.begin_transaction(resourceArn=CLUSTER, secretArn=secret, database="claims")["transactionId"]
+
+
+def end(tx, commit=False):
+    try:
+        if commit:
+            data.commit_transaction(resourceArn=CLUSTER, secretArn=APP, transactionId=tx)
+        else:
+            data.rollback_transaction(resourceArn=CLUSTER, secretArn=APP, transactionId=tx)
+    except Exception:
+        pass
+
+
+def txid(tx):
+    return sql("SELECT pg_current_xact_id()::text AS x", tx=tx)[0]["x"]
+
+
+def as_user(username):
+    """A transaction with the tenant context of `username`, set as the agent sets it."""
+    tx = begin()
+    sql("SELECT set_config('app.tenant_token', :t, true)", {"t": sign(SUB[username], txid(tx), int(time.time()) + 300)}, tx)
+    return tx
+
+
+def claim_numbers(rows):
+    return sorted(r["claim_number"] for r in rows)
+
+
+A = ["CLM-A-001", "CLM-A-002", "CLM-A-003"]
+B = ["CLM-B-001", "CLM-B-002"]
+report = {"matrix": [], "attacks": [], "pool": [], "privileges": []}
+
+
+def check(section, name, ok, detail=""):
+    report[section].append({"case": name, "ok": bool(ok), "detail": str(detail)[:300]})
+
+
+# --- isolation matrix --------------------------------------------------------------------
+for user, expected in (("mike-broker-a", A), ("emma-broker-b", B)):
+    tx = as_user(user)
+    got = claim_numbers(sql("SELECT * FROM api.list_claims()", tx=tx))
+    check("matrix", f"{user} sees exactly their claims", got == expected, got)
+    week = sql("SELECT api.count_claims(now() - interval '7 days', now()) AS n", tx=tx)[0]["n"]
+    check("matrix", f"{user} counts last week's claims of their tenant only", week == {"mike-broker-a": 2, "emma-broker-b": 1}[user], week)
+    tenant = sql("SELECT api.current_tenant() AS t", tx=tx)[0]["t"]
+    check("matrix", f"{user} is in their tenant", tenant == {"mike-broker-a": "broker-a", "emma-broker-b": "broker-b"}[user], tenant)
+    end(tx)
+
+tx = begin()
+check("matrix", "no tenant set: zero rows", sql("SELECT * FROM api.list_claims()", tx=tx) == [])
+end(tx)
+tx = begin()
+sql("SELECT set_config('app.tenant_token', :t, true)", {"t": sign("00000000-unknown-sub", txid(tx), int(time.time()) + 300)}, tx)
+check("matrix", "unknown user (validly signed): zero rows", sql("SELECT * FROM api.list_claims()", tx=tx) == [])
+end(tx)
+check("matrix", "no transaction, no tenant: zero rows", sql("SELECT * FROM api.list_claims()") == [])
+
+# --- attack corpus: app_user's SQL inside mike's legitimate transaction ------------------------
+emma_tx = as_user("emma-broker-b")
+emma_token = sql("SELECT current_setting('app.tenant_token') AS t", tx=emma_tx)[0]["t"]
+end(emma_tx, commit=True)
+
+
+def attack(name, statements, leak_if=None, params=None):
+    """Runs the statements in mike's transaction. Blocked when a statement fails, or when the
+    final list of claims contains nothing of broker-b (or `leak_if` says no leak)."""
+    tx = as_user("mike-broker-a")
+    try:
+        rows = None
+        for s in statements:
+            rows = sql(s.replace("{TX}", txid(tx)), params, tx)
+        leaked = leak_if(rows) if leak_if else any(n.startswith("CLM-B") for n in claim_numbers(r for r in rows or [] if "claim_number" in r))
+        report["attacks"].append({"case": name, "outcome": "leaked" if leaked else "blocked", "detail": json.dumps(rows)[:300]})
+    except SqlError as e:
+        report["attacks"].append({"case": name, "outcome": "blocked", "detail": str(e)[:300]})
+    finally:
+        end(tx)
+
+
+def residual(name, statement, why):
+    tx = as_user("mike-broker-a")
+    try:
+        rows = sql(statement, tx=tx)
+        report["attacks"].append({"case": name, "outcome": "residual", "detail": f"{why}: {json.dumps(rows)[:200]}"})
+    except SqlError as e:
+        report["attacks"].append({"case": name, "outcome": "blocked", "detail": str(e)[:300]})
+    finally:
+        end(tx)
+
+
+LIST = "SELECT * FROM api.list_claims()"
+now = int(time.time())
+bad_sig = f"{SUB['emma-broker-b']}.{{TX}}.{now + 300}." + "0" * 64
+wrong_key = lambda tx_: f"{SUB['emma-broker-b']}.{tx_}.{now + 300}." + hmac.new(b"guessed-key", f"{SUB['emma-broker-b']}.{tx_}.{now + 300}".encode(), hashlib.sha256).hexdigest()
+
+attack("read the claims table directly", ["SELECT * FROM claims.claims"])
+attack("read the tenants table", ["SELECT * FROM claims.tenants"])
+attack("read the user-to-tenant map", ["SELECT * FROM claims.user_tenants"], leak_if=lambda r: True)
+attack("read the signing key", ["SELECT * FROM app_private.signing_keys"], leak_if=lambda r: True)
+attack("call the verifier directly", ["SELECT app_private.current_tenant() AS t"], leak_if=lambda r: True)
+attack("call pgcrypto's hmac", ["SELECT app_private.hmac('x', 'y', 'sha256') AS h"], leak_if=lambda r: True)
+attack("set_config: forged signature for broker-b's user", [f"SELECT set_config('app.tenant_token', '{bad_sig}', true)", LIST])
+tx = as_user("mike-broker-a")
+try:
+    t = wrong_key(txid(tx))
+    sql("SELECT set_config('app.tenant_token', :t, true)", {"t": t}, tx)
+    rows = sql(LIST, tx=tx)
+    report["attacks"].append({"case": "set_config: broker-b token signed with a guessed key", "outcome": "leaked" if any(r["claim_number"].startswith("CLM-B") for r in rows) else "blocked", "detail": json.dumps(rows)[:200]})
+except SqlError as e:
+    report["attacks"].append({"case": "set_config: broker-b token signed with a guessed key", "outcome": "blocked", "detail": str(e)})
+finally:
+    end(tx)
+attack("replay broker-b's valid token from her own transaction", ["SELECT set_config('app.tenant_token', :t, true)", LIST], params={"t": emma_token})
+parts = emma_token.split(".")
+attack("broker-b's token re-targeted at this transaction", [f"SELECT set_config('app.tenant_token', '{parts[0]}.{{TX}}.{parts[2]}.{parts[3]}', true)", LIST])
+attack("extend an expiry without re-signing", [f"SELECT set_config('app.tenant_token', '{parts[0]}.{parts[1]}.{int(parts[2]) + 86400}.{parts[3]}', true)", LIST])
+attack("session-wide SET of broker-b's token", [f"SET app.tenant_token = '{emma_token}'", LIST])
+attack("SET LOCAL of broker-b's token", [f"SET LOCAL app.tenant_token = '{emma_token}'", LIST])
+attack("RESET the token, then list", ["RESET app.tenant_token", LIST], leak_if=lambda r: bool(r))
+attack("SET ROLE claims_api (the functions' owner)", ["SET ROLE claims_api", "SELECT * FROM claims.claims"])
+attack("SET ROLE claims_owner (the tables' owner)", ["SET ROLE claims_owner", "SELECT * FROM claims.claims"])
+attack("SET SESSION AUTHORIZATION to the master user", ["SET SESSION AUTHORIZATION claims_admin", "SELECT * FROM claims.claims"])
+attack("DO block calling set_config", [f"DO $$ BEGIN PERFORM set_config('app.tenant_token', '{emma_token}', true); END $$", LIST])
+attack("CTE calling set_config", [f"WITH s AS (SELECT set_config('app.tenant_token', '{emma_token}', true)) SELECT c.* FROM s, api.list_claims() c"])
+attack("set_config in a subquery of the same statement", [f"SELECT * FROM api.list_claims() WHERE (SELECT set_config('app.tenant_token', '{emma_token}', true)) IS NOT NULL"])
+attack("create a function in public", ["CREATE FUNCTION public.steal() RETURNS int LANGUAGE sql AS 'SELECT 1'"], leak_if=lambda r: True)
+attack("create a temporary table (search_path shadowing)", ["CREATE TEMP TABLE claims (x int)"], leak_if=lambda r: True)
+attack("create a temporary function", ["CREATE FUNCTION pg_temp.current_tenant() RETURNS text LANGUAGE sql AS $$ SELECT 'broker-b' $$"], leak_if=lambda r: True)
+attack("prepared statement on the table", ["PREPARE p AS SELECT * FROM claims.claims", "EXECUTE p"])
+attack("EXPLAIN the table (plan row estimates)", ["EXPLAIN SELECT * FROM claims.claims"], leak_if=lambda r: True)
+attack("COPY the table out", ["COPY claims.claims TO STDOUT"], leak_if=lambda r: True)
+attack("insert a claim for broker-b", ["INSERT INTO claims.claims (tenant_id, claim_number, customer_name, policy_type, claim_amount, status, filed_at) VALUES ('broker-b', 'X', 'x', 'auto', 1, 'submitted', now())"], leak_if=lambda r: True)
+attack("update broker-b's claims", ["UPDATE claims.claims SET status = 'paid' WHERE tenant_id = 'broker-b'"], leak_if=lambda r: True)
+attack("delete broker-b's claims", ["DELETE FROM claims.claims WHERE tenant_id = 'broker-b'"], leak_if=lambda r: True)
+attack("look up broker-b's claim by number", ["SELECT * FROM api.claim_by_number('CLM-B-001')"], leak_if=lambda r: bool(r))
+attack("SQL injection through a parameter", ["SELECT * FROM api.claim_by_number(:n)"], params={"n": "' OR '1'='1"}, leak_if=lambda r: bool(r))
+attack("count all claims ever (own tenant only)", ["SELECT api.count_claims('-infinity', 'infinity') AS n"], leak_if=lambda r: r[0]["n"] != 3)
+attack("totals by status (own tenant only)", ["SELECT sum(claims) AS n FROM api.totals_by_status()"], leak_if=lambda r: int(r[0]["n"]) != 3)
+attack("column statistics of the table (pg_stats)", ["SELECT * FROM pg_stats WHERE schemaname = 'claims'"], leak_if=lambda r: bool(r))
+attack("other sessions' statements (pg_stat_activity)", ["SELECT query FROM pg_stat_activity WHERE query LIKE '%tenant_token%' AND query NOT LIKE '%pg_stat_activity%'"], leak_if=lambda r: any(KEY in (x["query"] or "") or "." * 3 in (x["query"] or "") and len(x["query"]) > 100 for x in r))
+attack("function bodies (pg_proc.prosrc) hold no key", ["SELECT string_agg(prosrc, ' ') AS src FROM pg_proc"], leak_if=lambda r: KEY in (r[0]["src"] or ""))
+attack("grant itself the owner's role", ["GRANT claims_owner TO app_user"], leak_if=lambda r: True)
+attack("give itself BYPASSRLS", ["ALTER ROLE app_user BYPASSRLS"], leak_if=lambda r: True)
+attack("install dblink to connect as someone else", ["CREATE EXTENSION dblink"], leak_if=lambda r: True)
+attack("read a server file", ["SELECT pg_read_file('postgresql.conf') AS f"], leak_if=lambda r: True)
+attack("large-object import", ["SELECT lo_import('/etc/passwd') AS o"], leak_if=lambda r: True)
+attack("change a function's search_path", ["ALTER FUNCTION api.list_claims() SET search_path = public"], leak_if=lambda r: True)
+attack("error-message oracle: own and other tenant's claim look the same", ["SELECT (SELECT count(*) FROM api.claim_by_number('CLM-B-001')) AS other, (SELECT count(*) FROM api.claim_by_number('CLM-Z-999')) AS missing"], leak_if=lambda r: r[0]["other"] != r[0]["missing"])
+residual("table size estimate (pg_class.reltuples)", "SELECT reltuples::bigint AS n, relpages FROM pg_class WHERE relname = 'claims' AND relkind = 'r'", "the catalog shows every role the whole table's estimated row count (all tenants together)")
+residual("table activity counters (pg_stat_user_tables)", "SELECT n_live_tup, n_tup_ins FROM pg_stat_user_tables WHERE relname = 'claims'", "the statistics views show every role the whole table's row counters (all tenants together)")
+report["attacks"] = [a for a in report["attacks"] if a]
+
+# --- pooled connections ----------------------------------------------------------------------
+# An attacker leaves broker-b's token session-wide on a pooled connection (outside any transaction).
+sql("SELECT set_config('app.tenant_token', :t, false)", {"t": emma_token})
+for i in range(3):  # the next callers, on whatever pooled connection they get
+    check("pool", f"a caller after a session-wide SET sees nothing (call {i + 1})", sql(LIST) == [])
+tx = as_user("emma-broker-b")
+sql("SELECT 1", tx=tx)
+end(tx, commit=True)
+tx = begin()
+check("pool", "a transaction after broker-b's committed one sees nothing without its own token", sql(LIST, tx=tx) == [])
+end(tx)
+tx = as_user("emma-broker-b")
+try:
+    sql("SELECT 1 / 0", tx=tx)
+except SqlError:
+    pass
+end(tx)
+tx = begin()
+check("pool", "after an error and rollback, the next transaction sees nothing", sql(LIST, tx=tx) == [])
+end(tx)
+tx = as_user("mike-broker-a")
+check("pool", "broker-a right after broker-b on the pool sees only broker-a", claim_numbers(sql(LIST, tx=tx)) == A)
+end(tx)
+
+# --- privileges, checked as the master user -------------------------------------------------
+def master(statement):
+    return sql(statement, secret=MASTER)
+
+
+role = master("SELECT rolsuper, rolbypassrls, rolcreaterole, rolcreatedb, rolinherit FROM pg_roles WHERE rolname = 'app_user'")[0]
+check("privileges", "app_user is not a superuser", role["rolsuper"] is False)
+check("privileges", "app_user has no BYPASSRLS", role["rolbypassrls"] is False)
+check("privileges", "app_user cannot create roles or databases", not role["rolcreaterole"] and not role["rolcreatedb"])
+owned = master("SELECT (SELECT count(*) FROM pg_class WHERE relowner = 'app_user'::regrole) + (SELECT count(*) FROM pg_proc WHERE proowner = 'app_user'::regrole) + (SELECT count(*) FROM pg_namespace WHERE nspowner = 'app_user'::regrole) AS n")[0]["n"]
+check("privileges", "app_user owns nothing", owned == 0, owned)
+can = master("""SELECT has_schema_privilege('app_user', 'public', 'CREATE') AS public_create,
+                       has_schema_privilege('app_user', 'claims', 'USAGE') AS claims_usage,
+                       has_database_privilege('app_user', current_database(), 'TEMP') AS temp,
+                       has_database_privilege('app_user', current_database(), 'CREATE') AS db_create,
+                       has_table_privilege('app_user', 'app_private.signing_keys', 'SELECT') AS key_read,
+                       has_table_privilege('app_user', 'claims.claims', 'SELECT') AS claims_read,
+                       has_function_privilege('app_user', 'app_private.current_tenant()', 'EXECUTE') AS verifier""")[0]
+for k, v in can.items():
+    check("privileges", f"app_user lacks {k}", v is False, v)
+rls = master("SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE relnamespace = 'claims'::regnamespace AND relname IN ('claims', 'tenants')")
+check("privileges", "RLS enabled and forced on claims and tenants", len(rls) == 2 and all(r["relrowsecurity"] and r["relforcerowsecurity"] for r in rls), rls)
+owner = master("SELECT tableowner FROM pg_tables WHERE schemaname = 'claims' AND tablename = 'claims'")[0]["tableowner"]
+check("privileges", "the claims table is owned by the non-login owner role", owner == "claims_owner", owner)
+login = master("SELECT rolcanlogin FROM pg_roles WHERE rolname IN ('claims_owner', 'claims_api')")
+check("privileges", "the owner roles cannot log in", all(r["rolcanlogin"] is False for r in login), login)
+
+print(json.dumps(report))
