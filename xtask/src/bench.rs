@@ -25,6 +25,15 @@ pub struct BenchArgs {
     /// How many runs (the backoff jitter makes each a little different).
     #[arg(long, default_value_t = 5)]
     runs: u32,
+    /// Instead: Row-Level Security's cost on the local cloud. Deploys tutorial 2 as env
+    /// `bench`, loads --rows claims over --tenants tenants, compares a tenant's queries through
+    /// the RLS path with explicit `WHERE tenant_id = ...` as superuser, then destroys `bench`.
+    #[arg(long)]
+    rls: bool,
+    #[arg(long, default_value_t = 1_000_000, requires = "rls")]
+    rows: u64,
+    #[arg(long, default_value_t = 1000, requires = "rls")]
+    tenants: u64,
 }
 
 macro_rules! sim_kind {
@@ -288,7 +297,16 @@ pub fn measure(root: &Path) -> anyhow::Result<Measure> {
     })
 }
 
-pub async fn run(args: &BenchArgs, root: &Path, out: &Output) -> anyhow::Result<crate::cli::Exit> {
+pub async fn run(
+    args: &BenchArgs,
+    root: &Path,
+    paths: &crate::cloud::local::Paths,
+    state_dir: &Path,
+    out: &Output,
+) -> anyhow::Result<crate::cli::Exit> {
+    if args.rls {
+        return rls(args, root, paths, state_dir, out);
+    }
     let root = root.to_path_buf();
     let runs = args.runs.max(1);
     let results = tokio::task::spawn_blocking(move || {
@@ -328,6 +346,86 @@ pub async fn run(args: &BenchArgs, root: &Path, out: &Output) -> anyhow::Result<
         "worst_over_critical": worst / m.critical_path,
         "sequential_over_worst": m.sequential / worst,
     }));
+    Ok(crate::cli::Exit::Ok)
+}
+
+/// `bench --rls`: see `xtask/bench/rls_bench.py`.
+fn rls(
+    args: &BenchArgs,
+    root: &Path,
+    paths: &crate::cloud::local::Paths,
+    state_dir: &Path,
+    out: &Output,
+) -> anyhow::Result<crate::cli::Exit> {
+    use anyhow::Context;
+    let spin = out.spinner("starting the local cloud");
+    let endpoints = crate::cloud::local::up(paths, &|m| spin.set_message(m.to_string()))?;
+    let me = std::env::current_exe()?;
+    let xtask = |verb: &str| {
+        std::process::Command::new(&me)
+            .args([verb, "--tutorial", "2", "--env", "bench", "--state-dir"])
+            .arg(state_dir)
+            .stdout(std::process::Stdio::null())
+            .output()
+    };
+    spin.set_message("deploying tutorial 2 as env `bench`");
+    let deployed = xtask("deploy")?;
+    anyhow::ensure!(
+        deployed.status.success(),
+        "deploy of env bench failed:\n{}",
+        String::from_utf8_lossy(&deployed.stderr)
+    );
+    spin.set_message(format!(
+        "loading {} claims over {} tenants and timing queries",
+        args.rows, args.tenants
+    ));
+    let result = std::process::Command::new(paths.venv.join("bin/python"))
+        .arg(root.join("xtask/bench/rls_bench.py"))
+        .arg(&endpoints.ministack)
+        .arg(paths.dir.join("clusters"))
+        .args([
+            "bench",
+            &args.rows.to_string(),
+            &args.tenants.to_string(),
+            "30",
+        ])
+        .output()
+        .context("cannot run rls_bench.py")?;
+    spin.set_message("destroying env `bench`");
+    let destroyed = xtask("destroy")?;
+    spin.finish_and_clear();
+    anyhow::ensure!(
+        result.status.success(),
+        "rls_bench.py failed:\n{}",
+        String::from_utf8_lossy(&result.stderr)
+    );
+    anyhow::ensure!(
+        destroyed.status.success(),
+        "destroy of env bench failed:\n{}",
+        String::from_utf8_lossy(&destroyed.stderr)
+    );
+    let report: Value = serde_json::from_slice(&result.stdout)?;
+    out.say(&format!("Row-Level Security path vs explicit WHERE as superuser, {} claims over {} tenants, medians of {} interleaved runs:", report["rows"], report["tenants"], report["repeat"]));
+    out.say(&format!(
+        "  {:<30} {:>10} {:>10} {:>8} {:>12}",
+        "query", "RLS ms", "direct ms", "ratio", "rows"
+    ));
+    for (name, q) in report["queries"].as_object().into_iter().flatten() {
+        let cell = |v: &Value| v.to_string();
+        out.say(&format!(
+            "  {:<30} {:>10} {:>10} {:>8} {:>12}",
+            name,
+            cell(&q["rls_ms"]),
+            cell(&q["direct_ms"]),
+            cell(&q["ratio"]),
+            cell(&q["rows"])
+        ));
+    }
+    out.say("  plan of the policy-filtered count (as claims_api):");
+    for line in report["plan"].as_array().into_iter().flatten() {
+        out.say(&format!("    {}", line.as_str().unwrap_or_default()));
+    }
+    out.json(json!({"type": "bench_rls", "report": report}));
     Ok(crate::cli::Exit::Ok)
 }
 

@@ -123,7 +123,9 @@ pub async fn run(cli: Cli) -> Result<Exit> {
     let mut out = Output::new(g.output_format);
     let (command, select) = match &cli.command {
         Command::Local { action } => return local_command(action, &paths, &out),
-        Command::Bench(args) => return crate::bench::run(args, &root, &out).await,
+        Command::Bench(args) => {
+            return crate::bench::run(args, &root, &paths, &state_dir, &out).await
+        }
         Command::Deploy(s) => ("deploy", s),
         Command::Plan(s) => ("plan", s),
         Command::Status(s) => ("status", s),
