@@ -259,4 +259,36 @@ check("privileges", "the claims table is owned by the non-login owner role", own
 login = master("SELECT rolcanlogin FROM pg_roles WHERE rolname IN ('claims_owner', 'claims_api')")
 check("privileges", "the owner roles cannot log in", all(r["rolcanlogin"] is False for r in login), login)
 
+# --- the local Data API itself: batches, type hints, typed records, rollback -------------------
+report["data_api"] = []
+tx = begin(MASTER)
+try:
+    common = dict(resourceArn=CLUSTER, secretArn=MASTER, database="claims", transactionId=tx)
+    data.execute_statement(sql="CREATE TEMP TABLE probe (d date, n numeric(8,2), t timestamp, b boolean, i bigint, f float8, s text)", **common)
+    data.batch_execute_statement(sql="INSERT INTO probe VALUES (:d, :n, :t, :b, :i, :f, :s)", parameterSets=[
+        [{"name": "d", "value": {"stringValue": "2026-11-28"}, "typeHint": "DATE"},
+         {"name": "n", "value": {"stringValue": "12.50"}, "typeHint": "DECIMAL"},
+         {"name": "t", "value": {"stringValue": "2026-11-28 10:11:12"}, "typeHint": "TIMESTAMP"},
+         {"name": "b", "value": {"booleanValue": True}}, {"name": "i", "value": {"longValue": 7}},
+         {"name": "f", "value": {"doubleValue": 1.5}}, {"name": "s", "value": {"isNull": True}}],
+    ] * 2, **common)
+    out = data.execute_statement(sql="SELECT * FROM probe LIMIT 1", includeResultMetadata=True, **common)
+    rec = out["records"][0]
+    report["data_api"].append({"case": "typed records", "ok": rec[0] == {"stringValue": "2026-11-28"} and rec[1] == {"stringValue": "12.50"} and rec[3] == {"booleanValue": True} and rec[4] == {"longValue": 7} and rec[5] == {"doubleValue": 1.5} and rec[6] == {"isNull": True}, "detail": str(rec)})
+    report["data_api"].append({"case": "column metadata", "ok": [c["name"] for c in out["columnMetadata"]] == ["d", "n", "t", "b", "i", "f", "s"], "detail": str(out["columnMetadata"])[:200]})
+    n = data.execute_statement(sql="UPDATE probe SET i = 8", **common)["numberOfRecordsUpdated"]
+    report["data_api"].append({"case": "batch inserted both rows; update counts them", "ok": n == 2, "detail": n})
+finally:
+    end(tx)
+try:
+    sql("SELECT * FROM probe", secret=MASTER)
+    report["data_api"].append({"case": "rollback discards the transaction", "ok": False, "detail": "probe still there"})
+except SqlError as e:
+    report["data_api"].append({"case": "rollback discards the transaction", "ok": "42P01" in str(e), "detail": str(e)[:200]})
+try:
+    data.execute_statement(resourceArn=CLUSTER, secretArn=MASTER, database="claims", sql="SELECT 1", transactionId="not-a-transaction")
+    report["data_api"].append({"case": "unknown transaction id is refused", "ok": False})
+except Exception as e:
+    report["data_api"].append({"case": "unknown transaction id is refused", "ok": "NotFound" in type(e).__name__ or "not found" in str(e).lower(), "detail": str(e)[:200]})
+
 print(json.dumps(report))

@@ -97,7 +97,7 @@ fn tenant_isolation_holds_against_the_attack_corpus() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
-    for section in ["matrix", "pool", "privileges"] {
+    for section in ["matrix", "pool", "privileges", "data_api"] {
         let cases = report[section].as_array().unwrap();
         assert!(!cases.is_empty());
         let failed: Vec<&Value> = cases.iter().filter(|c| c["ok"] != true).collect();
