@@ -3,7 +3,7 @@ AWS code stays exactly what runs against AWS. Each bridge names the gap it close
 """
 import sys
 
-from ministack.services import rds
+from ministack.services import bedrock_agent, rds
 
 
 # Gap: ministack drops ServerlessV2ScalingConfiguration.SecondsUntilAutoPause (AWS stores and
@@ -34,6 +34,20 @@ def _serverlessv2_xml(c):
 
 rds._serverlessv2_from_params = _serverlessv2_from_params
 rds._serverlessv2_xml = _serverlessv2_xml
+
+
+# Gap: the SDKs send CreateKnowledgeBase and ListKnowledgeBases to `/knowledgebases` (no
+# trailing slash); ministack routes only `/knowledgebases/` and answers "No route".
+_bedrock_agent_handle = bedrock_agent.handle_request
+
+
+async def _bedrock_agent_handle_request(method, path, headers, body, query_params):
+    if path == "/knowledgebases":
+        path = "/knowledgebases/"
+    return await _bedrock_agent_handle(method, path, headers, body, query_params)
+
+
+bedrock_agent.handle_request = _bedrock_agent_handle_request
 
 if __name__ == "__main__":
     from ministack.app import main

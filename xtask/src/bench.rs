@@ -3,9 +3,9 @@
 //! Knowledge Base, Aurora, AgentCore) are simulated here with their expected waits.
 //!
 //! It reports the makespan against the critical-path lower bound (no schedule can be faster)
-//! and against the sum of all steps (what a sequential script takes). The Aurora and SQL kinds
-//! are the real ones' metadata with Aurora-like waits; the Knowledge Base and AgentCore kinds
-//! are simulated.
+//! and against the sum of all steps (what a sequential script takes). The Knowledge Base, Aurora
+//! and SQL kinds are the real ones' metadata with AWS-like waits; the AgentCore kinds (agent
+//! role, package, runtime) are simulated.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -55,21 +55,6 @@ sim_kind!(
     ["arn", "assumable_arn"],
     ["assumable_arn"]
 );
-sim_kind!(VECTOR_BUCKET, "sim.s3vectors_bucket", ["arn"], []);
-sim_kind!(VECTOR_INDEX, "sim.s3vectors_index", ["arn"], []);
-sim_kind!(
-    KB,
-    "sim.knowledge_base",
-    ["id", "arn", "active_id"],
-    ["active_id"]
-);
-sim_kind!(
-    DATA_SOURCE,
-    "sim.data_source",
-    ["id", "available_id"],
-    ["available_id"]
-);
-sim_kind!(INGESTION, "sim.ingestion", ["job_id"], []);
 sim_kind!(PACKAGE, "sim.agent_package", ["key"], []);
 sim_kind!(
     RUNTIME,
@@ -78,16 +63,7 @@ sim_kind!(
     ["ready_arn"]
 );
 
-const SIMULATED: &[&KindInfo] = &[
-    &ROLE,
-    &VECTOR_BUCKET,
-    &VECTOR_INDEX,
-    &KB,
-    &DATA_SOURCE,
-    &INGESTION,
-    &PACKAGE,
-    &RUNTIME,
-];
+const SIMULATED: &[&KindInfo] = &[&ROLE, &PACKAGE, &RUNTIME];
 
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
@@ -106,11 +82,12 @@ fn latencies() -> HashMap<&'static str, Latency> {
         .collect();
     m.insert("s3.objects", l(0.8, 0.0, 0.0));
     m.insert(ROLE.kind, l(0.3, 10.0, 0.0)); // IAM propagation
-    m.insert(VECTOR_BUCKET.kind, l(0.3, 0.0, 0.0));
-    m.insert(VECTOR_INDEX.kind, l(0.3, 0.0, 0.0));
-    m.insert(KB.kind, l(1.0, 45.0, 30.0));
-    m.insert(DATA_SOURCE.kind, l(0.5, 5.0, 10.0));
-    m.insert(INGESTION.kind, l(0.5, 60.0, 0.0));
+    m.insert("iam.role", l(0.3, 0.0, 0.0));
+    m.insert("s3vectors.bucket", l(0.3, 0.0, 0.0));
+    m.insert("s3vectors.index", l(0.3, 0.0, 0.0));
+    m.insert("bedrock.knowledge_base", l(1.0, 45.0, 30.0));
+    m.insert("bedrock.data_source", l(0.5, 5.0, 10.0));
+    m.insert("bedrock.ingestion", l(0.5, 60.0, 0.0));
     m.insert("ec2.vpc", l(1.0, 0.0, 2.0));
     m.insert("ec2.subnet", l(1.0, 0.0, 2.0));
     m.insert("rds.db_subnet_group", l(0.5, 0.0, 0.0));
@@ -142,29 +119,7 @@ pub fn full_graph(root: &Path) -> anyhow::Result<Vec<Stack>> {
     for s in &mut stacks {
         let extra = match s.tutorial {
             1 => vec![
-                resource("kb_role", &ROLE, json!({})),
-                resource("vectors", &VECTOR_BUCKET, json!({})),
-                resource(
-                    "vector_index",
-                    &VECTOR_INDEX,
-                    json!({"bucket": "${vectors.arn}"}),
-                ),
-                resource(
-                    "kb",
-                    &KB,
-                    json!({"role": "${kb_role.assumable_arn}", "index": "${vector_index.arn}"}),
-                ),
-                resource(
-                    "kb_source",
-                    &DATA_SOURCE,
-                    json!({"kb": "${kb.active_id}", "bucket": "${documents.arn}"}),
-                ),
-                resource(
-                    "ingest",
-                    &INGESTION,
-                    json!({"source": "${kb_source.available_id}", "docs": "${policy_documents.digest}"}),
-                ),
-                resource("agent_role", &ROLE, json!({"kb": "${kb.arn}"})),
+                resource("agent_role", &ROLE, json!({"kb": "${knowledge_base.arn}"})),
                 resource(
                     "agent_zip",
                     &PACKAGE,
@@ -173,7 +128,7 @@ pub fn full_graph(root: &Path) -> anyhow::Result<Vec<Stack>> {
                 resource(
                     "agent",
                     &RUNTIME,
-                    json!({"role": "${agent_role.assumable_arn}", "code": "${agent_zip.key}", "kb": "${kb.id}", "pool": "${user_pool.discovery_url}", "client": "${app_client.id}"}),
+                    json!({"role": "${agent_role.assumable_arn}", "code": "${agent_zip.key}", "kb": "${knowledge_base.id}", "ingested": "${ingestion.job_id}", "pool": "${user_pool.discovery_url}", "client": "${app_client.id}"}),
                 ),
             ],
             2 => vec![
@@ -182,7 +137,7 @@ pub fn full_graph(root: &Path) -> anyhow::Result<Vec<Stack>> {
                     &ROLE,
                     json!({"cluster": "${claims_db.arn}", "secret": "${app_user_login.arn}"}),
                 ),
-                resource("agents_bucket", &VECTOR_BUCKET, json!({})),
+                resource("agents_bucket", &kinds::s3_bucket::INFO, json!({})),
                 resource(
                     "agent_zip",
                     &PACKAGE,
@@ -318,7 +273,7 @@ pub async fn run(
     let worst = results.iter().map(|m| m.makespan).fold(0.0, f64::max);
     let best = results.iter().map(|m| m.makespan).fold(f64::MAX, f64::min);
     let m = &results[0];
-    out.say(&format!("deploy schedule, tutorials 1 + 2 with simulated KB / Aurora / AgentCore ({} resources), virtual time, {runs} runs:", m.resources));
+    out.say(&format!("deploy schedule, tutorials 1 + 2 with the coming AgentCore resources simulated ({} resources), virtual time, {runs} runs:", m.resources));
     out.say(&format!(
         "  critical-path lower bound  {:>8.1} s",
         m.critical_path

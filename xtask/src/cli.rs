@@ -73,6 +73,17 @@ enum Command {
     Destroy(Select),
     /// Check the stack files without calling any API.
     Validate(Select),
+    /// Sign in as a demo user and retrieve from tutorial 1's Knowledge Base with the metadata
+    /// filter that user's tier (Cognito group) allows, as the policy agent does.
+    Retrieve {
+        #[command(flatten)]
+        select: Select,
+        /// The demo user, e.g. john-regular or sarah-platinum.
+        #[arg(long)]
+        user: String,
+        /// The question, e.g. "What is the deductible for auto insurance?"
+        query: String,
+    },
     /// Manage the local cloud (ministack, moto, PostgreSQL on 127.0.0.1) by hand.
     Local {
         #[command(subcommand)]
@@ -131,6 +142,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Status(s) => ("status", s),
         Command::Destroy(s) => ("destroy", s),
         Command::Validate(s) => ("validate", s),
+        Command::Retrieve { select, .. } => ("retrieve", select),
     };
     if let Err(m) = model::names::check_env_name(&g.env) {
         out.warn(&format!("error: --env: {m}"));
@@ -185,6 +197,9 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         reporter: Arc::new(out.clone()),
         backoff: engine::Backoff::default(),
     });
+    if let Command::Retrieve { user, query, .. } = &cli.command {
+        return retrieve(&engine, &stacks, &clients, &out, user, query).await;
+    }
     let outcomes = match command {
         "deploy" => engine.deploy(&stacks).await,
         "destroy" => engine.destroy(&stacks).await,
@@ -268,6 +283,7 @@ async fn connect(
             let sdk = cloud::sdk_config(TargetKind::Local, Some(&endpoints.ministack)).await;
             let local = cloud::LocalEndpoints {
                 rds_data: Some(endpoints.data_api.clone()),
+                s3vectors: Some(endpoints.moto.clone()),
             };
             (sdk, Some(local))
         }
@@ -333,6 +349,88 @@ async fn status(
     let (read, mutating) = clients.calls.snapshot();
     out.json(json!({"type": "summary", "command": "status", "ok": ok, "api_calls": {"mutating": mutating, "read": read}}));
     Ok(if ok { Exit::Ok } else { Exit::Failed })
+}
+
+/// `retrieve`: finds the pool's app client, the user's password secret and the Knowledge Base
+/// among the stack's resources, then does what the user would.
+async fn retrieve(
+    engine: &Arc<Engine>,
+    stacks: &[&Stack],
+    clients: &Clients,
+    out: &Output,
+    user: &str,
+    query: &str,
+) -> Result<Exit> {
+    let found = engine.observed_outputs(stacks).await;
+    let output = |kind: &str, attr: &str| {
+        found.iter().find_map(|(_, _, k, _, state)| match state {
+            Ok(Some(o)) if k == kind => o.get(attr).and_then(|v| v.as_str()).map(str::to_string),
+            _ => None,
+        })
+    };
+    let (Some(client_id), Some(kb)) = (
+        output("cognito.app_client", "id"),
+        output("bedrock.knowledge_base", "id"),
+    ) else {
+        bail!("no deployed app client and Knowledge Base in the selected stack\n  hint: cargo xtask deploy --tutorial 1 (with the same --env)");
+    };
+    let resource = stacks
+        .iter()
+        .flat_map(|s| s.resources.iter().map(move |r| (s, r)))
+        .find(|(_, r)| r.kind.kind == "cognito.user" && r.properties["username"] == user)
+        .with_context(|| format!("no demo user `{user}` in the selected stack"))?;
+    let secret_ref = resource.1.properties["password_secret_arn"]
+        .as_str()
+        .unwrap_or_default();
+    let secret_id = secret_ref
+        .trim_start_matches("${")
+        .split('.')
+        .next()
+        .unwrap_or_default();
+    let secret_arn = found
+        .iter()
+        .find_map(|(_, id, _, _, state)| match state {
+            Ok(Some(o)) if id == secret_id => {
+                o.get("arn").and_then(|v| v.as_str()).map(str::to_string)
+            }
+            _ => None,
+        })
+        .context("the demo users' password secret is not deployed")?;
+    let token = crate::demo::sign_in(clients, &client_id, user, &secret_arn).await?;
+    let claims = crate::demo::claims(&token)?;
+    let tier = crate::demo::tier(&claims)?;
+    let results = crate::demo::retrieve(clients, &kb, query, &tier).await?;
+    out.say(&format!(
+        "{user} (tier {tier}, from the token's cognito:groups) asks: {query}"
+    ));
+    for r in &results {
+        out.say(&format!(
+            "\n  [{}] {} (score {})",
+            r["tier"].as_str().unwrap_or_default(),
+            r["uri"].as_str().unwrap_or_default(),
+            r["score"]
+        ));
+        for line in r["text"]
+            .as_str()
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .take(12)
+        {
+            out.say(&format!("    {line}"));
+        }
+    }
+    if results.is_empty() {
+        out.say("  (nothing retrieved)");
+    }
+    out.json(json!({"type": "retrieval", "user": user, "tier": tier, "query": query, "results": results}));
+    // Human mode prints the answer on stdout too, so that it can be piped.
+    if out.format == Format::Human {
+        if let Some(first) = results.first() {
+            println!("{}", first["text"].as_str().unwrap_or_default());
+        }
+    }
+    Ok(Exit::Ok)
 }
 
 /// Caches the (non-secret) outputs of a deploy under the state directory, for people and for

@@ -3,6 +3,7 @@
 mod bench;
 mod cli;
 mod cloud;
+mod demo;
 mod engine;
 mod fake;
 mod kinds;

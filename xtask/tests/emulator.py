@@ -2,7 +2,9 @@
 emulator holds rather than what the provisioner says it did.
 
 usage: emulator.py ENDPOINT inventory PREFIX | secrets PREFIX | make-bucket NAME
+(the moto endpoint for S3 Vectors comes from $MOTO_URL)
 """
+import os
 import json
 import sys
 
@@ -15,6 +17,9 @@ sm = session.client("secretsmanager", endpoint_url=endpoint)
 s3 = session.client("s3", endpoint_url=endpoint, config=boto3.session.Config(s3={"addressing_style": "path"}))
 rds = session.client("rds", endpoint_url=endpoint)
 ec2 = session.client("ec2", endpoint_url=endpoint)
+iam = session.client("iam", endpoint_url=endpoint)
+bedrock = session.client("bedrock-agent", endpoint_url=endpoint)
+vectors = session.client("s3vectors", endpoint_url=os.environ["MOTO_URL"]) if os.environ.get("MOTO_URL") else None
 
 
 def inventory(prefix):
@@ -47,7 +52,11 @@ def inventory(prefix):
     # RDS-managed master secrets are named rds!cluster-<uuid>; their description names the cluster.
     managed = sorted(s["Name"] for s in sm.list_secrets()["SecretList"] if s["Name"].startswith("rds!") and prefix in s.get("Description", ""))
     out = {"user_pools": sorted(pools, key=lambda p: p["name"]), "secrets": secrets, "buckets": buckets}
-    database = {"clusters": clusters, "instances": instances, "subnet_groups": subnet_groups, "cluster_snapshots": snapshots,
+    roles = sorted(r["RoleName"] for r in iam.list_roles()["Roles"] if r["RoleName"].startswith(prefix))
+    kbs = sorted(k["name"] for k in bedrock.list_knowledge_bases()["knowledgeBaseSummaries"] if k["name"].startswith(prefix))
+    vector_buckets = sorted(b["vectorBucketName"] for b in vectors.list_vector_buckets()["vectorBuckets"] if b["vectorBucketName"].startswith(prefix)) if vectors else []
+    indexes = sorted(i["indexName"] for b in vector_buckets for i in vectors.list_indexes(vectorBucketName=b)["indexes"])
+    database = {"roles": roles, "knowledge_bases": kbs, "vector_buckets": vector_buckets, "vector_indexes": indexes, "clusters": clusters, "instances": instances, "subnet_groups": subnet_groups, "cluster_snapshots": snapshots,
                 "vpcs": vpcs, "subnets": subnets, "security_groups": groups, "managed_secrets": managed}
     out.update({k: v for k, v in database.items() if v})
     return out

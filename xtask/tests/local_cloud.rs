@@ -24,6 +24,7 @@ fn venv() -> PathBuf {
 struct Cloud {
     state: tempfile::TempDir,
     endpoint: String,
+    moto: String,
 }
 
 impl Cloud {
@@ -43,7 +44,12 @@ impl Cloud {
             .as_str()
             .unwrap()
             .to_string();
-        Cloud { state, endpoint }
+        let moto = event["endpoints"]["moto"].as_str().unwrap().to_string();
+        Cloud {
+            state,
+            endpoint,
+            moto,
+        }
     }
 
     fn xtask(&self, args: &[&str]) -> Output {
@@ -68,6 +74,8 @@ impl Cloud {
         let out = Command::new(venv().join("bin/python"))
             .arg(root().join("xtask/tests/emulator.py"))
             .args([&self.endpoint, command, arg])
+            .env("MOTO_URL", &self.moto)
+            .env("MOTO_URL", &self.moto)
             .output()
             .unwrap();
         assert!(
@@ -130,9 +138,9 @@ fn deploy_redeploy_destroy_both_tutorials() {
     let first = cloud.ok(&["deploy", "--tutorial", "all"]);
     let s = summary(&first);
     assert_eq!(s["ok"], true);
-    assert_eq!(s["counts"]["create"], 27, "{s}");
+    assert_eq!(s["counts"]["create"], 33, "{s}");
     let resources: Vec<&Value> = first.iter().filter(|e| e["type"] == "resource").collect();
-    assert_eq!(resources.len(), 27);
+    assert_eq!(resources.len(), 33);
     assert!(resources
         .iter()
         .all(|e| e["status"] == "done" && e["action"] == "create"));
@@ -191,7 +199,7 @@ fn deploy_redeploy_destroy_both_tutorials() {
         s["api_calls"]["mutating"], 0,
         "a converged re-deploy changed something: {s}"
     );
-    assert_eq!(s["counts"]["noop"], 27);
+    assert_eq!(s["counts"]["noop"], 33);
 
     let plan = cloud.ok(&["plan", "--tutorial", "1"]);
     assert!(plan
@@ -209,12 +217,12 @@ fn deploy_redeploy_destroy_both_tutorials() {
         .starts_with("us-east-1_"));
 
     let gone = cloud.ok(&["destroy"]);
-    assert_eq!(summary(&gone)["counts"]["delete"], 27);
+    assert_eq!(summary(&gone)["counts"]["delete"], 33);
     // Nothing left: no cluster, instance, final snapshot, managed secret, network, pool, bucket.
     assert_eq!(cloud.inventory("dev"), empty_inventory());
     let again = cloud.ok(&["destroy"]);
     assert_eq!(summary(&again)["api_calls"]["mutating"], 0);
-    assert_eq!(summary(&again)["counts"]["noop"], 27);
+    assert_eq!(summary(&again)["counts"]["noop"], 33);
 }
 
 #[test]
@@ -223,8 +231,8 @@ fn two_environments_side_by_side_do_not_touch_each_other() {
     std::thread::scope(|s| {
         let a = s.spawn(|| cloud.ok(&["deploy", "--env", "pr-1", "--tutorial", "1"]));
         let b = s.spawn(|| cloud.ok(&["deploy", "--env", "pr-2", "--tutorial", "1"]));
-        assert_eq!(summary(&a.join().unwrap())["counts"]["create"], 9);
-        assert_eq!(summary(&b.join().unwrap())["counts"]["create"], 9);
+        assert_eq!(summary(&a.join().unwrap())["counts"]["create"], 15);
+        assert_eq!(summary(&b.join().unwrap())["counts"]["create"], 15);
     });
     let before = cloud.inventory("pr-2");
     assert_eq!(before["user_pools"].as_array().unwrap().len(), 1);
@@ -364,8 +372,8 @@ fn document_changes_are_planned_and_synced_file_by_file() {
         .collect();
     assert_eq!(fields, vec!["files/b.md", "files/a.md"]);
     let up = cloud.ok(&["deploy", "--stacks-dir", dir]);
-    // one upload and one batch delete
-    assert_eq!(summary(&up)["api_calls"]["mutating"], 2, "{}", summary(&up));
+    // one upload, one batch delete, and the one ingestion job the change calls for
+    assert_eq!(summary(&up)["api_calls"]["mutating"], 3, "{}", summary(&up));
     let keys = &cloud.inventory("dev")["buckets"][0]["objects"];
     assert_eq!(
         keys,

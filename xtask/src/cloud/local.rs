@@ -19,6 +19,7 @@ pub const ACCOUNT: &str = "000000000000";
 const REQUIREMENTS: &str = include_str!("../../local-cloud/requirements.txt");
 const DATA_API: &str = include_str!("../../local-cloud/data_api.py");
 const MINISTACK_LAUNCHER: &str = include_str!("../../local-cloud/ministack_launcher.py");
+const MOTO_LAUNCHER: &str = include_str!("../../local-cloud/moto_launcher.py");
 
 /// Where the local cloud lives.
 #[derive(Debug, Clone)]
@@ -124,8 +125,11 @@ pub fn up(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
 
     progress("starting moto (S3 Vectors)");
     let moto_port = free_port()?;
-    let mut moto = Command::new(paths.venv.join("bin/moto_server"));
-    moto.args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
+    let moto_launcher = paths.dir.join("moto_launcher.py");
+    std::fs::write(&moto_launcher, MOTO_LAUNCHER)?;
+    let mut moto = Command::new(paths.venv.join("bin/python"));
+    moto.arg(&moto_launcher)
+        .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
         .env("MOTO_ACCOUNT_ID", ACCOUNT);
     let moto_pid = spawn(moto, &logs.join("moto.log"))?;
     std::fs::write(paths.dir.join("moto.pid"), moto_pid.to_string())?;

@@ -110,6 +110,10 @@ pub struct Clients {
     pub ec2: aws_sdk_ec2::Client,
     pub rds: aws_sdk_rds::Client,
     pub rdsdata: aws_sdk_rdsdata::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub s3vectors: aws_sdk_s3vectors::Client,
+    pub bedrockagent: aws_sdk_bedrockagent::Client,
+    pub bedrockruntime: aws_sdk_bedrockagentruntime::Client,
     /// The repository root: stack properties name files relative to it.
     pub root: std::path::PathBuf,
 }
@@ -118,6 +122,7 @@ pub struct Clients {
 #[derive(Debug, Clone, Default)]
 pub struct LocalEndpoints {
     pub rds_data: Option<String>,
+    pub s3vectors: Option<String>,
 }
 
 /// SDK settings for `target`. Local: the emulator's endpoint and dummy static credentials.
@@ -203,6 +208,29 @@ impl Clients {
             ),
             rds: aws_sdk_rds::Client::from_conf(
                 aws_sdk_rds::config::Builder::from(sdk)
+                    .interceptor(counting.clone())
+                    .build(),
+            ),
+            iam: aws_sdk_iam::Client::from_conf(
+                aws_sdk_iam::config::Builder::from(sdk)
+                    .interceptor(counting.clone())
+                    .build(),
+            ),
+            s3vectors: {
+                let mut b =
+                    aws_sdk_s3vectors::config::Builder::from(sdk).interceptor(counting.clone());
+                if let Some(url) = endpoints.and_then(|e| e.s3vectors.as_deref()) {
+                    b = b.endpoint_url(url);
+                }
+                aws_sdk_s3vectors::Client::from_conf(b.build())
+            },
+            bedrockagent: aws_sdk_bedrockagent::Client::from_conf(
+                aws_sdk_bedrockagent::config::Builder::from(sdk)
+                    .interceptor(counting.clone())
+                    .build(),
+            ),
+            bedrockruntime: aws_sdk_bedrockagentruntime::Client::from_conf(
+                aws_sdk_bedrockagentruntime::config::Builder::from(sdk)
                     .interceptor(counting.clone())
                     .build(),
             ),

@@ -2,6 +2,9 @@
 //! (`INFO`), and a `ResourceKind` implementation (observe / create / update / delete).
 //! This file is the only place that lists them all.
 
+pub mod bedrock_data_source;
+pub mod bedrock_ingestion;
+pub mod bedrock_knowledge_base;
 pub mod cognito_app_client;
 pub mod cognito_group;
 pub mod cognito_user;
@@ -11,11 +14,14 @@ pub mod ec2_security_group;
 pub mod ec2_subnet;
 pub mod ec2_vpc;
 pub mod generated_secret;
+pub mod iam_role;
 pub mod rds_cluster;
 pub mod rds_instance;
 pub mod rds_subnet_group;
 pub mod s3_bucket;
 pub mod s3_objects;
+pub mod s3vectors_bucket;
+pub mod s3vectors_index;
 pub mod sql_login;
 pub mod sql_migrations;
 pub mod sql_signing_key;
@@ -89,6 +95,18 @@ pub enum Spec {
     SqlSigningKey(sql_signing_key::Properties),
     #[serde(rename = "rdsdata.tenant_users")]
     SqlTenantUsers(sql_tenant_users::Properties),
+    #[serde(rename = "iam.role")]
+    Role(iam_role::Properties),
+    #[serde(rename = "s3vectors.bucket")]
+    VectorBucket(s3vectors_bucket::Properties),
+    #[serde(rename = "s3vectors.index")]
+    VectorIndex(s3vectors_index::Properties),
+    #[serde(rename = "bedrock.knowledge_base")]
+    KnowledgeBase(bedrock_knowledge_base::Properties),
+    #[serde(rename = "bedrock.data_source")]
+    DataSource(bedrock_data_source::Properties),
+    #[serde(rename = "bedrock.ingestion")]
+    Ingestion(bedrock_ingestion::Properties),
 }
 
 fn json(p: impl Serialize) -> Value {
@@ -116,6 +134,12 @@ impl Spec {
             Spec::SqlLogin(p) => (&sql_login::INFO, json(p)),
             Spec::SqlSigningKey(p) => (&sql_signing_key::INFO, json(p)),
             Spec::SqlTenantUsers(p) => (&sql_tenant_users::INFO, json(p)),
+            Spec::Role(p) => (&iam_role::INFO, json(p)),
+            Spec::VectorBucket(p) => (&s3vectors_bucket::INFO, json(p)),
+            Spec::VectorIndex(p) => (&s3vectors_index::INFO, json(p)),
+            Spec::KnowledgeBase(p) => (&bedrock_knowledge_base::INFO, json(p)),
+            Spec::DataSource(p) => (&bedrock_data_source::INFO, json(p)),
+            Spec::Ingestion(p) => (&bedrock_ingestion::INFO, json(p)),
         }
     }
 }
@@ -139,6 +163,12 @@ pub const ALL: &[&KindInfo] = &[
     &sql_login::INFO,
     &sql_signing_key::INFO,
     &sql_tenant_users::INFO,
+    &iam_role::INFO,
+    &s3vectors_bucket::INFO,
+    &s3vectors_index::INFO,
+    &bedrock_knowledge_base::INFO,
+    &bedrock_data_source::INFO,
+    &bedrock_ingestion::INFO,
 ];
 
 /// The implementations that talk to AWS (or the local cloud), by kind name.
@@ -197,7 +227,28 @@ pub fn registry(clients: &Clients) -> HashMap<&'static str, Arc<dyn ResourceKind
         ),
         (
             &sql_tenant_users::INFO,
-            Arc::new(sql_tenant_users::SqlTenantUsers(c)),
+            Arc::new(sql_tenant_users::SqlTenantUsers(c.clone())),
+        ),
+        (&iam_role::INFO, Arc::new(iam_role::Role(c.clone()))),
+        (
+            &s3vectors_bucket::INFO,
+            Arc::new(s3vectors_bucket::VectorBucket(c.clone())),
+        ),
+        (
+            &s3vectors_index::INFO,
+            Arc::new(s3vectors_index::VectorIndex(c.clone())),
+        ),
+        (
+            &bedrock_knowledge_base::INFO,
+            Arc::new(bedrock_knowledge_base::KnowledgeBase(c.clone())),
+        ),
+        (
+            &bedrock_data_source::INFO,
+            Arc::new(bedrock_data_source::DataSource(c.clone())),
+        ),
+        (
+            &bedrock_ingestion::INFO,
+            Arc::new(bedrock_ingestion::Ingestion(c)),
         ),
     ];
     kinds.into_iter().map(|(info, k)| (info.kind, k)).collect()

@@ -23,7 +23,7 @@ use crate::model::NameStyle;
 pub const INFO: KindInfo = KindInfo {
     kind: "s3.objects",
     name_style: NameStyle::Property("source"),
-    attributes: &["bucket", "prefix", "digest", "count"],
+    attributes: &["bucket", "prefix", "digest", "count", "metadata_count"],
     ready_attributes: &[],
     deadline_secs: 600,
     cascades: false,
@@ -86,6 +86,13 @@ fn outputs(p: &Properties, files: &BTreeMap<String, String>) -> Outputs {
         ("prefix", json!(p.prefix)),
         ("digest", json!(digest(files))),
         ("count", json!(files.len())),
+        (
+            "metadata_count",
+            json!(files
+                .keys()
+                .filter(|k| k.ends_with(".metadata.json"))
+                .count()),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_string(), v))

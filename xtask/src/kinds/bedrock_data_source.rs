@@ -1,0 +1,245 @@
+//! The Knowledge Base's S3 data source, with `dataDeletionPolicy RETAIN` (DELETE gets stuck in
+//! DELETE_UNSUCCESSFUL when the vectors are already gone) and the stack's chunking.
+
+use async_trait::async_trait;
+use aws_sdk_bedrockagent::types::{
+    ChunkingConfiguration, ChunkingStrategy, DataDeletionPolicy, DataSourceConfiguration,
+    DataSourceType, FixedSizeChunkingConfiguration, S3DataSourceConfiguration,
+    VectorIngestionConfiguration,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::bedrock_knowledge_base::{client_token, NOT_FOUND};
+use super::{properties, KindInfo};
+use crate::cloud::{classify, Clients};
+use crate::engine::{
+    CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
+};
+use crate::model::NameStyle;
+
+pub const INFO: KindInfo = KindInfo {
+    kind: "bedrock.data_source",
+    name_style: NameStyle::Dashed,
+    attributes: &["id", "knowledge_base_id"],
+    ready_attributes: &[],
+    deadline_secs: 600,
+    cascades: false,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Properties {
+    pub knowledge_base_id: String,
+    pub bucket_arn: String,
+    #[serde(default)]
+    pub inclusion_prefixes: Vec<String>,
+    #[serde(default = "default_tokens")]
+    pub chunk_max_tokens: i32,
+    #[serde(default = "default_overlap")]
+    pub chunk_overlap_percentage: i32,
+}
+
+fn default_tokens() -> i32 {
+    300
+}
+fn default_overlap() -> i32 {
+    20
+}
+
+pub struct DataSource(pub Clients);
+
+fn outputs(id: &str, kb: &str) -> Outputs {
+    [
+        ("id".to_string(), json!(id)),
+        ("knowledge_base_id".to_string(), json!(kb)),
+    ]
+    .into_iter()
+    .collect()
+}
+
+fn config(p: &Properties) -> CloudResult<DataSourceConfiguration> {
+    let s3 = S3DataSourceConfiguration::builder()
+        .bucket_arn(&p.bucket_arn)
+        .set_inclusion_prefixes(
+            (!p.inclusion_prefixes.is_empty()).then(|| p.inclusion_prefixes.clone()),
+        )
+        .build()
+        .map_err(CloudError::fatal)?;
+    DataSourceConfiguration::builder()
+        .r#type(DataSourceType::S3)
+        .s3_configuration(s3)
+        .build()
+        .map_err(CloudError::fatal)
+}
+
+fn chunking(p: &Properties) -> CloudResult<VectorIngestionConfiguration> {
+    let fixed = FixedSizeChunkingConfiguration::builder()
+        .max_tokens(p.chunk_max_tokens)
+        .overlap_percentage(p.chunk_overlap_percentage)
+        .build()
+        .map_err(CloudError::fatal)?;
+    let chunking = ChunkingConfiguration::builder()
+        .chunking_strategy(ChunkingStrategy::FixedSize)
+        .fixed_size_chunking_configuration(fixed)
+        .build()
+        .map_err(CloudError::fatal)?;
+    Ok(VectorIngestionConfiguration::builder()
+        .chunking_configuration(chunking)
+        .build())
+}
+
+#[async_trait]
+impl ResourceKind for DataSource {
+    fn immutable_fields(&self) -> &'static [&'static str] {
+        // Bedrock does not change the chunking of an existing data source.
+        &[
+            "knowledge_base_id",
+            "chunk_max_tokens",
+            "chunk_overlap_percentage",
+        ]
+    }
+
+    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+        let p: Properties = properties(target)?;
+        let list = self
+            .0
+            .bedrockagent
+            .list_data_sources()
+            .knowledge_base_id(&p.knowledge_base_id)
+            .send()
+            .await;
+        let list = match list.map_err(|e| classify(e, NOT_FOUND)) {
+            Ok(l) => l,
+            Err(CloudError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(id) = list
+            .data_source_summaries()
+            .iter()
+            .find(|d| d.name() == target.physical_name)
+            .map(|d| d.data_source_id().to_string())
+        else {
+            return Ok(None);
+        };
+        let got = self
+            .0
+            .bedrockagent
+            .get_data_source()
+            .knowledge_base_id(&p.knowledge_base_id)
+            .data_source_id(&id)
+            .send()
+            .await;
+        let ds = match got.map_err(|e| classify(e, NOT_FOUND)) {
+            Ok(out) => out
+                .data_source
+                .ok_or_else(|| CloudError::Fatal("GetDataSource returned nothing".into()))?,
+            Err(CloudError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let s3 = ds
+            .data_source_configuration()
+            .and_then(|c| c.s3_configuration());
+        let fixed = ds
+            .vector_ingestion_configuration()
+            .and_then(|v| v.chunking_configuration())
+            .and_then(|c| c.fixed_size_chunking_configuration());
+        Ok(Some(Observed {
+            owned: true, // inside our Knowledge Base
+            properties: json!({
+                "knowledge_base_id": ds.knowledge_base_id(),
+                "bucket_arn": s3.map(|s| s.bucket_arn()),
+                "inclusion_prefixes": s3.map(|s| s.inclusion_prefixes().to_vec()).unwrap_or_default(),
+                "chunk_max_tokens": fixed.map(|f| f.max_tokens()).unwrap_or(p.chunk_max_tokens),
+                "chunk_overlap_percentage": fixed.map(|f| f.overlap_percentage()).unwrap_or(p.chunk_overlap_percentage),
+                "status": ds.status().as_str(),
+            }),
+            outputs: outputs(&id, &p.knowledge_base_id),
+        }))
+    }
+
+    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
+        let p: Properties = properties(target)?;
+        let out = self
+            .0
+            .bedrockagent
+            .create_data_source()
+            .knowledge_base_id(&p.knowledge_base_id)
+            .name(&target.physical_name)
+            .data_source_configuration(config(&p)?)
+            .data_deletion_policy(DataDeletionPolicy::Retain)
+            .vector_ingestion_configuration(chunking(&p)?)
+            .client_token(client_token(&[&target.physical_name, &p.knowledge_base_id]))
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        let ds = out
+            .data_source
+            .ok_or_else(|| CloudError::Fatal("CreateDataSource returned nothing".into()))?;
+        Ok(outputs(ds.data_source_id(), &p.knowledge_base_id))
+    }
+
+    async fn update(
+        &self,
+        target: &Target,
+        observed: &Observed,
+        _changes: &[FieldChange],
+    ) -> CloudResult<Outputs> {
+        let p: Properties = properties(target)?;
+        let id = observed.outputs["id"].as_str().unwrap_or_default();
+        self.0
+            .bedrockagent
+            .update_data_source()
+            .knowledge_base_id(&p.knowledge_base_id)
+            .data_source_id(id)
+            .name(&target.physical_name)
+            .data_source_configuration(config(&p)?)
+            .data_deletion_policy(DataDeletionPolicy::Retain)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(observed.outputs.clone())
+    }
+
+    async fn poll_ready(&self, target: &Target, outputs: &Outputs) -> CloudResult<Progress> {
+        let p: Properties = properties(target)?;
+        let id = outputs["id"].as_str().unwrap_or_default();
+        let out = self
+            .0
+            .bedrockagent
+            .get_data_source()
+            .knowledge_base_id(&p.knowledge_base_id)
+            .data_source_id(id)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        match out.data_source().map(|d| d.status().as_str()) {
+            Some("AVAILABLE") | None => Ok(Progress::Done(outputs.clone())),
+            Some(other) => Ok(Progress::Pending(format!("data source {other}"))),
+        }
+    }
+
+    async fn delete(&self, target: &Target, observed: &Observed) -> CloudResult<()> {
+        if observed.properties["status"] == json!("DELETING") {
+            return Ok(());
+        }
+        let p: Properties = properties(target)?;
+        let id = observed.outputs["id"].as_str().unwrap_or_default();
+        let res = self
+            .0
+            .bedrockagent
+            .delete_data_source()
+            .knowledge_base_id(&p.knowledge_base_id)
+            .data_source_id(id)
+            .send()
+            .await;
+        match res.map_err(|e| classify(e, NOT_FOUND)) {
+            // An ingestion job still running: wait for it.
+            Err(CloudError::Fatal(m)) if m.contains("ConflictException") => {
+                Err(CloudError::Retryable(m))
+            }
+            Err(e) => Err(e),
+            Ok(_) => Ok(()),
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! A vector index: float32, the embedding model's dimension, cosine, and the Knowledge Base's
+//! own keys non-filterable (without that, ingestion fails on the 2 KB filterable-metadata
+//! limit). Every property is immutable: a change replaces the index.
+
+use async_trait::async_trait;
+use aws_sdk_s3vectors::types::{DataType, DistanceMetric, MetadataConfiguration};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::s3vectors_bucket::{tags_of, NOT_FOUND};
+use super::{properties, tags_with_created_at, KindInfo};
+use crate::cloud::{classify, Clients};
+use crate::engine::{
+    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+};
+use crate::model::{names, NameStyle};
+
+pub const INFO: KindInfo = KindInfo {
+    kind: "s3vectors.index",
+    name_style: NameStyle::Dashed,
+    attributes: &["arn", "name"],
+    ready_attributes: &[],
+    deadline_secs: 300,
+    cascades: false,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Properties {
+    pub bucket_name: String,
+    #[serde(default = "default_dimension")]
+    pub dimension: i32,
+    #[serde(default = "default_metric")]
+    pub distance_metric: String,
+    #[serde(default = "default_non_filterable")]
+    pub non_filterable_metadata_keys: Vec<String>,
+}
+
+fn default_dimension() -> i32 {
+    1024 // Titan Text Embeddings V2
+}
+fn default_metric() -> String {
+    "cosine".into()
+}
+fn default_non_filterable() -> Vec<String> {
+    vec![
+        "AMAZON_BEDROCK_TEXT".into(),
+        "AMAZON_BEDROCK_METADATA".into(),
+    ]
+}
+
+pub struct VectorIndex(pub Clients);
+
+fn outputs(arn: &str, name: &str) -> Outputs {
+    [
+        ("arn".to_string(), json!(arn)),
+        ("name".to_string(), json!(name)),
+    ]
+    .into_iter()
+    .collect()
+}
+
+#[async_trait]
+impl ResourceKind for VectorIndex {
+    fn immutable_fields(&self) -> &'static [&'static str] {
+        &[
+            "bucket_name",
+            "dimension",
+            "distance_metric",
+            "non_filterable_metadata_keys",
+        ]
+    }
+
+    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+        let p: Properties = properties(target)?;
+        let got = self
+            .0
+            .s3vectors
+            .get_index()
+            .vector_bucket_name(&p.bucket_name)
+            .index_name(&target.physical_name)
+            .send()
+            .await;
+        let index = match got.map_err(|e| classify(e, NOT_FOUND)) {
+            Ok(out) => out
+                .index
+                .ok_or_else(|| CloudError::Fatal("GetIndex returned no index".into()))?,
+            Err(CloudError::NotFound(_)) => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let arn = index.index_arn().to_string();
+        let keys: Vec<String> = index
+            .metadata_configuration()
+            .map(|m| m.non_filterable_metadata_keys().to_vec())
+            .unwrap_or_default();
+        Ok(Some(Observed {
+            owned: names::is_owned(&target.tags, &tags_of(&self.0, &arn).await?),
+            properties: json!({
+                "bucket_name": index.vector_bucket_name(),
+                "dimension": index.dimension(),
+                "distance_metric": index.distance_metric().as_str(),
+                "non_filterable_metadata_keys": keys,
+            }),
+            outputs: outputs(&arn, &target.physical_name),
+        }))
+    }
+
+    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
+        let p: Properties = properties(target)?;
+        self.0
+            .s3vectors
+            .create_index()
+            .vector_bucket_name(&p.bucket_name)
+            .index_name(&target.physical_name)
+            .data_type(DataType::Float32)
+            .dimension(p.dimension)
+            .distance_metric(DistanceMetric::from(p.distance_metric.as_str()))
+            .metadata_configuration(
+                MetadataConfiguration::builder()
+                    .set_non_filterable_metadata_keys(Some(p.non_filterable_metadata_keys.clone()))
+                    .build()
+                    .map_err(CloudError::fatal)?,
+            )
+            .set_tags(Some(tags_with_created_at(target).into_iter().collect()))
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        let out = self
+            .0
+            .s3vectors
+            .get_index()
+            .vector_bucket_name(&p.bucket_name)
+            .index_name(&target.physical_name)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(outputs(
+            out.index().map(|i| i.index_arn()).unwrap_or_default(),
+            &target.physical_name,
+        ))
+    }
+
+    async fn update(
+        &self,
+        _target: &Target,
+        observed: &Observed,
+        _changes: &[FieldChange],
+    ) -> CloudResult<Outputs> {
+        Ok(observed.outputs.clone()) // every property forces replacement
+    }
+
+    async fn delete(&self, target: &Target, _observed: &Observed) -> CloudResult<()> {
+        let p: Properties = properties(target)?;
+        self.0
+            .s3vectors
+            .delete_index()
+            .vector_bucket_name(&p.bucket_name)
+            .index_name(&target.physical_name)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,248 @@
+//! Tutorial 1 on the local cloud: the Knowledge Base on S3 Vectors, ingestion as a converging
+//! step, and retrieval filtered by each demo user's tier.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+fn venv() -> PathBuf {
+    std::env::var_os("XTASK_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".xtask/venv"))
+}
+
+fn run(state: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .env("XTASK_STATE_DIR", state)
+        .env("XTASK_VENV", venv())
+        .env_remove("XTASK_ENV")
+        .env_remove("XTASK_TARGET")
+        .output()
+        .unwrap()
+}
+
+fn json_lines(out: &Output) -> Vec<Value> {
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+struct Cloud(tempfile::TempDir);
+
+impl Cloud {
+    fn up() -> Cloud {
+        let state = tempfile::tempdir().unwrap();
+        let out = run(state.path(), &["local", "up"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Cloud(state)
+    }
+
+    /// Runs with JSON output and expects success.
+    fn ok(&self, args: &[&str]) -> Vec<Value> {
+        let mut full = args.to_vec();
+        full.extend(["--output-format", "json"]);
+        let out = run(self.0.path(), &full);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        json_lines(&out)
+    }
+
+    fn inventory(&self) -> Value {
+        let e: Value = serde_json::from_str(
+            &std::fs::read_to_string(self.0.path().join("local/endpoints.json")).unwrap(),
+        )
+        .unwrap();
+        let out = Command::new(venv().join("bin/python"))
+            .arg(root().join("xtask/tests/emulator.py"))
+            .args([
+                e["ministack"].as_str().unwrap(),
+                "inventory",
+                "agentcore-mt-dev-",
+            ])
+            .env("MOTO_URL", e["moto"].as_str().unwrap())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    }
+}
+
+impl Drop for Cloud {
+    fn drop(&mut self) {
+        let _ = run(self.0.path(), &["local", "down"]);
+    }
+}
+
+fn summary(events: &[Value]) -> &Value {
+    events
+        .last()
+        .filter(|e| e["type"] == "summary")
+        .expect("a summary last")
+}
+
+fn event<'a>(events: &'a [Value], id: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["id"] == id)
+        .unwrap_or_else(|| panic!("no event for {id}"))
+}
+
+#[test]
+fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
+    let cloud = Cloud::up();
+    let docs = tempfile::tempdir().unwrap();
+    for entry in walk(&root().join("sample-data/policies")) {
+        let rel = entry
+            .strip_prefix(root().join("sample-data/policies"))
+            .unwrap();
+        std::fs::create_dir_all(docs.path().join(rel).parent().unwrap()).unwrap();
+        std::fs::copy(&entry, docs.path().join(rel)).unwrap();
+    }
+    let stacks = tempfile::tempdir().unwrap();
+    let stack = std::fs::read_to_string(root().join("stacks/01-unstructured-rag.yaml"))
+        .unwrap()
+        .replace(
+            "source: sample-data/policies",
+            &format!("source: {}", docs.path().display()),
+        );
+    std::fs::write(stacks.path().join("01.yaml"), stack).unwrap();
+    let dir = stacks.path().to_str().unwrap();
+
+    let first = cloud.ok(&["deploy", "--stacks-dir", dir]);
+    assert_eq!(summary(&first)["counts"]["create"], 15);
+    assert_eq!(event(&first, "ingestion")["action"], "create");
+    let outputs: Value = serde_json::from_str(
+        &std::fs::read_to_string(cloud.0.path().join("outputs/local/dev.json")).unwrap(),
+    )
+    .unwrap();
+    let stats = &outputs["unstructured-rag"]["ingestion"]["statistics"];
+    assert_eq!(stats["documents_scanned"], 4, "{stats}");
+    assert_eq!(stats["metadata_documents_scanned"], 4, "{stats}");
+    assert_eq!(stats["documents_failed"], 0, "{stats}");
+    eprintln!("first ingestion: {stats}");
+
+    // The retrieval matrix: each demo user x each question; the tier's own document comes back
+    // and the other tier's never does.
+    let questions: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("sample-data/questions.json")).unwrap(),
+    )
+    .unwrap();
+    let mut cases = 0;
+    for (user, tier, other) in [
+        ("john-regular", "regular", "platinum"),
+        ("sarah-platinum", "platinum", "regular"),
+    ] {
+        for q in questions.as_array().unwrap() {
+            let events = cloud.ok(&[
+                "retrieve",
+                "--stacks-dir",
+                dir,
+                "--user",
+                user,
+                q["question"].as_str().unwrap(),
+            ]);
+            let r = events.iter().find(|e| e["type"] == "retrieval").unwrap();
+            assert_eq!(r["tier"], tier);
+            let results = r["results"].as_array().unwrap();
+            assert!(
+                !results.is_empty(),
+                "{user}: nothing retrieved for {}",
+                q["question"]
+            );
+            assert!(
+                results.iter().all(|x| x["tier"] == tier),
+                "{user} got another tier's document: {results:#?}"
+            );
+            let top = &results[0];
+            let document = format!("{tier}/{}", q["document"].as_str().unwrap());
+            assert!(
+                top["uri"].as_str().unwrap().ends_with(&document),
+                "{user}: top result {} is not {document}",
+                top["uri"]
+            );
+            let answer = q["answers"][tier].as_str().unwrap();
+            assert!(
+                top["text"].as_str().unwrap().contains(answer),
+                "{user}: {answer} not in the top result"
+            );
+            assert!(!results
+                .iter()
+                .any(|x| x["uri"].as_str().unwrap().contains(&format!("/{other}/"))));
+            cases += 1;
+        }
+    }
+    eprintln!("retrieval matrix: {cases} cases hold");
+
+    // Unchanged documents: no job, no mutating call.
+    let again = cloud.ok(&["deploy", "--stacks-dir", dir]);
+    assert_eq!(
+        summary(&again)["api_calls"]["mutating"],
+        0,
+        "{}",
+        summary(&again)
+    );
+    assert_eq!(event(&again, "ingestion")["action"], "noop");
+
+    // A changed document: exactly one new job (one upload, one StartIngestionJob).
+    std::fs::write(
+        docs.path().join("regular/auto-insurance.md"),
+        std::fs::read_to_string(docs.path().join("regular/auto-insurance.md")).unwrap()
+            + "\nUpdated terms apply from January.\n",
+    )
+    .unwrap();
+    let changed = cloud.ok(&["deploy", "--stacks-dir", dir]);
+    assert_eq!(event(&changed, "policy_documents")["action"], "update");
+    assert_eq!(event(&changed, "ingestion")["action"], "update");
+    assert_eq!(
+        summary(&changed)["api_calls"]["mutating"],
+        2,
+        "one upload and one job: {}",
+        summary(&changed)
+    );
+    let settled = cloud.ok(&["deploy", "--stacks-dir", dir]);
+    assert_eq!(summary(&settled)["api_calls"]["mutating"], 0);
+
+    // Destroy leaves nothing in either emulator; again still succeeds.
+    let gone = cloud.ok(&["destroy", "--stacks-dir", dir]);
+    assert_eq!(summary(&gone)["counts"]["delete"], 15);
+    assert_eq!(
+        cloud.inventory(),
+        serde_json::json!({"user_pools": [], "secrets": [], "buckets": []})
+    );
+    let again = cloud.ok(&["destroy", "--stacks-dir", dir]);
+    assert_eq!(summary(&again)["api_calls"]["mutating"], 0);
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
