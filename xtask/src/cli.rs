@@ -166,6 +166,12 @@ pub async fn run(cli: Cli) -> Result<Exit> {
             return Ok(Exit::Invalid);
         }
     };
+    if let Err(e) = model::check_files(&stacks, &root) {
+        out.warn(&format!(
+            "error: the files the stacks name are invalid; nothing was changed\n{e}"
+        ));
+        return Ok(Exit::Invalid);
+    }
     if command == "validate" {
         for s in &stacks {
             out.say(&format!(

@@ -254,6 +254,14 @@ pub fn registry(clients: &Clients) -> HashMap<&'static str, Arc<dyn ResourceKind
     kinds.into_iter().map(|(info, k)| (info.kind, k)).collect()
 }
 
+/// Checks of what a resource's properties point at on disk, made before any API call.
+pub fn check_files(info: &KindInfo, properties: &Value, root: &std::path::Path) -> Vec<String> {
+    match info.kind {
+        "s3.objects" => s3_objects::check_files(properties, root),
+        _ => Vec::new(),
+    }
+}
+
 /// The target's properties as the kind's own type.
 pub fn properties<T: DeserializeOwned>(target: &Target) -> CloudResult<T> {
     serde_json::from_value(target.properties.clone()).map_err(|e| {

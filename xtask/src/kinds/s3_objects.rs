@@ -37,6 +37,100 @@ pub struct Properties {
     pub source: String,
     #[serde(default)]
     pub prefix: String,
+    /// Every document must have a Bedrock metadata sidecar (`<file>.metadata.json`) that sets
+    /// this attribute to one of these values.
+    #[serde(default)]
+    pub sidecars: Option<Sidecars>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Sidecars {
+    pub attribute: String,
+    pub values: Vec<String>,
+}
+
+const SIDECAR: &str = ".metadata.json";
+/// Bedrock's limit for a metadata file.
+const SIDECAR_MAX_BYTES: u64 = 10 * 1024;
+
+/// Every document has a sidecar, every sidecar a document, and each sidecar is
+/// `{"metadataAttributes": {...}}` with string, number or boolean values, under 10 KB, with the
+/// required attribute set to an allowed value. Each problem names its file.
+pub fn check_files(properties: &Value, root: &Path) -> Vec<String> {
+    let Ok(p) = serde_json::from_value::<Properties>(properties.clone()) else {
+        return Vec::new();
+    };
+    let dir = root.join(&p.source);
+    let files = match local_files(&dir, "") {
+        Ok(f) => f,
+        Err(e) => {
+            return vec![format!(
+                "cannot read the source directory {}: {e}",
+                dir.display()
+            )]
+        }
+    };
+    let Some(rule) = p.sidecars else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    for (key, (path, _)) in &files {
+        match key.strip_suffix(SIDECAR) {
+            Some(document) if !files.contains_key(document) => problems.push(format!("{} is a sidecar without its document {document}", path.display())),
+            Some(_) => problems.extend(check_sidecar(path, &rule).err()),
+            None if !files.contains_key(&format!("{key}{SIDECAR}")) => {
+                problems.push(format!("{} has no metadata sidecar: add {}{SIDECAR} with {{\"metadataAttributes\": {{\"{}\": ...}}}}", path.display(), path.display(), rule.attribute))
+            }
+            None => {}
+        }
+    }
+    problems
+}
+
+fn check_sidecar(path: &Path, rule: &Sidecars) -> Result<(), String> {
+    let shown = path.display();
+    let size = std::fs::metadata(path)
+        .map_err(|e| format!("{shown}: {e}"))?
+        .len();
+    if size > SIDECAR_MAX_BYTES {
+        return Err(format!(
+            "{shown} is {size} bytes; Bedrock accepts metadata files up to 10 KB"
+        ));
+    }
+    let doc: Value =
+        serde_json::from_slice(&std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?)
+            .map_err(|e| format!("{shown} is not valid JSON: {e}"))?;
+    let Some(obj) = doc.as_object().filter(|o| o.len() == 1) else {
+        return Err(format!(
+            "{shown} must hold exactly one key, \"metadataAttributes\""
+        ));
+    };
+    let attrs = obj
+        .get("metadataAttributes")
+        .and_then(Value::as_object)
+        .ok_or_else(|| format!("{shown} must hold an object \"metadataAttributes\""))?;
+    if let Some((k, _)) = attrs
+        .iter()
+        .find(|(_, v)| !(v.is_string() || v.is_number() || v.is_boolean()))
+    {
+        return Err(format!(
+            "{shown}: attribute `{k}` must be a string, number or boolean"
+        ));
+    }
+    match attrs.get(&rule.attribute).and_then(Value::as_str) {
+        Some(v) if rule.values.iter().any(|a| a == v) => Ok(()),
+        Some(v) => Err(format!(
+            "{shown}: {} `{v}` is not one of {}",
+            rule.attribute,
+            rule.values.join(", ")
+        )),
+        None => Err(format!(
+            "{shown} sets no string attribute `{}` (one of {})",
+            rule.attribute,
+            rule.values.join(", ")
+        )),
+    }
 }
 
 const NOT_FOUND: &[&str] = &["NoSuchBucket", "NotFound"];

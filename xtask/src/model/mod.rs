@@ -311,6 +311,29 @@ pub fn load_all(dir: &Path) -> Result<Vec<Stack>, Invalid> {
     }
 }
 
+/// Checks what the stacks point at on disk (documents, their metadata sidecars), before any API
+/// call. `root` is where relative paths in properties start.
+pub fn check_files(stacks: &[&Stack], root: &Path) -> Result<(), Invalid> {
+    let mut diags = Vec::new();
+    for s in stacks {
+        for r in &s.resources {
+            for message in kinds::check_files(r.kind, &r.properties, root) {
+                diags.push(Diagnostic {
+                    file: s.file.clone(),
+                    line: Some(r.line),
+                    message: format!("resource `{}`: {message}", r.id),
+                    hint: "fix the file named, or the resource's properties".into(),
+                });
+            }
+        }
+    }
+    if diags.is_empty() {
+        Ok(())
+    } else {
+        Err(Invalid(diags))
+    }
+}
+
 /// Picks stacks by `--tutorial`: a number, a stack name, or `all`.
 pub fn select<'a>(stacks: &'a [Stack], which: &str) -> Result<Vec<&'a Stack>, String> {
     if which == "all" {

@@ -104,3 +104,68 @@ fn bucket_name_too_long() {
         "{HEAD}  policy_documents_bucket:\n    kind: s3.bucket\n    properties: {{}}\n"
     )));
 }
+
+#[test]
+fn document_sidecars_are_checked_before_any_call() {
+    let docs = tempfile::tempdir().unwrap();
+    let d = docs.path();
+    std::fs::write(d.join("ok.md"), "fine").unwrap();
+    std::fs::write(
+        d.join("ok.md.metadata.json"),
+        r#"{"metadataAttributes": {"tier": "regular", "year": 2026}}"#,
+    )
+    .unwrap();
+    std::fs::write(d.join("no-sidecar.md"), "x").unwrap();
+    std::fs::write(d.join("bad-json.md"), "x").unwrap();
+    std::fs::write(d.join("bad-json.md.metadata.json"), "{not json").unwrap();
+    std::fs::write(d.join("gold.md"), "x").unwrap();
+    std::fs::write(
+        d.join("gold.md.metadata.json"),
+        r#"{"metadataAttributes": {"tier": "gold"}}"#,
+    )
+    .unwrap();
+    std::fs::write(d.join("nested.md"), "x").unwrap();
+    std::fs::write(
+        d.join("nested.md.metadata.json"),
+        r#"{"metadataAttributes": {"tier": {"a": 1}}}"#,
+    )
+    .unwrap();
+    std::fs::write(d.join("huge.md"), "x").unwrap();
+    std::fs::write(
+        d.join("huge.md.metadata.json"),
+        format!(
+            r#"{{"metadataAttributes": {{"tier": "regular", "pad": "{}"}}}}"#,
+            "x".repeat(11_000)
+        ),
+    )
+    .unwrap();
+    std::fs::write(
+        d.join("orphan.md.metadata.json"),
+        r#"{"metadataAttributes": {"tier": "regular"}}"#,
+    )
+    .unwrap();
+    let source = format!(
+        "{HEAD}  docs:\n    kind: s3.objects\n    properties:\n      bucket: b\n      source: {}\n      sidecars:\n        attribute: tier\n        values: [regular, platinum]\n",
+        d.display()
+    );
+    let stack =
+        parse_stack(Path::new("stacks/broken.yaml"), &source).expect("the stack itself is valid");
+    let err = super::check_files(&[&stack], Path::new("/"))
+        .unwrap_err()
+        .to_string();
+    let mut lines: Vec<String> = err
+        .replace(&d.display().to_string(), "<docs>")
+        .lines()
+        .map(str::to_string)
+        .collect();
+    lines.sort(); // directory order differs between file systems
+    insta::assert_snapshot!(lines.join("\n"));
+}
+
+#[test]
+fn shipped_sample_data_passes_the_checks() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let stacks = super::load_all(&root.join("stacks")).unwrap();
+    let all: Vec<&super::Stack> = stacks.iter().collect();
+    super::check_files(&all, root).expect("sample-data is valid");
+}
