@@ -345,8 +345,13 @@ fn a_bucket_with_our_name_but_not_our_tags_is_refused_and_left_alone() {
 fn document_changes_are_planned_and_synced_file_by_file() {
     let cloud = Cloud::up();
     let docs = tempfile::tempdir().unwrap();
-    for f in ["a.md", "a.md.metadata.json", "b.md", "b.md.metadata.json"] {
+    for f in ["a.md", "b.md"] {
         std::fs::write(docs.path().join(f), format!("content of {f}")).unwrap();
+        std::fs::write(
+            docs.path().join(format!("{f}.metadata.json")),
+            r#"{"metadataAttributes": {"tier": "regular"}}"#,
+        )
+        .unwrap();
     }
     let stacks = tempfile::tempdir().unwrap();
     let stack = std::fs::read_to_string(root().join("stacks/01-unstructured-rag.yaml"))
@@ -361,6 +366,13 @@ fn document_changes_are_planned_and_synced_file_by_file() {
     cloud.ok(&["deploy", "--stacks-dir", dir]);
     std::fs::write(docs.path().join("b.md"), "changed").unwrap();
     std::fs::remove_file(docs.path().join("a.md")).unwrap();
+    // A document without its sidecar (or a sidecar without its document) is refused before
+    // any call: the orphaned sidecar goes too.
+    let out = cloud.xtask(&["plan", "--stacks-dir", dir]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("a.md.metadata.json is a sidecar without its document a.md"));
+    std::fs::remove_file(docs.path().join("a.md.metadata.json")).unwrap();
     let plan = cloud.ok(&["plan", "--stacks-dir", dir]);
     let sync = plan.iter().find(|e| e["id"] == "policy_documents").unwrap();
     assert_eq!(sync["action"], "update");
@@ -370,15 +382,15 @@ fn document_changes_are_planned_and_synced_file_by_file() {
         .iter()
         .map(|c| c["field"].as_str().unwrap())
         .collect();
-    assert_eq!(fields, vec!["files/b.md", "files/a.md"]);
+    assert_eq!(
+        fields,
+        vec!["files/b.md", "files/a.md", "files/a.md.metadata.json"]
+    );
     let up = cloud.ok(&["deploy", "--stacks-dir", dir]);
     // one upload, one batch delete, and the one ingestion job the change calls for
     assert_eq!(summary(&up)["api_calls"]["mutating"], 3, "{}", summary(&up));
     let keys = &cloud.inventory("dev")["buckets"][0]["objects"];
-    assert_eq!(
-        keys,
-        &serde_json::json!(["a.md.metadata.json", "b.md", "b.md.metadata.json"])
-    );
+    assert_eq!(keys, &serde_json::json!(["b.md", "b.md.metadata.json"]));
     cloud.ok(&["destroy", "--stacks-dir", dir]);
     assert_eq!(cloud.inventory("dev"), empty_inventory());
 }
