@@ -177,6 +177,19 @@ impl FakeKind {
     }
 }
 
+/// How many mutating calls a kind's create takes in reality (the fake makes as many).
+fn create_steps(kind: &str) -> usize {
+    match kind {
+        "cognito.user" => 3, // AdminCreateUser, AdminSetUserPassword, AdminAddUserToGroup
+        "s3.bucket" => 4,    // CreateBucket, public access block, encryption, versioning
+        "s3.objects" => 3,   // uploads
+        "iam.role" => 2,     // CreateRole, PutRolePolicy
+        "rdsdata.sql_migrations" => 5, // one transaction per file
+        "rdsdata.tenant_users" => 3, // begin, rows, commit
+        _ => 1,
+    }
+}
+
 /// A registry in which every kind is simulated in `cloud`.
 pub fn registry(
     cloud: &Arc<FakeCloud>,
@@ -231,9 +244,17 @@ impl ResourceKind for FakeKind {
         let mut tags = target.tags.clone();
         let (k, v) = names::created_at_tag();
         tags.insert(k, v);
+        // Many creates take several calls (a user: create, password, groups). The first makes
+        // the resource exist, unfinished; a run stopped in between must finish it by update.
+        let steps = create_steps(self.info.kind);
+        let first = if steps > 1 {
+            json!({"unfinished": true})
+        } else {
+            target.properties.clone()
+        };
         let r = FakeResource {
             tags,
-            properties: target.properties.clone(),
+            properties: first,
             cascades: self.info.cascades,
             ready_at: Instant::now() + ready,
             gone_at: None,
@@ -252,6 +273,15 @@ impl ResourceKind for FakeKind {
             s.resources.insert(self.key(target), r);
         }
         self.cloud.after_mutation()?;
+        for step in 2..=steps {
+            self.cloud.call(self.info.kind, true).await?;
+            if step == steps {
+                if let Some(r) = self.cloud.lock().resources.get_mut(&self.key(target)) {
+                    r.properties = target.properties.clone();
+                }
+            }
+            self.cloud.after_mutation()?;
+        }
         Ok(self.outputs(&target.physical_name, false))
     }
 

@@ -446,7 +446,7 @@ impl Engine {
                         Err(e) => return Err(e),
                     }
                     self.wait_gone(kind, unit, target, deadline).await?;
-                    retry::retry(self.backoff, deadline, note, || kind.create(target)).await?
+                    self.create(kind, unit, target, deadline).await?
                 } else {
                     outcome.action = Action::Update;
                     self.reporter
@@ -461,7 +461,7 @@ impl Engine {
                 outcome.action = Action::Create;
                 self.reporter
                     .started(stack, id, unit.res.kind.kind, "creating");
-                retry::retry(self.backoff, deadline, note, || kind.create(target)).await?
+                self.create(kind, unit, target, deadline).await?
             }
         };
         tx.send_replace(Phase::Known(outputs.clone()));
@@ -471,6 +471,50 @@ impl Engine {
         outcome.outputs = Some(ready.clone());
         tx.send_replace(Phase::Ready(ready));
         Ok(())
+    }
+
+    /// Creates; when a call fails for a while (throttling the SDK gave up on, say), looks again
+    /// before retrying: a create of several calls may have made the resource already, and must
+    /// then be finished by an update rather than started over.
+    async fn create(
+        &self,
+        kind: &dyn ResourceKind,
+        unit: &Unit,
+        target: &Target,
+        deadline: Instant,
+    ) -> Result<Outputs, CloudError> {
+        let note = |why: &str| self.reporter.progress(&unit.stack, &unit.res.id, why);
+        let mut attempt = 0;
+        loop {
+            let why = match kind.create(target).await {
+                Err(CloudError::Retryable(why)) => why,
+                other => return other,
+            };
+            let pause = self.backoff.delay(attempt);
+            if Instant::now() + pause > deadline {
+                return Err(CloudError::Fatal(format!(
+                    "gave up after {} attempts: {why}",
+                    attempt + 1
+                )));
+            }
+            note(&why);
+            tokio::time::sleep(pause).await;
+            attempt += 1;
+            match self.observe(kind, unit, target).await? {
+                None => continue,
+                Some(obs) if !obs.owned => return Err(CloudError::Fatal(not_ours(unit, target))),
+                Some(obs) => {
+                    let changes = kind.diff(target, &obs);
+                    if changes.is_empty() {
+                        return Ok(obs.outputs);
+                    }
+                    return retry::retry(self.backoff, deadline, note, || {
+                        kind.update(target, &obs, &changes)
+                    })
+                    .await;
+                }
+            }
+        }
     }
 
     async fn wait_ready(

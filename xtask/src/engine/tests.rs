@@ -84,6 +84,9 @@ async fn converges_after_a_crash_at_every_mutating_call() {
     assert!(all_ok(&engine(&probe, "dev").deploy(&selected).await));
     let total = probe.calls().1;
     assert!(total >= 10, "only {total} mutating calls in a full deploy");
+    eprintln!(
+        "crash points tested: {total} (every mutating call of a full deploy of tutorials 1 and 2)"
+    );
 
     for k in 1..=total {
         let cloud = FakeCloud::new();
@@ -122,6 +125,7 @@ async fn destroy_resumes_after_a_crash_at_every_mutating_call() {
     let stacks = stacks();
     let selected: Vec<&Stack> = stacks.iter().collect();
     let total = selected.iter().map(|s| s.resources.len()).sum::<usize>();
+    eprintln!("destroy crash points tested: up to {total}");
     for k in 1..=total {
         let cloud = FakeCloud::new();
         let e = engine(&cloud, "dev");
