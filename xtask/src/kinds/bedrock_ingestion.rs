@@ -20,7 +20,7 @@ use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "bedrock.ingestion",
-    name_style: NameStyle::Property("documents_digest"),
+    name_style: NameStyle::Dashed,
     attributes: &["job_id", "documents_digest"],
     ready_attributes: &[],
     deadline_secs: 1800,

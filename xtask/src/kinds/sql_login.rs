@@ -20,7 +20,7 @@ use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "rdsdata.login",
-    name_style: NameStyle::Property("role_secret_arn"),
+    name_style: NameStyle::Dashed,
     attributes: &["username"],
     ready_attributes: &[],
     deadline_secs: 600,
