@@ -1,112 +1,12 @@
 //! Tutorial 1 on the local cloud: the Knowledge Base on S3 Vectors, ingestion as a converging
 //! step, and retrieval filtered by each demo user's tier.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
 
+use common::{event, root, summary, Cloud};
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn venv() -> PathBuf {
-    std::env::var_os("XTASK_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".xtask/venv"))
-}
-
-fn run(state: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .env("XTASK_STATE_DIR", state)
-        .env("XTASK_VENV", venv())
-        .env_remove("XTASK_ENV")
-        .env_remove("XTASK_TARGET")
-        .output()
-        .unwrap()
-}
-
-fn json_lines(out: &Output) -> Vec<Value> {
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-struct Cloud(tempfile::TempDir);
-
-impl Cloud {
-    fn up() -> Cloud {
-        let state = tempfile::tempdir().unwrap();
-        let out = run(state.path(), &["local", "up"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Cloud(state)
-    }
-
-    /// Runs with JSON output and expects success.
-    fn ok(&self, args: &[&str]) -> Vec<Value> {
-        let mut full = args.to_vec();
-        full.extend(["--output-format", "json"]);
-        let out = run(self.0.path(), &full);
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        json_lines(&out)
-    }
-
-    fn inventory(&self) -> Value {
-        let e: Value = serde_json::from_str(
-            &std::fs::read_to_string(self.0.path().join("local/endpoints.json")).unwrap(),
-        )
-        .unwrap();
-        let out = Command::new(venv().join("bin/python"))
-            .arg(root().join("xtask/tests/emulator.py"))
-            .args([
-                e["ministack"].as_str().unwrap(),
-                "inventory",
-                "agentcore-mt-dev-",
-            ])
-            .env("MOTO_URL", e["moto"].as_str().unwrap())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    }
-}
-
-impl Drop for Cloud {
-    fn drop(&mut self) {
-        let _ = run(self.0.path(), &["local", "down"]);
-    }
-}
-
-fn summary(events: &[Value]) -> &Value {
-    events
-        .last()
-        .filter(|e| e["type"] == "summary")
-        .expect("a summary last")
-}
-
-fn event<'a>(events: &'a [Value], id: &str) -> &'a Value {
-    events
-        .iter()
-        .find(|e| e["id"] == id)
-        .unwrap_or_else(|| panic!("no event for {id}"))
-}
 
 #[test]
 fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
@@ -133,7 +33,7 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
     assert_eq!(summary(&first)["counts"]["create"], 15);
     assert_eq!(event(&first, "ingestion")["action"], "create");
     let outputs: Value = serde_json::from_str(
-        &std::fs::read_to_string(cloud.0.path().join("outputs/local/dev.json")).unwrap(),
+        &std::fs::read_to_string(cloud.state.path().join("outputs/local/dev.json")).unwrap(),
     )
     .unwrap();
     let stats = &outputs["unstructured-rag"]["ingestion"]["statistics"];
@@ -227,7 +127,7 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
     let gone = cloud.ok(&["destroy", "--stacks-dir", dir]);
     assert_eq!(summary(&gone)["counts"]["delete"], 15);
     assert_eq!(
-        cloud.inventory(),
+        cloud.inventory("dev"),
         serde_json::json!({"user_pools": [], "secrets": [], "buckets": []})
     );
     let again = cloud.ok(&["destroy", "--stacks-dir", dir]);

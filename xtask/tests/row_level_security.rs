@@ -2,68 +2,10 @@
 //! RDS Data API by `tests/rls_attacks.py` (the isolation matrix, an attack corpus run as
 //! app_user, pooled connections, privileges), and its migrations.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod common;
 
+use common::{root, Cloud};
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
-}
-
-fn venv() -> PathBuf {
-    std::env::var_os("XTASK_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".xtask/venv"))
-}
-
-fn run(state: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
-        .env("XTASK_STATE_DIR", state)
-        .env("XTASK_VENV", venv())
-        .env_remove("XTASK_ENV")
-        .env_remove("XTASK_TARGET")
-        .output()
-        .unwrap()
-}
-
-struct Cloud(tempfile::TempDir);
-
-impl Cloud {
-    fn up() -> Cloud {
-        let state = tempfile::tempdir().unwrap();
-        let out = run(state.path(), &["local", "up"]);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        Cloud(state)
-    }
-
-    fn endpoints(&self) -> Value {
-        serde_json::from_str(
-            &std::fs::read_to_string(self.0.path().join("local/endpoints.json")).unwrap(),
-        )
-        .unwrap()
-    }
-
-    fn deploy(&self, args: &[&str]) -> Output {
-        let mut full = vec!["deploy", "--tutorial", "2"];
-        full.extend(args);
-        run(self.0.path(), &full)
-    }
-}
-
-impl Drop for Cloud {
-    fn drop(&mut self) {
-        let _ = run(self.0.path(), &["local", "down"]);
-    }
-}
 
 /// The residual channels we know of and document: aggregate statistics of the whole table that
 /// PostgreSQL shows every role, and that no non-superuser (nor Aurora's master) can revoke.
@@ -75,28 +17,15 @@ const DOCUMENTED_RESIDUALS: &[&str] = &[
 #[test]
 fn tenant_isolation_holds_against_the_attack_corpus() {
     let cloud = Cloud::up();
-    let out = cloud.deploy(&[]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let e = cloud.endpoints();
-    let out = Command::new(venv().join("bin/python"))
-        .arg(root().join("xtask/tests/rls_attacks.py"))
-        .args([
-            e["ministack"].as_str().unwrap(),
-            e["data_api"].as_str().unwrap(),
+    cloud.ok(&["deploy", "--tutorial", "2"]);
+    let report = cloud.script(
+        "rls_attacks.py",
+        &[
+            cloud.endpoint("ministack"),
+            cloud.endpoint("data_api"),
             "dev",
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "rls_attacks.py: {}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
     );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     for section in ["matrix", "pool", "privileges", "data_api"] {
         let cases = report[section].as_array().unwrap();
         assert!(!cases.is_empty());
@@ -145,8 +74,19 @@ fn migrations_apply_once_and_an_edited_one_is_refused() {
     std::fs::write(stacks.path().join("02.yaml"), stack).unwrap();
     let dir = stacks.path().to_str().unwrap();
 
-    assert!(cloud.deploy(&["--stacks-dir", dir]).status.success());
-    let again = cloud.deploy(&["--stacks-dir", dir, "--output-format", "json"]);
+    assert!(cloud
+        .xtask(&["deploy", "--tutorial", "2", "--stacks-dir", dir])
+        .status
+        .success());
+    let again = cloud.xtask(&[
+        "deploy",
+        "--tutorial",
+        "2",
+        "--stacks-dir",
+        dir,
+        "--output-format",
+        "json",
+    ]);
     let last: Value = serde_json::from_str(
         String::from_utf8_lossy(&again.stdout)
             .lines()
@@ -165,16 +105,21 @@ fn migrations_apply_once_and_an_edited_one_is_refused() {
         "COMMENT ON TABLE claims.claims IS 'insurance claims, one row per claim';\n",
     )
     .unwrap();
-    let plan = run(
-        cloud.0.path(),
-        &["plan", "--tutorial", "2", "--stacks-dir", dir],
-    );
+    let plan = cloud.xtask(&["plan", "--tutorial", "2", "--stacks-dir", dir]);
     assert!(
         String::from_utf8_lossy(&plan.stderr).contains("migrations/006_comment"),
         "{}",
         String::from_utf8_lossy(&plan.stderr)
     );
-    let out = cloud.deploy(&["--stacks-dir", dir, "--output-format", "json"]);
+    let out = cloud.xtask(&[
+        "deploy",
+        "--tutorial",
+        "2",
+        "--stacks-dir",
+        dir,
+        "--output-format",
+        "json",
+    ]);
     assert!(
         out.status.success(),
         "{}",
@@ -193,7 +138,7 @@ fn migrations_apply_once_and_an_edited_one_is_refused() {
         .unwrap()
         .replace("numeric(12, 2)", "numeric(14, 2)");
     std::fs::write(&path, edited).unwrap();
-    let out = cloud.deploy(&["--stacks-dir", dir]);
+    let out = cloud.xtask(&["deploy", "--tutorial", "2", "--stacks-dir", dir]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -213,7 +158,7 @@ fn migrations_apply_once_and_an_edited_one_is_refused() {
         "CREATE TABLE claims.x (a int);\nSELECT no_such_function();\n",
     )
     .unwrap();
-    let out = cloud.deploy(&["--stacks-dir", dir]);
+    let out = cloud.xtask(&["deploy", "--tutorial", "2", "--stacks-dir", dir]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

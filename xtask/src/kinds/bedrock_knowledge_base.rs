@@ -83,6 +83,31 @@ impl KnowledgeBase {
         }
     }
 
+    fn configurations(
+        &self,
+        p: &Properties,
+    ) -> CloudResult<(KnowledgeBaseConfiguration, StorageConfiguration)> {
+        let vector = VectorKnowledgeBaseConfiguration::builder()
+            .embedding_model_arn(self.model_arn(&p.embedding_model))
+            .build()
+            .map_err(CloudError::fatal)?;
+        let config = KnowledgeBaseConfiguration::builder()
+            .r#type(KnowledgeBaseType::Vector)
+            .vector_knowledge_base_configuration(vector)
+            .build()
+            .map_err(CloudError::fatal)?;
+        let s3 = S3VectorsConfiguration::builder()
+            .vector_bucket_arn(&p.vector_bucket_arn)
+            .index_arn(&p.index_arn)
+            .build();
+        let storage = StorageConfiguration::builder()
+            .r#type(KnowledgeBaseStorageType::S3Vectors)
+            .s3_vectors_configuration(s3)
+            .build()
+            .map_err(CloudError::fatal)?;
+        Ok((config, storage))
+    }
+
     async fn find(&self, name: &str) -> CloudResult<Option<String>> {
         let mut pages = self
             .0
@@ -166,26 +191,7 @@ impl ResourceKind for KnowledgeBase {
 
     async fn create(&self, target: &Target) -> CloudResult<Outputs> {
         let p: Properties = properties(target)?;
-        let config = KnowledgeBaseConfiguration::builder()
-            .r#type(KnowledgeBaseType::Vector)
-            .vector_knowledge_base_configuration(
-                VectorKnowledgeBaseConfiguration::builder()
-                    .embedding_model_arn(self.model_arn(&p.embedding_model))
-                    .build()
-                    .map_err(CloudError::fatal)?,
-            )
-            .build()
-            .map_err(CloudError::fatal)?;
-        let storage = StorageConfiguration::builder()
-            .r#type(KnowledgeBaseStorageType::S3Vectors)
-            .s3_vectors_configuration(
-                S3VectorsConfiguration::builder()
-                    .vector_bucket_arn(&p.vector_bucket_arn)
-                    .index_arn(&p.index_arn)
-                    .build(),
-            )
-            .build()
-            .map_err(CloudError::fatal)?;
+        let (config, storage) = self.configurations(&p)?;
         let out = self
             .0
             .bedrockagent
@@ -221,26 +227,7 @@ impl ResourceKind for KnowledgeBase {
     ) -> CloudResult<Outputs> {
         let p: Properties = properties(target)?;
         let id = observed.outputs["id"].as_str().unwrap_or_default();
-        let config = KnowledgeBaseConfiguration::builder()
-            .r#type(KnowledgeBaseType::Vector)
-            .vector_knowledge_base_configuration(
-                VectorKnowledgeBaseConfiguration::builder()
-                    .embedding_model_arn(self.model_arn(&p.embedding_model))
-                    .build()
-                    .map_err(CloudError::fatal)?,
-            )
-            .build()
-            .map_err(CloudError::fatal)?;
-        let storage = StorageConfiguration::builder()
-            .r#type(KnowledgeBaseStorageType::S3Vectors)
-            .s3_vectors_configuration(
-                S3VectorsConfiguration::builder()
-                    .vector_bucket_arn(&p.vector_bucket_arn)
-                    .index_arn(&p.index_arn)
-                    .build(),
-            )
-            .build()
-            .map_err(CloudError::fatal)?;
+        let (config, storage) = self.configurations(&p)?;
         self.0
             .bedrockagent
             .update_knowledge_base()
