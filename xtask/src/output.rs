@@ -181,6 +181,12 @@ impl Reporter for Output {
         }
     }
 
+    fn retrying(&self, stack: &str, id: &str, why: &str) {
+        self.progress(stack, id, why);
+        self.say(&format!("  ↻ {stack}/{id}: {why}"));
+        self.json(json!({"type": "retry", "stack": stack, "id": id, "reason": why}));
+    }
+
     fn finished(&self, o: &Outcome) {
         if let Some(pb) = self
             .bars

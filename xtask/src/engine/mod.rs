@@ -50,6 +50,10 @@ impl Action {
 pub trait Reporter: Send + Sync {
     fn started(&self, _stack: &str, _id: &str, _kind: &str, _what: &str) {}
     fn progress(&self, _stack: &str, _id: &str, _message: &str) {}
+    /// A call failed in a way that is retried (eventual consistency, a busy resource).
+    fn retrying(&self, stack: &str, id: &str, why: &str) {
+        self.progress(stack, id, why)
+    }
     fn finished(&self, outcome: &Outcome);
 }
 
@@ -186,7 +190,7 @@ impl Engine {
         retry::retry(
             self.backoff,
             Self::deadline(unit),
-            |why| reporter.progress(&unit.stack, &unit.res.id, why),
+            |why| reporter.retrying(&unit.stack, &unit.res.id, why),
             || kind.observe(target),
         )
         .await
@@ -425,7 +429,7 @@ impl Engine {
     ) -> Result<(), CloudError> {
         let deadline = Self::deadline(unit);
         let (stack, id) = (&unit.stack, &unit.res.id);
-        let note = |why: &str| self.reporter.progress(stack, id, why);
+        let note = |why: &str| self.reporter.retrying(stack, id, why);
         let found = self.observe(kind, unit, target).await?;
         let outputs = match found {
             Some(obs) if !obs.owned => return Err(CloudError::Fatal(not_ours(unit, target))),
@@ -483,7 +487,7 @@ impl Engine {
         target: &Target,
         deadline: Instant,
     ) -> Result<Outputs, CloudError> {
-        let note = |why: &str| self.reporter.progress(&unit.stack, &unit.res.id, why);
+        let note = |why: &str| self.reporter.retrying(&unit.stack, &unit.res.id, why);
         let mut attempt = 0;
         loop {
             let why = match kind.create(target).await {
@@ -525,7 +529,7 @@ impl Engine {
         outputs: Outputs,
         deadline: Instant,
     ) -> Result<Outputs, CloudError> {
-        let note = |why: &str| self.reporter.progress(&unit.stack, &unit.res.id, why);
+        let note = |why: &str| self.reporter.retrying(&unit.stack, &unit.res.id, why);
         let mut attempt = 0;
         loop {
             match retry::retry(self.backoff, deadline, note, || {
@@ -535,7 +539,7 @@ impl Engine {
             {
                 Progress::Done(o) => return Ok(o),
                 Progress::Pending(state) => {
-                    note(&state);
+                    self.reporter.progress(&unit.stack, &unit.res.id, &state);
                     let pause = self.backoff.delay(attempt);
                     if Instant::now() + pause > deadline {
                         return Err(CloudError::Fatal(format!(
@@ -670,7 +674,7 @@ impl Engine {
         self.reporter
             .started(&unit.stack, &unit.res.id, unit.res.kind.kind, "deleting");
         let deadline = Self::deadline(unit);
-        let note = |why: &str| self.reporter.progress(&unit.stack, &unit.res.id, why);
+        let note = |why: &str| self.reporter.retrying(&unit.stack, &unit.res.id, why);
         let result =
             match retry::retry(self.backoff, deadline, note, || kind.delete(&target, &obs)).await {
                 Ok(()) | Err(CloudError::NotFound(_)) => {
