@@ -125,14 +125,16 @@ pub fn outcome_event(o: &Outcome, status: &str) -> Value {
 pub fn outcome_line(o: &Outcome) -> String {
     let mark = if o.ok() { "✓" } else { "✗" };
     let mut line = format!(
-        "{mark} {:<7} {}/{} ({}) {} [{:.1}s]",
+        "{mark} {:<7} {}/{} ({}) {}",
         o.action.as_str(),
         o.stack,
         o.id,
         o.kind,
-        o.physical_name,
-        o.seconds
+        o.physical_name
     );
+    if o.seconds > 0.0 {
+        line.push_str(&format!(" [{:.1}s]", o.seconds)); // a plan did nothing, so took no time
+    }
     if let Some(note) = &o.note {
         line.push_str(&format!("\n      {note}"));
     }

@@ -298,3 +298,32 @@ fn bad_input_fails_before_any_api_call() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no stack matches --tutorial 9"));
 }
+
+#[test]
+fn aws_target_without_credentials_says_what_to_do() {
+    let state = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["plan", "--tutorial", "1", "--target", "aws"])
+        .env("XTASK_STATE_DIR", state.path())
+        .env_remove("AWS_ACCESS_KEY_ID")
+        .env_remove("AWS_SECRET_ACCESS_KEY")
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", state.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", state.path().join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_REGION", "us-east-1")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no AWS credentials were found")
+            && stderr.contains("hint: configure credentials"),
+        "{stderr}"
+    );
+    assert!(
+        !state.path().join("local").exists(),
+        "the local cloud was started for an AWS run"
+    );
+}

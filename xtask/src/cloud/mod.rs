@@ -265,7 +265,16 @@ where
                 e.message().unwrap_or("")
             )
         }
-        SdkError::DispatchFailure(d) => format!("cannot connect: {d:?}"),
+        SdkError::DispatchFailure(d) => {
+            let detail = format!("{d:?}");
+            if detail.contains("CredentialsNotLoaded") {
+                "no AWS credentials were found (tried the environment, the shared config and credentials files, web identity, ECS and EC2 instance metadata)".into()
+            } else if detail.contains("ProviderChainError") || detail.contains("ProviderError") {
+                "the AWS credentials could not be loaded (an expired SSO session?)".into()
+            } else {
+                format!("cannot connect: {detail}")
+            }
+        }
         SdkError::TimeoutError(_) => "timed out".into(),
         other => format!("{other}"),
     }

@@ -253,3 +253,71 @@ async fn a_changed_property_is_planned_and_applied_as_an_update() {
     assert_eq!(count_actions(&up)["update"], 1);
     assert!(e.plan(&sel).await.iter().all(|o| o.action == Action::Noop));
 }
+
+#[tokio::test(start_paused = true)]
+async fn an_immutable_change_is_planned_and_applied_as_a_replacement() {
+    let mut stacks = stacks();
+    let cloud = FakeCloud::new();
+    let e = engine(&cloud, "dev");
+    assert!(all_ok(&e.deploy(&stacks.iter().collect::<Vec<_>>()).await));
+    // The fake kinds cannot change a field called `immutable` in place.
+    let bucket = stacks[0]
+        .resources
+        .iter_mut()
+        .find(|r| r.id == "documents")
+        .expect("documents");
+    bucket.properties["immutable"] = serde_json::json!("v2");
+    let sel: Vec<&Stack> = stacks.iter().collect();
+    let plan = e.plan(&sel).await;
+    let p = plan.iter().find(|o| o.id == "documents").expect("planned");
+    assert_eq!(p.action, Action::Replace);
+    assert!(p
+        .changes
+        .iter()
+        .any(|c| c.field == "immutable" && c.replaces));
+    let up = e.deploy(&sel).await;
+    assert!(all_ok(&up), "{:?}", failures(&up));
+    assert_eq!(count_actions(&up)["replace"], 1);
+    assert!(e.plan(&sel).await.iter().all(|o| o.action == Action::Noop));
+}
+
+#[tokio::test(start_paused = true)]
+async fn plan_output_reads_well() {
+    let mut stacks = stacks();
+    let cloud = FakeCloud::new();
+    let e = engine(&cloud, "pr-42");
+    let t1: Vec<&Stack> = stacks.iter().filter(|s| s.tutorial == 1).collect();
+    let fresh: Vec<String> = e
+        .plan(&t1)
+        .await
+        .iter()
+        .map(crate::output::outcome_line)
+        .collect();
+    assert!(all_ok(&e.deploy(&stacks.iter().collect::<Vec<_>>()).await));
+    let pool = stacks[0]
+        .resources
+        .iter_mut()
+        .find(|r| r.id == "user_pool")
+        .expect("user_pool");
+    pool.properties["password_min_length"] = serde_json::json!(16);
+    let client = stacks[0]
+        .resources
+        .iter_mut()
+        .find(|r| r.id == "app_client")
+        .expect("app_client");
+    client.properties["auth_flows"] =
+        serde_json::json!(["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]);
+    let t1: Vec<&Stack> = stacks.iter().filter(|s| s.tutorial == 1).collect();
+    let changed: Vec<String> = e
+        .plan(&t1)
+        .await
+        .iter()
+        .filter(|o| o.action != Action::Noop)
+        .map(crate::output::outcome_line)
+        .collect();
+    insta::assert_snapshot!(format!(
+        "before the first deploy:\n{}\n\nafter two edits:\n{}",
+        fresh.join("\n"),
+        changed.join("\n")
+    ));
+}
