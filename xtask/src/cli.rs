@@ -19,7 +19,12 @@ use crate::output::{outcome_event, outcome_line, Format, Output};
 /// Bedrock Knowledge Base, Aurora with Row-Level Security, AgentCore Runtime), on the local
 /// cloud (the default) or on AWS.
 #[derive(Debug, Parser)]
-#[command(name = "cargo xtask", version, about, long_about = None)]
+#[command(
+    name = "cargo xtask",
+    bin_name = "cargo xtask",
+    version,
+    after_help = "Examples:\n  cargo xtask deploy --tutorial 1                 # on the local cloud (started if needed)\n  cargo xtask plan --tutorial 2 --env pr-42\n  cargo xtask destroy --env pr-42 --output-format json\n  cargo xtask deploy --target aws --tutorial 1    # asks first; --yes or CI=true to skip\n\nExit codes: 0 success, 1 a resource (or the target) failed, 2 invalid input (stack files, options)."
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -84,7 +89,7 @@ enum Command {
         /// The question, e.g. "What is the deductible for auto insurance?"
         query: String,
     },
-    /// Manage the local cloud (ministack, moto, PostgreSQL on 127.0.0.1) by hand.
+    /// Manage the local cloud (ministack, moto, the RDS Data API over PostgreSQL; 127.0.0.1) by hand.
     Local {
         #[command(subcommand)]
         action: LocalAction,

@@ -22,7 +22,7 @@ use crate::engine::CloudError;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TargetKind {
-    /// The local cloud on 127.0.0.1 (ministack, moto, PostgreSQL): costs nothing, needs no account.
+    /// The local cloud on 127.0.0.1 (ministack, moto, PostgreSQL behind a local Data API): free, no account needed.
     Local,
     /// Real AWS, through the standard credential chain (profiles, SSO, web identity).
     Aws,
