@@ -89,10 +89,14 @@ class Servers:
                 f.write("local all postgres trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
         # A server left running by an earlier, failed start.
         _pg("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
-        port = _free_port()
         log = os.path.join(CLUSTERS_DIR, f"{rid}.log")
-        opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c password_encryption=scram-sha-256"
-        _pg("pg_ctl", "-D", data, "-l", log, "-o", opts, "-w", "start")
+        for attempt in range(3):  # a free port may be taken before the server binds it
+            port = _free_port()
+            opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c password_encryption=scram-sha-256"
+            if _pg("pg_ctl", "-D", data, "-l", log, "-o", opts, "-w", "start", check=False).returncode == 0:
+                break
+        else:
+            raise RuntimeError(f"PostgreSQL for cluster {rid} did not start; see {log}")
         admin = pg8000.native.Connection("postgres", unix_sock=os.path.join(data, f".s.PGSQL.{port}"), database="postgres")
         try:
             user, password = _master_credentials(cluster)

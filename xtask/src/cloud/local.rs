@@ -100,6 +100,27 @@ pub fn up(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     if let Some(e) = running(paths) {
         return Ok(e);
     }
+    // A free port can be taken by another process between our look and the server's bind (many
+    // local clouds start at once in the tests): start again on new ports.
+    let mut attempt = 1;
+    loop {
+        match start(paths, progress) {
+            Ok(e) => return Ok(e),
+            Err(e) if attempt < 3 => {
+                progress(&format!(
+                    "start-up failed ({e:#}); trying again on other ports"
+                ));
+                attempt += 1;
+            }
+            Err(e) => {
+                let _ = down(paths);
+                return Err(e);
+            }
+        }
+    }
+}
+
+fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     install(paths, progress)?;
     down(paths)?; // a half-started cloud from a killed run
     std::fs::create_dir_all(&paths.dir)?;
