@@ -64,6 +64,15 @@ impl CloudError {
 
 pub type CloudResult<T> = Result<T, CloudError>;
 
+/// Not found is an answer when observing: `None`.
+pub fn found<T>(result: CloudResult<T>) -> CloudResult<Option<T>> {
+    match result {
+        Ok(v) => Ok(Some(v)),
+        Err(CloudError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
 /// One change between what exists and what the stack asks for.
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct FieldChange {

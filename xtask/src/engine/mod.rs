@@ -18,7 +18,7 @@ use tokio::time::Instant;
 
 use crate::model::{self, names, Naming, Resource, Stack};
 pub use kind::{
-    diff_properties, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress,
+    diff_properties, found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress,
     ResourceKind, Target,
 };
 pub use retry::Backoff;

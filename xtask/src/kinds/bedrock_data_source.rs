@@ -14,7 +14,7 @@ use super::bedrock_knowledge_base::{client_token, NOT_FOUND};
 use super::{properties, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
+    found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
 };
 use crate::model::NameStyle;
 
@@ -109,10 +109,8 @@ impl ResourceKind for DataSource {
             .knowledge_base_id(&p.knowledge_base_id)
             .send()
             .await;
-        let list = match list.map_err(|e| classify(e, NOT_FOUND)) {
-            Ok(l) => l,
-            Err(CloudError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(list) = found(list.map_err(|e| classify(e, NOT_FOUND)))? else {
+            return Ok(None);
         };
         let Some(id) = list
             .data_source_summaries()
@@ -130,13 +128,12 @@ impl ResourceKind for DataSource {
             .data_source_id(&id)
             .send()
             .await;
-        let ds = match got.map_err(|e| classify(e, NOT_FOUND)) {
-            Ok(out) => out
-                .data_source
-                .ok_or_else(|| CloudError::Fatal("GetDataSource returned nothing".into()))?,
-            Err(CloudError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(out) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
+            return Ok(None);
         };
+        let ds = out
+            .data_source
+            .ok_or_else(|| CloudError::Fatal("GetDataSource returned nothing".into()))?;
         let s3 = ds
             .data_source_configuration()
             .and_then(|c| c.s3_configuration());

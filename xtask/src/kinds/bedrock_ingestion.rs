@@ -14,7 +14,7 @@ use super::bedrock_knowledge_base::{client_token, NOT_FOUND};
 use super::{properties, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
+    found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
 };
 use crate::model::NameStyle;
 
@@ -69,11 +69,10 @@ impl ResourceKind for Ingestion {
             .sort_by(sort)
             .send()
             .await;
-        let jobs = match got.map_err(|e| classify(e, NOT_FOUND)) {
-            Ok(out) => out.ingestion_job_summaries().to_vec(),
-            Err(CloudError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(out) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
+            return Ok(None);
         };
+        let jobs = out.ingestion_job_summaries().to_vec();
         let Some(latest) = jobs.iter().max_by_key(|j| j.started_at().secs()) else {
             return Ok(None);
         };

@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use super::{properties, tags_with_created_at, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
+    found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
 };
 use crate::model::{names, NameStyle};
 
@@ -146,13 +146,12 @@ impl ResourceKind for KnowledgeBase {
             .knowledge_base_id(&id)
             .send()
             .await;
-        let kb = match got.map_err(|e| classify(e, NOT_FOUND)) {
-            Ok(out) => out
-                .knowledge_base
-                .ok_or_else(|| CloudError::Fatal("GetKnowledgeBase returned nothing".into()))?,
-            Err(CloudError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(out) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
+            return Ok(None);
         };
+        let kb = out
+            .knowledge_base
+            .ok_or_else(|| CloudError::Fatal("GetKnowledgeBase returned nothing".into()))?;
         let arn = kb.knowledge_base_arn().to_string();
         let tags = self
             .0

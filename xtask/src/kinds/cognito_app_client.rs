@@ -10,9 +10,7 @@ use serde_json::json;
 
 use super::{properties, KindInfo};
 use crate::cloud::{classify, Clients};
-use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
-};
+use crate::engine::{found, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
@@ -98,10 +96,8 @@ impl ResourceKind for AppClient {
             .send();
         let mut id = None;
         while let Some(page) = pages.next().await {
-            let page = match page.map_err(|e| classify(e, NOT_FOUND)) {
-                Ok(page) => page,
-                Err(CloudError::NotFound(_)) => return Ok(None),
-                Err(e) => return Err(e),
+            let Some(page) = found(page.map_err(|e| classify(e, NOT_FOUND)))? else {
+                return Ok(None);
             };
             if let Some(c) = page
                 .user_pool_clients()
@@ -120,13 +116,12 @@ impl ResourceKind for AppClient {
             .client_id(&id)
             .send()
             .await;
-        let client = match got.map_err(|e| classify(e, NOT_FOUND)) {
-            Ok(out) => out
-                .user_pool_client
-                .unwrap_or_else(|| unreachable!("DescribeUserPoolClient returns the client")),
-            Err(CloudError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(out) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
+            return Ok(None);
         };
+        let client = out
+            .user_pool_client
+            .unwrap_or_else(|| unreachable!("DescribeUserPoolClient returns the client"));
         let flows: Vec<&str> = client
             .explicit_auth_flows()
             .iter()

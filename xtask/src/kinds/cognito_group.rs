@@ -7,9 +7,7 @@ use serde_json::json;
 
 use super::{properties, KindInfo};
 use crate::cloud::{classify, Clients};
-use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
-};
+use crate::engine::{found, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
@@ -57,13 +55,12 @@ impl ResourceKind for Group {
             .group_name(&p.name)
             .send()
             .await;
-        let group = match got.map_err(|e| classify(e, NOT_FOUND)) {
-            Ok(out) => out
-                .group
-                .unwrap_or_else(|| unreachable!("GetGroup returns the group")),
-            Err(CloudError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(out) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
+            return Ok(None);
         };
+        let group = out
+            .group
+            .unwrap_or_else(|| unreachable!("GetGroup returns the group"));
         Ok(Some(Observed {
             owned: true,
             properties: json!({

@@ -11,7 +11,7 @@ use serde_json::json;
 use super::{generated_secret, properties, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    diff_properties, CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+    diff_properties, found, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
 };
 use crate::model::NameStyle;
 
@@ -146,10 +146,8 @@ impl ResourceKind for User {
             .username(&p.username)
             .send()
             .await;
-        let user = match got.map_err(|e| classify(e, NOT_FOUND)) {
-            Ok(u) => u,
-            Err(CloudError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(user) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
+            return Ok(None);
         };
         let all: BTreeMap<&str, &str> = user
             .user_attributes()

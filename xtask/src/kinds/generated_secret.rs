@@ -13,7 +13,7 @@ use serde_json::json;
 use super::{properties, tags_with_created_at, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+    found, CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
 };
 use crate::model::{names, NameStyle};
 
@@ -116,10 +116,8 @@ impl ResourceKind for GeneratedSecret {
             .secret_id(&target.physical_name)
             .send()
             .await;
-        let secret = match got.map_err(|e| classify(e, NOT_FOUND)) {
-            Ok(s) => s,
-            Err(CloudError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(secret) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
+            return Ok(None);
         };
         if secret.deleted_date().is_some() {
             return Ok(None); // scheduled for deletion: gone as far as we are concerned

@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 use super::{properties, tags_with_created_at, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+    found, CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
 };
 use crate::model::{names, NameStyle};
 
@@ -114,13 +114,12 @@ impl ResourceKind for Role {
             .role_name(&target.physical_name)
             .send()
             .await;
-        let role = match got.map_err(|e| classify(e, NOT_FOUND)) {
-            Ok(out) => out
-                .role
-                .ok_or_else(|| CloudError::Fatal("GetRole returned no role".into()))?,
-            Err(CloudError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(out) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
+            return Ok(None);
         };
+        let role = out
+            .role
+            .ok_or_else(|| CloudError::Fatal("GetRole returned no role".into()))?;
         let tags = self
             .0
             .iam

@@ -8,9 +8,7 @@ use serde_json::json;
 use super::ec2_vpc::dependency_wait;
 use super::{properties, tags_with_created_at, KindInfo};
 use crate::cloud::{classify, Clients};
-use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
-};
+use crate::engine::{found, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target};
 use crate::model::{names, NameStyle};
 
 pub const INFO: KindInfo = KindInfo {
@@ -90,10 +88,8 @@ impl ResourceKind for SubnetGroup {
             .db_subnet_group_name(&target.physical_name)
             .send()
             .await;
-        let out = match got.map_err(|e| classify(e, NOT_FOUND)) {
-            Ok(o) => o,
-            Err(CloudError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(out) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
+            return Ok(None);
         };
         let Some(g) = out.db_subnet_groups().first() else {
             return Ok(None);

@@ -16,7 +16,7 @@ use sha2::Sha256;
 use super::{properties, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+    found, CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
 };
 use crate::model::NameStyle;
 
@@ -283,10 +283,8 @@ impl Objects {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = match page.map_err(|e| classify(e, NOT_FOUND)) {
-                Ok(page) => page,
-                Err(CloudError::NotFound(_)) => return Ok(None),
-                Err(e) => return Err(e),
+            let Some(page) = found(page.map_err(|e| classify(e, NOT_FOUND)))? else {
+                return Ok(None);
             };
             for o in page.contents() {
                 files.insert(

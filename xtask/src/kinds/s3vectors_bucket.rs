@@ -7,7 +7,7 @@ use serde_json::json;
 use super::{tags_with_created_at, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+    found, CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
 };
 use crate::model::{names, NameStyle};
 
@@ -65,13 +65,12 @@ impl ResourceKind for VectorBucket {
             .vector_bucket_name(&target.physical_name)
             .send()
             .await;
-        let bucket = match got.map_err(|e| classify(e, NOT_FOUND)) {
-            Ok(out) => out
-                .vector_bucket
-                .ok_or_else(|| CloudError::Fatal("GetVectorBucket returned no bucket".into()))?,
-            Err(CloudError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(out) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
+            return Ok(None);
         };
+        let bucket = out
+            .vector_bucket
+            .ok_or_else(|| CloudError::Fatal("GetVectorBucket returned no bucket".into()))?;
         let arn = bucket.vector_bucket_arn().to_string();
         Ok(Some(Observed {
             owned: names::is_owned(&target.tags, &tags_of(&self.0, &arn).await?),

@@ -11,7 +11,7 @@ use super::s3vectors_bucket::{tags_of, NOT_FOUND};
 use super::{properties, tags_with_created_at, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+    found, CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
 };
 use crate::model::{names, NameStyle};
 
@@ -81,13 +81,12 @@ impl ResourceKind for VectorIndex {
             .index_name(&target.physical_name)
             .send()
             .await;
-        let index = match got.map_err(|e| classify(e, NOT_FOUND)) {
-            Ok(out) => out
-                .index
-                .ok_or_else(|| CloudError::Fatal("GetIndex returned no index".into()))?,
-            Err(CloudError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(out) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
+            return Ok(None);
         };
+        let index = out
+            .index
+            .ok_or_else(|| CloudError::Fatal("GetIndex returned no index".into()))?;
         let arn = index.index_arn().to_string();
         let keys: Vec<String> = index
             .metadata_configuration()
