@@ -169,3 +169,68 @@ fn shipped_sample_data_passes_the_checks() {
     let all: Vec<&super::Stack> = stacks.iter().collect();
     super::check_files(&all, root).expect("sample-data is valid");
 }
+
+/// The demo users of sample-data/users.json are the ones the stacks declare, with the same
+/// group (tutorial 1) or tenant (tutorial 2, as Cognito attribute and in the tenant map).
+#[test]
+fn stacks_declare_exactly_the_demo_users_of_sample_data() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let users: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("sample-data/users.json")).unwrap(),
+    )
+    .unwrap();
+    let stacks = super::load_all(&root.join("stacks")).unwrap();
+    let declared: Vec<(u8, &serde_json::Value)> = stacks
+        .iter()
+        .flat_map(|s| {
+            s.resources
+                .iter()
+                .filter(|r| r.kind.kind == "cognito.user")
+                .map(move |r| (s.tutorial, &r.properties))
+        })
+        .collect();
+    assert_eq!(declared.len(), users.as_array().unwrap().len());
+    for u in users.as_array().unwrap() {
+        let name = u["username"].as_str().unwrap();
+        let (tutorial, props) = declared
+            .iter()
+            .find(|(_, p)| p["username"] == name)
+            .unwrap_or_else(|| panic!("{name} is not in the stacks"));
+        assert_eq!(u["tutorial"], serde_json::json!(tutorial), "{name}");
+        if let Some(group) = u["group"].as_str() {
+            let groups = props["groups"].as_array().unwrap();
+            let group_ref = groups[0].as_str().unwrap(); // ${<group resource>.name}
+            let stack = stacks.iter().find(|s| s.tutorial == *tutorial).unwrap();
+            let id = group_ref
+                .trim_start_matches("${")
+                .split('.')
+                .next()
+                .unwrap();
+            let resource = stack.resources.iter().find(|r| r.id == id).unwrap();
+            assert_eq!(resource.properties["name"], group, "{name}");
+        }
+        if let Some(tenant) = u["tenant"].as_str() {
+            assert_eq!(props["attributes"]["custom:tenant_id"], tenant, "{name}");
+            let stack = stacks.iter().find(|s| s.tutorial == *tutorial).unwrap();
+            let map = stack
+                .resources
+                .iter()
+                .find(|r| r.kind.kind == "rdsdata.tenant_users")
+                .unwrap();
+            let id = stack
+                .resources
+                .iter()
+                .find(|r| r.kind.kind == "cognito.user" && r.properties["username"] == name)
+                .unwrap()
+                .id
+                .clone();
+            let row = map.properties["users"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|row| row["sub"] == format!("${{{id}.sub}}"))
+                .unwrap();
+            assert_eq!(row["tenant_id"], tenant, "{name}");
+        }
+    }
+}
