@@ -25,6 +25,8 @@ pub struct Output {
     multi: MultiProgress,
     tty: bool,
     bars: Arc<Mutex<HashMap<String, ProgressBar>>>,
+    /// Off a terminal (a CI log), when each resource last said how its long wait is going.
+    last_said: Arc<Mutex<HashMap<String, std::time::Instant>>>,
     /// "plan" prints planned actions; everything else prints what was done.
     pub status_word: &'static str,
 }
@@ -42,6 +44,7 @@ impl Output {
             multi: MultiProgress::with_draw_target(target),
             tty,
             bars: Arc::new(Mutex::new(HashMap::new())),
+            last_said: Arc::new(Mutex::new(HashMap::new())),
             status_word: "done",
         };
         out.json(json!({"type": "version", "version": 1}));
@@ -180,6 +183,20 @@ impl Reporter for Output {
     fn progress(&self, stack: &str, id: &str, message: &str) {
         if let Some(pb) = self.bar(stack, id) {
             pb.set_message(message.to_string());
+        }
+        // No spinner in a CI log: a line now and then, so that a ten-minute wait is not silence.
+        if !self.tty {
+            let key = format!("{stack}/{id}");
+            let now = std::time::Instant::now();
+            let mut last = self.last_said.lock().expect("not poisoned");
+            let due = last
+                .get(&key)
+                .is_none_or(|t| now.duration_since(*t) >= Duration::from_secs(30));
+            if due {
+                last.insert(key.clone(), now);
+                drop(last);
+                self.say(&format!("  … {key}: {message}"));
+            }
         }
     }
 
