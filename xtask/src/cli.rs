@@ -225,6 +225,12 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         }
         _ => return status(&engine, &stacks, &out, &clients).await,
     };
+    // Resources removed from a stack file are invisible to deploy and destroy: find them by tag.
+    let orphans = if command == "plan" || command == "destroy" {
+        report_orphans(&out, &clients, &g.env, &stacks, command == "destroy").await
+    } else {
+        0
+    };
     if command == "deploy" {
         save_outputs(&outcomes, &state_dir, &g.env, g.target);
     }
@@ -239,6 +245,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         "ok": ok,
         "counts": counts,
         "api_calls": {"mutating": mutating, "read": read},
+        "orphans": orphans,
         "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     }));
     let summary: Vec<String> = counts
@@ -442,6 +449,45 @@ async fn retrieve(
         }
     }
     Ok(Exit::Ok)
+}
+
+/// Warns of what carries this environment's tags but is not (or, after a destroy, no longer)
+/// accounted for by the selected stacks. Returns how many.
+async fn report_orphans(
+    out: &Output,
+    clients: &Clients,
+    env: &str,
+    stacks: &[&Stack],
+    destroyed: bool,
+) -> usize {
+    let names: Vec<&str> = stacks.iter().map(|s| s.name.as_str()).collect();
+    let found = match cloud::tagged::tagged(clients, env, &names).await {
+        Ok(found) => found,
+        Err(e) => {
+            out.warn(&format!(
+                "note: could not look for resources left outside the stack files: {e}"
+            ));
+            return 0;
+        }
+    };
+    let mut count = 0;
+    for t in found {
+        let declared = stacks
+            .iter()
+            .any(|s| s.name == t.stack && s.resources.iter().any(|r| r.id == t.logical_id));
+        if declared && !destroyed {
+            continue;
+        }
+        count += 1;
+        let why = if declared {
+            "is still listed after the destroy (on AWS the tagging API can lag deletions by minutes: run status to check)"
+        } else {
+            "carries this environment's tags but is no longer in the stack file, so deploy and destroy do not touch it: put it back and destroy, or delete it by hand"
+        };
+        out.warn(&format!("! {}/{} {}: {why}", t.stack, t.logical_id, t.arn));
+        out.json(json!({"type": "orphan", "stack": t.stack, "id": t.logical_id, "arn": t.arn, "declared": declared}));
+    }
+    count
 }
 
 /// Caches the (non-secret) outputs of a deploy under the state directory, for people and for

@@ -327,3 +327,42 @@ fn aws_target_without_credentials_says_what_to_do() {
         "the local cloud was started for an AWS run"
     );
 }
+
+#[test]
+fn a_resource_removed_from_the_stack_file_is_reported_not_forgotten() {
+    let cloud = Cloud::up();
+    let stacks = tempfile::tempdir().unwrap();
+    let base = std::fs::read_to_string(root().join("stacks/01-unstructured-rag.yaml")).unwrap();
+    let file = stacks.path().join("01.yaml");
+    let with_scratch = format!("{base}\n  scratch:\n    kind: s3.bucket\n    properties: {{}}\n");
+    std::fs::write(&file, &with_scratch).unwrap();
+    let dir = stacks.path().to_str().unwrap();
+    cloud.ok(&["deploy", "--stacks-dir", dir]);
+
+    std::fs::write(&file, &base).unwrap();
+    let plan = cloud.ok(&["plan", "--stacks-dir", dir]);
+    let orphan = plan
+        .iter()
+        .find(|e| e["type"] == "orphan")
+        .expect("the removed bucket is reported");
+    assert_eq!(orphan["id"], "scratch");
+    assert_eq!(
+        orphan["arn"],
+        "arn:aws:s3:::agentcore-mt-dev-t1-scratch-000000000000"
+    );
+    assert_eq!(summary(&plan)["orphans"], 1);
+
+    let gone = cloud.ok(&["destroy", "--stacks-dir", dir]);
+    assert_eq!(
+        summary(&gone)["orphans"],
+        1,
+        "destroy must say what it could not see"
+    );
+    let buckets = &cloud.inventory("dev")["buckets"];
+    assert_eq!(buckets.as_array().unwrap().len(), 1, "{buckets}");
+
+    std::fs::write(&file, &with_scratch).unwrap();
+    let gone = cloud.ok(&["destroy", "--stacks-dir", dir]);
+    assert_eq!(summary(&gone)["orphans"], 0);
+    assert_eq!(cloud.inventory("dev"), empty_inventory());
+}

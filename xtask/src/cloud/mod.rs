@@ -3,6 +3,7 @@
 
 pub mod data_api;
 pub mod local;
+pub mod tagged;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -114,6 +115,7 @@ pub struct Clients {
     pub s3vectors: aws_sdk_s3vectors::Client,
     pub bedrockagent: aws_sdk_bedrockagent::Client,
     pub bedrockruntime: aws_sdk_bedrockagentruntime::Client,
+    pub tagging: aws_sdk_resourcegroupstagging::Client,
     /// The repository root: stack properties name files relative to it.
     pub root: std::path::PathBuf,
 }
@@ -208,6 +210,11 @@ impl Clients {
             ),
             rds: aws_sdk_rds::Client::from_conf(
                 aws_sdk_rds::config::Builder::from(sdk)
+                    .interceptor(counting.clone())
+                    .build(),
+            ),
+            tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
+                aws_sdk_resourcegroupstagging::config::Builder::from(sdk)
                     .interceptor(counting.clone())
                     .build(),
             ),
