@@ -2,17 +2,16 @@
 //! shape the Data API's `secretArn` expects. The password is generated here and never printed.
 
 use async_trait::async_trait;
-use aws_sdk_secretsmanager::types::Tag;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::generated_secret::generate_password;
-use super::{properties, tags_with_created_at, KindInfo};
+use super::generated_secret::{self, generate_password};
+use super::{properties, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
 };
-use crate::model::{names, NameStyle};
+use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "secretsmanager.database_credentials",
@@ -68,30 +67,10 @@ impl ResourceKind for DatabaseCredentials {
     }
 
     async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
-        let got = self
-            .0
-            .secrets
-            .describe_secret()
-            .secret_id(&target.physical_name)
-            .send()
-            .await;
-        let secret = match got.map_err(|e| classify(e, NOT_FOUND)) {
-            Ok(s) if s.deleted_date().is_none() => s,
-            Ok(_) | Err(CloudError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
+        let Some((arn, owned, description)) = generated_secret::describe(&self.0, target).await?
+        else {
+            return Ok(None);
         };
-        let tags = secret
-            .tags()
-            .iter()
-            .map(|t| {
-                (
-                    t.key().unwrap_or_default().to_string(),
-                    t.value().unwrap_or_default().to_string(),
-                )
-            })
-            .collect();
-        let owned = names::is_owned(&target.tags, &tags);
-        let arn = secret.arn().unwrap_or_default().to_string();
         let username = if owned {
             read(&self.0, &arn).await?.0
         } else {
@@ -99,7 +78,7 @@ impl ResourceKind for DatabaseCredentials {
         };
         Ok(Some(Observed {
             owned,
-            properties: json!({"username": username, "description": secret.description().unwrap_or_default()}),
+            properties: json!({"username": username, "description": description}),
             outputs: outputs(&arn, &target.physical_name, &username),
         }))
     }
@@ -107,31 +86,10 @@ impl ResourceKind for DatabaseCredentials {
     async fn create(&self, target: &Target) -> CloudResult<Outputs> {
         let p: Properties = properties(target)?;
         let value = json!({"username": p.username, "password": generate_password(32)});
-        let tags = tags_with_created_at(target)
-            .into_iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect();
-        let out = self
-            .0
-            .secrets
-            .create_secret()
-            .name(&target.physical_name)
-            .description(&p.description)
-            .secret_string(value.to_string())
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .map_err(|e| match classify(e, NOT_FOUND) {
-                CloudError::Fatal(m) if m.contains("scheduled for deletion") => {
-                    CloudError::Retryable(m)
-                }
-                other => other,
-            })?;
-        Ok(outputs(
-            out.arn().unwrap_or_default(),
-            &target.physical_name,
-            &p.username,
-        ))
+        let arn =
+            generated_secret::create_tagged(&self.0, target, &p.description, value.to_string())
+                .await?;
+        Ok(outputs(&arn, &target.physical_name, &p.username))
     }
 
     async fn update(
@@ -154,15 +112,10 @@ impl ResourceKind for DatabaseCredentials {
     }
 
     async fn delete(&self, _target: &Target, observed: &Observed) -> CloudResult<()> {
-        let arn = observed.outputs["arn"].as_str().unwrap_or_default();
-        self.0
-            .secrets
-            .delete_secret()
-            .secret_id(arn)
-            .force_delete_without_recovery(true)
-            .send()
-            .await
-            .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(())
+        generated_secret::force_delete(
+            &self.0,
+            observed.outputs["arn"].as_str().unwrap_or_default(),
+        )
+        .await
     }
 }

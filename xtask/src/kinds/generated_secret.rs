@@ -105,42 +105,99 @@ pub async fn read_key(clients: &Clients, secret_id: &str, key: &str) -> CloudRes
     })
 }
 
+/// A secret of ours found by name: its ARN, whether it carries our tags, its description.
+/// A secret scheduled for deletion counts as gone.
+pub(super) async fn describe(
+    clients: &Clients,
+    target: &Target,
+) -> CloudResult<Option<(String, bool, String)>> {
+    let got = clients
+        .secrets
+        .describe_secret()
+        .secret_id(&target.physical_name)
+        .send()
+        .await;
+    let Some(secret) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
+        return Ok(None);
+    };
+    if secret.deleted_date().is_some() {
+        return Ok(None);
+    }
+    let tags = secret
+        .tags()
+        .iter()
+        .map(|t| {
+            (
+                t.key().unwrap_or_default().to_string(),
+                t.value().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    let owned = names::is_owned(&target.tags, &tags);
+    Ok(Some((
+        secret.arn().unwrap_or_default().to_string(),
+        owned,
+        secret.description().unwrap_or_default().to_string(),
+    )))
+}
+
+/// Creates the secret with its value and our tags in one call; returns its ARN.
+pub(super) async fn create_tagged(
+    clients: &Clients,
+    target: &Target,
+    description: &str,
+    value: String,
+) -> CloudResult<String> {
+    let tags = tags_with_created_at(target)
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
+    let out = clients
+        .secrets
+        .create_secret()
+        .name(&target.physical_name)
+        .description(description)
+        .secret_string(value)
+        .set_tags(Some(tags))
+        .send()
+        .await
+        .map_err(|e| match classify(e, NOT_FOUND) {
+            // The same name is still being deleted: wait for it.
+            CloudError::Fatal(m) if m.contains("scheduled for deletion") => {
+                CloudError::Retryable(m)
+            }
+            other => other,
+        })?;
+    Ok(out.arn().unwrap_or_default().to_string())
+}
+
+/// Deletes without recovery: a throw-away environment must be re-creatable under the same name.
+pub(super) async fn force_delete(clients: &Clients, arn: &str) -> CloudResult<()> {
+    clients
+        .secrets
+        .delete_secret()
+        .secret_id(arn)
+        .force_delete_without_recovery(true)
+        .send()
+        .await
+        .map_err(|e| classify(e, NOT_FOUND))?;
+    Ok(())
+}
+
 #[async_trait]
 impl ResourceKind for GeneratedSecret {
     async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
         let p: Properties = properties(target)?;
-        let got = self
-            .0
-            .secrets
-            .describe_secret()
-            .secret_id(&target.physical_name)
-            .send()
-            .await;
-        let Some(secret) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
+        let Some((arn, owned, description)) = describe(&self.0, target).await? else {
             return Ok(None);
         };
-        if secret.deleted_date().is_some() {
-            return Ok(None); // scheduled for deletion: gone as far as we are concerned
-        }
-        let tags = secret
-            .tags()
-            .iter()
-            .map(|t| {
-                (
-                    t.key().unwrap_or_default().to_string(),
-                    t.value().unwrap_or_default().to_string(),
-                )
-            })
-            .collect();
-        let owned = names::is_owned(&target.tags, &tags);
-        let arn = secret.arn().unwrap_or_default().to_string();
         let mut keys = Vec::new();
         if owned {
             keys = self.current_values(&arn).await?.into_keys().collect();
         }
         Ok(Some(Observed {
             owned,
-            properties: json!({"description": secret.description().unwrap_or_default(), "keys": keys, "length": p.length}),
+            properties: json!({"description": description, "keys": keys, "length": p.length}),
             outputs: outputs(&arn, &target.physical_name),
         }))
     }
@@ -152,31 +209,14 @@ impl ResourceKind for GeneratedSecret {
             .iter()
             .map(|k| (k.as_str(), generate_password(p.length)))
             .collect();
-        let tags = tags_with_created_at(target)
-            .into_iter()
-            .map(|(k, v)| Tag::builder().key(k).value(v).build())
-            .collect();
-        let out = self
-            .0
-            .secrets
-            .create_secret()
-            .name(&target.physical_name)
-            .description(&p.description)
-            .secret_string(serde_json::to_string(&values).expect("a map of strings"))
-            .set_tags(Some(tags))
-            .send()
-            .await
-            .map_err(|e| match classify(e, NOT_FOUND) {
-                // The same name is still being deleted: wait for it.
-                CloudError::Fatal(m) if m.contains("scheduled for deletion") => {
-                    CloudError::Retryable(m)
-                }
-                other => other,
-            })?;
-        Ok(outputs(
-            out.arn().unwrap_or_default(),
-            &target.physical_name,
-        ))
+        let arn = create_tagged(
+            &self.0,
+            target,
+            &p.description,
+            serde_json::to_string(&values).expect("a map of strings"),
+        )
+        .await?;
+        Ok(outputs(&arn, &target.physical_name))
     }
 
     async fn update(
@@ -207,17 +247,11 @@ impl ResourceKind for GeneratedSecret {
     }
 
     async fn delete(&self, _target: &Target, observed: &Observed) -> CloudResult<()> {
-        // Without recovery: a throw-away environment must be re-creatable under the same name.
-        let arn = observed.outputs["arn"].as_str().unwrap_or_default();
-        self.0
-            .secrets
-            .delete_secret()
-            .secret_id(arn)
-            .force_delete_without_recovery(true)
-            .send()
-            .await
-            .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(())
+        force_delete(
+            &self.0,
+            observed.outputs["arn"].as_str().unwrap_or_default(),
+        )
+        .await
     }
 }
 
