@@ -3,7 +3,11 @@ AWS code stays exactly what runs against AWS. Each bridge names the gap it close
 """
 import sys
 
-from ministack.services import bedrock_agent, rds
+import json
+from urllib.parse import unquote
+
+from ministack.core.responses import error_response_json, json_response
+from ministack.services import bedrock_agent, bedrock_agentcore, rds
 
 
 # Gap: ministack drops ServerlessV2ScalingConfiguration.SecondsUntilAutoPause (AWS stores and
@@ -48,6 +52,44 @@ async def _bedrock_agent_handle_request(method, path, headers, body, query_param
 
 
 bedrock_agent.handle_request = _bedrock_agent_handle_request
+
+
+# Gap: ministack's AgentCore control plane ignores `tags` on CreateAgentRuntime and has no
+# ListTagsForResource / TagResource / UntagResource (`/tags/{resourceArn}`), so a runtime could
+# never prove it is ours. Tags are kept here per runtime ARN and dropped with the runtime.
+_agentcore_handle = bedrock_agentcore.handle_request
+_agentcore_tags = {}
+
+
+async def _agentcore_handle_request(method, path, headers, body, query_params):
+    inner = path.strip("/")
+    if inner.startswith("tags/"):
+        arn = unquote(inner[len("tags/"):])
+        if not any(r["agentRuntimeArn"] == arn for r in bedrock_agentcore._runtimes.values()):
+            return error_response_json("ResourceNotFoundException", f"no resource {arn}", 404)
+        tags = _agentcore_tags.setdefault(arn, {})
+        if method == "GET":
+            return json_response({"tags": tags}, content_type="application/json")
+        if method == "POST":
+            tags.update(json.loads(body or b"{}").get("tags") or {})
+            return 204, {}, b""
+        if method == "DELETE":
+            keys = query_params.get("tagKeys") or []
+            for key in keys if isinstance(keys, list) else [keys]:
+                tags.pop(key, None)
+            return 204, {}, b""
+    status, out_headers, out_body = await _agentcore_handle(method, path, headers, body, query_params)
+    if method == "PUT" and inner == "runtimes" and status < 300:
+        arn = json.loads(out_body)["agentRuntimeArn"]
+        _agentcore_tags[arn] = dict(json.loads(body or b"{}").get("tags") or {})
+    if method == "DELETE" and inner.startswith("runtimes/") and inner.count("/") == 1 and status < 300:
+        live = {r["agentRuntimeArn"] for r in bedrock_agentcore._runtimes.values()}
+        for arn in [a for a in _agentcore_tags if a not in live]:
+            del _agentcore_tags[arn]
+    return status, out_headers, out_body
+
+
+bedrock_agentcore.handle_request = _agentcore_handle_request
 
 if __name__ == "__main__":
     from ministack.app import main

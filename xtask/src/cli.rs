@@ -89,6 +89,32 @@ enum Command {
         /// The question, e.g. "What is the deductible for auto insurance?"
         query: String,
     },
+    /// Sign in as a demo user and ask the tutorial's agent on AgentCore Runtime: the Cognito
+    /// access token goes as a bearer token to the runtime's invocation URL; the answer streams
+    /// to stdout.
+    Invoke {
+        #[command(flatten)]
+        select: Select,
+        /// The demo user, e.g. mike-broker-a or john-regular.
+        #[arg(long)]
+        user: String,
+        /// The question, e.g. "Show me all claims".
+        prompt: String,
+    },
+    /// Prove the isolation claims against the deployed environment: each demo user gets
+    /// exactly their own data (the reference article's tables), prompt injections that try to
+    /// switch tier or tenant change nothing, and forged, expired, foreign or missing tokens are
+    /// turned away. Exit code 1 on any violation.
+    Verify(Select),
+    /// Build the agents' code packages (deterministic zips with vendored dependencies) without
+    /// deploying; prints path, size and digest of each.
+    Package {
+        #[command(flatten)]
+        select: Select,
+        /// Build for this target's platform: aws (manylinux aarch64) or local (this machine).
+        #[arg(long = "for", value_enum, default_value = "aws")]
+        platform: TargetKind,
+    },
     /// Manage the local cloud (ministack, moto, the RDS Data API over PostgreSQL; 127.0.0.1) by hand.
     Local {
         #[command(subcommand)]
@@ -148,6 +174,9 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Destroy(s) => ("destroy", s),
         Command::Validate(s) => ("validate", s),
         Command::Retrieve { select, .. } => ("retrieve", select),
+        Command::Invoke { select, .. } => ("invoke", select),
+        Command::Verify(s) => ("verify", s),
+        Command::Package { select, .. } => ("package", select),
     };
     if let Err(m) = model::names::check_env_name(&g.env) {
         out.warn(&format!("error: --env: {m}"));
@@ -177,6 +206,9 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         ));
         return Ok(Exit::Invalid);
     }
+    if let Command::Package { platform, .. } = &cli.command {
+        return package(&stacks, &root, &paths, *platform, &out);
+    }
     if command == "validate" {
         for s in &stacks {
             out.say(&format!(
@@ -198,7 +230,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         &paths,
         &out,
         root.clone(),
-        command != "plan" && command != "status",
+        !["plan", "status", "retrieve", "invoke", "verify"].contains(&command),
     )
     .await?;
     let engine = Arc::new(Engine {
@@ -210,6 +242,12 @@ pub async fn run(cli: Cli) -> Result<Exit> {
     });
     if let Command::Retrieve { user, query, .. } = &cli.command {
         return retrieve(&engine, &stacks, &clients, &out, user, query).await;
+    }
+    if let Command::Invoke { user, prompt, .. } = &cli.command {
+        return invoke(&engine, &stacks, &clients, &out, user, prompt).await;
+    }
+    if command == "verify" {
+        return verify(&engine, &stacks, &clients, &out, g, &paths).await;
     }
     let outcomes = match command {
         "deploy" => engine.deploy(&stacks).await,
@@ -302,13 +340,15 @@ async fn connect(
             let local = cloud::LocalEndpoints {
                 rds_data: Some(endpoints.data_api.clone()),
                 s3vectors: Some(endpoints.moto.clone()),
+                runtime_host: Some(endpoints.runtime_host.clone()),
             };
             (sdk, Some(local))
         }
         TargetKind::Aws => (cloud::sdk_config(TargetKind::Aws, None).await, None),
     };
     let (sdk, local) = sdk;
-    let clients = Clients::new(g.target, &sdk, local.as_ref(), root).await?;
+    let packager = crate::packaging::Packager::new(paths);
+    let clients = Clients::new(g.target, &sdk, local.as_ref(), root, packager).await?;
     if g.target == TargetKind::Aws {
         out.warn(&format!(
             "AWS account {} in region {}, environment `{}`",
@@ -369,6 +409,206 @@ async fn status(
     Ok(if ok { Exit::Ok } else { Exit::Failed })
 }
 
+/// What is deployed of `stacks`, by (stack, logical id).
+async fn deployed(engine: &Arc<Engine>, stacks: &[&Stack]) -> crate::agents::Deployed {
+    let found = engine.observed_outputs(stacks).await;
+    crate::agents::Deployed(
+        found
+            .into_iter()
+            .filter_map(|(stack, id, _, _, state)| match state {
+                Ok(Some(o)) => Some(((stack, id), o)),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
+/// `invoke`: one question to one tutorial's agent, as a demo user.
+async fn invoke(
+    engine: &Arc<Engine>,
+    stacks: &[&Stack],
+    clients: &Clients,
+    out: &Output,
+    user: &str,
+    prompt: &str,
+) -> Result<Exit> {
+    let with_agent: Vec<&&Stack> = stacks
+        .iter()
+        .filter(|s| {
+            s.resources
+                .iter()
+                .any(|r| r.kind.kind == "agentcore.runtime")
+        })
+        .filter(|s| {
+            s.resources
+                .iter()
+                .any(|r| r.kind.kind == "cognito.user" && r.properties["username"] == user)
+        })
+        .collect();
+    let [stack] = with_agent.as_slice() else {
+        out.warn(&format!("error: no selected tutorial has both an agent and the demo user `{user}`\n  hint: --tutorial 1 for john-regular / sarah-platinum, --tutorial 2 for mike-broker-a / emma-broker-b"));
+        return Ok(Exit::Invalid);
+    };
+    let found = deployed(engine, &[stack]).await;
+    let agent = crate::agents::Agent::find(stack, &found)?;
+    let secret = agent
+        .users
+        .get(user)
+        .with_context(|| format!("the password secret of {user} is not deployed"))?;
+    let tokens = crate::agents::sign_in(clients, &agent.client_id, user, secret).await?;
+    let url = crate::agents::invocation_url(&clients.agentcore_invoke, &agent.arn);
+    out.warn(&format!("{user} asks the {} agent: {prompt}", stack.name));
+    let human = out.format == Format::Human;
+    let answer = crate::agents::invoke(
+        &url,
+        Some(&tokens.access),
+        &json!({"prompt": prompt}),
+        &[],
+        |piece| {
+            if human {
+                use std::io::Write;
+                print!("{piece}");
+                let _ = std::io::stdout().flush();
+            }
+        },
+    )
+    .await?;
+    if human && !answer.text.ends_with('\n') {
+        println!();
+    }
+    out.json(json!({"type": "answer", "tutorial": stack.tutorial, "user": user, "prompt": prompt, "status": answer.status, "text": answer.text}));
+    if answer.status != 200 {
+        out.warn(&format!(
+            "✗ the runtime answered HTTP {}: {}",
+            answer.status,
+            answer.text.trim()
+        ));
+        return Ok(Exit::Failed);
+    }
+    Ok(Exit::Ok)
+}
+
+/// `verify`: the isolation suite against every selected tutorial that has an agent.
+async fn verify(
+    engine: &Arc<Engine>,
+    stacks: &[&Stack],
+    clients: &Clients,
+    out: &Output,
+    g: &Global,
+    paths: &local::Paths,
+) -> Result<Exit> {
+    let started = Instant::now();
+    let found = deployed(engine, stacks).await;
+    let mut agents = Vec::new();
+    for s in stacks.iter().filter(|s| {
+        s.resources
+            .iter()
+            .any(|r| r.kind.kind == "agentcore.runtime")
+    }) {
+        agents.push(crate::agents::Agent::find(s, &found)?);
+    }
+    if agents.is_empty() {
+        out.warn("error: no selected tutorial has an agent to verify");
+        return Ok(Exit::Invalid);
+    }
+    let ctx = crate::agents::VerifyContext {
+        clients,
+        base_url: clients.agentcore_invoke.clone(),
+        pool_keys_dir: (g.target == TargetKind::Local)
+            .then(|| paths.dir.join("ministack-state/cognito-pool-keys")),
+    };
+    let spin = out.spinner("verifying");
+    let cases = crate::agents::verify(&ctx, &agents, |c| {
+        let mark = match c.outcome {
+            "pass" => "✓",
+            "fail" => "✗",
+            _ => "-",
+        };
+        let line = format!("{mark} tutorial {} {}: {}{}", c.tutorial, c.category, c.name, if c.detail.is_empty() { String::new() } else { format!("\n    {}", c.detail) });
+        out.say(&line);
+        out.json(json!({"type": "case", "tutorial": c.tutorial, "category": c.category, "name": c.name, "outcome": c.outcome, "detail": c.detail}));
+    })
+    .await;
+    spin.finish_and_clear();
+    let cases = cases?;
+    let count = |o: &str| cases.iter().filter(|c| c.outcome == o).count();
+    let (pass, fail, not_run) = (count("pass"), count("fail"), count("not_run"));
+    out.say(&format!(
+        "{} verify of env `{}` on {}: {pass} passed, {fail} failed, {not_run} not run ({:.1}s)",
+        if fail == 0 { "✓" } else { "✗" },
+        g.env,
+        if g.target == TargetKind::Local {
+            "the local cloud"
+        } else {
+            "AWS"
+        },
+        started.elapsed().as_secs_f64()
+    ));
+    out.json(json!({"type": "summary", "command": "verify", "cases": cases.len(), "passed": pass, "failed": fail, "not_run": not_run}));
+    Ok(if fail == 0 { Exit::Ok } else { Exit::Failed })
+}
+
+/// `package`: builds the selected tutorials' agent packages for a platform.
+fn package(
+    stacks: &[&Stack],
+    root: &std::path::Path,
+    paths: &local::Paths,
+    target: TargetKind,
+    out: &Output,
+) -> Result<Exit> {
+    let packager = crate::packaging::Packager::new(paths);
+    let mut any = false;
+    for s in stacks {
+        for r in s
+            .resources
+            .iter()
+            .filter(|r| r.kind.kind == "agentcore.agent_package")
+        {
+            any = true;
+            let p = &r.properties;
+            let strings = |v: &serde_json::Value| -> Vec<std::path::PathBuf> {
+                v.as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|x| x.as_str())
+                    .map(|x| root.join(x))
+                    .collect()
+            };
+            let platform = match target {
+                TargetKind::Local => crate::packaging::Platform::Local,
+                TargetKind::Aws => crate::packaging::Platform::Aws {
+                    python: p["python"].as_str().unwrap_or("3.12").to_string(),
+                },
+            };
+            let spin = out.spinner(&format!("{}/{}: building", s.name, r.id));
+            let requirements = root.join(p["requirements"].as_str().unwrap_or_default());
+            let built = packager
+                .manifest(&strings(&p["sources"]), &requirements, &platform)
+                .and_then(|m| packager.build(&m, &platform));
+            spin.finish_and_clear();
+            let built = built.with_context(|| format!("{}/{}", s.name, r.id))?;
+            out.say(&format!(
+                "✓ {}/{} for {:?}: {} ({:.1} MB zipped, {:.1} MB unzipped, {} files, {} native libraries), digest {}",
+                s.name,
+                r.id,
+                target,
+                built.path.display(),
+                built.size as f64 / 1e6,
+                built.unzipped as f64 / 1e6,
+                built.files,
+                built.native_libraries,
+                built.digest
+            ));
+            out.json(json!({"type": "package", "stack": s.name, "id": r.id, "for": target, "package": built}));
+        }
+    }
+    if !any {
+        out.warn("error: the selected tutorials have no agent package");
+        return Ok(Exit::Invalid);
+    }
+    Ok(Exit::Ok)
+}
+
 /// `retrieve`: finds the pool's app client, the user's password secret and the Knowledge Base
 /// among the stack's resources, then does what the user would.
 async fn retrieve(
@@ -386,10 +626,14 @@ async fn retrieve(
             _ => None,
         })
     };
-    let (Some(client_id), Some(kb)) = (
-        output("cognito.app_client", "id"),
-        output("bedrock.knowledge_base", "id"),
-    ) else {
+    // The app client the users sign in with (a stack may declare others, e.g. for verify).
+    let client_id = found.iter().find_map(|(_, id, _, _, state)| match state {
+        Ok(Some(o)) if id == "app_client" => {
+            o.get("id").and_then(|v| v.as_str()).map(str::to_string)
+        }
+        _ => None,
+    });
+    let (Some(client_id), Some(kb)) = (client_id, output("bedrock.knowledge_base", "id")) else {
         bail!("no deployed app client and Knowledge Base in the selected stack\n  hint: cargo xtask deploy --tutorial 1 (with the same --env)");
     };
     let resource = stacks
@@ -532,8 +776,8 @@ fn local_command(action: &LocalAction, paths: &local::Paths, out: &Output) -> Re
                 .context("the local cloud did not start")?;
             spin.finish_and_clear();
             out.say(&format!(
-                "✓ local cloud up: AWS APIs at {}, S3 Vectors at {}, RDS Data API at {}",
-                e.ministack, e.moto, e.data_api
+                "✓ local cloud up: AWS APIs at {}, S3 Vectors at {}, RDS Data API at {}, AgentCore Runtime invocations at {}",
+                e.ministack, e.moto, e.data_api, e.runtime_host
             ));
             out.json(json!({"type": "local", "state": "up", "endpoints": e}));
         }
@@ -552,8 +796,8 @@ fn local_command(action: &LocalAction, paths: &local::Paths, out: &Output) -> Re
                     out.say(&format!("{} {part}", if ok { "●" } else { "✗" }));
                 }
                 out.say(&format!(
-                    "AWS APIs at {}, S3 Vectors at {}, RDS Data API at {}",
-                    e.ministack, e.moto, e.data_api
+                    "AWS APIs at {}, S3 Vectors at {}, RDS Data API at {}, AgentCore Runtime invocations at {}",
+                    e.ministack, e.moto, e.data_api, e.runtime_host
                 ));
                 out.json(json!({"type": "local", "state": "up", "endpoints": e}));
             }

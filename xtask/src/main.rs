@@ -1,5 +1,6 @@
 //! `cargo xtask`: the agentcore-multitenant provisioner. See ARCHITECTURE.md for the map.
 
+mod agents;
 mod bench;
 mod cli;
 mod cloud;
@@ -9,6 +10,7 @@ mod fake;
 mod kinds;
 mod model;
 mod output;
+mod packaging;
 
 use clap::Parser;
 

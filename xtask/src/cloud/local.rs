@@ -20,6 +20,7 @@ const REQUIREMENTS: &str = include_str!("../../local-cloud/requirements.txt");
 const DATA_API: &str = include_str!("../../local-cloud/data_api.py");
 const MINISTACK_LAUNCHER: &str = include_str!("../../local-cloud/ministack_launcher.py");
 const MOTO_LAUNCHER: &str = include_str!("../../local-cloud/moto_launcher.py");
+const RUNTIME_HOST: &str = include_str!("../../local-cloud/runtime_host.py");
 
 /// Where the local cloud lives.
 #[derive(Debug, Clone)]
@@ -52,9 +53,12 @@ pub struct Endpoints {
     pub moto: String,
     /// The RDS Data API (`AWS_ENDPOINT_URL_RDS_DATA` for clients).
     pub data_api: String,
+    /// The AgentCore Runtime invocation URL's stand-in (`runtime_host.py`).
+    pub runtime_host: String,
     pub ministack_pid: u32,
     pub moto_pid: u32,
     pub data_api_pid: u32,
+    pub runtime_host_pid: u32,
 }
 
 /// Creates the venv and installs the pinned packages, once (a lock keeps concurrent callers
@@ -171,13 +175,28 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     let api_pid = spawn(api, &logs.join("data-api.log"))?;
     std::fs::write(paths.dir.join("data-api.pid"), api_pid.to_string())?;
 
+    progress("starting the local AgentCore Runtime host");
+    let host_port = free_port()?;
+    let script = paths.dir.join("runtime_host.py");
+    std::fs::write(&script, RUNTIME_HOST)?;
+    let mut host = Command::new(paths.venv.join("bin/python"));
+    host.arg(&script)
+        .env("MINISTACK_URL", format!("http://127.0.0.1:{ms_port}"))
+        .env("DATA_API_URL", format!("http://127.0.0.1:{api_port}"))
+        .env("RUNTIME_HOST_PORT", host_port.to_string())
+        .env("RUNTIMES_DIR", paths.dir.join("runtimes"));
+    let host_pid = spawn(host, &logs.join("runtime-host.log"))?;
+    std::fs::write(paths.dir.join("runtime-host.pid"), host_pid.to_string())?;
+
     let e = Endpoints {
         ministack: format!("http://127.0.0.1:{ms_port}"),
         moto: format!("http://127.0.0.1:{moto_port}"),
         data_api: format!("http://127.0.0.1:{api_port}"),
+        runtime_host: format!("http://127.0.0.1:{host_port}"),
         ministack_pid: ms_pid,
         moto_pid,
         data_api_pid: api_pid,
+        runtime_host_pid: host_pid,
     };
     progress("waiting for the local cloud to answer");
     wait_healthy(&e, &logs)?;
@@ -189,9 +208,14 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
 pub fn running(paths: &Paths) -> Option<Endpoints> {
     let e: Endpoints =
         serde_json::from_str(&std::fs::read_to_string(paths.state_file()).ok()?).ok()?;
-    let alive = [e.ministack_pid, e.moto_pid, e.data_api_pid]
-        .iter()
-        .all(|p| pid_alive(*p));
+    let alive = [
+        e.ministack_pid,
+        e.moto_pid,
+        e.data_api_pid,
+        e.runtime_host_pid,
+    ]
+    .iter()
+    .all(|p| pid_alive(*p));
     (alive && health(&e).iter().all(|(_, ok)| *ok)).then_some(e)
 }
 
@@ -201,6 +225,7 @@ pub fn health(e: &Endpoints) -> Vec<(&'static str, bool)> {
         ("ministack", http_ok(&e.ministack, "/_ministack/health")),
         ("moto", http_ok(&e.moto, "/moto-api/")),
         ("data-api", http_ok(&e.data_api, "/")),
+        ("runtime-host", http_ok(&e.runtime_host, "/health")),
     ]
 }
 
@@ -215,6 +240,7 @@ fn wait_healthy(e: &Endpoints, logs: &Path) -> Result<()> {
             (e.ministack_pid, "ministack"),
             (e.moto_pid, "moto"),
             (e.data_api_pid, "data-api"),
+            (e.runtime_host_pid, "runtime-host"),
         ] {
             if !pid_alive(pid) {
                 bail!(
@@ -240,7 +266,8 @@ fn wait_healthy(e: &Endpoints, logs: &Path) -> Result<()> {
 pub fn down(paths: &Paths) -> Result<bool> {
     let mut stopped = false;
     // The Data API first: it stops the PostgreSQL servers of its clusters on the way out.
-    for name in ["data-api", "ministack", "moto"] {
+    // The runtime host first: it stops the agents it started.
+    for name in ["runtime-host", "data-api", "ministack", "moto"] {
         let pid_file = paths.dir.join(format!("{name}.pid"));
         if let Some(pid) = std::fs::read_to_string(&pid_file)
             .ok()

@@ -116,6 +116,13 @@ pub struct Clients {
     pub bedrockagent: aws_sdk_bedrockagent::Client,
     pub bedrockruntime: aws_sdk_bedrockagentruntime::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
+    pub agentcore: aws_sdk_bedrockagentcorecontrol::Client,
+    pub target: TargetKind,
+    /// Where agents are invoked: `https://bedrock-agentcore.<region>.amazonaws.com`, the local
+    /// runtime host, or `AWS_ENDPOINT_URL_BEDROCK_AGENTCORE`.
+    pub agentcore_invoke: String,
+    /// Builds agent packages (with the local cloud's Python and pip, on either target).
+    pub packager: crate::packaging::Packager,
     /// The repository root: stack properties name files relative to it.
     pub root: std::path::PathBuf,
 }
@@ -125,6 +132,7 @@ pub struct Clients {
 pub struct LocalEndpoints {
     pub rds_data: Option<String>,
     pub s3vectors: Option<String>,
+    pub runtime_host: Option<String>,
 }
 
 /// SDK settings for `target`. Local: the emulator's endpoint and dummy static credentials.
@@ -159,6 +167,7 @@ impl Clients {
         sdk: &SdkConfig,
         endpoints: Option<&LocalEndpoints>,
         root: std::path::PathBuf,
+        packager: crate::packaging::Packager,
     ) -> anyhow::Result<Clients> {
         let calls = Arc::new(CallCounter::default());
         let counting = CountingInterceptor(calls.clone());
@@ -184,6 +193,10 @@ impl Clients {
                 "no AWS region is configured\n  hint: set AWS_REGION or a region in your profile"
             );
         }
+        let agentcore_invoke = std::env::var("AWS_ENDPOINT_URL_BEDROCK_AGENTCORE")
+            .ok()
+            .or_else(|| endpoints.and_then(|e| e.runtime_host.clone()))
+            .unwrap_or_else(|| format!("https://bedrock-agentcore.{region}.amazonaws.com"));
         Ok(Clients {
             region,
             account,
@@ -236,6 +249,14 @@ impl Clients {
                     .interceptor(counting.clone())
                     .build(),
             ),
+            agentcore: aws_sdk_bedrockagentcorecontrol::Client::from_conf(
+                aws_sdk_bedrockagentcorecontrol::config::Builder::from(sdk)
+                    .interceptor(counting.clone())
+                    .build(),
+            ),
+            target,
+            agentcore_invoke,
+            packager,
             bedrockruntime: aws_sdk_bedrockagentruntime::Client::from_conf(
                 aws_sdk_bedrockagentruntime::config::Builder::from(sdk)
                     .interceptor(counting.clone())

@@ -2,6 +2,8 @@
 //! (`INFO`), and a `ResourceKind` implementation (observe / create / update / delete).
 //! This file is the only place that lists them all.
 
+pub mod agentcore_package;
+pub mod agentcore_runtime;
 pub mod bedrock_data_source;
 pub mod bedrock_ingestion;
 pub mod bedrock_knowledge_base;
@@ -107,6 +109,10 @@ pub enum Spec {
     DataSource(bedrock_data_source::Properties),
     #[serde(rename = "bedrock.ingestion")]
     Ingestion(bedrock_ingestion::Properties),
+    #[serde(rename = "agentcore.agent_package")]
+    AgentPackage(agentcore_package::Properties),
+    #[serde(rename = "agentcore.runtime")]
+    Runtime(agentcore_runtime::Properties),
 }
 
 fn json(p: impl Serialize) -> Value {
@@ -140,6 +146,8 @@ impl Spec {
             Spec::KnowledgeBase(p) => (&bedrock_knowledge_base::INFO, json(p)),
             Spec::DataSource(p) => (&bedrock_data_source::INFO, json(p)),
             Spec::Ingestion(p) => (&bedrock_ingestion::INFO, json(p)),
+            Spec::AgentPackage(p) => (&agentcore_package::INFO, json(p)),
+            Spec::Runtime(p) => (&agentcore_runtime::INFO, json(p)),
         }
     }
 }
@@ -169,6 +177,8 @@ pub const ALL: &[&KindInfo] = &[
     &bedrock_knowledge_base::INFO,
     &bedrock_data_source::INFO,
     &bedrock_ingestion::INFO,
+    &agentcore_package::INFO,
+    &agentcore_runtime::INFO,
 ];
 
 /// The implementations that talk to AWS (or the local cloud), by kind name.
@@ -248,7 +258,15 @@ pub fn registry(clients: &Clients) -> HashMap<&'static str, Arc<dyn ResourceKind
         ),
         (
             &bedrock_ingestion::INFO,
-            Arc::new(bedrock_ingestion::Ingestion(c)),
+            Arc::new(bedrock_ingestion::Ingestion(c.clone())),
+        ),
+        (
+            &agentcore_package::INFO,
+            Arc::new(agentcore_package::AgentPackage(c.clone())),
+        ),
+        (
+            &agentcore_runtime::INFO,
+            Arc::new(agentcore_runtime::Runtime(c)),
         ),
     ];
     kinds.into_iter().map(|(info, k)| (info.kind, k)).collect()
@@ -258,6 +276,7 @@ pub fn registry(clients: &Clients) -> HashMap<&'static str, Arc<dyn ResourceKind
 pub fn check_files(info: &KindInfo, properties: &Value, root: &std::path::Path) -> Vec<String> {
     match info.kind {
         "s3.objects" => s3_objects::check_files(properties, root),
+        "agentcore.agent_package" => agentcore_package::check_files(properties, root),
         _ => Vec::new(),
     }
 }

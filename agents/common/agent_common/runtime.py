@@ -1,0 +1,57 @@
+"""The AgentCore Runtime entry point shared by the agents: read the caller from the validated
+token, build the agent for that caller, stream its answer. A refusal is an HTTP error with a
+message, never an answer with someone else's data."""
+import logging
+import os
+
+from bedrock_agentcore.runtime import BedrockAgentCoreApp
+from starlette.responses import JSONResponse
+
+from . import identity
+from .offline_model import NAME as OFFLINE, OfflineToolModel
+
+log = logging.getLogger("agent")
+
+
+def model(router):
+    """The model named by the runtime's `MODEL_ID`: `offline` or a Bedrock model id."""
+    model_id = os.environ.get("MODEL_ID", "")
+    if not model_id:
+        raise RuntimeError("MODEL_ID is not set: the stack sets it on the runtime")
+    if model_id == OFFLINE:
+        return OfflineToolModel(router)
+    from strands.models.bedrock import BedrockModel
+
+    return BedrockModel(model_id=model_id)
+
+
+def app(build):
+    """`build(claims) -> Agent` makes the agent for one caller, its tools bound to that caller's
+    tier or tenant; it may raise `identity.Refused`."""
+    runtime = BedrockAgentCoreApp()
+
+    @runtime.entrypoint
+    def invoke(payload, context):
+        prompt = payload.get("prompt") if isinstance(payload, dict) else None
+        if not isinstance(prompt, str) or not prompt.strip():
+            return JSONResponse({"error": "the payload needs a non-empty string 'prompt'"}, status_code=400)
+        try:
+            claims = identity.token_claims(context.request_headers)
+            agent = build(claims)
+        except identity.Refused as refused:
+            log.warning("refused: %s", refused)
+            return JSONResponse({"error": str(refused)}, status_code=refused.status)
+        return answer(agent, prompt)
+
+    return runtime
+
+
+async def answer(agent, prompt):
+    async for event in agent.stream_async(prompt):
+        if "data" in event:
+            yield event["data"]
+
+
+def serve(runtime):
+    """Port 8080 as on AgentCore Runtime; the local runtime host sets PORT to run several."""
+    runtime.run(port=int(os.environ.get("PORT", "8080")))

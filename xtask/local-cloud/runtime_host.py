@@ -1,0 +1,401 @@
+"""The local AgentCore Runtime host: the invocation URL of AgentCore Runtime served on 127.0.0.1,
+for the runtimes deployed in the emulator (ministack keeps their configuration but runs no code).
+
+    POST /runtimes/{url-encoded runtime ARN}/invocations?qualifier=DEFAULT
+
+For each call it reads the runtime's configuration from the emulator (the endpoint's live
+version) and then does what AgentCore Runtime does:
+
+- validates the bearer token exactly as the runtime's `customJWTAuthorizer` says: signature
+  against the JWKS named by the discovery document, issuer equal to the discovery document's,
+  expiry, `token_use` access, `client_id` in `allowedClients` (and `aud` in `allowedAudience`
+  when that is set). No token or an invalid one: 401; a valid token the runtime does not allow:
+  403. The discovery URL keeps its AWS form in the stack; it is mapped to the emulator here.
+- runs the agent from the zip that deploy uploaded (downloaded from the emulator's S3, unpacked,
+  started as `python -S <entry point>` so that only the zip's own files are importable, as with
+  direct code deployment), speaking the runtime's HTTP contract (`/ping`, `/invocations`, port
+  from `PORT`); one process per runtime version, started on first use;
+- forwards only the allow-listed request headers (`requestHeaderAllowlist`) and the session id.
+
+Environment: MINISTACK_URL, DATA_API_URL, RUNTIME_HOST_PORT, RUNTIMES_DIR.
+"""
+import concurrent.futures
+import ctypes
+import io
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import boto3
+import jwt
+
+MINISTACK = os.environ["MINISTACK_URL"]
+DATA_API = os.environ["DATA_API_URL"]
+PORT = int(os.environ["RUNTIME_HOST_PORT"])
+RUNTIMES_DIR = os.environ["RUNTIMES_DIR"]
+REGION = "us-east-1"
+SESSION_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
+# How long an agent may take to answer /ping after it was started (AgentCore: initialization
+# time exceeded).
+START_SECONDS = 60
+
+_session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
+_control = _session.client("bedrock-agentcore-control", endpoint_url=MINISTACK)
+_s3 = _session.client("s3", endpoint_url=MINISTACK, config=boto3.session.Config(s3={"addressing_style": "path"}))
+_COGNITO = re.compile(r"^https://cognito-idp\.[a-z0-9-]+\.amazonaws\.com/")
+
+
+class Reject(Exception):
+    def __init__(self, status, code, message):
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def emulated(url):
+    """The emulator's address for an AWS-form Cognito URL."""
+    return _COGNITO.sub(MINISTACK + "/", url)
+
+
+def _get_json(url):
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.load(r)
+
+
+# --- runtime configuration ------------------------------------------------------------------
+
+
+def runtime_config(arn, qualifier):
+    runtime_id = arn.rsplit("/", 1)[-1]
+    if not arn.startswith("arn:aws:bedrock-agentcore:") or ":runtime/" not in arn:
+        raise Reject(400, "ValidationException", f"not an agent runtime ARN: {arn}")
+    try:
+        endpoint = _control.get_agent_runtime_endpoint(agentRuntimeId=runtime_id, endpointName=qualifier)
+        version = endpoint.get("liveVersion") or endpoint.get("targetVersion")
+        config = _control.get_agent_runtime(agentRuntimeId=runtime_id, agentRuntimeVersion=version)
+    except _control.exceptions.ResourceNotFoundException as e:
+        raise Reject(404, "ResourceNotFoundException", str(e)) from None
+    if config.get("agentRuntimeArn") != arn:
+        raise Reject(404, "ResourceNotFoundException", f"no agent runtime {arn}")
+    if config.get("status") != "READY":
+        raise Reject(409, "ConflictException", f"runtime {runtime_id} is {config.get('status')}")
+    return runtime_id, str(config["agentRuntimeVersion"]), config
+
+
+# --- the JWT authorizer ---------------------------------------------------------------------
+
+_discovery_cache = {}
+_jwks_clients = {}
+_cache_lock = threading.Lock()
+
+
+def _discovery(url):
+    with _cache_lock:
+        hit = _discovery_cache.get(url)
+        if hit and hit[0] > time.time():
+            return hit[1]
+    try:
+        doc = _get_json(emulated(url))
+    except (urllib.error.URLError, ValueError) as e:
+        raise Reject(401, "AccessDeniedException", f"the authorizer's discovery URL does not answer: {e}") from None
+    with _cache_lock:
+        _discovery_cache[url] = (time.time() + 60, doc)
+    return doc
+
+
+def _signing_key(jwks_url, token):
+    with _cache_lock:
+        client = _jwks_clients.get(jwks_url)
+        if client is None:
+            client = _jwks_clients[jwks_url] = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=60)
+    return client.get_signing_key_from_jwt(token).key
+
+
+def authorize(config, headers):
+    """The validated claims, or Reject(401/403) as AgentCore Runtime's authorizer would."""
+    authorizer = (config.get("authorizerConfiguration") or {}).get("customJWTAuthorizer")
+    if not authorizer:
+        # Without a JWT authorizer AgentCore Runtime wants SigV4, which this host does not serve.
+        raise Reject(403, "AccessDeniedException", "this runtime has no JWT authorizer; the local host serves only OAuth runtimes")
+    value = headers.get("Authorization", "")
+    scheme, _, token = value.partition(" ")
+    if not value:
+        raise Reject(401, "UnauthorizedException", "missing bearer token (Authorization header)")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Reject(401, "UnauthorizedException", "the Authorization header is not a bearer token")
+    token = token.strip()
+    doc = _discovery(authorizer["discoveryUrl"])
+    try:
+        key = _signing_key(emulated(doc["jwks_uri"]), token)
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=["RS256"],
+            issuer=doc["issuer"],
+            options={"require": ["exp", "iss", "sub"], "verify_aud": False},
+            leeway=0,
+        )
+    except jwt.PyJWTError as e:
+        raise Reject(401, "UnauthorizedException", f"invalid bearer token: {type(e).__name__}: {e}") from None
+    if claims.get("token_use") != "access":
+        raise Reject(401, "UnauthorizedException", "invalid bearer token: not an access token")
+    allowed_clients = authorizer.get("allowedClients") or []
+    if allowed_clients and claims.get("client_id") not in allowed_clients:
+        raise Reject(403, "AccessDeniedException", "the token's client is not allowed by this runtime")
+    allowed_audience = authorizer.get("allowedAudience") or []
+    if allowed_audience:
+        aud = claims.get("aud")
+        auds = aud if isinstance(aud, list) else [aud]
+        if not any(a in allowed_audience for a in auds):
+            raise Reject(403, "AccessDeniedException", "the token's audience is not allowed by this runtime")
+    return claims
+
+
+# --- agent processes -----------------------------------------------------------------------
+
+
+def _die_with_parent():
+    # PR_SET_PDEATHSIG: an agent must not outlive a host that was killed outright.
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+    os.setpgrp()
+
+
+# PR_SET_PDEATHSIG fires when the *thread* that started the child ends, and every request has
+# its own thread: agents are started from this one long-lived thread instead.
+_SPAWNER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="spawner")
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Agent:
+    def __init__(self, runtime_id, version, config):
+        self.key = (runtime_id, version)
+        code = config["agentRuntimeArtifact"]["codeConfiguration"]
+        s3 = code["code"]["s3"]
+        self.dir = os.path.join(RUNTIMES_DIR, runtime_id, version)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        os.makedirs(self.dir)
+        body = _s3.get_object(Bucket=s3["bucket"], Key=s3["prefix"])["Body"].read()
+        with zipfile.ZipFile(io.BytesIO(body)) as z:
+            z.extractall(self.dir)
+        entry = (code.get("entryPoint") or ["main.py"])[0]
+        self.port = _free_port()
+        env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": self.dir,
+            "PORT": str(self.port),
+            "PYTHONUNBUFFERED": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+            # What the execution role gives on AWS, the emulator's dummy credentials give here.
+            "AWS_REGION": REGION,
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_ACCESS_KEY_ID": "test",
+            "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_ENDPOINT_URL": MINISTACK,
+            "AWS_ENDPOINT_URL_RDS_DATA": DATA_API,
+            **(config.get("environmentVariables") or {}),
+        }
+        self.log_path = os.path.join(RUNTIMES_DIR, runtime_id, f"v{version}.log")
+        log = open(self.log_path, "ab")
+        self.process = _SPAWNER.submit(
+            subprocess.Popen,
+            [sys.executable, "-S", os.path.join(self.dir, entry)],
+            cwd=self.dir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_die_with_parent,
+        ).result()
+        log.close()
+        self._wait_ready()
+
+    def _wait_ready(self):
+        deadline = time.time() + START_SECONDS
+        while time.time() < deadline:
+            if self.process.poll() is not None:
+                raise Reject(500, "RuntimeClientError", f"the agent exited during start-up (code {self.process.returncode}): {self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/ping", timeout=1):
+                    return
+            except (urllib.error.URLError, OSError):
+                time.sleep(0.1)
+        self.stop()
+        raise Reject(500, "RuntimeClientError", f"Runtime initialization time exceeded: {self.log_tail()}")
+
+    def log_tail(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read()[-1500:].decode(errors="replace")
+        except OSError:
+            return ""
+
+    def alive(self):
+        return self.process.poll() is None
+
+    def stop(self):
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Agents:
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.running = {}  # runtime id -> Agent (its live version only)
+
+    def get(self, runtime_id, version, config):
+        with self.lock:
+            agent = self.running.get(runtime_id)
+            if agent and agent.key == (runtime_id, version) and agent.alive():
+                return agent
+            if agent:
+                agent.stop()
+                del self.running[runtime_id]
+            agent = Agent(runtime_id, version, config)
+            self.running[runtime_id] = agent
+            return agent
+
+    def prune(self):
+        """Stops the agents of runtimes that no longer exist (destroyed)."""
+        with self.lock:
+            ids = list(self.running)
+        for runtime_id in ids:
+            try:
+                _control.get_agent_runtime(agentRuntimeId=runtime_id)
+                continue
+            except _control.exceptions.ResourceNotFoundException:
+                pass
+            except Exception:
+                continue
+            with self.lock:
+                agent = self.running.pop(runtime_id, None)
+            if agent:
+                agent.stop()
+
+    def stop_all(self):
+        with self.lock:
+            for agent in self.running.values():
+                agent.stop()
+            self.running.clear()
+
+
+AGENTS = Agents()
+
+
+# --- HTTP -----------------------------------------------------------------------------------
+
+
+class Handler(BaseHTTPRequestHandler):
+    # HTTP/1.0: the agent's streamed answer is passed on as it comes and ends with the connection.
+    protocol_version = "HTTP/1.0"
+
+    def log_message(self, fmt, *args):
+        sys.stderr.write("runtime-host: " + (fmt % args) + "\n")
+
+    def _reply(self, status, body, code=None):
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        if code:
+            self.send_header("x-amzn-ErrorType", code)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/health":
+            self._reply(200, {"status": "ok", "agents": len(AGENTS.running)})
+        else:
+            self._reply(404, {"message": "not found"}, "UnknownOperationException")
+
+    def do_POST(self):
+        try:
+            self._invoke()
+        except Reject as e:
+            self._reply(e.status, {"message": e.message}, e.code)
+        except Exception as e:  # a fault of the stand-in must say so
+            self._reply(500, {"message": f"local runtime host internal error: {type(e).__name__}: {e}"}, "InternalServerException")
+
+    def _invoke(self):
+        url = urlsplit(self.path)
+        match = re.fullmatch(r"/runtimes/(.+)/invocations", url.path)
+        if not match:
+            raise Reject(404, "UnknownOperationException", f"no such operation: POST {url.path}")
+        arn = unquote(match.group(1))
+        qualifier = (parse_qs(url.query).get("qualifier") or ["DEFAULT"])[0]
+        session = self.headers.get(SESSION_HEADER)
+        if session is not None and not 33 <= len(session) <= 256:
+            raise Reject(400, "ValidationException", f"{SESSION_HEADER} must be 33 to 256 characters")
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length)
+        runtime_id, version, config = runtime_config(arn, qualifier)
+        authorize(config, self.headers)
+        agent = AGENTS.get(runtime_id, version, config)
+
+        allow = {h.lower() for h in ((config.get("requestHeaderConfiguration") or {}).get("requestHeaderAllowlist") or [])}
+        forward = {k: v for k, v in self.headers.items() if k.lower() in allow}
+        forward["Content-Type"] = self.headers.get("Content-Type", "application/json")
+        forward[SESSION_HEADER] = session or f"local-{runtime_id}-{time.time_ns()}".ljust(33, "0")
+        request = urllib.request.Request(f"http://127.0.0.1:{agent.port}/invocations", data=body, headers=forward, method="POST")
+        try:
+            response = urllib.request.urlopen(request, timeout=300)
+        except urllib.error.HTTPError as e:
+            response = e
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.headers.get("Content-Type", "application/json"))
+        self.send_header(SESSION_HEADER, forward[SESSION_HEADER])
+        self.end_headers()
+        while True:
+            chunk = response.read1(65536) if hasattr(response, "read1") else response.read(65536)
+            if not chunk:
+                break
+            self.wfile.write(chunk)
+            self.wfile.flush()
+
+
+def main():
+    os.makedirs(RUNTIMES_DIR, exist_ok=True)
+    server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
+    server.daemon_threads = True
+    done = threading.Event()
+
+    def stop(*_):
+        done.set()
+        threading.Thread(target=server.shutdown).start()
+
+    def prune():
+        while not done.wait(5):
+            AGENTS.prune()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    threading.Thread(target=prune, daemon=True).start()
+    try:
+        server.serve_forever()
+    finally:
+        AGENTS.stop_all()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

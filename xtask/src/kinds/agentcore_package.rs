@@ -1,0 +1,216 @@
+//! An agent's code package for AgentCore direct code deployment: its sources and vendored
+//! dependencies zipped deterministically (`crate::packaging`) and stored in S3 under a
+//! content-addressed key, `agents/<name>/<digest>.zip`. An unchanged agent has the same key,
+//! which is already there: nothing is built into S3 and the runtime that references the key sees
+//! no change. Old packages stay (for a rollback) and go with the bucket.
+
+use std::path::PathBuf;
+
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use super::{properties, KindInfo};
+use crate::cloud::{classify, Clients, TargetKind};
+use crate::engine::{
+    found, CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+};
+use crate::model::NameStyle;
+use crate::packaging::{Built, Manifest, Platform};
+
+pub const INFO: KindInfo = KindInfo {
+    kind: "agentcore.agent_package",
+    name_style: NameStyle::Dashed,
+    attributes: &["bucket", "key", "digest", "size"],
+    ready_attributes: &[],
+    deadline_secs: 900,
+    // The package is an object in a bucket of the stack: deleting the bucket removes it.
+    cascades: true,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Properties {
+    pub bucket: String,
+    /// Directories, relative to the repository root, whose contents make the zip's root (the
+    /// entry point `main.py` among them).
+    pub sources: Vec<String>,
+    /// A fully pinned requirements file (`pip freeze`), installed with `--no-deps`.
+    pub requirements: String,
+    /// The CPython version AgentCore Runtime runs the agent with on AWS, e.g. "3.12".
+    pub python: String,
+}
+
+/// Source directories and the requirements file exist, and an entry point is among the sources.
+pub fn check_files(properties: &Value, root: &std::path::Path) -> Vec<String> {
+    let Ok(p) = serde_json::from_value::<Properties>(properties.clone()) else {
+        return Vec::new();
+    };
+    let mut problems = Vec::new();
+    for dir in &p.sources {
+        if !root.join(dir).is_dir() {
+            problems.push(format!("source directory {dir} does not exist"));
+        }
+    }
+    if !root.join(&p.requirements).is_file() {
+        problems.push(format!(
+            "requirements file {} does not exist",
+            p.requirements
+        ));
+    }
+    if !p
+        .sources
+        .iter()
+        .any(|d| root.join(d).join("main.py").is_file())
+    {
+        problems.push("no source directory holds the entry point main.py".to_string());
+    }
+    if !["3.10", "3.11", "3.12", "3.13", "3.14"].contains(&p.python.as_str()) {
+        problems.push(format!(
+            "python {} is not one AgentCore Runtime offers (3.10 to 3.14)",
+            p.python
+        ));
+    }
+    problems
+}
+
+pub struct AgentPackage(pub Clients);
+
+impl AgentPackage {
+    fn platform(&self, p: &Properties) -> Platform {
+        match self.0.target {
+            TargetKind::Local => Platform::Local,
+            TargetKind::Aws => Platform::Aws {
+                python: p.python.clone(),
+            },
+        }
+    }
+
+    /// Builds the manifest (and installs dependencies on first use) off the async runtime.
+    async fn manifest(&self, target: &Target) -> CloudResult<(Properties, Manifest)> {
+        let p: Properties = properties(target)?;
+        let platform = self.platform(&p);
+        let packager = self.0.packager.clone();
+        let sources: Vec<PathBuf> = p.sources.iter().map(|s| self.0.root.join(s)).collect();
+        let requirements = self.0.root.join(&p.requirements);
+        let manifest = tokio::task::spawn_blocking(move || {
+            packager.manifest(&sources, &requirements, &platform)
+        })
+        .await
+        .map_err(CloudError::fatal)?
+        .map_err(|e| CloudError::Fatal(format!("{e:#}")))?;
+        Ok((p, manifest))
+    }
+
+    async fn build(&self, p: &Properties, manifest: Manifest) -> CloudResult<Built> {
+        let packager = self.0.packager.clone();
+        let platform = self.platform(p);
+        tokio::task::spawn_blocking(move || packager.build(&manifest, &platform))
+            .await
+            .map_err(CloudError::fatal)?
+            .map_err(|e| CloudError::Fatal(format!("{e:#}")))
+    }
+}
+
+fn key(target: &Target, digest: &str) -> String {
+    format!("agents/{}/{digest}.zip", target.physical_name)
+}
+
+fn outputs(bucket: &str, key: &str, digest: &str, size: u64) -> Outputs {
+    [
+        ("bucket".to_string(), json!(bucket)),
+        ("key".to_string(), json!(key)),
+        ("digest".to_string(), json!(digest)),
+        ("size".to_string(), json!(size)),
+    ]
+    .into_iter()
+    .collect()
+}
+
+#[async_trait]
+impl ResourceKind for AgentPackage {
+    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+        let (p, manifest) = self.manifest(target).await?;
+        let key = key(target, &manifest.digest);
+        let head = self
+            .0
+            .s3
+            .head_object()
+            .bucket(&p.bucket)
+            .key(&key)
+            .send()
+            .await;
+        let Some(head) =
+            found(head.map_err(|e| classify(e, &["NotFound", "NoSuchKey", "NoSuchBucket"])))?
+        else {
+            return Ok(None);
+        };
+        // Content-addressed: the object under this key is exactly this package. It is ours
+        // because the bucket is (objects carry no ownership tags of their own).
+        Ok(Some(Observed {
+            owned: true,
+            properties: target.properties.clone(),
+            outputs: outputs(
+                &p.bucket,
+                &key,
+                &manifest.digest,
+                head.content_length().unwrap_or_default() as u64,
+            ),
+        }))
+    }
+
+    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
+        let (p, manifest) = self.manifest(target).await?;
+        let built = self.build(&p, manifest).await?;
+        let key = key(target, &built.digest);
+        let body = ByteStream::from_path(&built.path)
+            .await
+            .map_err(CloudError::fatal)?;
+        self.0
+            .s3
+            .put_object()
+            .bucket(&p.bucket)
+            .key(&key)
+            .content_type("application/zip")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| classify(e, &["NoSuchBucket"]))?;
+        Ok(outputs(&p.bucket, &key, &built.digest, built.size))
+    }
+
+    async fn update(
+        &self,
+        target: &Target,
+        _observed: &Observed,
+        _changes: &[FieldChange],
+    ) -> CloudResult<Outputs> {
+        // A different package has a different key: observe finds nothing and `create` runs.
+        self.create(target).await
+    }
+
+    async fn delete(&self, _target: &Target, observed: &Observed) -> CloudResult<()> {
+        let (Some(bucket), Some(key)) = (
+            observed.outputs.get("bucket").and_then(Value::as_str),
+            observed.outputs.get("key").and_then(Value::as_str),
+        ) else {
+            return Ok(());
+        };
+        match self
+            .0
+            .s3
+            .delete_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) => match classify(e, &["NoSuchBucket", "NoSuchKey"]) {
+                CloudError::NotFound(_) => Ok(()),
+                other => Err(other),
+            },
+        }
+    }
+}

@@ -1,0 +1,367 @@
+//! An agent on AgentCore Runtime with direct code deployment: the package in S3, an execution
+//! role, a JWT authorizer that accepts only the access tokens of the stack's user pool and app
+//! client, `Authorization` allow-listed so that the agent sees the validated token, and the
+//! environment from stack references. Every update makes a new runtime version (the DEFAULT
+//! endpoint follows it); an unchanged runtime gets no call.
+
+use std::collections::{BTreeMap, HashMap};
+
+use async_trait::async_trait;
+use aws_sdk_bedrockagentcorecontrol::types::{
+    AgentManagedRuntimeType, AgentRuntimeArtifact, AuthorizerConfiguration, Code,
+    CodeConfiguration, CustomJwtAuthorizerConfiguration, NetworkConfiguration, NetworkMode,
+    RequestHeaderConfiguration, S3Location,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use super::bedrock_knowledge_base::propagation;
+use super::{properties, tags_with_created_at, KindInfo};
+use crate::cloud::{classify, Clients, TargetKind};
+use crate::engine::{
+    found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
+};
+use crate::model::{names, NameStyle};
+
+pub const INFO: KindInfo = KindInfo {
+    kind: "agentcore.runtime",
+    name_style: NameStyle::Underscored,
+    attributes: &["arn", "id", "name", "version"],
+    ready_attributes: &["version"],
+    deadline_secs: 900,
+    cascades: false,
+};
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Properties {
+    pub role_arn: String,
+    pub package_bucket: String,
+    pub package_key: String,
+    /// CPython version, e.g. "3.12" (`PYTHON_3_12`).
+    pub python: String,
+    #[serde(default = "main_py")]
+    pub entry_point: String,
+    /// The user pool's OpenID discovery URL (`${user_pool.discovery_url}`).
+    pub discovery_url: String,
+    /// App clients whose access tokens are accepted (`client_id` claim).
+    pub allowed_clients: Vec<String>,
+    /// Request headers passed on to the agent.
+    pub header_allowlist: Vec<String>,
+    /// The model the agent uses, per target: a Bedrock model id on AWS; on the local target,
+    /// where no model can be reached, `offline`.
+    pub model_id: PerTarget,
+    /// More environment variables for the agent (stack references welcome).
+    #[serde(default)]
+    pub environment: BTreeMap<String, String>,
+    /// References that must be ready before the agent can serve (its database's roles, say).
+    #[serde(default)]
+    pub wait_for: Vec<Value>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PerTarget {
+    pub aws: String,
+    pub local: String,
+}
+
+fn main_py() -> String {
+    "main.py".to_string()
+}
+
+const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
+
+pub struct Runtime(pub Clients);
+
+impl Runtime {
+    fn environment(&self, p: &Properties) -> HashMap<String, String> {
+        let mut env: HashMap<String, String> = p.environment.clone().into_iter().collect();
+        let model = match self.0.target {
+            TargetKind::Aws => &p.model_id.aws,
+            TargetKind::Local => &p.model_id.local,
+        };
+        env.insert("MODEL_ID".into(), model.clone());
+        env
+    }
+
+    fn artifact(p: &Properties) -> CloudResult<AgentRuntimeArtifact> {
+        let location = S3Location::builder()
+            .bucket(&p.package_bucket)
+            .prefix(&p.package_key)
+            .build()
+            .map_err(CloudError::fatal)?;
+        let code = CodeConfiguration::builder()
+            .code(Code::S3(location))
+            .runtime(AgentManagedRuntimeType::from(
+                format!("PYTHON_{}", p.python.replace('.', "_")).as_str(),
+            ))
+            .entry_point(&p.entry_point)
+            .build()
+            .map_err(CloudError::fatal)?;
+        Ok(AgentRuntimeArtifact::CodeConfiguration(code))
+    }
+
+    fn authorizer(p: &Properties) -> CloudResult<AuthorizerConfiguration> {
+        let jwt = CustomJwtAuthorizerConfiguration::builder()
+            .discovery_url(&p.discovery_url)
+            .set_allowed_clients(Some(p.allowed_clients.clone()))
+            .build()
+            .map_err(CloudError::fatal)?;
+        Ok(AuthorizerConfiguration::CustomJwtAuthorizer(jwt))
+    }
+
+    fn network() -> CloudResult<NetworkConfiguration> {
+        NetworkConfiguration::builder()
+            .network_mode(NetworkMode::Public)
+            .build()
+            .map_err(CloudError::fatal)
+    }
+
+    /// The same request always carries the same token: a retried create cannot make two.
+    fn client_token(target: &Target, what: &str) -> String {
+        let h = Sha256::new()
+            .chain_update(target.physical_name.as_bytes())
+            .chain_update(what.as_bytes())
+            .chain_update(target.properties.to_string().as_bytes())
+            .finalize();
+        hex::encode(h)
+    }
+
+    async fn find_id(&self, name: &str) -> CloudResult<Option<String>> {
+        let mut pages = self
+            .0
+            .agentcore
+            .list_agent_runtimes()
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(e, NOT_FOUND))?;
+            if let Some(r) = page
+                .agent_runtimes()
+                .iter()
+                .find(|r| r.agent_runtime_name() == name)
+            {
+                return Ok(Some(r.agent_runtime_id().to_string()));
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn outputs(arn: &str, id: &str, name: &str, version: &str) -> Outputs {
+    [
+        ("arn", arn),
+        ("id", id),
+        ("name", name),
+        ("version", version),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), json!(v)))
+    .collect()
+}
+
+#[async_trait]
+impl ResourceKind for Runtime {
+    fn immutable_fields(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+        let Some(id) = self.find_id(&target.physical_name).await? else {
+            return Ok(None);
+        };
+        let got = self
+            .0
+            .agentcore
+            .get_agent_runtime()
+            .agent_runtime_id(&id)
+            .send()
+            .await;
+        let Some(r) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
+            return Ok(None);
+        };
+        let tags = self
+            .0
+            .agentcore
+            .list_tags_for_resource()
+            .resource_arn(r.agent_runtime_arn())
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        let tags: BTreeMap<String, String> = tags
+            .tags()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        let owned = names::is_owned(&target.tags, &tags);
+        let outputs = outputs(
+            r.agent_runtime_arn(),
+            r.agent_runtime_id(),
+            r.agent_runtime_name(),
+            r.agent_runtime_version(),
+        );
+        let (bucket, key, python, entry) = match r.agent_runtime_artifact() {
+            Some(AgentRuntimeArtifact::CodeConfiguration(c)) => {
+                let (b, k) = match c.code() {
+                    Some(Code::S3(s3)) => (json!(s3.bucket()), json!(s3.prefix())),
+                    _ => (Value::Null, Value::Null),
+                };
+                let python = c
+                    .runtime()
+                    .as_str()
+                    .strip_prefix("PYTHON_")
+                    .map(|v| json!(v.replace('_', ".")))
+                    .unwrap_or(Value::Null);
+                (b, k, python, json!(c.entry_point().first()))
+            }
+            _ => (Value::Null, Value::Null, Value::Null, Value::Null),
+        };
+        let (discovery, clients) = match r.authorizer_configuration() {
+            Some(AuthorizerConfiguration::CustomJwtAuthorizer(j)) => {
+                (json!(j.discovery_url()), json!(j.allowed_clients()))
+            }
+            _ => (Value::Null, Value::Null),
+        };
+        let headers = match r.request_header_configuration() {
+            Some(RequestHeaderConfiguration::RequestHeaderAllowlist(h)) => json!(h),
+            _ => json!([]),
+        };
+        let mut env: BTreeMap<String, String> = r
+            .environment_variables()
+            .cloned()
+            .unwrap_or_default()
+            .into_iter()
+            .collect();
+        // MODEL_ID is set from `model_id` for this target; compare it there.
+        let model = env.remove("MODEL_ID");
+        let p: Properties = properties(target)?;
+        let model_id = match self.0.target {
+            TargetKind::Aws => json!({"aws": model, "local": p.model_id.local}),
+            TargetKind::Local => json!({"aws": p.model_id.aws, "local": model}),
+        };
+        Ok(Some(Observed {
+            owned,
+            properties: json!({
+                "role_arn": r.role_arn(),
+                "package_bucket": bucket,
+                "package_key": key,
+                "python": python,
+                "entry_point": entry,
+                "discovery_url": discovery,
+                "allowed_clients": clients,
+                "header_allowlist": headers,
+                "model_id": model_id,
+                "environment": env,
+                "wait_for": p.wait_for,
+                "status": r.status().as_str(),
+            }),
+            outputs,
+        }))
+    }
+
+    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
+        let p: Properties = properties(target)?;
+        let tags: HashMap<String, String> = tags_with_created_at(target).into_iter().collect();
+        let out = self
+            .0
+            .agentcore
+            .create_agent_runtime()
+            .agent_runtime_name(&target.physical_name)
+            .description(format!("{} (agentcore-multitenant)", target.logical_id))
+            .agent_runtime_artifact(Self::artifact(&p)?)
+            .role_arn(&p.role_arn)
+            .network_configuration(Self::network()?)
+            .authorizer_configuration(Self::authorizer(&p)?)
+            .request_header_configuration(RequestHeaderConfiguration::RequestHeaderAllowlist(
+                p.header_allowlist.clone(),
+            ))
+            .set_environment_variables(Some(self.environment(&p)))
+            .client_token(Self::client_token(target, "create"))
+            .set_tags(Some(tags))
+            .send()
+            .await
+            .map_err(|e| propagation(classify(e, NOT_FOUND)))?;
+        Ok(outputs(
+            out.agent_runtime_arn(),
+            out.agent_runtime_id(),
+            &target.physical_name,
+            out.agent_runtime_version(),
+        ))
+    }
+
+    async fn update(
+        &self,
+        target: &Target,
+        observed: &Observed,
+        _changes: &[FieldChange],
+    ) -> CloudResult<Outputs> {
+        let p: Properties = properties(target)?;
+        let id = observed.outputs["id"].as_str().unwrap_or_default();
+        let out = self
+            .0
+            .agentcore
+            .update_agent_runtime()
+            .agent_runtime_id(id)
+            .description(format!("{} (agentcore-multitenant)", target.logical_id))
+            .agent_runtime_artifact(Self::artifact(&p)?)
+            .role_arn(&p.role_arn)
+            .network_configuration(Self::network()?)
+            .authorizer_configuration(Self::authorizer(&p)?)
+            .request_header_configuration(RequestHeaderConfiguration::RequestHeaderAllowlist(
+                p.header_allowlist.clone(),
+            ))
+            .set_environment_variables(Some(self.environment(&p)))
+            .client_token(Self::client_token(
+                target,
+                &format!("update-from-{}", observed.outputs["version"]),
+            ))
+            .send()
+            .await
+            .map_err(|e| propagation(classify(e, NOT_FOUND)))?;
+        let mut outputs = observed.outputs.clone();
+        outputs.insert("version".into(), json!(out.agent_runtime_version()));
+        Ok(outputs)
+    }
+
+    async fn poll_ready(&self, _target: &Target, outputs: &Outputs) -> CloudResult<Progress> {
+        let id = outputs["id"].as_str().unwrap_or_default();
+        let r = self
+            .0
+            .agentcore
+            .get_agent_runtime()
+            .agent_runtime_id(id)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        match r.status().as_str() {
+            "READY" => {
+                let mut done = outputs.clone();
+                done.insert("version".into(), json!(r.agent_runtime_version()));
+                Ok(Progress::Done(done))
+            }
+            s @ ("CREATE_FAILED" | "UPDATE_FAILED") => Err(CloudError::Fatal(format!(
+                "the runtime is {s}: {}\n  hint: the agent's log group /aws/bedrock-agentcore/runtimes/{id}-DEFAULT says more",
+                r.failure_reason().unwrap_or("no reason given")
+            ))),
+            other => Ok(Progress::Pending(format!("runtime {other}"))),
+        }
+    }
+
+    async fn delete(&self, _target: &Target, observed: &Observed) -> CloudResult<()> {
+        if observed.properties["status"] == json!("DELETING") {
+            return Ok(());
+        }
+        let id = observed.outputs["id"].as_str().unwrap_or_default();
+        self.0
+            .agentcore
+            .delete_agent_runtime()
+            .agent_runtime_id(id)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(())
+    }
+}
