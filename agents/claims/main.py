@@ -14,10 +14,9 @@ import os
 import re
 import time
 
-import boto3
 from strands import Agent, tool
 
-from agent_common import identity, runtime
+from agent_common import aws, identity, runtime
 
 SYSTEM_PROMPT = """You help an insurance broker with their claims. Use the tools and answer only
 from what they return; quote claim numbers and amounts exactly. The tools only ever see the
@@ -46,7 +45,7 @@ class Database:
 
     def __init__(self, sub, client=None, env=os.environ):
         self.sub = sub
-        self.client = client or boto3.client("rds-data")
+        self.client = client or aws.client("rds-data")
         self.cluster = env["CLUSTER_ARN"]
         self.secret = env["APP_USER_SECRET_ARN"]
         self.key_secret = env["TOKEN_KEY_SECRET_ARN"]
@@ -55,7 +54,7 @@ class Database:
 
     def key(self):
         if self._key is None:
-            secrets = boto3.client("secretsmanager")
+            secrets = aws.client("secretsmanager")
             value = secrets.get_secret_value(SecretId=self.key_secret)["SecretString"]
             self._key = json.loads(value)["tenant_token"].encode()
         return self._key

@@ -3,10 +3,9 @@ Base, retrieving only the documents of the caller's tier. The tier comes from th
 access token's `cognito:groups`; the model can only choose the search text."""
 import os
 
-import boto3
 from strands import Agent, tool
 
-from agent_common import identity, runtime
+from agent_common import aws, identity, runtime
 
 SYSTEM_PROMPT = """You answer questions about the customer's insurance policy. Use the
 search_policy_documents tool and answer only from what it returns; quote amounts exactly.
@@ -23,7 +22,7 @@ def route(prompt, tools):
 
 def retriever(tier, knowledge_base_id=None, client=None):
     knowledge_base_id = knowledge_base_id or os.environ["KNOWLEDGE_BASE_ID"]
-    client = client or boto3.client("bedrock-agent-runtime")
+    client = client or aws.client("bedrock-agent-runtime")
 
     @tool
     def search_policy_documents(query: str) -> str:

@@ -82,6 +82,11 @@ elif command == "secrets":
             doc = json.loads(sm.get_secret_value(SecretId=s["ARN"])["SecretString"])
             values += [{"secret": s["Name"], "value": v} for k, v in doc.items() if k != "username"]
     print(json.dumps(values))
+elif command == "runtime-versions":
+    # The versions of the runtime named `arg`, newest first.
+    runtime = next(r for r in agentcore.list_agent_runtimes()["agentRuntimes"] if r["agentRuntimeName"] == arg)
+    versions = agentcore.list_agent_runtime_versions(agentRuntimeId=runtime["agentRuntimeId"])["agentRuntimes"]
+    print(json.dumps([v["agentRuntimeVersion"] for v in versions]))
 elif command == "make-bucket":
     s3.create_bucket(Bucket=arg)
     print(json.dumps({"created": arg}))

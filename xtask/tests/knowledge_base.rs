@@ -30,7 +30,7 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
     let dir = stacks.path().to_str().unwrap();
 
     let first = cloud.ok(&["deploy", "--stacks-dir", dir]);
-    assert_eq!(summary(&first)["counts"]["create"], 15);
+    assert_eq!(summary(&first)["counts"]["create"], 20);
     assert_eq!(event(&first, "ingestion")["action"], "create");
     let outputs: Value = serde_json::from_str(
         &std::fs::read_to_string(cloud.state.path().join("outputs/local/dev.json")).unwrap(),
@@ -125,7 +125,7 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
 
     // Destroy leaves nothing in either emulator; again still succeeds.
     let gone = cloud.ok(&["destroy", "--stacks-dir", dir]);
-    assert_eq!(summary(&gone)["counts"]["delete"], 15);
+    assert_eq!(summary(&gone)["counts"]["delete"], 20);
     assert_eq!(
         cloud.inventory("dev"),
         serde_json::json!({"user_pools": [], "secrets": [], "buckets": []})

@@ -13,9 +13,9 @@ fn deploy_redeploy_destroy_both_tutorials() {
     let first = cloud.ok(&["deploy", "--tutorial", "all"]);
     let s = summary(&first);
     assert_eq!(s["ok"], true);
-    assert_eq!(s["counts"]["create"], 33, "{s}");
+    assert_eq!(s["counts"]["create"], 43, "{s}");
     let resources: Vec<&Value> = first.iter().filter(|e| e["type"] == "resource").collect();
-    assert_eq!(resources.len(), 33);
+    assert_eq!(resources.len(), 43);
     assert!(resources
         .iter()
         .all(|e| e["status"] == "done" && e["action"] == "create"));
@@ -28,7 +28,10 @@ fn deploy_redeploy_destroy_both_tutorials() {
     assert_eq!(t1["groups"], serde_json::json!(["platinum", "regular"]));
     assert_eq!(
         t1["clients"],
-        serde_json::json!(["agentcore-mt-dev-t1-app-client"])
+        serde_json::json!([
+            "agentcore-mt-dev-t1-app-client",
+            "agentcore-mt-dev-t1-other-client"
+        ])
     );
     assert_eq!(t1["users"][0]["username"], "john-regular");
     assert_eq!(t1["users"][0]["groups"], serde_json::json!(["regular"]));
@@ -61,8 +64,22 @@ fn deploy_redeploy_destroy_both_tutorials() {
         1,
         "the RDS-managed master secret"
     );
-    let objects = &inv["buckets"][0]["objects"];
+    // buckets: t1 agent code, t1 documents, t2 agent code (sorted by name)
+    assert_eq!(inv["buckets"].as_array().unwrap().len(), 3, "{inv}");
+    let objects = &inv["buckets"][1]["objects"];
     assert_eq!(objects.as_array().unwrap().len(), 8, "{inv}");
+    for code in [&inv["buckets"][0], &inv["buckets"][2]] {
+        let keys = code["objects"].as_array().unwrap();
+        assert_eq!(keys.len(), 1, "one content-addressed package: {code}");
+        assert!(keys[0].as_str().unwrap().ends_with(".zip"));
+    }
+    assert_eq!(
+        inv["agent_runtimes"],
+        serde_json::json!([
+            "agentcore_mt_dev_t1_policy_agent",
+            "agentcore_mt_dev_t2_claims_agent"
+        ])
+    );
     assert!(objects
         .as_array()
         .unwrap()
@@ -74,7 +91,7 @@ fn deploy_redeploy_destroy_both_tutorials() {
         s["api_calls"]["mutating"], 0,
         "a converged re-deploy changed something: {s}"
     );
-    assert_eq!(s["counts"]["noop"], 33);
+    assert_eq!(s["counts"]["noop"], 43);
 
     let plan = cloud.ok(&["plan", "--tutorial", "1"]);
     assert!(plan
@@ -92,12 +109,12 @@ fn deploy_redeploy_destroy_both_tutorials() {
         .starts_with("us-east-1_"));
 
     let gone = cloud.ok(&["destroy"]);
-    assert_eq!(summary(&gone)["counts"]["delete"], 33);
+    assert_eq!(summary(&gone)["counts"]["delete"], 43);
     // Nothing left: no cluster, instance, final snapshot, managed secret, network, pool, bucket.
     assert_eq!(cloud.inventory("dev"), empty_inventory());
     let again = cloud.ok(&["destroy"]);
     assert_eq!(summary(&again)["api_calls"]["mutating"], 0);
-    assert_eq!(summary(&again)["counts"]["noop"], 33);
+    assert_eq!(summary(&again)["counts"]["noop"], 43);
 }
 
 #[test]
@@ -106,8 +123,8 @@ fn two_environments_side_by_side_do_not_touch_each_other() {
     std::thread::scope(|s| {
         let a = s.spawn(|| cloud.ok(&["deploy", "--env", "pr-1", "--tutorial", "1"]));
         let b = s.spawn(|| cloud.ok(&["deploy", "--env", "pr-2", "--tutorial", "1"]));
-        assert_eq!(summary(&a.join().unwrap())["counts"]["create"], 15);
-        assert_eq!(summary(&b.join().unwrap())["counts"]["create"], 15);
+        assert_eq!(summary(&a.join().unwrap())["counts"]["create"], 20);
+        assert_eq!(summary(&b.join().unwrap())["counts"]["create"], 20);
     });
     let before = cloud.inventory("pr-2");
     assert_eq!(before["user_pools"].as_array().unwrap().len(), 1);
@@ -264,7 +281,14 @@ fn document_changes_are_planned_and_synced_file_by_file() {
     let up = cloud.ok(&["deploy", "--stacks-dir", dir]);
     // one upload, one batch delete, and the one ingestion job the change calls for
     assert_eq!(summary(&up)["api_calls"]["mutating"], 3, "{}", summary(&up));
-    let keys = &cloud.inventory("dev")["buckets"][0]["objects"];
+    let inventory = cloud.inventory("dev");
+    let documents = inventory["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"].as_str().unwrap().contains("-documents-"))
+        .unwrap();
+    let keys = &documents["objects"];
     assert_eq!(keys, &serde_json::json!(["b.md", "b.md.metadata.json"]));
     cloud.ok(&["destroy", "--stacks-dir", dir]);
     assert_eq!(cloud.inventory("dev"), empty_inventory());
