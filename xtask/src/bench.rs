@@ -1,11 +1,9 @@
-//! `cargo xtask bench`: the engine's deploy schedule for the full tutorial 1 + 2 graph on the
-//! fake cloud, in virtual time, with AWS-like latencies. The kinds later issues add (IAM roles,
-//! Knowledge Base, Aurora, AgentCore) are simulated here with their expected waits.
+//! `cargo xtask bench`: the engine's deploy schedule for the full tutorial 1 + 2 graph (the
+//! shipped stacks, agents included) on the fake cloud, in virtual time, with AWS-like latencies.
 //!
 //! It reports the makespan against the critical-path lower bound (no schedule can be faster)
-//! and against the sum of all steps (what a sequential script takes). The Knowledge Base, Aurora
-//! and SQL kinds are the real ones' metadata with AWS-like waits; the AgentCore kinds (agent
-//! role, package, runtime) are simulated.
+//! and against the sum of all steps (what a sequential script takes). Every kind is the real
+//! one's metadata (attributes, readiness) on the fake cloud, with AWS-like waits.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -17,7 +15,7 @@ use serde_json::{json, Value};
 use crate::engine::{Backoff, Engine, Silent};
 use crate::fake::{self, FakeCloud, Latency};
 use crate::kinds::{self, KindInfo};
-use crate::model::{self, NameStyle, Resource, Stack};
+use crate::model::{self, Stack};
 use crate::output::Output;
 
 #[derive(Debug, clap::Args)]
@@ -36,35 +34,6 @@ pub struct BenchArgs {
     tenants: u64,
 }
 
-macro_rules! sim_kind {
-    ($name:ident, $kind:literal, [$($attr:literal),*], [$($ready:literal),*]) => {
-        const $name: KindInfo = KindInfo {
-            kind: $kind,
-            name_style: NameStyle::Dashed,
-            attributes: &[$($attr),*],
-            ready_attributes: &[$($ready),*],
-            deadline_secs: 3600,
-            cascades: false,
-        };
-    };
-}
-
-sim_kind!(
-    ROLE,
-    "sim.iam_role",
-    ["arn", "assumable_arn"],
-    ["assumable_arn"]
-);
-sim_kind!(PACKAGE, "sim.agent_package", ["key"], []);
-sim_kind!(
-    RUNTIME,
-    "sim.agent_runtime",
-    ["arn", "ready_arn"],
-    ["ready_arn"]
-);
-
-const SIMULATED: &[&KindInfo] = &[&ROLE, &PACKAGE, &RUNTIME];
-
 fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s)
 }
@@ -81,7 +50,6 @@ fn latencies() -> HashMap<&'static str, Latency> {
         .map(|k| (k.kind, l(0.15, 0.0, 0.0)))
         .collect();
     m.insert("s3.objects", l(0.8, 0.0, 0.0));
-    m.insert(ROLE.kind, l(0.3, 10.0, 0.0)); // IAM propagation
     m.insert("iam.role", l(0.3, 0.0, 0.0));
     m.insert("s3vectors.bucket", l(0.3, 0.0, 0.0));
     m.insert("s3vectors.index", l(0.3, 0.0, 0.0));
@@ -97,64 +65,15 @@ fn latencies() -> HashMap<&'static str, Latency> {
     m.insert("rdsdata.login", l(1.0, 0.0, 0.0));
     m.insert("rdsdata.signing_key", l(1.0, 0.0, 0.0));
     m.insert("rdsdata.tenant_users", l(1.0, 0.0, 0.0));
-    m.insert(PACKAGE.kind, l(3.0, 0.0, 0.0));
-    m.insert(RUNTIME.kind, l(1.0, 40.0, 30.0));
+    m.insert("agentcore.agent_package", l(3.0, 0.0, 0.0));
+    // Includes the retries while IAM propagates a new execution role.
+    m.insert("agentcore.runtime", l(1.0, 50.0, 30.0));
     m
 }
 
-fn resource(id: &str, kind: &'static KindInfo, properties: Value) -> Resource {
-    let refs = model::refs::find_refs(&properties).expect("well-formed references");
-    Resource {
-        id: id.to_string(),
-        kind,
-        properties,
-        refs,
-        line: 0,
-    }
-}
-
-/// The shipped stacks plus what the Knowledge Base, Aurora and AgentCore issues add.
+/// The shipped stacks: tutorials 1 and 2 with their agents.
 pub fn full_graph(root: &Path) -> anyhow::Result<Vec<Stack>> {
-    let mut stacks = model::load_all(&root.join("stacks")).map_err(|e| anyhow::anyhow!("{e}"))?;
-    for s in &mut stacks {
-        let extra = match s.tutorial {
-            1 => vec![
-                resource("agent_role", &ROLE, json!({"kb": "${knowledge_base.arn}"})),
-                resource(
-                    "agent_zip",
-                    &PACKAGE,
-                    json!({"bucket": "${documents.name}"}),
-                ),
-                resource(
-                    "agent",
-                    &RUNTIME,
-                    json!({"role": "${agent_role.assumable_arn}", "code": "${agent_zip.key}", "kb": "${knowledge_base.id}", "ingested": "${ingestion.job_id}", "pool": "${user_pool.discovery_url}", "client": "${app_client.id}"}),
-                ),
-            ],
-            2 => vec![
-                resource(
-                    "agent_role",
-                    &ROLE,
-                    json!({"cluster": "${claims_db.arn}", "secret": "${app_user_login.arn}"}),
-                ),
-                resource("agents_bucket", &kinds::s3_bucket::INFO, json!({})),
-                resource(
-                    "agent_zip",
-                    &PACKAGE,
-                    json!({"bucket": "${agents_bucket.arn}"}),
-                ),
-                resource(
-                    "agent",
-                    &RUNTIME,
-                    json!({"role": "${agent_role.assumable_arn}", "code": "${agent_zip.key}", "cluster": "${claims_db.arn}", "users": "${tenant_users.count}", "login": "${app_user_password.username}", "client": "${app_client.id}"}),
-                ),
-            ],
-            _ => vec![],
-        };
-        s.resources.extend(extra);
-        model::graph::topo_order(&s.resources).map_err(|c| anyhow::anyhow!("cycle {c:?}"))?;
-    }
-    Ok(stacks)
+    model::load_all(&root.join("stacks")).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -197,11 +116,13 @@ fn bounds(stacks: &[Stack], lat: &HashMap<&'static str, Latency>) -> (f64, f64) 
                     }
                 })
                 .fold(0.0, f64::max);
-            let k = start + 2.0 * l.call.as_secs_f64(); // observe, then create
+            // observe, then every call of the create (as many as the fake cloud makes)
+            let calls = 1.0 + fake::create_steps(r.kind.kind) as f64;
+            let k = start + calls * l.call.as_secs_f64();
             known.insert(r.id.as_str(), k);
             ready.insert(r.id.as_str(), k + l.ready.as_secs_f64());
             critical = critical.max(k + l.ready.as_secs_f64());
-            sequential += 2.0 * l.call.as_secs_f64() + l.ready.as_secs_f64();
+            sequential += calls * l.call.as_secs_f64() + l.ready.as_secs_f64();
         }
     }
     (critical, sequential)
@@ -224,8 +145,7 @@ pub fn measure(root: &Path) -> anyhow::Result<Measure> {
                     for (k, l) in &lat {
                         cloud.set_latency(k, *l);
                     }
-                    let infos: Vec<&'static KindInfo> =
-                        kinds::ALL.iter().chain(SIMULATED.iter()).copied().collect();
+                    let infos: Vec<&'static KindInfo> = kinds::ALL.to_vec();
                     let engine = Arc::new(Engine {
                         kinds: fake::registry(&cloud, &infos),
                         env: "bench".into(),
@@ -273,7 +193,7 @@ pub async fn run(
     let worst = results.iter().map(|m| m.makespan).fold(0.0, f64::max);
     let best = results.iter().map(|m| m.makespan).fold(f64::MAX, f64::min);
     let m = &results[0];
-    out.say(&format!("deploy schedule, tutorials 1 + 2 with the coming AgentCore resources simulated ({} resources), virtual time, {runs} runs:", m.resources));
+    out.say(&format!("deploy schedule, tutorials 1 + 2 with their agents ({} resources), virtual time, {runs} runs:", m.resources));
     out.say(&format!(
         "  critical-path lower bound  {:>8.1} s",
         m.critical_path

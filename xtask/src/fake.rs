@@ -178,7 +178,7 @@ impl FakeKind {
 }
 
 /// How many mutating calls a kind's create takes in reality (the fake makes as many).
-fn create_steps(kind: &str) -> usize {
+pub fn create_steps(kind: &str) -> usize {
     match kind {
         "cognito.user" => 3, // AdminCreateUser, AdminSetUserPassword, AdminAddUserToGroup
         "s3.bucket" => 4,    // CreateBucket, public access block, encryption, versioning

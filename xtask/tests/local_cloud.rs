@@ -151,6 +151,28 @@ fn generated_passwords_are_never_printed_or_written() {
         vec!["plan", "--output-format", "json"],
         vec!["status"],
         vec!["status", "--output-format", "json"],
+        // The agents see the tokens and the tenant-token key; none of it may reach an output
+        // or a log (the runtime host's and the agents' logs are under the state directory).
+        vec![
+            "invoke",
+            "-t",
+            "1",
+            "--user",
+            "john-regular",
+            "What is the deductible for auto insurance?",
+        ],
+        vec![
+            "invoke",
+            "-t",
+            "2",
+            "--user",
+            "mike-broker-a",
+            "Show me all claims",
+            "--output-format",
+            "json",
+        ],
+        vec!["verify"],
+        vec!["verify", "--output-format", "json"],
     ] {
         let out = cloud.xtask(&args);
         assert!(out.status.success());
