@@ -138,9 +138,9 @@ pub async fn sign_in(
                 crate::cloud::describe_sdk_error(&e)
             )
         })?;
-    let r = out
-        .authentication_result()
-        .context("Cognito answered without tokens (a challenge?)")?;
+    let r = out.authentication_result().context(
+        "Cognito answered without tokens (a challenge?): is the demo user's password permanent?",
+    )?;
     Ok(Tokens {
         access: r.access_token().context("no access token")?.to_string(),
         id: r.id_token().context("no ID token")?.to_string(),

@@ -658,7 +658,9 @@ async fn retrieve(
             _ => None,
         })
         .context("the demo users' password secret is not deployed")?;
-    let token = crate::demo::sign_in(clients, &client_id, user, &secret_arn).await?;
+    let token = crate::agents::sign_in(clients, &client_id, user, &secret_arn)
+        .await?
+        .access;
     let claims = crate::demo::claims(&token)?;
     let tier = crate::demo::tier(&claims)?;
     let results = crate::demo::retrieve(clients, &kb, query, &tier).await?;

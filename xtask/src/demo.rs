@@ -8,45 +8,12 @@ use aws_sdk_bedrockagentruntime::types::{
     FilterAttribute, KnowledgeBaseQuery, KnowledgeBaseRetrievalConfiguration,
     KnowledgeBaseVectorSearchConfiguration, RetrievalFilter,
 };
-use aws_sdk_cognitoidentityprovider::types::AuthFlowType;
 use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::cloud::Clients;
-use crate::kinds::generated_secret;
 
 pub const TIERS: &[&str] = &["regular", "platinum"];
-
-/// Signs in and returns the access token.
-pub async fn sign_in(
-    clients: &Clients,
-    client_id: &str,
-    username: &str,
-    password_secret_arn: &str,
-) -> Result<String> {
-    let password = generated_secret::read_key(clients, password_secret_arn, username)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
-    let out = clients
-        .cognito
-        .initiate_auth()
-        .client_id(client_id)
-        .auth_flow(AuthFlowType::UserPasswordAuth)
-        .auth_parameters("USERNAME", username)
-        .auth_parameters("PASSWORD", password)
-        .send()
-        .await
-        .map_err(|e| {
-            anyhow!(
-                "signing in as {username} failed: {}",
-                crate::cloud::describe_sdk_error(&e)
-            )
-        })?;
-    out.authentication_result()
-        .and_then(|r| r.access_token())
-        .map(str::to_string)
-        .context("Cognito answered without tokens (a challenge?): is the demo user's password permanent?")
-}
 
 /// The claims of a JWT, without checking its signature: only for a token we just received
 /// from Cognito over TLS ourselves.
