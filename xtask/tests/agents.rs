@@ -313,3 +313,33 @@ print(json.dumps({"main": "main.py" in names, "agent_common": "agent_common/iden
         machines.len()
     );
 }
+
+/// A runtime with the agent's name but not our tags is never adopted, changed or deleted.
+#[test]
+fn a_runtime_with_our_name_but_not_our_tags_is_refused_and_left_alone() {
+    let cloud = Cloud::up();
+    let name = "agentcore_mt_dev_t1_policy_agent";
+    cloud.emulator("make-runtime", name);
+    let out = cloud.xtask(&["deploy", "--tutorial", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(name)
+            && stderr.contains("does not carry this environment's ownership tags"),
+        "{stderr}"
+    );
+    let gone = cloud.ok(&["destroy", "--tutorial", "1"]);
+    assert_eq!(summary(&gone)["ok"], true);
+    let inv = cloud.inventory("dev");
+    assert_eq!(
+        inv["agent_runtimes"],
+        serde_json::json!([name]),
+        "destroy touched it"
+    );
+    assert_eq!(
+        cloud.emulator("runtime-versions", name),
+        serde_json::json!(["1"]),
+        "deploy changed it"
+    );
+    assert_eq!(inv["user_pools"], serde_json::json!([]));
+}

@@ -87,6 +87,15 @@ elif command == "runtime-versions":
     runtime = next(r for r in agentcore.list_agent_runtimes()["agentRuntimes"] if r["agentRuntimeName"] == arg)
     versions = agentcore.list_agent_runtime_versions(agentRuntimeId=runtime["agentRuntimeId"])["agentRuntimes"]
     print(json.dumps([v["agentRuntimeVersion"] for v in versions]))
+elif command == "make-runtime":
+    # A runtime with our name but none of our tags (someone else's).
+    out = agentcore.create_agent_runtime(
+        agentRuntimeName=arg,
+        agentRuntimeArtifact={"codeConfiguration": {"code": {"s3": {"bucket": "elsewhere", "prefix": "agent.zip"}}, "runtime": "PYTHON_3_12", "entryPoint": ["main.py"]}},
+        roleArn="arn:aws:iam::000000000000:role/someone-elses",
+        networkConfiguration={"networkMode": "PUBLIC"},
+    )
+    print(json.dumps({"created": out["agentRuntimeArn"]}))
 elif command == "make-bucket":
     s3.create_bucket(Bucket=arg)
     print(json.dumps({"created": arg}))
