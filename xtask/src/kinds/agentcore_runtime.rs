@@ -73,6 +73,15 @@ fn main_py() -> String {
 
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
+/// ConflictException: the runtime is busy (CREATING, UPDATING) or, for a create that raced a
+/// crashed run, already there. Both clear up: retry (the engine re-observes a retried create).
+fn busy(e: CloudError) -> CloudError {
+    match e {
+        CloudError::Fatal(m) if m.contains("ConflictException") => CloudError::Retryable(m),
+        other => other,
+    }
+}
+
 pub struct Runtime(pub Clients);
 
 impl Runtime {
@@ -283,7 +292,7 @@ impl ResourceKind for Runtime {
             .set_tags(Some(tags))
             .send()
             .await
-            .map_err(|e| propagation(classify(e, NOT_FOUND)))?;
+            .map_err(|e| busy(propagation(classify(e, NOT_FOUND))))?;
         Ok(outputs(
             out.agent_runtime_arn(),
             out.agent_runtime_id(),
@@ -320,7 +329,7 @@ impl ResourceKind for Runtime {
             ))
             .send()
             .await
-            .map_err(|e| propagation(classify(e, NOT_FOUND)))?;
+            .map_err(|e| busy(propagation(classify(e, NOT_FOUND))))?;
         let mut outputs = observed.outputs.clone();
         outputs.insert("version".into(), json!(out.agent_runtime_version()));
         Ok(outputs)
@@ -361,7 +370,7 @@ impl ResourceKind for Runtime {
             .agent_runtime_id(id)
             .send()
             .await
-            .map_err(|e| classify(e, NOT_FOUND))?;
+            .map_err(|e| busy(classify(e, NOT_FOUND)))?;
         Ok(())
     }
 }
