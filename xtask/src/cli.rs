@@ -588,10 +588,13 @@ fn package(
             spin.finish_and_clear();
             let built = built.with_context(|| format!("{}/{}", s.name, r.id))?;
             out.say(&format!(
-                "✓ {}/{} for {:?}: {} ({:.1} MB zipped, {:.1} MB unzipped, {} files, {} native libraries), digest {}",
+                "✓ {}/{} for {}: {} ({:.1} MB zipped, {:.1} MB unzipped, {} files, {} native libraries), digest {}",
                 s.name,
                 r.id,
-                target,
+                match target {
+                    TargetKind::Aws => "aws (manylinux aarch64)",
+                    TargetKind::Local => "local (this machine)",
+                },
                 built.path.display(),
                 built.size as f64 / 1e6,
                 built.unzipped as f64 / 1e6,
