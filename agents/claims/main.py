@@ -108,10 +108,13 @@ def money(amount):
     return f"${float(amount):,.2f}"
 
 
-def tools_for(db):
+def tools_for(db, sources=None):
+    sources = [] if sources is None else sources
+
     def header(tenant):
         if tenant is None:
             raise identity.Refused("the claims database knows no tenant for this user")
+        sources.append(f"claims database, tenant {tenant}")
         return f"Tenant: {tenant}"
 
     @tool
@@ -169,12 +172,14 @@ def tools_for(db):
 
 def build(claims):
     db = Database(identity.subject(claims))
-    return Agent(
+    sources = []
+    agent = Agent(
         model=runtime.model(route),
-        tools=tools_for(db),
+        tools=tools_for(db, sources),
         system_prompt=SYSTEM_PROMPT,
         callback_handler=None,
     )
+    return agent, sources
 
 
 app = runtime.app(build)

@@ -20,7 +20,7 @@ def route(prompt, tools):
     return "search_policy_documents", {"query": prompt}
 
 
-def retriever(tier, knowledge_base_id=None, client=None):
+def retriever(tier, sources, knowledge_base_id=None, client=None):
     knowledge_base_id = knowledge_base_id or os.environ["KNOWLEDGE_BASE_ID"]
     client = client or aws.client("bedrock-agent-runtime")
 
@@ -48,6 +48,7 @@ def retriever(tier, knowledge_base_id=None, client=None):
         lines = []
         for result in results:
             uri = result.get("location", {}).get("s3Location", {}).get("uri", "?")
+            sources.append(f"{uri} (tier {result.get('metadata', {}).get('tier', '?')})")
             lines.append(f"Source: {uri}\n{result['content']['text'].strip()}")
         return "\n\n".join(lines)
 
@@ -56,12 +57,14 @@ def retriever(tier, knowledge_base_id=None, client=None):
 
 def build(claims):
     tier = identity.tier(claims)
-    return Agent(
+    sources = []
+    agent = Agent(
         model=runtime.model(route),
-        tools=[retriever(tier)],
+        tools=[retriever(tier, sources)],
         system_prompt=SYSTEM_PROMPT,
         callback_handler=None,
     )
+    return agent, sources
 
 
 app = runtime.app(build)

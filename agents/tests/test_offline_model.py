@@ -76,7 +76,7 @@ def test_policy_router_searches_with_the_question_only():
 def test_no_tool_takes_a_tier_or_tenant_argument():
     """The model can only choose what the tools' parameters allow: none names a tier, tenant,
     user or sub."""
-    specs = [policy_agent.retriever("regular", "KB", client=object()).tool_spec]
+    specs = [policy_agent.retriever("regular", [], "KB", client=object()).tool_spec]
     specs += [t.tool_spec for t in claims_agent.tools_for(object())]
     for spec in specs:
         params = set(spec["inputSchema"]["json"].get("properties", {}))

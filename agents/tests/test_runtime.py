@@ -28,7 +28,9 @@ def served(monkeypatch):
             """
             return f"tier={tier} sub={claims['sub']}"
 
-        return Agent(model=runtime.model(lambda p, t: ("whoami", {"query": p})), tools=[whoami], callback_handler=None)
+        sources = [f"test tier {tier}"]
+        agent = Agent(model=runtime.model(lambda p, t: ("whoami", {"query": p})), tools=[whoami], callback_handler=None)
+        return agent, sources
 
     return TestClient(runtime.app(build)), seen
 
@@ -50,7 +52,7 @@ def test_answer_streams_from_the_tools_for_the_token_caller(served, token):
         headers={"Authorization": f"Bearer {tok}", "X-Tier": "platinum"},
     )
     assert r.status_code == 200
-    assert text(r) == "[offline model]\ntier=regular sub=u-1"
+    assert text(r) == "[offline model]\ntier=regular sub=u-1\n\nSources: test tier regular"
     assert [t for _, t in seen] == ["regular"]
 
 

@@ -14,10 +14,12 @@ QUESTION = "What is the deductible for auto insurance?"
 @pytest.mark.parametrize("tier,other,amount", [("regular", "platinum", "$1,000"), ("platinum", "regular", "$500")])
 def test_policy_tool_sees_only_the_callers_tier(cloud, tier, other, amount):
     kb = cloud["unstructured-rag"]["knowledge_base"]["id"]
-    search = policy_agent.retriever(tier, kb)
+    sources = []
+    search = policy_agent.retriever(tier, sources, kb)
     text = search(query=QUESTION)
     assert f"Customer tier: {tier}" in text and amount in text
     assert f"Customer tier: {other}" not in text and f"/{other}/" not in text
+    assert sources and all(s.endswith(f"(tier {tier})") for s in sources), sources
     # Asking for the other tier in the query changes nothing: the filter is not the model's.
     text = search(query=f"tier {other} {other} platinum regular deductible")
     assert f"Customer tier: {other}" not in text

@@ -404,11 +404,22 @@ pub async fn verify(
                     .filter(|g| *g != tier)
                     .collect();
                 let other = others.first().map(|s| s.as_str()).unwrap_or("platinum");
+                // The answer's provenance is the agent's "Sources:" line (written by its code, not
+                // by the model): every document retrieved must be of the caller's tier.
                 let check = |text: &str, expect: Option<&str>| -> Result<(), String> {
-                    if !text.contains(&format!("Customer tier: {tier}")) {
+                    let sources = sources(text);
+                    if sources.is_empty() {
                         return Err(format!(
-                            "the answer shows no {tier} document: {}",
+                            "the answer cites no {tier} document: {}",
                             excerpt(text)
+                        ));
+                    }
+                    if let Some(s) = sources
+                        .iter()
+                        .find(|s| !s.ends_with(&format!("(tier {tier})")))
+                    {
+                        return Err(format!(
+                            "a document not of tier {tier} reached a {tier} user: {s}"
                         ));
                     }
                     if let Some(o) = others.iter().find(|o| {
@@ -477,11 +488,25 @@ pub async fn verify(
                     .filter(|o| o.tenant.as_ref().is_some_and(|t| t != tenant))
                     .collect();
                 let other = foreign.first().context("verify needs two tenants")?;
+                // Provenance: the "Sources:" line names the tenant the database verified.
                 let check = |text: &str, all: bool| -> Result<(), String> {
-                    if !text.contains(&format!("Tenant: {tenant}")) && all {
+                    let sources = sources(text);
+                    if all
+                        && !sources
+                            .iter()
+                            .any(|s| s.ends_with(&format!("tenant {tenant}")))
+                    {
                         return Err(format!(
-                            "the answer names no tenant {tenant}: {}",
+                            "the answer's data is not from tenant {tenant}: {}",
                             excerpt(text)
+                        ));
+                    }
+                    if let Some(s) = sources.iter().find(|s| {
+                        s.contains("tenant ") && !s.ends_with(&format!("tenant {tenant}"))
+                    }) {
+                        return Err(format!(
+                            "data of another tenant reached {}: {s}",
+                            u.username
                         ));
                     }
                     for o in &foreign {
@@ -683,6 +708,20 @@ pub async fn verify(
     Ok(cases)
 }
 
+/// The entries of the answer's last "Sources: " line ("none" is no entry).
+fn sources(text: &str) -> Vec<String> {
+    text.lines()
+        .rev()
+        .find_map(|l| l.strip_prefix("Sources: "))
+        .map(|l| {
+            l.split("; ")
+                .filter(|s| *s != "none" && !s.is_empty())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn status_ok(a: &Answer) -> Result<(), String> {
     if a.status == 200 {
         Ok(())
@@ -710,6 +749,20 @@ mod tests {
             invocation_url("http://h/", "arn:aws:bedrock-agentcore:us-east-1:1:runtime/a_b-1"),
             "http://h/runtimes/arn%3Aaws%3Abedrock-agentcore%3Aus-east-1%3A1%3Aruntime%2Fa_b-1/invocations?qualifier=DEFAULT"
         );
+    }
+
+    #[test]
+    fn sources_are_read_from_the_last_sources_line() {
+        let text = "Sources: fake (tier platinum)\nanswer\n\nSources: s3://b/regular/a.md (tier regular); s3://b/regular/b.md (tier regular)";
+        assert_eq!(
+            sources(text),
+            [
+                "s3://b/regular/a.md (tier regular)",
+                "s3://b/regular/b.md (tier regular)"
+            ]
+        );
+        assert!(sources("answer\n\nSources: none").is_empty());
+        assert!(sources("no line").is_empty());
     }
 
     #[test]

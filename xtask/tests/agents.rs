@@ -343,3 +343,47 @@ fn a_runtime_with_our_name_but_not_our_tags_is_refused_and_left_alone() {
     );
     assert_eq!(inv["user_pools"], serde_json::json!([]));
 }
+
+/// `verify` can fail: a policy agent whose retrieval ignores the tier is caught.
+#[test]
+fn verify_catches_an_agent_that_ignores_the_tier() {
+    let cloud = Cloud::up();
+    let policy = tempfile::tempdir().unwrap();
+    let source = std::fs::read_to_string(root().join("agents/policy/main.py")).unwrap();
+    let broken = source.replace(
+        r#""filter": {"equals": {"key": "tier", "value": tier}},"#,
+        "",
+    );
+    assert_ne!(broken, source, "the filter line moved: update this test");
+    std::fs::write(policy.path().join("main.py"), broken).unwrap();
+    let stacks = tempfile::tempdir().unwrap();
+    let one = std::fs::read_to_string(root().join("stacks/01-unstructured-rag.yaml"))
+        .unwrap()
+        .replace(
+            "sources: [agents/policy, agents/common]",
+            &format!("sources: [{}, agents/common]", policy.path().display()),
+        );
+    std::fs::write(stacks.path().join("01.yaml"), one).unwrap();
+    let dir = stacks.path().to_str().unwrap();
+    cloud.ok(&["deploy", "--stacks-dir", dir]);
+    let out = cloud.xtask(&["verify", "--stacks-dir", dir, "--output-format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "verify passed a leaking agent");
+    let events = common::events(&out);
+    let failed: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["type"] == "case" && e["outcome"] == "fail")
+        .collect();
+    assert!(
+        failed
+            .iter()
+            .any(|c| c["detail"].as_str().unwrap().contains("reached a")),
+        "{failed:#?}"
+    );
+    // Tokens are the runtime's business: none of those cases fails (another pool's token is
+    // "not run" with tutorial 1 alone).
+    assert!(events
+        .iter()
+        .filter(|e| e["type"] == "case" && e["category"] == "token")
+        .all(|c| c["outcome"] != "fail"));
+    cloud.ok(&["destroy", "--stacks-dir", dir]);
+}

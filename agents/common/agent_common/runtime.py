@@ -26,8 +26,11 @@ def model(router):
 
 
 def app(build):
-    """`build(claims) -> Agent` makes the agent for one caller, its tools bound to that caller's
-    tier or tenant; it may raise `identity.Refused`."""
+    """`build(claims) -> (Agent, sources)` makes the agent for one caller, its tools bound to
+    that caller's tier or tenant; it may raise `identity.Refused`. The tools append to `sources`
+    where their data came from (documents with their tier, the tenant the database verified):
+    the answer ends with that list, written by code, not by the model, so that a caller (and
+    `cargo xtask verify`) can check the provenance of any answer, whatever the model says."""
     runtime = BedrockAgentCoreApp()
 
     @runtime.entrypoint
@@ -37,19 +40,23 @@ def app(build):
             return JSONResponse({"error": "the payload needs a non-empty string 'prompt'"}, status_code=400)
         try:
             claims = identity.token_claims(context.request_headers)
-            agent = build(claims)
+            agent, sources = build(claims)
         except identity.Refused as refused:
             log.warning("refused: %s", refused)
             return JSONResponse({"error": str(refused)}, status_code=refused.status)
-        return answer(agent, prompt)
+        return answer(agent, prompt, sources)
 
     return runtime
 
 
-async def answer(agent, prompt):
+SOURCES = "Sources: "
+
+
+async def answer(agent, prompt, sources):
     async for event in agent.stream_async(prompt):
         if "data" in event:
             yield event["data"]
+    yield "\n\n" + SOURCES + ("; ".join(dict.fromkeys(sources)) or "none")
 
 
 def serve(runtime):
