@@ -159,6 +159,22 @@ impl Runtime {
     }
 }
 
+/// What create and update both send (their builders are different types).
+macro_rules! configured {
+    ($builder:ident, $self:ident, $target:ident, $p:ident) => {
+        $builder
+            .description(format!("{} (agentcore-multitenant)", $target.logical_id))
+            .agent_runtime_artifact(Self::artifact(&$p)?)
+            .role_arn(&$p.role_arn)
+            .network_configuration(Self::network()?)
+            .authorizer_configuration(Self::authorizer(&$p)?)
+            .request_header_configuration(RequestHeaderConfiguration::RequestHeaderAllowlist(
+                $p.header_allowlist.clone(),
+            ))
+            .set_environment_variables(Some($self.environment(&$p)))
+    };
+}
+
 fn outputs(arn: &str, id: &str, name: &str, version: &str) -> Outputs {
     [
         ("arn", arn),
@@ -274,20 +290,12 @@ impl ResourceKind for Runtime {
     async fn create(&self, target: &Target) -> CloudResult<Outputs> {
         let p: Properties = properties(target)?;
         let tags: HashMap<String, String> = tags_with_created_at(target).into_iter().collect();
-        let out = self
+        let create = self
             .0
             .agentcore
             .create_agent_runtime()
-            .agent_runtime_name(&target.physical_name)
-            .description(format!("{} (agentcore-multitenant)", target.logical_id))
-            .agent_runtime_artifact(Self::artifact(&p)?)
-            .role_arn(&p.role_arn)
-            .network_configuration(Self::network()?)
-            .authorizer_configuration(Self::authorizer(&p)?)
-            .request_header_configuration(RequestHeaderConfiguration::RequestHeaderAllowlist(
-                p.header_allowlist.clone(),
-            ))
-            .set_environment_variables(Some(self.environment(&p)))
+            .agent_runtime_name(&target.physical_name);
+        let out = configured!(create, self, target, p)
             .client_token(Self::client_token(target, "create"))
             .set_tags(Some(tags))
             .send()
@@ -309,20 +317,8 @@ impl ResourceKind for Runtime {
     ) -> CloudResult<Outputs> {
         let p: Properties = properties(target)?;
         let id = observed.outputs["id"].as_str().unwrap_or_default();
-        let out = self
-            .0
-            .agentcore
-            .update_agent_runtime()
-            .agent_runtime_id(id)
-            .description(format!("{} (agentcore-multitenant)", target.logical_id))
-            .agent_runtime_artifact(Self::artifact(&p)?)
-            .role_arn(&p.role_arn)
-            .network_configuration(Self::network()?)
-            .authorizer_configuration(Self::authorizer(&p)?)
-            .request_header_configuration(RequestHeaderConfiguration::RequestHeaderAllowlist(
-                p.header_allowlist.clone(),
-            ))
-            .set_environment_variables(Some(self.environment(&p)))
+        let update = self.0.agentcore.update_agent_runtime().agent_runtime_id(id);
+        let out = configured!(update, self, target, p)
             .client_token(Self::client_token(
                 target,
                 &format!("update-from-{}", observed.outputs["version"]),
