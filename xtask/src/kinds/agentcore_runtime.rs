@@ -16,8 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::bedrock_knowledge_base::propagation;
-use super::{properties, tags_with_created_at, KindInfo};
+use super::{propagation, properties, tags_with_created_at, KindInfo};
 use crate::cloud::{classify, Clients, TargetKind};
 use crate::engine::{
     found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,

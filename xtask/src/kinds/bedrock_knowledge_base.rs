@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{properties, tags_with_created_at, KindInfo};
+use super::{propagation, properties, tags_with_created_at, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
@@ -48,20 +48,6 @@ pub struct KnowledgeBase(pub Clients);
 /// A deterministic client token (Bedrock wants 33 to 256 characters).
 pub(super) fn client_token(parts: &[&str]) -> String {
     hex::encode(Sha256::digest(parts.join("\n").as_bytes()))
-}
-
-/// Right after its role is created, Bedrock cannot assume it yet.
-pub(super) fn propagation(e: CloudError) -> CloudError {
-    match e {
-        CloudError::Fatal(m)
-            if m.contains("AccessDenied")
-                || (m.contains("ValidationException")
-                    && (m.to_lowercase().contains("role") || m.contains("assume"))) =>
-        {
-            CloudError::Retryable(format!("the role is not usable yet (IAM propagation): {m}"))
-        }
-        other => other,
-    }
 }
 
 fn outputs(id: &str, arn: &str, name: &str) -> Outputs {

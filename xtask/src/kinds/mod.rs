@@ -297,3 +297,18 @@ pub fn tags_with_created_at(target: &Target) -> Vec<(String, String)> {
     tags.push(crate::model::names::created_at_tag());
     tags
 }
+
+/// Right after a role is created, the service (Bedrock, AgentCore) cannot assume it yet:
+/// "Role validation failed", "cannot be assumed", AccessDenied. Retry while IAM propagates.
+pub fn propagation(e: CloudError) -> CloudError {
+    match e {
+        CloudError::Fatal(m)
+            if m.contains("AccessDenied")
+                || (m.contains("ValidationException")
+                    && (m.to_lowercase().contains("role") || m.contains("assume"))) =>
+        {
+            CloudError::Retryable(format!("the role is not usable yet (IAM propagation): {m}"))
+        }
+        other => other,
+    }
+}
