@@ -369,3 +369,29 @@ impl ResourceKind for Runtime {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_propagation_and_busy_runtimes_are_retried_other_errors_are_not() {
+        let retried = |m: &str| {
+            matches!(
+                busy(propagation(CloudError::Fatal(m.into()))),
+                CloudError::Retryable(_)
+            )
+        };
+        assert!(retried(
+            "ValidationException: Role validation failed for arn:aws:iam::1:role/x"
+        ));
+        assert!(retried(
+            "ValidationException: The role cannot be assumed by AgentCore"
+        ));
+        assert!(retried("ConflictException: runtime is in UPDATING state"));
+        assert!(!retried(
+            "ValidationException: agentRuntimeName must match ^[a-zA-Z]..."
+        ));
+        assert!(!retried("ServiceQuotaExceededException: too many runtimes"));
+    }
+}
