@@ -23,7 +23,7 @@ use crate::output::{outcome_event, outcome_line, Format, Output};
     name = "cargo xtask",
     bin_name = "cargo xtask",
     version,
-    after_help = "Examples:\n  cargo xtask deploy --tutorial 1                 # on the local cloud (started if needed)\n  cargo xtask plan --tutorial 2 --env pr-42\n  cargo xtask destroy --env pr-42 --output-format json\n  cargo xtask deploy --target aws --tutorial 1    # asks first; --yes or CI=true to skip\n\nExit codes: 0 success, 1 a resource (or the target) failed, 2 invalid input (stack files, options)."
+    after_help = "Examples:\n  cargo xtask deploy --tutorial 1                 # on the local cloud (started if needed)\n  cargo xtask plan --tutorial 2 --env pr-42\n  cargo xtask destroy --env pr-42 --output-format json\n  cargo xtask deploy --target aws --tutorial 1    # asks first; --yes or CI=true to skip\n  cargo xtask invoke -t 2 --user mike-broker-a \"Show me all claims\"\n  cargo xtask verify --output-format json         # the isolation suite; exit 1 on any violation\n\nExit codes: 0 success, 1 a resource (or the target, or a verify case) failed, 2 invalid input (stack files, options)."
 )]
 pub struct Cli {
     #[command(subcommand)]
