@@ -30,6 +30,36 @@ impl Deployed {
             .and_then(Value::as_str)
             .map(str::to_string)
     }
+
+    /// `attr` of the first deployed resource of `kind` in `stack`.
+    pub fn of_kind(&self, stack: &Stack, kind: &str, attr: &str) -> Option<String> {
+        stack
+            .resources
+            .iter()
+            .filter(|r| r.kind.kind == kind)
+            .find_map(|r| self.get(&stack.name, &r.id, attr))
+    }
+
+    /// The demo users of `stack` with the ARN of their (deployed) password secret.
+    pub fn users(&self, stack: &Stack) -> BTreeMap<String, String> {
+        let mut users = BTreeMap::new();
+        for r in stack
+            .resources
+            .iter()
+            .filter(|r| r.kind.kind == "cognito.user")
+        {
+            let (Some(name), Some(secret)) = (
+                r.properties["username"].as_str(),
+                referenced(&r.properties["password_secret_arn"]),
+            ) else {
+                continue;
+            };
+            if let Some(arn) = self.get(&stack.name, &secret, "arn") {
+                users.insert(name.to_string(), arn);
+            }
+        }
+        users
+    }
 }
 
 /// The logical id in a `${id.attr}` reference.
@@ -81,29 +111,13 @@ impl Agent {
             .iter()
             .filter(|r| r.kind.kind == "cognito.app_client" && r.id != allowed)
             .find_map(|r| deployed.get(&stack.name, &r.id, "id"));
-        let mut users = BTreeMap::new();
-        for r in stack
-            .resources
-            .iter()
-            .filter(|r| r.kind.kind == "cognito.user")
-        {
-            let (Some(name), Some(secret)) = (
-                r.properties["username"].as_str(),
-                referenced(&r.properties["password_secret_arn"]),
-            ) else {
-                continue;
-            };
-            if let Some(arn) = deployed.get(&stack.name, &secret, "arn") {
-                users.insert(name.to_string(), arn);
-            }
-        }
         Ok(Agent {
             tutorial: stack.tutorial,
             arn,
             client_id,
             other_client_id,
             pool_id,
-            users,
+            users: deployed.users(stack),
         })
     }
 }
@@ -190,8 +204,10 @@ pub async fn invoke(
     headers: &[(&str, &str)],
     mut on_text: impl FnMut(&str),
 ) -> Result<Answer> {
-    let http = reqwest::Client::new();
-    let mut req = http
+    // One client for every call of a run: verify reuses its connections.
+    static HTTP: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    let mut req = HTTP
+        .get_or_init(reqwest::Client::new)
         .post(url)
         .header("Content-Type", "application/json")
         .header(SESSION_HEADER, session_id())

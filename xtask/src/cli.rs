@@ -622,44 +622,25 @@ async fn retrieve(
     user: &str,
     query: &str,
 ) -> Result<Exit> {
-    let found = engine.observed_outputs(stacks).await;
-    let output = |kind: &str, attr: &str| {
-        found.iter().find_map(|(_, _, k, _, state)| match state {
-            Ok(Some(o)) if k == kind => o.get(attr).and_then(|v| v.as_str()).map(str::to_string),
-            _ => None,
+    let stack = stacks
+        .iter()
+        .find(|s| {
+            s.resources
+                .iter()
+                .any(|r| r.kind.kind == "cognito.user" && r.properties["username"] == user)
         })
-    };
+        .with_context(|| format!("no demo user `{user}` in the selected stack"))?;
+    let found = deployed(engine, &[stack]).await;
     // The app client the users sign in with (a stack may declare others, e.g. for verify).
-    let client_id = found.iter().find_map(|(_, id, _, _, state)| match state {
-        Ok(Some(o)) if id == "app_client" => {
-            o.get("id").and_then(|v| v.as_str()).map(str::to_string)
-        }
-        _ => None,
-    });
-    let (Some(client_id), Some(kb)) = (client_id, output("bedrock.knowledge_base", "id")) else {
+    let (Some(client_id), Some(kb)) = (
+        found.get(&stack.name, "app_client", "id"),
+        found.of_kind(stack, "bedrock.knowledge_base", "id"),
+    ) else {
         bail!("no deployed app client and Knowledge Base in the selected stack\n  hint: cargo xtask deploy --tutorial 1 (with the same --env)");
     };
-    let resource = stacks
-        .iter()
-        .flat_map(|s| s.resources.iter().map(move |r| (s, r)))
-        .find(|(_, r)| r.kind.kind == "cognito.user" && r.properties["username"] == user)
-        .with_context(|| format!("no demo user `{user}` in the selected stack"))?;
-    let secret_ref = resource.1.properties["password_secret_arn"]
-        .as_str()
-        .unwrap_or_default();
-    let secret_id = secret_ref
-        .trim_start_matches("${")
-        .split('.')
-        .next()
-        .unwrap_or_default();
     let secret_arn = found
-        .iter()
-        .find_map(|(_, id, _, _, state)| match state {
-            Ok(Some(o)) if id == secret_id => {
-                o.get("arn").and_then(|v| v.as_str()).map(str::to_string)
-            }
-            _ => None,
-        })
+        .users(stack)
+        .remove(user)
         .context("the demo users' password secret is not deployed")?;
     let token = crate::agents::sign_in(clients, &client_id, user, &secret_arn)
         .await?

@@ -61,6 +61,8 @@ pub struct Built {
 pub struct Packager {
     paths: local::Paths,
     cache: PathBuf,
+    /// This machine's platform label, found once (it takes starting Python).
+    local_label: std::sync::Arc<std::sync::OnceLock<String>>,
 }
 
 impl Packager {
@@ -74,6 +76,7 @@ impl Packager {
         Packager {
             paths: paths.clone(),
             cache,
+            local_label: Default::default(),
         }
     }
 
@@ -84,11 +87,20 @@ impl Packager {
     fn label(&self, platform: &Platform) -> Result<String> {
         Ok(match platform {
             Platform::Local => {
+                if let Some(label) = self.local_label.get() {
+                    return Ok(label.clone());
+                }
                 let out = Command::new(self.python())
                     .args(["-c", "import sys, platform; print(f'cp{sys.version_info[0]}{sys.version_info[1]}-{platform.machine()}')"])
                     .output()
                     .context("cannot run the local cloud's Python")?;
-                format!("local-{}", String::from_utf8_lossy(&out.stdout).trim())
+                let tag = String::from_utf8_lossy(&out.stdout).trim().to_string();
+                if !out.status.success() || tag.is_empty() {
+                    bail!("the local cloud's Python did not say its version\n  hint: cargo xtask local install");
+                }
+                self.local_label
+                    .get_or_init(|| format!("local-{tag}"))
+                    .clone()
             }
             Platform::Aws { python } => {
                 format!("aws-cp{}-manylinux-aarch64", python.replace('.', ""))
