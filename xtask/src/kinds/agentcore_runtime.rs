@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{propagation, properties, tags_with_created_at, KindInfo};
+use super::{first_in_pages, propagation, properties, tags_with_created_at, KindInfo};
 use crate::cloud::{classify, Clients, TargetKind};
 use crate::engine::{
     found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
@@ -138,23 +138,19 @@ impl Runtime {
     }
 
     async fn find_id(&self, name: &str) -> CloudResult<Option<String>> {
-        let mut pages = self
+        let pages = self
             .0
             .agentcore
             .list_agent_runtimes()
             .into_paginator()
             .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify(e, NOT_FOUND))?;
-            if let Some(r) = page
-                .agent_runtimes()
+        first_in_pages(pages, NOT_FOUND, |page| {
+            page.agent_runtimes()
                 .iter()
                 .find(|r| r.agent_runtime_name() == name)
-            {
-                return Ok(Some(r.agent_runtime_id().to_string()));
-            }
-        }
-        Ok(None)
+                .map(|r| r.agent_runtime_id().to_string())
+        })
+        .await
     }
 }
 

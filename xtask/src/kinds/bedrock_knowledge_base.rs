@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{propagation, properties, tags_with_created_at, KindInfo};
+use super::{first_in_pages, propagation, properties, tags_with_created_at, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
@@ -95,23 +95,19 @@ impl KnowledgeBase {
     }
 
     async fn find(&self, name: &str) -> CloudResult<Option<String>> {
-        let mut pages = self
+        let pages = self
             .0
             .bedrockagent
             .list_knowledge_bases()
             .into_paginator()
             .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify(e, NOT_FOUND))?;
-            if let Some(kb) = page
-                .knowledge_base_summaries()
+        first_in_pages(pages, NOT_FOUND, |page| {
+            page.knowledge_base_summaries()
                 .iter()
                 .find(|k| k.name() == name)
-            {
-                return Ok(Some(kb.knowledge_base_id().to_string()));
-            }
-        }
-        Ok(None)
+                .map(|k| k.knowledge_base_id().to_string())
+        })
+        .await
     }
 }
 

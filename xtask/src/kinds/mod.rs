@@ -312,3 +312,25 @@ pub fn propagation(e: CloudError) -> CloudError {
         other => other,
     }
 }
+
+/// The first item a paginated List call yields that `pick` accepts (kinds that are found by
+/// listing names: a Knowledge Base, an agent runtime).
+pub async fn first_in_pages<P, E, R>(
+    mut pages: aws_smithy_async::future::pagination_stream::PaginationStream<
+        Result<P, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+    >,
+    not_found: &[&str],
+    pick: impl Fn(&P) -> Option<String>,
+) -> CloudResult<Option<String>>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| crate::cloud::classify(e, not_found))?;
+        if let Some(found) = pick(&page) {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
