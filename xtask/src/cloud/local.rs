@@ -265,8 +265,8 @@ fn wait_healthy(e: &Endpoints, logs: &Path) -> Result<()> {
 /// emulators) goes with it.
 pub fn down(paths: &Paths) -> Result<bool> {
     let mut stopped = false;
-    // The Data API first: it stops the PostgreSQL servers of its clusters on the way out.
-    // The runtime host first: it stops the agents it started.
+    // The runtime host first (it stops the agents it started), then the Data API (it stops the
+    // PostgreSQL servers of its clusters on the way out).
     for name in ["runtime-host", "data-api", "ministack", "moto"] {
         let pid_file = paths.dir.join(format!("{name}.pid"));
         if let Some(pid) = std::fs::read_to_string(&pid_file)
