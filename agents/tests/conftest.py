@@ -3,10 +3,13 @@ cloud (ministack, the local Data API over real PostgreSQL) and fail, never skip,
 `xtask/tests/agents.rs` deploys, then runs this suite with AGENT_OUTPUTS and the endpoints set.
 Run the unit tests alone with `-m "not cloud"`."""
 import base64
+import functools
 import json
 import os
 import sys
+import time
 
+import jwt
 import pytest
 
 HERE = os.path.dirname(__file__)
@@ -22,9 +25,52 @@ def b64(obj):
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
-def make_token(claims, header=None):
-    """A JWT-shaped token with these claims (unsigned: the runtime validated it already)."""
-    return f"{b64(header or {'alg': 'RS256', 'kid': 'k'})}.{b64(claims)}.{b64(b'signature')}"
+ISSUER = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_TestPool"
+CLIENT = "test-client"
+KID = "test-key"
+
+
+@functools.lru_cache(maxsize=None)
+def signing_key(kid=KID):
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.generate_private_key(public_exponent=65537, key_size=2048)
+
+
+def jwks(*kids):
+    keys = []
+    for kid in kids or (KID,):
+        jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(signing_key(kid).public_key()))
+        keys.append({**jwk, "kid": kid, "alg": "RS256", "use": "sig"})
+    return {"keys": keys}
+
+
+def make_token(claims, header=None, kid=KID, defaults=True):
+    """An access token of the test pool signed with its key: `iss`, `client_id`, `exp` are
+    filled in unless given (or `defaults=False`)."""
+    if defaults:
+        now = int(time.time())
+        claims = {"iss": ISSUER, "client_id": CLIENT, "exp": now + 600, "iat": now, **claims}
+    return jwt.encode(claims, signing_key(kid), algorithm="RS256", headers={"kid": kid, **(header or {})})
+
+
+@pytest.fixture(autouse=True)
+def test_pool(monkeypatch):
+    """The agents' settings point at the test pool, whose JWKS is served from memory; the
+    fixture's `fetches` counts the JWKS requests."""
+    from agent_common import tokens
+
+    fetched = []
+
+    def fetch(url):
+        fetched.append(url)
+        return jwks()
+
+    monkeypatch.setenv("AUTH_ISSUER", ISSUER)
+    monkeypatch.setenv("AUTH_ALLOWED_CLIENTS", f"{CLIENT},another-client")
+    monkeypatch.setattr(tokens, "fetch_json", fetch)
+    monkeypatch.setattr(tokens, "_caches", {})
+    return fetched
 
 
 @pytest.fixture

@@ -109,3 +109,37 @@ def test_region_comes_from_either_variable_or_is_an_error(monkeypatch):
     assert aws.region() == "eu-west-1"
     monkeypatch.setenv("AWS_REGION", "us-west-2")
     assert aws.region() == "us-west-2"
+
+
+@pytest.mark.parametrize("second", ["Authorization", "authorization", "AUTHORIZATION"])
+def test_two_authorization_headers_over_http_are_refused_before_any_agent(served, token, second):
+    """`context.request_headers` keeps only one of two Authorization headers; the entry point
+    reads the raw headers and refuses both orders."""
+    client, seen = served
+    good = token({"sub": "u-1", "token_use": "access", "cognito:groups": ["regular"]})
+    other = token({"sub": "u-2", "token_use": "access", "cognito:groups": ["platinum"]})
+    for first, last in ((good, other), (other, good)):
+        r = client.post(
+            "/invocations",
+            json={"prompt": "hi"},
+            headers=[("Authorization", f"Bearer {first}"), (second, f"Bearer {last}")],
+        )
+        assert r.status_code == 401, r.text
+        assert "more than one" in r.text
+    assert seen == []
+
+
+def test_a_forged_token_is_refused_by_the_agent_itself(served, token):
+    """Straight to the agent (no authorizer in front): an edited payload with the original
+    signature never reaches `build`."""
+    import base64
+
+    client, seen = served
+    good = token({"sub": "u-1", "token_use": "access", "cognito:groups": ["regular"]})
+    head, payload, sig = good.split(".")
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    claims["cognito:groups"] = ["platinum"]
+    forged = ".".join([head, base64.urlsafe_b64encode(json.dumps(claims).encode()).rstrip(b"=").decode(), sig])
+    r = client.post("/invocations", json={"prompt": "hi"}, headers={"Authorization": f"Bearer {forged}"})
+    assert r.status_code == 401, r.text
+    assert seen == []

@@ -9,7 +9,8 @@ cluster's master user is created as on Aurora: a login role with CREATEROLE and 
 superuser. Connections are pooled per (cluster, database, user) and keep their session state
 between callers, like the real pool: whatever one caller leaves in a session, the next one sees.
 
-Environment: MINISTACK_URL, DATA_API_PORT, CLUSTERS_DIR, PG_BIN, PG_RUN_AS (empty or a user).
+Environment: MINISTACK_URL, DATA_API_PORT, CLUSTERS_DIR, PG_BIN, PG_WRAP (a command prefix, as
+root), PG_OWNER (empty or the user owning the data), DATA_API_TX_IDLE_SECONDS (default 180).
 """
 import base64
 import datetime
@@ -35,7 +36,13 @@ MINISTACK = os.environ["MINISTACK_URL"]
 PORT = int(os.environ["DATA_API_PORT"])
 CLUSTERS_DIR = os.environ["CLUSTERS_DIR"]
 PG_BIN = os.environ["PG_BIN"]
-RUN_AS = os.environ.get("PG_RUN_AS", "")
+# The command PostgreSQL's tools run under as root (a user namespace of their own, or runuser),
+# and the user that must own the data directories (runuser only).
+WRAP = os.environ.get("PG_WRAP", "").split()
+OWNER = os.environ.get("PG_OWNER", "")
+# AWS: "A transaction times out if there are no calls that use its transaction ID in three
+# minutes" (RDS Data API, "Calling the Data API"). Tests may shorten it.
+TX_IDLE_SECONDS = float(os.environ.get("DATA_API_TX_IDLE_SECONDS") or 180)
 
 _session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
 _rds = _session.client("rds", endpoint_url=MINISTACK)
@@ -49,9 +56,7 @@ class ApiError(Exception):
 
 
 def _pg(tool, *args, check=True):
-    cmd = [os.path.join(PG_BIN, tool), *args]
-    if RUN_AS:
-        cmd = ["runuser", "-u", RUN_AS, "--", *cmd]
+    cmd = [*WRAP, os.path.join(PG_BIN, tool), *args]
     return subprocess.run(cmd, check=check, capture_output=True, text=True)
 
 
@@ -79,8 +84,8 @@ class Servers:
     def _start(self, rid, cluster):
         data = os.path.join(CLUSTERS_DIR, rid)
         os.makedirs(data, exist_ok=True)
-        if RUN_AS:
-            subprocess.run(["chown", f"{RUN_AS}:{RUN_AS}", data], check=True)
+        if OWNER:
+            subprocess.run(["chown", f"{OWNER}:{OWNER}", data], check=True)
         if not os.path.exists(os.path.join(data, "PG_VERSION")):
             _pg("initdb", "-U", "postgres", "-E", "UTF8", "--no-locale", "-A", "scram-sha-256", "--auth-local=trust", "-D", data)
             with open(os.path.join(data, "pg_hba.conf"), "w") as f:
@@ -120,6 +125,24 @@ class Servers:
             admin.close()
         return port
 
+    def signs_in(self, cluster, user, password):
+        """Whether `password` would sign in as `user` now (checked against the server's stored
+        SCRAM verifier, as a new connection would be)."""
+        rid = cluster["DbClusterResourceId"]
+        port = self.port(cluster)
+        data = os.path.join(CLUSTERS_DIR, rid)
+        admin = pg8000.native.Connection("postgres", unix_sock=os.path.join(data, f".s.PGSQL.{port}"), database="postgres")
+        try:
+            rows = admin.run(
+                "SELECT rolpassword, rolcanlogin, coalesce(rolvaliduntil > now(), true) FROM pg_authid WHERE rolname = :u",
+                u=user,
+            )
+        finally:
+            admin.close()
+        if not rows or not rows[0][1] or not rows[0][2] or not rows[0][0]:
+            return False
+        return _scram_matches(rows[0][0], password)
+
     def collect_garbage(self):
         """Stops and removes the servers of clusters that no longer exist."""
         now = time.time()
@@ -156,6 +179,27 @@ def _scram(password):
     server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
     b64 = lambda b: base64.b64encode(b).decode()
     return f"SCRAM-SHA-256$4096:{b64(salt)}${b64(stored_key)}:{b64(server_key)}"
+
+
+_verified = {}
+
+
+def _scram_matches(verifier, password):
+    """Whether `password` matches a stored `SCRAM-SHA-256$iter:salt$StoredKey:ServerKey`."""
+    hit = _verified.get((verifier, password))
+    if hit is not None:
+        return hit
+    try:
+        head, keys = verifier.split("$", 1)[1].split("$")
+        iterations, salt = head.split(":")
+        stored = keys.split(":")[0]
+        salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt), int(iterations))
+        client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+        ok = hmac.compare_digest(base64.b64encode(hashlib.sha256(client_key).digest()).decode(), stored)
+    except (ValueError, IndexError):
+        ok = False
+    _verified[(verifier, password)] = ok
+    return ok
 
 
 def _master_credentials(cluster):
@@ -201,12 +245,20 @@ class Pool:
     def take(self, cluster, database, user, password):
         key = (cluster["DbClusterResourceId"], database, user)
         with self.lock:
-            idle = self.idle.get(key, [])
-            while idle:
-                conn, pw = idle.pop()
-                if pw == password:
-                    return key, conn
+            idle = self.idle.pop(key, [])
+        # A pooled connection is reused only while the secret's password still signs in: a role
+        # that changed its own password (or lost LOGIN) must not keep working through the pool.
+        if idle and not SERVERS.signs_in(cluster, user, password):
+            for conn, _ in idle:
                 conn.close()
+            idle = []
+        while idle:
+            conn, pw = idle.pop()
+            if pw == password:
+                with self.lock:
+                    self.idle.setdefault(key, []).extend(idle)
+                return key, conn
+            conn.close()
         port = SERVERS.port(cluster)
         try:
             conn = pg8000.native.Connection(user, password=password, host="127.0.0.1", port=port, database=database)
@@ -218,30 +270,63 @@ class Pool:
         with self.lock:
             self.idle.setdefault(key, []).append((conn, password))
 
-    def begin(self, cluster, database, user, password):
+    def begin(self, cluster, database, user, password, owner):
+        """`owner` is (cluster ARN, secret ARN): only the caller that began a transaction may use
+        it. On AWS the transaction id is tied to the cluster and credentials that began it."""
         key, conn = self.take(cluster, database, user, password)
         conn.run("BEGIN")
         tid = base64.b64encode(uuid.uuid4().bytes + uuid.uuid4().bytes).decode()
         with self.lock:
-            self.transactions[tid] = (key, conn, password, threading.Lock())
+            self.transactions[tid] = Transaction(key, conn, password, owner)
         return tid
 
-    def transaction(self, tid):
+    def transaction(self, tid, owner):
         with self.lock:
             t = self.transactions.get(tid)
-        if not t:
+        # Another cluster's or secret's transaction is answered as an unknown one: a transaction
+        # id must not be usable, nor confirmable, by anyone but its owner.
+        if not t or t.owner != owner:
             raise ApiError("NotFoundException", f"Transaction {tid} is not found", 404)
+        t.used = time.monotonic()
         return t
 
-    def end(self, tid, sql):
-        key, conn, password, lock = self.transaction(tid)
-        with lock:
+    def end(self, tid, owner, commit):
+        t = self.transaction(tid, owner)
+        with t.lock:
             with self.lock:
-                self.transactions.pop(tid, None)
+                if self.transactions.pop(tid, None) is None:
+                    raise ApiError("NotFoundException", f"Transaction {tid} is not found", 404)
+            failed = t.failed
             try:
-                conn.run(sql)
+                # PostgreSQL answers COMMIT of an aborted transaction with ROLLBACK, not an error.
+                t.conn.run("COMMIT" if commit and not failed else "ROLLBACK")
             finally:
-                self.give_back(key, conn, password)
+                self.give_back(t.key, t.conn, t.password)
+        if commit and failed:
+            raise ApiError("BadRequestException", f"Transaction {tid} was rolled back, not committed: a statement in it failed")
+
+    def expire_idle(self, idle_seconds):
+        """Rolls back transactions nobody used for `idle_seconds` (AWS: three minutes)."""
+        now = time.monotonic()
+        with self.lock:
+            stale = [(tid, t) for tid, t in self.transactions.items() if now - t.used > idle_seconds]
+            for tid, _ in stale:
+                del self.transactions[tid]
+        for _, t in stale:
+            with t.lock:
+                try:
+                    t.conn.run("ROLLBACK")
+                    self.give_back(t.key, t.conn, t.password)
+                except Exception:
+                    t.conn.close()
+
+
+class Transaction:
+    def __init__(self, key, conn, password, owner):
+        self.key, self.conn, self.password, self.owner = key, conn, password, owner
+        self.lock = threading.Lock()
+        self.used = time.monotonic()
+        self.failed = False
 
 
 POOL = Pool()
@@ -360,9 +445,13 @@ def execute(body, batch=False):
             results.append(_run(conn, body["sql"], params))
 
     if tid:
-        _, conn, _, lock = POOL.transaction(tid)
-        with lock:
-            run_all(conn)
+        t = POOL.transaction(tid, (body["resourceArn"], body["secretArn"]))
+        with t.lock:
+            try:
+                run_all(t.conn)
+            except ApiError:
+                t.failed = True
+                raise
     else:
         key, conn = POOL.take(cluster, database, user, password)
         try:
@@ -393,12 +482,13 @@ def handle(path, body):
         cluster = _cluster(body["resourceArn"])
         user, password = _credentials(body["secretArn"])
         database = body.get("database") or cluster.get("DatabaseName") or "postgres"
-        return {"transactionId": POOL.begin(cluster, database, user, password)}
+        owner = (body["resourceArn"], body["secretArn"])
+        return {"transactionId": POOL.begin(cluster, database, user, password, owner)}
     if path == "/CommitTransaction":
-        POOL.end(body["transactionId"], "COMMIT")
+        POOL.end(body["transactionId"], (body.get("resourceArn"), body.get("secretArn")), commit=True)
         return {"transactionStatus": "Transaction Committed"}
     if path == "/RollbackTransaction":
-        POOL.end(body["transactionId"], "ROLLBACK")
+        POOL.end(body["transactionId"], (body.get("resourceArn"), body.get("secretArn")), commit=False)
         return {"transactionStatus": "Rollback Complete"}
     raise ApiError("UnknownOperationException", f"unknown operation {path}", 404)
 
@@ -442,8 +532,14 @@ def main():
     def stop(*_):
         threading.Thread(target=server.shutdown).start()
 
+    def expire():
+        while True:
+            time.sleep(min(5.0, TX_IDLE_SECONDS / 4))
+            POOL.expire_idle(TX_IDLE_SECONDS)
+
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    threading.Thread(target=expire, daemon=True).start()
     try:
         server.serve_forever()
     finally:

@@ -1,13 +1,13 @@
 """Starts ministack with the project's bridges for gaps of the emulator, so that the provisioner's
 AWS code stays exactly what runs against AWS. Each bridge names the gap it closes.
 """
-import sys
-
+import base64
 import json
+import sys
 from urllib.parse import unquote
 
 from ministack.core.responses import error_response_json, json_response
-from ministack.services import bedrock_agent, bedrock_agentcore, rds
+from ministack.services import bedrock_agent, bedrock_agentcore, cognito, rds
 
 
 # Gap: ministack drops ServerlessV2ScalingConfiguration.SecondsUntilAutoPause (AWS stores and
@@ -90,6 +90,32 @@ async def _agentcore_handle_request(method, path, headers, body, query_params):
 
 
 bedrock_agentcore.handle_request = _agentcore_handle_request
+
+# Gap: ministack lets a signed-in user write any attribute of their own with UpdateUserAttributes.
+# AWS allows only the attributes in the app client's WriteAttributes ("the list of user
+# attributes that you want your app client to have write access to", CreateUserPoolClient) and
+# answers NotAuthorizedException otherwise. An app client without WriteAttributes is left as
+# ministack has it (so that a stack that forgets to set them is not protected here either).
+_update_user_attributes = cognito._update_user_attributes
+
+
+def _update_user_attributes_checked(data):
+    token = data.get("AccessToken", "")
+    user, pool = cognito._user_pool_for_access_token(token)
+    if user:
+        try:
+            payload = token.split(".")[1]
+            client_id = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))).get("client_id")
+        except (IndexError, ValueError):
+            client_id = None
+        allowed = ((pool.get("_clients") or {}).get(client_id) or {}).get("WriteAttributes") or []
+        names = [a.get("Name") for a in data.get("UserAttributes") or []]
+        if allowed and any(n not in allowed for n in names):
+            return error_response_json("NotAuthorizedException", "A client attempted to write unauthorized attribute", 400)
+    return _update_user_attributes(data)
+
+
+cognito._update_user_attributes = _update_user_attributes_checked
 
 if __name__ == "__main__":
     from ministack.app import main

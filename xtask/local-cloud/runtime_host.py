@@ -15,7 +15,14 @@ version) and then does what AgentCore Runtime does:
   started as `python -S <entry point>` so that only the zip's own files are importable, as with
   direct code deployment), speaking the runtime's HTTP contract (`/ping`, `/invocations`, port
   from `PORT`); one process per runtime version, started on first use;
-- forwards only the allow-listed request headers (`requestHeaderAllowlist`) and the session id.
+- forwards only the allow-listed request headers (`requestHeaderAllowlist`) and the session id:
+  `Authorization` exactly as validated; a request with no or several `Authorization` headers
+  (any letter case), or with an allow-listed header sent twice, is refused; so is a payload over
+  InvokeAgentRuntime's 100 MB limit (413);
+- caches each pool's JWKS (an unknown `kid` refetches at most once per 30 s).
+
+`GET /local/agents` lists the running agents' ports, so that `verify` can call an agent directly
+and show that the agent verifies tokens itself (it does: `agents/common/agent_common/tokens.py`).
 
 Environment: MINISTACK_URL, DATA_API_URL, RUNTIME_HOST_PORT, RUNTIMES_DIR.
 """
@@ -41,6 +48,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import boto3
 import jwt
 
+# The JWKS cache the agents use: keys cached, an unknown `kid` refetched at most once per interval.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "agents", "common"))
+from agent_common import tokens  # noqa: E402
+
 MINISTACK = os.environ["MINISTACK_URL"]
 DATA_API = os.environ["DATA_API_URL"]
 PORT = int(os.environ["RUNTIME_HOST_PORT"])
@@ -50,6 +61,9 @@ SESSION_HEADER = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id"
 # How long an agent may take to answer /ping after it was started (AgentCore: initialization
 # time exceeded).
 START_SECONDS = 60
+# InvokeAgentRuntime's payload limit: "up to 100 MB" (AgentCore developer guide, "Invoke an
+# AgentCore Runtime agent", and the Runtime quotas: max payload size 100 MB).
+MAX_PAYLOAD = 100 * 1000 * 1000
 
 _session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
 _control = _session.client("bedrock-agentcore-control", endpoint_url=MINISTACK)
@@ -96,7 +110,7 @@ def runtime_config(arn, qualifier):
 # --- the JWT authorizer ---------------------------------------------------------------------
 
 _discovery_cache = {}
-_jwks_clients = {}
+_jwks = {}
 _cache_lock = threading.Lock()
 
 
@@ -115,23 +129,43 @@ def _discovery(url):
 
 
 def _signing_key(jwks_url, token):
+    """The token's key from the pool's JWKS, cached; an unknown `kid` refetches at most once per
+    interval (the agents' own cache: `agent_common.tokens.Jwks`)."""
     with _cache_lock:
-        client = _jwks_clients.get(jwks_url)
-        if client is None:
-            client = _jwks_clients[jwks_url] = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=60)
-    return client.get_signing_key_from_jwt(token).key
+        cache = _jwks.get(jwks_url)
+        if cache is None:
+            cache = _jwks[jwks_url] = tokens.Jwks(jwks_url)
+    kid = jwt.get_unverified_header(token).get("kid")
+    try:
+        return cache.key(kid).key
+    except tokens.Invalid as e:
+        raise jwt.InvalidTokenError(str(e)) from None
 
 
-def authorize(config, headers):
-    """The validated claims, or Reject(401/403) as AgentCore Runtime's authorizer would."""
+def bearer(headers):
+    """The one `Authorization` header's value. None, or more than one in whatever letter case,
+    is refused: which of two would the authorizer have checked, and which would the agent read?"""
+    values = headers.get_all("Authorization") or []
+    if not values:
+        raise Reject(401, "UnauthorizedException", "missing bearer token (Authorization header)")
+    if len(values) > 1:
+        raise Reject(400, "ValidationException", f"the request carries {len(values)} Authorization headers: send exactly one")
+    return values[0]
+
+
+def authorize(config, value):
+    """The validated claims of the bearer token in `value` (the one Authorization header), or
+    Reject(401/403) as AgentCore Runtime's authorizer would."""
     authorizer = (config.get("authorizerConfiguration") or {}).get("customJWTAuthorizer")
     if not authorizer:
         # Without a JWT authorizer AgentCore Runtime wants SigV4, which this host does not serve.
         raise Reject(403, "AccessDeniedException", "this runtime has no JWT authorizer; the local host serves only OAuth runtimes")
-    value = headers.get("Authorization", "")
+    allowed_clients = authorizer.get("allowedClients") or []
+    allowed_audience = authorizer.get("allowedAudience") or []
+    if not allowed_clients and not allowed_audience:
+        # AWS requires one of them; an authorizer that names neither would admit every client.
+        raise Reject(403, "AccessDeniedException", "the runtime's authorizer allows no client and no audience")
     scheme, _, token = value.partition(" ")
-    if not value:
-        raise Reject(401, "UnauthorizedException", "missing bearer token (Authorization header)")
     if scheme.lower() != "bearer" or not token.strip():
         raise Reject(401, "UnauthorizedException", "the Authorization header is not a bearer token")
     token = token.strip()
@@ -150,16 +184,31 @@ def authorize(config, headers):
         raise Reject(401, "UnauthorizedException", f"invalid bearer token: {type(e).__name__}: {e}") from None
     if claims.get("token_use") != "access":
         raise Reject(401, "UnauthorizedException", "invalid bearer token: not an access token")
-    allowed_clients = authorizer.get("allowedClients") or []
     if allowed_clients and claims.get("client_id") not in allowed_clients:
         raise Reject(403, "AccessDeniedException", "the token's client is not allowed by this runtime")
-    allowed_audience = authorizer.get("allowedAudience") or []
     if allowed_audience:
         aud = claims.get("aud")
         auds = aud if isinstance(aud, list) else [aud]
         if not any(a in allowed_audience for a in auds):
             raise Reject(403, "AccessDeniedException", "the token's audience is not allowed by this runtime")
     return claims
+
+
+def forwarded(config, headers, authorization):
+    """The allow-listed headers for the agent: `Authorization` exactly as validated, and any other
+    allow-listed header only if it was sent once (two values are ambiguous: refused)."""
+    allow = (config.get("requestHeaderConfiguration") or {}).get("requestHeaderAllowlist") or []
+    out = {}
+    for name in allow:
+        if name.lower() == "authorization":
+            out["Authorization"] = authorization
+            continue
+        values = headers.get_all(name) or []
+        if len(values) > 1:
+            raise Reject(400, "ValidationException", f"the request carries {len(values)} {name} headers: send at most one")
+        if values:
+            out[name] = values[0]
+    return out
 
 
 # --- agent processes -----------------------------------------------------------------------
@@ -325,6 +374,12 @@ class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path == "/health":
             self._reply(200, {"status": "ok", "agents": len(AGENTS.running)})
+        elif self.path == "/local/agents":
+            # Where each running agent listens on 127.0.0.1: `cargo xtask verify` calls an agent
+            # there directly, bypassing this host, to show that the agent checks tokens itself.
+            with AGENTS.lock:
+                running = [{"runtime_id": a.key[0], "version": a.key[1], "port": a.port} for a in AGENTS.running.values()]
+            self._reply(200, {"agents": running})
         else:
             self._reply(404, {"message": "not found"}, "UnknownOperationException")
 
@@ -336,6 +391,30 @@ class Handler(BaseHTTPRequestHandler):
         except Exception as e:  # a fault of the stand-in must say so
             self._reply(500, {"message": f"local runtime host internal error: {type(e).__name__}: {e}"}, "InternalServerException")
 
+    def _body(self):
+        """The payload, at most MAX_PAYLOAD bytes (InvokeAgentRuntime's limit). A larger one is
+        read and dropped (so that the client sees the answer) and refused with 413."""
+        if self.headers.get("Transfer-Encoding"):
+            self.close_connection = True
+            raise Reject(411, "ValidationException", "send the payload with a Content-Length")
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            raise Reject(400, "ValidationException", "invalid Content-Length")
+        if length > MAX_PAYLOAD:
+            left = length if length <= 4 * MAX_PAYLOAD else 0
+            while left > 0:
+                chunk = self.rfile.read(min(left, 1 << 20))
+                if not chunk:
+                    break
+                left -= len(chunk)
+            self.close_connection = True
+            raise Reject(413, "ValidationException", f"the payload is {length} bytes; InvokeAgentRuntime takes at most {MAX_PAYLOAD}")
+        return self.rfile.read(length)
+
     def _invoke(self):
         url = urlsplit(self.path)
         match = re.fullmatch(r"/runtimes/(.+)/invocations", url.path)
@@ -346,14 +425,12 @@ class Handler(BaseHTTPRequestHandler):
         session = self.headers.get(SESSION_HEADER)
         if session is not None and not 33 <= len(session) <= 256:
             raise Reject(400, "ValidationException", f"{SESSION_HEADER} must be 33 to 256 characters")
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length)
+        body = self._body()
         runtime_id, version, config = runtime_config(arn, qualifier)
-        authorize(config, self.headers)
+        authorization = bearer(self.headers)
+        authorize(config, authorization)
+        forward = forwarded(config, self.headers, authorization)
         agent = AGENTS.get(runtime_id, version, config)
-
-        allow = {h.lower() for h in ((config.get("requestHeaderConfiguration") or {}).get("requestHeaderAllowlist") or [])}
-        forward = {k: v for k, v in self.headers.items() if k.lower() in allow}
         forward["Content-Type"] = self.headers.get("Content-Type", "application/json")
         forward[SESSION_HEADER] = session or f"local-{runtime_id}-{time.time_ns()}".ljust(33, "0")
         request = urllib.request.Request(f"http://127.0.0.1:{agent.port}/invocations", data=body, headers=forward, method="POST")

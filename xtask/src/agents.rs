@@ -16,6 +16,8 @@ use crate::engine::Outputs;
 use crate::kinds::generated_secret;
 use crate::model::Stack;
 
+mod ambiguous;
+
 pub const SESSION_HEADER: &str = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
@@ -369,6 +371,9 @@ pub struct VerifyContext<'a> {
     pub base_url: String,
     /// The local cloud's per-pool signing keys (`<pool>-access.pem`), to mint an expired token.
     pub pool_keys_dir: Option<std::path::PathBuf>,
+    /// On the local cloud the runtime host tells where each agent listens, so that verify can
+    /// call an agent directly, bypassing the authorizer; on AWS nobody can.
+    pub agents_exposed: bool,
 }
 
 /// Runs every case for `agents`; `report` sees each as it finishes.
@@ -720,7 +725,113 @@ pub async fn verify(
             };
             push(c, &mut cases);
         }
+
+        // Ambiguous requests and a bypassed authorizer: never answered.
+        for c in request_cases(ctx, agent, &url, &mine, &tokens, &prompt).await? {
+            push(c, &mut cases);
+        }
     }
+    Ok(cases)
+}
+
+/// Two `Authorization` headers (valid and forged, both orders, different letter case), a forged
+/// token and two headers sent straight to the agent's port, a payload over the limit.
+async fn request_cases(
+    ctx: &VerifyContext<'_>,
+    agent: &Agent,
+    url: &str,
+    mine: &[&DemoUser],
+    tokens: &BTreeMap<String, Tokens>,
+    prompt: &Value,
+) -> Result<Vec<Case>> {
+    let (Some(first), Some(second)) = (mine.first(), mine.get(1)) else {
+        bail!("verify needs two demo users in tutorial {}", agent.tutorial);
+    };
+    let good = format!("Bearer {}", tokens[&first.username].access);
+    let forged = format!(
+        "Bearer {}",
+        ambiguous::forged(&tokens[&first.username].access, &tokens[&second.username].access)?
+    );
+    let body = prompt.to_string().into_bytes();
+    let as_other = format!("{}'s token with {}'s identity pasted in", first.username, second.username);
+    let mut requests: Vec<(String, String, Vec<(&str, &str)>)> = vec![
+        (
+            format!("two Authorization headers: valid, then {as_other}"),
+            url.to_string(),
+            vec![("Authorization", good.as_str()), ("Authorization", forged.as_str())],
+        ),
+        (
+            format!("two Authorization headers: {as_other}, then valid"),
+            url.to_string(),
+            vec![("Authorization", forged.as_str()), ("Authorization", good.as_str())],
+        ),
+        (
+            "two Authorization headers in different letter case (authorization: valid, AUTHORIZATION: forged)".into(),
+            url.to_string(),
+            vec![("authorization", good.as_str()), ("AUTHORIZATION", forged.as_str())],
+        ),
+    ];
+    let mut cases = Vec::new();
+    let runtime_id = agent.arn.rsplit('/').next().unwrap_or_default().to_string();
+    let direct = if ctx.agents_exposed {
+        ambiguous::agent_ports(&ctx.base_url)
+            .await?
+            .get(&runtime_id)
+            .map(|port| format!("http://127.0.0.1:{port}/invocations"))
+            .ok_or("the runtime host runs no agent for this runtime".to_string())
+    } else {
+        Err("not run: on AWS the agent's own port is not reachable".to_string())
+    };
+    match &direct {
+        Ok(agent_url) => {
+            requests.push((
+                format!("straight to the agent's port (bypassing the authorizer): {as_other}"),
+                agent_url.clone(),
+                vec![("Authorization", forged.as_str())],
+            ));
+            requests.push((
+                "straight to the agent's port: two Authorization headers, valid, then forged".into(),
+                agent_url.clone(),
+                vec![("Authorization", good.as_str()), ("authorization", forged.as_str())],
+            ));
+        }
+        Err(why) => {
+            for name in ["straight to the agent's port (bypassing the authorizer): a forged token", "straight to the agent's port: two Authorization headers"] {
+                cases.push(Case {
+                    tutorial: agent.tutorial,
+                    category: "request",
+                    name: format!("refuses {name}"),
+                    outcome: if why.starts_with("not run") { "not_run" } else { "fail" },
+                    detail: why.clone(),
+                });
+            }
+        }
+    }
+    for (name, to, headers) in requests {
+        let (outcome, detail, status) = match ambiguous::post_raw(&to, &headers, &body).await? {
+            None => ("not_run", "not run: over HTTPS the header's letter case cannot be chosen here".to_string(), String::new()),
+            Some(a) => match ambiguous::refused(&a) {
+                Ok(()) => ("pass", String::new(), format!(" ({})", a.status)),
+                Err(e) => ("fail", e, format!(" ({})", a.status)),
+            },
+        };
+        cases.push(Case {
+            tutorial: agent.tutorial,
+            category: "request",
+            name: format!("refuses {name}{status}"),
+            outcome,
+            detail,
+        });
+    }
+    let huge = json!({"prompt": "x".repeat(ambiguous::MAX_PAYLOAD)});
+    let a = invoke(url, Some(&tokens[&first.username].access), &huge, &[], |_| {}).await?;
+    cases.push(Case {
+        tutorial: agent.tutorial,
+        category: "request",
+        name: format!("refuses a payload over InvokeAgentRuntime's 100 MB limit ({})", a.status),
+        outcome: if ambiguous::refused(&a).is_ok() { "pass" } else { "fail" },
+        detail: ambiguous::refused(&a).err().unwrap_or_default(),
+    });
     Ok(cases)
 }
 

@@ -516,6 +516,7 @@ async fn verify(
         base_url: clients.agentcore_invoke.clone(),
         pool_keys_dir: (g.target == TargetKind::Local)
             .then(|| paths.dir.join("ministack-state/cognito-pool-keys")),
+        agents_exposed: g.target == TargetKind::Local,
     };
     let spin = out.spinner("verifying");
     let cases = crate::agents::verify(&ctx, &agents, |c| {

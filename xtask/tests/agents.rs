@@ -110,7 +110,7 @@ fn agents_answer_each_user_with_their_own_data_and_verify_passes() {
     assert_eq!(s["not_run"], 0, "{verify:#?}");
     let cases: Vec<&Value> = verify.iter().filter(|e| e["type"] == "case").collect();
     assert_eq!(s["passed"].as_u64().unwrap() as usize, cases.len());
-    for category in ["data", "injection", "token"] {
+    for category in ["data", "injection", "token", "request"] {
         assert!(
             cases.iter().any(|c| c["category"] == category),
             "{category}"

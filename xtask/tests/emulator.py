@@ -96,6 +96,22 @@ elif command == "make-runtime":
         networkConfiguration={"networkMode": "PUBLIC"},
     )
     print(json.dumps({"created": out["agentRuntimeArn"]}))
+elif command == "self-update-tenant":
+    # mike-broker-a signs in (tutorial 2 of environment `arg`) and tries to move himself to
+    # broker-b with his own access token. Prints the outcome, never the password.
+    pool = next(p for p in idp.list_user_pools(MaxResults=60)["UserPools"] if p["Name"] == f"agentcore-mt-{arg}-t2-user-pool")
+    client = next(c for c in idp.list_user_pool_clients(UserPoolId=pool["Id"], MaxResults=60)["UserPoolClients"] if c["ClientName"] == f"agentcore-mt-{arg}-t2-app-client")
+    password = json.loads(sm.get_secret_value(SecretId=f"agentcore-mt/{arg}/t2/demo-passwords")["SecretString"])["mike-broker-a"]
+    auth = idp.initiate_auth(ClientId=client["ClientId"], AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": "mike-broker-a", "PASSWORD": password})
+    token = auth["AuthenticationResult"]["AccessToken"]
+    try:
+        idp.update_user_attributes(AccessToken=token, UserAttributes=[{"Name": "custom:tenant_id", "Value": "broker-b"}])
+        outcome = "updated"
+    except idp.exceptions.ClientError as e:
+        outcome = e.response["Error"]["Code"]
+    user = idp.admin_get_user(UserPoolId=pool["Id"], Username="mike-broker-a")
+    tenant = next((a["Value"] for a in user["UserAttributes"] if a["Name"] == "custom:tenant_id"), None)
+    print(json.dumps({"outcome": outcome, "tenant_after": tenant}))
 elif command == "make-bucket":
     s3.create_bucket(Bucket=arg)
     print(json.dumps({"created": arg}))

@@ -41,6 +41,11 @@ fn deploy_redeploy_destroy_both_tutorials() {
     assert_eq!(t2["users"][0]["username"], "emma-broker-b");
     assert_eq!(t2["users"][0]["attributes"]["custom:tenant_id"], "broker-b");
     assert_eq!(t2["users"][1]["attributes"]["custom:tenant_id"], "broker-a");
+    // A signed-in user cannot move themselves to another tenant: the app client's
+    // WriteAttributes leave custom:tenant_id out (the local cloud enforces them as AWS does).
+    let moved = cloud.emulator("self-update-tenant", "dev");
+    assert_eq!(moved["outcome"], "NotAuthorizedException", "{moved}");
+    assert_eq!(moved["tenant_after"], "broker-a", "{moved}");
     assert_eq!(
         inv["secrets"],
         serde_json::json!([

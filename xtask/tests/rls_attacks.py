@@ -3,7 +3,7 @@ would reach it (app_user) and as an attacker holding app_user's SQL would. Print
 the isolation matrix, the attack corpus (each case blocked, leaked or a documented residual), the
 pooled-connection cases and the privilege checks.
 
-usage: rls_attacks.py MINISTACK_URL DATA_API_URL ENV
+usage: rls_attacks.py MINISTACK_URL DATA_API_URL ENV [TX_IDLE_SECONDS]
 """
 import hashlib
 import hmac
@@ -14,6 +14,7 @@ import time
 import boto3
 
 ministack, data_api, env = sys.argv[1], sys.argv[2], sys.argv[3]
+TX_IDLE_SECONDS = float(sys.argv[4]) if len(sys.argv) > 4 else None
 session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
 rds = session.client("rds", endpoint_url=ministack)
 sm = session.client("secretsmanager", endpoint_url=ministack)
@@ -252,6 +253,22 @@ can = master("""SELECT has_schema_privilege('app_user', 'public', 'CREATE') AS p
                        has_function_privilege('app_user', 'app_private.current_tenant()', 'EXECUTE') AS verifier""")[0]
 for k, v in can.items():
     check("privileges", f"app_user lacks {k}", v is False, v)
+# A function added to `api` later (as its owner, in a transaction rolled back afterwards) must not
+# be executable by app_user or PUBLIC until someone grants it (default privileges, 006).
+tx = begin(MASTER)
+try:
+    common = dict(resourceArn=CLUSTER, secretArn=MASTER, database="claims", transactionId=tx, formatRecordsAs="JSON")
+    data.execute_statement(sql="SET LOCAL ROLE claims_api", **common)
+    data.execute_statement(sql="CREATE FUNCTION api.added_later() RETURNS int LANGUAGE sql AS 'SELECT 1'", **common)
+    data.execute_statement(sql="RESET ROLE", **common)
+    later = json.loads(data.execute_statement(sql="SELECT has_function_privilege('app_user', 'api.added_later()', 'EXECUTE') AS app_user, EXISTS (SELECT 1 FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a WHERE p.proname = 'added_later' AND a.grantee = 0) AS public", **common)["formattedRecords"])[0]
+    check("privileges", "a function added to api later is not executable by app_user", later["app_user"] is False, later)
+    check("privileges", "a function added to api later is not executable by PUBLIC", later["public"] is False, later)
+finally:
+    data.rollback_transaction(resourceArn=CLUSTER, secretArn=MASTER, transactionId=tx)
+private = master("SELECT has_schema_privilege('app_user', 'app_private', 'USAGE') AS usage, coalesce(nspacl::text, '') AS acl FROM pg_namespace WHERE nspname = 'app_private'")[0]
+check("privileges", "app_user cannot use schema app_private (pgcrypto, the key, the verifier)", private["usage"] is False, private)
+check("privileges", "PUBLIC has no privilege on schema app_private", "=U" not in private["acl"] and not private["acl"].startswith("{=") and ",=" not in private["acl"], private)
 rls = master("SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE relnamespace = 'claims'::regnamespace AND relname IN ('claims', 'tenants')")
 check("privileges", "RLS enabled and forced on claims and tenants", len(rls) == 2 and all(r["relrowsecurity"] and r["relforcerowsecurity"] for r in rls), rls)
 owner = master("SELECT tableowner FROM pg_tables WHERE schemaname = 'claims' AND tablename = 'claims'")[0]["tableowner"]
@@ -290,5 +307,78 @@ try:
     report["data_api"].append({"case": "unknown transaction id is refused", "ok": False})
 except Exception as e:
     report["data_api"].append({"case": "unknown transaction id is refused", "ok": "NotFound" in type(e).__name__ or "not found" in str(e).lower(), "detail": str(e)[:200]})
+
+# A transaction belongs to the cluster and secret that began it.
+tx = begin(MASTER)
+try:
+    data.execute_statement(resourceArn=CLUSTER, secretArn=APP, database="claims", sql="SELECT current_user", transactionId=tx)
+    report["data_api"].append({"case": "another secret cannot use the master's transaction", "ok": False, "detail": "it could"})
+except Exception as e:
+    report["data_api"].append({"case": "another secret cannot use the master's transaction", "ok": "NotFound" in type(e).__name__ or "not found" in str(e).lower(), "detail": str(e)[:200]})
+try:
+    data.commit_transaction(resourceArn=CLUSTER, secretArn=APP, transactionId=tx)
+    report["data_api"].append({"case": "another secret cannot commit the master's transaction", "ok": False, "detail": "it could"})
+except Exception as e:
+    report["data_api"].append({"case": "another secret cannot commit the master's transaction", "ok": "not found" in str(e).lower(), "detail": str(e)[:200]})
+end_ok = data.rollback_transaction(resourceArn=CLUSTER, secretArn=MASTER, transactionId=tx)
+report["data_api"].append({"case": "the owner can still end its transaction", "ok": "Rollback" in end_ok.get("transactionStatus", ""), "detail": end_ok.get("transactionStatus")})
+
+# COMMIT of a transaction in which a statement failed is not a commit.
+tx = begin(MASTER)
+common = dict(resourceArn=CLUSTER, secretArn=MASTER, database="claims", transactionId=tx)
+data.execute_statement(sql="CREATE TABLE public.commit_probe (x int)", **common)
+try:
+    data.execute_statement(sql="SELECT 1 / 0", **common)
+except Exception:
+    pass
+try:
+    out = data.commit_transaction(resourceArn=CLUSTER, secretArn=MASTER, transactionId=tx)
+    report["data_api"].append({"case": "COMMIT after a failed statement is not reported as committed", "ok": False, "detail": out.get("transactionStatus")})
+except Exception as e:
+    report["data_api"].append({"case": "COMMIT after a failed statement is not reported as committed", "ok": "rolled back" in str(e), "detail": str(e)[:200]})
+try:
+    sql("SELECT * FROM public.commit_probe", secret=MASTER)
+    report["data_api"].append({"case": "the failed transaction's work is gone", "ok": False, "detail": "commit_probe exists"})
+except SqlError as e:
+    report["data_api"].append({"case": "the failed transaction's work is gone", "ok": "42P01" in str(e), "detail": str(e)[:200]})
+
+# An idle transaction ends by itself (AWS: after three minutes; shortened for this test).
+if TX_IDLE_SECONDS is not None:
+    tx = begin(MASTER)
+    data.execute_statement(resourceArn=CLUSTER, secretArn=MASTER, database="claims", sql="CREATE TABLE public.idle_probe (x int)", transactionId=tx)
+    time.sleep(TX_IDLE_SECONDS * 2 + 1)
+    try:
+        data.execute_statement(resourceArn=CLUSTER, secretArn=MASTER, database="claims", sql="SELECT 1", transactionId=tx)
+        report["data_api"].append({"case": "an idle transaction ends and is rolled back", "ok": False, "detail": "still usable"})
+    except Exception as e:
+        gone = "not found" in str(e).lower()
+        try:
+            sql("SELECT * FROM public.idle_probe", secret=MASTER)
+            gone = False
+        except SqlError as e2:
+            gone = gone and "42P01" in str(e2)
+        report["data_api"].append({"case": "an idle transaction ends and is rolled back", "ok": gone, "detail": str(e)[:200]})
+
+# --- what app_user can change about itself ------------------------------------------------------
+# PostgreSQL lets every role change its own password and its own settings; nothing in the database
+# can forbid it. It would lock the agents out (or change how their statements run), so the
+# `rdsdata.login` resource detects it and `deploy` repairs it: the test runs plan and deploy next.
+# These run last: afterwards app_user cannot sign in until deploy has repaired it.
+report["drift"] = []
+for name, statement in (
+    ("set its own role settings", "ALTER ROLE app_user SET statement_timeout = '1ms'"),
+    ("set its own settings in this database", "ALTER ROLE app_user IN DATABASE claims SET search_path = public"),
+    ("change its own password", "ALTER ROLE app_user PASSWORD 'changed-by-app-user-0000'"),
+):
+    try:
+        sql(statement)
+        report["drift"].append({"case": name, "done": True})
+    except SqlError as e:
+        report["drift"].append({"case": name, "done": False, "detail": str(e)[:200]})
+try:
+    sql("SELECT 1 AS one")
+    report["drift"].append({"case": "app_user is locked out afterwards", "done": False})
+except SqlError as e:
+    report["drift"].append({"case": "app_user is locked out afterwards", "done": True, "detail": str(e)[:200]})
 
 print(json.dumps(report))

@@ -14,9 +14,20 @@ const DOCUMENTED_RESIDUALS: &[&str] = &[
     "table activity counters (pg_stat_user_tables)",
 ];
 
+/// Idle transactions end after this many seconds in this test's local Data API (AWS: 180).
+const TX_IDLE_SECONDS: &str = "6";
+
 #[test]
 fn tenant_isolation_holds_against_the_attack_corpus() {
-    let cloud = Cloud::up();
+    // The state directory inside a directory closed to others, as a home directory is: the
+    // local cloud must run PostgreSQL without opening it (or anything else outside its state).
+    let outer = tempfile::tempdir().unwrap();
+    let closed = outer.path().join("home");
+    std::fs::create_dir(&closed).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&closed, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let state = tempfile::Builder::new().tempdir_in(&closed).unwrap();
+    let cloud = Cloud::up_with(state, &[("DATA_API_TX_IDLE_SECONDS", TX_IDLE_SECONDS)]);
     cloud.ok(&["deploy", "--tutorial", "2"]);
     let report = cloud.script(
         "rls_attacks.py",
@@ -24,8 +35,51 @@ fn tenant_isolation_holds_against_the_attack_corpus() {
             cloud.endpoint("ministack"),
             cloud.endpoint("data_api"),
             "dev",
+            TX_IDLE_SECONDS,
         ],
     );
+    // app_user changed its own password and settings (the corpus' last cases, which PostgreSQL
+    // allows): plan shows the drift on the login resource, deploy repairs it, then all is quiet.
+    let drift = report["drift"].as_array().unwrap();
+    assert_eq!(drift.len(), 4);
+    assert!(drift.iter().all(|d| d["done"] == true), "{drift:#?}");
+    let plan = cloud.ok(&["plan", "--tutorial", "2"]);
+    let login = common::event(&plan, "app_user_password");
+    assert_eq!(login["action"], "update", "{login}");
+    let fields: Vec<&str> = login["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect();
+    assert!(
+        fields.contains(&"password") && fields.contains(&"role_settings"),
+        "{login}"
+    );
+    let deploy = cloud.ok(&["deploy", "--tutorial", "2"]);
+    assert_eq!(common::event(&deploy, "app_user_password")["action"], "update");
+    let again = cloud.ok(&["plan", "--tutorial", "2"]);
+    assert_eq!(common::event(&again, "app_user_password")["action"], "noop");
+    let after = cloud.script(
+        "rls_attacks.py",
+        &[
+            cloud.endpoint("ministack"),
+            cloud.endpoint("data_api"),
+            "dev",
+        ],
+    );
+    for section in ["matrix", "pool"] {
+        let failed: Vec<&Value> = after[section]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["ok"] != true)
+            .collect();
+        assert!(failed.is_empty(), "after the repair, {section}: {failed:#?}");
+    }
+
+    let mode = std::fs::metadata(&closed).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o700, "the local cloud changed the mode of a directory above its state");
     for section in ["matrix", "pool", "privileges", "data_api"] {
         let cases = report[section].as_array().unwrap();
         assert!(!cases.is_empty());
@@ -101,13 +155,13 @@ fn migrations_apply_once_and_an_edited_one_is_refused() {
 
     // A new file is applied, and only it.
     std::fs::write(
-        sql.path().join("006_comment.sql"),
+        sql.path().join("007_comment.sql"),
         "COMMENT ON TABLE claims.claims IS 'insurance claims, one row per claim';\n",
     )
     .unwrap();
     let plan = cloud.xtask(&["plan", "--tutorial", "2", "--stacks-dir", dir]);
     assert!(
-        String::from_utf8_lossy(&plan.stderr).contains("migrations/006_comment"),
+        String::from_utf8_lossy(&plan.stderr).contains("migrations/007_comment"),
         "{}",
         String::from_utf8_lossy(&plan.stderr)
     );
@@ -154,7 +208,7 @@ fn migrations_apply_once_and_an_edited_one_is_refused() {
     )
     .unwrap();
     std::fs::write(
-        sql.path().join("007_broken.sql"),
+        sql.path().join("008_broken.sql"),
         "CREATE TABLE claims.x (a int);\nSELECT no_such_function();\n",
     )
     .unwrap();
@@ -162,7 +216,7 @@ fn migrations_apply_once_and_an_edited_one_is_refused() {
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
-        stderr.contains("007_broken.sql statement 2") && stderr.contains("rolled back"),
+        stderr.contains("008_broken.sql statement 2") && stderr.contains("rolled back"),
         "{stderr}"
     );
 }

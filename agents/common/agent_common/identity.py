@@ -1,15 +1,13 @@
-"""Who is calling, from the access token that AgentCore Runtime's JWT authorizer has already
-validated (signature, issuer, expiry, client). The runtime forwards the `Authorization` header
-because the stack allow-lists it; nothing else the caller sends (prompt, payload fields, other
-headers) is ever read here.
-
-The agent does not verify the signature again: an invocation that reaches it has passed the
-authorizer. What it does check is the shape, so that a misconfigured runtime (no authorizer)
-fails closed instead of trusting whatever it is given: an access token with a `sub`.
+"""Who is calling: the claims of the bearer access token, verified here (signature, issuer,
+expiry, token use, client: `tokens.py`) even though AgentCore Runtime's JWT authorizer has
+already validated it, so that a request that bypassed the authorizer is refused too. The runtime
+forwards the `Authorization` header because the stack allow-lists it; nothing else the caller
+sends (prompt, payload fields, other headers) is ever read here. A request with more than one
+`Authorization` header, in whatever letter case, is ambiguous and refused.
 """
-import base64
-import binascii
-import json
+import os
+
+from . import tokens
 
 # The tiers the policy documents are tagged with (`tier` in their metadata sidecars).
 TIERS = ("regular", "platinum")
@@ -27,36 +25,29 @@ class Unauthenticated(Refused):
     status = 401
 
 
-def _header(headers, name):
-    for key, value in (headers or {}).items():
-        if key.lower() == name:
-            return value
-    return None
+def _values(headers, name):
+    """Every value of header `name` (any letter case) in a dict or a list of pairs."""
+    items = headers.items() if hasattr(headers, "items") else headers
+    return [value for key, value in (items or []) if key.lower() == name]
 
 
-def token_claims(headers):
-    """The claims of the bearer access token in `headers`."""
-    value = _header(headers, "authorization")
-    if not value:
+def token_claims(headers, environ=None):
+    """The verified claims of the one bearer access token in `headers`."""
+    values = _values(headers, "authorization")
+    if not values:
         raise Unauthenticated("no Authorization header: send the Cognito access token as a bearer token")
-    scheme, _, token = value.strip().partition(" ")
+    if len(values) > 1:
+        raise Unauthenticated("more than one Authorization header: send exactly one bearer token")
+    scheme, _, token = values[0].strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("the Authorization header is not a bearer token")
-    parts = token.strip().split(".")
-    if len(parts) != 3:
-        raise Unauthenticated("the bearer token is not a JWT")
     try:
-        payload = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
-    except (binascii.Error, ValueError):
-        raise Unauthenticated("the bearer token's payload is not JSON") from None
-    if not isinstance(payload, dict):
-        raise Unauthenticated("the bearer token's payload is not a JSON object")
-    if payload.get("token_use") != "access":
-        raise Unauthenticated("the bearer token is not an access token (token_use must be 'access')")
-    sub = payload.get("sub")
-    if not isinstance(sub, str) or not sub:
-        raise Unauthenticated("the access token names no subject (sub)")
-    return payload
+        issuer, clients = tokens.settings(environ or os.environ)
+        return tokens.verify(token.strip(), issuer, clients, tokens.jwks_for(issuer))
+    except tokens.NotAllowed as e:
+        raise Refused(str(e)) from None
+    except tokens.Invalid as e:
+        raise Unauthenticated(str(e)) from None
 
 
 def tier(claims):

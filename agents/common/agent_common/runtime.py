@@ -39,7 +39,7 @@ def app(build):
         if not isinstance(prompt, str) or not prompt.strip():
             return JSONResponse({"error": "the payload needs a non-empty string 'prompt'"}, status_code=400)
         try:
-            claims = identity.token_claims(context.request_headers)
+            claims = identity.token_claims(request_headers(context))
             agent, sources = build(claims)
         except identity.Refused as refused:
             log.warning("refused: %s", refused)
@@ -47,6 +47,14 @@ def app(build):
         return answer(agent, prompt, sources)
 
     return runtime
+
+
+def request_headers(context):
+    """Every request header as sent, duplicates included. `context.request_headers` is a dict
+    that keeps only the last `Authorization` header: two of them would pass unnoticed."""
+    if context.request is not None:
+        return context.request.headers.items()
+    return list((context.request_headers or {}).items())
 
 
 SOURCES = "Sources: "

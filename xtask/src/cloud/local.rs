@@ -171,7 +171,8 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
         .env("DATA_API_PORT", api_port.to_string())
         .env("CLUSTERS_DIR", &clusters)
         .env("PG_BIN", &pg.bin)
-        .env("PG_RUN_AS", pg.run_as.clone().unwrap_or_default());
+        .env("PG_WRAP", pg.wrap.join(" "))
+        .env("PG_OWNER", pg.owner.clone().unwrap_or_default());
     let api_pid = spawn(api, &logs.join("data-api.log"))?;
     std::fs::write(paths.dir.join("data-api.pid"), api_pid.to_string())?;
 
@@ -397,12 +398,20 @@ fn is_root() -> bool {
         .unwrap_or(false)
 }
 
-/// The PostgreSQL server binaries, run as the `postgres` user when we are root (PostgreSQL
-/// refuses to run as root).
+/// The PostgreSQL server binaries. PostgreSQL refuses to run as root; as root they run in a
+/// user namespace of their own (`unshare --user`, root mapped to an unprivileged id), which
+/// changes nothing on the machine: the data stays root's, in the state directory. Where user
+/// namespaces are not allowed, as the `postgres` user, which must be able to reach the state
+/// directory already (no permission outside it is ever changed).
 struct Postgres {
     bin: PathBuf,
-    run_as: Option<String>,
+    /// The command the server's tools run under (empty when we are not root).
+    wrap: Vec<String>,
+    /// The user that must own the data directories (the `runuser` fallback only).
+    owner: Option<String>,
 }
+
+const UNSHARE: &[&str] = &["unshare", "--user", "--map-user=1000", "--map-group=1000"];
 
 impl Postgres {
     fn find() -> Result<Postgres> {
@@ -423,60 +432,57 @@ impl Postgres {
                  hint: install them (Debian/Ubuntu: apt-get install postgresql) or put their directory on PATH"
             );
         };
-        let run_as = if is_root() {
-            let ok = Command::new("id")
-                .arg("postgres")
-                .stdout(Stdio::null())
+        if !is_root() {
+            return Ok(Postgres { bin, wrap: vec![], owner: None });
+        }
+        let quiet = |c: &mut Command| {
+            c.stdout(Stdio::null())
                 .stderr(Stdio::null())
                 .status()
-                .is_ok_and(|s| s.success());
-            if !ok {
-                bail!("running as root, and PostgreSQL will not run as root: there is no `postgres` user to run it as\n  hint: useradd --system postgres");
-            }
-            Some("postgres".to_string())
-        } else {
-            None
+                .is_ok_and(|s| s.success())
         };
-        Ok(Postgres { bin, run_as })
+        if quiet(Command::new(UNSHARE[0]).args(&UNSHARE[1..]).arg("true")) {
+            let wrap = UNSHARE.iter().map(|s| s.to_string()).collect();
+            return Ok(Postgres { bin, wrap, owner: None });
+        }
+        if !quiet(Command::new("id").arg("postgres")) {
+            bail!("running as root, and PostgreSQL will not run as root: user namespaces (unshare --user) are not allowed here and there is no `postgres` user to run it as\n  hint: useradd --system postgres");
+        }
+        let wrap = ["runuser", "-u", "postgres", "--"].map(String::from).to_vec();
+        Ok(Postgres { bin, wrap, owner: Some("postgres".into()) })
     }
 
     fn command(&self, tool: &str) -> Command {
-        match &self.run_as {
-            Some(user) => {
-                let mut c = Command::new("runuser");
-                c.args(["-u", user, "--"]).arg(self.bin.join(tool));
+        match self.wrap.split_first() {
+            Some((program, args)) => {
+                let mut c = Command::new(program);
+                c.args(args).arg(self.bin.join(tool));
                 c
             }
             None => Command::new(self.bin.join(tool)),
         }
     }
 
-    /// Makes `dir` (where the Data API puts one server per cluster) usable by the server's user.
+    /// Makes `dir` (where the Data API puts one server per cluster) usable by the server.
     fn prepare(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir)?;
-        if let Some(user) = &self.run_as {
-            // The server's user must reach its data directories (temporary directories are 0700).
-            let mut d = Some(dir);
-            while let Some(p) = d {
-                if p == Path::new("/") {
-                    break;
-                }
-                use std::os::unix::fs::PermissionsExt;
-                if let Ok(meta) = std::fs::metadata(p) {
-                    let mode = meta.permissions().mode();
-                    if mode & 0o001 == 0 {
-                        let _ = std::fs::set_permissions(
-                            p,
-                            std::fs::Permissions::from_mode(mode | 0o001),
-                        );
-                    }
-                }
-                d = p.parent();
-            }
+        if let Some(user) = &self.owner {
             run(
                 Command::new("chown").arg(format!("{user}:{user}")).arg(dir),
                 "chown",
             )?;
+            let reachable = Command::new("runuser")
+                .args(["-u", user, "--", "test", "-w"])
+                .arg(dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            if !reachable {
+                bail!(
+                    "the `{user}` user cannot reach {} (a directory above it is closed to others), and user namespaces are not allowed here\n  \
+                     hint: set XTASK_STATE_DIR to a directory `{user}` can reach, or allow unprivileged user namespaces",
+                    dir.display()
+                );
+            }
         }
         Ok(())
     }

@@ -44,7 +44,9 @@ pub struct Properties {
     pub entry_point: String,
     /// The user pool's OpenID discovery URL (`${user_pool.discovery_url}`).
     pub discovery_url: String,
-    /// App clients whose access tokens are accepted (`client_id` claim).
+    /// App clients whose access tokens are accepted (`client_id` claim). Never empty: an
+    /// authorizer that names no client would accept every client of the pool.
+    #[serde(deserialize_with = "non_empty")]
     pub allowed_clients: Vec<String>,
     /// Request headers passed on to the agent.
     pub header_allowlist: Vec<String>,
@@ -70,6 +72,30 @@ fn main_py() -> String {
     "main.py".to_string()
 }
 
+fn non_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let clients = Vec::<String>::deserialize(d)?;
+    if clients.is_empty() {
+        return Err(serde::de::Error::custom(
+            "allowed_clients must not be empty: a runtime that names no app client would accept \
+             the access tokens of every client of the pool",
+        ));
+    }
+    Ok(clients)
+}
+
+/// What the agent needs to verify tokens itself (`agents/common/agent_common/tokens.py`), set
+/// from the same properties as the authorizer so that the two cannot disagree.
+fn auth_environment(p: &Properties) -> [(&'static str, String); 2] {
+    let issuer = p
+        .discovery_url
+        .trim_end_matches("/.well-known/openid-configuration")
+        .to_string();
+    [
+        ("AUTH_ISSUER", issuer),
+        ("AUTH_ALLOWED_CLIENTS", p.allowed_clients.join(",")),
+    ]
+}
+
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
 /// ConflictException: the runtime is busy (CREATING, UPDATING) or, for a create that raced a
@@ -91,6 +117,9 @@ impl Runtime {
             TargetKind::Local => &p.model_id.local,
         };
         env.insert("MODEL_ID".into(), model.clone());
+        for (k, v) in auth_environment(p) {
+            env.insert(k.into(), v);
+        }
         env
     }
 
@@ -258,6 +287,19 @@ impl ResourceKind for Runtime {
         // MODEL_ID is set from `model_id` for this target; compare it there.
         let model = env.remove("MODEL_ID");
         let p: Properties = properties(target)?;
+        // The agent's token settings are derived from the properties: compared there, and kept
+        // in the observed environment (so that the diff shows them) only when they differ.
+        for (k, v) in auth_environment(&p) {
+            match env.get(k) {
+                Some(got) if *got == v => {
+                    env.remove(k);
+                }
+                Some(_) => {}
+                None => {
+                    env.insert(k.to_string(), "(not set)".to_string());
+                }
+            }
+        }
         let model_id = match self.0.target {
             TargetKind::Aws => json!({"aws": model, "local": p.model_id.local}),
             TargetKind::Local => json!({"aws": p.model_id.aws, "local": model}),

@@ -32,6 +32,15 @@ pub struct Properties {
     pub access_token_minutes: i32,
     #[serde(default = "default_refresh_days")]
     pub refresh_token_days: i32,
+    /// The attributes a signed-in user may change on their own (UpdateUserAttributes with their
+    /// access token). Always sent: without it Cognito lets the client write the pool's default
+    /// set, and a tenant or tier attribute must never be the user's to change.
+    #[serde(default = "default_write_attributes")]
+    pub write_attributes: Vec<String>,
+}
+
+fn default_write_attributes() -> Vec<String> {
+    vec!["name".to_string()]
 }
 
 fn default_flows() -> Vec<String> {
@@ -134,6 +143,7 @@ impl ResourceKind for AppClient {
                 "auth_flows": flows,
                 "access_token_minutes": client.access_token_validity(),
                 "refresh_token_days": client.refresh_token_validity(),
+                "write_attributes": client.write_attributes(),
             }),
             outputs: outputs(&id, &target.physical_name),
         }))
@@ -154,6 +164,7 @@ impl ResourceKind for AppClient {
             .id_token_validity(p.access_token_minutes)
             .refresh_token_validity(p.refresh_token_days)
             .token_validity_units(units())
+            .set_write_attributes(Some(p.write_attributes.clone()))
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
@@ -185,6 +196,7 @@ impl ResourceKind for AppClient {
             .id_token_validity(p.access_token_minutes)
             .refresh_token_validity(p.refresh_token_days)
             .token_validity_units(units())
+            .set_write_attributes(Some(p.write_attributes.clone()))
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;

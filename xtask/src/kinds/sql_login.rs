@@ -11,10 +11,11 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{database_credentials, properties, KindInfo};
-use crate::cloud::data_api::Database;
+use crate::cloud::data_api::{text, Database};
 use crate::cloud::Clients;
 use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+    diff_properties, found, CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind,
+    Target,
 };
 use crate::model::NameStyle;
 
@@ -86,62 +87,143 @@ fn check_role_name(name: &str) -> CloudResult<()> {
     }
 }
 
-#[async_trait]
-impl ResourceKind for SqlLogin {
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
-        let p: Properties = properties(target)?;
-        let as_role = Database {
-            cluster_arn: p.cluster_arn.clone(),
-            secret_arn: p.role_secret_arn.clone(),
-            name: p.database.clone(),
-        };
-        // Signing in is the only way to know the password is in place.
-        match as_role
-            .query(&self.0, "SELECT current_user AS username", vec![], None)
-            .await
-        {
-            Ok(rows) => Ok(Some(Observed {
-                owned: true,
-                properties: target.properties.clone(),
-                outputs: [(
-                    "username".to_string(),
-                    rows.first()
-                        .map(|r| r["username"].clone())
-                        .unwrap_or(Value::Null),
-                )]
-                .into_iter()
-                .collect(),
-            })),
-            Err(CloudError::Fatal(m))
-                if m.contains("password authentication failed")
-                    || m.contains("does not exist")
-                    || m.contains("not permitted to log in") =>
-            {
-                Ok(None)
-            }
-            Err(CloudError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
+/// Signing in as the role failed because of its password (or the role cannot log in).
+fn refused_sign_in(m: &str) -> bool {
+    m.contains("28P01")
+        || m.contains("password authentication failed")
+        || m.contains("not permitted to log in")
+}
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
-        let (username, password) = database_credentials::read(&self.0, &p.role_secret_arn).await?;
-        check_role_name(&username)?;
-        let admin = Database {
+impl SqlLogin {
+    fn admin(p: &Properties) -> Database {
+        Database {
             cluster_arn: p.cluster_arn.clone(),
             secret_arn: p.admin_secret_arn.clone(),
             name: p.database.clone(),
-        };
+        }
+    }
+
+    /// Sets the password from the secret and removes every role setting: the role itself can
+    /// change both (`ALTER ROLE app_user PASSWORD ...`, `ALTER ROLE app_user SET ...`) and so
+    /// lock the agents out or change how their statements run.
+    async fn converge(&self, target: &Target) -> CloudResult<Outputs> {
+        let p: Properties = properties(target)?;
+        let (username, password) = database_credentials::read(&self.0, &p.role_secret_arn).await?;
+        check_role_name(&username)?;
+        let admin = Self::admin(&p);
         // A verifier is not a password: it cannot sign in anywhere, so this text is safe to send.
         let sql = format!(
             "ALTER ROLE \"{username}\" WITH LOGIN PASSWORD '{}'",
             scram_verifier(&password)
         );
         admin.query(&self.0, &sql, vec![], None).await?;
+        admin
+            .query(&self.0, &format!("ALTER ROLE \"{username}\" RESET ALL"), vec![], None)
+            .await?;
+        admin
+            .query(
+                &self.0,
+                &format!("ALTER ROLE \"{username}\" IN DATABASE \"{}\" RESET ALL", p.database),
+                vec![],
+                None,
+            )
+            .await?;
         Ok([("username".to_string(), json!(username))]
             .into_iter()
             .collect())
+    }
+}
+
+#[async_trait]
+impl ResourceKind for SqlLogin {
+    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+        let p: Properties = properties(target)?;
+        let Some((username, _)) = found(database_credentials::read(&self.0, &p.role_secret_arn).await)? else {
+            return Ok(None);
+        };
+        check_role_name(&username)?;
+        // What the master user sees: can the role log in, and what settings does it carry (for
+        // every database, or this one)? Both are readable by any role.
+        let rows = Self::admin(&p)
+            .query(
+                &self.0,
+                "SELECT r.rolcanlogin AS can_login, \
+                 ARRAY(SELECT unnest(s.setconfig) FROM pg_db_role_setting s \
+                       WHERE s.setrole = r.oid AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database())) \
+                       ORDER BY 1) AS settings \
+                 FROM pg_roles r WHERE r.rolname = :name",
+                vec![text("name", &username)],
+                None,
+            )
+            .await;
+        let rows = match rows {
+            Ok(rows) => rows,
+            // No cluster, no database yet: nothing to observe.
+            Err(CloudError::NotFound(_)) => return Ok(None),
+            Err(CloudError::Fatal(m)) if m.contains("does not exist") => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let Some(role) = rows.first() else {
+            return Ok(None); // the migrations create the role; nothing to observe yet
+        };
+        if role["can_login"] != json!(true) {
+            return Ok(None);
+        }
+        let settings = match &role["settings"] {
+            Value::String(s) => serde_json::from_str::<Value>(s).unwrap_or(json!([s])),
+            other => other.clone(),
+        };
+        // Signing in is the only way to know the password is in place.
+        let as_role = Database {
+            cluster_arn: p.cluster_arn.clone(),
+            secret_arn: p.role_secret_arn.clone(),
+            name: p.database.clone(),
+        };
+        let signs_in = match as_role
+            .query(&self.0, "SELECT current_user AS username", vec![], None)
+            .await
+        {
+            Ok(_) => true,
+            Err(CloudError::Fatal(m)) if refused_sign_in(&m) => false,
+            Err(e) => return Err(e),
+        };
+        let mut properties = target.properties.clone();
+        properties["signs_in_with_the_secret"] = json!(signs_in);
+        properties["role_settings"] = settings;
+        Ok(Some(Observed {
+            owned: true,
+            properties,
+            outputs: [("username".to_string(), json!(username))]
+                .into_iter()
+                .collect(),
+        }))
+    }
+
+    /// Besides the properties: drift of what the role can change itself.
+    fn diff(&self, target: &Target, observed: &Observed) -> Vec<FieldChange> {
+        let mut changes = diff_properties(&target.properties, &observed.properties, &[]);
+        if observed.properties["signs_in_with_the_secret"] == json!(false) {
+            changes.push(FieldChange {
+                field: "password".into(),
+                current: json!("changed outside deploy: the secret's password does not sign in"),
+                desired: json!("the secret's password"),
+                replaces: false,
+            });
+        }
+        let settings = &observed.properties["role_settings"];
+        if settings.as_array().is_some_and(|a| !a.is_empty()) {
+            changes.push(FieldChange {
+                field: "role_settings".into(),
+                current: settings.clone(),
+                desired: json!([]),
+                replaces: false,
+            });
+        }
+        changes
+    }
+
+    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
+        self.converge(target).await
     }
 
     async fn update(
@@ -150,7 +232,7 @@ impl ResourceKind for SqlLogin {
         _observed: &Observed,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        self.create(target).await
+        self.converge(target).await
     }
 
     async fn delete(&self, _target: &Target, _observed: &Observed) -> CloudResult<()> {

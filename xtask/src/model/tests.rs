@@ -234,3 +234,12 @@ fn stacks_declare_exactly_the_demo_users_of_sample_data() {
         }
     }
 }
+
+/// A runtime whose authorizer names no app client would accept every client of the pool.
+#[test]
+fn runtime_with_no_allowed_client() {
+    let runtime = "  agent:\n    kind: agentcore.runtime\n    properties:\n      role_arn: arn:aws:iam::1:role/r\n      package_bucket: b\n      package_key: k.zip\n      python: \"3.12\"\n      discovery_url: https://cognito-idp.us-east-1.amazonaws.com/p/.well-known/openid-configuration\n      allowed_clients: []\n      header_allowlist: [Authorization]\n      model_id: {aws: m, local: offline}\n";
+    let text = errors(&format!("{HEAD}{runtime}"));
+    assert!(text.contains("stacks/broken.yaml:"), "{text}");
+    insta::assert_snapshot!(text);
+}

@@ -72,8 +72,18 @@ pub struct Cloud {
 
 impl Cloud {
     pub fn up() -> Cloud {
-        let state = tempfile::tempdir().unwrap();
-        let out = run(state.path(), &["local", "up", "--output-format", "json"]);
+        Cloud::up_with(tempfile::tempdir().unwrap(), &[])
+    }
+
+    /// A local cloud in `state`, started with these environment variables.
+    pub fn up_with(state: tempfile::TempDir, env: &[(&str, &str)]) -> Cloud {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["local", "up", "--output-format", "json"])
+            .env("XTASK_STATE_DIR", state.path())
+            .env("XTASK_VENV", venv())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
         assert!(
             out.status.success(),
             "local up failed: {}",
