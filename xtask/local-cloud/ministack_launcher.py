@@ -3,11 +3,14 @@ AWS code stays exactly what runs against AWS. Each bridge names the gap it close
 """
 import base64
 import json
+import os
 import sys
+import threading
 from urllib.parse import unquote
 
 from ministack.core.responses import error_response_json, json_response
-from ministack.services import bedrock_agent, bedrock_agentcore, cognito, rds
+from ministack.core.responses import get_account_id
+from ministack.services import bedrock_agent, bedrock_agentcore, cognito, rds, s3
 
 
 # Gap: ministack drops ServerlessV2ScalingConfiguration.SecondsUntilAutoPause (AWS stores and
@@ -116,6 +119,89 @@ def _update_user_attributes_checked(data):
 
 
 cognito._update_user_attributes = _update_user_attributes_checked
+
+# Gap: ministack keeps S3 buckets per account, so two accounts can each have a bucket of the same
+# name and neither notices the other. On AWS bucket names are global: CreateBucket of a name
+# another account holds fails with BucketAlreadyExists (409), and any other call on it from an
+# account without access is refused (403). ministack also ignores `x-amz-expected-bucket-owner`;
+# AWS answers 403 when the bucket's owner is not the expected one ("Verifying bucket ownership
+# with bucket owner condition", Amazon S3 User Guide).
+_s3_handle = s3.handle_request
+
+
+def _bucket_owner(name):
+    for scoped_key in list(s3._buckets._data):
+        if isinstance(scoped_key, tuple) and scoped_key[1] == name:
+            return scoped_key[0]
+    return None
+
+
+async def _s3_handle_request(method, path, headers, body, query_params, *args, **kwargs):
+    bucket, key = s3._parse_bucket_key(path, headers)
+    owner = _bucket_owner(bucket) if bucket else None
+    if owner is not None:
+        caller = get_account_id()
+        expected = next((v for k, v in headers.items() if k.lower() == "x-amz-expected-bucket-owner"), None)
+        if owner != caller:
+            if method == "PUT" and not key and not query_params:
+                return s3._error("BucketAlreadyExists", "The requested bucket name is not available.", 409, f"/{bucket}")
+            return s3._error("AccessDenied", "Access Denied", 403, f"/{bucket}")
+        if expected and expected != owner:
+            return s3._error("AccessDenied", "Access Denied", 403, f"/{bucket}")
+    return await _s3_handle(method, path, headers, body, query_params, *args, **kwargs)
+
+
+s3.handle_request = _s3_handle_request
+
+# Gap: ministack removes a DB cluster or instance the moment it is deleted. On AWS both stay
+# visible in status `deleting` (with their tags) for minutes: a tool must wait for them to go,
+# and must not take a deleting resource for its own without looking at its tags. Deleted
+# clusters and instances stay `deleting` here for RDS_DELETING_SECONDS (default 1).
+_DELETING_SECONDS = float(os.environ.get("RDS_DELETING_SECONDS") or 1)
+
+
+def _lingering(table, ident_param, arn_field):
+    delete = rds._ACTION_MAP[table]
+    store = {"DeleteDBCluster": rds._clusters, "DeleteDBInstance": rds._instances}[table]
+
+    def wrapped(p):
+        ident = rds._p(p, ident_param)
+        key = store._scoped(ident)
+        record = store._data.get(key)
+        tags_key = rds._tags._scoped(record.get(arn_field)) if record else None
+        tags = rds._tags._data.get(tags_key) if record else None
+        status_field = {"DeleteDBCluster": "Status", "DeleteDBInstance": "DBInstanceStatus"}[table]
+        if record is not None and record.get(status_field) == "deleting":
+            fault = {"DeleteDBCluster": "InvalidDBClusterStateFault", "DeleteDBInstance": "InvalidDBInstanceState"}[table]
+            return rds._error(fault, f"{ident} is already being deleted.", 400)
+        if table == "DeleteDBCluster" and any(
+            i.get("DBClusterIdentifier") == ident and i.get("DBInstanceStatus") == "deleting"
+            for i in list(rds._instances._data.values())
+        ):
+            return rds._error("InvalidDBClusterStateFault", "Cannot delete a DB cluster while it contains DB instances.", 400)
+        out = delete(p)
+        if record is not None and out[0] < 300 and key not in store._data:
+            record[status_field] = "deleting"
+            store._data[key] = record
+            if tags is not None:
+                rds._tags._data[tags_key] = tags
+
+            def gone():
+                if store._data.get(key) is record:
+                    del store._data[key]
+                    if tags is not None and rds._tags._data.get(tags_key) is tags:
+                        del rds._tags._data[tags_key]
+
+            timer = threading.Timer(_DELETING_SECONDS, gone)
+            timer.daemon = True
+            timer.start()
+        return out
+
+    rds._ACTION_MAP[table] = wrapped
+
+
+_lingering("DeleteDBCluster", "DBClusterIdentifier", "DBClusterArn")
+_lingering("DeleteDBInstance", "DBInstanceIdentifier", "DBInstanceArn")
 
 if __name__ == "__main__":
     from ministack.app import main

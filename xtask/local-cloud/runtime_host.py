@@ -48,9 +48,9 @@ from urllib.parse import parse_qs, unquote, urlsplit
 import boto3
 import jwt
 
-# The JWKS cache the agents use: keys cached, an unknown `kid` refetched at most once per interval.
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "agents", "common"))
-from agent_common import tokens  # noqa: E402
+# The JWKS cache the agents use (agents/common/agent_common/tokens.py, written beside this script
+# by `cargo xtask local up`): keys cached, an unknown `kid` refetched at most once per interval.
+import agent_tokens as tokens  # noqa: E402
 
 MINISTACK = os.environ["MINISTACK_URL"]
 DATA_API = os.environ["DATA_API_URL"]

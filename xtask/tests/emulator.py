@@ -112,6 +112,29 @@ elif command == "self-update-tenant":
     user = idp.admin_get_user(UserPoolId=pool["Id"], Username="mike-broker-a")
     tenant = next((a["Value"] for a in user["UserAttributes"] if a["Name"] == "custom:tenant_id"), None)
     print(json.dumps({"outcome": outcome, "tenant_after": tenant}))
+elif command == "make-bucket-in-another-account":
+    # Account 111111111111 (ministack takes a 12-digit access key as the account) creates a
+    # bucket with our name AND our ownership tags, with a file in it: a squatter.
+    other = boto3.session.Session(aws_access_key_id="111111111111", aws_secret_access_key="test", region_name="us-east-1")
+    s3o = other.client("s3", endpoint_url=endpoint, config=boto3.session.Config(s3={"addressing_style": "path"}))
+    s3o.create_bucket(Bucket=arg)
+    tags = {"project": "agentcore-mt", "env": "dev", "stack": "unstructured-rag", "logical-id": "documents"}
+    s3o.put_bucket_tagging(Bucket=arg, Tagging={"TagSet": [{"Key": f"agentcore-mt:{k}", "Value": v} for k, v in tags.items()]})
+    s3o.put_object(Bucket=arg, Key="theirs.txt", Body=b"someone else's")
+    print(json.dumps({"created": arg}))
+elif command == "bucket-in-another-account":
+    other = boto3.session.Session(aws_access_key_id="111111111111", aws_secret_access_key="test", region_name="us-east-1")
+    s3o = other.client("s3", endpoint_url=endpoint, config=boto3.session.Config(s3={"addressing_style": "path"}))
+    keys = [o["Key"] for o in s3o.list_objects_v2(Bucket=arg).get("Contents", [])]
+    tags = {t["Key"]: t["Value"] for t in s3o.get_bucket_tagging(Bucket=arg)["TagSet"]}
+    print(json.dumps({"objects": keys, "tags": tags}))
+elif command == "make-deleting-cluster":
+    # A cluster with our name but none of our tags, being deleted (it stays `deleting` for the
+    # local cloud's RDS_DELETING_SECONDS).
+    rds.create_db_cluster(DBClusterIdentifier=arg, Engine="aurora-postgresql", MasterUsername="someone", MasterUserPassword="not-ours-0000")
+    out = rds.delete_db_cluster(DBClusterIdentifier=arg, SkipFinalSnapshot=True)
+    status = rds.describe_db_clusters(DBClusterIdentifier=arg)["DBClusters"][0]["Status"]
+    print(json.dumps({"arn": out["DBCluster"]["DBClusterArn"], "status": status}))
 elif command == "make-bucket":
     s3.create_bucket(Bucket=arg)
     print(json.dumps({"created": arg}))

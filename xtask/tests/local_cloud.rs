@@ -260,6 +260,52 @@ fn a_bucket_with_our_name_but_not_our_tags_is_refused_and_left_alone() {
     assert_eq!(inv["user_pools"], serde_json::json!([]));
 }
 
+/// Bucket names are global: another account can hold one with our name, and copy our tags too.
+/// Every S3 call names our account as the expected owner, so such a bucket is refused (never
+/// written to, emptied or deleted), whatever its tags say.
+#[test]
+fn a_bucket_with_our_name_and_tags_in_another_account_is_refused_and_left_alone() {
+    let cloud = Cloud::up();
+    let name = "agentcore-mt-dev-t1-documents-000000000000";
+    cloud.emulator("make-bucket-in-another-account", name);
+    let out = cloud.xtask(&["deploy", "--tutorial", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(name) && stderr.contains("belongs to another account"),
+        "{stderr}"
+    );
+    let gone = cloud.ok(&["destroy", "--tutorial", "1"]);
+    assert_eq!(summary(&gone)["ok"], true);
+    let theirs = cloud.emulator("bucket-in-another-account", name);
+    assert_eq!(theirs["objects"], serde_json::json!(["theirs.txt"]), "{theirs}");
+    assert_eq!(theirs["tags"]["agentcore-mt:env"], "dev");
+}
+
+/// A cluster being deleted is ours only if it carries our tags, like in any other state: one with
+/// our name that is not ours is neither deleted nor handed on (its ARN) to what depends on it.
+#[test]
+fn a_deleting_cluster_with_our_name_but_not_our_tags_is_not_taken_for_ours() {
+    let cloud = Cloud::up_with(tempfile::tempdir().unwrap(), &[("RDS_DELETING_SECONDS", "120")]);
+    let name = "agentcore-mt-dev-t2-claims-db";
+    let foreign = cloud.emulator("make-deleting-cluster", name);
+    assert_eq!(foreign["status"], "deleting", "{foreign}");
+    let arn = foreign["arn"].as_str().unwrap();
+    let out = cloud.xtask(&["deploy", "--tutorial", "2", "--output-format", "json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(name) && stderr.contains("not ours"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains(arn), "the foreign cluster's ARN was handed on: {stdout}");
+    let status = cloud.xtask(&["status", "--tutorial", "2", "--output-format", "json"]);
+    assert!(!String::from_utf8_lossy(&status.stdout).contains(arn));
+    let gone = cloud.ok(&["destroy", "--tutorial", "2"]);
+    assert_eq!(summary(&gone)["ok"], true);
+}
+
 #[test]
 fn document_changes_are_planned_and_synced_file_by_file() {
     let cloud = Cloud::up();

@@ -268,7 +268,7 @@ finally:
     data.rollback_transaction(resourceArn=CLUSTER, secretArn=MASTER, transactionId=tx)
 private = master("SELECT has_schema_privilege('app_user', 'app_private', 'USAGE') AS usage, coalesce(nspacl::text, '') AS acl FROM pg_namespace WHERE nspname = 'app_private'")[0]
 check("privileges", "app_user cannot use schema app_private (pgcrypto, the key, the verifier)", private["usage"] is False, private)
-check("privileges", "PUBLIC has no privilege on schema app_private", "=U" not in private["acl"] and not private["acl"].startswith("{=") and ",=" not in private["acl"], private)
+check("privileges", "PUBLIC has no privilege on schema app_private", not any(e.startswith("=") for e in private["acl"].strip("{}").split(",")), private)
 rls = master("SELECT relname, relrowsecurity, relforcerowsecurity FROM pg_class WHERE relnamespace = 'claims'::regnamespace AND relname IN ('claims', 'tenants')")
 check("privileges", "RLS enabled and forced on claims and tenants", len(rls) == 2 and all(r["relrowsecurity"] and r["relforcerowsecurity"] for r in rls), rls)
 owner = master("SELECT tableowner FROM pg_tables WHERE schemaname = 'claims' AND tablename = 'claims'")[0]["tableowner"]

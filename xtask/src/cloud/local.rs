@@ -21,6 +21,8 @@ const DATA_API: &str = include_str!("../../local-cloud/data_api.py");
 const MINISTACK_LAUNCHER: &str = include_str!("../../local-cloud/ministack_launcher.py");
 const MOTO_LAUNCHER: &str = include_str!("../../local-cloud/moto_launcher.py");
 const RUNTIME_HOST: &str = include_str!("../../local-cloud/runtime_host.py");
+/// The agents' token checks: the runtime host uses their JWKS cache (`agent_tokens.py` beside it).
+const AGENT_TOKENS: &str = include_str!("../../../agents/common/agent_common/tokens.py");
 
 /// Where the local cloud lives.
 #[derive(Debug, Clone)]
@@ -180,6 +182,7 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     let host_port = free_port()?;
     let script = paths.dir.join("runtime_host.py");
     std::fs::write(&script, RUNTIME_HOST)?;
+    std::fs::write(paths.dir.join("agent_tokens.py"), AGENT_TOKENS)?;
     let mut host = Command::new(paths.venv.join("bin/python"));
     host.arg(&script)
         .env("MINISTACK_URL", format!("http://127.0.0.1:{ms_port}"))

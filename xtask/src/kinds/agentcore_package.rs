@@ -138,6 +138,7 @@ impl ResourceKind for AgentPackage {
             .s3
             .head_object()
             .bucket(&p.bucket)
+            .expected_bucket_owner(&self.0.account)
             .key(&key)
             .send()
             .await;
@@ -171,6 +172,7 @@ impl ResourceKind for AgentPackage {
             .s3
             .put_object()
             .bucket(&p.bucket)
+            .expected_bucket_owner(&self.0.account)
             .key(&key)
             .content_type("application/zip")
             .body(body)
@@ -202,6 +204,7 @@ impl ResourceKind for AgentPackage {
             .s3
             .delete_object()
             .bucket(bucket)
+            .expected_bucket_owner(&self.0.account)
             .key(key)
             .send()
             .await

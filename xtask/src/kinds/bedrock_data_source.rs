@@ -58,9 +58,12 @@ fn outputs(id: &str, kb: &str) -> Outputs {
     .collect()
 }
 
-fn config(p: &Properties) -> CloudResult<DataSourceConfiguration> {
+/// The documents bucket, with the account that must own it: Bedrock refuses to read a bucket
+/// of that name that another account owns.
+fn config(p: &Properties, account: &str) -> CloudResult<DataSourceConfiguration> {
     let s3 = S3DataSourceConfiguration::builder()
         .bucket_arn(&p.bucket_arn)
+        .bucket_owner_account_id(account)
         .set_inclusion_prefixes(
             (!p.inclusion_prefixes.is_empty()).then(|| p.inclusion_prefixes.clone()),
         )
@@ -98,6 +101,25 @@ impl ResourceKind for DataSource {
             "chunk_max_tokens",
             "chunk_overlap_percentage",
         ]
+    }
+
+    /// Besides the properties: the bucket's owner account, which the data source must name.
+    fn diff(&self, target: &Target, observed: &Observed) -> Vec<FieldChange> {
+        let mut changes = crate::engine::diff_properties(
+            &target.properties,
+            &observed.properties,
+            self.immutable_fields(),
+        );
+        let owner = &observed.properties["bucket_owner_account_id"];
+        if *owner != json!(self.0.account) {
+            changes.push(FieldChange {
+                field: "bucket_owner_account_id".into(),
+                current: owner.clone(),
+                desired: json!(self.0.account),
+                replaces: false,
+            });
+        }
+        changes
     }
 
     async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
@@ -146,6 +168,7 @@ impl ResourceKind for DataSource {
             properties: json!({
                 "knowledge_base_id": ds.knowledge_base_id(),
                 "bucket_arn": s3.map(|s| s.bucket_arn()),
+                "bucket_owner_account_id": s3.and_then(|s| s.bucket_owner_account_id()),
                 "inclusion_prefixes": s3.map(|s| s.inclusion_prefixes().to_vec()).unwrap_or_default(),
                 "chunk_max_tokens": fixed.map(|f| f.max_tokens()).unwrap_or(p.chunk_max_tokens),
                 "chunk_overlap_percentage": fixed.map(|f| f.overlap_percentage()).unwrap_or(p.chunk_overlap_percentage),
@@ -163,7 +186,7 @@ impl ResourceKind for DataSource {
             .create_data_source()
             .knowledge_base_id(&p.knowledge_base_id)
             .name(&target.physical_name)
-            .data_source_configuration(config(&p)?)
+            .data_source_configuration(config(&p, &self.0.account)?)
             .data_deletion_policy(DataDeletionPolicy::Retain)
             .vector_ingestion_configuration(chunking(&p)?)
             .client_token(client_token(&[&target.physical_name, &p.knowledge_base_id]))
@@ -190,7 +213,7 @@ impl ResourceKind for DataSource {
             .knowledge_base_id(&p.knowledge_base_id)
             .data_source_id(id)
             .name(&target.physical_name)
-            .data_source_configuration(config(&p)?)
+            .data_source_configuration(config(&p, &self.0.account)?)
             .data_deletion_policy(DataDeletionPolicy::Retain)
             .send()
             .await

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::rds_subnet_group::{rds_tags, tags_of, NOT_FOUND};
+use crate::engine::found;
 use super::{properties, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
@@ -100,6 +101,17 @@ impl ResourceKind for Cluster {
         let Some(c) = self.describe(&target.physical_name).await? else {
             return Ok(None);
         };
+        // Ours by tags in every state, deleting included: what is not ours is neither deleted
+        // nor passed on (no ARN, no endpoint in its outputs).
+        let tags = found(tags_of(&self.0, c.db_cluster_arn().unwrap_or_default()).await)?;
+        let owned = tags.is_some_and(|t| names::is_owned(&target.tags, &t));
+        if !owned {
+            return Ok(Some(Observed {
+                owned: false,
+                properties: json!({}),
+                outputs: Outputs::new(),
+            }));
+        }
         if c.status() == Some("deleting") {
             return Ok(Some(Observed {
                 owned: true,
@@ -107,10 +119,6 @@ impl ResourceKind for Cluster {
                 outputs: outputs(&c, false),
             }));
         }
-        let owned = names::is_owned(
-            &target.tags,
-            &tags_of(&self.0, c.db_cluster_arn().unwrap_or_default()).await?,
-        );
         let scaling = c.serverless_v2_scaling_configuration();
         let mut sgs: Vec<&str> = c
             .vpc_security_groups()

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::rds_cluster::busy;
 use super::rds_subnet_group::{rds_tags, tags_of, NOT_FOUND};
+use crate::engine::found;
 use super::{properties, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
@@ -81,6 +82,17 @@ impl ResourceKind for Instance {
         let Some(i) = self.describe(&target.physical_name).await? else {
             return Ok(None);
         };
+        // Ours by tags in every state, deleting included: what is not ours is neither deleted
+        // nor passed on (no ARN in its outputs).
+        let tags = found(tags_of(&self.0, i.db_instance_arn().unwrap_or_default()).await)?;
+        let owned = tags.is_some_and(|t| names::is_owned(&target.tags, &t));
+        if !owned {
+            return Ok(Some(Observed {
+                owned: false,
+                properties: json!({}),
+                outputs: Outputs::new(),
+            }));
+        }
         if i.db_instance_status() == Some("deleting") {
             return Ok(Some(Observed {
                 owned: true,
@@ -88,10 +100,6 @@ impl ResourceKind for Instance {
                 outputs: outputs(&i, false),
             }));
         }
-        let owned = names::is_owned(
-            &target.tags,
-            &tags_of(&self.0, i.db_instance_arn().unwrap_or_default()).await?,
-        );
         Ok(Some(Observed {
             owned,
             properties: json!({"cluster_id": i.db_cluster_identifier(), "instance_class": i.db_instance_class()}),

@@ -59,6 +59,7 @@ impl Bucket {
         let block = p.block_public_access;
         s3.put_public_access_block()
             .bucket(name)
+            .expected_bucket_owner(&self.0.account)
             .public_access_block_configuration(
                 PublicAccessBlockConfiguration::builder()
                     .block_public_acls(block)
@@ -80,6 +81,7 @@ impl Bucket {
             .build();
         s3.put_bucket_encryption()
             .bucket(name)
+            .expected_bucket_owner(&self.0.account)
             .server_side_encryption_configuration(
                 ServerSideEncryptionConfiguration::builder()
                     .rules(rule)
@@ -97,6 +99,7 @@ impl Bucket {
         if p.versioning || self.versioning(name).await? {
             s3.put_bucket_versioning()
                 .bucket(name)
+                .expected_bucket_owner(&self.0.account)
                 .versioning_configuration(VersioningConfiguration::builder().status(status).build())
                 .send()
                 .await
@@ -111,6 +114,7 @@ impl Bucket {
             .s3
             .get_bucket_versioning()
             .bucket(name)
+            .expected_bucket_owner(&self.0.account)
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
@@ -123,6 +127,7 @@ impl Bucket {
             .s3
             .get_bucket_encryption()
             .bucket(name)
+            .expected_bucket_owner(&self.0.account)
             .send()
             .await
             .map_err(|e| classify(e, &["ServerSideEncryptionConfigurationNotFoundError"]))
@@ -141,6 +146,7 @@ impl Bucket {
             .s3
             .get_public_access_block()
             .bucket(name)
+            .expected_bucket_owner(&self.0.account)
             .send()
             .await
             .map_err(|e| classify(e, &["NoSuchPublicAccessBlockConfiguration"]))
@@ -168,6 +174,7 @@ impl Bucket {
                 .s3
                 .list_object_versions()
                 .bucket(name)
+                .expected_bucket_owner(&self.0.account)
                 .send()
                 .await
                 .map_err(|e| classify(e, NOT_FOUND))?;
@@ -197,6 +204,7 @@ impl Bucket {
                 .s3
                 .delete_objects()
                 .bucket(name)
+                .expected_bucket_owner(&self.0.account)
                 .delete(
                     Delete::builder()
                         .set_objects(Some(ids))
@@ -215,15 +223,26 @@ impl Bucket {
 impl ResourceKind for Bucket {
     async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
         let name = &target.physical_name;
-        match self
+        let head = self
             .0
             .s3
             .head_bucket()
             .bucket(name)
+            .expected_bucket_owner(&self.0.account)
             .send()
-            .await
-            .map_err(|e| classify(e, NOT_FOUND))
-        {
+            .await;
+        // 403 with our account as the expected owner: the name is taken by another account
+        // (bucket names are global). Not ours, whatever tags it carries: never touched.
+        if let Err(e) = &head {
+            if e.raw_response().map(|r| r.status().as_u16()) == Some(403) {
+                return Ok(Some(Observed {
+                    owned: false,
+                    properties: json!({}),
+                    outputs: outputs(name),
+                }));
+            }
+        }
+        match head.map_err(|e| classify(e, NOT_FOUND)) {
             Ok(_) => {}
             Err(CloudError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
@@ -233,6 +252,7 @@ impl ResourceKind for Bucket {
             .s3
             .get_bucket_tagging()
             .bucket(name)
+            .expected_bucket_owner(&self.0.account)
             .send()
             .await
             .map_err(|e| classify(e, &["NoSuchTagSet"]))
@@ -325,6 +345,7 @@ impl ResourceKind for Bucket {
             .s3
             .delete_bucket()
             .bucket(&target.physical_name)
+            .expected_bucket_owner(&self.0.account)
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;

@@ -229,6 +229,7 @@ impl Objects {
                 .s3
                 .put_object()
                 .bucket(&p.bucket)
+                .expected_bucket_owner(&self.0.account)
                 .key(key)
                 .content_type(content_type(key))
                 .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::Aes256)
@@ -258,6 +259,7 @@ impl Objects {
                 .s3
                 .delete_objects()
                 .bucket(bucket)
+                .expected_bucket_owner(&self.0.account)
                 .delete(
                     Delete::builder()
                         .set_objects(Some(ids))
@@ -279,6 +281,7 @@ impl Objects {
             .s3
             .list_objects_v2()
             .bucket(&p.bucket)
+            .expected_bucket_owner(&self.0.account)
             .prefix(&p.prefix)
             .into_paginator()
             .send();
