@@ -734,6 +734,9 @@ pub async fn verify(
     Ok(cases)
 }
 
+/// A verify request: its case name, where it goes, and its headers in order and letter case.
+type RawRequest<'a> = (String, String, Vec<(&'a str, &'a str)>);
+
 /// Two `Authorization` headers (valid and forged, both orders, different letter case), a forged
 /// token and two headers sent straight to the agent's port, a payload over the limit.
 async fn request_cases(
@@ -750,11 +753,17 @@ async fn request_cases(
     let good = format!("Bearer {}", tokens[&first.username].access);
     let forged = format!(
         "Bearer {}",
-        ambiguous::forged(&tokens[&first.username].access, &tokens[&second.username].access)?
+        ambiguous::forged(
+            &tokens[&first.username].access,
+            &tokens[&second.username].access
+        )?
     );
     let body = prompt.to_string().into_bytes();
-    let as_other = format!("{}'s token with {}'s identity pasted in", first.username, second.username);
-    let mut requests: Vec<(String, String, Vec<(&str, &str)>)> = vec![
+    let as_other = format!(
+        "{}'s token with {}'s identity pasted in",
+        first.username, second.username
+    );
+    let mut requests: Vec<RawRequest> = vec![
         (
             format!("two Authorization headers: valid, then {as_other}"),
             url.to_string(),
@@ -790,18 +799,29 @@ async fn request_cases(
                 vec![("Authorization", forged.as_str())],
             ));
             requests.push((
-                "straight to the agent's port: two Authorization headers, valid, then forged".into(),
+                "straight to the agent's port: two Authorization headers, valid, then forged"
+                    .into(),
                 agent_url.clone(),
-                vec![("Authorization", good.as_str()), ("authorization", forged.as_str())],
+                vec![
+                    ("Authorization", good.as_str()),
+                    ("authorization", forged.as_str()),
+                ],
             ));
         }
         Err(why) => {
-            for name in ["straight to the agent's port (bypassing the authorizer): a forged token", "straight to the agent's port: two Authorization headers"] {
+            for name in [
+                "straight to the agent's port (bypassing the authorizer): a forged token",
+                "straight to the agent's port: two Authorization headers",
+            ] {
                 cases.push(Case {
                     tutorial: agent.tutorial,
                     category: "request",
                     name: format!("refuses {name}"),
-                    outcome: if why.starts_with("not run") { "not_run" } else { "fail" },
+                    outcome: if why.starts_with("not run") {
+                        "not_run"
+                    } else {
+                        "fail"
+                    },
                     detail: why.clone(),
                 });
             }
@@ -809,7 +829,11 @@ async fn request_cases(
     }
     for (name, to, headers) in requests {
         let (outcome, detail, status) = match ambiguous::post_raw(&to, &headers, &body).await? {
-            None => ("not_run", "not run: over HTTPS the header's letter case cannot be chosen here".to_string(), String::new()),
+            None => (
+                "not_run",
+                "not run: over HTTPS the header's letter case cannot be chosen here".to_string(),
+                String::new(),
+            ),
             Some(a) => match ambiguous::refused(&a) {
                 Ok(()) => ("pass", String::new(), format!(" ({})", a.status)),
                 Err(e) => ("fail", e, format!(" ({})", a.status)),
@@ -824,12 +848,26 @@ async fn request_cases(
         });
     }
     let huge = json!({"prompt": "x".repeat(ambiguous::MAX_PAYLOAD)});
-    let a = invoke(url, Some(&tokens[&first.username].access), &huge, &[], |_| {}).await?;
+    let a = invoke(
+        url,
+        Some(&tokens[&first.username].access),
+        &huge,
+        &[],
+        |_| {},
+    )
+    .await?;
     cases.push(Case {
         tutorial: agent.tutorial,
         category: "request",
-        name: format!("refuses a payload over InvokeAgentRuntime's 100 MB limit ({})", a.status),
-        outcome: if ambiguous::refused(&a).is_ok() { "pass" } else { "fail" },
+        name: format!(
+            "refuses a payload over InvokeAgentRuntime's 100 MB limit ({})",
+            a.status
+        ),
+        outcome: if ambiguous::refused(&a).is_ok() {
+            "pass"
+        } else {
+            "fail"
+        },
         detail: ambiguous::refused(&a).err().unwrap_or_default(),
     });
     Ok(cases)

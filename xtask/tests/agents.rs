@@ -50,9 +50,11 @@ fn answer(cloud: &Cloud, stacks: &str, tutorial: &str, user: &str, prompt: &str)
 fn agents_answer_each_user_with_their_own_data_and_verify_passes() {
     let cloud = Cloud::up();
     let claims = tempfile::tempdir().unwrap();
-    for f in ["main.py"] {
-        std::fs::copy(root().join("agents/claims").join(f), claims.path().join(f)).unwrap();
-    }
+    std::fs::copy(
+        root().join("agents/claims/main.py"),
+        claims.path().join("main.py"),
+    )
+    .unwrap();
     let stacks = stacks_with_claims_agent_at(claims.path());
     let dir = stacks.path().to_str().unwrap();
 
@@ -202,10 +204,7 @@ fn agents_answer_each_user_with_their_own_data_and_verify_passes() {
 
     // Destroy leaves nothing, and the host stops the agents of runtimes that are gone.
     let gone = cloud.ok(&["destroy", "--stacks-dir", dir]);
-    assert_eq!(
-        summary(&gone)["counts"]["delete"].as_u64().unwrap() > 0,
-        true
-    );
+    assert!(summary(&gone)["counts"]["delete"].as_u64().unwrap() > 0);
     assert_eq!(cloud.inventory("dev"), empty_inventory());
     let mut left = usize::MAX;
     for _ in 0..100 {

@@ -278,7 +278,11 @@ fn a_bucket_with_our_name_and_tags_in_another_account_is_refused_and_left_alone(
     let gone = cloud.ok(&["destroy", "--tutorial", "1"]);
     assert_eq!(summary(&gone)["ok"], true);
     let theirs = cloud.emulator("bucket-in-another-account", name);
-    assert_eq!(theirs["objects"], serde_json::json!(["theirs.txt"]), "{theirs}");
+    assert_eq!(
+        theirs["objects"],
+        serde_json::json!(["theirs.txt"]),
+        "{theirs}"
+    );
     assert_eq!(theirs["tags"]["agentcore-mt:env"], "dev");
 }
 
@@ -286,7 +290,10 @@ fn a_bucket_with_our_name_and_tags_in_another_account_is_refused_and_left_alone(
 /// our name that is not ours is neither deleted nor handed on (its ARN) to what depends on it.
 #[test]
 fn a_deleting_cluster_with_our_name_but_not_our_tags_is_not_taken_for_ours() {
-    let cloud = Cloud::up_with(tempfile::tempdir().unwrap(), &[("RDS_DELETING_SECONDS", "120")]);
+    let cloud = Cloud::up_with(
+        tempfile::tempdir().unwrap(),
+        &[("RDS_DELETING_SECONDS", "120")],
+    );
     let name = "agentcore-mt-dev-t2-claims-db";
     let foreign = cloud.emulator("make-deleting-cluster", name);
     assert_eq!(foreign["status"], "deleting", "{foreign}");
@@ -299,7 +306,10 @@ fn a_deleting_cluster_with_our_name_but_not_our_tags_is_not_taken_for_ours() {
         stderr.contains(name) && stderr.contains("not ours"),
         "{stderr}"
     );
-    assert!(!stdout.contains(arn), "the foreign cluster's ARN was handed on: {stdout}");
+    assert!(
+        !stdout.contains(arn),
+        "the foreign cluster's ARN was handed on: {stdout}"
+    );
     let status = cloud.xtask(&["status", "--tutorial", "2", "--output-format", "json"]);
     assert!(!String::from_utf8_lossy(&status.stdout).contains(arn));
     let gone = cloud.ok(&["destroy", "--tutorial", "2"]);

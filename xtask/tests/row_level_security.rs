@@ -57,7 +57,10 @@ fn tenant_isolation_holds_against_the_attack_corpus() {
         "{login}"
     );
     let deploy = cloud.ok(&["deploy", "--tutorial", "2"]);
-    assert_eq!(common::event(&deploy, "app_user_password")["action"], "update");
+    assert_eq!(
+        common::event(&deploy, "app_user_password")["action"],
+        "update"
+    );
     let again = cloud.ok(&["plan", "--tutorial", "2"]);
     assert_eq!(common::event(&again, "app_user_password")["action"], "noop");
     let after = cloud.script(
@@ -75,11 +78,17 @@ fn tenant_isolation_holds_against_the_attack_corpus() {
             .iter()
             .filter(|c| c["ok"] != true)
             .collect();
-        assert!(failed.is_empty(), "after the repair, {section}: {failed:#?}");
+        assert!(
+            failed.is_empty(),
+            "after the repair, {section}: {failed:#?}"
+        );
     }
 
     let mode = std::fs::metadata(&closed).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o700, "the local cloud changed the mode of a directory above its state");
+    assert_eq!(
+        mode, 0o700,
+        "the local cloud changed the mode of a directory above its state"
+    );
     for section in ["matrix", "pool", "privileges", "data_api"] {
         let cases = report[section].as_array().unwrap();
         assert!(!cases.is_empty());

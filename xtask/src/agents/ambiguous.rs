@@ -19,9 +19,8 @@ pub const MAX_PAYLOAD: usize = 100 * 1000 * 1000;
 
 /// `good` with the identity claims of `other` (another demo user's access token) pasted in.
 pub fn forged(good: &str, other: &str) -> Result<String> {
-    let other: Value = serde_json::from_slice(&super::B64.decode(
-        other.split('.').nth(1).context("not a JWT")?,
-    )?)?;
+    let other: Value =
+        serde_json::from_slice(&super::B64.decode(other.split('.').nth(1).context("not a JWT")?)?)?;
     with_payload(good, |p| {
         for claim in ["sub", "username", "cognito:groups"] {
             match other.get(claim) {
@@ -42,9 +41,11 @@ pub fn forged(good: &str, other: &str) -> Result<String> {
 /// `None` then means the case cannot be expressed.
 pub async fn post_raw(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Option<Answer>> {
     let Some(rest) = url.strip_prefix("http://") else {
-        let case_differs = headers
-            .iter()
-            .any(|(a, _)| headers.iter().any(|(b, _)| a.eq_ignore_ascii_case(b) && a != b));
+        let case_differs = headers.iter().any(|(a, _)| {
+            headers
+                .iter()
+                .any(|(b, _)| a.eq_ignore_ascii_case(b) && a != b)
+        });
         if case_differs {
             return Ok(None);
         }
@@ -83,7 +84,10 @@ pub async fn post_raw(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resul
     else {
         bail!("{url} answered no HTTP status: {}", excerpt(&text));
     };
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b)
+        .unwrap_or_default();
     Ok(Some(Answer {
         status,
         text: body.to_string(),
@@ -103,7 +107,12 @@ pub async fn agent_ports(base_url: &str) -> Result<std::collections::BTreeMap<St
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|a| Some((a["runtime_id"].as_str()?.to_string(), a["port"].as_u64()? as u16)))
+        .filter_map(|a| {
+            Some((
+                a["runtime_id"].as_str()?.to_string(),
+                a["port"].as_u64()? as u16,
+            ))
+        })
         .collect())
 }
 
@@ -131,12 +140,15 @@ mod tests {
 
     #[test]
     fn a_forged_copy_keeps_the_signature_and_takes_the_other_users_identity() {
-        let good = jwt(json!({"sub": "a", "username": "mike", "client_id": "c", "token_use": "access"}));
+        let good =
+            jwt(json!({"sub": "a", "username": "mike", "client_id": "c", "token_use": "access"}));
         let other = jwt(json!({"sub": "b", "username": "emma", "cognito:groups": ["platinum"]}));
         let f = forged(&good, &other).unwrap();
         assert_eq!(f.rsplit('.').next(), good.rsplit('.').next());
         let claims: Value = serde_json::from_slice(
-            &super::super::B64.decode(f.split('.').nth(1).unwrap()).unwrap(),
+            &super::super::B64
+                .decode(f.split('.').nth(1).unwrap())
+                .unwrap(),
         )
         .unwrap();
         assert_eq!(claims["sub"], "b");
@@ -148,7 +160,10 @@ mod tests {
     #[tokio::test]
     async fn raw_requests_keep_header_order_and_letter_case() {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/runtimes/x/invocations?qualifier=DEFAULT", listener.local_addr().unwrap());
+        let url = format!(
+            "http://{}/runtimes/x/invocations?qualifier=DEFAULT",
+            listener.local_addr().unwrap()
+        );
         let server = tokio::spawn(async move {
             let (mut s, _) = listener.accept().await.unwrap();
             let mut buf = vec![0; 4096];
@@ -156,10 +171,17 @@ mod tests {
             s.write_all(b"HTTP/1.0 400 Bad Request\r\nContent-Type: application/json\r\n\r\n{\"message\":\"no\"}").await.unwrap();
             String::from_utf8_lossy(&buf[..n]).to_string()
         });
-        let a = post_raw(&url, &[("authorization", "Bearer one"), ("AUTHORIZATION", "Bearer two")], b"{}")
-            .await
-            .unwrap()
-            .unwrap();
+        let a = post_raw(
+            &url,
+            &[
+                ("authorization", "Bearer one"),
+                ("AUTHORIZATION", "Bearer two"),
+            ],
+            b"{}",
+        )
+        .await
+        .unwrap()
+        .unwrap();
         let seen = server.await.unwrap();
         assert_eq!(a.status, 400);
         assert!(refused(&a).is_ok());

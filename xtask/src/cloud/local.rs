@@ -436,7 +436,11 @@ impl Postgres {
             );
         };
         if !is_root() {
-            return Ok(Postgres { bin, wrap: vec![], owner: None });
+            return Ok(Postgres {
+                bin,
+                wrap: vec![],
+                owner: None,
+            });
         }
         let quiet = |c: &mut Command| {
             c.stdout(Stdio::null())
@@ -446,13 +450,23 @@ impl Postgres {
         };
         if quiet(Command::new(UNSHARE[0]).args(&UNSHARE[1..]).arg("true")) {
             let wrap = UNSHARE.iter().map(|s| s.to_string()).collect();
-            return Ok(Postgres { bin, wrap, owner: None });
+            return Ok(Postgres {
+                bin,
+                wrap,
+                owner: None,
+            });
         }
         if !quiet(Command::new("id").arg("postgres")) {
             bail!("running as root, and PostgreSQL will not run as root: user namespaces (unshare --user) are not allowed here and there is no `postgres` user to run it as\n  hint: useradd --system postgres");
         }
-        let wrap = ["runuser", "-u", "postgres", "--"].map(String::from).to_vec();
-        Ok(Postgres { bin, wrap, owner: Some("postgres".into()) })
+        let wrap = ["runuser", "-u", "postgres", "--"]
+            .map(String::from)
+            .to_vec();
+        Ok(Postgres {
+            bin,
+            wrap,
+            owner: Some("postgres".into()),
+        })
     }
 
     fn command(&self, tool: &str) -> Command {

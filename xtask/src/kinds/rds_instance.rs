@@ -6,9 +6,9 @@ use serde_json::json;
 
 use super::rds_cluster::busy;
 use super::rds_subnet_group::{rds_tags, tags_of, NOT_FOUND};
-use crate::engine::found;
 use super::{properties, KindInfo};
 use crate::cloud::{classify, Clients};
+use crate::engine::found;
 use crate::engine::{
     CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
 };

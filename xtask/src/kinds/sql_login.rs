@@ -118,12 +118,20 @@ impl SqlLogin {
         );
         admin.query(&self.0, &sql, vec![], None).await?;
         admin
-            .query(&self.0, &format!("ALTER ROLE \"{username}\" RESET ALL"), vec![], None)
+            .query(
+                &self.0,
+                &format!("ALTER ROLE \"{username}\" RESET ALL"),
+                vec![],
+                None,
+            )
             .await?;
         admin
             .query(
                 &self.0,
-                &format!("ALTER ROLE \"{username}\" IN DATABASE \"{}\" RESET ALL", p.database),
+                &format!(
+                    "ALTER ROLE \"{username}\" IN DATABASE \"{}\" RESET ALL",
+                    p.database
+                ),
                 vec![],
                 None,
             )
@@ -138,7 +146,9 @@ impl SqlLogin {
 impl ResourceKind for SqlLogin {
     async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
         let p: Properties = properties(target)?;
-        let Some((username, _)) = found(database_credentials::read(&self.0, &p.role_secret_arn).await)? else {
+        let Some((username, _)) =
+            found(database_credentials::read(&self.0, &p.role_secret_arn).await)?
+        else {
             return Ok(None);
         };
         check_role_name(&username)?;
