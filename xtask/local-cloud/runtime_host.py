@@ -248,6 +248,7 @@ class Agent:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": self.dir,
             "PORT": str(self.port),
+            "AGENT_BIND_HOST": "127.0.0.1",
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
             # What the execution role gives on AWS, the emulator's dummy credentials give here.

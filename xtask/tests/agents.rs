@@ -118,6 +118,16 @@ fn agents_answer_each_user_with_their_own_data_and_verify_passes() {
             "{category}"
         );
     }
+
+    // Everything the local cloud runs (emulators, Data API, runtime host, the agents it started,
+    // the PostgreSQL server) listens on loopback only.
+    let listening = cloud.listening();
+    assert!(listening.len() >= 7, "{listening:?}");
+    let open: Vec<&(u32, String)> = listening
+        .iter()
+        .filter(|(_, addr)| !common::is_loopback(addr))
+        .collect();
+    assert!(open.is_empty(), "listening beyond loopback: {open:?}");
     eprintln!("verify: {} cases, all passed", cases.len());
 
     // The agents' pytest suite, cloud tests included, against this deployment.

@@ -68,5 +68,7 @@ async def answer(agent, prompt, sources):
 
 
 def serve(runtime):
-    """Port 8080 as on AgentCore Runtime; the local runtime host sets PORT to run several."""
-    runtime.run(port=int(os.environ.get("PORT", "8080")))
+    """Port 8080 as on AgentCore Runtime; the local runtime host sets PORT to run several, and
+    AGENT_BIND_HOST=127.0.0.1 so that an agent is never reachable from other hosts (the library
+    binds 0.0.0.0 inside any container). Unset, the library decides, as AgentCore needs."""
+    runtime.run(port=int(os.environ.get("PORT", "8080")), host=os.environ.get("AGENT_BIND_HOST") or None)

@@ -146,7 +146,11 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
         .env("GATEWAY_PORT", ms_port.to_string())
         .env("STATE_DIR", &ms_state)
         .env("MINISTACK_ACCOUNT_ID", ACCOUNT)
-        .env("MINISTACK_REGION", REGION);
+        .env("MINISTACK_REGION", REGION)
+        // ministack otherwise opens an IoT MQTT listener on 0.0.0.0:8883 (a fixed port, on every
+        // interface) and may open an SFTP one: nothing here uses them.
+        .env("IOT_MTLS_ENABLED", "0")
+        .env("SFTP_ENABLED", "0");
     let ms_pid = spawn(ms, &logs.join("ministack.log"))?;
     std::fs::write(paths.dir.join("ministack.pid"), ms_pid.to_string())?;
 

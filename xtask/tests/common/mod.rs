@@ -159,3 +159,98 @@ pub fn stack_copy(file: &str, from: &str, to: &str) -> tempfile::TempDir {
     std::fs::write(dir.path().join(file), text.replace(from, to)).unwrap();
     dir
 }
+
+impl Cloud {
+    /// Every listening TCP socket of the local cloud's processes (the four servers, their
+    /// children such as the agents, and the PostgreSQL servers): (pid, local address).
+    pub fn listening(&self) -> Vec<(u32, String)> {
+        let dir = self.state.path().join("local");
+        let mut pids: Vec<u32> = ["ministack", "moto", "data-api", "runtime-host"]
+            .iter()
+            .filter_map(|n| std::fs::read_to_string(dir.join(format!("{n}.pid"))).ok())
+            .filter_map(|s| s.trim().parse().ok())
+            .collect();
+        for entry in std::fs::read_dir(dir.join("clusters"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if let Some(pid) = std::fs::read_to_string(entry.path().join("postmaster.pid"))
+                .ok()
+                .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()))
+            {
+                pids.push(pid);
+            }
+        }
+        // Descendants (agents started by the runtime host, PostgreSQL's own children).
+        let parent_of = |pid: u32| -> Option<u32> {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            stat.rsplit_once(')')?
+                .1
+                .split_whitespace()
+                .nth(1)?
+                .parse()
+                .ok()
+        };
+        let all: Vec<u32> = std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse().ok())
+            .collect();
+        loop {
+            let more: Vec<u32> = all
+                .iter()
+                .copied()
+                .filter(|p| !pids.contains(p) && parent_of(*p).is_some_and(|pp| pids.contains(&pp)))
+                .collect();
+            if more.is_empty() {
+                break;
+            }
+            pids.extend(more);
+        }
+        let mut inodes = std::collections::BTreeMap::new();
+        for pid in &pids {
+            for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                if let Some(inode) = std::fs::read_link(fd.path()).ok().and_then(|l| {
+                    l.to_str()?
+                        .strip_prefix("socket:[")?
+                        .strip_suffix(']')
+                        .map(str::to_string)
+                }) {
+                    inodes.insert(inode, *pid);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+            for line in std::fs::read_to_string(table)
+                .unwrap_or_default()
+                .lines()
+                .skip(1)
+            {
+                let f: Vec<&str> = line.split_whitespace().collect();
+                // local_address, state (0A = LISTEN), inode
+                if f.len() > 9 && f[3] == "0A" {
+                    if let Some(pid) = inodes.get(f[9]) {
+                        out.push((*pid, f[1].to_string()));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Whether a /proc/net/tcp{,6} local address (hex `ADDR:PORT`) is a loopback address.
+pub fn is_loopback(hex: &str) -> bool {
+    let addr = hex.split(':').next().unwrap_or_default();
+    match addr.len() {
+        8 => addr.ends_with("7F"), // 127.x.x.x, little-endian
+        32 => addr == "00000000000000000000000001000000",
+        _ => false,
+    }
+}
