@@ -35,6 +35,18 @@ pub struct Observed {
     pub outputs: Outputs,
 }
 
+impl Observed {
+    /// Something with our name that is not ours: no properties, and no outputs (none of its
+    /// identifiers is ever handed on to what depends on it).
+    pub fn foreign() -> Observed {
+        Observed {
+            owned: false,
+            properties: Value::Object(Default::default()),
+            outputs: Outputs::new(),
+        }
+    }
+}
+
 /// How far a resource is from usable, as reported by `poll_ready` / `poll_gone`.
 #[derive(Debug, Clone)]
 pub enum Progress {

@@ -8,14 +8,13 @@ use aws_sdk_rds::types::ServerlessV2ScalingConfiguration;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::rds_subnet_group::{rds_tags, tags_of, NOT_FOUND};
+use super::rds_subnet_group::{is_ours, rds_tags, NOT_FOUND};
 use super::{properties, KindInfo};
 use crate::cloud::{classify, Clients};
-use crate::engine::found;
 use crate::engine::{
     CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
 };
-use crate::model::{names, NameStyle};
+use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "rds.cluster",
@@ -103,14 +102,8 @@ impl ResourceKind for Cluster {
         };
         // Ours by tags in every state, deleting included: what is not ours is neither deleted
         // nor passed on (no ARN, no endpoint in its outputs).
-        let tags = found(tags_of(&self.0, c.db_cluster_arn().unwrap_or_default()).await)?;
-        let owned = tags.is_some_and(|t| names::is_owned(&target.tags, &t));
-        if !owned {
-            return Ok(Some(Observed {
-                owned: false,
-                properties: json!({}),
-                outputs: Outputs::new(),
-            }));
+        if !is_ours(&self.0, c.db_cluster_arn().unwrap_or_default(), target).await? {
+            return Ok(Some(Observed::foreign()));
         }
         if c.status() == Some("deleting") {
             return Ok(Some(Observed {
@@ -127,7 +120,7 @@ impl ResourceKind for Cluster {
             .collect();
         sgs.sort();
         Ok(Some(Observed {
-            owned,
+            owned: true,
             properties: json!({
                 "engine_version": c.engine_version(),
                 "database_name": c.database_name(),

@@ -5,14 +5,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::rds_cluster::busy;
-use super::rds_subnet_group::{rds_tags, tags_of, NOT_FOUND};
+use super::rds_subnet_group::{is_ours, rds_tags, NOT_FOUND};
 use super::{properties, KindInfo};
 use crate::cloud::{classify, Clients};
-use crate::engine::found;
 use crate::engine::{
     CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
 };
-use crate::model::{names, NameStyle};
+use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "rds.instance",
@@ -84,14 +83,8 @@ impl ResourceKind for Instance {
         };
         // Ours by tags in every state, deleting included: what is not ours is neither deleted
         // nor passed on (no ARN in its outputs).
-        let tags = found(tags_of(&self.0, i.db_instance_arn().unwrap_or_default()).await)?;
-        let owned = tags.is_some_and(|t| names::is_owned(&target.tags, &t));
-        if !owned {
-            return Ok(Some(Observed {
-                owned: false,
-                properties: json!({}),
-                outputs: Outputs::new(),
-            }));
+        if !is_ours(&self.0, i.db_instance_arn().unwrap_or_default(), target).await? {
+            return Ok(Some(Observed::foreign()));
         }
         if i.db_instance_status() == Some("deleting") {
             return Ok(Some(Observed {
@@ -101,7 +94,7 @@ impl ResourceKind for Instance {
             }));
         }
         Ok(Some(Observed {
-            owned,
+            owned: true,
             properties: json!({"cluster_id": i.db_cluster_identifier(), "instance_class": i.db_instance_class()}),
             outputs: outputs(&i, i.db_instance_status() == Some("available")),
         }))

@@ -69,6 +69,13 @@ pub(super) async fn tags_of(
     Ok(tag_map(out.tag_list()))
 }
 
+/// Whether the RDS resource `arn` carries `target`'s ownership tags, whatever state it is in
+/// (one that is gone meanwhile is not ours either).
+pub(super) async fn is_ours(clients: &Clients, arn: &str, target: &Target) -> CloudResult<bool> {
+    let tags = found(tags_of(clients, arn).await)?;
+    Ok(tags.is_some_and(|t| names::is_owned(&target.tags, &t)))
+}
+
 fn outputs(name: &str, arn: Option<&str>) -> Outputs {
     [
         ("name".to_string(), json!(name)),

@@ -235,11 +235,7 @@ impl ResourceKind for Bucket {
         // (bucket names are global). Not ours, whatever tags it carries: never touched.
         if let Err(e) = &head {
             if e.raw_response().map(|r| r.status().as_u16()) == Some(403) {
-                return Ok(Some(Observed {
-                    owned: false,
-                    properties: json!({}),
-                    outputs: outputs(name),
-                }));
+                return Ok(Some(Observed::foreign()));
             }
         }
         match head.map_err(|e| classify(e, NOT_FOUND)) {
