@@ -53,8 +53,9 @@ pub struct Properties {
     /// The model the agent uses, per target: a Bedrock model id on AWS; on the local target,
     /// where no model can be reached, `offline`.
     pub model_id: PerTarget,
-    /// More environment variables for the agent (stack references welcome).
-    #[serde(default)]
+    /// More environment variables for the agent (stack references welcome). The ones the kind
+    /// sets itself (`RESERVED`) cannot be given here.
+    #[serde(default, deserialize_with = "not_reserved")]
     pub environment: BTreeMap<String, String>,
     /// References that must be ready before the agent can serve (its database's roles, say).
     #[serde(default)]
@@ -81,6 +82,28 @@ fn non_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::E
         ));
     }
     Ok(clients)
+}
+
+/// Environment variables the kind sets from other properties: the agent's token settings must
+/// equal its authorizer's, and the model is chosen per target.
+const RESERVED: &[&str] = &[
+    "AUTH_ISSUER",
+    "AUTH_ALLOWED_CLIENTS",
+    "MODEL_ID",
+    "AGENT_BIND_HOST",
+];
+
+fn not_reserved<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let env = BTreeMap::<String, String>::deserialize(d)?;
+    if let Some(k) = env.keys().find(|k| RESERVED.contains(&k.as_str())) {
+        return Err(serde::de::Error::custom(format!(
+            "environment must not set {k}: the runtime kind sets it (AUTH_* from discovery_url and \
+             allowed_clients, MODEL_ID from model_id)"
+        )));
+    }
+    Ok(env)
 }
 
 /// What the agent needs to verify tokens itself (`agents/common/agent_common/tokens.py`), set

@@ -110,6 +110,8 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
             "`kind` must be one of the kinds listed above"
         } else if message.contains("missing field") {
             "add the field"
+        } else if message.contains("environment must not set") {
+            "remove the variable; set discovery_url, allowed_clients or model_id instead"
         } else if message.contains("must not be empty") {
             "name at least one entry, e.g. allowed_clients: [\"${app_client.id}\"]"
         } else if message.contains("invalid type") {

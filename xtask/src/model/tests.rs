@@ -243,3 +243,12 @@ fn runtime_with_no_allowed_client() {
     assert!(text.contains("stacks/broken.yaml:"), "{text}");
     insta::assert_snapshot!(text);
 }
+
+/// The agent's token settings come from the authorizer's properties, never from `environment`.
+#[test]
+fn runtime_environment_cannot_override_the_token_settings() {
+    let runtime = "  agent:\n    kind: agentcore.runtime\n    properties:\n      role_arn: arn:aws:iam::1:role/r\n      package_bucket: b\n      package_key: k.zip\n      python: \"3.12\"\n      discovery_url: https://cognito-idp.us-east-1.amazonaws.com/p/.well-known/openid-configuration\n      allowed_clients: [c]\n      header_allowlist: [Authorization]\n      model_id: {aws: m, local: offline}\n      environment:\n        AUTH_ALLOWED_CLIENTS: c,attacker\n";
+    let text = errors(&format!("{HEAD}{runtime}"));
+    assert!(text.contains("AUTH_ALLOWED_CLIENTS"), "{text}");
+    insta::assert_snapshot!(text);
+}
