@@ -244,21 +244,24 @@ class Pool:
 
     def take(self, cluster, database, user, password):
         key = (cluster["DbClusterResourceId"], database, user)
-        with self.lock:
-            idle = self.idle.pop(key, [])
-        # A pooled connection is reused only while the secret's password still signs in: a role
-        # that changed its own password (or lost LOGIN) must not keep working through the pool.
-        if idle and not SERVERS.signs_in(cluster, user, password):
-            for conn, _ in idle:
-                conn.close()
-            idle = []
-        while idle:
-            conn, pw = idle.pop()
-            if pw == password:
-                with self.lock:
-                    self.idle.setdefault(key, []).extend(idle)
+        while True:
+            with self.lock:
+                idle = self.idle.get(key, [])
+                candidate = idle.pop() if idle else None
+            if candidate is None:
+                break
+            conn, pw = candidate
+            # A pooled connection is reused only while the secret's password still signs in: a
+            # role that changed its own password (or lost LOGIN) must not keep working through
+            # the pool. Then every pooled connection of that role goes.
+            if pw == password and SERVERS.signs_in(cluster, user, password):
                 return key, conn
             conn.close()
+            if pw == password:
+                with self.lock:
+                    stale = self.idle.pop(key, [])
+                for c, _ in stale:
+                    c.close()
         port = SERVERS.port(cluster)
         try:
             conn = pg8000.native.Connection(user, password=password, host="127.0.0.1", port=port, database=database)
@@ -524,9 +527,15 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(400, {"message": f"local Data API internal error: {type(e).__name__}: {e}"}, "BadRequestException")
 
 
+class Server(ThreadingHTTPServer):
+    # The socketserver default backlog is 5: bursts of concurrent statements (a deploy, several
+    # agents) could overflow it and see resets.
+    request_queue_size = 1024
+
+
 def main():
     os.makedirs(CLUSTERS_DIR, exist_ok=True)
-    server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
+    server = Server(("127.0.0.1", PORT), Handler)
     server.daemon_threads = True
 
     def stop(*_):

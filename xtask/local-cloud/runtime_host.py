@@ -64,6 +64,10 @@ START_SECONDS = 60
 # InvokeAgentRuntime's payload limit: "up to 100 MB" (AgentCore developer guide, "Invoke an
 # AgentCore Runtime agent", and the Runtime quotas: max payload size 100 MB).
 MAX_PAYLOAD = 100 * 1000 * 1000
+# Invocations in flight at once; more are answered as AWS answers excess load: 429
+# ThrottlingException, which a client retries (never a reset connection).
+MAX_IN_FLIGHT = int(os.environ.get("RUNTIME_HOST_MAX_IN_FLIGHT") or 32)
+_in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT)
 
 _session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
 _control = _session.client("bedrock-agentcore-control", endpoint_url=MINISTACK)
@@ -385,12 +389,18 @@ class Handler(BaseHTTPRequestHandler):
             self._reply(404, {"message": "not found"}, "UnknownOperationException")
 
     def do_POST(self):
+        if not _in_flight.acquire(blocking=False):
+            self.close_connection = True
+            self._reply(429, {"message": f"Rate exceeded: more than {MAX_IN_FLIGHT} invocations in flight"}, "ThrottlingException")
+            return
         try:
             self._invoke()
         except Reject as e:
             self._reply(e.status, {"message": e.message}, e.code)
         except Exception as e:  # a fault of the stand-in must say so
             self._reply(500, {"message": f"local runtime host internal error: {type(e).__name__}: {e}"}, "InternalServerException")
+        finally:
+            _in_flight.release()
 
     def _body(self):
         """The payload, at most MAX_PAYLOAD bytes (InvokeAgentRuntime's limit). A larger one is
@@ -451,9 +461,15 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
 
+class Server(ThreadingHTTPServer):
+    # The socketserver default backlog is 5: a burst of connections overflowed it and clients
+    # saw "connection reset by peer". Excess load is throttled with 429 instead (MAX_IN_FLIGHT).
+    request_queue_size = 1024
+
+
 def main():
     os.makedirs(RUNTIMES_DIR, exist_ok=True)
-    server = ThreadingHTTPServer(("127.0.0.1", PORT), Handler)
+    server = Server(("127.0.0.1", PORT), Handler)
     server.daemon_threads = True
     done = threading.Event()
 

@@ -128,6 +128,27 @@ fn agents_answer_each_user_with_their_own_data_and_verify_passes() {
         .filter(|(_, addr)| !common::is_loopback(addr))
         .collect();
     assert!(open.is_empty(), "listening beyond loopback: {open:?}");
+
+    // A burst beyond what the host serves at once: every request gets an answer (200, or 429
+    // as AWS throttles), never a reset connection, and none crosses a tier or tenant.
+    let outputs = cloud.state.path().join("outputs/local/dev.json");
+    let load = cloud.script(
+        "load.py",
+        &[
+            cloud.endpoint("ministack"),
+            cloud.endpoint("runtime_host"),
+            outputs.to_str().unwrap(),
+            "200",
+            "64",
+        ],
+    );
+    eprintln!("load: {load}");
+    assert_eq!(load["errors"], serde_json::json!([]), "{load}");
+    assert_eq!(load["crossed"], serde_json::json!([]), "{load}");
+    assert_eq!(load["incomplete"], serde_json::json!([]), "{load}");
+    let statuses = load["statuses"].as_object().unwrap();
+    assert!(statuses.keys().all(|k| k == "200" || k == "429"), "{load}");
+    assert!(statuses["200"].as_u64().unwrap() >= 32, "{load}");
     eprintln!("verify: {} cases, all passed", cases.len());
 
     // The agents' pytest suite, cloud tests included, against this deployment.
