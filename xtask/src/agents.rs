@@ -847,15 +847,14 @@ async fn request_cases(
             detail,
         });
     }
-    let huge = json!({"prompt": "x".repeat(ambiguous::MAX_PAYLOAD)});
-    let a = invoke(
+    let token = format!("Bearer {}", tokens[&first.username].access);
+    let a = ambiguous::post_raw(
         url,
-        Some(&tokens[&first.username].access),
-        &huge,
-        &[],
-        |_| {},
+        &[("Authorization", token.as_str())],
+        &ambiguous::oversized_payload(),
     )
-    .await?;
+    .await?
+    .context("the oversized request could not be sent")?;
     cases.push(Case {
         tutorial: agent.tutorial,
         category: "request",

@@ -9,10 +9,10 @@
 
 use anyhow::{bail, Context, Result};
 use base64::Engine as _;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{excerpt, invoke, session_id, with_payload, Answer, SESSION_HEADER};
+use super::{excerpt, session_id, with_payload, Answer, SESSION_HEADER};
 
 /// InvokeAgentRuntime's payload limit (100 MB); verify sends one byte more.
 pub const MAX_PAYLOAD: usize = 100 * 1000 * 1000;
@@ -49,8 +49,21 @@ pub async fn post_raw(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resul
         if case_differs {
             return Ok(None);
         }
-        let payload: Value = serde_json::from_slice(body).unwrap_or(json!({}));
-        return invoke(url, None, &payload, headers, |_| {}).await.map(Some);
+        let mut req = reqwest::Client::new()
+            .post(url)
+            .header("Content-Type", "application/json")
+            .header(SESSION_HEADER, session_id())
+            .body(body.to_vec());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.unwrap_or_default();
+        return Ok(Some(Answer { status, text }));
     };
     let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
     let mut request = format!(
@@ -116,6 +129,15 @@ pub async fn agent_ports(base_url: &str) -> Result<std::collections::BTreeMap<St
         .collect())
 }
 
+/// A JSON payload one byte over InvokeAgentRuntime's limit, built without a JSON encoder.
+pub fn oversized_payload() -> Vec<u8> {
+    let mut body = Vec::with_capacity(MAX_PAYLOAD + 1);
+    body.extend_from_slice(br#"{"prompt":""#);
+    body.resize(MAX_PAYLOAD - 1, b'x');
+    body.extend_from_slice(br#""}"#);
+    body
+}
+
 /// An answer to one of these requests passes when it is not an answer: any status but 2xx.
 pub fn refused(a: &Answer) -> Result<(), String> {
     if (200..300).contains(&a.status) {
@@ -128,6 +150,15 @@ pub fn refused(a: &Answer) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn the_oversized_payload_is_one_byte_over_the_limit_and_valid_json() {
+        let body = oversized_payload();
+        assert_eq!(body.len(), MAX_PAYLOAD + 1);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert!(v["prompt"].as_str().unwrap().chars().all(|c| c == 'x'));
+    }
 
     fn jwt(claims: Value) -> String {
         format!(
