@@ -235,6 +235,24 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def _owns_listener(pid, port):
+    """Whether process `pid` holds the socket listening on `port` (Linux /proc)."""
+    try:
+        sockets = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    except OSError:
+        return False
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            f = line.split()
+            if len(f) > 9 and f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port and f"socket:[{f[9]}]" in sockets:
+                return True
+    return False
+
+
 class Agent:
     def __init__(self, runtime_id, version, config):
         self.key = (runtime_id, version)
@@ -247,7 +265,20 @@ class Agent:
         with zipfile.ZipFile(io.BytesIO(body)) as z:
             z.extractall(self.dir)
         entry = (code.get("entryPoint") or ["main.py"])[0]
-        self.port = _free_port()
+        self.log_path = os.path.join(RUNTIMES_DIR, runtime_id, f"v{version}.log")
+        # A free port can be taken by another process before the agent binds it: then the agent
+        # exits with "address already in use" and starts again on another port.
+        for attempt in range(3):
+            self.port = _free_port()
+            self._spawn(entry, config)
+            try:
+                self._wait_ready()
+                return
+            except Reject:
+                if attempt == 2 or "address already in use" not in self.log_tail().lower():
+                    raise
+
+    def _spawn(self, entry, config):
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": self.dir,
@@ -264,7 +295,6 @@ class Agent:
             "AWS_ENDPOINT_URL_RDS_DATA": DATA_API,
             **(config.get("environmentVariables") or {}),
         }
-        self.log_path = os.path.join(RUNTIMES_DIR, runtime_id, f"v{version}.log")
         log = open(self.log_path, "ab")
         self.process = _SPAWNER.submit(
             subprocess.Popen,
@@ -276,7 +306,6 @@ class Agent:
             preexec_fn=_die_with_parent,
         ).result()
         log.close()
-        self._wait_ready()
 
     def _wait_ready(self):
         deadline = time.time() + START_SECONDS
@@ -285,9 +314,15 @@ class Agent:
                 raise Reject(500, "RuntimeClientError", f"the agent exited during start-up (code {self.process.returncode}): {self.log_tail()}")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/ping", timeout=1):
-                    return
+                    pass
             except (urllib.error.URLError, OSError):
                 time.sleep(0.1)
+                continue
+            # An answer on the port is not proof: another process may have taken it between our
+            # look and the agent's bind, and would then be sent this runtime's callers.
+            if _owns_listener(self.process.pid, self.port):
+                return
+            time.sleep(0.1)
         self.stop()
         raise Reject(500, "RuntimeClientError", f"Runtime initialization time exceeded: {self.log_tail()}")
 

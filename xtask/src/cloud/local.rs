@@ -242,6 +242,23 @@ fn wait_healthy(e: &Endpoints, logs: &Path) -> Result<()> {
     loop {
         let h = health(e);
         if h.iter().all(|(_, ok)| *ok) {
+            // An answer is not proof: another process may have taken a port between our look
+            // and the server's bind, and answer in its place.
+            for (pid, name, url) in [
+                (e.ministack_pid, "ministack", &e.ministack),
+                (e.moto_pid, "moto", &e.moto),
+                (e.data_api_pid, "data-api", &e.data_api),
+                (e.runtime_host_pid, "runtime-host", &e.runtime_host),
+            ] {
+                let port = url
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| p.parse().ok())
+                    .unwrap_or(0);
+                if !owns_listener(pid, port) {
+                    bail!("{url} answers, but not from our {name} (pid {pid}): another process took the port");
+                }
+            }
             return Ok(());
         }
         for (pid, name) in [
@@ -353,6 +370,34 @@ pub fn pid_alive(pid: u32) -> bool {
 
 fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+}
+
+/// Whether process `pid` holds the socket listening on 127.0.0.1:`port` (Linux `/proc`; true
+/// where there is no `/proc` to ask).
+fn owns_listener(pid: u32, port: u16) -> bool {
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return !Path::new("/proc/net/tcp").exists();
+    };
+    let sockets: Vec<String> = fds
+        .flatten()
+        .filter_map(|fd| std::fs::read_link(fd.path()).ok())
+        .filter_map(|l| l.to_str().map(str::to_string))
+        .collect();
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(t).ok())
+        .flat_map(|t| t.lines().skip(1).map(str::to_string).collect::<Vec<_>>())
+        .any(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            f.len() > 9
+                && f[3] == "0A"
+                && f[1]
+                    .rsplit(':')
+                    .next()
+                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+                    == Some(port)
+                && sockets.contains(&format!("socket:[{}]", f[9]))
+        })
 }
 
 fn http_ok(base: &str, path: &str) -> bool {
