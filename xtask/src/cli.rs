@@ -103,8 +103,10 @@ enum Command {
     },
     /// Prove the isolation claims against the deployed environment: each demo user gets
     /// exactly their own data (the reference article's tables), prompt injections that try to
-    /// switch tier or tenant change nothing, and forged, expired, foreign or missing tokens are
-    /// turned away. Exit code 1 on any violation.
+    /// switch tier or tenant change nothing, forged, expired, foreign or missing tokens are
+    /// turned away, and ambiguous requests (two Authorization headers, a forged token straight
+    /// to the agent's port, an oversized payload) are never answered. Exit code 1 on any
+    /// violation.
     Verify(Select),
     /// Build the agents' code packages (deterministic zips with vendored dependencies) without
     /// deploying; prints path, size and digest of each.
