@@ -312,7 +312,8 @@ class Pool:
         """Rolls back transactions nobody used for `idle_seconds` (AWS: three minutes)."""
         now = time.monotonic()
         with self.lock:
-            stale = [(tid, t) for tid, t in self.transactions.items() if now - t.used > idle_seconds]
+            # A transaction running a statement is not idle, however long the statement takes.
+            stale = [(tid, t) for tid, t in self.transactions.items() if now - t.used > idle_seconds and not t.lock.locked()]
             for tid, _ in stale:
                 del self.transactions[tid]
         for _, t in stale:
@@ -455,6 +456,8 @@ def execute(body, batch=False):
             except ApiError:
                 t.failed = True
                 raise
+            finally:
+                t.used = time.monotonic()
     else:
         key, conn = POOL.take(cluster, database, user, password)
         try:
