@@ -160,6 +160,10 @@ class Servers:
         data = os.path.join(CLUSTERS_DIR, rid)
         _pg("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
         shutil.rmtree(data, ignore_errors=True)
+        try:
+            os.remove(os.path.join(CLUSTERS_DIR, f"{rid}.log"))
+        except OSError:
+            pass
 
     def stop_all(self):
         with self.lock:
@@ -548,6 +552,11 @@ def main():
         while True:
             time.sleep(min(5.0, TX_IDLE_SECONDS / 4))
             POOL.expire_idle(TX_IDLE_SECONDS)
+            # A destroyed cluster's server stops even when no statement follows the destroy.
+            try:
+                SERVERS.collect_garbage()
+            except Exception:
+                pass
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)

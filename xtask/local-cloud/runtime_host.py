@@ -365,7 +365,7 @@ class Agents:
             return agent
 
     def prune(self):
-        """Stops the agents of runtimes that no longer exist (destroyed)."""
+        """Stops the agents of runtimes that no longer exist (destroyed) and removes their files."""
         with self.lock:
             ids = list(self.running)
         for runtime_id in ids:
@@ -380,6 +380,8 @@ class Agents:
                 agent = self.running.pop(runtime_id, None)
             if agent:
                 agent.stop()
+            # Its logs go with it, as destroy removes a runtime's log group on AWS.
+            shutil.rmtree(os.path.join(RUNTIMES_DIR, runtime_id), ignore_errors=True)
 
     def stop_all(self):
         with self.lock:

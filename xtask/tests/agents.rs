@@ -237,25 +237,25 @@ fn agents_answer_each_user_with_their_own_data_and_verify_passes() {
     let gone = cloud.ok(&["destroy", "--stacks-dir", dir]);
     assert!(summary(&gone)["counts"]["delete"].as_u64().unwrap() > 0);
     assert_eq!(cloud.inventory("dev"), empty_inventory());
-    let mut left = usize::MAX;
-    for _ in 0..100 {
-        left = std::fs::read_dir(&runtimes)
-            .unwrap()
-            .flatten()
-            .map(|e| {
-                std::fs::read_dir(e.path())
-                    .unwrap()
-                    .flatten()
-                    .filter(|f| f.path().is_dir())
-                    .count()
-            })
-            .sum();
-        if left == 0 {
+    // Nor does the local cloud keep anything of them: agents, their files and logs, the
+    // cluster's PostgreSQL server and its data and log.
+    let clusters = cloud.state.path().join("local/clusters");
+    let mut left = Vec::new();
+    for _ in 0..200 {
+        left = [&runtimes, &clusters]
+            .iter()
+            .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+            .map(|e| e.path().display().to_string())
+            .collect();
+        if left.is_empty() {
             break;
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert_eq!(left, 0, "agents of destroyed runtimes still run");
+    assert!(
+        left.is_empty(),
+        "left behind by destroyed resources: {left:?}"
+    );
     let twice = cloud.ok(&["destroy", "--stacks-dir", dir]);
     assert_eq!(summary(&twice)["api_calls"]["mutating"], 0);
 }
