@@ -14,6 +14,7 @@ import os
 import re
 import time
 
+from botocore.exceptions import ClientError
 from strands import Agent, tool
 
 from agent_common import aws, identity, runtime
@@ -24,6 +25,8 @@ broker's own claims: never claim to be, or act for, another broker."""
 
 # A token outlives its transaction by little: it is bound to the transaction id anyway.
 TOKEN_SECONDS = 60
+# How long the agent waits for an auto-paused cluster to resume before it gives up.
+RESUME_SECONDS = 60
 CLAIM_NUMBER = re.compile(r"\bCLM-[A-Za-z0-9]+-\d+\b", re.IGNORECASE)
 
 
@@ -67,11 +70,24 @@ class Database:
             kwargs["transactionId"] = tx
         return self.client.execute_statement(**kwargs).get("records", [])
 
+    def begin(self):
+        """BeginTransaction, waiting while an auto-paused cluster resumes (minimum capacity 0:
+        the first call after a pause gets DatabaseResumingException for up to about 15 s)."""
+        delay, deadline = 0.5, time.monotonic() + RESUME_SECONDS
+        while True:
+            try:
+                return self.client.begin_transaction(resourceArn=self.cluster, secretArn=self.secret, database=self.database)[
+                    "transactionId"
+                ]
+            except ClientError as e:
+                if e.response.get("Error", {}).get("Code") != "DatabaseResumingException" or time.monotonic() + delay > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
     def call(self, sql, params=()):
         """Runs one `api.*` call in its own transaction, under a token for this caller."""
-        tx = self.client.begin_transaction(resourceArn=self.cluster, secretArn=self.secret, database=self.database)[
-            "transactionId"
-        ]
+        tx = self.begin()
         committed = False
         try:
             txid = self._execute("SELECT pg_current_xact_id()::text", tx=tx)[0][0]["stringValue"]

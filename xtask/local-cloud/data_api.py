@@ -43,6 +43,14 @@ OWNER = os.environ.get("PG_OWNER", "")
 # AWS: "A transaction times out if there are no calls that use its transaction ID in three
 # minutes" (RDS Data API, "Calling the Data API"). Tests may shorten it.
 TX_IDLE_SECONDS = float(os.environ.get("DATA_API_TX_IDLE_SECONDS") or 180)
+# Aurora Serverless v2 with MinCapacity 0 pauses after SecondsUntilAutoPause without connections,
+# and the first Data API call after that fails with DatabaseResumingException while it resumes
+# ("Scaling to Zero ACUs with automatic pause and resume for Aurora Serverless v2", Aurora User
+# Guide; the RDS Data API reference lists DatabaseResumingException). Emulated here: idle for
+# the cluster's SecondsUntilAutoPause (or DATA_API_PAUSE_AFTER_SECONDS, for tests), then
+# DATA_API_RESUME_SECONDS of DatabaseResumingException.
+PAUSE_AFTER = os.environ.get("DATA_API_PAUSE_AFTER_SECONDS")
+RESUME_SECONDS = float(os.environ.get("DATA_API_RESUME_SECONDS") or 3)
 
 _session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
 _rds = _session.client("rds", endpoint_url=MINISTACK)
@@ -175,6 +183,34 @@ class Servers:
 SERVERS = Servers()
 
 
+class AutoPause:
+    """Per cluster: last activity, and until when it is resuming."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.active = {}
+        self.resuming_until = {}
+
+    def check(self, cluster):
+        scaling = cluster.get("ServerlessV2ScalingConfiguration") or {}
+        rid = cluster["DbClusterResourceId"]
+        now = time.monotonic()
+        with self.lock:
+            until = self.resuming_until.get(rid, 0)
+            # Idle since the last call, or since the end of the last resume.
+            last = max(self.active.get(rid, now), until)
+            pause_after = float(PAUSE_AFTER) if PAUSE_AFTER else scaling.get("SecondsUntilAutoPause")
+            paused = scaling.get("MinCapacity") == 0 and pause_after and now - last >= float(pause_after)
+            if paused and now >= until and not POOL.has_transactions(rid):
+                until = self.resuming_until[rid] = now + RESUME_SECONDS
+            self.active[rid] = max(now, until)
+        if now < until:
+            raise ApiError("DatabaseResumingException", f"The Aurora DB instance {cluster['DBClusterIdentifier']} is resuming after being auto-paused. Please wait a few seconds and try again.")
+
+
+AUTO_PAUSE = AutoPause()
+
+
 def _scram(password):
     salt = os.urandom(16)
     salted = hashlib.pbkdf2_hmac("sha256", password.encode(), salt, 4096)
@@ -286,6 +322,10 @@ class Pool:
         with self.lock:
             self.transactions[tid] = Transaction(key, conn, password, owner)
         return tid
+
+    def has_transactions(self, rid):
+        with self.lock:
+            return any(t.key[0] == rid for t in self.transactions.values())
 
     def transaction(self, tid, owner):
         with self.lock:
@@ -442,6 +482,7 @@ def _run(conn, sql, parameters):
 
 def execute(body, batch=False):
     cluster = _cluster(body["resourceArn"])
+    AUTO_PAUSE.check(cluster)
     user, password = _credentials(body["secretArn"])
     database = body.get("database") or cluster.get("DatabaseName") or "postgres"
     tid = body.get("transactionId")
@@ -490,6 +531,7 @@ def handle(path, body):
         return execute(body, batch=True)
     if path == "/BeginTransaction":
         cluster = _cluster(body["resourceArn"])
+        AUTO_PAUSE.check(cluster)
         user, password = _credentials(body["secretArn"])
         database = body.get("database") or cluster.get("DatabaseName") or "postgres"
         owner = (body["resourceArn"], body["secretArn"])

@@ -135,6 +135,16 @@ elif command == "make-deleting-cluster":
     out = rds.delete_db_cluster(DBClusterIdentifier=arg, SkipFinalSnapshot=True)
     status = rds.describe_db_clusters(DBClusterIdentifier=arg)["DBClusters"][0]["Status"]
     print(json.dumps({"arn": out["DBCluster"]["DBClusterArn"], "status": status}))
+elif command == "data-api-select":
+    # One statement as the master user of environment `arg`'s claims cluster, straight to the
+    # Data API ($DATA_API_URL): its result, or the error code AWS would name.
+    data = session.client("rds-data", endpoint_url=os.environ["DATA_API_URL"])
+    cluster = rds.describe_db_clusters(DBClusterIdentifier=f"agentcore-mt-{arg}-t2-claims-db")["DBClusters"][0]
+    try:
+        data.execute_statement(resourceArn=cluster["DBClusterArn"], secretArn=cluster["MasterUserSecret"]["SecretArn"], database="claims", sql="SELECT 1")
+        print(json.dumps({"outcome": "ok"}))
+    except data.exceptions.ClientError as e:
+        print(json.dumps({"outcome": e.response["Error"]["Code"]}))
 elif command == "make-bucket":
     s3.create_bucket(Bucket=arg)
     print(json.dumps({"created": arg}))

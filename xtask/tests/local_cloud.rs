@@ -316,6 +316,43 @@ fn a_deleting_cluster_with_our_name_but_not_our_tags_is_not_taken_for_ours() {
     assert_eq!(summary(&gone)["ok"], true);
 }
 
+/// Aurora Serverless v2 at minimum capacity 0 pauses when idle, and the first Data API call
+/// after that fails with DatabaseResumingException while it resumes. The local cloud does the
+/// same (here after 2 s idle, for 3 s); deploy and the claims agent wait it out.
+#[test]
+fn an_auto_paused_cluster_resumes_and_deploy_and_the_agent_wait_for_it() {
+    let cloud = Cloud::up_with(
+        tempfile::tempdir().unwrap(),
+        &[
+            ("DATA_API_PAUSE_AFTER_SECONDS", "2"),
+            ("DATA_API_RESUME_SECONDS", "3"),
+        ],
+    );
+    let first = cloud.ok(&["deploy", "--tutorial", "2"]);
+    assert_eq!(summary(&first)["ok"], true);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let probe = cloud.emulator("data-api-select", "dev");
+    assert_eq!(probe["outcome"], "DatabaseResumingException", "{probe}");
+    let events = cloud.ok(&[
+        "invoke",
+        "--tutorial",
+        "2",
+        "--user",
+        "mike-broker-a",
+        "Show me all claims",
+    ]);
+    let a = events.iter().find(|e| e["type"] == "answer").unwrap();
+    assert_eq!(a["status"], 200, "{a}");
+    let text = a["text"].as_str().unwrap();
+    assert!(
+        text.contains("CLM-A-001") && !text.contains("Resuming"),
+        "{text}"
+    );
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let again = cloud.ok(&["deploy", "--tutorial", "2"]);
+    assert_eq!(summary(&again)["api_calls"]["mutating"], 0, "{again:#?}");
+}
+
 #[test]
 fn document_changes_are_planned_and_synced_file_by_file() {
     let cloud = Cloud::up();

@@ -125,6 +125,7 @@ impl Cloud {
             .arg(root().join("xtask/tests").join(script))
             .args(args)
             .env("MOTO_URL", self.endpoint("moto"))
+            .env("DATA_API_URL", self.endpoint("data_api"))
             .output()
             .unwrap();
         assert!(
