@@ -22,7 +22,9 @@ pub const INFO: KindInfo = KindInfo {
     kind: "bedrock.ingestion",
     name_style: NameStyle::Dashed,
     attributes: &["job_id", "documents_digest"],
-    ready_attributes: &[],
+    // A reference to the job waits for it to complete (an agent must not answer from a half
+    // ingested Knowledge Base).
+    ready_attributes: &["job_id"],
     deadline_secs: 1800,
     cascades: true,
 };

@@ -252,3 +252,52 @@ fn runtime_environment_cannot_override_the_token_settings() {
     assert!(text.contains("AUTH_ALLOWED_CLIENTS"), "{text}");
     insta::assert_snapshot!(text);
 }
+
+/// A runtime's `wait_for` means "ready before the agent serves": every reference in it must be
+/// to an attribute its kind only gives once the resource is ready (the ingestion job complete,
+/// not merely started; the tenant rows written; the login in place).
+#[test]
+fn runtimes_wait_for_readiness_not_for_a_start() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
+    let stacks = super::load_all(&dir).expect("valid");
+    let mut checked = 0;
+    for s in &stacks {
+        for r in s
+            .resources
+            .iter()
+            .filter(|r| r.kind.kind == "agentcore.runtime")
+        {
+            let waits = r.properties["wait_for"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
+            for w in waits {
+                let text = w.as_str().unwrap();
+                let reference = r
+                    .refs
+                    .iter()
+                    .find(|rf| text.contains(&rf.to_string()))
+                    .unwrap();
+                let target = s
+                    .resources
+                    .iter()
+                    .find(|o| o.id == reference.resource)
+                    .unwrap();
+                let cascading_sql = target.kind.kind.starts_with("rdsdata.");
+                assert!(
+                    target
+                        .kind
+                        .ready_attributes
+                        .contains(&reference.attribute.as_str())
+                        || cascading_sql,
+                    "{}: `{}` of {} resolves before the resource is ready",
+                    r.id,
+                    reference,
+                    target.kind.kind
+                );
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 4, "{checked}");
+}
