@@ -4,13 +4,14 @@ AWS code stays exactly what runs against AWS. Each bridge names the gap it close
 import base64
 import json
 import os
+import re
 import sys
 import threading
 from urllib.parse import unquote
 
 from ministack.core.responses import error_response_json, json_response
-from ministack.core.responses import get_account_id
-from ministack.services import bedrock_agent, bedrock_agentcore, cognito, rds, s3
+from ministack.core.responses import get_account_id, get_region
+from ministack.services import bedrock_agent, bedrock_agentcore, cognito, ec2, rds, s3
 
 
 # Gap: ministack drops ServerlessV2ScalingConfiguration.SecondsUntilAutoPause (AWS stores and
@@ -202,6 +203,44 @@ def _lingering(table, ident_param, arn_field):
 
 _lingering("DeleteDBCluster", "DBClusterIdentifier", "DBClusterArn")
 _lingering("DeleteDBInstance", "DBInstanceIdentifier", "DBInstanceArn")
+
+# Gap: ministack knows only three standard Availability Zones and ignores DescribeAvailability-
+# Zones' filters. An AWS account that opted into a Local Zone also sees it there, with
+# zoneType `local-zone` (DescribeAvailabilityZones, EC2 API reference), and its name sorts
+# before the standard zones'. Here every region has one opted-in Local Zone, and the
+# `zone-type` filter is honoured, so a tool that takes "the first zones" picks it as it would
+# on AWS.
+_describe_azs = ec2._ACTION_MAP["DescribeAvailabilityZones"]
+
+
+def _describe_availability_zones(p):
+    status, headers, body = _describe_azs(p)
+    filters = ec2._parse_filters(p)
+    types = filters.get("zone-type")
+    if status < 300 and (types is None or "local-zone" in types):
+        region = get_region()
+        local = f"""<item>
+        <zoneName>{region}-bos-1a</zoneName>
+        <zoneState>available</zoneState>
+        <regionName>{region}</regionName>
+        <zoneId>use1-bos1-az1</zoneId>
+        <groupName>{region}-bos-1</groupName>
+        <networkBorderGroup>{region}-bos-1</networkBorderGroup>
+        <optInStatus>opted-in</optInStatus>
+        <zoneType>local-zone</zoneType>
+        <parentZoneName>{region}a</parentZoneName>
+    </item>"""
+        text = body.decode() if isinstance(body, bytes) else body
+        text = text.replace("<availabilityZoneInfo>", "<availabilityZoneInfo>" + local, 1)
+        body = text.encode()
+    if status < 300 and types is not None and "availability-zone" not in types:
+        text = body.decode() if isinstance(body, bytes) else body
+        text = re.sub(r"<item>(?:(?!</item>).)*<zoneType>availability-zone</zoneType>\s*</item>", "", text, flags=re.S)
+        body = text.encode()
+    return status, headers, body
+
+
+ec2._ACTION_MAP["DescribeAvailabilityZones"] = _describe_availability_zones
 
 if __name__ == "__main__":
     from ministack.app import main

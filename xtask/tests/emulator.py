@@ -145,6 +145,14 @@ elif command == "data-api-select":
         print(json.dumps({"outcome": "ok"}))
     except data.exceptions.ClientError as e:
         print(json.dumps({"outcome": e.response["Error"]["Code"]}))
+elif command == "subnet-zones":
+    # The zone of each subnet named with prefix `arg`, by name.
+    out = {}
+    for sn in ec2.describe_subnets()["Subnets"]:
+        name = next((t["Value"] for t in sn.get("Tags", []) if t["Key"] == "Name"), "")
+        if name.startswith(arg):
+            out[name] = sn["AvailabilityZone"]
+    print(json.dumps(out))
 elif command == "make-bucket":
     s3.create_bucket(Bucket=arg)
     print(json.dumps({"created": arg}))

@@ -41,6 +41,22 @@ fn deploy_redeploy_destroy_both_tutorials() {
     assert_eq!(t2["users"][0]["username"], "emma-broker-b");
     assert_eq!(t2["users"][0]["attributes"]["custom:tenant_id"], "broker-b");
     assert_eq!(t2["users"][1]["attributes"]["custom:tenant_id"], "broker-a");
+    // The subnets are in standard Availability Zones, never in the Local Zone whose name sorts
+    // first (Aurora has none there).
+    let zones = cloud.emulator("subnet-zones", "agentcore-mt-dev-");
+    let zones: Vec<&str> = zones
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|z| z.as_str().unwrap())
+        .collect();
+    assert_eq!(zones.len(), 2, "{zones:?}");
+    assert!(
+        zones
+            .iter()
+            .all(|z| ["us-east-1a", "us-east-1b", "us-east-1c"].contains(z)),
+        "{zones:?}"
+    );
     // A signed-in user cannot move themselves to another tenant: the app client's
     // WriteAttributes leave custom:tenant_id out (the local cloud enforces them as AWS does).
     let moved = cloud.emulator("self-update-tenant", "dev");

@@ -1,6 +1,7 @@
 //! A private subnet in one availability zone (Aurora wants a subnet group over two).
 
 use async_trait::async_trait;
+use aws_sdk_ec2::types::Filter;
 use aws_sdk_ec2::types::ResourceType;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -133,6 +134,15 @@ impl Subnet {
             .0
             .ec2
             .describe_availability_zones()
+            // Standard zones only: Local and Wavelength Zones (whose names sort first, e.g.
+            // us-east-1-bos-1a) have no Aurora.
+            .filters(
+                Filter::builder()
+                    .name("zone-type")
+                    .values("availability-zone")
+                    .build(),
+            )
+            .filters(Filter::builder().name("state").values("available").build())
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
