@@ -482,7 +482,8 @@ def _run(conn, sql, parameters):
 
 def execute(body, batch=False):
     cluster = _cluster(body["resourceArn"])
-    AUTO_PAUSE.check(cluster)
+    if not body.get("transactionId"):  # an open transaction keeps the cluster from pausing
+        AUTO_PAUSE.check(cluster)
     user, password = _credentials(body["secretArn"])
     database = body.get("database") or cluster.get("DatabaseName") or "postgres"
     tid = body.get("transactionId")

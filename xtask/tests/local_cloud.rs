@@ -334,19 +334,21 @@ fn a_deleting_cluster_with_our_name_but_not_our_tags_is_not_taken_for_ours() {
 
 /// Aurora Serverless v2 at minimum capacity 0 pauses when idle, and the first Data API call
 /// after that fails with DatabaseResumingException while it resumes. The local cloud does the
-/// same (here after 2 s idle, for 3 s); deploy and the claims agent wait it out.
+/// same (here after 8 s idle, for 3 s; AWS's shortest pause is 300 s); deploy and the claims
+/// agent wait it out.
 #[test]
 fn an_auto_paused_cluster_resumes_and_deploy_and_the_agent_wait_for_it() {
     let cloud = Cloud::up_with(
         tempfile::tempdir().unwrap(),
         &[
-            ("DATA_API_PAUSE_AFTER_SECONDS", "2"),
+            ("DATA_API_PAUSE_AFTER_SECONDS", "8"),
             ("DATA_API_RESUME_SECONDS", "3"),
         ],
     );
     let first = cloud.ok(&["deploy", "--tutorial", "2"]);
     assert_eq!(summary(&first)["ok"], true);
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    let idle = std::time::Duration::from_secs(9);
+    std::thread::sleep(idle);
     let probe = cloud.emulator("data-api-select", "dev");
     assert_eq!(probe["outcome"], "DatabaseResumingException", "{probe}");
     let events = cloud.ok(&[
@@ -364,9 +366,13 @@ fn an_auto_paused_cluster_resumes_and_deploy_and_the_agent_wait_for_it() {
         text.contains("CLM-A-001") && !text.contains("Resuming"),
         "{text}"
     );
-    std::thread::sleep(std::time::Duration::from_secs(3));
+    std::thread::sleep(idle);
     let again = cloud.ok(&["deploy", "--tutorial", "2"]);
     assert_eq!(summary(&again)["api_calls"]["mutating"], 0, "{again:#?}");
+    let retried = again
+        .iter()
+        .any(|e| e["type"] == "retry" && e.to_string().contains("DatabaseResumingException"));
+    assert!(retried, "the re-deploy met no paused cluster: {again:#?}");
 }
 
 #[test]

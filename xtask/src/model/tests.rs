@@ -235,11 +235,17 @@ fn stacks_declare_exactly_the_demo_users_of_sample_data() {
     }
 }
 
+/// A runtime with these allowed clients and extra property lines.
+fn runtime(allowed_clients: &str, extra: &str) -> String {
+    format!(
+        "{HEAD}  agent:\n    kind: agentcore.runtime\n    properties:\n      role_arn: arn:aws:iam::1:role/r\n      package_bucket: b\n      package_key: k.zip\n      python: \"3.12\"\n      discovery_url: https://cognito-idp.us-east-1.amazonaws.com/p/.well-known/openid-configuration\n      allowed_clients: {allowed_clients}\n      header_allowlist: [Authorization]\n      model_id: {{aws: m, local: offline}}\n{extra}"
+    )
+}
+
 /// A runtime whose authorizer names no app client would accept every client of the pool.
 #[test]
 fn runtime_with_no_allowed_client() {
-    let runtime = "  agent:\n    kind: agentcore.runtime\n    properties:\n      role_arn: arn:aws:iam::1:role/r\n      package_bucket: b\n      package_key: k.zip\n      python: \"3.12\"\n      discovery_url: https://cognito-idp.us-east-1.amazonaws.com/p/.well-known/openid-configuration\n      allowed_clients: []\n      header_allowlist: [Authorization]\n      model_id: {aws: m, local: offline}\n";
-    let text = errors(&format!("{HEAD}{runtime}"));
+    let text = errors(&runtime("[]", ""));
     assert!(text.contains("stacks/broken.yaml:"), "{text}");
     insta::assert_snapshot!(text);
 }
@@ -247,10 +253,13 @@ fn runtime_with_no_allowed_client() {
 /// The agent's token settings come from the authorizer's properties, never from `environment`.
 #[test]
 fn runtime_environment_cannot_override_the_token_settings() {
-    let runtime = "  agent:\n    kind: agentcore.runtime\n    properties:\n      role_arn: arn:aws:iam::1:role/r\n      package_bucket: b\n      package_key: k.zip\n      python: \"3.12\"\n      discovery_url: https://cognito-idp.us-east-1.amazonaws.com/p/.well-known/openid-configuration\n      allowed_clients: [c]\n      header_allowlist: [Authorization]\n      model_id: {aws: m, local: offline}\n      environment:\n        AUTH_ALLOWED_CLIENTS: c,attacker\n";
-    let text = errors(&format!("{HEAD}{runtime}"));
+    let text = errors(&runtime(
+        "[c]",
+        "      environment:\n        AUTH_ALLOWED_CLIENTS: c,attacker\n",
+    ));
     assert!(text.contains("AUTH_ALLOWED_CLIENTS"), "{text}");
     insta::assert_snapshot!(text);
+    assert_eq!(errors(&runtime("[c]", "")), "valid");
 }
 
 /// A runtime's `wait_for` means "ready before the agent serves": every reference in it must be
