@@ -692,8 +692,8 @@ impl Engine {
 fn not_ours(unit: &Unit, target: &Target) -> String {
     format!(
         "a {} named `{}` exists but does not carry this environment's ownership tags (or belongs \
-         to another account), so it is not ours: it will not be adopted, changed or deleted. Remove or rename it yourself, or \
-         deploy with another --env",
+         to another account), so it is not ours: it will not be adopted, changed or deleted. \
+         Remove or rename it yourself, or deploy with another --env",
         unit.res.kind.kind, target.physical_name
     )
 }

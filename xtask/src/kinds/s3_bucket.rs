@@ -262,11 +262,7 @@ impl ResourceKind for Bucket {
             Err(e) => return Err(e),
         };
         if !names::is_owned(&target.tags, &tags) {
-            return Ok(Some(Observed {
-                owned: false,
-                properties: json!({}),
-                outputs: outputs(name),
-            }));
+            return Ok(Some(Observed::foreign()));
         }
         let encrypted = self.encrypted(name).await?;
         Ok(Some(Observed {

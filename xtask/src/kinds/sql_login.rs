@@ -94,15 +94,24 @@ fn refused_sign_in(m: &str) -> bool {
         || m.contains("not permitted to log in")
 }
 
-impl SqlLogin {
-    fn admin(p: &Properties) -> Database {
-        Database {
-            cluster_arn: p.cluster_arn.clone(),
-            secret_arn: p.admin_secret_arn.clone(),
-            name: p.database.clone(),
-        }
+fn admin(p: &Properties) -> Database {
+    Database {
+        cluster_arn: p.cluster_arn.clone(),
+        secret_arn: p.admin_secret_arn.clone(),
+        name: p.database.clone(),
     }
+}
 
+/// The database as the role itself signs in to it, with its own secret.
+fn as_role(p: &Properties) -> Database {
+    Database {
+        cluster_arn: p.cluster_arn.clone(),
+        secret_arn: p.role_secret_arn.clone(),
+        name: p.database.clone(),
+    }
+}
+
+impl SqlLogin {
     /// Sets the password from the secret and removes every role setting: the role itself can
     /// change both (`ALTER ROLE app_user PASSWORD ...`, `ALTER ROLE app_user SET ...`) and so
     /// lock the agents out or change how their statements run.
@@ -110,7 +119,7 @@ impl SqlLogin {
         let p: Properties = properties(target)?;
         let (username, password) = database_credentials::read(&self.0, &p.role_secret_arn).await?;
         check_role_name(&username)?;
-        let admin = Self::admin(&p);
+        let admin = admin(&p);
         // A verifier is not a password: it cannot sign in anywhere, so this text is safe to send.
         let sql = format!(
             "ALTER ROLE \"{username}\" WITH LOGIN PASSWORD '{}'",
@@ -154,7 +163,7 @@ impl ResourceKind for SqlLogin {
         check_role_name(&username)?;
         // What the master user sees: can the role log in, and what settings does it carry (for
         // every database, or this one)? Both are readable by any role.
-        let rows = Self::admin(&p)
+        let rows = admin(&p)
             .query(
                 &self.0,
                 "SELECT r.rolcanlogin AS can_login, \
@@ -184,12 +193,7 @@ impl ResourceKind for SqlLogin {
             other => other.clone(),
         };
         // Signing in is the only way to know the password is in place.
-        let as_role = Database {
-            cluster_arn: p.cluster_arn.clone(),
-            secret_arn: p.role_secret_arn.clone(),
-            name: p.database.clone(),
-        };
-        let signs_in = match as_role
+        let signs_in = match as_role(&p)
             .query(&self.0, "SELECT current_user AS username", vec![], None)
             .await
         {
