@@ -10,15 +10,22 @@ use std::process::Command;
 use common::{empty_inventory, event, root, summary, venv, Cloud};
 use serde_json::Value;
 
+/// An allow-listed header of the policy agent in these tests (AgentCore's custom-header prefix).
+const CUSTOM_HEADER: &str = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Trace";
+
 /// The stack files with the claims agent's sources moved to `claims`, so that a test can
 /// change them without touching the repository.
 fn stacks_with_claims_agent_at(claims: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        root().join("stacks/01-unstructured-rag.yaml"),
-        dir.path().join("01.yaml"),
-    )
-    .unwrap();
+    // The policy agent also allow-lists a custom header, to show how the host treats it.
+    let one = std::fs::read_to_string(root().join("stacks/01-unstructured-rag.yaml"))
+        .unwrap()
+        .replace(
+            "header_allowlist: [Authorization]",
+            &format!("header_allowlist: [Authorization, {CUSTOM_HEADER}]"),
+        );
+    assert!(one.contains(CUSTOM_HEADER));
+    std::fs::write(dir.path().join("01.yaml"), one).unwrap();
     let two = std::fs::read_to_string(root().join("stacks/02-structured-rls.yaml"))
         .unwrap()
         .replace(
@@ -143,6 +150,18 @@ fn agents_answer_each_user_with_their_own_data_and_verify_passes() {
         ],
     );
     eprintln!("load: {load}");
+    // An allow-listed header is passed on when sent once and refused when sent twice.
+    let twice = cloud.script(
+        "headers.py",
+        &[
+            cloud.endpoint("ministack"),
+            cloud.endpoint("runtime_host"),
+            outputs.to_str().unwrap(),
+            CUSTOM_HEADER,
+        ],
+    );
+    assert_eq!(twice["once"], 200, "{twice}");
+    assert_eq!(twice["twice"], 400, "{twice}");
     assert_eq!(load["errors"], serde_json::json!([]), "{load}");
     assert_eq!(load["crossed"], serde_json::json!([]), "{load}");
     assert_eq!(load["incomplete"], serde_json::json!([]), "{load}");
