@@ -369,13 +369,10 @@ fn a_runtime_with_our_name_but_not_our_tags_is_refused_and_left_alone() {
     let cloud = Cloud::up();
     let name = "agentcore_mt_dev_t1_policy_agent";
     cloud.emulator("make-runtime", name);
-    let out = cloud.xtask(&["deploy", "--tutorial", "1"]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(name)
-            && stderr.contains("does not carry this environment's ownership tags"),
-        "{stderr}"
+    cloud.deploy_refused(
+        "1",
+        name,
+        "does not carry this environment's ownership tags",
     );
     let gone = cloud.ok(&["destroy", "--tutorial", "1"]);
     assert_eq!(summary(&gone)["ok"], true);

@@ -257,13 +257,10 @@ fn a_bucket_with_our_name_but_not_our_tags_is_refused_and_left_alone() {
     let cloud = Cloud::up();
     let name = "agentcore-mt-dev-t1-documents-000000000000";
     cloud.emulator("make-bucket", name);
-    let out = cloud.xtask(&["deploy", "--tutorial", "1"]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(name)
-            && stderr.contains("does not carry this environment's ownership tags"),
-        "{stderr}"
+    cloud.deploy_refused(
+        "1",
+        name,
+        "does not carry this environment's ownership tags",
     );
     let gone = cloud.ok(&["destroy", "--tutorial", "1"]);
     assert_eq!(summary(&gone)["ok"], true);
@@ -284,13 +281,7 @@ fn a_bucket_with_our_name_and_tags_in_another_account_is_refused_and_left_alone(
     let cloud = Cloud::up();
     let name = "agentcore-mt-dev-t1-documents-000000000000";
     cloud.emulator("make-bucket-in-another-account", name);
-    let out = cloud.xtask(&["deploy", "--tutorial", "1"]);
-    assert_eq!(out.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(name) && stderr.contains("belongs to another account"),
-        "{stderr}"
-    );
+    cloud.deploy_refused("1", name, "belongs to another account");
     let gone = cloud.ok(&["destroy", "--tutorial", "1"]);
     assert_eq!(summary(&gone)["ok"], true);
     let theirs = cloud.emulator("bucket-in-another-account", name);
@@ -410,12 +401,7 @@ fn document_changes_are_planned_and_synced_file_by_file() {
     let plan = cloud.ok(&["plan", "--stacks-dir", dir]);
     let sync = plan.iter().find(|e| e["id"] == "policy_documents").unwrap();
     assert_eq!(sync["action"], "update");
-    let fields: Vec<&str> = sync["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["field"].as_str().unwrap())
-        .collect();
+    let fields = common::changed_fields(sync);
     assert_eq!(
         fields,
         vec!["files/b.md", "files/a.md", "files/a.md.metadata.json"]

@@ -46,12 +46,7 @@ fn tenant_isolation_holds_against_the_attack_corpus() {
     let plan = cloud.ok(&["plan", "--tutorial", "2"]);
     let login = common::event(&plan, "app_user_password");
     assert_eq!(login["action"], "update", "{login}");
-    let fields: Vec<&str> = login["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c["field"].as_str().unwrap())
-        .collect();
+    let fields = common::changed_fields(login);
     assert!(
         fields.contains(&"password") && fields.contains(&"role_settings"),
         "{login}"

@@ -61,6 +61,16 @@ pub fn event<'a>(events: &'a [Value], id: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no event for {id}"))
 }
 
+/// The fields a plan or deploy event changes, in its order.
+pub fn changed_fields(event: &Value) -> Vec<&str> {
+    event["changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| c["field"].as_str().unwrap())
+        .collect()
+}
+
 pub fn empty_inventory() -> Value {
     serde_json::json!({"user_pools": [], "secrets": [], "buckets": []})
 }
@@ -138,6 +148,15 @@ impl Cloud {
 
     pub fn emulator(&self, command: &str, arg: &str) -> Value {
         self.script("emulator.py", &[self.endpoint("ministack"), command, arg])
+    }
+
+    /// Deploys `tutorial`, which must fail (exit 1) naming `name` and saying `why`; the stderr.
+    pub fn deploy_refused(&self, tutorial: &str, name: &str, why: &str) -> String {
+        let out = self.xtask(&["deploy", "--tutorial", tutorial]);
+        assert_eq!(out.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        assert!(stderr.contains(name) && stderr.contains(why), "{stderr}");
+        stderr
     }
 
     /// Everything of environment `env` the emulators hold.
