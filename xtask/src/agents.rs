@@ -52,11 +52,11 @@ impl Deployed {
         {
             let (Some(name), Some(secret)) = (
                 r.properties["username"].as_str(),
-                referenced(&r.properties["password_secret_arn"]),
+                referenced(&r.properties["password_secret_arn"], &stack.name),
             ) else {
                 continue;
             };
-            if let Some(arn) = self.get(&stack.name, &secret, "arn") {
+            if let Some(arn) = self.get(&secret.0, &secret.1, "arn") {
                 users.insert(name.to_string(), arn);
             }
         }
@@ -64,18 +64,27 @@ impl Deployed {
     }
 }
 
-/// The logical id in a `${id.attr}` reference.
-fn referenced(value: &Value) -> Option<String> {
-    let s = value.as_str()?.strip_prefix("${")?;
-    Some(s.split('.').next()?.to_string())
+/// The (stack, logical id) a `${id.attr}` or `${stack.id.attr}` reference written in `own`
+/// points at.
+fn referenced(value: &Value, own: &str) -> Option<(String, String)> {
+    let r = crate::model::refs::find_refs(value)
+        .ok()?
+        .into_iter()
+        .next()?;
+    Some((r.stack_or(own).to_string(), r.resource))
 }
 
-/// One stack's agent, as deployed: everything needed to call it as a demo user.
+/// One agent (runtime) as deployed: everything needed to call it as a demo user.
 pub struct Agent {
+    /// The tutorial that declares the runtime.
     pub tutorial: u8,
+    /// The runtime's logical id.
+    pub name: String,
+    /// The tutorial whose pool and demo users the agent serves (3's agents serve 1's and 2's).
+    pub users_tutorial: u8,
     pub arn: String,
     pub client_id: String,
-    /// A client of the same pool that the runtime does not allow, if the stack has one.
+    /// A client of the same pool that the runtime does not allow, if a stack declares one.
     pub other_client_id: Option<String>,
     pub pool_id: String,
     /// username -> password secret ARN
@@ -83,12 +92,27 @@ pub struct Agent {
 }
 
 impl Agent {
-    pub fn find(stack: &Stack, deployed: &Deployed) -> Result<Agent> {
-        let runtime = stack
-            .resources
-            .iter()
-            .find(|r| r.kind.kind == "agentcore.runtime")
-            .with_context(|| format!("stack {} has no agent", stack.name))?;
+    /// Every agent `stacks` declare; `known` holds them and every stack they build on.
+    pub fn all(stacks: &[&Stack], known: &[&Stack], deployed: &Deployed) -> Result<Vec<Agent>> {
+        let mut agents = Vec::new();
+        for stack in stacks {
+            for runtime in stack
+                .resources
+                .iter()
+                .filter(|r| r.kind.kind == "agentcore.runtime")
+            {
+                agents.push(Self::find(stack, runtime, known, deployed)?);
+            }
+        }
+        Ok(agents)
+    }
+
+    fn find(
+        stack: &Stack,
+        runtime: &crate::model::Resource,
+        known: &[&Stack],
+        deployed: &Deployed,
+    ) -> Result<Agent> {
         let arn = deployed.get(&stack.name, &runtime.id, "arn").with_context(|| {
             format!(
                 "the agent `{}` of tutorial {} is not deployed\n  hint: cargo xtask deploy --tutorial {} (with the same --env and --target)",
@@ -98,28 +122,39 @@ impl Agent {
         let allowed = runtime.properties["allowed_clients"]
             .as_array()
             .and_then(|a| a.first())
-            .and_then(referenced)
+            .and_then(|v| referenced(v, &stack.name))
             .context("the runtime's allowed_clients does not reference an app client")?;
         let client_id = deployed
-            .get(&stack.name, &allowed, "id")
+            .get(&allowed.0, &allowed.1, "id")
             .context("the runtime's app client is not deployed")?;
-        let pool = referenced(&runtime.properties["discovery_url"])
+        let pool = referenced(&runtime.properties["discovery_url"], &stack.name)
             .context("the runtime's discovery_url does not reference a user pool")?;
         let pool_id = deployed
-            .get(&stack.name, &pool, "id")
+            .get(&pool.0, &pool.1, "id")
             .context("the user pool is not deployed")?;
-        let other_client_id = stack
-            .resources
+        let pool_stack = known
             .iter()
-            .filter(|r| r.kind.kind == "cognito.app_client" && r.id != allowed)
-            .find_map(|r| deployed.get(&stack.name, &r.id, "id"));
+            .find(|s| s.name == pool.0)
+            .context("the user pool's stack is not loaded")?;
+        // Another client of the same pool, declared by any stack: the runtime must refuse it.
+        let other_client_id = known
+            .iter()
+            .flat_map(|s| s.resources.iter().map(move |r| (s, r)))
+            .filter(|(s, r)| {
+                r.kind.kind == "cognito.app_client"
+                    && (s.name.as_str(), r.id.as_str()) != (allowed.0.as_str(), allowed.1.as_str())
+                    && referenced(&r.properties["user_pool_id"], &s.name).as_ref() == Some(&pool)
+            })
+            .find_map(|(s, r)| deployed.get(&s.name, &r.id, "id"));
         Ok(Agent {
             tutorial: stack.tutorial,
+            name: runtime.id.clone(),
+            users_tutorial: pool_stack.tutorial,
             arn,
             client_id,
             other_client_id,
             pool_id,
-            users: deployed.users(stack),
+            users: deployed.users(pool_stack),
         })
     }
 }
@@ -336,6 +371,8 @@ const B64_STD: base64::engine::GeneralPurpose = base64::engine::general_purpose:
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Case {
     pub tutorial: u8,
+    /// The runtime's logical id (tutorial 3 has two agents).
+    pub agent: String,
     pub category: &'static str,
     pub name: String,
     pub outcome: &'static str, // pass | fail | not_run
@@ -393,7 +430,7 @@ pub async fn verify(
         let url = invocation_url(&ctx.base_url, &agent.arn);
         let mine: Vec<&DemoUser> = users
             .iter()
-            .filter(|u| u.tutorial == agent.tutorial)
+            .filter(|u| u.tutorial == agent.users_tutorial)
             .collect();
         let mut tokens = BTreeMap::new();
         for u in &mine {
@@ -408,6 +445,7 @@ pub async fn verify(
         }
         let case = |category: &'static str, name: String, ok: Result<(), String>| Case {
             tutorial: agent.tutorial,
+            agent: agent.name.clone(),
             category,
             name,
             outcome: if ok.is_ok() { "pass" } else { "fail" },
@@ -707,6 +745,7 @@ pub async fn verify(
             let c = match token {
                 Err(why) if why.starts_with("not run") => Case {
                     tutorial: agent.tutorial,
+                    agent: agent.name.clone(),
                     category: "token",
                     name: format!("rejects {name}"),
                     outcome: "not_run",
@@ -822,6 +861,7 @@ async fn request_cases(
             ] {
                 cases.push(Case {
                     tutorial: agent.tutorial,
+                    agent: agent.name.clone(),
                     category: "request",
                     name: format!("refuses {name}"),
                     outcome,
@@ -844,6 +884,7 @@ async fn request_cases(
         };
         cases.push(Case {
             tutorial: agent.tutorial,
+            agent: agent.name.clone(),
             category: "request",
             name: format!("refuses {name}{status}"),
             outcome,
@@ -876,6 +917,7 @@ async fn request_cases(
     };
     cases.push(Case {
         tutorial: agent.tutorial,
+        agent: agent.name.clone(),
         category: "request",
         name: format!("refuses a payload over InvokeAgentRuntime's 100 MB limit{status}"),
         outcome,

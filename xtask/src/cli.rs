@@ -195,13 +195,33 @@ pub async fn run(cli: Cli) -> Result<Exit> {
             return Ok(Exit::Invalid);
         }
     };
-    let stacks = match model::select(&all, &select.tutorial) {
+    let mut stacks = match model::select(&all, &select.tutorial) {
         Ok(s) => s,
         Err(m) => {
             out.warn(&format!("error: {m}"));
             return Ok(Exit::Invalid);
         }
     };
+    // A tutorial that builds on others (3 on 1 and 2) is deployed and planned with them; the
+    // other commands only read them, for the attributes that name what it made inside them.
+    let closure = model::with_required(&all, &stacks);
+    if ["deploy", "plan"].contains(&command) && closure.len() > stacks.len() {
+        let added: Vec<String> = closure
+            .iter()
+            .filter(|s| !stacks.iter().any(|x| x.name == s.name))
+            .map(|s| format!("{} ({})", s.tutorial, s.name))
+            .collect();
+        out.warn(&format!(
+            "{command} includes tutorial {}, which the selection builds on (what is converged stays as it is)",
+            added.join(", ")
+        ));
+        stacks = closure.clone();
+    }
+    let context: Vec<&Stack> = closure
+        .iter()
+        .filter(|s| !stacks.iter().any(|x| x.name == s.name))
+        .copied()
+        .collect();
     if let Err(e) = model::check_files(&stacks, &root) {
         out.warn(&format!(
             "error: the files the stacks name are invalid; nothing was changed\n{e}"
@@ -243,17 +263,22 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         backoff: engine::Backoff::default(),
     });
     if let Command::Retrieve { user, query, .. } = &cli.command {
-        return retrieve(&engine, &stacks, &clients, &out, user, query).await;
+        return retrieve(&engine, &closure, &clients, &out, user, query).await;
     }
     if let Command::Invoke { user, prompt, .. } = &cli.command {
-        return invoke(&engine, &stacks, &clients, &out, user, prompt).await;
+        return invoke(&engine, &stacks, &closure, &clients, &out, user, prompt).await;
     }
     if command == "verify" {
-        return verify(&engine, &stacks, &clients, &out, g, &paths).await;
+        return verify(&engine, &stacks, &closure, &clients, &out, g, &paths).await;
     }
     let outcomes = match command {
         "deploy" => engine.deploy(&stacks).await,
-        "destroy" => engine.destroy(&stacks).await,
+        "destroy" => {
+            if let Some(exit) = refuse_if_built_on(&engine, &all, &stacks, &out).await {
+                return Ok(exit);
+            }
+            engine.destroy(&stacks, &context).await
+        }
         "plan" => {
             out.status_word = "planned";
             let planned = engine.plan(&stacks).await;
@@ -263,7 +288,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
             }
             planned
         }
-        _ => return status(&engine, &stacks, &out, &clients).await,
+        _ => return status(&engine, &stacks, &context, &out, &clients).await,
     };
     // Resources removed from a stack file are invisible to deploy and destroy: find them by tag.
     let orphans = if command == "plan" || command == "destroy" {
@@ -372,16 +397,60 @@ async fn connect(
     Ok(clients)
 }
 
-/// What exists, with its outputs. Read-only.
+/// Destroying a tutorial that a deployed one builds on would leave that one broken: refused,
+/// saying what to destroy first. `None`: nothing deployed builds on `stacks`.
+async fn refuse_if_built_on(
+    engine: &Arc<Engine>,
+    all: &[Stack],
+    stacks: &[&Stack],
+    out: &Output,
+) -> Option<Exit> {
+    let dependents = model::dependents(all, stacks);
+    if dependents.is_empty() {
+        return None;
+    }
+    let everything = model::with_required(all, &dependents);
+    let found = engine.observed_outputs(&everything).await;
+    let deployed: Vec<&Stack> = dependents
+        .into_iter()
+        .filter(|d| {
+            found
+                .iter()
+                .any(|(stack, _, _, _, state)| stack == &d.name && matches!(state, Ok(Some(_))))
+        })
+        .collect();
+    let [first, ..] = deployed.as_slice() else {
+        return None;
+    };
+    let names: Vec<String> = deployed
+        .iter()
+        .map(|d| format!("{} ({})", d.tutorial, d.name))
+        .collect();
+    out.warn(&format!(
+        "error: tutorial {} builds on what you asked to destroy and is deployed; nothing was changed\n  hint: destroy it first (cargo xtask destroy --tutorial {}), or everything (--tutorial all)",
+        names.join(", "),
+        first.tutorial
+    ));
+    out.json(json!({"type": "error", "kind": "built_on", "dependents": deployed.iter().map(|d| &d.name).collect::<Vec<_>>()}));
+    Some(Exit::Invalid)
+}
+
+/// What exists of `stacks`, with its outputs (`context`: the stacks they build on, read for
+/// their attributes only). Read-only.
 async fn status(
     engine: &Arc<Engine>,
     stacks: &[&Stack],
+    context: &[&Stack],
     out: &Output,
     clients: &Clients,
 ) -> Result<Exit> {
-    let found = engine.observed_outputs(stacks).await;
+    let everything: Vec<&Stack> = context.iter().chain(stacks).copied().collect();
+    let found = engine.observed_outputs(&everything).await;
     let mut ok = true;
-    for (stack, id, kind, name, state) in &found {
+    for (stack, id, kind, name, state) in found
+        .iter()
+        .filter(|(stack, ..)| stacks.iter().any(|s| &s.name == stack))
+    {
         match state {
             Ok(Some(outputs)) => {
                 out.say(&format!("● {stack}/{id} ({kind}) {name}"));
@@ -425,41 +494,33 @@ async fn deployed(engine: &Arc<Engine>, stacks: &[&Stack]) -> crate::agents::Dep
     )
 }
 
-/// `invoke`: one question to one tutorial's agent, as a demo user.
+/// `invoke`: one question to one tutorial's agent, as a demo user. Where several selected agents
+/// serve the user (tutorial 2's and tutorial 3's claims agents), the earliest tutorial's answers.
 async fn invoke(
     engine: &Arc<Engine>,
     stacks: &[&Stack],
+    known: &[&Stack],
     clients: &Clients,
     out: &Output,
     user: &str,
     prompt: &str,
 ) -> Result<Exit> {
-    let with_agent: Vec<&&Stack> = stacks
-        .iter()
-        .filter(|s| {
-            s.resources
-                .iter()
-                .any(|r| r.kind.kind == "agentcore.runtime")
-        })
-        .filter(|s| {
-            s.resources
-                .iter()
-                .any(|r| r.kind.kind == "cognito.user" && r.properties["username"] == user)
-        })
-        .collect();
-    let [stack] = with_agent.as_slice() else {
+    let found = deployed(engine, known).await;
+    let agents = crate::agents::Agent::all(stacks, known, &found)?;
+    let Some(agent) = agents.iter().find(|a| a.users.contains_key(user)) else {
         out.warn(&format!("error: no selected tutorial has both an agent and the demo user `{user}`\n  hint: --tutorial 1 for john-regular / sarah-platinum, --tutorial 2 for mike-broker-a / emma-broker-b"));
         return Ok(Exit::Invalid);
     };
-    let found = deployed(engine, &[stack]).await;
-    let agent = crate::agents::Agent::find(stack, &found)?;
     let secret = agent
         .users
         .get(user)
         .with_context(|| format!("the password secret of {user} is not deployed"))?;
     let tokens = crate::agents::sign_in(clients, &agent.client_id, user, secret).await?;
     let url = crate::agents::invocation_url(&clients.agentcore_invoke, &agent.arn);
-    out.warn(&format!("{user} asks the {} agent: {prompt}", stack.name));
+    out.warn(&format!(
+        "{user} asks tutorial {}'s agent `{}`: {prompt}",
+        agent.tutorial, agent.name
+    ));
     let human = out.format == Format::Human;
     let answer = crate::agents::invoke(
         &url,
@@ -478,7 +539,7 @@ async fn invoke(
     if human && !answer.text.ends_with('\n') {
         println!();
     }
-    out.json(json!({"type": "answer", "tutorial": stack.tutorial, "user": user, "prompt": prompt, "status": answer.status, "text": answer.text}));
+    out.json(json!({"type": "answer", "tutorial": agent.tutorial, "agent": agent.name, "user": user, "prompt": prompt, "status": answer.status, "text": answer.text}));
     if answer.status != 200 {
         out.warn(&format!(
             "✗ the runtime answered HTTP {}: {}",
@@ -494,21 +555,15 @@ async fn invoke(
 async fn verify(
     engine: &Arc<Engine>,
     stacks: &[&Stack],
+    known: &[&Stack],
     clients: &Clients,
     out: &Output,
     g: &Global,
     paths: &local::Paths,
 ) -> Result<Exit> {
     let started = Instant::now();
-    let found = deployed(engine, stacks).await;
-    let mut agents = Vec::new();
-    for s in stacks.iter().filter(|s| {
-        s.resources
-            .iter()
-            .any(|r| r.kind.kind == "agentcore.runtime")
-    }) {
-        agents.push(crate::agents::Agent::find(s, &found)?);
-    }
+    let found = deployed(engine, known).await;
+    let agents = crate::agents::Agent::all(stacks, known, &found)?;
     if agents.is_empty() {
         out.warn("error: no selected tutorial has an agent to verify");
         return Ok(Exit::Invalid);
@@ -527,9 +582,9 @@ async fn verify(
             "fail" => "✗",
             _ => "-",
         };
-        let line = format!("{mark} tutorial {} {}: {}{}", c.tutorial, c.category, c.name, if c.detail.is_empty() { String::new() } else { format!("\n    {}", c.detail) });
+        let line = format!("{mark} tutorial {} {} {}: {}{}", c.tutorial, c.agent, c.category, c.name, if c.detail.is_empty() { String::new() } else { format!("\n    {}", c.detail) });
         out.say(&line);
-        out.json(json!({"type": "case", "tutorial": c.tutorial, "category": c.category, "name": c.name, "outcome": c.outcome, "detail": c.detail}));
+        out.json(json!({"type": "case", "tutorial": c.tutorial, "agent": c.agent, "category": c.category, "name": c.name, "outcome": c.outcome, "detail": c.detail}));
     })
     .await;
     spin.finish_and_clear();

@@ -8,14 +8,14 @@ use common::{empty_inventory, root, run, summary, Cloud};
 use serde_json::Value;
 
 #[test]
-fn deploy_redeploy_destroy_both_tutorials() {
+fn deploy_redeploy_destroy_every_tutorial() {
     let cloud = Cloud::up();
     let first = cloud.ok(&["deploy", "--tutorial", "all"]);
     let s = summary(&first);
     assert_eq!(s["ok"], true);
-    assert_eq!(s["counts"]["create"], 43, "{s}");
+    assert_eq!(s["counts"]["create"], 47, "{s}");
     let resources: Vec<&Value> = first.iter().filter(|e| e["type"] == "resource").collect();
-    assert_eq!(resources.len(), 43);
+    assert_eq!(resources.len(), 47);
     assert!(resources
         .iter()
         .all(|e| e["status"] == "done" && e["action"] == "create"));
@@ -30,7 +30,8 @@ fn deploy_redeploy_destroy_both_tutorials() {
         t1["clients"],
         serde_json::json!([
             "agentcore-mt-dev-t1-app-client",
-            "agentcore-mt-dev-t1-other-client"
+            "agentcore-mt-dev-t1-other-client",
+            "agentcore-mt-dev-t3-policy-web-client"
         ])
     );
     assert_eq!(t1["users"][0]["username"], "john-regular");
@@ -98,7 +99,9 @@ fn deploy_redeploy_destroy_both_tutorials() {
         inv["agent_runtimes"],
         serde_json::json!([
             "agentcore_mt_dev_t1_policy_agent",
-            "agentcore_mt_dev_t2_claims_agent"
+            "agentcore_mt_dev_t2_claims_agent",
+            "agentcore_mt_dev_t3_claims_web",
+            "agentcore_mt_dev_t3_policy_web"
         ])
     );
     assert!(objects
@@ -112,7 +115,7 @@ fn deploy_redeploy_destroy_both_tutorials() {
         s["api_calls"]["mutating"], 0,
         "a converged re-deploy changed something: {s}"
     );
-    assert_eq!(s["counts"]["noop"], 43);
+    assert_eq!(s["counts"]["noop"], 47);
 
     let plan = cloud.ok(&["plan", "--tutorial", "1"]);
     assert!(plan
@@ -129,13 +132,36 @@ fn deploy_redeploy_destroy_both_tutorials() {
         .unwrap()
         .starts_with("us-east-1_"));
 
+    // Tutorial 3 builds on 1 and 2: destroying 1 under it is refused, and changes nothing.
+    let refused = cloud.xtask(&["destroy", "--tutorial", "1", "--output-format", "json"]);
+    assert_eq!(refused.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("tutorial 3 (enterprise-demo) builds on"), "{err}");
+    assert!(err.contains("cargo xtask destroy --tutorial 3"), "{err}");
+    assert_eq!(cloud.inventory("dev")["agent_runtimes"].as_array().unwrap().len(), 4);
+    // Destroying 3 leaves 1 and 2 as they were; deploying 3 again deploys 1 and 2 with it.
+    let three = cloud.ok(&["destroy", "--tutorial", "3"]);
+    assert_eq!(summary(&three)["counts"]["delete"], 4, "{:?}", summary(&three));
+    let inv = cloud.inventory("dev");
+    assert_eq!(
+        inv["agent_runtimes"],
+        serde_json::json!([
+            "agentcore_mt_dev_t1_policy_agent",
+            "agentcore_mt_dev_t2_claims_agent"
+        ])
+    );
+    assert_eq!(inv["user_pools"][0]["clients"].as_array().unwrap().len(), 2);
+    let back = cloud.ok(&["deploy", "--tutorial", "3"]);
+    assert_eq!(summary(&back)["counts"]["create"], 4);
+    assert_eq!(summary(&back)["counts"]["noop"], 43);
+
     let gone = cloud.ok(&["destroy"]);
-    assert_eq!(summary(&gone)["counts"]["delete"], 43);
+    assert_eq!(summary(&gone)["counts"]["delete"], 47);
     // Nothing left: no cluster, instance, final snapshot, managed secret, network, pool, bucket.
     assert_eq!(cloud.inventory("dev"), empty_inventory());
     let again = cloud.ok(&["destroy"]);
     assert_eq!(summary(&again)["api_calls"]["mutating"], 0);
-    assert_eq!(summary(&again)["counts"]["noop"], 43);
+    assert_eq!(summary(&again)["counts"]["noop"], 47);
 }
 
 #[test]

@@ -125,7 +125,11 @@ enum Phase {
     Failed,
 }
 
+/// Every resource of `stacks`, stacks in tutorial order (a stack's references to an earlier one
+/// then always point backwards), each stack's resources in dependency order.
 fn units(stacks: &[&Stack]) -> Vec<Unit> {
+    let mut stacks = stacks.to_vec();
+    stacks.sort_by_key(|s| s.tutorial);
     let mut out = Vec::new();
     for s in stacks {
         let order =
@@ -222,7 +226,7 @@ impl Engine {
         for unit in units {
             let lookup = |r: &model::Ref| {
                 known
-                    .get(&key(&unit.stack, &r.resource))
+                    .get(&key(r.stack_or(&unit.stack), &r.resource))
                     .and_then(|o| o.get(&r.attribute))
                     .cloned()
             };
@@ -338,8 +342,8 @@ impl Engine {
                 .map(|r| {
                     let dep = units
                         .iter()
-                        .find(|u| u.stack == unit.stack && u.res.id == r.resource)
-                        .expect("validated");
+                        .find(|u| u.stack == r.stack_or(&unit.stack) && u.res.id == r.resource)
+                        .expect("the stacks a stack builds on are deployed with it");
                     let needs_ready = dep
                         .res
                         .kind
@@ -579,10 +583,17 @@ impl Engine {
     }
 
     /// Deletes everything of `stacks` that exists and is ours, dependents before what they
-    /// depend on. Never touches what lacks our tags.
-    pub async fn destroy(self: &Arc<Self>, stacks: &[&Stack]) -> Vec<Outcome> {
-        let units = units(stacks);
+    /// depend on. Never touches what lacks our tags. `context`: stacks that `stacks` build on,
+    /// only observed (their attributes name what `stacks` made inside them), never deleted.
+    pub async fn destroy(self: &Arc<Self>, stacks: &[&Stack], context: &[&Stack]) -> Vec<Outcome> {
+        let everything: Vec<&Stack> = context.iter().chain(stacks).copied().collect();
+        let units = units(&everything);
         let observed = self.observe_all(&units).await;
+        let (units, observed): (Vec<Unit>, Vec<_>) = units
+            .into_iter()
+            .zip(observed)
+            .filter(|(u, _)| stacks.iter().any(|s| s.name == u.stack))
+            .unzip();
         // One channel per unit saying "this one is gone (or was never there)".
         let mut gone_tx = HashMap::new();
         let mut gone_rx = HashMap::new();
@@ -595,7 +606,12 @@ impl Engine {
         for (unit, (target, found)) in units.iter().cloned().zip(observed) {
             let dependents: Vec<(String, watch::Receiver<Option<bool>>)> = units
                 .iter()
-                .filter(|d| d.stack == unit.stack && d.res.dependencies().contains(&unit.res.id))
+                .filter(|d| {
+                    d.res
+                        .refs
+                        .iter()
+                        .any(|r| r.stack_or(&d.stack) == unit.stack && r.resource == unit.res.id)
+                })
                 .map(|d| (d.res.id.clone(), gone_rx[&d.key()].clone()))
                 .collect();
             let tx = gone_tx.remove(&unit.key()).expect("one sender per unit");

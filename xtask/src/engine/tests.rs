@@ -67,10 +67,10 @@ async fn deploy_is_idempotent_and_destroy_leaves_nothing() {
     let plan = e.plan(&selected).await;
     assert!(plan.iter().all(|o| o.action == Action::Noop && o.ok()));
 
-    let gone = e.destroy(&selected).await;
+    let gone = e.destroy(&selected, &[]).await;
     assert!(all_ok(&gone), "{:?}", failures(&gone));
     assert_eq!(cloud.inventory(), Vec::<(String, String)>::new());
-    let again = e.destroy(&selected).await;
+    let again = e.destroy(&selected, &[]).await;
     assert!(all_ok(&again) && again.iter().all(|o| o.action == Action::Noop));
 }
 
@@ -109,7 +109,7 @@ async fn converges_after_a_crash_at_every_mutating_call() {
         );
         assert_eq!(cloud.calls().1, before, "k={k}");
 
-        let gone = e.destroy(&selected).await;
+        let gone = e.destroy(&selected, &[]).await;
         assert!(all_ok(&gone), "k={k}: {:?}", failures(&gone));
         assert!(
             cloud.inventory().is_empty(),
@@ -132,9 +132,9 @@ async fn destroy_resumes_after_a_crash_at_every_mutating_call() {
         assert!(all_ok(&e.deploy(&selected).await));
         let (_, deployed) = cloud.calls();
         cloud.crash_after(Some(deployed + k));
-        let _ = e.destroy(&selected).await;
+        let _ = e.destroy(&selected, &[]).await;
         cloud.crash_after(None);
-        let gone = e.destroy(&selected).await;
+        let gone = e.destroy(&selected, &[]).await;
         assert!(all_ok(&gone), "k={k}: {:?}", failures(&gone));
         assert!(
             cloud.inventory().is_empty(),
@@ -159,7 +159,7 @@ async fn survives_random_throttling() {
             again.iter().all(|o| o.action == Action::Noop && o.ok()),
             "seed {seed}"
         );
-        let gone = e.destroy(&selected).await;
+        let gone = e.destroy(&selected, &[]).await;
         assert!(all_ok(&gone), "seed {seed}: {:?}", failures(&gone));
         assert!(cloud.inventory().is_empty());
     }
@@ -170,7 +170,7 @@ async fn destroy_of_a_never_deployed_environment_succeeds() {
     let stacks = stacks();
     let selected: Vec<&Stack> = stacks.iter().collect();
     let cloud = FakeCloud::new();
-    let gone = engine(&cloud, "never").destroy(&selected).await;
+    let gone = engine(&cloud, "never").destroy(&selected, &[]).await;
     assert!(all_ok(&gone) && gone.iter().all(|o| o.action == Action::Noop));
     assert_eq!(cloud.calls().1, 0);
 }
@@ -211,7 +211,7 @@ async fn a_resource_with_our_name_but_not_our_tags_is_never_touched() {
         .iter()
         .any(|o| o.id == "documents" && o.error.is_some()));
 
-    let gone = e.destroy(&t1).await;
+    let gone = e.destroy(&t1, &[]).await;
     assert!(all_ok(&gone), "{:?}", failures(&gone));
     assert_eq!(
         cloud.inventory(),
@@ -223,7 +223,7 @@ async fn a_resource_with_our_name_but_not_our_tags_is_never_touched() {
     let cloud = FakeCloud::new();
     assert!(all_ok(&engine(&cloud, "other").deploy(&t1).await));
     let before = cloud.inventory();
-    assert!(all_ok(&engine(&cloud, "dev").destroy(&t1).await));
+    assert!(all_ok(&engine(&cloud, "dev").destroy(&t1, &[]).await));
     assert_eq!(cloud.inventory(), before);
 }
 

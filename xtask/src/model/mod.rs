@@ -45,9 +45,14 @@ pub struct Resource {
 }
 
 impl Resource {
-    /// The ids this resource depends on, each once.
+    /// The ids of its own stack this resource depends on, each once.
     pub fn dependencies(&self) -> Vec<String> {
-        let mut deps: Vec<String> = self.refs.iter().map(|r| r.resource.clone()).collect();
+        let mut deps: Vec<String> = self
+            .refs
+            .iter()
+            .filter(|r| r.stack.is_none())
+            .map(|r| r.resource.clone())
+            .collect();
         deps.sort();
         deps.dedup();
         deps
@@ -61,6 +66,20 @@ pub struct Diagnostic {
     pub line: Option<usize>,
     pub message: String,
     pub hint: String,
+}
+
+impl Stack {
+    /// The other stacks this one references (it builds on them), each once.
+    pub fn requires(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .resources
+            .iter()
+            .flat_map(|r| r.refs.iter().filter_map(|x| x.stack.as_deref()))
+            .collect();
+        names.sort();
+        names.dedup();
+        names
+    }
 }
 
 impl std::fmt::Display for Diagnostic {
@@ -147,7 +166,8 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
     }
 
     for r in &resources {
-        for reference in &r.refs {
+        // References to another stack's resources are checked once every stack is loaded.
+        for reference in r.refs.iter().filter(|x| x.stack.is_none()) {
             let line = line_of_text(source, &reference.to_string()).or(Some(r.line));
             match resources.iter().find(|o| o.id == reference.resource) {
                 None => diags.push(diag(
@@ -292,6 +312,9 @@ pub fn load_all(dir: &Path) -> Result<Vec<Stack>, Invalid> {
             Err(Invalid(d)) => diags.extend(d),
         }
     }
+    for s in &stacks {
+        diags.extend(check_stack_refs(s, &stacks));
+    }
     for (i, s) in stacks.iter().enumerate() {
         if stacks[..i]
             .iter()
@@ -313,6 +336,103 @@ pub fn load_all(dir: &Path) -> Result<Vec<Stack>, Invalid> {
     } else {
         Err(Invalid(diags))
     }
+}
+
+/// References from `stack` to other stacks: the stack, resource and attribute exist, and the
+/// stack referenced is an earlier tutorial (so stacks never depend on each other in a cycle).
+fn check_stack_refs(stack: &Stack, stacks: &[Stack]) -> Vec<Diagnostic> {
+    let source = std::fs::read_to_string(&stack.file).unwrap_or_default();
+    let mut diags = Vec::new();
+    for r in &stack.resources {
+        for reference in &r.refs {
+            let Some(name) = &reference.stack else {
+                continue;
+            };
+            let line = line_of_text(&source, &reference.to_string()).or(Some(r.line));
+            let diag = |message: String, hint: String| Diagnostic {
+                file: stack.file.clone(),
+                line,
+                message: format!("resource `{}`: {message}", r.id),
+                hint,
+            };
+            let Some(other) = stacks.iter().find(|s| &s.name == name) else {
+                let known: Vec<&str> = stacks.iter().map(|s| s.name.as_str()).collect();
+                diags.push(diag(
+                    format!("`{reference}` names the stack `{name}`, which does not exist"),
+                    format!("use one of: {}", known.join(", ")),
+                ));
+                continue;
+            };
+            if other.tutorial >= stack.tutorial {
+                diags.push(diag(
+                    format!(
+                        "`{reference}` refers to tutorial {}, which is not an earlier tutorial than {}",
+                        other.tutorial, stack.tutorial
+                    ),
+                    "a stack may build only on stacks with a lower tutorial number".into(),
+                ));
+                continue;
+            }
+            match other.resources.iter().find(|o| o.id == reference.resource) {
+                None => diags.push(diag(
+                    format!(
+                        "`{reference}` refers to `{}`, which stack `{name}` does not define",
+                        reference.resource
+                    ),
+                    format!("use one of: {}", ids(&other.resources)),
+                )),
+                Some(target)
+                    if !target
+                        .kind
+                        .attributes
+                        .contains(&reference.attribute.as_str()) =>
+                {
+                    diags.push(diag(
+                        format!(
+                            "`{reference}`: a {} has no attribute `{}`",
+                            target.kind.kind, reference.attribute
+                        ),
+                        format!("use one of: {}", target.kind.attributes.join(", ")),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    diags
+}
+
+/// `selected` and, before them, every stack they build on (transitively), in tutorial order.
+pub fn with_required<'a>(all: &'a [Stack], selected: &[&'a Stack]) -> Vec<&'a Stack> {
+    let mut names: Vec<&str> = selected.iter().map(|s| s.name.as_str()).collect();
+    let mut i = 0;
+    while i < names.len() {
+        let stack = all.iter().find(|s| s.name == names[i]);
+        for required in stack.map(Stack::requires).unwrap_or_default() {
+            if !names.contains(&required) {
+                names.push(required);
+            }
+        }
+        i += 1;
+    }
+    let mut out: Vec<&Stack> = all
+        .iter()
+        .filter(|s| names.contains(&s.name.as_str()))
+        .collect();
+    out.sort_by_key(|s| s.tutorial);
+    out
+}
+
+/// The stacks of `all` outside `selected` that build on one of `selected` (transitively).
+pub fn dependents<'a>(all: &'a [Stack], selected: &[&Stack]) -> Vec<&'a Stack> {
+    all.iter()
+        .filter(|s| !selected.iter().any(|x| x.name == s.name))
+        .filter(|s| {
+            with_required(all, &[*s])
+                .iter()
+                .any(|r| selected.iter().any(|x| x.name == r.name))
+        })
+        .collect()
 }
 
 /// Checks what the stacks point at on disk (documents, their metadata sidecars), before any API

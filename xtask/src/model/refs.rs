@@ -1,18 +1,31 @@
-//! References between resources: `${<resource id>.<attribute>}` inside any string property.
-//! A string that is exactly one reference takes the attribute's value as it is (a list stays a
-//! list); references inside longer strings are interpolated.
+//! References between resources: `${<resource id>.<attribute>}` inside any string property, or
+//! `${<stack name>.<resource id>.<attribute>}` for a resource of another stack (one that a later
+//! tutorial builds on). A string that is exactly one reference takes the attribute's value as it
+//! is (a list stays a list); references inside longer strings are interpolated.
 
 use serde_json::Value;
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Ref {
+    /// Another stack's name; `None`: the stack the reference is written in.
+    pub stack: Option<String>,
     pub resource: String,
     pub attribute: String,
 }
 
+impl Ref {
+    /// The stack the referenced resource belongs to, for a reference written in `own`.
+    pub fn stack_or<'a>(&'a self, own: &'a str) -> &'a str {
+        self.stack.as_deref().unwrap_or(own)
+    }
+}
+
 impl std::fmt::Display for Ref {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "${{{}.{}}}", self.resource, self.attribute)
+        match &self.stack {
+            Some(stack) => write!(f, "${{{stack}.{}.{}}}", self.resource, self.attribute),
+            None => write!(f, "${{{}.{}}}", self.resource, self.attribute),
+        }
     }
 }
 
@@ -46,15 +59,28 @@ fn refs_in_str(s: &str) -> Result<Vec<Ref>, String> {
             format!("unterminated reference in `{s}`: write `${{resource.attribute}}`")
         })?;
         let inner = &after[..end];
-        let (resource, attribute) = inner
-            .split_once('.')
-            .filter(|(r, a)| !r.is_empty() && !a.is_empty() && !a.contains('.'))
-            .ok_or_else(|| {
-                format!("malformed reference `${{{inner}}}`: write `${{resource.attribute}}`")
-            })?;
-        out.push(Ref {
-            resource: resource.to_string(),
-            attribute: attribute.to_string(),
+        let parts: Vec<&str> = inner.split('.').collect();
+        let malformed = || {
+            format!(
+                "malformed reference `${{{inner}}}`: write `${{resource.attribute}}`, or \
+                 `${{stack.resource.attribute}}` for another stack's resource"
+            )
+        };
+        if parts.iter().any(|p| p.is_empty()) {
+            return Err(malformed());
+        }
+        out.push(match parts.as_slice() {
+            [resource, attribute] => Ref {
+                stack: None,
+                resource: resource.to_string(),
+                attribute: attribute.to_string(),
+            },
+            [stack, resource, attribute] => Ref {
+                stack: Some(stack.to_string()),
+                resource: resource.to_string(),
+                attribute: attribute.to_string(),
+            },
+            _ => return Err(malformed()),
         });
         rest = &after[end + 1..];
     }
@@ -126,5 +152,20 @@ mod tests {
         assert!(find_refs(&json!("${pool}")).is_err());
         assert!(find_refs(&json!("${pool.id")).is_err());
         assert!(find_refs(&json!("${.id}")).is_err());
+        assert!(find_refs(&json!("${a.b.c.d}")).is_err());
+        assert!(find_refs(&json!("${a..c}")).is_err());
+    }
+
+    #[test]
+    fn another_stacks_resource() {
+        let refs = find_refs(&json!("x-${unstructured-rag.user_pool.id}")).unwrap();
+        assert_eq!(refs[0].stack.as_deref(), Some("unstructured-rag"));
+        assert_eq!(refs[0].stack_or("own"), "unstructured-rag");
+        assert_eq!(refs[0].to_string(), "${unstructured-rag.user_pool.id}");
+        let local = &find_refs(&json!("${pool.id}")).unwrap()[0];
+        assert_eq!(
+            (local.stack_or("own"), local.to_string().as_str()),
+            ("own", "${pool.id}")
+        );
     }
 }

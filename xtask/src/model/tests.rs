@@ -19,11 +19,11 @@ fn shipped_stacks_are_valid() {
     let stacks = super::load_all(&dir).expect("valid");
     assert_eq!(
         stacks.iter().map(|s| s.tutorial).collect::<Vec<_>>(),
-        vec![1, 2]
+        vec![1, 2, 3]
     );
     assert!(super::select(&stacks, "1").unwrap()[0].name == "unstructured-rag");
     assert!(super::select(&stacks, "structured-rls").unwrap()[0].tutorial == 2);
-    assert_eq!(super::select(&stacks, "all").unwrap().len(), 2);
+    assert_eq!(super::select(&stacks, "all").unwrap().len(), 3);
     insta::assert_snapshot!("unknown_tutorial", super::select(&stacks, "7").unwrap_err());
 }
 
@@ -287,10 +287,10 @@ fn runtimes_wait_for_readiness_not_for_a_start() {
                     .iter()
                     .find(|rf| text.contains(&rf.to_string()))
                     .unwrap();
-                let target = s
-                    .resources
+                let target = stacks
                     .iter()
-                    .find(|o| o.id == reference.resource)
+                    .find(|o| o.name == reference.stack_or(&s.name))
+                    .and_then(|o| o.resources.iter().find(|o| o.id == reference.resource))
                     .unwrap();
                 let cascading_sql = target.kind.kind.starts_with("rdsdata.");
                 assert!(
@@ -309,4 +309,55 @@ fn runtimes_wait_for_readiness_not_for_a_start() {
         }
     }
     assert!(checked >= 4, "{checked}");
+}
+
+/// Writes stack files into a new directory and loads them all, as `load_all` does.
+fn load_dir(files: &[(&str, &str)]) -> Result<Vec<super::Stack>, String> {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    super::load_all(dir.path()).map_err(|e| {
+        e.to_string()
+            .replace(&dir.path().display().to_string(), "<dir>")
+    })
+}
+
+const BASE: &str = "name: base\ntutorial: 1\ndescription: x\nresources:\n  pool:\n    kind: cognito.user_pool\n    properties: {}\n";
+
+fn on_base(reference: &str) -> String {
+    format!("name: top\ntutorial: 2\ndescription: x\nresources:\n  web:\n    kind: cognito.app_client\n    properties:\n      user_pool_id: {reference}\n")
+}
+
+#[test]
+fn references_to_another_stack() {
+    let stacks = load_dir(&[("1.yaml", BASE), ("2.yaml", &on_base("${base.pool.id}"))]).unwrap();
+    let top = super::select(&stacks, "top").unwrap();
+    assert_eq!(stacks[1].requires(), vec!["base"]);
+    let names = |v: Vec<&super::Stack>| v.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
+    assert_eq!(names(super::with_required(&stacks, &top)), ["base", "top"]);
+    let base = super::select(&stacks, "base").unwrap();
+    assert_eq!(names(super::with_required(&stacks, &base)), ["base"]);
+    assert_eq!(names(super::dependents(&stacks, &base)), ["top"]);
+    assert!(super::dependents(&stacks, &top).is_empty());
+    // The reference is not an edge inside the stack that makes it.
+    assert!(stacks[1].resources[0].dependencies().is_empty());
+}
+
+#[test]
+fn bad_references_to_another_stack() {
+    let cases = [
+        on_base("${nowhere.pool.id}"),
+        on_base("${base.nothing.id}"),
+        on_base("${base.pool.colour}"),
+    ];
+    let mut report = String::new();
+    for c in &cases {
+        report.push_str(&load_dir(&[("1.yaml", BASE), ("2.yaml", c)]).unwrap_err());
+        report.push_str("\n---\n");
+    }
+    // A stack may build only on an earlier tutorial: no cycle between stacks.
+    let later = BASE.replace("tutorial: 1", "tutorial: 3");
+    report.push_str(&load_dir(&[("1.yaml", &later), ("2.yaml", &on_base("${base.pool.id}"))]).unwrap_err());
+    insta::assert_snapshot!(report);
 }
