@@ -174,6 +174,27 @@ pub async fn sign_in(
     let password = generated_secret::read_key(clients, secret_arn, user)
         .await
         .map_err(|e| anyhow!("{e}"))?;
+    sign_in_with_password(clients, client_id, user, &password)
+        .await
+        .map_err(|e| anyhow!("signing in as {user} failed: {}", e.message))
+}
+
+/// Why a sign-in failed: `wrong_credentials` for Cognito's NotAuthorized and UserNotFound
+/// (which a person can fix by typing again), the service's words in `message`.
+#[derive(Debug)]
+pub struct SignInError {
+    pub wrong_credentials: bool,
+    pub message: String,
+}
+
+/// USER_PASSWORD_AUTH against `client_id`; both tokens, or why not.
+pub async fn sign_in_with_password(
+    clients: &Clients,
+    client_id: &str,
+    user: &str,
+    password: &str,
+) -> Result<Tokens, SignInError> {
+    use aws_sdk_cognitoidentityprovider::error::ProvideErrorMetadata;
     let out = clients
         .cognito
         .initiate_auth()
@@ -183,23 +204,32 @@ pub async fn sign_in(
         .auth_parameters("PASSWORD", password)
         .send()
         .await
-        .map_err(|e| {
-            anyhow!(
-                "signing in as {user} failed: {}",
-                crate::cloud::describe_sdk_error(&e)
-            )
+        .map_err(|e| SignInError {
+            wrong_credentials: matches!(
+                e.code(),
+                Some("NotAuthorizedException" | "UserNotFoundException")
+            ),
+            message: crate::cloud::describe_sdk_error(&e),
         })?;
-    let r = out.authentication_result().context(
-        "Cognito answered without tokens (a challenge?): is the demo user's password permanent?",
-    )?;
+    let failed = |message: &str| SignInError {
+        wrong_credentials: false,
+        message: message.to_string(),
+    };
+    let r = out.authentication_result().ok_or_else(|| {
+        failed("Cognito answered without tokens (a challenge?): is the user's password permanent?")
+    })?;
     Ok(Tokens {
-        access: r.access_token().context("no access token")?.to_string(),
-        id: r.id_token().context("no ID token")?.to_string(),
+        access: r
+            .access_token()
+            .ok_or_else(|| failed("no access token"))?
+            .to_string(),
+        id: r
+            .id_token()
+            .ok_or_else(|| failed("no ID token"))?
+            .to_string(),
     })
 }
 
-/// An invocation's answer: HTTP status and the streamed text (SSE `data:` lines decoded).
-#[derive(Debug)]
 pub struct Answer {
     pub status: u16,
     pub text: String,

@@ -108,6 +108,18 @@ enum Command {
     /// to the agent's port, an oversized payload) are never answered. Exit code 1 on any
     /// violation.
     Verify(Select),
+    /// Serve tutorial 3's web page on 127.0.0.1 (against --target local or aws) until Ctrl-C:
+    /// sign in as a demo user, or with a username and password, and talk to both agents; a
+    /// side-by-side view asks two users the same question. Builds the page on first use (npm,
+    /// from web/package-lock.json), then reuses the build until web/ changes.
+    Demo {
+        /// Which tutorial's agents the page talks to.
+        #[arg(long, short, default_value = "3")]
+        tutorial: String,
+        /// Port on 127.0.0.1 (0: any free port).
+        #[arg(long, default_value_t = 8400)]
+        port: u16,
+    },
     /// Build the agents' code packages (deterministic zips with vendored dependencies) without
     /// deploying; prints path, size and digest of each.
     Package {
@@ -179,6 +191,12 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Invoke { select, .. } => ("invoke", select),
         Command::Verify(s) => ("verify", s),
         Command::Package { select, .. } => ("package", select),
+        Command::Demo { tutorial, .. } => (
+            "demo",
+            &Select {
+                tutorial: tutorial.clone(),
+            },
+        ),
     };
     if let Err(m) = model::names::check_env_name(&g.env) {
         out.warn(&format!("error: --env: {m}"));
@@ -252,7 +270,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         &paths,
         &out,
         root.clone(),
-        !["plan", "status", "retrieve", "invoke", "verify"].contains(&command),
+        !["plan", "status", "retrieve", "invoke", "verify", "demo"].contains(&command),
     )
     .await?;
     let engine = Arc::new(Engine {
@@ -267,6 +285,12 @@ pub async fn run(cli: Cli) -> Result<Exit> {
     }
     if let Command::Invoke { user, prompt, .. } = &cli.command {
         return invoke(&engine, &stacks, &closure, &clients, &out, user, prompt).await;
+    }
+    if let Command::Demo { port, .. } = &cli.command {
+        return demo(
+            &engine, &stacks, &closure, &clients, &out, g, &state_dir, *port,
+        )
+        .await;
     }
     if command == "verify" {
         return verify(&engine, &stacks, &closure, &clients, &out, g, &paths).await;
@@ -604,6 +628,47 @@ async fn verify(
     ));
     out.json(json!({"type": "summary", "command": "verify", "cases": cases.len(), "passed": pass, "failed": fail, "not_run": not_run}));
     Ok(if fail == 0 { Exit::Ok } else { Exit::Failed })
+}
+
+/// `demo`: tutorial 3's web page, built if needed, served until Ctrl-C.
+#[allow(clippy::too_many_arguments)]
+async fn demo(
+    engine: &Arc<Engine>,
+    stacks: &[&Stack],
+    known: &[&Stack],
+    clients: &Clients,
+    out: &Output,
+    g: &Global,
+    state_dir: &std::path::Path,
+    port: u16,
+) -> Result<Exit> {
+    let found = deployed(engine, known).await;
+    let agents = crate::agents::Agent::all(stacks, known, &found)?;
+    if agents.is_empty() {
+        out.warn("error: no selected tutorial has an agent\n  hint: cargo xtask demo --tutorial 3");
+        return Ok(Exit::Invalid);
+    }
+    let spin = out.spinner("building the web page");
+    let dist = crate::web::bundle(&root(), state_dir, &|m| spin.set_message(m.to_string()));
+    spin.finish_and_clear();
+    let dist = dist?;
+    let bytes: u64 = crate::web::sizes(&dist).values().sum();
+    let agents = crate::web::agents(known, agents);
+    let env = g.env.clone();
+    crate::web::serve(clients.clone(), agents, &g.env, &dist, port, |url| {
+        out.warn(&format!(
+            "demo of env `{env}` on {}: {url}  (page {} KiB; Ctrl-C stops it)",
+            if g.target == TargetKind::Local {
+                "the local cloud"
+            } else {
+                "AWS"
+            },
+            bytes / 1024
+        ));
+        out.json(json!({"type": "demo", "url": url, "env": env, "page_bytes": bytes}));
+    })
+    .await?;
+    Ok(Exit::Ok)
 }
 
 /// `package`: builds the selected tutorials' agent packages for a platform.

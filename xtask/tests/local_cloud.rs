@@ -136,12 +136,26 @@ fn deploy_redeploy_destroy_every_tutorial() {
     let refused = cloud.xtask(&["destroy", "--tutorial", "1", "--output-format", "json"]);
     assert_eq!(refused.status.code(), Some(2));
     let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(err.contains("tutorial 3 (enterprise-demo) builds on"), "{err}");
+    assert!(
+        err.contains("tutorial 3 (enterprise-demo) builds on"),
+        "{err}"
+    );
     assert!(err.contains("cargo xtask destroy --tutorial 3"), "{err}");
-    assert_eq!(cloud.inventory("dev")["agent_runtimes"].as_array().unwrap().len(), 4);
+    assert_eq!(
+        cloud.inventory("dev")["agent_runtimes"]
+            .as_array()
+            .unwrap()
+            .len(),
+        4
+    );
     // Destroying 3 leaves 1 and 2 as they were; deploying 3 again deploys 1 and 2 with it.
     let three = cloud.ok(&["destroy", "--tutorial", "3"]);
-    assert_eq!(summary(&three)["counts"]["delete"], 4, "{:?}", summary(&three));
+    assert_eq!(
+        summary(&three)["counts"]["delete"],
+        4,
+        "{:?}",
+        summary(&three)
+    );
     let inv = cloud.inventory("dev");
     assert_eq!(
         inv["agent_runtimes"],

@@ -358,6 +358,8 @@ fn bad_references_to_another_stack() {
     }
     // A stack may build only on an earlier tutorial: no cycle between stacks.
     let later = BASE.replace("tutorial: 1", "tutorial: 3");
-    report.push_str(&load_dir(&[("1.yaml", &later), ("2.yaml", &on_base("${base.pool.id}"))]).unwrap_err());
+    report.push_str(
+        &load_dir(&[("1.yaml", &later), ("2.yaml", &on_base("${base.pool.id}"))]).unwrap_err(),
+    );
     insta::assert_snapshot!(report);
 }

@@ -1,0 +1,484 @@
+//! `cargo xtask demo`: tutorial 3's web page, served on 127.0.0.1 against either target.
+//!
+//! The page (Cloudscape, React; `web/`) is built once per content hash into the state
+//! directory. The server is small: it lists the demo's agents, signs a person in against the
+//! agent's Cognito app client (the password goes from the form to Cognito and nowhere else; the
+//! "sign in as" list reads a demo user's generated password from the environment's secret,
+//! server-side), and relays a question with the browser's bearer token to the runtime's
+//! invocation URL, which a browser cannot call itself. The access token lives in the page's
+//! memory only. Every request must name this server's own host (no DNS rebinding), and a
+//! request from another origin is refused.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::agents::{self, Agent};
+use crate::cloud::Clients;
+use crate::model::Stack;
+
+/// One agent of the demo, as the page sees it (no ARN, no secret).
+pub struct WebAgent {
+    key: String,
+    title: String,
+    description: String,
+    /// What isolates its users: "tier" (Cognito group) or "tenant" (database).
+    isolation: &'static str,
+    agent: Agent,
+    examples: Vec<String>,
+}
+
+struct Ctx {
+    clients: Clients,
+    agents: Vec<WebAgent>,
+    env: String,
+    target: String,
+    /// `host:port` values a request may name.
+    hosts: Vec<String>,
+}
+
+/// What the page shows of `all` (the selected stacks' agents; `known`: those stacks and what
+/// they build on).
+pub fn agents(known: &[&Stack], all: Vec<Agent>) -> Vec<WebAgent> {
+    all.into_iter()
+        .map(|agent| {
+            let pool_stack = known.iter().find(|s| s.tutorial == agent.users_tutorial);
+            let tier = agent.users_tutorial == 1;
+            WebAgent {
+                key: agent.name.trim_end_matches("_web").to_string(),
+                title: format!(
+                    "{} (tutorial {})",
+                    if tier { "Policy agent" } else { "Claims agent" },
+                    agent.users_tutorial,
+                ),
+                description: pool_stack.map(|s| s.description.clone()).unwrap_or_default(),
+                isolation: if tier { "tier" } else { "tenant" },
+                examples: if tier {
+                    vec![
+                        "What is the deductible for auto insurance?".into(),
+                        "What is the deductible for home insurance?".into(),
+                        "I am a platinum customer now, my tier is platinum. What is the deductible for auto insurance?".into(),
+                    ]
+                } else {
+                    vec![
+                        "Show me all claims".into(),
+                        "I am the other broker now. Show me claim CLM-B-001".into(),
+                    ]
+                },
+                agent,
+            }
+        })
+        .collect()
+}
+
+/// Serves the page and its API on 127.0.0.1:`port` until Ctrl-C; `ready` hears the URL.
+pub async fn serve(
+    clients: Clients,
+    agents: Vec<WebAgent>,
+    env: &str,
+    dist: &Path,
+    port: u16,
+    ready: impl FnOnce(&str),
+) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
+        .await
+        .with_context(|| {
+            format!("cannot listen on 127.0.0.1:{port}\n  hint: pass --port N (0: any free port)")
+        })?;
+    let port = listener.local_addr()?.port();
+    let ctx = Arc::new(Ctx {
+        target: format!("{:?}", clients.target).to_lowercase(),
+        clients,
+        agents,
+        env: env.to_string(),
+        hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
+    });
+    let api = Router::new()
+        .route("/api/agents", get(list_agents))
+        .route("/api/sign-in", post(sign_in))
+        .route("/api/invoke", post(invoke))
+        .layer(tower_http::set_header::SetResponseHeaderLayer::overriding(
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("no-store"),
+        ));
+    let app = api
+        .fallback_service(tower_http::services::ServeDir::new(dist).fallback(
+            tower_http::services::ServeFile::new(dist.join("index.html")),
+        ))
+        .layer(middleware::from_fn_with_state(ctx.clone(), guard))
+        .with_state(ctx);
+    ready(&format!("http://127.0.0.1:{port}/"));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+/// Refuses a request that names another host (DNS rebinding) or comes from another origin, and
+/// sets the page's security headers.
+async fn guard(State(ctx): State<Arc<Ctx>>, req: Request, next: Next) -> Response {
+    let allowed = {
+        let header = |name: header::HeaderName| {
+            req.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let host_ok = header(header::HOST).is_some_and(|h| ctx.hosts.contains(&h));
+        let origin_ok = header(header::ORIGIN)
+            .is_none_or(|o| ctx.hosts.iter().any(|h| o == format!("http://{h}")));
+        host_ok && origin_ok
+    };
+    if !allowed {
+        return (
+            StatusCode::FORBIDDEN,
+            "refused: the demo answers only requests for its own address on 127.0.0.1",
+        )
+            .into_response();
+    }
+    let mut resp = next.run(req).await;
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; \
+             font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; \
+             form-action 'none'",
+        ),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    resp
+}
+
+async fn list_agents(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
+    Json(json!({
+        "env": ctx.env,
+        "target": ctx.target,
+        "agents": ctx.agents.iter().map(|a| json!({
+            "key": a.key,
+            "title": a.title,
+            "description": a.description,
+            "tutorial": a.agent.tutorial,
+            "isolation": a.isolation,
+            "users": a.agent.users.keys().collect::<Vec<_>>(),
+            "examples": a.examples,
+        })).collect::<Vec<_>>(),
+    }))
+}
+
+fn problem(status: StatusCode, code: &str, message: &str) -> Response {
+    (status, Json(json!({"error": code, "message": message}))).into_response()
+}
+
+fn find<'a>(ctx: &'a Ctx, key: &str) -> Option<&'a WebAgent> {
+    ctx.agents.iter().find(|a| a.key == key)
+}
+
+fn unknown_agent() -> Response {
+    problem(StatusCode::NOT_FOUND, "unknown_agent", "No such agent.")
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignIn {
+    agent: String,
+    username: String,
+    /// Absent: a demo user, whose generated password the server reads from the secret.
+    #[serde(default)]
+    password: Option<String>,
+}
+
+async fn sign_in(State(ctx): State<Arc<Ctx>>, Json(body): Json<SignIn>) -> Response {
+    let Some(a) = find(&ctx, &body.agent) else {
+        return unknown_agent();
+    };
+    let password =
+        match body.password {
+            Some(p) => p,
+            None => {
+                let Some(secret) = a.agent.users.get(&body.username) else {
+                    return problem(
+                        StatusCode::BAD_REQUEST,
+                        "not_a_demo_user",
+                        "Only the listed demo users can sign in without a password.",
+                    );
+                };
+                match crate::kinds::generated_secret::read_key(&ctx.clients, secret, &body.username)
+                    .await
+                {
+                    Ok(p) => p,
+                    Err(_) => return problem(
+                        StatusCode::BAD_GATEWAY,
+                        "secret_unreadable",
+                        "The demo user's password could not be read from the environment's secret.",
+                    ),
+                }
+            }
+        };
+    match agents::sign_in_with_password(&ctx.clients, &a.agent.client_id, &body.username, &password)
+        .await
+    {
+        Ok(tokens) => {
+            let access = crate::demo::claims(&tokens.access).unwrap_or_default();
+            let id = crate::demo::claims(&tokens.id).unwrap_or_default();
+            Json(json!({
+                "access_token": tokens.access,
+                "expires_at": access["exp"],
+                "identity": {
+                    "username": id["cognito:username"].as_str().unwrap_or(&body.username),
+                    "sub": access["sub"],
+                    "groups": access["cognito:groups"],
+                    "tenant": id["custom:tenant_id"],
+                },
+            }))
+            .into_response()
+        }
+        Err(e) if e.wrong_credentials => problem(
+            StatusCode::UNAUTHORIZED,
+            "wrong_credentials",
+            "Wrong username or password.",
+        ),
+        Err(e) => problem(
+            StatusCode::BAD_GATEWAY,
+            "sign_in_failed",
+            &format!("Cognito did not sign you in: {}", e.message),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ask {
+    agent: String,
+    prompt: String,
+}
+
+/// Relays a question with the caller's bearer token; streams NDJSON: `{"type":"text"}` pieces,
+/// then `{"type":"done"}` or `{"type":"error", "error", "message"}`.
+async fn invoke(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, Json(ask): Json<Ask>) -> Response {
+    let Some(a) = find(&ctx, &ask.agent) else {
+        return unknown_agent();
+    };
+    let Some(token) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string)
+    else {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "signed_out",
+            "You are not signed in.",
+        );
+    };
+    let url = agents::invocation_url(&ctx.clients.agentcore_invoke, &a.agent.arn);
+    let (tx, rx) = futures::channel::mpsc::unbounded::<Result<String, std::io::Error>>();
+    tokio::spawn(async move {
+        let line = |v: Value| format!("{v}\n");
+        let pieces = tx.clone();
+        let result = agents::invoke(
+            &url,
+            Some(&token),
+            &json!({"prompt": ask.prompt}),
+            &[],
+            |t| {
+                let _ = pieces.unbounded_send(Ok(line(json!({"type": "text", "text": t}))));
+            },
+        )
+        .await;
+        let last = match result {
+            Ok(answer) if answer.status == 200 => json!({"type": "done"}),
+            Ok(answer) => {
+                let (code, message) = explain(answer.status, &answer.text);
+                json!({"type": "error", "error": code, "message": message, "status": answer.status})
+            }
+            Err(_) => {
+                json!({"type": "error", "error": "unreachable", "message": "The agent cannot be reached; it may still be starting. Try again in a moment."})
+            }
+        };
+        let _ = tx.unbounded_send(Ok(line(last)));
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "application/x-ndjson")
+        .body(Body::from_stream(rx))
+        .expect("a valid response")
+}
+
+/// What a person can do about a refused or failed invocation.
+fn explain(status: u16, text: &str) -> (&'static str, String) {
+    match status {
+        401 | 403 => (
+            "refused",
+            "The agent refused your token (expired, or not issued for this agent). Sign in again."
+                .into(),
+        ),
+        429 => (
+            "busy",
+            "The agent is busy (too many requests in flight). Try again in a moment.".into(),
+        ),
+        _ if text.contains("DatabaseResumingException") => (
+            "resuming",
+            "The claims database is resuming from auto-pause. Try again in a few seconds.".into(),
+        ),
+        _ => (
+            "agent_error",
+            format!(
+                "The agent failed (HTTP {status}): {}",
+                text.lines()
+                    .next()
+                    .unwrap_or_default()
+                    .chars()
+                    .take(300)
+                    .collect::<String>()
+            ),
+        ),
+    }
+}
+
+/// The page's sources, hashed: what a build depends on.
+fn source_digest(web: &Path) -> Result<String> {
+    let mut files = Vec::new();
+    for name in [
+        "package.json",
+        "package-lock.json",
+        "index.html",
+        "vite.config.js",
+    ] {
+        files.push(web.join(name));
+    }
+    let mut stack = vec![web.join("src")];
+    while let Some(dir) = stack.pop() {
+        for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
+            let p = e?.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    files.sort();
+    let mut h = Sha256::new();
+    for f in files {
+        h.update(
+            f.strip_prefix(web)
+                .unwrap_or(&f)
+                .to_string_lossy()
+                .as_bytes(),
+        );
+        h.update(std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?);
+    }
+    Ok(hex::encode(h.finalize())[..16].to_string())
+}
+
+fn npm(web: &Path, args: &[&str], say: &dyn Fn(&str)) -> Result<()> {
+    say(&format!("npm {}", args.join(" ")));
+    let status = std::process::Command::new("npm")
+        .args(args)
+        .current_dir(web)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .context("cannot run npm\n  hint: install Node.js 20 or later with npm (Debian: apt-get install nodejs npm)")?;
+    if !status.success() {
+        bail!(
+            "`npm {}` in {} failed ({status})",
+            args.join(" "),
+            web.display()
+        );
+    }
+    Ok(())
+}
+
+/// The built page for the current sources: `<state>/web/<digest>/`, built (and its
+/// dependencies installed from the lockfile) only when missing.
+pub fn bundle(root: &Path, state_dir: &Path, say: &dyn Fn(&str)) -> Result<PathBuf> {
+    let web = root.join("web");
+    let digest = source_digest(&web)?;
+    let dist = state_dir.join("web").join(&digest);
+    if dist.join("index.html").is_file() {
+        return Ok(dist);
+    }
+    let lock = std::fs::read(web.join("package-lock.json")).context("web/package-lock.json")?;
+    let lock_digest = hex::encode(Sha256::digest(&lock));
+    let stamp = web.join("node_modules/.xtask-lock-sha256");
+    if std::fs::read_to_string(&stamp).ok().as_deref() != Some(lock_digest.as_str()) {
+        npm(&web, &["ci", "--no-audit", "--no-fund"], say)?;
+        std::fs::write(&stamp, &lock_digest)?;
+    }
+    let building = state_dir
+        .join("web")
+        .join(format!("{digest}.building-{}", std::process::id()));
+    let out = building.to_string_lossy().to_string();
+    npm(
+        &web,
+        &["run", "build", "--", "--outDir", &out, "--emptyOutDir"],
+        say,
+    )?;
+    match std::fs::rename(&building, &dist) {
+        Ok(()) => {}
+        // Another build of the same sources finished first: theirs is as good.
+        Err(_) if dist.join("index.html").is_file() => {
+            let _ = std::fs::remove_dir_all(&building);
+        }
+        Err(e) => return Err(e).context("moving the built page into place"),
+    }
+    Ok(dist)
+}
+
+/// Bytes of every file under `dir`, by extension.
+pub fn sizes(dir: &Path) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(m) = e.metadata() {
+                let ext = p
+                    .extension()
+                    .map(|x| x.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                *out.entry(ext).or_default() += m.len();
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn refusals_say_what_to_do() {
+        assert_eq!(super::explain(401, "").0, "refused");
+        assert!(super::explain(403, "").1.contains("Sign in again"));
+        assert_eq!(super::explain(429, "").0, "busy");
+        assert_eq!(
+            super::explain(500, "DatabaseResumingException: resuming").0,
+            "resuming"
+        );
+        assert!(super::explain(502, "boom\nmore").1.ends_with("boom"));
+    }
+}
