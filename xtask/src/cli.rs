@@ -119,6 +119,10 @@ enum Command {
         /// Port on 127.0.0.1 (0: any free port).
         #[arg(long, default_value_t = 8400)]
         port: u16,
+        /// Only build the page (installing its npm dependencies from the lockfile if needed),
+        /// print where it is, and exit; no cloud is needed.
+        #[arg(long)]
+        build_only: bool,
     },
     /// Build the agents' code packages (deterministic zips with vendored dependencies) without
     /// deploying; prints path, size and digest of each.
@@ -264,6 +268,20 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
 
+    if let Command::Demo {
+        build_only: true, ..
+    } = &cli.command
+    {
+        let dist = crate::web::bundle(&root, &state_dir, &|m| out.warn(m))?;
+        let bytes: u64 = crate::web::sizes(&dist).values().sum();
+        out.say(&format!(
+            "✓ the demo page: {} ({} KiB)",
+            dist.display(),
+            bytes / 1024
+        ));
+        out.json(json!({"type": "page", "path": dist, "bytes": bytes, "by_extension": crate::web::sizes(&dist)}));
+        return Ok(Exit::Ok);
+    }
     let started = Instant::now();
     let clients = connect(
         g,

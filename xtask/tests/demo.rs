@@ -1,0 +1,202 @@
+//! Tutorial 3's web page in a real browser: `cargo xtask demo` against the local cloud, driven
+//! through Debian's Chromium by playwright-core (`web/tests/browser.mjs`). Screenshots of every
+//! step are kept in `<target>/tmp/demo-screenshots/`.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{root, summary, venv, Cloud};
+use serde_json::Value;
+
+/// The demo server, stopped (SIGINT, as Ctrl-C) when dropped.
+struct Demo {
+    child: Child,
+    url: String,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Demo {
+    fn start(state: &Path, logs: &Path) -> Demo {
+        let (out, err) = (logs.join("demo.out"), logs.join("demo.err"));
+        let child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["demo", "--port", "0", "--output-format", "json"])
+            .env("XTASK_STATE_DIR", state)
+            .env("XTASK_VENV", venv())
+            .env_remove("XTASK_ENV")
+            .env_remove("XTASK_TARGET")
+            .stdout(std::fs::File::create(&out).unwrap())
+            .stderr(std::fs::File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        let mut demo = Demo {
+            child,
+            url: String::new(),
+            out,
+            err,
+        };
+        // The first start builds the page (npm ci, vite build): minutes on a new machine.
+        let deadline = Instant::now() + Duration::from_secs(600);
+        while demo.url.is_empty() {
+            let text = std::fs::read_to_string(&demo.out).unwrap_or_default();
+            if let Some(e) = text
+                .lines()
+                .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+                .find(|e| e["type"] == "demo")
+            {
+                demo.url = e["url"].as_str().unwrap().to_string();
+            } else if let Ok(Some(status)) = demo.child.try_wait() {
+                panic!("the demo stopped ({status}): {}", demo.logs());
+            } else {
+                assert!(
+                    Instant::now() < deadline,
+                    "the demo did not start: {}",
+                    demo.logs()
+                );
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        demo
+    }
+
+    fn logs(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+            + &std::fs::read_to_string(&self.err).unwrap_or_default()
+    }
+
+    /// Status line and body of a raw HTTP/1.1 request (headers exactly as given).
+    fn raw(&self, request: &str) -> (u16, String) {
+        let addr = self.url.trim_start_matches("http://").trim_end_matches('/');
+        let mut s = std::net::TcpStream::connect(addr).unwrap();
+        s.write_all(request.as_bytes()).unwrap();
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).unwrap();
+        let status = answer
+            .split(' ')
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        (status, answer)
+    }
+}
+
+impl Drop for Demo {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-INT", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_demo_page_shows_each_user_only_their_own_data_in_a_real_browser() {
+    assert!(
+        Path::new("/usr/bin/chromium").exists() || std::env::var_os("CHROMIUM_PATH").is_some(),
+        "the browser test needs Debian's Chromium: apt-get install chromium (or set CHROMIUM_PATH)"
+    );
+    let cloud = Cloud::up();
+    // Tutorial 3 alone on an empty environment deploys 1 and 2 with it.
+    let up = cloud.ok(&["deploy", "--tutorial", "3"]);
+    assert_eq!(summary(&up)["counts"]["create"], 47, "{}", summary(&up));
+    let logs = tempfile::tempdir().unwrap();
+    let demo = Demo::start(cloud.state.path(), logs.path());
+    let host = demo
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+
+    // Only requests for its own address, from its own origin (no DNS rebinding, no CSRF).
+    let (status, _) =
+        demo.raw("GET /api/agents HTTP/1.1\r\nHost: attacker.example\r\nConnection: close\r\n\r\n");
+    assert_eq!(status, 403);
+    let body = r#"{"agent":"claims","username":"mike-broker-a"}"#;
+    let (status, _) = demo.raw(&format!(
+        "POST /api/sign-in HTTP/1.1\r\nHost: {host}\r\nOrigin: http://attacker.example\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    assert_eq!(status, 403, "a cross-origin sign-in was not refused");
+    // Only the listed demo users sign in without a password.
+    let body = r#"{"agent":"claims","username":"admin"}"#;
+    let (status, answer) = demo.raw(&format!(
+        "POST /api/sign-in HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    ));
+    assert_eq!(status, 400, "{answer}");
+    let (status, page) = demo.raw(&format!(
+        "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    ));
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("content-security-policy: default-src 'self'"),
+        "{page}"
+    );
+
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("demo-screenshots");
+    let _ = std::fs::remove_dir_all(&shots);
+    let browser = Command::new("node")
+        .arg("tests/browser.mjs")
+        .arg(&demo.url)
+        .arg(&shots)
+        .current_dir(root().join("web"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("node (Node.js 20 or later) runs the browser test");
+    let text = String::from_utf8_lossy(&browser.stdout);
+    let report: Value = text
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no report from the browser test: {text}\n{}", demo.logs()));
+    eprintln!(
+        "browser test: {} passed, {} failed, first load {} ms, screenshots in {}",
+        report["passed"],
+        report["failed"],
+        report["first_load_ms"],
+        shots.display()
+    );
+    let failed: Vec<&Value> = report["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] != true)
+        .collect();
+    assert!(failed.is_empty(), "{failed:#?}\n{}", demo.logs());
+    assert!(browser.status.success());
+    assert!(report["passed"].as_u64().unwrap() >= 22, "{report}");
+    assert!(shots.join("01-start.png").is_file());
+
+    // No demo user's password in anything the demo or the browser test printed.
+    let demo_logs = demo.logs();
+    drop(demo);
+    let secrets: Vec<Value> =
+        serde_json::from_value(cloud.emulator("secrets", "agentcore-mt-dev-")).unwrap();
+    for s in &secrets {
+        let pw = s["value"].as_str().unwrap();
+        assert!(
+            !demo_logs.contains(pw),
+            "{} was printed by the demo",
+            s["secret"]
+        );
+        assert!(
+            !text.contains(pw),
+            "{} reached the browser test's output",
+            s["secret"]
+        );
+    }
+    let gone = cloud.ok(&["destroy", "--tutorial", "3"]);
+    assert_eq!(summary(&gone)["counts"]["delete"], 4);
+}
