@@ -110,6 +110,18 @@ const nav = await page.evaluate(() => {
 });
 await shot("start");
 
+await check("signing in works with the keyboard alone (Tab to the button, Enter)", async () => {
+  let focused = "";
+  for (let i = 0; i < 30 && focused !== "sign-in"; i += 1) {
+    await page.keyboard.press("Tab");
+    focused = await page.evaluate(() => document.activeElement?.closest("[data-testid]")?.getAttribute("data-testid") ?? "");
+  }
+  expect(focused === "sign-in", "Tab never reached the Sign in button");
+  await page.keyboard.press("Enter");
+  await page.locator('[data-testid="identity"]').waitFor({ timeout: 30_000 });
+  await page.locator('[data-testid="sign-out"]').click();
+});
+
 for (const user of Object.keys(USERS)) {
   await check(`${user} signs in and sees ${USERS[user].scope} as their ${user.includes("broker") ? "tenant" : "tier"}`, async () => {
     await signInAs(user);

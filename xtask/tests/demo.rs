@@ -176,7 +176,7 @@ fn the_demo_page_shows_each_user_only_their_own_data_in_a_real_browser() {
         .collect();
     assert!(failed.is_empty(), "{failed:#?}\n{}", demo.logs());
     assert!(browser.status.success());
-    assert!(report["passed"].as_u64().unwrap() >= 22, "{report}");
+    assert!(report["passed"].as_u64().unwrap() >= 23, "{report}");
     assert!(shots.join("01-start.png").is_file());
 
     // No demo user's password in anything the demo or the browser test printed.
