@@ -536,6 +536,16 @@ async fn deployed(engine: &Arc<Engine>, stacks: &[&Stack]) -> crate::agents::Dep
     )
 }
 
+/// The deployed agents of `stacks` (`known`: those stacks and what they build on).
+async fn deployed_agents(
+    engine: &Arc<Engine>,
+    stacks: &[&Stack],
+    known: &[&Stack],
+) -> Result<Vec<crate::agents::Agent>> {
+    let found = deployed(engine, known).await;
+    crate::agents::Agent::all(stacks, known, &found)
+}
+
 /// `invoke`: one question to one tutorial's agent, as a demo user. Where several selected agents
 /// serve the user (tutorial 2's and tutorial 3's claims agents), the earliest tutorial's answers.
 async fn invoke(
@@ -547,8 +557,7 @@ async fn invoke(
     user: &str,
     prompt: &str,
 ) -> Result<Exit> {
-    let found = deployed(engine, known).await;
-    let agents = crate::agents::Agent::all(stacks, known, &found)?;
+    let agents = deployed_agents(engine, stacks, known).await?;
     let Some(agent) = agents.iter().find(|a| a.users.contains_key(user)) else {
         out.warn(&format!("error: no selected tutorial has both an agent and the demo user `{user}`\n  hint: --tutorial 1 for john-regular / sarah-platinum, --tutorial 2 for mike-broker-a / emma-broker-b"));
         return Ok(Exit::Invalid);
@@ -604,8 +613,7 @@ async fn verify(
     paths: &local::Paths,
 ) -> Result<Exit> {
     let started = Instant::now();
-    let found = deployed(engine, known).await;
-    let agents = crate::agents::Agent::all(stacks, known, &found)?;
+    let agents = deployed_agents(engine, stacks, known).await?;
     if agents.is_empty() {
         out.warn("error: no selected tutorial has an agent to verify");
         return Ok(Exit::Invalid);
@@ -660,8 +668,7 @@ async fn demo(
     state_dir: &std::path::Path,
     port: u16,
 ) -> Result<Exit> {
-    let found = deployed(engine, known).await;
-    let agents = crate::agents::Agent::all(stacks, known, &found)?;
+    let agents = deployed_agents(engine, stacks, known).await?;
     if agents.is_empty() {
         out.warn("error: no selected tutorial has an agent\n  hint: cargo xtask demo --tutorial 3");
         return Ok(Exit::Invalid);

@@ -169,35 +169,9 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
         // References to another stack's resources are checked once every stack is loaded.
         for reference in r.refs.iter().filter(|x| x.stack.is_none()) {
             let line = line_of_text(source, &reference.to_string()).or(Some(r.line));
-            match resources.iter().find(|o| o.id == reference.resource) {
-                None => diags.push(diag(
-                    line,
-                    format!(
-                        "`{}` in resource `{}` refers to `{}`, which this stack does not define",
-                        reference, r.id, reference.resource
-                    ),
-                    &format!(
-                        "define `{}` or use one of: {}",
-                        reference.resource,
-                        ids(&resources)
-                    ),
-                )),
-                Some(target)
-                    if !target
-                        .kind
-                        .attributes
-                        .contains(&reference.attribute.as_str()) =>
-                {
-                    diags.push(diag(
-                        line,
-                        format!(
-                            "`{}`: a {} has no attribute `{}`",
-                            reference, target.kind.kind, reference.attribute
-                        ),
-                        &format!("use one of: {}", target.kind.attributes.join(", ")),
-                    ))
-                }
-                Some(_) => {}
+            let what = format!("`{reference}` in resource `{}`", r.id);
+            if let Some((message, hint)) = unresolved(reference, &resources, &what, "this stack") {
+                diags.push(diag(line, message, &hint));
             }
         }
     }
@@ -244,6 +218,37 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
         file: path.to_path_buf(),
         resources,
     })
+}
+
+/// What is wrong with `reference` (described as `what`) among `resources`, which `holder`
+/// defines, as (message, hint); `None` if the resource and its attribute exist.
+fn unresolved(
+    reference: &Ref,
+    resources: &[Resource],
+    what: &str,
+    holder: &str,
+) -> Option<(String, String)> {
+    match resources.iter().find(|o| o.id == reference.resource) {
+        None => Some((
+            format!(
+                "{what} refers to `{}`, which {holder} does not define",
+                reference.resource
+            ),
+            format!(
+                "define `{}` or use one of: {}",
+                reference.resource,
+                ids(resources)
+            ),
+        )),
+        Some(t) if !t.kind.attributes.contains(&reference.attribute.as_str()) => Some((
+            format!(
+                "`{reference}`: a {} has no attribute `{}`",
+                t.kind.kind, reference.attribute
+            ),
+            format!("use one of: {}", t.kind.attributes.join(", ")),
+        )),
+        Some(_) => None,
+    }
 }
 
 fn ids(resources: &[Resource]) -> String {
@@ -373,29 +378,10 @@ fn check_stack_refs(stack: &Stack, stacks: &[Stack]) -> Vec<Diagnostic> {
                 ));
                 continue;
             }
-            match other.resources.iter().find(|o| o.id == reference.resource) {
-                None => diags.push(diag(
-                    format!(
-                        "`{reference}` refers to `{}`, which stack `{name}` does not define",
-                        reference.resource
-                    ),
-                    format!("use one of: {}", ids(&other.resources)),
-                )),
-                Some(target)
-                    if !target
-                        .kind
-                        .attributes
-                        .contains(&reference.attribute.as_str()) =>
-                {
-                    diags.push(diag(
-                        format!(
-                            "`{reference}`: a {} has no attribute `{}`",
-                            target.kind.kind, reference.attribute
-                        ),
-                        format!("use one of: {}", target.kind.attributes.join(", ")),
-                    ))
-                }
-                Some(_) => {}
+            let holder = format!("stack `{name}`");
+            let what = format!("`{reference}`");
+            if let Some((message, hint)) = unresolved(reference, &other.resources, &what, &holder) {
+                diags.push(diag(message, hint));
             }
         }
     }
