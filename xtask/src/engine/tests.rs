@@ -85,7 +85,7 @@ async fn converges_after_a_crash_at_every_mutating_call() {
     let total = probe.calls().1;
     assert!(total >= 10, "only {total} mutating calls in a full deploy");
     eprintln!(
-        "crash points tested: {total} (every mutating call of a full deploy of tutorials 1 and 2)"
+        "crash points tested: {total} (every mutating call of a full deploy of tutorials 1, 2 and 3)"
     );
 
     for k in 1..=total {
