@@ -46,13 +46,70 @@ rds._serverlessv2_xml = _serverlessv2_xml
 
 # Gap: the SDKs send CreateKnowledgeBase and ListKnowledgeBases to `/knowledgebases` (no
 # trailing slash); ministack routes only `/knowledgebases/` and answers "No route".
+#
+# Gap: ministack accepts what AWS refuses and skips a state AWS goes through:
+# - S3VectorsConfiguration takes `indexArn`, or `indexName` with `vectorBucketArn`: `indexArn`
+#   conflicts with the other two (documented so by the AWS provider for Terraform, which found the
+#   rule against the live API; the API reference marks all three optional).
+# - A Knowledge Base is CREATING before it is ACTIVE (KnowledgeBaseStatus); here for
+#   KB_CREATING_SECONDS (default 1). A data source is refused on one not yet ACTIVE
+#   (ConflictException, an error CreateDataSource lists; AWS's exact answer is not confirmed).
+# - UpdateDataSource: "You can't change the chunkingConfiguration after you create the data
+#   source connector. Specify the existing chunkingConfiguration." (API reference): one left out
+#   or changed is a ValidationException.
 _bedrock_agent_handle = bedrock_agent.handle_request
+_KB_CREATING_SECONDS = float(os.environ.get("KB_CREATING_SECONDS") or 1)
+_DS_PATH = re.compile(r"^/knowledgebases/([^/]+)/datasources/([^/]*)$")
+
+
+def _kb_refusal(method, path, body):
+    """The error AWS would answer instead of ministack's success, or None."""
+    request = json.loads(body or b"{}") if method == "PUT" else {}
+    if method == "PUT" and path == "/knowledgebases/":
+        s3v = (request.get("storageConfiguration") or {}).get("s3VectorsConfiguration") or {}
+        if s3v.get("indexArn") and (s3v.get("indexName") or s3v.get("vectorBucketArn")):
+            return bedrock_agent._validation(
+                "s3VectorsConfiguration: specify either indexArn, or indexName and vectorBucketArn, not both"
+            )
+    m = _DS_PATH.match(path)
+    if method == "PUT" and m and not m.group(2):
+        kb = bedrock_agent._knowledge_bases.get(unquote(m.group(1)))
+        if kb is not None and kb.get("Status") != "ACTIVE":
+            return bedrock_agent._error(
+                "ConflictException", f"Knowledge base {m.group(1)} is {kb.get('Status')}, not ACTIVE.", 409
+            )
+    if method == "PUT" and m and m.group(2):
+        ds = bedrock_agent._data_sources.get(f"{unquote(m.group(1))}/{unquote(m.group(2))}")
+        stored = ((ds or {}).get("VectorIngestionConfiguration") or {}).get("chunkingConfiguration")
+        sent = (request.get("vectorIngestionConfiguration") or {}).get("chunkingConfiguration")
+        if ds is not None and stored != sent:
+            return bedrock_agent._validation(
+                "The chunkingConfiguration of a data source cannot be changed; specify the existing one."
+            )
+    return None
 
 
 async def _bedrock_agent_handle_request(method, path, headers, body, query_params):
     if path == "/knowledgebases":
         path = "/knowledgebases/"
-    return await _bedrock_agent_handle(method, path, headers, body, query_params)
+    refused = _kb_refusal(method, path, body)
+    if refused is not None:
+        return refused
+    out = await _bedrock_agent_handle(method, path, headers, body, query_params)
+    if method == "PUT" and path == "/knowledgebases/" and out[0] < 300:
+        kb = bedrock_agent._knowledge_bases.get(json.loads(out[2])["knowledgeBase"]["knowledgeBaseId"])
+        if kb is not None:
+            kb["Status"] = "CREATING"
+
+            def active():
+                if kb.get("Status") == "CREATING":
+                    kb["Status"] = "ACTIVE"
+
+            timer = threading.Timer(_KB_CREATING_SECONDS, active)
+            timer.daemon = True
+            timer.start()
+            out = bedrock_agent._json({"KnowledgeBase": kb}, status=out[0])
+    return out
 
 
 bedrock_agent.handle_request = _bedrock_agent_handle_request
@@ -200,6 +257,37 @@ def _lingering(table, ident_param, arn_field):
 
     rds._ACTION_MAP[table] = wrapped
 
+
+# Gap: ministack lets ModifyDBCluster's EnableHttpEndpoint switch on the Data API of any
+# cluster. On AWS that parameter applies only to Aurora Serverless v1 (EngineMode `serverless`);
+# Serverless v2 and provisioned clusters need the EnableHttpEndpoint operation (EnableHttpEndpoint,
+# RDS API reference). Here the parameter is ignored for them. And a lower EngineVersion than the
+# cluster's (say 16.8 after an automatic upgrade to 16.9) is refused, as AWS refuses downgrades.
+_modify_cluster = rds._ACTION_MAP["ModifyDBCluster"]
+
+
+def _version(v):
+    return tuple(int(x) for x in re.findall(r"\d+", v or ""))
+
+
+def _modify_db_cluster(p):
+    ident = rds._p(p, "DBClusterIdentifier")
+    record = rds._clusters._data.get(rds._clusters._scoped(ident)) if ident else None
+    wanted = rds._p(p, "EngineVersion")
+    if record is not None and wanted and _version(wanted) < _version(record.get("EngineVersion")):
+        return rds._error(
+            "InvalidParameterCombination",
+            f"Cannot upgrade {record.get('Engine')} from {record.get('EngineVersion')} to {wanted}",
+            400,
+        )
+    before = record.get("HttpEndpointEnabled") if record else None
+    out = _modify_cluster(p)
+    if record is not None and record.get("EngineMode", "provisioned") != "serverless":
+        record["HttpEndpointEnabled"] = before
+    return out
+
+
+rds._ACTION_MAP["ModifyDBCluster"] = _modify_db_cluster
 
 _lingering("DeleteDBCluster", "DBClusterIdentifier", "DBClusterArn")
 _lingering("DeleteDBInstance", "DBInstanceIdentifier", "DBInstanceArn")

@@ -153,6 +153,50 @@ elif command == "subnet-zones":
         if name.startswith(arg):
             out[name] = sn["AvailabilityZone"]
     print(json.dumps(out))
+elif command == "aws-rules":
+    # What the local cloud refuses because AWS does (each bridged in ministack_launcher.py), tried
+    # with boto3 on its own resources named `arg`-...: the error codes, or what happened.
+    out = {}
+    def code(call):
+        try:
+            call()
+            return "ok"
+        except Exception as e:  # botocore's ClientError, by its code
+            return getattr(e, "response", {}).get("Error", {}).get("Code", repr(e))
+    s3v = {"indexArn": "arn:aws:s3vectors:us-east-1:000000000000:bucket/b/index/i", "vectorBucketArn": "arn:aws:s3vectors:us-east-1:000000000000:bucket/b"}
+    kb_args = dict(roleArn="arn:aws:iam::000000000000:role/r", knowledgeBaseConfiguration={"type": "VECTOR", "vectorKnowledgeBaseConfiguration": {"embeddingModelArn": "arn:aws:bedrock:us-east-1::foundation-model/amazon.titan-embed-text-v2:0"}})
+    out["kb_with_index_arn_and_bucket"] = code(lambda: bedrock.create_knowledge_base(name=f"{arg}-both", storageConfiguration={"type": "S3_VECTORS", "s3VectorsConfiguration": s3v}, **kb_args))
+    kb = bedrock.create_knowledge_base(name=f"{arg}-kb", storageConfiguration={"type": "S3_VECTORS", "s3VectorsConfiguration": {"indexArn": s3v["indexArn"]}}, **kb_args)["knowledgeBase"]
+    out["kb_status_at_create"] = kb["status"]
+    ds_args = dict(knowledgeBaseId=kb["knowledgeBaseId"], name=f"{arg}-ds", dataSourceConfiguration={"type": "S3", "s3Configuration": {"bucketArn": "arn:aws:s3:::b"}}, vectorIngestionConfiguration={"chunkingConfiguration": {"chunkingStrategy": "FIXED_SIZE", "fixedSizeChunkingConfiguration": {"maxTokens": 300, "overlapPercentage": 20}}})
+    out["ds_on_a_creating_kb"] = code(lambda: bedrock.create_data_source(**ds_args))
+    import time
+    deadline = time.time() + 30
+    while bedrock.get_knowledge_base(knowledgeBaseId=kb["knowledgeBaseId"])["knowledgeBase"]["status"] != "ACTIVE" and time.time() < deadline:
+        time.sleep(0.2)
+    ds = bedrock.create_data_source(**ds_args)["dataSource"]
+    update = dict(knowledgeBaseId=kb["knowledgeBaseId"], dataSourceId=ds["dataSourceId"], name=ds_args["name"], dataSourceConfiguration=ds_args["dataSourceConfiguration"])
+    out["ds_update_without_chunking"] = code(lambda: bedrock.update_data_source(**update))
+    out["ds_update_with_other_chunking"] = code(lambda: bedrock.update_data_source(vectorIngestionConfiguration={"chunkingConfiguration": {"chunkingStrategy": "NONE"}}, **update))
+    out["ds_update_with_the_same_chunking"] = code(lambda: bedrock.update_data_source(vectorIngestionConfiguration=ds_args["vectorIngestionConfiguration"], **update))
+    cluster = rds.create_db_cluster(DBClusterIdentifier=f"{arg}-db", Engine="aurora-postgresql", MasterUsername="someone", MasterUserPassword="not-ours-0000", ServerlessV2ScalingConfiguration={"MinCapacity": 0, "MaxCapacity": 2})["DBCluster"]
+    rds.modify_db_cluster(DBClusterIdentifier=f"{arg}-db", EnableHttpEndpoint=True, ApplyImmediately=True)
+    out["v2_data_api_after_modify"] = rds.describe_db_clusters(DBClusterIdentifier=f"{arg}-db")["DBClusters"][0].get("HttpEndpointEnabled", False)
+    rds.enable_http_endpoint(ResourceArn=cluster["DBClusterArn"])
+    out["v2_data_api_after_enable_operation"] = rds.describe_db_clusters(DBClusterIdentifier=f"{arg}-db")["DBClusters"][0].get("HttpEndpointEnabled", False)
+    print(json.dumps(out))
+elif command == "disable-data-api":
+    # Environment `arg`'s claims cluster without its Data API, as after a console click.
+    cluster = rds.describe_db_clusters(DBClusterIdentifier=f"agentcore-mt-{arg}-t2-claims-db")["DBClusters"][0]
+    rds.disable_http_endpoint(ResourceArn=cluster["DBClusterArn"])
+    print(json.dumps({"enabled": rds.describe_db_clusters(DBClusterIdentifier=cluster["DBClusterIdentifier"])["DBClusters"][0].get("HttpEndpointEnabled", False)}))
+elif command == "minor-upgrade":
+    # Environment `arg`'s claims cluster after an automatic minor version upgrade.
+    ident = f"agentcore-mt-{arg}-t2-claims-db"
+    version = rds.describe_db_clusters(DBClusterIdentifier=ident)["DBClusters"][0]["EngineVersion"]
+    major, minor = version.split(".")[:2]
+    rds.modify_db_cluster(DBClusterIdentifier=ident, EngineVersion=f"{major}.{int(minor) + 1}", ApplyImmediately=True)
+    print(json.dumps({"from": version, "to": rds.describe_db_clusters(DBClusterIdentifier=ident)["DBClusters"][0]["EngineVersion"]}))
 elif command == "make-bucket":
     s3.create_bucket(Bucket=arg)
     print(json.dumps({"created": arg}))

@@ -123,6 +123,20 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
     let settled = cloud.ok(&["deploy", "--stacks-dir", dir]);
     assert_eq!(summary(&settled)["api_calls"]["mutating"], 0);
 
+    // A data source updated in place: UpdateDataSource must send the existing chunking again
+    // (AWS refuses one without it; so does the local cloud).
+    let file = stacks.path().join("01.yaml");
+    let narrowed = std::fs::read_to_string(&file).unwrap().replace(
+        "      chunk_max_tokens: 300\n",
+        "      chunk_max_tokens: 300\n      inclusion_prefixes: [regular/, platinum/]\n",
+    );
+    assert!(narrowed.contains("inclusion_prefixes"));
+    std::fs::write(&file, narrowed).unwrap();
+    let updated = cloud.ok(&["deploy", "--stacks-dir", dir]);
+    assert_eq!(event(&updated, "policy_source")["action"], "update");
+    let settled = cloud.ok(&["deploy", "--stacks-dir", dir]);
+    assert_eq!(summary(&settled)["api_calls"]["mutating"], 0);
+
     // Destroy leaves nothing in either emulator; again still succeeds.
     let gone = cloud.ok(&["destroy", "--stacks-dir", dir]);
     assert_eq!(summary(&gone)["counts"]["delete"], 20);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{empty_inventory, root, run, summary, Cloud};
+use common::{changed_fields, empty_inventory, event, events, root, run, summary, Cloud};
 use serde_json::Value;
 
 #[test]
@@ -404,6 +404,51 @@ fn an_auto_paused_cluster_resumes_and_deploy_and_the_agent_wait_for_it() {
         .iter()
         .any(|e| e["type"] == "retry" && e.to_string().contains("DatabaseResumingException"));
     assert!(retried, "the re-deploy met no paused cluster: {again:#?}");
+}
+
+/// The local cloud refuses what AWS refuses and goes through the states AWS goes through (each
+/// bridged in `ministack_launcher.py` with the AWS page it comes from).
+#[test]
+fn the_local_cloud_refuses_what_aws_refuses() {
+    let cloud = Cloud::up();
+    assert_eq!(
+        cloud.emulator("aws-rules", "probe"),
+        serde_json::json!({
+            "kb_with_index_arn_and_bucket": "ValidationException",
+            "kb_status_at_create": "CREATING",
+            "ds_on_a_creating_kb": "ConflictException",
+            "ds_update_without_chunking": "ValidationException",
+            "ds_update_with_other_chunking": "ValidationException",
+            "ds_update_with_the_same_chunking": "ok",
+            "v2_data_api_after_modify": false,
+            "v2_data_api_after_enable_operation": true,
+        })
+    );
+}
+
+/// After an automatic minor upgrade (16.8 -> 16.9) and with its Data API switched off, the
+/// cluster is repaired with EnableHttpEndpoint (ModifyDBCluster's parameter does nothing for
+/// Serverless v2) and never "updated" back to 16.8 (AWS refuses downgrades; so does the local
+/// cloud).
+#[test]
+fn a_cluster_after_a_minor_upgrade_without_its_data_api_is_repaired_not_downgraded() {
+    let cloud = Cloud::up();
+    cloud.ok(&["deploy", "--tutorial", "2"]);
+    let upgraded = cloud.emulator("minor-upgrade", "dev");
+    assert_eq!(upgraded["to"], "16.9", "{upgraded}");
+    assert_eq!(cloud.emulator("disable-data-api", "dev")["enabled"], false);
+    let plan = events(&cloud.xtask(&["plan", "--tutorial", "2", "--output-format", "json"]));
+    assert_eq!(changed_fields(event(&plan, "claims_db")), ["http_endpoint"]);
+    let fixed = cloud.ok(&["deploy", "--tutorial", "2"]);
+    assert_eq!(event(&fixed, "claims_db")["action"], "update");
+    assert_eq!(cloud.emulator("data-api-select", "dev")["outcome"], "ok");
+    let again = cloud.ok(&["deploy", "--tutorial", "2"]);
+    assert_eq!(
+        summary(&again)["api_calls"]["mutating"],
+        0,
+        "{}",
+        summary(&again)
+    );
 }
 
 #[test]

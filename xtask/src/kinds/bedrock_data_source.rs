@@ -214,6 +214,9 @@ impl ResourceKind for DataSource {
             .data_source_id(id)
             .name(&target.physical_name)
             .data_source_configuration(config(&p, &self.0.account)?)
+            // "You can't change the chunkingConfiguration after you create the data source
+            // connector. Specify the existing chunkingConfiguration." (UpdateDataSource)
+            .vector_ingestion_configuration(chunking(&p)?)
             .data_deletion_policy(DataDeletionPolicy::Retain)
             .send()
             .await

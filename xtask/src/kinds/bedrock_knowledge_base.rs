@@ -1,6 +1,10 @@
-//! A Bedrock Knowledge Base: VECTOR, an embedding model, S3 Vectors storage. Right after its
-//! role is created, creation can fail with 403 or validation errors while IAM propagates: those
-//! are retried, bounded by the deadline. Deletion is asynchronous: the engine waits until gone.
+//! A Bedrock Knowledge Base: VECTOR, an embedding model, S3 Vectors storage named by the index's
+//! ARN alone (S3VectorsConfiguration takes `indexArn`, or `indexName` with `vectorBucketArn`,
+//! never both: the AWS provider for Terraform documents `index_arn` as conflicting with the other
+//! two). Its `id` is ready only once the Knowledge Base is ACTIVE, so that a data source is never
+//! created on one still CREATING. Right after its role is created, creation can fail with 403 or
+//! validation errors while IAM propagates: those are retried, bounded by the deadline. Deletion
+//! is asynchronous: the engine waits until gone.
 
 use async_trait::async_trait;
 use aws_sdk_bedrockagent::types::{
@@ -22,7 +26,7 @@ pub const INFO: KindInfo = KindInfo {
     kind: "bedrock.knowledge_base",
     name_style: NameStyle::Dashed,
     attributes: &["id", "arn", "name"],
-    ready_attributes: &[],
+    ready_attributes: &["id"],
     deadline_secs: 900,
     cascades: false,
 };
@@ -33,7 +37,6 @@ pub struct Properties {
     pub role_arn: String,
     #[serde(default = "default_model")]
     pub embedding_model: String,
-    pub vector_bucket_arn: String,
     pub index_arn: String,
 }
 
@@ -83,7 +86,6 @@ impl KnowledgeBase {
             .build()
             .map_err(CloudError::fatal)?;
         let s3 = S3VectorsConfiguration::builder()
-            .vector_bucket_arn(&p.vector_bucket_arn)
             .index_arn(&p.index_arn)
             .build();
         let storage = StorageConfiguration::builder()
@@ -114,7 +116,7 @@ impl KnowledgeBase {
 #[async_trait]
 impl ResourceKind for KnowledgeBase {
     fn immutable_fields(&self) -> &'static [&'static str] {
-        &["embedding_model", "vector_bucket_arn", "index_arn"]
+        &["embedding_model", "index_arn"]
     }
 
     async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
@@ -162,7 +164,6 @@ impl ResourceKind for KnowledgeBase {
             properties: json!({
                 "role_arn": kb.role_arn(),
                 "embedding_model": if model.as_deref() == Some(self.model_arn(&p.embedding_model).as_str()) { json!(p.embedding_model) } else { json!(model) },
-                "vector_bucket_arn": storage.and_then(|s| s.vector_bucket_arn()),
                 "index_arn": storage.and_then(|s| s.index_arn()),
                 "status": kb.status().as_str(),
             }),

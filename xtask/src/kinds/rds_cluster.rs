@@ -2,6 +2,11 @@
 //! (auto-pause), the Data API enabled (no network path needed), the master password managed by
 //! RDS in Secrets Manager, storage encrypted. Destroy skips the final snapshot unless the stack
 //! protects the cluster: throw-away environments must not leak snapshots.
+//!
+//! The Data API of a Serverless v2 (or provisioned) cluster is switched on by the
+//! `EnableHttpEndpoint` operation; `ModifyDBCluster`'s parameter of that name applies only to
+//! Serverless v1 (EnableHttpEndpoint, RDS API reference). A cluster is ready only with it on.
+//! An automatic minor upgrade (16.8 -> 16.9) is not a change to undo: AWS refuses downgrades.
 
 use async_trait::async_trait;
 use aws_sdk_rds::types::ServerlessV2ScalingConfiguration;
@@ -69,6 +74,29 @@ impl Cluster {
             Err(e) => Err(e),
         }
     }
+
+    /// The Data API of a Serverless v2 cluster (`EnableHttpEndpoint`, not ModifyDBCluster).
+    async fn enable_data_api(&self, outputs: &Outputs) -> CloudResult<()> {
+        let arn = outputs["arn"].as_str().unwrap_or_default();
+        self.0
+            .rds
+            .enable_http_endpoint()
+            .resource_arn(arn)
+            .send()
+            .await
+            .map_err(|e| busy(classify(e, NOT_FOUND)))?;
+        Ok(())
+    }
+}
+
+/// Whether `current` is `desired` after an automatic minor upgrade: same major version, a later
+/// minor one (`16.9` of `16.8`; not `17.1`, not `16.4`).
+fn minor_upgrade_of(desired: &str, current: &str) -> bool {
+    let parse = |v: &str| -> Option<(u32, u32)> {
+        let (major, minor) = v.split_once('.')?;
+        Some((major.parse().ok()?, minor.split('.').next()?.parse().ok()?))
+    };
+    matches!((parse(desired), parse(current)), (Some((dm, dn)), Some((cm, cn))) if dm == cm && cn > dn)
 }
 
 fn outputs(c: &aws_sdk_rds::types::DbCluster, ready: bool) -> Outputs {
@@ -142,6 +170,13 @@ impl ResourceKind for Cluster {
             &observed.properties,
             self.immutable_fields(),
         );
+        changes.retain(|c| {
+            c.field != "engine_version"
+                || !minor_upgrade_of(
+                    c.desired.as_str().unwrap_or_default(),
+                    c.current.as_str().unwrap_or_default(),
+                )
+        });
         if observed.properties["http_endpoint"] != json!(true) {
             changes.push(FieldChange {
                 field: "http_endpoint".into(),
@@ -186,27 +221,38 @@ impl ResourceKind for Cluster {
         &self,
         target: &Target,
         observed: &Observed,
-        _changes: &[FieldChange],
+        changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         let p: Properties = properties(target)?;
+        // The version only when it is to change: after an automatic minor upgrade the stack's
+        // older one would be a downgrade, which AWS refuses.
+        let upgrade = changes.iter().any(|c| c.field == "engine_version");
         self.0
             .rds
             .modify_db_cluster()
             .db_cluster_identifier(&target.physical_name)
-            .engine_version(&p.engine_version)
+            .set_engine_version(upgrade.then(|| p.engine_version.clone()))
             .set_vpc_security_group_ids(Some(p.security_group_ids.clone()))
             .serverless_v2_scaling_configuration(scaling(&p))
             .deletion_protection(p.protect)
-            .enable_http_endpoint(true)
             .apply_immediately(true)
             .send()
             .await
             .map_err(|e| busy(classify(e, NOT_FOUND)))?;
+        if observed.properties["http_endpoint"] != json!(true) {
+            self.enable_data_api(&observed.outputs).await?;
+        }
         Ok(observed.outputs.clone())
     }
 
     async fn poll_ready(&self, target: &Target, outputs: &Outputs) -> CloudResult<Progress> {
         match self.describe(&target.physical_name).await? {
+            Some(c)
+                if c.status() == Some("available") && c.http_endpoint_enabled() != Some(true) =>
+            {
+                self.enable_data_api(outputs).await?;
+                Ok(Progress::Pending("enabling the Data API".into()))
+            }
             Some(c) if c.status() == Some("available") => {
                 Ok(Progress::Done(self::outputs(&c, true)))
             }
@@ -253,10 +299,31 @@ fn scaling(p: &Properties) -> ServerlessV2ScalingConfiguration {
 pub(super) fn busy(e: CloudError) -> CloudError {
     match e {
         CloudError::Fatal(m)
-            if m.contains("InvalidDBClusterStateFault") || m.contains("InvalidDBInstanceState") =>
+            if m.contains("InvalidDBClusterStateFault")
+                || m.contains("InvalidDBInstanceState")
+                || m.contains("InvalidResourceStateFault") =>
         {
             CloudError::Retryable(m)
         }
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_minor_upgrade_is_not_drift() {
+        assert!(super::minor_upgrade_of("16.8", "16.9"));
+        assert!(super::minor_upgrade_of("16.8", "16.10"));
+        assert!(!super::minor_upgrade_of("16.8", "16.8"));
+        assert!(
+            !super::minor_upgrade_of("16.8", "16.4"),
+            "a downgrade is drift"
+        );
+        assert!(
+            !super::minor_upgrade_of("16.8", "17.1"),
+            "a major upgrade is drift"
+        );
+        assert!(!super::minor_upgrade_of("16.8", ""));
     }
 }
