@@ -89,12 +89,45 @@ def _kb_refusal(method, path, body):
     return None
 
 
+# Gap: ministack ignores `clientToken`. On AWS, "if this token matches a previous request,
+# Amazon Bedrock ignores the request, but does not return an error" (CreateKnowledgeBase,
+# CreateDataSource, StartIngestionJob): the original answer comes back, even for what was deleted
+# or failed since. Here each create's token is remembered for the life of the local cloud.
+_answered = {}
+_CREATES = (
+    re.compile(r"^/knowledgebases/$"),
+    re.compile(r"^/knowledgebases/[^/]+/datasources/?$"),
+    re.compile(r"^/knowledgebases/[^/]+/datasources/[^/]+/ingestionjobs/?$"),
+    re.compile(r"^/?runtimes/?$"),
+)
+
+
+async def _idempotent(service, method, path, body, call):
+    token = None
+    if method == "PUT" and any(r.match(path) for r in _CREATES):
+        token = json.loads(body or b"{}").get("clientToken")
+    key = (service, path.strip("/"), token)
+    if token and key in _answered:
+        return _answered[key]
+    out = await call()
+    if token and out[0] < 300:
+        _answered[key] = out
+    return out
+
+
 async def _bedrock_agent_handle_request(method, path, headers, body, query_params):
     if path == "/knowledgebases":
         path = "/knowledgebases/"
     refused = _kb_refusal(method, path, body)
     if refused is not None:
         return refused
+    return await _idempotent(
+        "bedrock-agent", method, path, body,
+        lambda: _bedrock_agent_call(method, path, headers, body, query_params),
+    )
+
+
+async def _bedrock_agent_call(method, path, headers, body, query_params):
     out = await _bedrock_agent_handle(method, path, headers, body, query_params)
     if method == "PUT" and path == "/knowledgebases/" and out[0] < 300:
         kb = bedrock_agent._knowledge_bases.get(json.loads(out[2])["knowledgeBase"]["knowledgeBaseId"])
@@ -139,7 +172,10 @@ async def _agentcore_handle_request(method, path, headers, body, query_params):
             for key in keys if isinstance(keys, list) else [keys]:
                 tags.pop(key, None)
             return 204, {}, b""
-    status, out_headers, out_body = await _agentcore_handle(method, path, headers, body, query_params)
+    status, out_headers, out_body = await _idempotent(
+        "agentcore", method, path, body,
+        lambda: _agentcore_handle(method, path, headers, body, query_params),
+    )
     if method == "PUT" and inner == "runtimes" and status < 300:
         arn = json.loads(out_body)["agentRuntimeArn"]
         _agentcore_tags[arn] = dict(json.loads(body or b"{}").get("tags") or {})

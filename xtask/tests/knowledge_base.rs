@@ -37,6 +37,7 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
     )
     .unwrap();
     let stats = &outputs["unstructured-rag"]["ingestion"]["statistics"];
+    let kb_first = kb_id(&cloud);
     assert_eq!(stats["documents_scanned"], 4, "{stats}");
     assert_eq!(stats["metadata_documents_scanned"], 4, "{stats}");
     assert_eq!(stats["documents_failed"], 0, "{stats}");
@@ -137,6 +138,47 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
     let settled = cloud.ok(&["deploy", "--stacks-dir", dir]);
     assert_eq!(summary(&settled)["api_calls"]["mutating"], 0);
 
+    // New chunking replaces the data source, and the replaced one takes its vectors with it:
+    // after a change and its revert, each document comes back once, as it is now.
+    for (from, to) in [("300", "200"), ("200", "300")] {
+        let text = std::fs::read_to_string(&file).unwrap().replace(
+            &format!("chunk_max_tokens: {from}"),
+            &format!("chunk_max_tokens: {to}"),
+        );
+        std::fs::write(&file, text).unwrap();
+        let replaced = cloud.ok(&["deploy", "--stacks-dir", dir]);
+        let ds = event(&replaced, "policy_source");
+        assert_eq!(ds["replace"], true, "{ds}");
+    }
+    let events = cloud.ok(&[
+        "retrieve",
+        "--stacks-dir",
+        dir,
+        "--user",
+        "john-regular",
+        "What is the deductible for auto insurance?",
+    ]);
+    let results = events.iter().find(|e| e["type"] == "retrieval").unwrap()["results"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let mut uris: Vec<&str> = results.iter().map(|r| r["uri"].as_str().unwrap()).collect();
+    let all = uris.len();
+    uris.sort();
+    uris.dedup();
+    assert_eq!(
+        uris.len(),
+        all,
+        "a document came back more than once: {results:#?}"
+    );
+    assert!(
+        results[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Updated terms apply"),
+        "{results:#?}"
+    );
+
     // Destroy leaves nothing in either emulator; again still succeeds.
     let gone = cloud.ok(&["destroy", "--stacks-dir", dir]);
     assert_eq!(summary(&gone)["counts"]["delete"], 20);
@@ -146,6 +188,27 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
     );
     let again = cloud.ok(&["destroy", "--stacks-dir", dir]);
     assert_eq!(summary(&again)["api_calls"]["mutating"], 0);
+
+    // Deployed again after the destroy: every create carries a new client token (AWS, like the
+    // local cloud, answers a repeated token with the original, now deleted, resource).
+    let reborn = cloud.ok(&["deploy", "--stacks-dir", dir]);
+    assert_eq!(summary(&reborn)["counts"]["create"], 20, "{}", summary(&reborn));
+    let kb_now = kb_id(&cloud);
+    assert_ne!(kb_now, kb_first, "the deleted Knowledge Base came back");
+    let gone = cloud.ok(&["destroy", "--stacks-dir", dir]);
+    assert_eq!(summary(&gone)["counts"]["delete"], 20);
+}
+
+/// The Knowledge Base's id, from the outputs the last deploy cached.
+fn kb_id(cloud: &Cloud) -> String {
+    let outputs: Value = serde_json::from_str(
+        &std::fs::read_to_string(cloud.state.path().join("outputs/local/dev.json")).unwrap(),
+    )
+    .unwrap();
+    outputs["unstructured-rag"]["knowledge_base"]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

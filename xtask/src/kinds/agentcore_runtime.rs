@@ -14,9 +14,10 @@ use aws_sdk_bedrockagentcorecontrol::types::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 
-use super::{first_in_pages, propagation, properties, tags_with_created_at, KindInfo};
+use super::{
+    client_token, first_in_pages, propagation, properties, tags_with_created_at, KindInfo,
+};
 use crate::cloud::{classify, Clients, TargetKind};
 use crate::engine::{
     found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
@@ -177,16 +178,6 @@ impl Runtime {
             .network_mode(NetworkMode::Public)
             .build()
             .map_err(CloudError::fatal)
-    }
-
-    /// The same request always carries the same token: a retried create cannot make two.
-    fn client_token(target: &Target, what: &str) -> String {
-        let h = Sha256::new()
-            .chain_update(target.physical_name.as_bytes())
-            .chain_update(what.as_bytes())
-            .chain_update(target.properties.to_string().as_bytes())
-            .finalize();
-        hex::encode(h)
     }
 
     async fn find_id(&self, name: &str) -> CloudResult<Option<String>> {
@@ -356,7 +347,7 @@ impl ResourceKind for Runtime {
             .create_agent_runtime()
             .agent_runtime_name(&target.physical_name);
         let out = configured!(create, self, target, p)
-            .client_token(Self::client_token(target, "create"))
+            .client_token(client_token(target, "create"))
             .set_tags(Some(tags))
             .send()
             .await
@@ -379,7 +370,7 @@ impl ResourceKind for Runtime {
         let id = observed.outputs["id"].as_str().unwrap_or_default();
         let update = self.0.agentcore.update_agent_runtime().agent_runtime_id(id);
         let out = configured!(update, self, target, p)
-            .client_token(Self::client_token(
+            .client_token(client_token(
                 target,
                 &format!("update-from-{}", observed.outputs["version"]),
             ))

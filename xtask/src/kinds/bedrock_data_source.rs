@@ -1,5 +1,9 @@
-//! The Knowledge Base's S3 data source, with `dataDeletionPolicy RETAIN` (DELETE gets stuck in
-//! DELETE_UNSUCCESSFUL when the vectors are already gone) and the stack's chunking.
+//! The Knowledge Base's S3 data source, with the stack's chunking and `dataDeletionPolicy DELETE`:
+//! a data source that is replaced (new chunking) or destroyed takes its vectors with it, so that
+//! retrieval never returns chunks of a data source that no longer exists. Where that deletion
+//! fails (DELETE_UNSUCCESSFUL, for instance when the vectors are already gone) the policy is set
+//! to RETAIN and the data source deleted again; a data source made with RETAIN by an earlier
+//! version is switched to DELETE before it is deleted.
 
 use async_trait::async_trait;
 use aws_sdk_bedrockagent::types::{
@@ -10,8 +14,8 @@ use aws_sdk_bedrockagent::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::bedrock_knowledge_base::{client_token, NOT_FOUND};
-use super::{properties, KindInfo};
+use super::bedrock_knowledge_base::NOT_FOUND;
+use super::{client_token, properties, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
@@ -48,6 +52,39 @@ fn default_overlap() -> i32 {
 }
 
 pub struct DataSource(pub Clients);
+
+impl DataSource {
+    /// UpdateDataSource with the stack's settings, the existing chunking and `policy`. "You can't
+    /// change the chunkingConfiguration after you create the data source connector. Specify the
+    /// existing chunkingConfiguration." (UpdateDataSource, API reference); a data source being
+    /// replaced for new chunking still has the old one.
+    async fn put(
+        &self,
+        target: &Target,
+        observed: &Observed,
+        policy: DataDeletionPolicy,
+    ) -> CloudResult<()> {
+        let mut p: Properties = properties(target)?;
+        let existing = |field: &str| observed.properties[field].as_i64().map(|v| v as i32);
+        p.chunk_max_tokens = existing("chunk_max_tokens").unwrap_or(p.chunk_max_tokens);
+        p.chunk_overlap_percentage =
+            existing("chunk_overlap_percentage").unwrap_or(p.chunk_overlap_percentage);
+        let id = observed.outputs["id"].as_str().unwrap_or_default();
+        self.0
+            .bedrockagent
+            .update_data_source()
+            .knowledge_base_id(&p.knowledge_base_id)
+            .data_source_id(id)
+            .name(&target.physical_name)
+            .data_source_configuration(config(&p, &self.0.account)?)
+            .vector_ingestion_configuration(chunking(&p)?)
+            .data_deletion_policy(policy)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(())
+    }
+}
 
 fn outputs(id: &str, kb: &str) -> Outputs {
     [
@@ -173,6 +210,7 @@ impl ResourceKind for DataSource {
                 "chunk_max_tokens": fixed.map(|f| f.max_tokens()).unwrap_or(p.chunk_max_tokens),
                 "chunk_overlap_percentage": fixed.map(|f| f.overlap_percentage()).unwrap_or(p.chunk_overlap_percentage),
                 "status": ds.status().as_str(),
+                "data_deletion_policy": ds.data_deletion_policy().map(|d| d.as_str()),
             }),
             outputs: outputs(&id, &p.knowledge_base_id),
         }))
@@ -187,9 +225,9 @@ impl ResourceKind for DataSource {
             .knowledge_base_id(&p.knowledge_base_id)
             .name(&target.physical_name)
             .data_source_configuration(config(&p, &self.0.account)?)
-            .data_deletion_policy(DataDeletionPolicy::Retain)
+            .data_deletion_policy(DataDeletionPolicy::Delete)
             .vector_ingestion_configuration(chunking(&p)?)
-            .client_token(client_token(&[&target.physical_name, &p.knowledge_base_id]))
+            .client_token(client_token(target, "create"))
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
@@ -205,22 +243,8 @@ impl ResourceKind for DataSource {
         observed: &Observed,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
-        let id = observed.outputs["id"].as_str().unwrap_or_default();
-        self.0
-            .bedrockagent
-            .update_data_source()
-            .knowledge_base_id(&p.knowledge_base_id)
-            .data_source_id(id)
-            .name(&target.physical_name)
-            .data_source_configuration(config(&p, &self.0.account)?)
-            // "You can't change the chunkingConfiguration after you create the data source
-            // connector. Specify the existing chunkingConfiguration." (UpdateDataSource)
-            .vector_ingestion_configuration(chunking(&p)?)
-            .data_deletion_policy(DataDeletionPolicy::Retain)
-            .send()
-            .await
-            .map_err(|e| classify(e, NOT_FOUND))?;
+        self.put(target, observed, DataDeletionPolicy::Delete)
+            .await?;
         Ok(observed.outputs.clone())
     }
 
@@ -248,6 +272,17 @@ impl ResourceKind for DataSource {
         }
         let p: Properties = properties(target)?;
         let id = observed.outputs["id"].as_str().unwrap_or_default();
+        match observed.properties["status"].as_str() {
+            Some("DELETE_UNSUCCESSFUL") => {
+                self.put(target, observed, DataDeletionPolicy::Retain)
+                    .await?
+            }
+            _ if observed.properties["data_deletion_policy"] != json!("DELETE") => {
+                self.put(target, observed, DataDeletionPolicy::Delete)
+                    .await?
+            }
+            _ => {}
+        }
         let res = self
             .0
             .bedrockagent

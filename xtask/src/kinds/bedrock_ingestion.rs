@@ -10,7 +10,8 @@ use aws_sdk_bedrockagent::types::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::bedrock_knowledge_base::{client_token, NOT_FOUND};
+use super::bedrock_knowledge_base::NOT_FOUND;
+use super::client_token;
 use super::{properties, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
@@ -124,11 +125,7 @@ impl ResourceKind for Ingestion {
             .knowledge_base_id(&p.knowledge_base_id)
             .data_source_id(&p.data_source_id)
             .description(format!("{PREFIX}{}", p.documents_digest))
-            .client_token(client_token(&[
-                &p.knowledge_base_id,
-                &p.data_source_id,
-                &p.documents_digest,
-            ]))
+            .client_token(client_token(target, "start"))
             .send()
             .await
             .map_err(|e| match classify(e, NOT_FOUND) {

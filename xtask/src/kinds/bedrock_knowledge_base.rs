@@ -13,9 +13,10 @@ use aws_sdk_bedrockagent::types::{
 };
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use sha2::{Digest, Sha256};
 
-use super::{first_in_pages, propagation, properties, tags_with_created_at, KindInfo};
+use super::{
+    client_token, first_in_pages, propagation, properties, tags_with_created_at, KindInfo,
+};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
@@ -47,11 +48,6 @@ fn default_model() -> String {
 pub(super) const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
 pub struct KnowledgeBase(pub Clients);
-
-/// A deterministic client token (Bedrock wants 33 to 256 characters).
-pub(super) fn client_token(parts: &[&str]) -> String {
-    hex::encode(Sha256::digest(parts.join("\n").as_bytes()))
-}
 
 fn outputs(id: &str, arn: &str, name: &str) -> Outputs {
     [("id", id), ("arn", arn), ("name", name)]
@@ -182,11 +178,7 @@ impl ResourceKind for KnowledgeBase {
             .role_arn(&p.role_arn)
             .knowledge_base_configuration(config)
             .storage_configuration(storage)
-            .client_token(client_token(&[
-                &target.physical_name,
-                &p.role_arn,
-                &p.index_arn,
-            ]))
+            .client_token(client_token(target, "create"))
             .set_tags(Some(tags_with_created_at(target).into_iter().collect()))
             .send()
             .await

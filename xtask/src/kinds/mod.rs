@@ -292,6 +292,26 @@ pub fn properties<T: DeserializeOwned>(target: &Target) -> CloudResult<T> {
 }
 
 /// Tags as the SDKs want them: our ownership tags plus the creation time.
+/// An idempotency token for `what` (a create, an update) of `target`: the same for every retry
+/// within one run of the tool (the SDK's and the engine's: a create retried cannot make two),
+/// another in the next run, and another for other properties (the create of a replacement is
+/// not the create it replaces). A token derived from names alone would repeat after a destroy or
+/// a failed job, and AWS, while it still honours the old token, answers the "new" create with the
+/// deleted or failed resource. 64 hex characters (Bedrock wants 33 to 256; AgentCore at most 256).
+pub fn client_token(target: &Target, what: &str) -> String {
+    static RUN: std::sync::OnceLock<[u8; 16]> = std::sync::OnceLock::new();
+    let run = RUN.get_or_init(rand::random);
+    use sha2::Digest;
+    let h = sha2::Sha256::new()
+        .chain_update(run)
+        .chain_update(target.physical_name.as_bytes())
+        .chain_update(b"\n")
+        .chain_update(what.as_bytes())
+        .chain_update(b"\n")
+        .chain_update(target.properties.to_string().as_bytes());
+    hex::encode(h.finalize())
+}
+
 pub fn tags_with_created_at(target: &Target) -> Vec<(String, String)> {
     let mut tags: Vec<(String, String)> = target.tags.clone().into_iter().collect();
     tags.push(crate::model::names::created_at_tag());
@@ -333,4 +353,32 @@ where
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::engine::Target;
+    use serde_json::json;
+
+    fn target(props: serde_json::Value) -> Target {
+        Target {
+            logical_id: "kb".into(),
+            physical_name: "agentcore-mt-dev-t1-kb".into(),
+            tags: Default::default(),
+            properties: props,
+        }
+    }
+
+    /// Retries within a run share a token; a replacement (other properties) or another call
+    /// does not. Across runs tokens differ by a per-run secret (not testable in one process).
+    #[test]
+    fn client_tokens_repeat_only_for_the_same_call() {
+        let a = target(json!({"chunk_max_tokens": 300}));
+        let b = target(json!({"chunk_max_tokens": 200}));
+        let token = super::client_token(&a, "create");
+        assert_eq!(token, super::client_token(&a, "create"));
+        assert_ne!(token, super::client_token(&b, "create"));
+        assert_ne!(token, super::client_token(&a, "start"));
+        assert_eq!(token.len(), 64);
+    }
 }
