@@ -192,7 +192,12 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
     // Deployed again after the destroy: every create carries a new client token (AWS, like the
     // local cloud, answers a repeated token with the original, now deleted, resource).
     let reborn = cloud.ok(&["deploy", "--stacks-dir", dir]);
-    assert_eq!(summary(&reborn)["counts"]["create"], 20, "{}", summary(&reborn));
+    assert_eq!(
+        summary(&reborn)["counts"]["create"],
+        20,
+        "{}",
+        summary(&reborn)
+    );
     let kb_now = kb_id(&cloud);
     assert_ne!(kb_now, kb_first, "the deleted Knowledge Base came back");
     let gone = cloud.ok(&["destroy", "--stacks-dir", dir]);

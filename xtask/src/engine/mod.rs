@@ -655,14 +655,6 @@ impl Engine {
             outcome.note = Some(format!("left alone: {}", not_ours(unit, &target)));
             return outcome;
         }
-        if unit.res.kind.cascades {
-            outcome.action = Action::Delete;
-            outcome.note = Some(format!(
-                "deleted with {}",
-                unit.res.dependencies().join(", ")
-            ));
-            return outcome;
-        }
         for (id, mut rx) in dependents {
             let ok = loop {
                 if let Some(ok) = *rx.borrow_and_update() {
@@ -678,6 +670,16 @@ impl Engine {
                 ));
                 return outcome;
             }
+        }
+        // A cascading resource goes with what it depends on, but only after its own dependents
+        // are gone: they may need its attributes to be found again if this destroy stops.
+        if unit.res.kind.cascades {
+            outcome.action = Action::Delete;
+            outcome.note = Some(format!(
+                "deleted with {}",
+                unit.res.dependencies().join(", ")
+            ));
+            return outcome;
         }
         outcome.action = Action::Delete;
         let kind = match self.kind(unit) {

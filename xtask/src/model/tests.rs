@@ -363,3 +363,65 @@ fn bad_references_to_another_stack() {
     );
     insta::assert_snapshot!(report);
 }
+
+/// Every runtime's execution role (in its own stack or the one it builds on) may read its agent's
+/// package and may not mint workload tokens for a user id of its choosing.
+#[test]
+fn execution_roles_read_their_package_and_never_mint_tokens_for_any_user() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
+    let stacks = super::load_all(&dir).expect("valid");
+    let resource = |stack: &super::Stack, value: &serde_json::Value| {
+        let r = super::refs::find_refs(value).unwrap().remove(0);
+        let owner = stacks
+            .iter()
+            .find(|s| s.name == r.stack_or(&stack.name))
+            .unwrap();
+        let found = owner.resources.iter().find(|x| x.id == r.resource).unwrap();
+        (owner.name.clone(), found.clone())
+    };
+    let mut checked = 0;
+    for s in &stacks {
+        for rt in s
+            .resources
+            .iter()
+            .filter(|r| r.kind.kind == "agentcore.runtime")
+        {
+            let (_, role) = resource(s, &rt.properties["role_arn"]);
+            let (_, package) = resource(s, &rt.properties["package_bucket"]);
+            let statements = role.properties["statements"].as_array().unwrap();
+            let actions = |effect: &str| -> Vec<(String, String)> {
+                statements
+                    .iter()
+                    .filter(|st| st["Effect"] == effect)
+                    .flat_map(|st| {
+                        let res = st["Resource"].to_string();
+                        st["Action"]
+                            .as_array()
+                            .unwrap()
+                            .iter()
+                            .map(move |a| (a.as_str().unwrap().to_string(), res.clone()))
+                    })
+                    .collect()
+            };
+            let allowed = actions("Allow");
+            assert!(
+                allowed.iter().any(|(a, res)| a == "s3:GetObject"
+                    && res.contains(&format!("${{{}.bucket}}", package.id))),
+                "{}/{}: its role cannot read {}",
+                s.name,
+                rt.id,
+                package.id
+            );
+            assert!(
+                !allowed.iter().any(|(a, _)| a.ends_with("ForUserId")),
+                "{}",
+                rt.id
+            );
+            assert!(actions("Deny")
+                .iter()
+                .any(|(a, _)| a == "bedrock-agentcore:GetWorkloadAccessTokenForUserId"));
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, 4, "every runtime of tutorials 1, 2 and 3");
+}
