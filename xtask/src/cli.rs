@@ -138,6 +138,16 @@ enum Command {
         #[command(subcommand)]
         action: LocalAction,
     },
+    /// Print the IAM policy the deploying identity (a CI role, a person) needs for --env, or for
+    /// every environment with --any-env: each API call deploy, destroy and verify make, the
+    /// tagging at creation, passing the roles to Bedrock and AgentCore, and the service-linked
+    /// roles AWS creates on first use. Names we choose (roles, buckets, secrets) are scoped to
+    /// the environment's prefix.
+    Permissions {
+        /// For every environment of this project (agentcore-mt-*), e.g. for a CI role.
+        #[arg(long)]
+        any_env: bool,
+    },
     /// Measure the engine's schedule on a simulated cloud in virtual time.
     Bench(crate::bench::BenchArgs),
 }
@@ -185,6 +195,22 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Local { action } => return local_command(action, &paths, &out),
         Command::Bench(args) => {
             return crate::bench::run(args, &root, &paths, &state_dir, &out).await
+        }
+        Command::Permissions { any_env } => {
+            if !any_env {
+                if let Err(m) = model::names::check_env_name(&g.env) {
+                    out.warn(&format!("error: --env: {m}"));
+                    return Ok(Exit::Invalid);
+                }
+            }
+            let policy = crate::permissions::policy((!any_env).then_some(g.env.as_str()));
+            if out.format == Format::Human {
+                println!("{}", serde_json::to_string_pretty(&policy)?);
+            }
+            out.json(
+                json!({"type": "policy", "env": (!any_env).then_some(&g.env), "document": policy}),
+            );
+            return Ok(Exit::Ok);
         }
         Command::Deploy(s) => ("deploy", s),
         Command::Plan(s) => ("plan", s),

@@ -11,6 +11,7 @@ mod kinds;
 mod model;
 mod output;
 mod packaging;
+mod permissions;
 mod web;
 
 use clap::Parser;

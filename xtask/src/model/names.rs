@@ -114,6 +114,8 @@ pub fn check_env_name(env: &str) -> Result<(), String> {
         && env.len() <= 16
         && env.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && !env.ends_with('-')
+        // RDS identifiers may not contain two consecutive hyphens (CreateDBCluster).
+        && !env.contains("--")
         && env
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
@@ -122,7 +124,7 @@ pub fn check_env_name(env: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "invalid environment name `{env}`: use 1 to 16 lowercase letters, digits and `-`, \
-             starting with a letter and not ending with `-` (for example `dev` or `pr-42`)"
+             starting with a letter, not ending with `-` and without `--` (for example `dev` or `pr-42`)"
         ))
     }
 }
@@ -190,6 +192,7 @@ mod tests {
             "pr_42",
             "-x",
             "x-",
+            "a--b",
             "4pr",
             "a-very-long-environment",
         ] {

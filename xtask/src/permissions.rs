@@ -1,0 +1,385 @@
+//! `cargo xtask permissions`: the IAM policy the identity that deploys (a CI role, a person)
+//! needs, for one environment or all of them. Every API call the provisioner makes is listed here
+//! with the action IAM checks for it (a test reads the sources and fails on a call this table
+//! does not name), plus the actions no call shows: tagging at creation, passing a role to a
+//! service, the service-linked roles AWS creates on first use.
+
+use serde_json::{json, Value};
+
+use crate::model::names::PROJECT;
+
+/// Every action the provisioner needs, by service: what the SDK calls map to, and the rest.
+fn actions() -> Vec<(&'static str, Vec<&'static str>)> {
+    vec![
+        (
+            "cognito-idp",
+            vec![
+                "AdminAddUserToGroup",
+                "AdminCreateUser",
+                "AdminDeleteUser",
+                "AdminGetUser",
+                "AdminListGroupsForUser",
+                "AdminRemoveUserFromGroup",
+                "AdminSetUserPassword",
+                "AdminUpdateUserAttributes",
+                "CreateGroup",
+                "CreateUserPool",
+                "CreateUserPoolClient",
+                "DeleteGroup",
+                "DeleteUserPool",
+                "DeleteUserPoolClient",
+                "DescribeUserPool",
+                "DescribeUserPoolClient",
+                "GetGroup",
+                "ListUserPoolClients",
+                "ListUserPools",
+                "UpdateGroup",
+                "UpdateUserPool",
+                "UpdateUserPoolClient",
+                // UserPoolTags in CreateUserPool
+                "TagResource",
+                "ListTagsForResource",
+            ],
+        ),
+        (
+            "s3",
+            vec![
+                "CreateBucket",
+                "DeleteBucket",
+                "ListBucket",
+                "ListBucketVersions",
+                "GetObject",
+                "PutObject",
+                "DeleteObject",
+                "DeleteObjectVersion",
+                "GetBucketTagging",
+                "GetBucketVersioning",
+                "PutBucketVersioning",
+                "GetBucketPublicAccessBlock",
+                "PutBucketPublicAccessBlock",
+                "GetEncryptionConfiguration",
+                "PutEncryptionConfiguration",
+                // tags in CreateBucket's configuration
+                "TagResource",
+                "PutBucketTagging",
+            ],
+        ),
+        (
+            "secretsmanager",
+            vec![
+                "CreateSecret",
+                "DeleteSecret",
+                "DescribeSecret",
+                "GetSecretValue",
+                "UpdateSecret",
+                "TagResource",
+            ],
+        ),
+        (
+            "ec2",
+            vec![
+                "CreateSecurityGroup",
+                "CreateSubnet",
+                "CreateVpc",
+                "DeleteSecurityGroup",
+                "DeleteSubnet",
+                "DeleteVpc",
+                "DescribeAvailabilityZones",
+                "DescribeSecurityGroups",
+                "DescribeSubnets",
+                "DescribeVpcs",
+                // TagSpecifications at creation
+                "CreateTags",
+            ],
+        ),
+        (
+            "rds",
+            vec![
+                "CreateDBCluster",
+                "CreateDBInstance",
+                "CreateDBSubnetGroup",
+                "DeleteDBCluster",
+                "DeleteDBInstance",
+                "DeleteDBSubnetGroup",
+                "DescribeDBClusters",
+                "DescribeDBInstances",
+                "DescribeDBSubnetGroups",
+                "EnableHttpEndpoint",
+                "ListTagsForResource",
+                "ModifyDBCluster",
+                "ModifyDBInstance",
+                "ModifyDBSubnetGroup",
+                "AddTagsToResource",
+            ],
+        ),
+        (
+            "rds-data",
+            vec![
+                "BeginTransaction",
+                "CommitTransaction",
+                "ExecuteStatement",
+                "RollbackTransaction",
+            ],
+        ),
+        (
+            "iam",
+            vec![
+                "CreateRole",
+                "DeleteRole",
+                "DeleteRolePolicy",
+                "GetRole",
+                "GetRolePolicy",
+                "ListRoleTags",
+                "PutRolePolicy",
+                "UpdateAssumeRolePolicy",
+                "TagRole",
+                "ListRolePolicies",
+            ],
+        ),
+        (
+            "s3vectors",
+            vec![
+                "CreateIndex",
+                "CreateVectorBucket",
+                "DeleteIndex",
+                "DeleteVectorBucket",
+                "GetIndex",
+                "GetVectorBucket",
+                "ListTagsForResource",
+                "TagResource",
+            ],
+        ),
+        (
+            "bedrock",
+            vec![
+                "CreateDataSource",
+                "CreateKnowledgeBase",
+                "DeleteDataSource",
+                "DeleteKnowledgeBase",
+                "GetDataSource",
+                "GetIngestionJob",
+                "GetKnowledgeBase",
+                "ListDataSources",
+                "ListIngestionJobs",
+                "ListKnowledgeBases",
+                "ListTagsForResource",
+                "StartIngestionJob",
+                "UpdateDataSource",
+                "UpdateKnowledgeBase",
+                "Retrieve",
+                "TagResource",
+            ],
+        ),
+        ("tag", vec!["GetResources"]),
+        (
+            "bedrock-agentcore",
+            vec![
+                "CreateAgentRuntime",
+                "DeleteAgentRuntime",
+                "GetAgentRuntime",
+                "ListAgentRuntimes",
+                "ListTagsForResource",
+                "UpdateAgentRuntime",
+                "TagResource",
+                // CreateAgentRuntime makes the runtime's workload identity
+                "CreateWorkloadIdentity",
+                "DeleteWorkloadIdentity",
+                "GetWorkloadIdentity",
+            ],
+        ),
+    ]
+}
+
+/// The policy document for environment `env` (`None`: every environment of this project).
+pub fn policy(env: Option<&str>) -> Value {
+    let dashed = match env {
+        Some(e) => format!("{PROJECT}-{e}-*"),
+        None => format!("{PROJECT}-*"),
+    };
+    let secrets = match env {
+        Some(e) => format!("{PROJECT}/{e}/*"),
+        None => format!("{PROJECT}/*"),
+    };
+    let mut statements = Vec::new();
+    for (service, names) in actions() {
+        let list: Vec<String> = names.iter().map(|a| format!("{service}:{a}")).collect();
+        let resource = match service {
+            // Names we choose; the rest are found or named by ids the services assign.
+            "iam" => json!([format!("arn:aws:iam::*:role/{dashed}")]),
+            "s3" => json!([
+                format!("arn:aws:s3:::{dashed}"),
+                format!("arn:aws:s3:::{dashed}/*")
+            ]),
+            "secretsmanager" => json!([
+                format!("arn:aws:secretsmanager:*:*:secret:{secrets}"),
+                // the RDS-managed master password, read by the SQL steps
+                "arn:aws:secretsmanager:*:*:secret:rds!cluster-*",
+            ]),
+            _ => json!("*"),
+        };
+        statements.push(json!({
+            "Sid": service.replace('-', "").to_uppercase(),
+            "Effect": "Allow",
+            "Action": list,
+            "Resource": resource,
+        }));
+    }
+    // The Knowledge Base and the runtimes are given their roles.
+    statements.push(json!({
+        "Sid": "PASSROLE",
+        "Effect": "Allow",
+        "Action": ["iam:PassRole"],
+        "Resource": [format!("arn:aws:iam::*:role/{dashed}")],
+        "Condition": {"StringEquals": {"iam:PassedToService": ["bedrock.amazonaws.com", "bedrock-agentcore.amazonaws.com"]}},
+    }));
+    // On an account's first Aurora cluster and first AgentCore runtime AWS creates their
+    // service-linked roles, as the caller.
+    statements.push(json!({
+        "Sid": "SERVICELINKEDROLES",
+        "Effect": "Allow",
+        "Action": ["iam:CreateServiceLinkedRole"],
+        "Resource": "*",
+        "Condition": {"StringEquals": {"iam:AWSServiceName": ["rds.amazonaws.com", "bedrock-agentcore.amazonaws.com", "network.bedrock-agentcore.amazonaws.com"]}},
+    }));
+    json!({"Version": "2012-10-17", "Statement": statements})
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// (SDK client field in `Clients`, IAM service prefix).
+    const SERVICES: &[(&str, &str)] = &[
+        ("cognito", "cognito-idp"),
+        ("s3", "s3"),
+        ("secrets", "secretsmanager"),
+        ("ec2", "ec2"),
+        ("rds", "rds"),
+        ("rdsdata", "rds-data"),
+        ("iam", "iam"),
+        ("s3vectors", "s3vectors"),
+        ("bedrockagent", "bedrock"),
+        ("bedrockruntime", "bedrock"),
+        ("tagging", "tag"),
+        ("agentcore", "bedrock-agentcore"),
+        ("sts", "sts"),
+    ];
+
+    /// SDK operations whose IAM action is not the operation's own name.
+    const RENAMED: &[(&str, &str, Option<&str>)] = &[
+        ("s3", "list_objects_v2", Some("s3:ListBucket")),
+        ("s3", "head_bucket", Some("s3:ListBucket")),
+        ("s3", "head_object", Some("s3:GetObject")),
+        ("s3", "delete_objects", Some("s3:DeleteObject")),
+        ("s3", "list_object_versions", Some("s3:ListBucketVersions")),
+        ("s3", "delete_object", Some("s3:DeleteObjectVersion")),
+        (
+            "s3",
+            "get_public_access_block",
+            Some("s3:GetBucketPublicAccessBlock"),
+        ),
+        (
+            "s3",
+            "put_public_access_block",
+            Some("s3:PutBucketPublicAccessBlock"),
+        ),
+        (
+            "s3",
+            "get_bucket_encryption",
+            Some("s3:GetEncryptionConfiguration"),
+        ),
+        (
+            "s3",
+            "put_bucket_encryption",
+            Some("s3:PutEncryptionConfiguration"),
+        ),
+        // Needs no permission: who am I.
+        ("sts", "get_caller_identity", None),
+        // A user's own sign-in, not an IAM-authorized call.
+        ("cognito", "initiate_auth", None),
+    ];
+
+    /// The IAM action checked for `op` of SDK client `client`; `None`: none is.
+    fn action(client: &str, op: &str) -> Option<String> {
+        if let Some((_, _, renamed)) = RENAMED.iter().find(|(c, o, _)| *c == client && *o == op) {
+            return renamed.map(str::to_string);
+        }
+        let (_, prefix) = SERVICES.iter().find(|(c, _)| *c == client)?;
+        let pascal: String = op
+            .split('_')
+            .map(|w| {
+                let mut c = w.chars();
+                c.next()
+                    .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
+                    .unwrap_or_default()
+            })
+            .collect();
+        // IAM spells "Db" as "DB" in RDS actions (CreateDBCluster).
+        let pascal = if *prefix == "rds" {
+            pascal.replace("Db", "DB")
+        } else {
+            pascal
+        };
+        Some(format!("{prefix}:{pascal}"))
+    }
+
+    /// Every SDK call in the sources, as (client, operation, file).
+    fn calls() -> Vec<(String, String, String)> {
+        let clients: Vec<&str> = SERVICES.iter().map(|(c, _)| *c).collect();
+        let pattern = format!(r"\b({})\s*\.\s*([a-z][a-z0-9_]*)\(\)", clients.join("|"));
+        let re = regex::Regex::new(&pattern).unwrap();
+        let mut out = Vec::new();
+        let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    let text = std::fs::read_to_string(&p).unwrap();
+                    for c in re.captures_iter(&text) {
+                        out.push((c[1].to_string(), c[2].to_string(), p.display().to_string()));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Not SDK operations: methods of the same names on other values.
+    const NOT_CALLS: &[&str] = &[
+        "as_deref",
+        "clone",
+        "as_ref",
+        "to_string",
+        "bucket",
+        "prefix",
+    ];
+
+    #[test]
+    fn every_call_the_provisioner_makes_is_in_the_policy() {
+        let policy = super::policy(Some("pr-1")).to_string();
+        let calls = calls();
+        assert!(calls.len() > 80, "found only {} calls", calls.len());
+        let mut missing = Vec::new();
+        for (client, op, file) in &calls {
+            if NOT_CALLS.contains(&op.as_str()) {
+                continue;
+            }
+            if let Some(action) = action(client, op) {
+                if !policy.contains(&format!("\"{action}\"")) {
+                    missing.push(format!("{action} ({client}.{op} in {file})"));
+                }
+            }
+        }
+        assert!(missing.is_empty(), "not in the policy: {missing:#?}");
+    }
+
+    #[test]
+    fn the_policy_is_scoped_to_the_environment() {
+        insta::assert_snapshot!(serde_json::to_string_pretty(&super::policy(Some("pr-1"))).unwrap());
+        let any = super::policy(None).to_string();
+        assert!(any.contains("role/agentcore-mt-*"));
+        assert!(!any.contains("\"*:*\""));
+    }
+}
