@@ -185,12 +185,64 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
-pub async fn run(cli: Cli) -> Result<Exit> {
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Deploy(_) => "deploy",
+            Command::Plan(_) => "plan",
+            Command::Status(_) => "status",
+            Command::Destroy(_) => "destroy",
+            Command::Validate(_) => "validate",
+            Command::Retrieve { .. } => "retrieve",
+            Command::Invoke { .. } => "invoke",
+            Command::Verify(_) => "verify",
+            Command::Demo { .. } => "demo",
+            Command::Package { .. } => "package",
+            Command::Local { .. } => "local",
+            Command::Permissions { .. } => "permissions",
+            Command::Bench(_) => "bench",
+        }
+    }
+}
+
+/// Runs the command. Every path ends, in JSON mode, with a summary event (after an error event
+/// where it failed), so that a machine reading stdout always learns how the run ended.
+pub async fn run(cli: Cli) -> Exit {
+    let mut out = Output::new(cli.global.output_format);
+    let exit = match execute(&cli, &mut out).await {
+        Ok(exit) => exit,
+        Err(e) => {
+            out.error("failed", &format!("{e:#}"));
+            Exit::Failed
+        }
+    };
+    if !out.summarized() {
+        out.json(json!({
+            "type": "summary",
+            "command": cli.command.name(),
+            "env": cli.global.env,
+            "ok": matches!(exit, Exit::Ok),
+            "exit_code": exit.code(),
+        }));
+    }
+    exit
+}
+
+impl Exit {
+    pub fn code(&self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Failed => 1,
+            Exit::Invalid => 2,
+        }
+    }
+}
+
+async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
     let g = &cli.global;
     let root = root();
     let state_dir = g.state_dir.clone().unwrap_or_else(|| root.join(".xtask"));
     let paths = local::Paths::new(&state_dir);
-    let mut out = Output::new(g.output_format);
     let (command, select) = match &cli.command {
         Command::Local { action } => return local_command(action, &paths, &out),
         Command::Bench(args) => {
@@ -199,7 +251,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         Command::Permissions { any_env } => {
             if !any_env {
                 if let Err(m) = model::names::check_env_name(&g.env) {
-                    out.warn(&format!("error: --env: {m}"));
+                    out.error("invalid_env", &format!("--env: {m}"));
                     return Ok(Exit::Invalid);
                 }
             }
@@ -229,7 +281,7 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         ),
     };
     if let Err(m) = model::names::check_env_name(&g.env) {
-        out.warn(&format!("error: --env: {m}"));
+        out.error("invalid_env", &format!("--env: {m}"));
         return Ok(Exit::Invalid);
     }
     let stacks_dir = g.stacks_dir.clone().unwrap_or_else(|| root.join("stacks"));
@@ -239,14 +291,14 @@ pub async fn run(cli: Cli) -> Result<Exit> {
             out.warn(&format!(
                 "error: the stack files are invalid; nothing was changed\n{e}"
             ));
-            out.json(json!({"type": "error", "kind": "invalid_stack", "diagnostics": e.0.iter().map(|d| json!({"file": d.file, "line": d.line, "message": d.message, "hint": d.hint})).collect::<Vec<_>>()}));
+            out.json(json!({"type": "error", "kind": "invalid_stack", "message": "the stack files are invalid; nothing was changed", "diagnostics": e.0.iter().map(|d| json!({"file": d.file, "line": d.line, "message": d.message, "hint": d.hint})).collect::<Vec<_>>()}));
             return Ok(Exit::Invalid);
         }
     };
     let mut stacks = match model::select(&all, &select.tutorial) {
         Ok(s) => s,
         Err(m) => {
-            out.warn(&format!("error: {m}"));
+            out.error("unknown_tutorial", &m);
             return Ok(Exit::Invalid);
         }
     };
@@ -271,9 +323,10 @@ pub async fn run(cli: Cli) -> Result<Exit> {
         .copied()
         .collect();
     if let Err(e) = model::check_files(&stacks, &root) {
-        out.warn(&format!(
-            "error: the files the stacks name are invalid; nothing was changed\n{e}"
-        ));
+        out.error(
+            "invalid_files",
+            &format!("the files the stacks name are invalid; nothing was changed\n{e}"),
+        );
         return Ok(Exit::Invalid);
     }
     if let Command::Package { platform, .. } = &cli.command {
@@ -494,12 +547,13 @@ async fn refuse_if_built_on(
         .iter()
         .map(|d| format!("{} ({})", d.tutorial, d.name))
         .collect();
-    out.warn(&format!(
-        "error: tutorial {} builds on what you asked to destroy and is deployed; nothing was changed\n  hint: destroy it first (cargo xtask destroy --tutorial {}), or everything (--tutorial all)",
+    let message = format!(
+        "tutorial {} builds on what you asked to destroy and is deployed; nothing was changed\n  hint: destroy it first (cargo xtask destroy --tutorial {}), or everything (--tutorial all)",
         names.join(", "),
         first.tutorial
-    ));
-    out.json(json!({"type": "error", "kind": "built_on", "dependents": deployed.iter().map(|d| &d.name).collect::<Vec<_>>()}));
+    );
+    out.warn(&format!("error: {message}"));
+    out.json(json!({"type": "error", "kind": "built_on", "message": message, "dependents": deployed.iter().map(|d| &d.name).collect::<Vec<_>>()}));
     Some(Exit::Invalid)
 }
 
@@ -585,7 +639,7 @@ async fn invoke(
 ) -> Result<Exit> {
     let agents = deployed_agents(engine, stacks, known).await?;
     let Some(agent) = agents.iter().find(|a| a.users.contains_key(user)) else {
-        out.warn(&format!("error: no selected tutorial has both an agent and the demo user `{user}`\n  hint: --tutorial 1 for john-regular / sarah-platinum, --tutorial 2 for mike-broker-a / emma-broker-b"));
+        out.error("unknown_user", &format!("no selected tutorial has both an agent and the demo user `{user}`\n  hint: --tutorial 1 for john-regular / sarah-platinum, --tutorial 2 for mike-broker-a / emma-broker-b"));
         return Ok(Exit::Invalid);
     };
     let secret = agent
@@ -641,7 +695,7 @@ async fn verify(
     let started = Instant::now();
     let agents = deployed_agents(engine, stacks, known).await?;
     if agents.is_empty() {
-        out.warn("error: no selected tutorial has an agent to verify");
+        out.error("no_agent", "no selected tutorial has an agent to verify");
         return Ok(Exit::Invalid);
     }
     let ctx = crate::agents::VerifyContext {
@@ -696,7 +750,10 @@ async fn demo(
 ) -> Result<Exit> {
     let agents = deployed_agents(engine, stacks, known).await?;
     if agents.is_empty() {
-        out.warn("error: no selected tutorial has an agent\n  hint: cargo xtask demo --tutorial 3");
+        out.error(
+            "no_agent",
+            "no selected tutorial has an agent\n  hint: cargo xtask demo --tutorial 3",
+        );
         return Ok(Exit::Invalid);
     }
     let spin = out.spinner("building the web page");
@@ -780,7 +837,7 @@ fn package(
         }
     }
     if !any {
-        out.warn("error: the selected tutorials have no agent package");
+        out.error("no_agent", "the selected tutorials have no agent package");
         return Ok(Exit::Invalid);
     }
     Ok(Exit::Ok)

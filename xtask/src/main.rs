@@ -19,13 +19,5 @@ use clap::Parser;
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse();
-    match cli::run(cli).await {
-        Ok(cli::Exit::Ok) => std::process::ExitCode::SUCCESS,
-        Ok(cli::Exit::Failed) => std::process::ExitCode::from(1),
-        Ok(cli::Exit::Invalid) => std::process::ExitCode::from(2),
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::from(1)
-        }
-    }
+    std::process::ExitCode::from(cli::run(cli).await.code())
 }

@@ -29,6 +29,8 @@ pub struct Output {
     last_said: Arc<Mutex<HashMap<String, std::time::Instant>>>,
     /// "plan" prints planned actions; everything else prints what was done.
     pub status_word: &'static str,
+    /// Whether a summary event was written: the CLI writes one itself on any path that did not.
+    summarized: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Output {
@@ -46,6 +48,7 @@ impl Output {
             bars: Arc::new(Mutex::new(HashMap::new())),
             last_said: Arc::new(Mutex::new(HashMap::new())),
             status_word: "done",
+            summarized: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         out.json(json!({"type": "version", "version": 1}));
         out
@@ -53,11 +56,27 @@ impl Output {
 
     /// Writes one JSON event (JSON mode only).
     pub fn json(&self, event: Value) {
+        if event["type"] == "summary" {
+            self.summarized
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
         if self.format == Format::Json {
             let mut stdout = std::io::stdout().lock();
             let _ = writeln!(stdout, "{event}");
             let _ = stdout.flush();
         }
+    }
+
+    /// Whether a summary event was written.
+    pub fn summarized(&self) -> bool {
+        self.summarized.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// An error: `message` (with its hint lines) on stderr, and in JSON mode an
+    /// `{"type":"error", "kind", "message"}` event.
+    pub fn error(&self, kind: &str, message: &str) {
+        self.warn(&format!("error: {message}"));
+        self.json(json!({"type": "error", "kind": kind, "message": message}));
     }
 
     /// A line for people, on stderr (human mode only).

@@ -534,24 +534,64 @@ fn bad_input_fails_before_any_api_call() {
     let out = run(state.path(), &["deploy", "--tutorial", "9"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("no stack matches --tutorial 9"));
+
+    // With JSON output every error path ends with an error event and a summary.
+    let empty = tempfile::tempdir().unwrap();
+    let empty = empty.path().to_str().unwrap().to_string();
+    for (args, kind) in [
+        (vec!["deploy", "--env", "a--b"], "invalid_env"),
+        (vec!["deploy", "--tutorial", "9"], "unknown_tutorial"),
+        (
+            vec!["plan", "--stacks-dir", stacks.path().to_str().unwrap()],
+            "invalid_stack",
+        ),
+        (
+            vec!["validate", "--stacks-dir", empty.as_str()],
+            "invalid_stack",
+        ),
+        (vec!["permissions", "--env", "a--b"], "invalid_env"),
+    ] {
+        let mut full = args.clone();
+        full.extend(["--output-format", "json"]);
+        let out = run(state.path(), &full);
+        let events = events(&out);
+        let n = events.len();
+        assert!(n >= 3, "{args:?}: {events:?}");
+        assert_eq!(events[n - 2]["type"], "error", "{args:?}: {events:?}");
+        assert_eq!(events[n - 2]["kind"], kind, "{args:?}: {events:?}");
+        assert!(events[n - 2]["message"]
+            .as_str()
+            .is_some_and(|m| !m.is_empty()));
+        let s = summary(&events);
+        assert_eq!(s["ok"], false, "{args:?}");
+        assert_eq!(
+            s["exit_code"].as_u64().map(|c| c as i32),
+            out.status.code(),
+            "{args:?}"
+        );
+    }
 }
 
 #[test]
 fn aws_target_without_credentials_says_what_to_do() {
     let state = tempfile::tempdir().unwrap();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["plan", "--tutorial", "1", "--target", "aws"])
-        .env("XTASK_STATE_DIR", state.path())
-        .env_remove("AWS_ACCESS_KEY_ID")
-        .env_remove("AWS_SECRET_ACCESS_KEY")
-        .env_remove("AWS_SESSION_TOKEN")
-        .env_remove("AWS_PROFILE")
-        .env("AWS_CONFIG_FILE", state.path().join("none"))
-        .env("AWS_SHARED_CREDENTIALS_FILE", state.path().join("none"))
-        .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .unwrap();
+    let aws = |extra: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["plan", "--tutorial", "1", "--target", "aws"])
+            .args(extra)
+            .env("XTASK_STATE_DIR", state.path())
+            .env_remove("AWS_ACCESS_KEY_ID")
+            .env_remove("AWS_SECRET_ACCESS_KEY")
+            .env_remove("AWS_SESSION_TOKEN")
+            .env_remove("AWS_PROFILE")
+            .env("AWS_CONFIG_FILE", state.path().join("none"))
+            .env("AWS_SHARED_CREDENTIALS_FILE", state.path().join("none"))
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap()
+    };
+    let out = aws(&[]);
     assert_eq!(out.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -559,6 +599,22 @@ fn aws_target_without_credentials_says_what_to_do() {
             && stderr.contains("hint: configure credentials"),
         "{stderr}"
     );
+    assert!(
+        String::from_utf8_lossy(&out.stdout).is_empty(),
+        "human mode writes no events"
+    );
+    let json = aws(&["--output-format", "json"]);
+    let events = events(&json);
+    let error = events
+        .iter()
+        .find(|e| e["type"] == "error")
+        .expect("an error event");
+    assert_eq!(error["kind"], "failed");
+    assert!(error["message"]
+        .as_str()
+        .unwrap()
+        .contains("no AWS credentials were found"));
+    assert_eq!(summary(&events)["exit_code"], 1);
     assert!(
         !state.path().join("local").exists(),
         "the local cloud was started for an AWS run"

@@ -27,6 +27,7 @@ pub const INFO: KindInfo = KindInfo {
 #[serde(deny_unknown_fields)]
 pub struct Properties {
     pub vpc_id: String,
+    #[serde(deserialize_with = "super::cidr")]
     pub cidr_block: String,
     /// Which of the region's availability zones, in name order (0 is the first).
     pub zone_index: usize,

@@ -25,6 +25,7 @@ pub const INFO: KindInfo = KindInfo {
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Properties {
+    #[serde(deserialize_with = "super::cidr")]
     pub cidr_block: String,
 }
 

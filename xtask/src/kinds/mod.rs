@@ -292,6 +292,30 @@ pub fn properties<T: DeserializeOwned>(target: &Target) -> CloudResult<T> {
 }
 
 /// Tags as the SDKs want them: our ownership tags plus the creation time.
+/// A `cidr_block` property: an IPv4 network address and a prefix from /16 to /28, the block
+/// sizes a VPC or subnet may have ("VPC CIDR blocks", Amazon VPC User Guide).
+pub fn cidr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    let text = String::deserialize(d)?;
+    let bad = |why: &str| {
+        serde::de::Error::custom(format!(
+            "cidr_block `{text}`: {why}; write a network address and a prefix from /16 to /28, \
+             e.g. 10.42.1.0/24"
+        ))
+    };
+    let (addr, prefix) = text.split_once('/').ok_or_else(|| bad("no /prefix"))?;
+    let addr: std::net::Ipv4Addr = addr.parse().map_err(|_| bad("not an IPv4 address"))?;
+    let prefix: u32 = prefix
+        .parse()
+        .map_err(|_| bad("the prefix is not a number"))?;
+    if !(16..=28).contains(&prefix) {
+        return Err(bad("the prefix is outside /16 to /28"));
+    }
+    if u32::from(addr) & (u32::MAX >> prefix) != 0 {
+        return Err(bad("host bits are set"));
+    }
+    Ok(text)
+}
+
 /// An idempotency token for `what` (a create, an update) of `target`: the same for every retry
 /// within one run of the tool (the SDK's and the engine's: a create retried cannot make two),
 /// another in the next run, and another for other properties (the create of a replacement is

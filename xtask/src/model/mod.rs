@@ -309,6 +309,17 @@ pub fn load_all(dir: &Path) -> Result<Vec<Stack>, Invalid> {
         .filter(|p| p.extension().is_some_and(|x| x == "yaml" || x == "yml"))
         .collect();
     files.sort();
+    if files.is_empty() {
+        return Err(Invalid(vec![Diagnostic {
+            file: dir.to_path_buf(),
+            line: None,
+            message: "no stack files (*.yaml) in the stacks directory: there is nothing to do"
+                .into(),
+            hint:
+                "run the command inside the repository, or pass --stacks-dir with the stack files"
+                    .into(),
+        }]));
+    }
     let mut stacks = Vec::new();
     let mut diags = Vec::new();
     for f in files {

@@ -425,3 +425,29 @@ fn execution_roles_read_their_package_and_never_mint_tokens_for_any_user() {
     }
     assert_eq!(checked, 4, "every runtime of tutorials 1, 2 and 3");
 }
+
+#[test]
+fn cidr_blocks_aws_would_refuse() {
+    let vpc = |cidr: &str| {
+        errors(&format!(
+            "{HEAD}  vpc:\n    kind: ec2.vpc\n    properties:\n      cidr_block: {cidr}\n"
+        ))
+    };
+    assert_eq!(vpc("10.42.0.0/16"), "valid");
+    let report = [
+        "10.42.1.0/33",
+        "10.42.1.0/8",
+        "10.42.1.7/24",
+        "10.42.1/24",
+        "10.42.1.0",
+    ]
+    .map(vpc)
+    .join("\n---\n");
+    insta::assert_snapshot!(report);
+}
+
+#[test]
+fn an_empty_stacks_directory_is_an_error() {
+    let err = load_dir(&[]).unwrap_err();
+    assert!(err.contains("no stack files"), "{err}");
+}
