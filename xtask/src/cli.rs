@@ -244,9 +244,9 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
     let state_dir = g.state_dir.clone().unwrap_or_else(|| root.join(".xtask"));
     let paths = local::Paths::new(&state_dir);
     let (command, select) = match &cli.command {
-        Command::Local { action } => return local_command(action, &paths, &out),
+        Command::Local { action } => return local_command(action, &paths, out),
         Command::Bench(args) => {
-            return crate::bench::run(args, &root, &paths, &state_dir, &out).await
+            return crate::bench::run(args, &root, &paths, &state_dir, out).await
         }
         Command::Permissions { any_env } => {
             if !any_env {
@@ -330,7 +330,7 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         return Ok(Exit::Invalid);
     }
     if let Command::Package { platform, .. } = &cli.command {
-        return package(&stacks, &root, &paths, *platform, &out);
+        return package(&stacks, &root, &paths, *platform, out);
     }
     if command == "validate" {
         for s in &stacks {
@@ -365,7 +365,7 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
     let clients = connect(
         g,
         &paths,
-        &out,
+        out,
         root.clone(),
         !["plan", "status", "retrieve", "invoke", "verify", "demo"].contains(&command),
     )
@@ -378,24 +378,24 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         backoff: engine::Backoff::default(),
     });
     if let Command::Retrieve { user, query, .. } = &cli.command {
-        return retrieve(&engine, &closure, &clients, &out, user, query).await;
+        return retrieve(&engine, &closure, &clients, out, user, query).await;
     }
     if let Command::Invoke { user, prompt, .. } = &cli.command {
-        return invoke(&engine, &stacks, &closure, &clients, &out, user, prompt).await;
+        return invoke(&engine, &stacks, &closure, &clients, out, user, prompt).await;
     }
     if let Command::Demo { port, .. } = &cli.command {
         return demo(
-            &engine, &stacks, &closure, &clients, &out, g, &state_dir, *port,
+            &engine, &stacks, &closure, &clients, out, g, &state_dir, *port,
         )
         .await;
     }
     if command == "verify" {
-        return verify(&engine, &stacks, &closure, &clients, &out, g, &paths).await;
+        return verify(&engine, &stacks, &closure, &clients, out, g, &paths).await;
     }
     let outcomes = match command {
         "deploy" => engine.deploy(&stacks).await,
         "destroy" => {
-            if let Some(exit) = refuse_if_built_on(&engine, &all, &stacks, &out).await {
+            if let Some(exit) = refuse_if_built_on(&engine, &all, &stacks, out).await {
                 return Ok(exit);
             }
             engine.destroy(&stacks, &context).await
@@ -409,11 +409,11 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
             }
             planned
         }
-        _ => return status(&engine, &stacks, &context, &out, &clients).await,
+        _ => return status(&engine, &stacks, &context, out, &clients).await,
     };
     // Resources removed from a stack file are invisible to deploy and destroy: find them by tag.
     let orphans = if command == "plan" || command == "destroy" {
-        report_orphans(&out, &clients, &g.env, &stacks, command == "destroy").await
+        report_orphans(out, &clients, &g.env, &stacks, command == "destroy").await
     } else {
         0
     };
