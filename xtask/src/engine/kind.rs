@@ -60,6 +60,11 @@ pub enum CloudError {
     /// Throttling, eventual consistency, a resource busy in another state: try again later.
     #[error("{0} (will retry)")]
     Retryable(String),
+    /// Retryable, but only for this long after it was first answered (a new role that has not
+    /// propagated yet): past that, the cause is another one (a missing permission) and waiting
+    /// until the resource's deadline would only hide it.
+    #[error("{0} (will retry)")]
+    RetryableFor(String, std::time::Duration),
     /// The thing is not there. Deleting something already gone is success.
     #[error("not found: {0}")]
     NotFound(String),

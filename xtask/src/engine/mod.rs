@@ -492,22 +492,15 @@ impl Engine {
         deadline: Instant,
     ) -> Result<Outputs, CloudError> {
         let note = |why: &str| self.reporter.retrying(&unit.stack, &unit.res.id, why);
-        let mut attempt = 0;
+        let mut budget = retry::Budget::new(deadline);
         loop {
-            let why = match kind.create(target).await {
-                Err(CloudError::Retryable(why)) => why,
-                other => return other,
+            let error = match kind.create(target).await {
+                Err(e) => e,
+                ok => return ok,
             };
-            let pause = self.backoff.delay(attempt);
-            if Instant::now() + pause > deadline {
-                return Err(CloudError::Fatal(format!(
-                    "gave up after {} attempts: {why}",
-                    attempt + 1
-                )));
-            }
+            let (pause, why) = budget.next(self.backoff, error)?;
             note(&why);
             tokio::time::sleep(pause).await;
-            attempt += 1;
             match self.observe(kind, unit, target).await? {
                 None => continue,
                 Some(obs) if !obs.owned => return Err(CloudError::Fatal(not_ours(unit, target))),

@@ -35,6 +35,50 @@ impl Backoff {
     }
 }
 
+/// How long a retrying loop may go on: until `deadline`, and for a `RetryableFor` answer no
+/// longer than its window after the first one.
+pub struct Budget {
+    deadline: Instant,
+    first_bounded: Option<Instant>,
+    attempts: u32,
+}
+
+impl Budget {
+    pub fn new(deadline: Instant) -> Budget {
+        Budget {
+            deadline,
+            first_bounded: None,
+            attempts: 0,
+        }
+    }
+
+    /// For a retryable `error`: the pause before the next attempt and why; any other error, or
+    /// a retryable one past its budget, comes back as the error to return.
+    pub fn next(
+        &mut self,
+        backoff: Backoff,
+        error: CloudError,
+    ) -> Result<(Duration, String), CloudError> {
+        let (why, limit) = match error {
+            CloudError::Retryable(why) => (why, self.deadline),
+            CloudError::RetryableFor(why, window) => {
+                let first = *self.first_bounded.get_or_insert_with(Instant::now);
+                (why, self.deadline.min(first + window))
+            }
+            other => return Err(other),
+        };
+        let pause = backoff.delay(self.attempts);
+        if Instant::now() + pause > limit {
+            return Err(CloudError::Fatal(format!(
+                "gave up after {} attempts: {why}",
+                self.attempts + 1
+            )));
+        }
+        self.attempts += 1;
+        Ok((pause, why))
+    }
+}
+
 /// Runs `op` until it succeeds, fails for good, or `deadline` passes. `on_retry` hears why.
 pub async fn retry<T, F, Fut>(
     backoff: Backoff,
@@ -46,22 +90,15 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = CloudResult<T>>,
 {
-    let mut attempt = 0;
+    let mut budget = Budget::new(deadline);
     loop {
         match op().await {
-            Err(CloudError::Retryable(why)) => {
-                let pause = backoff.delay(attempt);
-                if Instant::now() + pause > deadline {
-                    return Err(CloudError::Fatal(format!(
-                        "gave up after {} attempts: {why}",
-                        attempt + 1
-                    )));
-                }
+            Err(e) => {
+                let (pause, why) = budget.next(backoff, e)?;
                 on_retry(&why);
                 tokio::time::sleep(pause).await;
-                attempt += 1;
             }
-            other => return other,
+            ok => return ok,
         }
     }
 }
@@ -113,5 +150,29 @@ mod tests {
         )
         .await;
         assert!(matches!(got, Err(CloudError::Fatal(m)) if m.contains("gave up")));
+    }
+
+    /// A bounded answer is retried for its window, not until the deadline.
+    #[tokio::test(start_paused = true)]
+    async fn a_bounded_retry_gives_up_after_its_window() {
+        let start = Instant::now();
+        let got: CloudResult<()> = retry(
+            Backoff::default(),
+            start + Duration::from_secs(900),
+            |_| {},
+            || async {
+                Err(CloudError::RetryableFor(
+                    "role".into(),
+                    Duration::from_secs(60),
+                ))
+            },
+        )
+        .await;
+        assert!(matches!(got, Err(CloudError::Fatal(m)) if m.contains("gave up")));
+        let waited = start.elapsed();
+        assert!(
+            waited <= Duration::from_secs(60) && waited >= Duration::from_secs(45),
+            "{waited:?}"
+        );
     }
 }

@@ -431,7 +431,7 @@ mod tests {
         let retried = |m: &str| {
             matches!(
                 busy(propagation(CloudError::Fatal(m.into()))),
-                CloudError::Retryable(_)
+                CloudError::Retryable(_) | CloudError::RetryableFor(..)
             )
         };
         assert!(retried(

@@ -343,7 +343,10 @@ pub fn tags_with_created_at(target: &Target) -> Vec<(String, String)> {
 }
 
 /// Right after a role is created, the service (Bedrock, AgentCore) cannot assume it yet:
-/// "Role validation failed", "cannot be assumed", AccessDenied. Retry while IAM propagates.
+/// "Role validation failed", "cannot be assumed", AccessDenied. Retried while IAM propagates,
+/// for at most `PROPAGATION`: an answer that lasts longer has another cause (the deploying
+/// identity lacks iam:PassRole, the role's trust policy is wrong), and saying so after three
+/// minutes beats retrying until the resource's deadline (15 minutes for a Knowledge Base).
 pub fn propagation(e: CloudError) -> CloudError {
     match e {
         CloudError::Fatal(m)
@@ -351,11 +354,21 @@ pub fn propagation(e: CloudError) -> CloudError {
                 || (m.contains("ValidationException")
                     && (m.to_lowercase().contains("role") || m.contains("assume"))) =>
         {
-            CloudError::Retryable(format!("the role is not usable yet (IAM propagation): {m}"))
+            CloudError::RetryableFor(
+                format!(
+                    "the role is not usable yet (IAM propagation): {m}\n  hint: if this lasts, \
+                     the deploying identity may lack iam:PassRole for the role (cargo xtask \
+                     permissions prints what it needs)"
+                ),
+                PROPAGATION,
+            )
         }
         other => other,
     }
 }
+
+/// How long a role may take to become usable after it was created or changed.
+pub const PROPAGATION: std::time::Duration = std::time::Duration::from_secs(180);
 
 /// The first item a paginated List call yields that `pick` accepts (kinds that are found by
 /// listing names: a Knowledge Base, an agent runtime).
