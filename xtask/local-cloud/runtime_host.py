@@ -72,6 +72,18 @@ _in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT)
 _session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
 _control = _session.client("bedrock-agentcore-control", endpoint_url=MINISTACK)
 _s3 = _session.client("s3", endpoint_url=MINISTACK, config=boto3.session.Config(s3={"addressing_style": "path"}))
+_logs = _session.client("logs", endpoint_url=MINISTACK)
+# As on AWS, an agent's output goes to a log group the runtime creates on its first start,
+# `/aws/bedrock-agentcore/runtimes/<runtime id>-<endpoint>`, which outlives the runtime: the
+# provisioner must delete it (and the leak inventory sees it if it does not).
+LOG_GROUP_PREFIX = "/aws/bedrock-agentcore/runtimes/"
+
+
+def _create_log_group(runtime_id):
+    try:
+        _logs.create_log_group(logGroupName=f"{LOG_GROUP_PREFIX}{runtime_id}-DEFAULT")
+    except _logs.exceptions.ResourceAlreadyExistsException:
+        pass
 _COGNITO = re.compile(r"^https://cognito-idp\.[a-z0-9-]+\.amazonaws\.com/")
 
 
@@ -361,6 +373,7 @@ class Agents:
                 agent.stop()
                 del self.running[runtime_id]
             agent = Agent(runtime_id, version, config)
+            _create_log_group(runtime_id)
             self.running[runtime_id] = agent
             return agent
 

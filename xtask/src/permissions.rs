@@ -171,6 +171,8 @@ fn actions() -> Vec<(&'static str, Vec<&'static str>)> {
             ],
         ),
         ("tag", vec!["GetResources"]),
+        // the runtimes' log groups, which AgentCore creates and destroy removes
+        ("logs", vec!["DescribeLogGroups", "DeleteLogGroup"]),
         (
             "bedrock-agentcore",
             vec![
@@ -215,6 +217,7 @@ pub fn policy(env: Option<&str>) -> Value {
                 // the RDS-managed master password, read by the SQL steps
                 "arn:aws:secretsmanager:*:*:secret:rds!cluster-*",
             ]),
+            "logs" => json!(["arn:aws:logs:*:*:log-group:/aws/bedrock-agentcore/runtimes/*"]),
             _ => json!("*"),
         };
         statements.push(json!({
@@ -263,6 +266,7 @@ mod tests {
         ("tagging", "tag"),
         ("agentcore", "bedrock-agentcore"),
         ("sts", "sts"),
+        ("logs", "logs"),
     ];
 
     /// SDK operations whose IAM action is not the operation's own name.
@@ -354,6 +358,7 @@ mod tests {
         "to_string",
         "bucket",
         "prefix",
+        "display",
     ];
 
     #[test]

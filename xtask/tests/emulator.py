@@ -20,6 +20,7 @@ ec2 = session.client("ec2", endpoint_url=endpoint)
 iam = session.client("iam", endpoint_url=endpoint)
 bedrock = session.client("bedrock-agent", endpoint_url=endpoint)
 agentcore = session.client("bedrock-agentcore-control", endpoint_url=endpoint)
+logs = session.client("logs", endpoint_url=endpoint)
 vectors = session.client("s3vectors", endpoint_url=os.environ["MOTO_URL"]) if os.environ.get("MOTO_URL") else None
 
 
@@ -59,7 +60,9 @@ def inventory(prefix):
     indexes = sorted(i["indexName"] for b in vector_buckets for i in vectors.list_indexes(vectorBucketName=b)["indexes"])
     # AgentCore runtime names allow no '-': the provisioner maps it to '_'.
     runtimes = sorted(r["agentRuntimeName"] for r in agentcore.list_agent_runtimes()["agentRuntimes"] if r["agentRuntimeName"].startswith(prefix.replace("-", "_")))
-    database = {"agent_runtimes": runtimes, "roles": roles, "knowledge_bases": kbs, "vector_buckets": vector_buckets, "vector_indexes": indexes, "clusters": clusters, "instances": instances, "subnet_groups": subnet_groups, "cluster_snapshots": snapshots,
+    log_prefix = "/aws/bedrock-agentcore/runtimes/" + prefix.replace("-", "_")
+    log_groups = sorted(g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=log_prefix)["logGroups"])
+    database = {"agent_runtimes": runtimes, "log_groups": log_groups, "roles": roles, "knowledge_bases": kbs, "vector_buckets": vector_buckets, "vector_indexes": indexes, "clusters": clusters, "instances": instances, "subnet_groups": subnet_groups, "cluster_snapshots": snapshots,
                 "vpcs": vpcs, "subnets": subnets, "security_groups": groups, "managed_secrets": managed}
     out.update({k: v for k, v in database.items() if v})
     return out

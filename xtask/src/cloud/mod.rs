@@ -117,6 +117,7 @@ pub struct Clients {
     pub bedrockruntime: aws_sdk_bedrockagentruntime::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub agentcore: aws_sdk_bedrockagentcorecontrol::Client,
+    pub logs: aws_sdk_cloudwatchlogs::Client,
     pub target: TargetKind,
     /// Where agents are invoked: `https://bedrock-agentcore.<region>.amazonaws.com`, the local
     /// runtime host, or `AWS_ENDPOINT_URL_BEDROCK_AGENTCORE`.
@@ -251,6 +252,11 @@ impl Clients {
             ),
             agentcore: aws_sdk_bedrockagentcorecontrol::Client::from_conf(
                 aws_sdk_bedrockagentcorecontrol::config::Builder::from(sdk)
+                    .interceptor(counting.clone())
+                    .build(),
+            ),
+            logs: aws_sdk_cloudwatchlogs::Client::from_conf(
+                aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
                     .interceptor(counting.clone())
                     .build(),
             ),

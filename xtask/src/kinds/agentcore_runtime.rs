@@ -24,6 +24,9 @@ use crate::engine::{
 };
 use crate::model::{names, NameStyle};
 
+/// Where AgentCore writes a runtime's logs: `<prefix><runtime id>-<endpoint name>`.
+pub const LOG_GROUPS: &str = "/aws/bedrock-agentcore/runtimes/";
+
 pub const INFO: KindInfo = KindInfo {
     kind: "agentcore.runtime",
     name_style: NameStyle::Underscored,
@@ -178,6 +181,45 @@ impl Runtime {
             .network_mode(NetworkMode::Public)
             .build()
             .map_err(CloudError::fatal)
+    }
+
+    /// The log groups the runtime wrote to (`/aws/bedrock-agentcore/runtimes/<id>-<endpoint>`),
+    /// which AWS creates for it and leaves behind when the runtime is deleted.
+    async fn delete_log_groups(&self, id: &str) -> CloudResult<()> {
+        const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
+        let prefix = format!("{LOG_GROUPS}{id}-");
+        let mut pages = self
+            .0
+            .logs
+            .describe_log_groups()
+            .log_group_name_prefix(&prefix)
+            .into_paginator()
+            .send();
+        let mut names = Vec::new();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(e, NOT_FOUND))?;
+            names.extend(
+                page.log_groups()
+                    .iter()
+                    .filter_map(|g| g.log_group_name())
+                    .map(str::to_string),
+            );
+        }
+        for name in names {
+            match self
+                .0
+                .logs
+                .delete_log_group()
+                .log_group_name(&name)
+                .send()
+                .await
+                .map_err(|e| classify(e, NOT_FOUND))
+            {
+                Ok(_) | Err(CloudError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 
     async fn find_id(&self, name: &str) -> CloudResult<Option<String>> {
@@ -411,6 +453,8 @@ impl ResourceKind for Runtime {
             return Ok(());
         }
         let id = observed.outputs["id"].as_str().unwrap_or_default();
+        // Its logs first: a destroy stopped in between finds the runtime again and repeats this.
+        self.delete_log_groups(id).await?;
         self.0
             .agentcore
             .delete_agent_runtime()
