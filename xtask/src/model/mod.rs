@@ -122,8 +122,10 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
     };
     let file: StackFile = serde_yaml_ng::from_str(source).map_err(|e| {
         let line = e.location().map(|l| l.line());
-        let message = strip_location(&e.to_string());
-        let hint = if message.contains("unknown field") {
+        let message = resource_key_message(&strip_location(&e.to_string()));
+        let hint = if message.contains("unknown key") {
+            "a resource has exactly two keys, `kind` and `properties`: fix the spelling"
+        } else if message.contains("unknown field") {
             "remove the field or fix its spelling; the expected fields are listed above"
         } else if message.contains("unknown variant") {
             "`kind` must be one of the kinds listed above"
@@ -257,6 +259,21 @@ fn ids(resources: &[Resource]) -> String {
         .map(|r| r.id.as_str())
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// serde's message for a misspelt key of a resource (`invalid value: string "propertys",
+/// expected "kind" or "properties"`) in words that name the key.
+fn resource_key_message(message: &str) -> String {
+    let Some(rest) = message.split_once(": invalid value: string \"") else {
+        return message.to_string();
+    };
+    match rest.1.split_once("\", expected \"kind\" or \"properties\"") {
+        Some((key, _)) => format!(
+            "{}: unknown key `{key}` (a resource has `kind` and `properties`)",
+            rest.0
+        ),
+        None => message.to_string(),
+    }
 }
 
 /// serde_yaml puts "at line L column C" in its message; we print the line ourselves.

@@ -451,3 +451,10 @@ fn an_empty_stacks_directory_is_an_error() {
     let err = load_dir(&[]).unwrap_err();
     assert!(err.contains("no stack files"), "{err}");
 }
+
+#[test]
+fn a_misspelt_resource_key_is_named() {
+    insta::assert_snapshot!(errors(&format!(
+        "{HEAD}  pool:\n    kind: cognito.user_pool\n    propertys: {{}}\n"
+    )));
+}
