@@ -243,7 +243,7 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
     let root = root();
     let state_dir = g.state_dir.clone().unwrap_or_else(|| root.join(".xtask"));
     let paths = local::Paths::new(&state_dir);
-    let (command, select) = match &cli.command {
+    let select = match &cli.command {
         Command::Local { action } => return local_command(action, &paths, out),
         Command::Bench(args) => {
             return crate::bench::run(args, &root, &paths, &state_dir, out).await
@@ -264,22 +264,20 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
             );
             return Ok(Exit::Ok);
         }
-        Command::Deploy(s) => ("deploy", s),
-        Command::Plan(s) => ("plan", s),
-        Command::Status(s) => ("status", s),
-        Command::Destroy(s) => ("destroy", s),
-        Command::Validate(s) => ("validate", s),
-        Command::Retrieve { select, .. } => ("retrieve", select),
-        Command::Invoke { select, .. } => ("invoke", select),
-        Command::Verify(s) => ("verify", s),
-        Command::Package { select, .. } => ("package", select),
-        Command::Demo { tutorial, .. } => (
-            "demo",
-            &Select {
-                tutorial: tutorial.clone(),
-            },
-        ),
+        Command::Deploy(s)
+        | Command::Plan(s)
+        | Command::Status(s)
+        | Command::Destroy(s)
+        | Command::Validate(s)
+        | Command::Verify(s)
+        | Command::Retrieve { select: s, .. }
+        | Command::Invoke { select: s, .. }
+        | Command::Package { select: s, .. } => s,
+        Command::Demo { tutorial, .. } => &Select {
+            tutorial: tutorial.clone(),
+        },
     };
+    let command = cli.command.name();
     if let Err(m) = model::names::check_env_name(&g.env) {
         out.error("invalid_env", &format!("--env: {m}"));
         return Ok(Exit::Invalid);

@@ -271,7 +271,7 @@ impl Packager {
 }
 
 /// Regular files under `dir` by zip entry name (`/`-separated), skipping bytecode caches.
-fn collect(dir: &Path, prefix: &str) -> Result<BTreeMap<String, (PathBuf, u32)>> {
+pub(crate) fn collect(dir: &Path, prefix: &str) -> Result<BTreeMap<String, (PathBuf, u32)>> {
     let mut out = BTreeMap::new();
     let entries =
         std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))?;

@@ -333,17 +333,12 @@ mod tests {
         let pattern = format!(r"\b({})\s*\.\s*([a-z][a-z0-9_]*)\(\)", clients.join("|"));
         let re = regex::Regex::new(&pattern).unwrap();
         let mut out = Vec::new();
-        let mut dirs = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src")];
-        while let Some(d) = dirs.pop() {
-            for e in std::fs::read_dir(&d).unwrap().flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    dirs.push(p);
-                } else if p.extension().is_some_and(|x| x == "rs") {
-                    let text = std::fs::read_to_string(&p).unwrap();
-                    for c in re.captures_iter(&text) {
-                        out.push((c[1].to_string(), c[2].to_string(), p.display().to_string()));
-                    }
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        for (name, (path, _)) in crate::packaging::collect(&src, "src/").unwrap() {
+            if name.ends_with(".rs") {
+                let text = std::fs::read_to_string(&path).unwrap();
+                for c in re.captures_iter(&text) {
+                    out.push((c[1].to_string(), c[2].to_string(), name.clone()));
                 }
             }
         }

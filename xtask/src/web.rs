@@ -359,36 +359,19 @@ fn explain(status: u16, text: &str) -> (&'static str, String) {
 
 /// The page's sources, hashed: what a build depends on.
 fn source_digest(web: &Path) -> Result<String> {
-    let mut files = Vec::new();
+    let mut files = crate::packaging::collect(&web.join("src"), "src/")?;
     for name in [
         "package.json",
         "package-lock.json",
         "index.html",
         "vite.config.js",
     ] {
-        files.push(web.join(name));
+        files.insert(name.to_string(), (web.join(name), 0));
     }
-    let mut stack = vec![web.join("src")];
-    while let Some(dir) = stack.pop() {
-        for e in std::fs::read_dir(&dir).with_context(|| format!("reading {}", dir.display()))? {
-            let p = e?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else {
-                files.push(p);
-            }
-        }
-    }
-    files.sort();
     let mut h = Sha256::new();
-    for f in files {
-        h.update(
-            f.strip_prefix(web)
-                .unwrap_or(&f)
-                .to_string_lossy()
-                .as_bytes(),
-        );
-        h.update(std::fs::read(&f).with_context(|| format!("reading {}", f.display()))?);
+    for (name, (path, _)) in files {
+        h.update(name.as_bytes());
+        h.update(std::fs::read(&path).with_context(|| format!("reading {}", path.display()))?);
     }
     Ok(hex::encode(h.finalize())[..16].to_string())
 }
@@ -450,20 +433,12 @@ pub fn bundle(root: &Path, state_dir: &Path, say: &dyn Fn(&str)) -> Result<PathB
 /// Bytes of every file under `dir`, by extension.
 pub fn sizes(dir: &Path) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if let Ok(m) = e.metadata() {
-                let ext = p
-                    .extension()
-                    .map(|x| x.to_string_lossy().to_string())
-                    .unwrap_or_default();
-                *out.entry(ext).or_default() += m.len();
-            }
-        }
+    for (_, (path, _)) in crate::packaging::collect(dir, "").unwrap_or_default() {
+        let ext = path
+            .extension()
+            .map(|x| x.to_string_lossy().to_string())
+            .unwrap_or_default();
+        *out.entry(ext).or_default() += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     }
     out
 }
