@@ -200,6 +200,15 @@ elif command == "minor-upgrade":
     major, minor = version.split(".")[:2]
     rds.modify_db_cluster(DBClusterIdentifier=ident, EngineVersion=f"{major}.{int(minor) + 1}", ApplyImmediately=True)
     print(json.dumps({"from": version, "to": rds.describe_db_clusters(DBClusterIdentifier=ident)["DBClusters"][0]["EngineVersion"]}))
+elif command == "retain-data-source":
+    # Environment `arg`'s policy data source with dataDeletionPolicy RETAIN, as an earlier
+    # version of the provisioner made it.
+    kb = next(k for k in bedrock.list_knowledge_bases()["knowledgeBaseSummaries"] if k["name"] == f"agentcore-mt-{arg}-t1-knowledge-base")
+    summary = bedrock.list_data_sources(knowledgeBaseId=kb["knowledgeBaseId"])["dataSourceSummaries"][0]
+    ds = bedrock.get_data_source(knowledgeBaseId=kb["knowledgeBaseId"], dataSourceId=summary["dataSourceId"])["dataSource"]
+    bedrock.update_data_source(knowledgeBaseId=kb["knowledgeBaseId"], dataSourceId=ds["dataSourceId"], name=ds["name"], dataSourceConfiguration=ds["dataSourceConfiguration"], vectorIngestionConfiguration=ds["vectorIngestionConfiguration"], dataDeletionPolicy="RETAIN")
+    ds = bedrock.get_data_source(knowledgeBaseId=kb["knowledgeBaseId"], dataSourceId=ds["dataSourceId"])["dataSource"]
+    print(json.dumps({"policy": ds["dataDeletionPolicy"]}))
 elif command == "make-bucket":
     s3.create_bucket(Bucket=arg)
     print(json.dumps({"created": arg}))
