@@ -13,7 +13,7 @@ use serde_json::json;
 use crate::cloud::{self, local, Clients, TargetKind};
 use crate::engine::{self, Engine, Outcome};
 use crate::model::{self, Stack};
-use crate::output::{outcome_event, outcome_line, Format, Output};
+use crate::output::{outcome_event, Format, Output, Tense};
 
 /// Deploys and tears down the agentcore-multitenant reference architecture (Cognito, S3,
 /// Bedrock Knowledge Base, Aurora with Row-Level Security, AgentCore Runtime), on the local
@@ -52,6 +52,9 @@ struct Global {
     /// human: progress and results on stderr. json: newline-delimited events on stdout.
     #[arg(long, global = true, value_enum, default_value = "human")]
     output_format: Format,
+    /// Show every resource, also those that do not change (and, in status, their outputs).
+    #[arg(long, short = 'v', global = true)]
+    verbose: bool,
     /// Do not ask before changing an AWS account (implied by CI=true).
     #[arg(long, short = 'y', global = true)]
     yes: bool,
@@ -208,7 +211,7 @@ impl Command {
 /// Runs the command. Every path ends, in JSON mode, with a summary event (after an error event
 /// where it failed), so that a machine reading stdout always learns how the run ended.
 pub async fn run(cli: Cli) -> Exit {
-    let mut out = Output::new(cli.global.output_format);
+    let mut out = Output::new(cli.global.output_format, cli.global.verbose);
     let exit = match execute(&cli, &mut out).await {
         Ok(exit) => exit,
         Err(e) => {
@@ -360,14 +363,7 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         return Ok(Exit::Ok);
     }
     let started = Instant::now();
-    let clients = connect(
-        g,
-        &paths,
-        out,
-        root.clone(),
-        !["plan", "status", "retrieve", "invoke", "verify", "demo"].contains(&command),
-    )
-    .await?;
+    let clients = connect(g, &paths, out, root.clone()).await?;
     let engine = Arc::new(Engine {
         kinds: crate::kinds::registry(&clients),
         env: g.env.clone(),
@@ -391,10 +387,18 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         return verify(&engine, &stacks, &closure, &clients, out, g, &paths).await;
     }
     let outcomes = match command {
-        "deploy" => engine.deploy(&stacks).await,
+        "deploy" => {
+            if needs_confirmation(g) {
+                confirm_changes(&engine, command, &stacks, out).await?;
+            }
+            engine.deploy(&stacks).await
+        }
         "destroy" => {
             if let Some(exit) = refuse_if_built_on(&engine, &all, &stacks, out).await {
                 return Ok(exit);
+            }
+            if needs_confirmation(g) {
+                confirm_changes(&engine, command, &stacks, out).await?;
             }
             engine.destroy(&stacks, &context).await
         }
@@ -402,7 +406,7 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
             out.status_word = "planned";
             let planned = engine.plan(&stacks).await;
             for o in &planned {
-                out.say(&outcome_line(o));
+                out.resource_line(o, Tense::Planned);
                 out.json(outcome_event(o, "planned"));
             }
             planned
@@ -415,12 +419,12 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
     } else {
         0
     };
-    if command == "deploy" {
-        save_outputs(&outcomes, &state_dir, &g.env, g.target);
+    let ok = outcomes.iter().all(Outcome::ok);
+    if command == "deploy" || (command == "destroy" && ok) {
+        save_outputs(&outcomes, &stacks, &state_dir, &g.env, g.target);
     }
     let (read, mutating) = clients.calls.snapshot();
     let counts = engine::count_actions(&outcomes);
-    let ok = outcomes.iter().all(Outcome::ok);
     out.json(json!({
         "type": "summary",
         "command": command,
@@ -437,6 +441,12 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         .filter(|(_, n)| **n > 0)
         .map(|(k, n)| format!("{n} {k}"))
         .collect();
+    if ok && command != "destroy" && counts["noop"] == outcomes.len() {
+        out.say(&format!(
+            "No changes: {} resources are as the stack files say.",
+            outcomes.len()
+        ));
+    }
     out.say(&format!(
         "{} {command} of env `{}` on {}: {} ({} mutating and {} read API calls, {:.1}s)",
         if ok { "✓" } else { "✗" },
@@ -475,7 +485,6 @@ async fn connect(
     paths: &local::Paths,
     out: &Output,
     root: PathBuf,
-    mutating: bool,
 ) -> Result<Clients> {
     let sdk = match g.target {
         TargetKind::Local => {
@@ -494,26 +503,99 @@ async fn connect(
     };
     let (sdk, local) = sdk;
     let packager = crate::packaging::Packager::new(paths);
-    let clients = Clients::new(g.target, &sdk, local.as_ref(), root, packager).await?;
+    let spin = (g.target == TargetKind::Aws).then(|| {
+        let what = format!(
+            "connecting to AWS (region {})",
+            sdk.region().map(|r| r.to_string()).unwrap_or_default()
+        );
+        if !out.tty() {
+            out.say(&format!("{what} …"));
+        }
+        out.spinner(&what)
+    });
+    let clients = Clients::new(g.target, &sdk, local.as_ref(), root, packager).await;
+    if let Some(spin) = spin {
+        spin.finish_and_clear();
+    }
+    let clients = clients?;
     if g.target == TargetKind::Aws {
         out.warn(&format!(
             "AWS account {} in region {}, environment `{}`",
             clients.account, clients.region, g.env
         ));
-        let ci = std::env::var("CI").is_ok_and(|v| v == "true");
-        if mutating && !g.yes && !ci {
-            if !std::io::stdin().is_terminal() {
-                bail!("refusing to change an AWS account without confirmation\n  hint: pass --yes (CI=true implies it)");
-            }
-            eprint!("Continue? [y/N] ");
-            let mut answer = String::new();
-            std::io::stdin().lock().read_line(&mut answer)?;
-            if !matches!(answer.trim(), "y" | "Y" | "yes") {
-                bail!("stopped: nothing was changed");
-            }
-        }
     }
     Ok(clients)
+}
+
+/// Whether a change to `target` needs a person's yes: on AWS, unless --yes or CI=true.
+fn needs_confirmation(g: &Global) -> bool {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    g.target == TargetKind::Aws && !g.yes && !ci
+}
+
+/// Shows what `command` would change (the plan, or what destroy would delete), then asks.
+/// Nothing to change: no question. Errors end the run before anything was changed.
+async fn confirm_changes(
+    engine: &Arc<Engine>,
+    command: &str,
+    stacks: &[&Stack],
+    out: &Output,
+) -> Result<()> {
+    let planned: Vec<Outcome> = if command == "destroy" {
+        engine
+            .observed_outputs(stacks)
+            .await
+            .into_iter()
+            .filter(|(.., state)| !matches!(state, Ok(None)))
+            .map(|(stack, id, kind, physical_name, state)| Outcome {
+                stack,
+                id,
+                kind,
+                physical_name,
+                action: engine::Action::Delete,
+                error: state.err(),
+                changes: Vec::new(),
+                note: None,
+                seconds: 0.0,
+                outputs: None,
+            })
+            .collect()
+    } else {
+        engine.plan(stacks).await
+    };
+    for o in &planned {
+        out.resource_line(o, Tense::Planned);
+    }
+    if let Some(failed) = planned.iter().find(|o| !o.ok()) {
+        bail!(
+            "the plan has errors ({}/{}: {}); nothing was changed",
+            failed.stack,
+            failed.id,
+            failed.error.as_deref().unwrap_or_default()
+        );
+    }
+    let counts = engine::count_actions(&planned);
+    if planned.iter().all(|o| o.action == engine::Action::Noop) {
+        return Ok(());
+    }
+    let summary: Vec<String> = ["create", "update", "replace", "delete"]
+        .iter()
+        .filter(|k| counts[**k] > 0)
+        .map(|k| format!("{} to {k}", counts[*k]))
+        .collect();
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "refusing to change an AWS account without confirmation ({} planned above)\n  hint: pass --yes (CI=true implies it)",
+            summary.join(", ")
+        );
+    }
+    eprint!("{}. Continue? [y/N] ", summary.join(", "));
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        bail!("stopped: nothing was changed");
+    }
+    Ok(())
 }
 
 /// Destroying a tutorial that a deployed one builds on would leave that one broken: refused,
@@ -566,35 +648,78 @@ async fn status(
 ) -> Result<Exit> {
     let everything: Vec<&Stack> = context.iter().chain(stacks).copied().collect();
     let found = engine.observed_outputs(&everything).await;
-    let mut ok = true;
+    let mut rows = Vec::new();
+    let (mut deployed, mut missing, mut failed) = (0, 0, 0);
     for (stack, id, kind, name, state) in found
         .iter()
         .filter(|(stack, ..)| stacks.iter().any(|s| &s.name == stack))
     {
-        match state {
+        let mut event = json!({"type": "resource", "stack": stack, "id": id, "kind": kind, "physical_name": name});
+        let (word, outputs) = match state {
             Ok(Some(outputs)) => {
-                out.say(&format!("● {stack}/{id} ({kind}) {name}"));
-                for (k, v) in outputs {
-                    out.say(&format!(
-                        "      {k}: {}",
-                        v.as_str()
-                            .map(str::to_string)
-                            .unwrap_or_else(|| v.to_string())
-                    ));
-                }
-                out.json(json!({"type": "resource", "stack": stack, "id": id, "kind": kind, "physical_name": name, "exists": true, "outputs": outputs}));
+                deployed += 1;
+                event["exists"] = json!(true);
+                event["outputs"] = json!(outputs);
+                ("deployed".to_string(), Some(outputs))
             }
             Ok(None) => {
-                out.say(&format!("○ {stack}/{id} ({kind}) {name}: not deployed"));
-                out.json(json!({"type": "resource", "stack": stack, "id": id, "kind": kind, "physical_name": name, "exists": false}));
+                missing += 1;
+                event["exists"] = json!(false);
+                ("not deployed".to_string(), None)
             }
             Err(e) => {
-                ok = false;
-                out.warn(&format!("✗ {stack}/{id} ({kind}) {name}: {e}"));
-                out.json(json!({"type": "resource", "stack": stack, "id": id, "kind": kind, "physical_name": name, "error": e}));
+                failed += 1;
+                event["error"] = json!(e);
+                (format!("error: {e}"), None)
+            }
+        };
+        out.json(event);
+        let name = if name.is_empty() {
+            "(named once its parent exists)".to_string()
+        } else {
+            name.clone()
+        };
+        rows.push(([format!("{stack}/{id}"), kind.clone(), name, word], outputs));
+    }
+    // A table on stdout (so that `status | grep` and `status 2>/dev/null` work), totals last.
+    if out.format == Format::Human {
+        let mut widths = [8, 4, 4, 5];
+        for (cells, _) in &rows {
+            for (w, c) in widths.iter_mut().zip(cells) {
+                *w = (*w).max(c.chars().count());
             }
         }
+        let line = |cells: [&str; 4]| {
+            format!(
+                "{:<a$}  {:<b$}  {:<c$}  {}",
+                cells[0],
+                cells[1],
+                cells[2],
+                cells[3],
+                a = widths[0],
+                b = widths[1],
+                c = widths[2]
+            )
+            .trim_end()
+            .to_string()
+        };
+        println!("{}", line(["RESOURCE", "KIND", "NAME", "STATE"]));
+        for (cells, outputs) in &rows {
+            println!("{}", line([&cells[0], &cells[1], &cells[2], &cells[3]]));
+            if let (true, Some(outputs)) = (out.verbose, outputs) {
+                for (k, v) in outputs.iter() {
+                    let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                    println!("    {k}: {v}");
+                }
+            }
+        }
+        println!(
+            "{} resources: {deployed} deployed, {missing} not deployed, {failed} failed{}",
+            rows.len(),
+            if out.verbose { "" } else { " (-v shows their outputs)" }
+        );
     }
+    let ok = failed == 0;
     let (read, mutating) = clients.calls.snapshot();
     out.json(json!({"type": "summary", "command": "status", "ok": ok, "api_calls": {"mutating": mutating, "read": read}}));
     Ok(if ok { Exit::Ok } else { Exit::Failed })
@@ -951,23 +1076,43 @@ async fn report_orphans(
 
 /// Caches the (non-secret) outputs of a deploy under the state directory, for people and for
 /// scripts; correctness never depends on this file.
-fn save_outputs(outcomes: &[Outcome], state_dir: &std::path::Path, env: &str, target: TargetKind) {
-    let mut doc = serde_json::Map::new();
+/// Keeps `.xtask/outputs/<target>/<env>.json` in step with what is deployed: a deploy writes
+/// its stacks' outputs (leaving other stacks' entries), a destroy removes its stacks' entries,
+/// and the file goes with the last of them.
+fn save_outputs(
+    outcomes: &[Outcome],
+    stacks: &[&Stack],
+    state_dir: &std::path::Path,
+    env: &str,
+    target: TargetKind,
+) {
+    let target = if target == TargetKind::Local {
+        "local"
+    } else {
+        "aws"
+    };
+    let file = state_dir
+        .join("outputs")
+        .join(target)
+        .join(format!("{env}.json"));
+    let mut doc: serde_json::Map<String, serde_json::Value> = std::fs::read(&file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default();
+    for s in stacks {
+        doc.remove(&s.name);
+    }
     for o in outcomes {
         if let Some(outputs) = &o.outputs {
             let entry = doc.entry(o.stack.clone()).or_insert_with(|| json!({}));
             entry[&o.id] = json!(outputs);
         }
     }
-    let target = if target == TargetKind::Local {
-        "local"
-    } else {
-        "aws"
-    };
-    let dir = state_dir.join("outputs").join(target);
-    if std::fs::create_dir_all(&dir).is_ok() {
+    if doc.is_empty() {
+        let _ = std::fs::remove_file(&file);
+    } else if std::fs::create_dir_all(file.parent().expect("a directory")).is_ok() {
         let _ = std::fs::write(
-            dir.join(format!("{env}.json")),
+            &file,
             serde_json::to_string_pretty(&doc).unwrap_or_default(),
         );
     }

@@ -9,7 +9,7 @@ use std::time::Duration;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use serde_json::{json, Value};
 
-use crate::engine::{Outcome, Reporter};
+use crate::engine::{Action, Outcome, Reporter};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
@@ -29,12 +29,16 @@ pub struct Output {
     last_said: Arc<Mutex<HashMap<String, std::time::Instant>>>,
     /// "plan" prints planned actions; everything else prints what was done.
     pub status_word: &'static str,
+    /// Every resource (`-v`), not only those that change.
+    pub verbose: bool,
+    /// Colour on a terminal, unless NO_COLOR (or CLICOLOR=0) is set.
+    pub color: bool,
     /// Whether a summary event was written: the CLI writes one itself on any path that did not.
     summarized: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Output {
-    pub fn new(format: Format) -> Output {
+    pub fn new(format: Format, verbose: bool) -> Output {
         let tty = std::io::stderr().is_terminal() && format == Format::Human;
         let target = if tty {
             ProgressDrawTarget::stderr()
@@ -48,6 +52,8 @@ impl Output {
             bars: Arc::new(Mutex::new(HashMap::new())),
             last_said: Arc::new(Mutex::new(HashMap::new())),
             status_word: "done",
+            verbose,
+            color: tty && console::colors_enabled_stderr(),
             summarized: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
         out.json(json!({"type": "version", "version": 1}));
@@ -65,6 +71,11 @@ impl Output {
             let _ = writeln!(stdout, "{event}");
             let _ = stdout.flush();
         }
+    }
+
+    /// Whether people read this on a terminal (spinners, colour).
+    pub fn tty(&self) -> bool {
+        self.tty
     }
 
     /// Whether a summary event was written.
@@ -126,8 +137,8 @@ pub fn outcome_event(o: &Outcome, status: &str) -> Value {
         "id": o.id,
         "kind": o.kind,
         "physical_name": o.physical_name,
-        "action": if o.action == crate::engine::Action::Replace { "update" } else { o.action.as_str() },
-        "replace": o.action == crate::engine::Action::Replace,
+        "action": if o.action == Action::Replace { "update" } else { o.action.as_str() },
+        "replace": o.action == Action::Replace,
         "status": if o.ok() { status } else { "failed" },
         "seconds": (o.seconds * 1000.0).round() / 1000.0,
     });
@@ -143,11 +154,42 @@ pub fn outcome_event(o: &Outcome, status: &str) -> Value {
     e
 }
 
-/// One line per resource for people: what happened, to what, how long it took.
-pub fn outcome_line(o: &Outcome) -> String {
-    let mark = if o.ok() { "✓" } else { "✗" };
+/// Whether a line says what will happen (plan) or what happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tense {
+    Planned,
+    Done,
+}
+
+/// The change marker of an action, as people know it from Terraform: `+` create, `~` update,
+/// `-/+` replace, `-` delete, `=` no change.
+fn marker(action: Action) -> (&'static str, console::Color) {
+    match action {
+        Action::Create => ("+", console::Color::Green),
+        Action::Update => ("~", console::Color::Yellow),
+        Action::Replace => ("-/+", console::Color::Magenta),
+        Action::Delete => ("-", console::Color::Red),
+        Action::Noop => ("=", console::Color::White),
+    }
+}
+
+/// One line per resource for people: what will happen or happened, to what, how long it took.
+/// Only a finished run marks a line done (✓); a failure is ✗ in both.
+pub fn outcome_line(o: &Outcome, tense: Tense, color: bool) -> String {
+    let status = match (o.ok(), tense) {
+        (false, _) => "✗ ",
+        (true, Tense::Done) => "✓ ",
+        (true, Tense::Planned) => "",
+    };
+    let (mark, colour) = marker(o.action);
+    let mark = format!("{mark:>3}");
+    let mark = if color {
+        console::style(mark).fg(colour).bold().force_styling(true).to_string()
+    } else {
+        mark
+    };
     let mut line = format!(
-        "{mark} {:<7} {}/{} ({}) {}",
+        "{status}{mark} {:<7} {}/{} ({}) {}",
         o.action.as_str(),
         o.stack,
         o.id,
@@ -177,6 +219,15 @@ pub fn outcome_line(o: &Outcome) -> String {
         line.push_str(&format!("\n      error: {err}"));
     }
     line
+}
+
+impl Output {
+    /// A resource's line, unless it is an unchanged one and `-v` was not given.
+    pub fn resource_line(&self, o: &Outcome, tense: Tense) {
+        if self.verbose || !o.ok() || o.action != Action::Noop {
+            self.say(&outcome_line(o, tense, self.color));
+        }
+    }
 }
 
 impl Reporter for Output {
@@ -235,7 +286,7 @@ impl Reporter for Output {
             pb.finish_and_clear();
             self.multi.remove(&pb);
         }
-        self.say(&outcome_line(o));
+        self.resource_line(o, Tense::Done);
         self.json(outcome_event(o, self.status_word));
     }
 }

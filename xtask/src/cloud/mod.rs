@@ -5,6 +5,7 @@ pub mod data_api;
 pub mod local;
 pub mod tagged;
 
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -141,7 +142,13 @@ pub async fn sdk_config(target: TargetKind, local_endpoint: Option<&str>) -> Sdk
     // Standard mode retries throttling and transient errors with jittered backoff; more
     // attempts than the default 3, since a deploy creates many resources at once.
     let retry = RetryConfig::standard().with_max_attempts(8);
-    let loader = aws_config::defaults(BehaviorVersion::latest()).retry_config(retry);
+    // A route that goes nowhere fails within seconds, not after the OS's connect timeout.
+    let timeouts = aws_config::timeout::TimeoutConfig::builder()
+        .connect_timeout(std::time::Duration::from_secs(5))
+        .build();
+    let loader = aws_config::defaults(BehaviorVersion::latest())
+        .retry_config(retry)
+        .timeout_config(timeouts);
     match target {
         TargetKind::Aws => loader.load().await,
         TargetKind::Local => {
@@ -177,18 +184,37 @@ impl Clients {
                 .interceptor(counting.clone())
                 .build(),
         );
-        let identity = sts.get_caller_identity().send().await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot find out who you are (sts:GetCallerIdentity): {}\n  hint: {}",
-                describe_sdk_error(&e),
-                match target {
-                    TargetKind::Aws => "configure credentials (aws configure / aws sso login / AWS_PROFILE) and a region (AWS_REGION)",
-                    TargetKind::Local => "the local cloud does not answer: run `cargo xtask local status`",
-                }
-            )
-        })?;
-        let account = identity.account().unwrap_or_default().to_string();
         let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
+        let sts_endpoint = sdk
+            .endpoint_url()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("https://sts.{region}.amazonaws.com"));
+        // Who we are is the first call: it fails fast (two attempts) when nothing answers.
+        let identity = sts
+            .get_caller_identity()
+            .customize()
+            .config_override(
+                aws_sdk_sts::config::Builder::default()
+                    .retry_config(RetryConfig::standard().with_max_attempts(2)),
+            )
+            .send()
+            .await
+            .map_err(|e| {
+                let why = describe_sdk_error(&e);
+                // Not an answer from AWS at all: no route, a timeout, or something else there.
+                let connect = ["cannot connect", "timed out", "without an AWS error"]
+                    .iter()
+                    .any(|w| why.contains(w));
+                let hint = match (target, connect) {
+                    (TargetKind::Local, _) => "the local cloud does not answer: run `cargo xtask local status`",
+                    (TargetKind::Aws, true) => "AWS did not answer: check the network route to it (proxy, VPN, firewall) and AWS_ENDPOINT_URL; the credentials were not checked yet",
+                    (TargetKind::Aws, false) => "configure credentials (aws configure / aws sso login / AWS_PROFILE) and a region (AWS_REGION)",
+                };
+                anyhow::anyhow!(
+                    "cannot find out who you are (sts:GetCallerIdentity at {sts_endpoint}): {why}\n  hint: {hint}"
+                )
+            })?;
+        let account = identity.account().unwrap_or_default().to_string();
         if region.is_empty() {
             anyhow::bail!(
                 "no AWS region is configured\n  hint: set AWS_REGION or a region in your profile"
@@ -282,22 +308,30 @@ impl Clients {
 }
 
 /// The error code and message of an SDK error, without the request details.
-pub fn describe_sdk_error<E, R>(
-    err: &aws_smithy_runtime_api::client::result::SdkError<E, R>,
+pub fn describe_sdk_error<E>(
+    err: &aws_smithy_runtime_api::client::result::SdkError<E, HttpResponse>,
 ) -> String
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     use aws_smithy_runtime_api::client::result::SdkError;
     match err {
         SdkError::ServiceError(se) => {
             let e = se.err();
-            format!(
-                "{}: {}",
-                e.code().unwrap_or("error"),
-                e.message().unwrap_or("")
-            )
+            match (e.code(), e.message()) {
+                (None, None) => {
+                    let status = se.raw().status();
+                    format!(
+                        "the endpoint answered HTTP {} without an AWS error (a proxy, or AWS_ENDPOINT_URL pointing at something that is not this service?)",
+                        status.as_u16()
+                    )
+                }
+                (code, message) => format!(
+                    "{}: {}",
+                    code.unwrap_or("error"),
+                    message.unwrap_or("")
+                ),
+            }
         }
         SdkError::DispatchFailure(d) => {
             let detail = format!("{d:?}");
@@ -305,13 +339,24 @@ where
                 "no AWS credentials were found (tried the environment, the shared config and credentials files, web identity, ECS and EC2 instance metadata)".into()
             } else if detail.contains("ProviderChainError") || detail.contains("ProviderError") {
                 "the AWS credentials could not be loaded (an expired SSO session?)".into()
+            } else if d.is_timeout() {
+                "cannot connect: no answer within the connect timeout (5 s)".into()
             } else {
-                format!("cannot connect: {detail}")
+                format!("cannot connect: {}", root_cause(err))
             }
         }
         SdkError::TimeoutError(_) => "timed out".into(),
-        other => format!("{other}"),
+        other => root_cause(other),
     }
+}
+
+/// The innermost error of a chain (the OS's "Connection refused", not the SDK's wrappers).
+fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut e = err;
+    while let Some(next) = e.source() {
+        e = next;
+    }
+    e.to_string()
 }
 
 /// Error codes that mean "wait and try again" across services: throttling the SDK gave up on,
@@ -331,13 +376,12 @@ const RETRYABLE_CODES: &[&str] = &[
 ];
 
 /// Classifies an SDK error for the engine. `not_found` lists the codes meaning "not there".
-pub fn classify<E, R>(
-    err: aws_smithy_runtime_api::client::result::SdkError<E, R>,
+pub fn classify<E>(
+    err: aws_smithy_runtime_api::client::result::SdkError<E, HttpResponse>,
     not_found: &[&str],
 ) -> CloudError
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     use aws_smithy_runtime_api::client::result::SdkError;
     let text = describe_sdk_error(&err);

@@ -291,7 +291,7 @@ async fn plan_output_reads_well() {
         .plan(&t1)
         .await
         .iter()
-        .map(crate::output::outcome_line)
+        .map(|o| crate::output::outcome_line(o, crate::output::Tense::Planned, false))
         .collect();
     assert!(all_ok(&e.deploy(&stacks.iter().collect::<Vec<_>>()).await));
     let pool = stacks[0]
@@ -313,7 +313,7 @@ async fn plan_output_reads_well() {
         .await
         .iter()
         .filter(|o| o.action != Action::Noop)
-        .map(crate::output::outcome_line)
+        .map(|o| crate::output::outcome_line(o, crate::output::Tense::Planned, false))
         .collect();
     insta::assert_snapshot!(format!(
         "before the first deploy:\n{}\n\nafter two edits:\n{}",

@@ -372,16 +372,21 @@ pub const PROPAGATION: std::time::Duration = std::time::Duration::from_secs(180)
 
 /// The first item a paginated List call yields that `pick` accepts (kinds that are found by
 /// listing names: a Knowledge Base, an agent runtime).
-pub async fn first_in_pages<P, E, R>(
+pub async fn first_in_pages<P, E>(
     mut pages: aws_smithy_async::future::pagination_stream::PaginationStream<
-        Result<P, aws_smithy_runtime_api::client::result::SdkError<E, R>>,
+        Result<
+            P,
+            aws_smithy_runtime_api::client::result::SdkError<
+                E,
+                aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+            >,
+        >,
     >,
     not_found: &[&str],
     pick: impl Fn(&P) -> Option<String>,
 ) -> CloudResult<Option<String>>
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
 {
     while let Some(page) = pages.next().await {
         let page = page.map_err(|e| crate::cloud::classify(e, not_found))?;
