@@ -40,7 +40,36 @@ pub fn text(name: &str, value: &str) -> SqlParameter {
         .build()
 }
 
+/// The SQLSTATE of a PostgreSQL error as the Data API reports it (`...; SQLState: 42P01`).
+pub fn sqlstate(e: &CloudError) -> Option<&str> {
+    let (CloudError::Fatal(m) | CloudError::Retryable(m) | CloudError::NotFound(m)) = e else {
+        return None;
+    };
+    let code = m.rsplit("SQLState: ").next().filter(|_| m.contains("SQLState: "))?;
+    Some(code.get(..5).unwrap_or(code))
+}
+
+/// SQLSTATEs that mean "what you read from is not there (yet)": undefined table, undefined
+/// schema, unknown database (PostgreSQL, Appendix A "Error Codes").
+const MISSING: &[&str] = &["42P01", "3F000", "3D000"];
+
 impl Database {
+    /// Runs one read for an observe: a table, schema or database that does not exist yet (the
+    /// migrations that make it have not run) is not found, not a failure.
+    pub async fn read(
+        &self,
+        clients: &Clients,
+        sql: &str,
+        params: Vec<SqlParameter>,
+    ) -> CloudResult<Vec<serde_json::Map<String, Value>>> {
+        match self.query(clients, sql, params, None).await {
+            Err(e) if sqlstate(&e).is_some_and(|c| MISSING.contains(&c)) => {
+                Err(CloudError::NotFound(e.to_string()))
+            }
+            other => other,
+        }
+    }
+
     /// Runs one statement; rows come back as JSON objects.
     pub async fn query(
         &self,

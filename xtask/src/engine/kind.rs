@@ -120,6 +120,12 @@ pub trait ResourceKind: Send + Sync {
         )
     }
 
+    /// Attributes known from the desired state alone, before deploy (a content digest): a
+    /// plan resolves what references them with these, not with what exists now.
+    fn planned_outputs(&self, _target: &Target) -> Outputs {
+        Outputs::new()
+    }
+
     async fn create(&self, target: &Target) -> CloudResult<Outputs>;
 
     async fn update(

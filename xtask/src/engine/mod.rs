@@ -283,29 +283,79 @@ impl Engine {
             .collect()
     }
 
-    /// What deploy would do, field by field. Makes read calls only.
+    /// What deploy would do, field by field, in the order deploy does it. Makes read calls
+    /// only. A value that only deploy will know (the id of a resource it creates, a new job's
+    /// id) is shown as `(known after deploy)`; a resource that exists is compared with it,
+    /// and one whose parent is made anew is planned as made anew too.
     pub async fn plan(&self, stacks: &[&Stack]) -> Vec<Outcome> {
         let units = units(stacks);
-        let observed = self.observe_all(&units).await;
+        // Attributes as they are now, and as they will be after deploy (where known before).
+        let mut current: HashMap<String, Outputs> = HashMap::new();
+        let mut planned: HashMap<String, Outputs> = HashMap::new();
+        let mut made_anew: Vec<String> = Vec::new();
         let mut out = Vec::new();
-        for (unit, (target, found)) in units.iter().zip(observed) {
-            let Some(target) = target else {
-                let mut o = self.outcome(unit, "", Action::Create);
-                o.physical_name = self.target(unit, unit.res.properties.clone()).physical_name;
-                o.note = Some("depends on a resource that does not exist yet".into());
-                out.push(o);
-                continue;
+        for unit in &units {
+            let unknown = std::cell::Cell::new(false);
+            let get = |map: &HashMap<String, Outputs>, r: &model::Ref| {
+                map.get(&key(r.stack_or(&unit.stack), &r.resource))
+                    .and_then(|o| o.get(&r.attribute))
+                    .cloned()
             };
+            let desired = model::refs::resolve(&unit.res.properties, &|r| {
+                get(&planned, r).or_else(|| {
+                    unknown.set(true);
+                    Some(Value::String(KNOWN_AFTER_DEPLOY.into()))
+                })
+            })
+            .expect("every reference resolves to a value or the placeholder");
+            let now = model::refs::resolve(&unit.res.properties, &|r| get(&current, r));
+            let target = self.target(unit, desired);
             let mut o = self.outcome(unit, &target.physical_name, Action::Create);
+            let kind = match self.kind(unit) {
+                Ok(k) => k,
+                Err(e) => {
+                    o.error = Some(e);
+                    out.push(o);
+                    continue;
+                }
+            };
+            let parent_made_anew = unit.res.dependencies().iter().any(|d| {
+                made_anew.contains(&key(&unit.stack, d))
+            });
+            // Observed under the name it has now: with unknown values, the desired target
+            // cannot be looked up (it would send the placeholder), the current one can.
+            let lookup = if unknown.get() {
+                now.map(|p| self.target(unit, p))
+            } else {
+                Some(target.clone())
+            };
+            let mut found = match &lookup {
+                None => Ok(None),
+                Some(t) => self.observe(kind.as_ref(), unit, t).await,
+            };
+            if unit.res.kind.cascades && parent_made_anew {
+                // It goes with its parent and is made again; what exists now is still what
+                // its dependents are found by.
+                if let Ok(Some(obs)) = &found {
+                    if obs.owned {
+                        current.insert(unit.key(), obs.outputs.clone());
+                    }
+                }
+                found = Ok(None);
+            }
             match found {
-                Err(e) => o.error = Some(e),
-                Ok(None) => {}
+                Err(e) => o.error = Some(e.to_string()),
+                Ok(None) => {
+                    if lookup.is_none() {
+                        o.note = Some("depends on a resource that does not exist yet".into());
+                    } else if unit.res.kind.cascades && parent_made_anew {
+                        o.note = Some("made anew with what it belongs to".into());
+                    }
+                }
                 Ok(Some(obs)) if !obs.owned => o.error = Some(not_ours(unit, &target)),
                 Ok(Some(obs)) => {
-                    let changes = self
-                        .kind(unit)
-                        .map(|k| k.diff(&target, &obs))
-                        .unwrap_or_default();
+                    current.insert(unit.key(), obs.outputs.clone());
+                    let changes = kind.diff(&target, &obs);
                     o.action = if changes.is_empty() {
                         Action::Noop
                     } else if changes.iter().any(|c| c.replaces) {
@@ -314,7 +364,19 @@ impl Engine {
                         Action::Update
                     };
                     o.changes = changes;
+                    if o.action != Action::Replace {
+                        planned.insert(unit.key(), obs.outputs);
+                    }
                 }
+            }
+            // What is known of its attributes before deploy (a content digest, say) overrides
+            // what exists now; the rest of a resource made anew is known only after deploy.
+            if !unknown.get() {
+                let before = kind.planned_outputs(&target);
+                planned.entry(unit.key()).or_default().extend(before);
+            }
+            if matches!(o.action, Action::Create | Action::Replace) && o.error.is_none() {
+                made_anew.push(unit.key());
             }
             out.push(o);
         }
@@ -699,6 +761,9 @@ impl Engine {
         outcome
     }
 }
+
+/// How a plan shows a value that only deploy will know.
+pub const KNOWN_AFTER_DEPLOY: &str = "(known after deploy)";
 
 fn not_ours(unit: &Unit, target: &Target) -> String {
     format!(

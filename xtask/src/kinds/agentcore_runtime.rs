@@ -61,9 +61,6 @@ pub struct Properties {
     /// sets itself (`RESERVED`) cannot be given here.
     #[serde(default, deserialize_with = "not_reserved")]
     pub environment: BTreeMap<String, String>,
-    /// References that must be ready before the agent can serve (its database's roles, say).
-    #[serde(default)]
-    pub wait_for: Vec<Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -373,7 +370,6 @@ impl ResourceKind for Runtime {
                 "header_allowlist": headers,
                 "model_id": model_id,
                 "environment": env,
-                "wait_for": p.wait_for,
                 "status": r.status().as_str(),
             }),
             outputs,

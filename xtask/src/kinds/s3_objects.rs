@@ -316,6 +316,19 @@ impl ResourceKind for Objects {
         }
     }
 
+    fn planned_outputs(&self, target: &Target) -> Outputs {
+        let Ok(p) = properties::<Properties>(target) else {
+            return Outputs::new();
+        };
+        match self.local(&p) {
+            Ok(files) => outputs(
+                &p,
+                &files.into_iter().map(|(k, (_, md5))| (k, md5)).collect(),
+            ),
+            Err(_) => Outputs::new(),
+        }
+    }
+
     fn diff(&self, target: &Target, observed: &Observed) -> Vec<FieldChange> {
         let Ok(p) = properties::<Properties>(target) else {
             return Vec::new();

@@ -36,8 +36,6 @@ pub struct Properties {
     pub database: String,
     /// A `secretsmanager.database_credentials` secret; its username must be an existing role.
     pub role_secret_arn: String,
-    #[serde(default)]
-    pub wait_for: Vec<Value>,
 }
 
 pub struct SqlLogin(pub Clients);
@@ -164,7 +162,7 @@ impl ResourceKind for SqlLogin {
         // What the master user sees: can the role log in, and what settings does it carry (for
         // every database, or this one)? Both are readable by any role.
         let rows = admin(&p)
-            .query(
+            .read(
                 &self.0,
                 "SELECT r.rolcanlogin AS can_login, \
                  ARRAY(SELECT unnest(s.setconfig) FROM pg_db_role_setting s \
@@ -172,14 +170,12 @@ impl ResourceKind for SqlLogin {
                        ORDER BY 1) AS settings \
                  FROM pg_roles r WHERE r.rolname = :name",
                 vec![text("name", &username)],
-                None,
             )
             .await;
         let rows = match rows {
             Ok(rows) => rows,
             // No cluster, no database yet: nothing to observe.
             Err(CloudError::NotFound(_)) => return Ok(None),
-            Err(CloudError::Fatal(m)) if m.contains("does not exist") => return Ok(None),
             Err(e) => return Err(e),
         };
         let Some(role) = rows.first() else {

@@ -11,7 +11,7 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{properties, KindInfo};
-use crate::cloud::data_api::{split_statements, text, Database};
+use crate::cloud::data_api::{split_statements, sqlstate, text, Database};
 use crate::cloud::Clients;
 use crate::engine::{
     CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
@@ -36,9 +36,6 @@ pub struct Properties {
     pub database: String,
     /// Relative to the repository root.
     pub directory: String,
-    /// Attributes that must be known (usually ready ones) before any SQL runs.
-    #[serde(default)]
-    pub wait_for: Vec<Value>,
 }
 
 pub struct SqlMigrations(pub Clients);
@@ -100,7 +97,7 @@ impl SqlMigrations {
         {
             Ok(rows) => rows,
             Err(CloudError::NotFound(_)) => return Ok(None),
-            Err(CloudError::Fatal(m)) if m.contains("42P01") => Vec::new(), // no ledger yet
+            Err(e) if sqlstate(&e) == Some("42P01") => Vec::new(), // no ledger yet
             Err(e) => return Err(e),
         };
         Ok(Some(

@@ -4,7 +4,7 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::{generated_secret, properties, KindInfo};
@@ -33,8 +33,6 @@ pub struct Properties {
     /// The key's name in `app_private.signing_keys` and in the generated secret.
     pub name: String,
     pub key_secret_arn: String,
-    #[serde(default)]
-    pub wait_for: Vec<Value>,
 }
 
 pub struct SqlSigningKey(pub Clients);
@@ -53,7 +51,7 @@ impl ResourceKind for SqlSigningKey {
         let p: Properties = properties(target)?;
         let sql = "SELECT encode(sha256(convert_to(key, 'UTF8')), 'hex') AS digest FROM app_private.signing_keys WHERE name = :name";
         let rows = match admin(&p)
-            .query(&self.0, sql, vec![text("name", &p.name)], None)
+            .read(&self.0, sql, vec![text("name", &p.name)])
             .await
         {
             Ok(rows) => rows,

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
 use super::{properties, KindInfo};
 use crate::cloud::data_api::{text, Database};
@@ -32,8 +32,6 @@ pub struct Properties {
     pub admin_secret_arn: String,
     pub database: String,
     pub users: Vec<TenantUser>,
-    #[serde(default)]
-    pub wait_for: Vec<Value>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -63,7 +61,7 @@ fn desired(p: &Properties) -> BTreeMap<String, String> {
 impl SqlTenantUsers {
     async fn current(&self, p: &Properties) -> CloudResult<Option<BTreeMap<String, String>>> {
         let sql = "SELECT user_sub, tenant_id FROM claims.user_tenants ORDER BY user_sub";
-        match admin(p).query(&self.0, sql, vec![], None).await {
+        match admin(p).read(&self.0, sql, vec![]).await {
             Ok(rows) => Ok(Some(
                 rows.iter()
                     .map(|r| {

@@ -14,6 +14,7 @@ use serde_json::Value;
 use crate::kinds::{self, KindInfo};
 pub use names::{NameStyle, Naming};
 pub use refs::Ref;
+mod declared;
 
 /// One stack file as written.
 #[derive(Debug, Deserialize)]
@@ -22,7 +23,7 @@ struct StackFile {
     name: String,
     tutorial: u8,
     description: String,
-    resources: IndexMap<String, kinds::Spec>,
+    resources: IndexMap<String, declared::Declared>,
 }
 
 #[derive(Debug, Clone)]
@@ -40,7 +41,11 @@ pub struct Resource {
     pub kind: &'static KindInfo,
     /// Properties as written, references still in place.
     pub properties: Value,
+    /// Every reference: in its properties, and in `depends_on` (waited for, not used).
     pub refs: Vec<Ref>,
+    /// The references of `depends_on` alone (the engine waits on `refs`; tests read these).
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub depends_on: Vec<Ref>,
     pub line: usize,
 }
 
@@ -124,7 +129,7 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
         let line = e.location().map(|l| l.line());
         let message = resource_key_message(&strip_location(&e.to_string()));
         let hint = if message.contains("unknown key") {
-            "a resource has exactly two keys, `kind` and `properties`: fix the spelling"
+            "a resource has `kind`, `properties` and optionally `depends_on`: fix the spelling"
         } else if message.contains("unknown field") {
             "remove the field or fix its spelling; the expected fields are listed above"
         } else if message.contains("unknown variant") {
@@ -154,13 +159,25 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
                 "rename the resource and every reference to it",
             ));
         }
-        let (kind, properties) = spec.into_parts();
-        match refs::find_refs(&properties) {
-            Ok(found) => resources.push(Resource {
+        let (kind, properties) = spec.spec.into_parts();
+        let depends_on = serde_json::Value::from(spec.depends_on);
+        let found = refs::find_refs(&properties).and_then(|found| {
+            let waits = refs::find_refs(&depends_on)?;
+            if waits.len() != depends_on.as_array().map_or(0, Vec::len) {
+                return Err("each `depends_on` entry is one reference, e.g. \"${ingestion.job_id}\"".into());
+            }
+            Ok((found, waits))
+        });
+        match found {
+            Ok((mut found, depends_on)) => resources.push(Resource {
+                refs: {
+                    found.extend(depends_on.iter().cloned());
+                    found
+                },
+                depends_on,
                 id,
                 kind,
                 properties,
-                refs: found,
                 line: line.unwrap_or(0),
             }),
             Err(m) => diags.push(diag(line, m, "references look like `${user_pool.id}`")),

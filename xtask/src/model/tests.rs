@@ -262,11 +262,11 @@ fn runtime_environment_cannot_override_the_token_settings() {
     assert_eq!(errors(&runtime("[c]", "")), "valid");
 }
 
-/// A runtime's `wait_for` means "ready before the agent serves": every reference in it must be
+/// A runtime's `depends_on` means "ready before the agent serves": every reference in it must be
 /// to an attribute its kind only gives once the resource is ready (the ingestion job complete,
 /// not merely started; the tenant rows written; the login in place).
 #[test]
-fn runtimes_wait_for_readiness_not_for_a_start() {
+fn runtimes_depend_on_readiness_not_on_a_start() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
     let stacks = super::load_all(&dir).expect("valid");
     let mut checked = 0;
@@ -276,17 +276,7 @@ fn runtimes_wait_for_readiness_not_for_a_start() {
             .iter()
             .filter(|r| r.kind.kind == "agentcore.runtime")
         {
-            let waits = r.properties["wait_for"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default();
-            for w in waits {
-                let text = w.as_str().unwrap();
-                let reference = r
-                    .refs
-                    .iter()
-                    .find(|rf| text.contains(&rf.to_string()))
-                    .unwrap();
+            for reference in &r.depends_on {
                 let target = stacks
                     .iter()
                     .find(|o| o.name == reference.stack_or(&s.name))
