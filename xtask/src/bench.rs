@@ -156,6 +156,7 @@ pub fn measure(root: &Path) -> anyhow::Result<Measure> {
                         account: "000000000000".into(),
                         reporter: Arc::new(Silent),
                         backoff: Backoff::default(),
+                        stop: Default::default(),
                     });
                     let selected: Vec<&Stack> = stacks.iter().collect();
                     let start = tokio::time::Instant::now();

@@ -23,7 +23,7 @@ use crate::output::{outcome_event, Format, Output, Tense};
     name = "cargo xtask",
     bin_name = "cargo xtask",
     version,
-    after_help = "Examples:\n  cargo xtask deploy --tutorial 1                 # on the local cloud (started if needed)\n  cargo xtask plan --tutorial 2 --env pr-42\n  cargo xtask destroy --env pr-42 --output-format json\n  cargo xtask deploy --target aws --tutorial 1    # asks first; --yes or CI=true to skip\n  cargo xtask invoke -t 2 --user mike-broker-a \"Show me all claims\"\n  cargo xtask verify --output-format json         # the isolation suite; exit 1 on any violation\n\nExit codes: 0 success, 1 a resource (or the target, or a verify case) failed, 2 invalid input (stack files, options)."
+    after_help = "Examples:\n  cargo xtask deploy --tutorial 1                 # on the local cloud (started if needed)\n  cargo xtask plan --tutorial 2 --env pr-42\n  cargo xtask destroy --env pr-42 --output-format json\n  cargo xtask deploy --target aws --tutorial 1    # asks first; --yes or CI=true to skip\n  cargo xtask invoke -t 2 --user mike-broker-a \"Show me all claims\"\n  cargo xtask verify --output-format json         # the isolation suite; exit 1 on any violation\n\nExit codes: 0 success, 1 a resource (or the target, or a verify case) failed, 2 invalid input (stack files, options), 130 interrupted (Ctrl-C; run again to go on)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -174,11 +174,14 @@ enum LocalAction {
     Status,
 }
 
-/// Exit codes: 0 success, 1 a resource failed, 2 bad input (arguments or stack files).
+/// Exit codes: 0 success, 1 a resource failed, 2 bad input (arguments or stack files), 130
+/// interrupted.
 pub enum Exit {
     Ok,
     Failed,
     Invalid,
+    /// Stopped by Ctrl-C (130, as a shell reports SIGINT).
+    Interrupted,
 }
 
 fn root() -> PathBuf {
@@ -237,6 +240,7 @@ impl Exit {
             Exit::Ok => 0,
             Exit::Failed => 1,
             Exit::Invalid => 2,
+            Exit::Interrupted => 130,
         }
     }
 }
@@ -364,12 +368,17 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
     }
     let started = Instant::now();
     let clients = connect(g, &paths, out, root.clone()).await?;
+    let stop = engine::Stop::default();
+    if ["deploy", "destroy"].contains(&command) {
+        watch_interrupts(stop.clone(), out.clone());
+    }
     let engine = Arc::new(Engine {
         kinds: crate::kinds::registry(&clients),
         env: g.env.clone(),
         account: clients.account.clone(),
         reporter: Arc::new(out.clone()),
         backoff: engine::Backoff::default(),
+        stop: stop.clone(),
     });
     if let Command::Retrieve { user, query, .. } = &cli.command {
         return retrieve(&engine, &closure, &clients, out, user, query).await;
@@ -423,6 +432,15 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
     if command == "deploy" || (command == "destroy" && ok) {
         save_outputs(&outcomes, &stacks, &state_dir, &g.env, g.target);
     }
+    let interrupted = stop.is_set();
+    if interrupted {
+        let n = crate::cloud::data_api::roll_back_open(&clients).await;
+        if n > 0 {
+            out.warn(&format!(
+                "rolled back {n} open SQL transaction(s) of this run"
+            ));
+        }
+    }
     let (read, mutating) = clients.calls.snapshot();
     let counts = engine::count_actions(&outcomes);
     out.json(json!({
@@ -431,6 +449,7 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         "env": g.env,
         "target": g.target,
         "ok": ok,
+        "interrupted": interrupted,
         "counts": counts,
         "api_calls": {"mutating": mutating, "read": read},
         "orphans": orphans,
@@ -448,7 +467,7 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         ));
     }
     out.say(&format!(
-        "{} {command} of env `{}` on {}: {} ({} mutating and {} read API calls, {:.1}s)",
+        "{} {command} of env `{}` on {}{}: {} ({} mutating and {} read API calls, {:.1}s)",
         if ok { "✓" } else { "✗" },
         g.env,
         if g.target == TargetKind::Local {
@@ -456,6 +475,7 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         } else {
             "AWS"
         },
+        if interrupted { " (interrupted)" } else { "" },
         if summary.is_empty() {
             "nothing".to_string()
         } else {
@@ -465,27 +485,59 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         read,
         started.elapsed().as_secs_f64()
     ));
-    if !ok {
-        for o in outcomes.iter().filter(|o| !o.ok()) {
-            out.warn(&format!(
-                "error: {}/{}: {}",
-                o.stack,
-                o.id,
-                o.error.as_deref().unwrap_or_default()
-            ));
-        }
+    let not_started = format!("{}: not started", engine::INTERRUPTED);
+    for o in outcomes
+        .iter()
+        .filter(|o| !o.ok() && o.error.as_deref() != Some(&not_started))
+    {
+        out.warn(&format!(
+            "error: {}/{}: {}",
+            o.stack,
+            o.id,
+            o.error.as_deref().unwrap_or_default()
+        ));
     }
-    Ok(if ok { Exit::Ok } else { Exit::Failed })
+    let waiting = outcomes
+        .iter()
+        .filter(|o| o.error.as_deref() == Some(&not_started))
+        .count();
+    if waiting > 0 {
+        out.warn(&format!(
+            "{waiting} resource(s) were not started: run `cargo xtask {command}` again to go on"
+        ));
+    }
+    Ok(if interrupted {
+        Exit::Interrupted
+    } else if ok {
+        Exit::Ok
+    } else {
+        Exit::Failed
+    })
+}
+
+/// On the first Ctrl-C: say so and set `stop` (nothing new starts; calls in flight get a
+/// bounded time; the run then ends with its summary and exit code 130). On the second: exit
+/// at once.
+fn watch_interrupts(stop: engine::Stop, out: Output) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        out.warn(&format!(
+            "interrupted: starting nothing new; calls in flight get up to {}s to finish, then open SQL transactions are rolled back (Ctrl-C again stops at once)",
+            engine::GRACE.as_secs()
+        ));
+        stop.set();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            out.warn("stopped at once: run the command again to go on from where it was");
+            std::process::exit(130);
+        }
+    });
 }
 
 /// Connects to the target: starts the local cloud if needed, or shows the AWS account and
 /// asks before a change.
-async fn connect(
-    g: &Global,
-    paths: &local::Paths,
-    out: &Output,
-    root: PathBuf,
-) -> Result<Clients> {
+async fn connect(g: &Global, paths: &local::Paths, out: &Output, root: PathBuf) -> Result<Clients> {
     let sdk = match g.target {
         TargetKind::Local => {
             let spin = out.spinner("starting the local cloud");
@@ -708,7 +760,10 @@ async fn status(
             println!("{}", line([&cells[0], &cells[1], &cells[2], &cells[3]]));
             if let (true, Some(outputs)) = (out.verbose, outputs) {
                 for (k, v) in outputs.iter() {
-                    let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+                    let v = v
+                        .as_str()
+                        .map(str::to_string)
+                        .unwrap_or_else(|| v.to_string());
                     println!("    {k}: {v}");
                 }
             }
@@ -716,7 +771,11 @@ async fn status(
         println!(
             "{} resources: {deployed} deployed, {missing} not deployed, {failed} failed{}",
             rows.len(),
-            if out.verbose { "" } else { " (-v shows their outputs)" }
+            if out.verbose {
+                ""
+            } else {
+                " (-v shows their outputs)"
+            }
         );
     }
     let ok = failed == 0;

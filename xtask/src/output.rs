@@ -184,7 +184,11 @@ pub fn outcome_line(o: &Outcome, tense: Tense, color: bool) -> String {
     let (mark, colour) = marker(o.action);
     let mark = format!("{mark:>3}");
     let mark = if color {
-        console::style(mark).fg(colour).bold().force_styling(true).to_string()
+        console::style(mark)
+            .fg(colour)
+            .bold()
+            .force_styling(true)
+            .to_string()
     } else {
         mark
     };

@@ -141,7 +141,10 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
     // New chunking replaces the data source, and the replaced one takes its vectors with it:
     // after a change and its revert, each document comes back once, as it is now. The first
     // one was made with RETAIN (as by an earlier version): it is switched to DELETE first.
-    assert_eq!(cloud.emulator("retain-data-source", "dev")["policy"], "RETAIN");
+    assert_eq!(
+        cloud.emulator("retain-data-source", "dev")["policy"],
+        "RETAIN"
+    );
     for (from, to) in [("300", "200"), ("200", "300")] {
         let text = std::fs::read_to_string(&file).unwrap().replace(
             &format!("chunk_max_tokens: {from}"),

@@ -45,7 +45,10 @@ pub fn sqlstate(e: &CloudError) -> Option<&str> {
     let (CloudError::Fatal(m) | CloudError::Retryable(m) | CloudError::NotFound(m)) = e else {
         return None;
     };
-    let code = m.rsplit("SQLState: ").next().filter(|_| m.contains("SQLState: "))?;
+    let code = m
+        .rsplit("SQLState: ")
+        .next()
+        .filter(|_| m.contains("SQLState: "))?;
     Some(code.get(..5).unwrap_or(code))
 }
 
@@ -109,7 +112,25 @@ impl Database {
             .send()
             .await
             .map_err(|e| sql_error(classify(e, NOT_FOUND)))?;
-        Ok(out.transaction_id().unwrap_or_default().to_string())
+        let tx = out.transaction_id().unwrap_or_default().to_string();
+        clients
+            .open_transactions
+            .lock()
+            .expect("not poisoned")
+            .push((
+                tx.clone(),
+                self.cluster_arn.clone(),
+                self.secret_arn.clone(),
+            ));
+        Ok(tx)
+    }
+
+    fn ended(clients: &Clients, tx: &str) {
+        clients
+            .open_transactions
+            .lock()
+            .expect("not poisoned")
+            .retain(|(t, ..)| t != tx);
     }
 
     pub async fn commit(&self, clients: &Clients, tx: &str) -> CloudResult<()> {
@@ -122,6 +143,7 @@ impl Database {
             .send()
             .await
             .map_err(|e| sql_error(classify(e, NOT_FOUND)))?;
+        Self::ended(clients, tx);
         Ok(())
     }
 
@@ -134,7 +156,25 @@ impl Database {
             .transaction_id(tx)
             .send()
             .await;
+        Self::ended(clients, tx);
     }
+}
+
+/// Rolls back every transaction this run began and did not end (a run stopped midway); how
+/// many it rolled back.
+pub async fn roll_back_open(clients: &Clients) -> usize {
+    let open = std::mem::take(&mut *clients.open_transactions.lock().expect("not poisoned"));
+    for (tx, cluster_arn, secret_arn) in &open {
+        let _ = clients
+            .rdsdata
+            .rollback_transaction()
+            .resource_arn(cluster_arn)
+            .secret_arn(secret_arn)
+            .transaction_id(tx)
+            .send()
+            .await;
+    }
+    open.len()
 }
 
 /// Splits a SQL file into statements: on `;` outside quotes, dollar-quoted bodies and comments.

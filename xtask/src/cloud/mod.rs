@@ -106,6 +106,9 @@ pub struct Clients {
     pub region: String,
     pub account: String,
     pub calls: Arc<CallCounter>,
+    /// SQL transactions begun and not yet ended: (transaction id, cluster ARN, secret ARN).
+    /// An interrupted run rolls them back rather than leave them holding locks.
+    pub open_transactions: Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub s3: aws_sdk_s3::Client,
     pub secrets: aws_sdk_secretsmanager::Client,
@@ -302,6 +305,7 @@ impl Clients {
                 aws_sdk_rdsdata::Client::from_conf(b.build())
             },
             calls,
+            open_transactions: Default::default(),
             root,
         })
     }
@@ -326,11 +330,9 @@ where
                         status.as_u16()
                     )
                 }
-                (code, message) => format!(
-                    "{}: {}",
-                    code.unwrap_or("error"),
-                    message.unwrap_or("")
-                ),
+                (code, message) => {
+                    format!("{}: {}", code.unwrap_or("error"), message.unwrap_or(""))
+                }
             }
         }
         SdkError::DispatchFailure(d) => {

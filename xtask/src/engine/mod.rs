@@ -94,6 +94,40 @@ pub struct Engine {
     pub account: String,
     pub reporter: Arc<dyn Reporter>,
     pub backoff: Backoff,
+    /// Set on the first Ctrl-C: nothing new starts, waits end, calls in flight get `GRACE`.
+    pub stop: Stop,
+}
+
+/// The outcome text of a resource a stop left alone; counted as `interrupted`.
+pub const INTERRUPTED: &str = "interrupted";
+
+/// How long calls in flight may take to finish after a stop, before they are abandoned.
+pub const GRACE: Duration = Duration::from_secs(20);
+
+/// A stop request shared by the CLI (which sets it on Ctrl-C) and the engine.
+#[derive(Clone)]
+pub struct Stop(Arc<watch::Sender<bool>>);
+
+impl Default for Stop {
+    fn default() -> Self {
+        Stop(Arc::new(watch::channel(false).0))
+    }
+}
+
+impl Stop {
+    pub fn set(&self) {
+        self.0.send_replace(true);
+    }
+
+    pub fn is_set(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    /// Returns once the stop is set.
+    pub async fn wait(&self) {
+        let mut rx = self.0.subscribe();
+        let _ = rx.wait_for(|set| *set).await;
+    }
 }
 
 /// A resource of one of the selected stacks.
@@ -319,9 +353,11 @@ impl Engine {
                     continue;
                 }
             };
-            let parent_made_anew = unit.res.dependencies().iter().any(|d| {
-                made_anew.contains(&key(&unit.stack, d))
-            });
+            let parent_made_anew = unit
+                .res
+                .dependencies()
+                .iter()
+                .any(|d| made_anew.contains(&key(&unit.stack, d)));
             // Observed under the name it has now: with unknown values, the desired target
             // cannot be looked up (it would send the placeholder), the current one can.
             let lookup = if unknown.get() {
@@ -396,6 +432,7 @@ impl Engine {
             receivers.insert(u.key(), rx);
         }
         let mut tasks = tokio::task::JoinSet::new();
+        let mut running = HashMap::new();
         for unit in units.clone() {
             let deps: Vec<(model::Ref, bool, watch::Receiver<Phase>)> = unit
                 .res
@@ -416,7 +453,8 @@ impl Engine {
                 .collect();
             let tx = senders.remove(&unit.key()).expect("one sender per unit");
             let engine = Arc::clone(self);
-            tasks.spawn(async move {
+            let blank = self.outcome(&unit, "", Action::Noop);
+            let handle = tasks.spawn(async move {
                 let started = Instant::now();
                 let mut outcome = engine.deploy_unit(&unit, deps, &tx).await;
                 if !outcome.ok() {
@@ -426,8 +464,61 @@ impl Engine {
                 engine.reporter.finished(&outcome);
                 outcome
             });
+            running.insert(handle.id(), blank);
         }
-        collect(tasks).await
+        self.collect(tasks, running).await
+    }
+
+    /// Every task's outcome. After a stop, tasks still running get `GRACE` to finish; then
+    /// they are abandoned (their resources are where the last call left them: a deploy or
+    /// destroy run again takes them from there).
+    async fn collect(
+        &self,
+        mut tasks: tokio::task::JoinSet<Outcome>,
+        mut running: HashMap<tokio::task::Id, Outcome>,
+    ) -> Vec<Outcome> {
+        let mut out = Vec::new();
+        let mut abandon_at: Option<Instant> = None;
+        loop {
+            let joined = match abandon_at {
+                None => tokio::select! {
+                    joined = tasks.join_next_with_id() => joined,
+                    _ = self.stop.wait() => {
+                        abandon_at = Some(Instant::now() + GRACE);
+                        continue;
+                    }
+                },
+                Some(at) => match tokio::time::timeout_at(at, tasks.join_next_with_id()).await {
+                    Ok(joined) => joined,
+                    Err(_) => {
+                        tasks.abort_all();
+                        while tasks.join_next().await.is_some() {}
+                        for (_, mut o) in running.drain() {
+                            o.error = Some(format!(
+                                "{INTERRUPTED}: still busy {}s after the stop, abandoned; run again to go on",
+                                GRACE.as_secs()
+                            ));
+                            self.reporter.finished(&o);
+                            out.push(o);
+                        }
+                        break;
+                    }
+                },
+            };
+            match joined {
+                None => break,
+                Some(Ok((id, o))) => {
+                    running.remove(&id);
+                    out.push(o)
+                }
+                Some(Err(e)) => {
+                    let mut o = running.remove(&e.id()).unwrap_or_else(blank_outcome);
+                    o.error = Some(format!("internal error: {e}"));
+                    out.push(o)
+                }
+            }
+        }
+        out
     }
 
     async fn deploy_unit(
@@ -443,7 +534,11 @@ impl Engine {
                 let outputs = match phase {
                     Phase::Failed => {
                         let mut o = self.outcome(unit, "", Action::Noop);
-                        o.error = Some(format!("skipped: `{}` failed", r.resource));
+                        o.error = Some(if self.stop.is_set() {
+                            format!("{INTERRUPTED}: not started")
+                        } else {
+                            format!("skipped: `{}` failed", r.resource)
+                        });
                         return o;
                     }
                     Phase::Ready(o) => Some(o),
@@ -466,6 +561,10 @@ impl Engine {
             .expect("every reference was waited for");
         let target = self.target(unit, props);
         let mut outcome = self.outcome(unit, &target.physical_name, Action::Noop);
+        if self.stop.is_set() {
+            outcome.error = Some(format!("{INTERRUPTED}: not started"));
+            return outcome;
+        }
         let kind = match self.kind(unit) {
             Ok(k) => k,
             Err(e) => {
@@ -605,7 +704,14 @@ impl Engine {
                             "not ready before the deadline; last state: {state}"
                         )));
                     }
-                    tokio::time::sleep(pause).await;
+                    tokio::select! {
+                        _ = tokio::time::sleep(pause) => {}
+                        _ = self.stop.wait() => {
+                            return Err(CloudError::Fatal(format!(
+                                "{INTERRUPTED} while waiting until it is ready (last state: {state}); deploy again to go on"
+                            )));
+                        }
+                    }
                     attempt += 1;
                 }
             }
@@ -658,6 +764,7 @@ impl Engine {
             gone_rx.insert(u.key(), rx);
         }
         let mut tasks = tokio::task::JoinSet::new();
+        let mut running = HashMap::new();
         for (unit, (target, found)) in units.iter().cloned().zip(observed) {
             let dependents: Vec<(String, watch::Receiver<Option<bool>>)> = units
                 .iter()
@@ -671,7 +778,8 @@ impl Engine {
                 .collect();
             let tx = gone_tx.remove(&unit.key()).expect("one sender per unit");
             let engine = Arc::clone(self);
-            tasks.spawn(async move {
+            let blank = self.outcome(&unit, "", Action::Delete);
+            let handle = tasks.spawn(async move {
                 let started = Instant::now();
                 let mut outcome = engine.destroy_unit(&unit, target, found, dependents).await;
                 tx.send_replace(Some(outcome.ok()));
@@ -679,8 +787,9 @@ impl Engine {
                 engine.reporter.finished(&outcome);
                 outcome
             });
+            running.insert(handle.id(), blank);
         }
-        collect(tasks).await
+        self.collect(tasks, running).await
     }
 
     async fn destroy_unit(
@@ -720,11 +829,17 @@ impl Engine {
                 }
             };
             if !ok {
-                outcome.error = Some(format!(
-                    "skipped: `{id}`, which depends on it, was not deleted"
-                ));
+                outcome.error = Some(if self.stop.is_set() {
+                    format!("{INTERRUPTED}: not started")
+                } else {
+                    format!("skipped: `{id}`, which depends on it, was not deleted")
+                });
                 return outcome;
             }
+        }
+        if self.stop.is_set() {
+            outcome.error = Some(format!("{INTERRUPTED}: not started"));
+            return outcome;
         }
         // A cascading resource goes with what it depends on, but only after its own dependents
         // are gone: they may need its attributes to be found again if this destroy stops.
@@ -774,37 +889,41 @@ fn not_ours(unit: &Unit, target: &Target) -> String {
     )
 }
 
-async fn collect(mut tasks: tokio::task::JoinSet<Outcome>) -> Vec<Outcome> {
-    let mut out = Vec::new();
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(o) => out.push(o),
-            Err(e) => out.push(Outcome {
-                stack: String::new(),
-                id: String::new(),
-                kind: String::new(),
-                physical_name: String::new(),
-                action: Action::Noop,
-                error: Some(format!("internal error: {e}")),
-                changes: Vec::new(),
-                note: None,
-                seconds: 0.0,
-                outputs: None,
-            }),
-        }
+fn blank_outcome() -> Outcome {
+    Outcome {
+        stack: String::new(),
+        id: String::new(),
+        kind: String::new(),
+        physical_name: String::new(),
+        action: Action::Noop,
+        error: None,
+        changes: Vec::new(),
+        note: None,
+        seconds: 0.0,
+        outputs: None,
     }
-    out
 }
 
 /// Counts of outcomes per action (failed ones separately).
 pub fn count_actions(outcomes: &[Outcome]) -> BTreeMap<&'static str, usize> {
-    let mut counts: BTreeMap<&'static str, usize> =
-        ["create", "update", "replace", "delete", "noop", "failed"]
-            .into_iter()
-            .map(|a| (a, 0))
-            .collect();
+    let mut counts: BTreeMap<&'static str, usize> = [
+        "create",
+        "update",
+        "replace",
+        "delete",
+        "noop",
+        "failed",
+        "interrupted",
+    ]
+    .into_iter()
+    .map(|a| (a, 0))
+    .collect();
     for o in outcomes {
-        let k = if o.ok() { o.action.as_str() } else { "failed" };
+        let k = match &o.error {
+            None => o.action.as_str(),
+            Some(e) if e.starts_with(INTERRUPTED) => "interrupted",
+            Some(_) => "failed",
+        };
         *counts.entry(k).or_default() += 1;
     }
     counts

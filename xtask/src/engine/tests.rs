@@ -20,6 +20,7 @@ fn engine(cloud: &Arc<FakeCloud>, env: &str) -> Arc<Engine> {
         account: "000000000000".into(),
         reporter: Arc::new(Silent),
         backoff: Backoff::default(),
+        stop: Default::default(),
     })
 }
 

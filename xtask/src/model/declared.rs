@@ -45,11 +45,7 @@ impl<'de> Visitor<'de> for DeclaredVisitor {
                     spec = Some(map.next_value_seed(PropertiesOf(kind))?);
                 }
                 "depends_on" => depends_on = map.next_value()?,
-                other => {
-                    return Err(de::Error::custom(format!(
-                        "unknown key `{other}` ({KEYS})"
-                    )))
-                }
+                other => return Err(de::Error::custom(format!("unknown key `{other}` ({KEYS})"))),
             }
         }
         match (spec, kind) {

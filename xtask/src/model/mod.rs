@@ -164,7 +164,9 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
         let found = refs::find_refs(&properties).and_then(|found| {
             let waits = refs::find_refs(&depends_on)?;
             if waits.len() != depends_on.as_array().map_or(0, Vec::len) {
-                return Err("each `depends_on` entry is one reference, e.g. \"${ingestion.job_id}\"".into());
+                return Err(
+                    "each `depends_on` entry is one reference, e.g. \"${ingestion.job_id}\"".into(),
+                );
             }
             Ok((found, waits))
         });

@@ -1,0 +1,397 @@
+//! The command line as people and CI meet it, on a local cloud of its own: Ctrl-C during a
+//! deploy, plan against the deploy that follows it, human output, the confirmation on AWS, and
+//! an AWS that does not answer.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use common::{empty_inventory, events, root, summary, venv, Cloud};
+use serde_json::Value;
+
+/// Sessions of the local clusters' PostgreSQL servers left `idle in transaction` (a run that
+/// stopped while holding a transaction's locks).
+fn idle_in_transaction(cloud: &Cloud) -> usize {
+    let dir = cloud.state.path().join("local/clusters");
+    let mut n = 0;
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let Ok(pid) = std::fs::read_to_string(entry.path().join("postmaster.pid")) else {
+            continue;
+        };
+        let lines: Vec<&str> = pid.lines().collect();
+        let out = Command::new("psql")
+            .args([
+                "-h", lines[4], "-p", lines[3], "-U", "postgres", "-d", "postgres",
+            ])
+            .args([
+                "-Atc",
+                "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'",
+            ])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        n += String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse::<usize>()
+            .unwrap();
+    }
+    n
+}
+
+/// Counts of a plan or deploy summary, without the resources a plan cannot fail on.
+fn counts(events: &[Value]) -> Value {
+    summary(events)["counts"].clone()
+}
+
+/// Sends SIGINT (by pid) to a full deploy once `after` resources have finished; returns the
+/// run's events and exit code.
+fn deploy_interrupted(cloud: &Cloud, env: &str, after: usize) -> (Vec<Value>, Option<i32>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["deploy", "--env", env, "--output-format", "json"])
+        .env("XTASK_STATE_DIR", cloud.state.path())
+        .env("XTASK_VENV", venv())
+        .env_remove("XTASK_ENV")
+        .env_remove("XTASK_TARGET")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = Vec::new();
+    let mut finished = 0;
+    let mut sent = false;
+    for line in BufReader::new(stdout).lines() {
+        let line = line.unwrap();
+        let event: Value = serde_json::from_str(&line).unwrap();
+        if event["type"] == "resource" {
+            finished += 1;
+        }
+        lines.push(event);
+        if finished >= after && !sent {
+            let kill = Command::new("kill")
+                .args(["-INT", &child.id().to_string()])
+                .status()
+                .unwrap();
+            assert!(kill.success());
+            sent = true;
+        }
+    }
+    let status = child.wait().unwrap();
+    (lines, status.code())
+}
+
+/// Ctrl-C at several points of a full deploy: the run says so, starts nothing new, rolls back
+/// its open SQL transactions, ends with a summary (`interrupted: true`) and exit 130. Each
+/// time, a plan then lists exactly what the next deploy does (no failures for what does not
+/// exist yet), that deploy converges, and destroy leaves nothing.
+#[test]
+fn ctrl_c_during_deploy_stops_cleanly_and_the_next_deploy_converges() {
+    let cloud = Cloud::up();
+    for (env, after) in [("int-a", 1), ("int-b", 12), ("int-c", 30)] {
+        let (events, code) = deploy_interrupted(&cloud, env, after);
+        let s = summary(&events);
+        eprintln!(
+            "Ctrl-C after {after} resources: exit {code:?}, {}",
+            s["counts"]
+        );
+        if s["interrupted"] == true {
+            assert_eq!(code, Some(130), "{s}");
+            assert_eq!(s["ok"], false, "{s}");
+        } else {
+            // The deploy finished before the signal arrived: a normal end.
+            assert_eq!(code, Some(0), "{s}");
+        }
+        assert_eq!(
+            idle_in_transaction(&cloud),
+            0,
+            "a transaction was left open"
+        );
+        let plan = cloud.ok(&["plan", "--env", env]);
+        assert_eq!(
+            counts(&plan)["failed"],
+            0,
+            "plan after Ctrl-C at {after}: {plan:?}"
+        );
+        let deploy = cloud.ok(&["deploy", "--env", env]);
+        assert_eq!(summary(&deploy)["ok"], true);
+        assert_eq!(
+            counts(&plan),
+            counts(&deploy),
+            "plan and deploy after Ctrl-C at {after}"
+        );
+        let again = cloud.ok(&["deploy", "--env", env]);
+        assert_eq!(counts(&again)["noop"], 47, "{}", summary(&again));
+        cloud.ok(&["destroy", "--env", env]);
+        assert_eq!(
+            cloud.inventory(env),
+            empty_inventory(),
+            "after Ctrl-C at {after}"
+        );
+    }
+}
+
+/// A copy of the stacks directory, for edits a test makes.
+fn stacks_copy() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for entry in std::fs::read_dir(root().join("stacks")).unwrap() {
+        let path = entry.unwrap().path();
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("source: sample-data/policies", "source: SAMPLE/policies")
+            .replace("SAMPLE", &root().join("sample-data").display().to_string());
+        std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
+    }
+    dir
+}
+
+fn edit(dir: &Path, file: &str, from: &str, to: &str) {
+    let path = dir.join(file);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(from), "{file} holds no `{from}`");
+    std::fs::write(path, text.replace(from, to)).unwrap();
+}
+
+/// For a run of edits, each plan announces exactly the actions of the deploy that follows:
+/// a group's description (UpdateGroup), a document (sync and a new ingestion job), the
+/// chunking (a replaced data source and the ingestion that goes with it), and back.
+#[test]
+fn each_plan_counts_what_the_following_deploy_does() {
+    let cloud = Cloud::up();
+    let stacks = stacks_copy();
+    let docs = tempfile::tempdir().unwrap();
+    let copy = Command::new("cp")
+        .args(["-r"])
+        .arg(root().join("sample-data/policies"))
+        .arg(docs.path())
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    let sample = root().join("sample-data/policies").display().to_string();
+    let policies = docs.path().join("policies").display().to_string();
+    edit(
+        stacks.path(),
+        "01-unstructured-rag.yaml",
+        &sample,
+        &policies,
+    );
+    let dir = stacks.path().to_str().unwrap().to_string();
+    let step = |what: &str| {
+        let plan = cloud.ok(&["plan", "-t", "1", "--stacks-dir", &dir]);
+        let deploy = cloud.ok(&["deploy", "-t", "1", "--stacks-dir", &dir]);
+        assert_eq!(counts(&plan), counts(&deploy), "{what}");
+        assert_eq!(counts(&deploy)["failed"], 0, "{what}");
+        counts(&deploy)
+    };
+    assert_eq!(step("first deploy")["create"], 20);
+    edit(
+        stacks.path(),
+        "01-unstructured-rag.yaml",
+        "description: Regular tier customers",
+        "description: Regular tier customers (edited)",
+    );
+    assert_eq!(step("a group's description")["update"], 1);
+    let doc = docs.path().join("policies/regular/auto-insurance.md");
+    let mut text = std::fs::read_to_string(&doc).unwrap();
+    text.push_str("\nOne more line.\n");
+    std::fs::write(&doc, text).unwrap();
+    assert_eq!(step("a document")["update"], 2);
+    edit(
+        stacks.path(),
+        "01-unstructured-rag.yaml",
+        "chunk_max_tokens: 300",
+        "chunk_max_tokens: 350",
+    );
+    let chunking = step("the chunking");
+    assert_eq!(
+        (chunking["replace"].clone(), chunking["create"].clone()),
+        (1.into(), 1.into())
+    );
+    edit(
+        stacks.path(),
+        "01-unstructured-rag.yaml",
+        "chunk_max_tokens: 350",
+        "chunk_max_tokens: 300",
+    );
+    step("the chunking back");
+    assert_eq!(step("nothing")["noop"], 20);
+    cloud.ok(&["destroy", "--stacks-dir", &dir]);
+}
+
+/// Runs in human mode: (exit code, stdout, stderr with times and call counts masked).
+fn human(cloud: &Cloud, args: &[&str]) -> (Option<i32>, String, String) {
+    let out = cloud.xtask(args);
+    let mask = regex::Regex::new(r"\[\d+\.\ds\]|\(\d+ mutating and \d+ read API calls, [\d.]+s\)")
+        .unwrap();
+    let stderr = mask
+        .replace_all(&String::from_utf8_lossy(&out.stderr), "[…]")
+        .to_string();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        stderr,
+    )
+}
+
+/// People see what changes (+ ~ -/+ -), not every unchanged resource; "No changes." when
+/// nothing does; `status` is a table on stdout with totals; destroy removes the cached outputs.
+#[test]
+fn human_output_shows_changes_and_status_is_a_table() {
+    let cloud = Cloud::up();
+    let (code, stdout, stderr) = human(&cloud, &["deploy", "-t", "1"]);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.is_empty(),
+        "human mode writes nothing on stdout: {stdout}"
+    );
+    let created: Vec<&str> = stderr.lines().filter(|l| l.starts_with('✓')).collect();
+    assert_eq!(created.len(), 21, "{stderr}"); // 20 resources and the summary
+    assert!(
+        created[..20].iter().all(|l| l.starts_with("✓   + create ")),
+        "{stderr}"
+    );
+    let outputs = cloud.state.path().join("outputs/local/dev.json");
+    assert!(outputs.exists(), "deploy caches the outputs");
+
+    let (_, _, again) = human(&cloud, &["deploy", "-t", "1"]);
+    let (_, _, plan) = human(&cloud, &["plan", "-t", "1"]);
+    let stacks = stacks_copy();
+    edit(
+        stacks.path(),
+        "01-unstructured-rag.yaml",
+        "description: Platinum tier customers",
+        "description: Platinum tier customers (edited)",
+    );
+    let dir = stacks.path().to_str().unwrap();
+    let (_, _, edited) = human(&cloud, &["plan", "-t", "1", "--stacks-dir", dir]);
+    let (_, _, verbose) = human(&cloud, &["plan", "-t", "1", "-v", "--stacks-dir", dir]);
+    assert_eq!(
+        verbose
+            .lines()
+            .filter(|l| l.starts_with("  = noop"))
+            .count(),
+        19
+    );
+    let (code, table, status_err) = human(&cloud, &["status", "-t", "1"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        status_err.is_empty(),
+        "status writes its table on stdout: {status_err}"
+    );
+    insta::assert_snapshot!(format!(
+        "deploy again:\n{again}\nplan:\n{plan}\nplan after an edit:\n{edited}\nstatus:\n{table}"
+    ));
+
+    let (code, _, _) = human(&cloud, &["destroy", "-t", "1"]);
+    assert_eq!(code, Some(0));
+    assert!(!outputs.exists(), "destroy removes the cached outputs");
+    let (_, table, _) = human(&cloud, &["status", "-t", "1"]);
+    assert!(
+        table.ends_with(
+            "20 resources: 0 deployed, 20 not deployed, 0 failed (-v shows their outputs)\n"
+        ),
+        "{table}"
+    );
+}
+
+/// `--target aws` against the local cloud's endpoints (AWS_ENDPOINT_URL): the plan comes first,
+/// then the question; without a terminal to ask on, nothing is changed.
+#[test]
+fn on_aws_the_plan_comes_before_the_question() {
+    let cloud = Cloud::up();
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["deploy", "-t", "1", "--target", "aws", "--env", "confirm"])
+        .env("XTASK_STATE_DIR", cloud.state.path())
+        .env_remove("CI")
+        .env("AWS_ENDPOINT_URL", cloud.endpoint("ministack"))
+        .env("AWS_ENDPOINT_URL_S3VECTORS", cloud.endpoint("moto"))
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let plan = stderr
+        .find("  + create  unstructured-rag/user_pool")
+        .expect(&stderr);
+    let refusal = stderr
+        .find("refusing to change an AWS account without confirmation (20 to create planned above)")
+        .expect(&stderr);
+    assert!(plan < refusal, "{stderr}");
+    assert_eq!(cloud.inventory("confirm"), empty_inventory());
+}
+
+/// An AWS endpoint that refuses connections, or answers something that is not AWS: one
+/// readable line naming the endpoint and the cause, the right hint, within seconds.
+#[test]
+fn an_unreachable_aws_is_named_in_one_line() {
+    let state = tempfile::tempdir().unwrap();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let refused = format!("http://{}", closed.local_addr().unwrap());
+    drop(closed);
+    // Something that answers every request with 404 and no AWS error.
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let not_aws = format!("http://{}", server.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in server.incoming().flatten() {
+            let mut stream = stream;
+            let mut buf = [0u8; 65536];
+            let _ = std::io::Read::read(&mut stream, &mut buf);
+            let _ = std::io::Write::write_all(
+                &mut stream,
+                b"HTTP/1.1 404 Not Found\r\ncontent-length: 9\r\nconnection: close\r\n\r\nnot found",
+            );
+        }
+    });
+    for (endpoint, cause) in [
+        (&refused, "cannot connect: Connection refused"),
+        (&not_aws, "answered HTTP 404 without an AWS error"),
+    ] {
+        let started = Instant::now();
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args([
+                "status",
+                "-t",
+                "1",
+                "--target",
+                "aws",
+                "--output-format",
+                "json",
+            ])
+            .env("XTASK_STATE_DIR", state.path())
+            .env("AWS_ENDPOINT_URL", endpoint)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .unwrap();
+        let seconds = started.elapsed().as_secs_f64();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let line = stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .expect(&stderr);
+        assert!(
+            line.contains(endpoint.as_str()) && line.contains(cause),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains("DispatchFailure") && !stderr.contains("ConnectorError"),
+            "{stderr}"
+        );
+        assert!(stderr.contains("hint: AWS did not answer"), "{stderr}");
+        let events = events(&out);
+        assert_eq!(events[1]["type"], "error");
+        assert_eq!(summary(&events)["exit_code"], 1);
+        eprintln!("{endpoint}: failed in {seconds:.1}s");
+    }
+}
