@@ -28,8 +28,10 @@ pub struct BenchArgs {
     /// the RLS path with explicit `WHERE tenant_id = ...` as superuser, then destroys `bench`.
     #[arg(long)]
     rls: bool,
+    /// With --rls: how many claims to load.
     #[arg(long, default_value_t = 1_000_000, requires = "rls")]
     rows: u64,
+    /// With --rls: over how many tenants (broker ids) the claims are spread.
     #[arg(long, default_value_t = 1000, requires = "rls")]
     tenants: u64,
 }
@@ -198,7 +200,11 @@ pub async fn run(
     let worst = results.iter().map(|m| m.makespan).fold(0.0, f64::max);
     let best = results.iter().map(|m| m.makespan).fold(f64::MAX, f64::min);
     let m = &results[0];
-    out.say(&format!("deploy schedule, tutorials 1, 2 and 3 with their agents ({} resources), virtual time, {runs} runs:", m.resources));
+    out.say(&format!(
+        "deploy schedule, tutorials 1, 2 and 3 with their agents ({} resources), virtual time, {runs} run{}:",
+        m.resources,
+        if runs == 1 { "" } else { "s" }
+    ));
     out.say(&format!(
         "  critical-path lower bound  {:>8.1} s",
         m.critical_path

@@ -70,19 +70,37 @@ struct Global {
 enum Command {
     /// Create or update everything the selected tutorials need, then wait until it is usable.
     /// Running it again on a converged environment changes nothing.
+    #[command(
+        after_help = "Examples:\n  cargo xtask deploy                        # all tutorials, on the local cloud\n  cargo xtask deploy -t 2 --env pr-42\n  cargo xtask deploy --target aws -t 1       # shows the plan, then asks (--yes or CI=true: no question)\n\nCtrl-C: starts nothing new, lets calls in flight finish (20 s at most), exits 130; run it again to go on."
+    )]
     Deploy(Select),
     /// Show what deploy would change, field by field, without changing anything.
+    #[command(
+        after_help = "Examples:\n  cargo xtask plan -t 1                     # changes only\n  cargo xtask plan -v                       # every resource, also those that stay\n  cargo xtask plan --env pr-42 --output-format json"
+    )]
     Plan(Select),
     /// Show what exists of the selected tutorials, with its outputs (pool id, client id, ...).
+    #[command(
+        after_help = "Examples:\n  cargo xtask status -t 2                   # a table on stdout, totals last\n  cargo xtask status -v                     # with each resource's outputs (pool id, client id, ...)"
+    )]
     Status(Select),
     /// Delete everything the selected tutorials own, dependents first. Safe to run again, and
     /// on an environment that was never (or only partly) deployed. Never touches a resource
     /// that lacks this environment's ownership tags.
+    #[command(
+        after_help = "Examples:\n  cargo xtask destroy                       # everything of env dev\n  cargo xtask destroy -t 3                  # only tutorial 3 (1 and 2 stay)\n  cargo xtask destroy --env pr-42 --target aws --yes"
+    )]
     Destroy(Select),
     /// Check the stack files without calling any API.
+    #[command(
+        after_help = "Examples:\n  cargo xtask validate\n  cargo xtask validate --stacks-dir my-stacks --output-format json"
+    )]
     Validate(Select),
     /// Sign in as a demo user and retrieve from tutorial 1's Knowledge Base with the metadata
     /// filter that user's tier (Cognito group) allows, as the policy agent does.
+    #[command(
+        after_help = "Examples:\n  cargo xtask retrieve -t 1 --user john-regular \"What is the deductible for auto insurance?\"\n  cargo xtask retrieve -t 1 --user sarah-platinum \"What does platinum roadside assistance cover?\""
+    )]
     Retrieve {
         #[command(flatten)]
         select: Select,
@@ -95,6 +113,9 @@ enum Command {
     /// Sign in as a demo user and ask the tutorial's agent on AgentCore Runtime: the Cognito
     /// access token goes as a bearer token to the runtime's invocation URL; the answer streams
     /// to stdout.
+    #[command(
+        after_help = "Examples:\n  cargo xtask invoke -t 2 --user mike-broker-a \"Show me all claims\"\n  cargo xtask invoke -t 1 --user john-regular \"What is my deductible?\""
+    )]
     Invoke {
         #[command(flatten)]
         select: Select,
@@ -110,11 +131,17 @@ enum Command {
     /// turned away, and ambiguous requests (two Authorization headers, a forged token straight
     /// to the agent's port, an oversized payload) are never answered. Exit code 1 on any
     /// violation.
+    #[command(
+        after_help = "Examples:\n  cargo xtask verify                        # every deployed agent\n  cargo xtask verify -t 2 --output-format json"
+    )]
     Verify(Select),
     /// Serve tutorial 3's web page on 127.0.0.1 (against --target local or aws) until Ctrl-C:
     /// sign in as a demo user, or with a username and password, and talk to both agents; a
     /// side-by-side view asks two users the same question. Builds the page on first use (npm,
     /// from web/package-lock.json), then reuses the build until web/ changes.
+    #[command(
+        after_help = "Examples:\n  cargo xtask demo                          # http://127.0.0.1:8400/\n  cargo xtask demo --port 0                 # any free port\n  cargo xtask demo --build-only"
+    )]
     Demo {
         /// Which tutorial's agents the page talks to.
         #[arg(long, short, default_value = "3")]
@@ -129,14 +156,26 @@ enum Command {
     },
     /// Build the agents' code packages (deterministic zips with vendored dependencies) without
     /// deploying; prints path, size and digest of each.
+    #[command(
+        after_help = "Examples:\n  cargo xtask package -t 2                  # for AWS (manylinux aarch64)\n  cargo xtask package --for local"
+    )]
     Package {
         #[command(flatten)]
         select: Select,
-        /// Build for this target's platform: aws (manylinux aarch64) or local (this machine).
-        #[arg(long = "for", value_enum, default_value = "aws")]
+        /// The platform to build for: aws (manylinux2014 aarch64 wheels, as AgentCore Runtime
+        /// runs the code) or local (this machine's Python, as the local runtime host runs it).
+        #[arg(
+            long = "for",
+            value_enum,
+            default_value = "aws",
+            hide_possible_values = true
+        )]
         platform: TargetKind,
     },
     /// Manage the local cloud (ministack, moto, the RDS Data API over PostgreSQL; 127.0.0.1) by hand.
+    #[command(
+        after_help = "Examples:\n  cargo xtask local up\n  cargo xtask local status\n  cargo xtask local down"
+    )]
     Local {
         #[command(subcommand)]
         action: LocalAction,
@@ -146,18 +185,24 @@ enum Command {
     /// tagging at creation, passing the roles to Bedrock and AgentCore, and the service-linked
     /// roles AWS creates on first use. Names we choose (roles, buckets, secrets) are scoped to
     /// the environment's prefix.
+    #[command(
+        after_help = "Examples:\n  cargo xtask permissions --env pr-42 > policy.json\n  cargo xtask permissions --any-env         # for a CI role that deploys every pull request"
+    )]
     Permissions {
         /// For every environment of this project (agentcore-mt-*), e.g. for a CI role.
         #[arg(long)]
         any_env: bool,
     },
     /// Measure the engine's schedule on a simulated cloud in virtual time.
+    #[command(
+        after_help = "Examples:\n  cargo xtask bench                         # the schedule in virtual time, 5 runs\n  cargo xtask bench --rls --rows 100000 --tenants 100"
+    )]
     Bench(crate::bench::BenchArgs),
 }
 
 #[derive(Debug, Args)]
 struct Select {
-    /// Which tutorial: 1, 2, 3, a stack name (unstructured-rag, ...) or all.
+    /// Which tutorial: its number or stack name, as the stack files define them, or all.
     #[arg(long, short, default_value = "all")]
     tutorial: String,
 }
@@ -189,6 +234,38 @@ fn root() -> PathBuf {
         .parent()
         .expect("xtask/ sits in the workspace")
         .to_path_buf()
+}
+
+impl Cli {
+    /// Parses the command line; `--tutorial`'s help lists what the stack files define.
+    pub fn parse_listing_tutorials() -> Cli {
+        use clap::{CommandFactory, FromArgMatches};
+        let dir = std::env::var_os("XTASK_STACKS_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join("stacks"));
+        let mut cmd = Cli::command();
+        if let Ok(all) = model::load_all(&dir) {
+            let listed: Vec<String> = all
+                .iter()
+                .map(|s| format!("{} ({})", s.tutorial, s.name))
+                .collect();
+            let help = format!(
+                "Which tutorial: {}, or all (from the stack files in {})",
+                listed.join(", "),
+                dir.display()
+            );
+            let names: Vec<String> = cmd
+                .get_subcommands()
+                .filter(|c| c.get_arguments().any(|a| a.get_id() == "tutorial"))
+                .map(|c| c.get_name().to_string())
+                .collect();
+            for name in names {
+                let help = help.clone();
+                cmd = cmd.mut_subcommand(name, |c| c.mut_arg("tutorial", |a| a.help(help)));
+            }
+        }
+        Cli::from_arg_matches(&cmd.get_matches()).unwrap_or_else(|e| e.exit())
+    }
 }
 
 impl Command {
@@ -381,7 +458,7 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         stop: stop.clone(),
     });
     if let Command::Retrieve { user, query, .. } = &cli.command {
-        return retrieve(&engine, &closure, &clients, out, user, query).await;
+        return retrieve(&engine, &closure, &all, &clients, out, user, query).await;
     }
     if let Command::Invoke { user, prompt, .. } = &cli.command {
         return invoke(&engine, &stacks, &closure, &clients, out, user, prompt).await;
@@ -819,10 +896,12 @@ async fn invoke(
     user: &str,
     prompt: &str,
 ) -> Result<Exit> {
+    if !known.iter().any(|s| users_of(s).iter().any(|u| u == user)) {
+        return Ok(unknown_user(out, user, known, "an agent"));
+    }
     let agents = deployed_agents(engine, stacks, known).await?;
     let Some(agent) = agents.iter().find(|a| a.users.contains_key(user)) else {
-        out.error("unknown_user", &format!("no selected tutorial has both an agent and the demo user `{user}`\n  hint: --tutorial 1 for john-regular / sarah-platinum, --tutorial 2 for mike-broker-a / emma-broker-b"));
-        return Ok(Exit::Invalid);
+        return Ok(unknown_user(out, user, known, "an agent"));
     };
     let secret = agent
         .users
@@ -1025,31 +1104,90 @@ fn package(
     Ok(Exit::Ok)
 }
 
+/// The demo users a stack file declares.
+fn users_of(s: &Stack) -> Vec<String> {
+    s.resources
+        .iter()
+        .filter(|r| r.kind.kind == "cognito.user")
+        .filter_map(|r| r.properties["username"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// An unknown demo user is invalid input (exit 2); the hint names the users of each tutorial.
+fn unknown_user(out: &Output, user: &str, stacks: &[&Stack], what: &str) -> Exit {
+    let hint: Vec<String> = stacks
+        .iter()
+        .filter(|s| !users_of(s).is_empty())
+        .map(|s| format!("--tutorial {} for {}", s.tutorial, users_of(s).join(" / ")))
+        .collect();
+    out.error(
+        "unknown_user",
+        &format!(
+            "no selected tutorial has both {what} and the demo user `{user}`\n  hint: {}",
+            if hint.is_empty() {
+                "the selected stack files declare no demo users".to_string()
+            } else {
+                hint.join(", ")
+            }
+        ),
+    );
+    Exit::Invalid
+}
+
 /// `retrieve`: finds the pool's app client, the user's password secret and the Knowledge Base
 /// among the stack's resources, then does what the user would.
+#[allow(clippy::too_many_arguments)]
 async fn retrieve(
     engine: &Arc<Engine>,
     stacks: &[&Stack],
+    every: &[Stack],
     clients: &Clients,
     out: &Output,
     user: &str,
     query: &str,
 ) -> Result<Exit> {
-    let stack = stacks
+    // The stacks with a Knowledge Base, and their demo users.
+    let with_kb: Vec<&&Stack> = stacks
         .iter()
-        .find(|s| {
+        .filter(|s| {
             s.resources
                 .iter()
-                .any(|r| r.kind.kind == "cognito.user" && r.properties["username"] == user)
+                .any(|r| r.kind.kind == "bedrock.knowledge_base")
         })
-        .with_context(|| format!("no demo user `{user}` in the selected stack"))?;
+        .collect();
+    let Some(stack) = with_kb
+        .iter()
+        .find(|s| users_of(s).iter().any(|u| u == user))
+    else {
+        let hint = match every.iter().find(|s| {
+            s.resources
+                .iter()
+                .any(|r| r.kind.kind == "bedrock.knowledge_base")
+        }) {
+            Some(s) => format!(
+                "retrieve works on tutorial {} (its Knowledge Base), as {}",
+                s.tutorial,
+                users_of(s).join(" or ")
+            ),
+            None => "no stack file declares a Knowledge Base".into(),
+        };
+        out.error(
+            "unknown_user",
+            &format!("no selected tutorial has both a Knowledge Base and the demo user `{user}`\n  hint: {hint}"),
+        );
+        return Ok(Exit::Invalid);
+    };
     let found = deployed(engine, &[stack]).await;
     // The app client the users sign in with (a stack may declare others, e.g. for verify).
     let (Some(client_id), Some(kb)) = (
         found.get(&stack.name, "app_client", "id"),
         found.of_kind(stack, "bedrock.knowledge_base", "id"),
     ) else {
-        bail!("no deployed app client and Knowledge Base in the selected stack\n  hint: cargo xtask deploy --tutorial 1 (with the same --env)");
+        bail!(
+            "tutorial {}'s app client and Knowledge Base are not deployed\n  hint: cargo xtask deploy --tutorial {} (with the same --env)",
+            stack.tutorial,
+            stack.tutorial
+        );
     };
     let secret_arn = found
         .users(stack)

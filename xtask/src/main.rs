@@ -14,10 +14,8 @@ mod packaging;
 mod permissions;
 mod web;
 
-use clap::Parser;
-
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_listing_tutorials();
     std::process::ExitCode::from(cli::run(cli).await.code())
 }

@@ -395,3 +395,100 @@ fn an_unreachable_aws_is_named_in_one_line() {
         eprintln!("{endpoint}: failed in {seconds:.1}s");
     }
 }
+
+/// Help that explains: every subcommand has examples, `--tutorial` lists what the stack files
+/// define, no option repeats another's text, every option has a description; an unknown demo
+/// user is invalid input (exit 2) for retrieve and invoke alike, with a hint naming the users.
+#[test]
+fn help_and_messages() {
+    let help = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .arg("--help")
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}");
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let top = help(&[]);
+    let commands: Vec<String> = top
+        .split("Commands:")
+        .nth(1)
+        .unwrap()
+        .split("\n\n")
+        .next()
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("  ") && !l.starts_with("   "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() >= 13, "{commands:?}");
+    for c in &commands {
+        let text = help(&[c]);
+        assert!(
+            text.contains("Examples:\n  cargo xtask "),
+            "{c} has no examples:\n{text}"
+        );
+        // An option's help line is followed by its description, never by the next option.
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, l) in lines.iter().enumerate() {
+            if l.trim_start().starts_with("--") && !l.contains("  ") {
+                let next = lines.get(i + 1).map(|n| n.trim()).unwrap_or_default();
+                assert!(
+                    !next.is_empty() && !next.starts_with('-'),
+                    "{c}: `{}` has no description",
+                    l.trim()
+                );
+            }
+        }
+    }
+    let deploy = help(&["deploy"]);
+    assert!(
+        deploy.contains("1 (unstructured-rag), 2 (structured-rls), 3 (enterprise-demo), or all"),
+        "{deploy}"
+    );
+    let package = help(&["package"]);
+    let for_option = package
+        .split("--for")
+        .nth(1)
+        .unwrap()
+        .split("-h, --help")
+        .next()
+        .unwrap();
+    assert!(!for_option.contains("free, no account needed"), "{package}");
+    assert!(for_option.contains("manylinux2014 aarch64"), "{package}");
+
+    let state = tempfile::tempdir().unwrap();
+    let bench = common::run(state.path(), &["bench", "--runs", "1"]);
+    assert!(bench.status.success());
+    assert!(
+        String::from_utf8_lossy(&bench.stderr).contains(", 1 run:"),
+        "{}",
+        String::from_utf8_lossy(&bench.stderr)
+    );
+
+    let cloud = Cloud::up();
+    for args in [
+        vec!["retrieve", "-t", "1", "--user", "nobody", "question"],
+        vec!["retrieve", "-t", "2", "--user", "mike-broker-a", "question"],
+        vec!["invoke", "-t", "1", "--user", "nobody", "question"],
+    ] {
+        let mut json = args.clone();
+        json.extend(["--output-format", "json"]);
+        let out = cloud.xtask(&json);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        let events = events(&out);
+        assert_eq!(events[1]["kind"], "unknown_user", "{args:?}: {events:?}");
+        assert!(stderr.contains("hint: "), "{stderr}");
+    }
+    let out = cloud.xtask(&["retrieve", "-t", "2", "--user", "mike-broker-a", "question"]);
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(
+            "retrieve works on tutorial 1 (its Knowledge Base), as john-regular or sarah-platinum"
+        ),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

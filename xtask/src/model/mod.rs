@@ -126,26 +126,12 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
         hint: hint.to_string(),
     };
     let file: StackFile = serde_yaml_ng::from_str(source).map_err(|e| {
-        let line = e.location().map(|l| l.line());
-        let message = resource_key_message(&strip_location(&e.to_string()));
-        let hint = if message.contains("unknown key") {
-            "a resource has `kind`, `properties` and optionally `depends_on`: fix the spelling"
-        } else if message.contains("unknown field") {
-            "remove the field or fix its spelling; the expected fields are listed above"
-        } else if message.contains("unknown variant") {
-            "`kind` must be one of the kinds listed above"
-        } else if message.contains("missing field") {
-            "add the field"
-        } else if message.contains("environment must not set") {
-            "remove the variable; set discovery_url, allowed_clients or model_id instead"
-        } else if message.contains("must not be empty") {
-            "name at least one entry, e.g. allowed_clients: [\"${app_client.id}\"]"
-        } else if message.contains("invalid type") {
-            "give the field a value of the type named above"
-        } else {
-            "fix the YAML at that line"
-        };
-        Invalid(vec![diag(line, message, hint)])
+        Invalid(
+            parse_errors(source, &e)
+                .into_iter()
+                .map(|(line, message, hint)| diag(line, message, hint))
+                .collect(),
+        )
     })?;
 
     let mut diags = Vec::new();
@@ -163,7 +149,12 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
         let depends_on = serde_json::Value::from(spec.depends_on);
         let found = refs::find_refs(&properties).and_then(|found| {
             let waits = refs::find_refs(&depends_on)?;
-            if waits.len() != depends_on.as_array().map_or(0, Vec::len) {
+            let whole = depends_on.as_array().into_iter().flatten().all(|entry| {
+                waits
+                    .iter()
+                    .any(|r| entry.as_str() == Some(r.to_string().as_str()))
+            });
+            if waits.len() != depends_on.as_array().map_or(0, Vec::len) || !whole {
                 return Err(
                     "each `depends_on` entry is one reference, e.g. \"${ingestion.job_id}\"".into(),
                 );
@@ -293,6 +284,127 @@ fn resource_key_message(message: &str) -> String {
         ),
         None => message.to_string(),
     }
+}
+
+/// A serde_yaml error as (line, message, hint).
+fn yaml_error(e: &serde_yaml_ng::Error) -> (Option<usize>, String, &'static str) {
+    let line = e.location().map(|l| l.line());
+    let message = resource_key_message(&strip_location(&e.to_string()));
+    let hint = if message.contains("unknown key") {
+        "a resource has `kind`, `properties` and optionally `depends_on`: fix the spelling"
+    } else if message.contains("unknown field") {
+        "remove the field or fix its spelling; the expected fields are listed above"
+    } else if message.contains("unknown variant") {
+        "`kind` must be one of the kinds listed above"
+    } else if message.contains("missing field") {
+        "add the field"
+    } else if message.contains("environment must not set") {
+        "remove the variable; set discovery_url, allowed_clients or model_id instead"
+    } else if message.contains("must not be empty") {
+        "name at least one entry, e.g. allowed_clients: [\"${app_client.id}\"]"
+    } else if message.contains("invalid type") {
+        "give the field a value of the type named above"
+    } else {
+        "fix the YAML at that line"
+    };
+    (line, message, hint)
+}
+
+/// Every error of a stack file that does not parse, not only the first: a file that is YAML
+/// but not a valid stack is checked again resource by resource (each alone, at its own lines);
+/// a file that is not YAML at all gets one error, at the quote left open if that is the cause
+/// (the parser notices it only where the next quote is, often many lines later).
+fn parse_errors(
+    source: &str,
+    first: &serde_yaml_ng::Error,
+) -> Vec<(Option<usize>, String, &'static str)> {
+    let (line, message, hint) = yaml_error(first);
+    if serde_yaml_ng::from_str::<serde_yaml_ng::Value>(source).is_err() {
+        if let Some(open) = line.and_then(|l| unclosed_quote(source, l)) {
+            return vec![(
+                Some(open),
+                format!(
+                    "a quoted string that starts on this line is not closed (the YAML parser noticed at line {}: {message})",
+                    line.unwrap_or_default()
+                ),
+                "close the quote",
+            )];
+        }
+        return vec![(line, message, hint)];
+    }
+    #[derive(serde::Deserialize)]
+    struct OnlyResources {
+        #[allow(dead_code)] // read for its errors only
+        resources: IndexMap<String, declared::Declared>,
+    }
+    let lines: Vec<&str> = source.lines().collect();
+    let mut out: Vec<(Option<usize>, String, &'static str)> = Vec::new();
+    for (start, end) in resource_blocks(&lines) {
+        // The same line numbers as the file: blank lines, `resources:`, then the resource.
+        let mut doc = vec![""; start];
+        doc[start - 1] = "resources:";
+        doc.extend(&lines[start..end]);
+        if let Err(e) = serde_yaml_ng::from_str::<OnlyResources>(&doc.join("\n")) {
+            out.push(yaml_error(&e));
+        }
+    }
+    if !out.iter().any(|(l, m, _)| *l == line && *m == message) {
+        out.insert(0, (line, message, hint));
+    }
+    out.sort_by_key(|(l, ..)| *l);
+    out
+}
+
+/// The 0-based line ranges of each resource under `resources:` (keys at two spaces' indent).
+fn resource_blocks(lines: &[&str]) -> Vec<(usize, usize)> {
+    let Some(top) = lines.iter().position(|l| l.starts_with("resources:")) else {
+        return Vec::new();
+    };
+    let is_key =
+        |l: &str| l.starts_with("  ") && !l[2..].starts_with([' ', '#']) && !l.trim().is_empty();
+    let end = lines[top + 1..]
+        .iter()
+        .position(|l| !l.is_empty() && !l.starts_with([' ', '#']))
+        .map_or(lines.len(), |i| top + 1 + i);
+    let starts: Vec<usize> = (top + 1..end).filter(|i| is_key(lines[*i])).collect();
+    starts
+        .iter()
+        .enumerate()
+        .map(|(n, s)| (*s, starts.get(n + 1).copied().unwrap_or(end)))
+        .collect()
+}
+
+/// The first line up to `upto` (1-based) whose value opens a quoted string it does not close
+/// (`key: "text` or `- 'text`; a flow list with an odd number of double quotes).
+fn unclosed_quote(source: &str, upto: usize) -> Option<usize> {
+    let open = |value: &str| -> bool {
+        let value = value.trim();
+        if let Some(rest) = value.strip_prefix('"') {
+            let mut escaped = false;
+            for c in rest.chars() {
+                match c {
+                    '\\' => escaped = !escaped,
+                    '"' if !escaped => return false,
+                    _ => escaped = false,
+                }
+            }
+            true
+        } else if let Some(rest) = value.strip_prefix('\'') {
+            // '' is a quote inside single quotes
+            rest.replace("''", "").find('\'').is_none()
+        } else if value.starts_with(['[', '{']) {
+            (value.matches('"').count() - value.matches("\\\"").count()) % 2 == 1
+        } else {
+            false
+        }
+    };
+    source.lines().take(upto).enumerate().find_map(|(i, line)| {
+        let text = line.trim_start();
+        let value = text
+            .strip_prefix("- ")
+            .or_else(|| text.split_once(": ").map(|(_, v)| v))?;
+        open(value).then_some(i + 1)
+    })
 }
 
 /// serde_yaml puts "at line L column C" in its message; we print the line ourselves.

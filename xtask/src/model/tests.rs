@@ -448,3 +448,45 @@ fn a_misspelt_resource_key_is_named() {
         "{HEAD}  pool:\n    kind: cognito.user_pool\n    propertys: {{}}\n"
     )));
 }
+
+/// Every resource's error of a file at once, each at its own line; `depends_on` is a key of the
+/// resource (misspelt: named), and each of its entries must be one reference to an attribute.
+#[test]
+fn every_error_of_a_file_is_reported_at_once() {
+    insta::assert_snapshot!(errors(&format!(
+        "{HEAD}  pool:\n    kind: cognito.user_pool\n    properties:\n      password_min_lenght: 12\n\
+         \x20 regular:\n    kind: cognito.groop\n    properties: {{}}\n\
+         \x20 client:\n    kind: cognito.app_client\n    properties:\n      user_pool_id: ${{pool.id}}\n      auth_flows: [ALLOW_USER_SRP_AUTH]\n    depends_onn: [\"${{pool.id}}\"]\n"
+    )));
+    let waits = |entry: &str| {
+        errors(&format!(
+            "{HEAD}  pool:\n    kind: cognito.user_pool\n    properties: {{}}\n\
+             \x20 client:\n    kind: cognito.app_client\n    properties:\n      user_pool_id: ${{pool.id}}\n      auth_flows: [ALLOW_USER_SRP_AUTH]\n    depends_on: [{entry}]\n"
+        ))
+    };
+    assert_eq!(waits("\"${pool.id}\""), "valid");
+    assert!(waits("\"after ${pool.id}\"").contains("each `depends_on` entry is one reference"));
+    assert!(
+        waits("\"${pool.nothing}\"").contains("nothing"),
+        "{}",
+        waits("\"${pool.nothing}\"")
+    );
+}
+
+/// A quote left open on one line is reported there, not where the parser noticed it.
+#[test]
+fn an_unclosed_quote_is_reported_at_its_line() {
+    let source = format!(
+        "{HEAD}  pool:\n    kind: cognito.user_pool\n    properties:\n      password_min_length: 12\n\
+         \x20 regular:\n    kind: cognito.group\n    properties:\n      user_pool_id: ${{pool.id}}\n      name: regular\n      description: \"Regular tier\n      precedence: 20\n\
+         \x20 platinum:\n    kind: cognito.group\n    properties:\n      user_pool_id: ${{pool.id}}\n      name: platinum\n      description: \"Platinum tier\"\n"
+    );
+    let text = errors(&source);
+    assert!(
+        text.starts_with(
+            "stacks/broken.yaml:14: a quoted string that starts on this line is not closed"
+        ),
+        "{text}"
+    );
+    insta::assert_snapshot!(text);
+}
