@@ -18,20 +18,16 @@ const CUSTOM_HEADER: &str = "X-Amzn-Bedrock-AgentCore-Runtime-Custom-Trace";
 fn stacks_with_claims_agent_at(claims: &Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     // The policy agent also allow-lists a custom header, to show how the host treats it.
-    let one = std::fs::read_to_string(root().join("stacks/01-unstructured-rag.yaml"))
-        .unwrap()
-        .replace(
-            "header_allowlist: [Authorization]",
-            &format!("header_allowlist: [Authorization, {CUSTOM_HEADER}]"),
-        );
+    let one = common::stack_text("01-unstructured-rag.yaml").replace(
+        "header_allowlist: [Authorization]",
+        &format!("header_allowlist: [Authorization, {CUSTOM_HEADER}]"),
+    );
     assert!(one.contains(CUSTOM_HEADER));
     std::fs::write(dir.path().join("01.yaml"), one).unwrap();
-    let two = std::fs::read_to_string(root().join("stacks/02-structured-rls.yaml"))
-        .unwrap()
-        .replace(
-            "sources: [agents/claims, agents/common]",
-            &format!("sources: [{}, agents/common]", claims.display()),
-        );
+    let two = common::stack_text("02-structured-rls.yaml").replace(
+        &format!("sources: [{}/agents/claims,", root().display()),
+        &format!("sources: [{},", claims.display()),
+    );
     assert!(two.contains(&claims.display().to_string()));
     std::fs::write(dir.path().join("02.yaml"), two).unwrap();
     dir
@@ -403,12 +399,10 @@ fn verify_catches_an_agent_that_ignores_the_tier() {
     assert_ne!(broken, source, "the filter line moved: update this test");
     std::fs::write(policy.path().join("main.py"), broken).unwrap();
     let stacks = tempfile::tempdir().unwrap();
-    let one = std::fs::read_to_string(root().join("stacks/01-unstructured-rag.yaml"))
-        .unwrap()
-        .replace(
-            "sources: [agents/policy, agents/common]",
-            &format!("sources: [{}, agents/common]", policy.path().display()),
-        );
+    let one = common::stack_text("01-unstructured-rag.yaml").replace(
+        &format!("sources: [{}/agents/policy,", root().display()),
+        &format!("sources: [{},", policy.path().display()),
+    );
     std::fs::write(stacks.path().join("01.yaml"), one).unwrap();
     let dir = stacks.path().to_str().unwrap();
     cloud.ok(&["deploy", "--stacks-dir", dir]);

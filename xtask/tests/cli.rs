@@ -141,12 +141,8 @@ fn ctrl_c_during_deploy_stops_cleanly_and_the_next_deploy_converges() {
 fn stacks_copy() -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for entry in std::fs::read_dir(root().join("stacks")).unwrap() {
-        let path = entry.unwrap().path();
-        let text = std::fs::read_to_string(&path)
-            .unwrap()
-            .replace("source: sample-data/policies", "source: SAMPLE/policies")
-            .replace("SAMPLE", &root().join("sample-data").display().to_string());
-        std::fs::write(dir.path().join(path.file_name().unwrap()), text).unwrap();
+        let name = entry.unwrap().file_name().to_string_lossy().to_string();
+        std::fs::write(dir.path().join(&name), common::stack_text(&name)).unwrap();
     }
     dir
 }

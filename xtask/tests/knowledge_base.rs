@@ -20,12 +20,10 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
         std::fs::copy(&entry, docs.path().join(rel)).unwrap();
     }
     let stacks = tempfile::tempdir().unwrap();
-    let stack = std::fs::read_to_string(root().join("stacks/01-unstructured-rag.yaml"))
-        .unwrap()
-        .replace(
-            "source: sample-data/policies",
-            &format!("source: {}", docs.path().display()),
-        );
+    let stack = common::stack_text("01-unstructured-rag.yaml").replace(
+        &format!("source: {}/sample-data/policies", root().display()),
+        &format!("source: {}", docs.path().display()),
+    );
     std::fs::write(stacks.path().join("01.yaml"), stack).unwrap();
     let dir = stacks.path().to_str().unwrap();
 

@@ -464,12 +464,10 @@ fn document_changes_are_planned_and_synced_file_by_file() {
         .unwrap();
     }
     let stacks = tempfile::tempdir().unwrap();
-    let stack = std::fs::read_to_string(root().join("stacks/01-unstructured-rag.yaml"))
-        .unwrap()
-        .replace(
-            "source: sample-data/policies",
-            &format!("source: {}", docs.path().display()),
-        );
+    let stack = common::stack_text("01-unstructured-rag.yaml").replace(
+        &format!("source: {}/sample-data/policies", root().display()),
+        &format!("source: {}", docs.path().display()),
+    );
     std::fs::write(stacks.path().join("01.yaml"), stack).unwrap();
     let dir = stacks.path().to_str().unwrap();
 
@@ -625,7 +623,7 @@ fn aws_target_without_credentials_says_what_to_do() {
 fn a_resource_removed_from_the_stack_file_is_reported_not_forgotten() {
     let cloud = Cloud::up();
     let stacks = tempfile::tempdir().unwrap();
-    let base = std::fs::read_to_string(root().join("stacks/01-unstructured-rag.yaml")).unwrap();
+    let base = common::stack_text("01-unstructured-rag.yaml");
     let file = stacks.path().join("01.yaml");
     let with_scratch = format!("{base}\n  scratch:\n    kind: s3.bucket\n    properties: {{}}\n");
     std::fs::write(&file, &with_scratch).unwrap();

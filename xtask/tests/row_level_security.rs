@@ -123,12 +123,10 @@ fn migrations_apply_once_and_an_edited_one_is_refused() {
         std::fs::copy(entry.path(), sql.path().join(entry.file_name())).unwrap();
     }
     let stacks = tempfile::tempdir().unwrap();
-    let stack = std::fs::read_to_string(root().join("stacks/02-structured-rls.yaml"))
-        .unwrap()
-        .replace(
-            "directory: sql",
-            &format!("directory: {}", sql.path().display()),
-        );
+    let stack = common::stack_text("02-structured-rls.yaml").replace(
+        &format!("directory: {}/sql", root().display()),
+        &format!("directory: {}", sql.path().display()),
+    );
     std::fs::write(stacks.path().join("02.yaml"), stack).unwrap();
     let dir = stacks.path().to_str().unwrap();
 

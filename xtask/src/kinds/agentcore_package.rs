@@ -27,6 +27,7 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 900,
     // The package is an object in a bucket of the stack: deleting the bucket removes it.
     cascades: true,
+    files: &["sources", "requirements"],
 };
 
 #[derive(Debug, Serialize, Deserialize)]

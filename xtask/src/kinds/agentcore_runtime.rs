@@ -34,6 +34,7 @@ pub const INFO: KindInfo = KindInfo {
     ready_attributes: &["version"],
     deadline_secs: 900,
     cascades: false,
+    files: &[],
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -29,6 +29,7 @@ pub const INFO: KindInfo = KindInfo {
     ready_attributes: &[],
     deadline_secs: 600,
     cascades: false,
+    files: &[],
 };
 
 #[derive(Debug, Serialize, Deserialize)]

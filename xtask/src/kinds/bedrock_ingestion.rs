@@ -28,6 +28,7 @@ pub const INFO: KindInfo = KindInfo {
     ready_attributes: &["job_id"],
     deadline_secs: 1800,
     cascades: true,
+    files: &[],
 };
 
 #[derive(Debug, Serialize, Deserialize)]

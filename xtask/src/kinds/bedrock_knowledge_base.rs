@@ -30,6 +30,7 @@ pub const INFO: KindInfo = KindInfo {
     ready_attributes: &["id"],
     deadline_secs: 900,
     cascades: false,
+    files: &[],
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -21,6 +21,7 @@ pub const INFO: KindInfo = KindInfo {
     ready_attributes: &[],
     deadline_secs: 300,
     cascades: false,
+    files: &[],
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -19,6 +19,7 @@ pub const INFO: KindInfo = KindInfo {
     ready_attributes: &[],
     deadline_secs: 600,
     cascades: false,
+    files: &[],
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -54,6 +54,9 @@ pub struct KindInfo {
     /// Deleted together with what it depends on (rows and roles inside a database cluster):
     /// destroy makes no call for it.
     pub cascades: bool,
+    /// Properties that name files or directories (a string or a list of strings): relative
+    /// ones are relative to the stack file's directory.
+    pub files: &'static [&'static str],
 }
 
 /// A resource as written in a stack file: `kind` picks the properties' type, so unknown fields

@@ -28,6 +28,7 @@ pub const INFO: KindInfo = KindInfo {
     ready_attributes: &["endpoint"],
     deadline_secs: 3600,
     cascades: false,
+    files: &[],
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -18,6 +18,7 @@ pub const INFO: KindInfo = KindInfo {
     ready_attributes: &[],
     deadline_secs: 900,
     cascades: false,
+    files: &[],
 };
 
 #[derive(Debug, Serialize, Deserialize)]

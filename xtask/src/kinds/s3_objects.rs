@@ -27,6 +27,7 @@ pub const INFO: KindInfo = KindInfo {
     ready_attributes: &[],
     deadline_secs: 600,
     cascades: false,
+    files: &["source"],
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -26,6 +26,7 @@ pub const INFO: KindInfo = KindInfo {
     ready_attributes: &[],
     deadline_secs: 600,
     cascades: true,
+    files: &[],
 };
 
 #[derive(Debug, Serialize, Deserialize)]

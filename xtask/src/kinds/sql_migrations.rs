@@ -25,6 +25,7 @@ pub const INFO: KindInfo = KindInfo {
     ready_attributes: &[],
     deadline_secs: 900,
     cascades: true,
+    files: &["directory"],
 };
 
 #[derive(Debug, Serialize, Deserialize)]

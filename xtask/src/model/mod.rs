@@ -145,7 +145,8 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
                 "rename the resource and every reference to it",
             ));
         }
-        let (kind, properties) = spec.spec.into_parts();
+        let (kind, mut properties) = spec.spec.into_parts();
+        rebase_files(kind.files, &mut properties, path);
         let depends_on = serde_json::Value::from(spec.depends_on);
         let found = refs::find_refs(&properties).and_then(|found| {
             let waits = refs::find_refs(&depends_on)?;
@@ -283,6 +284,46 @@ fn resource_key_message(message: &str) -> String {
             rest.0
         ),
         None => message.to_string(),
+    }
+}
+
+/// Makes the file properties of a resource relative to its stack file's directory: a relative
+/// path is joined to that directory, then written relative to the workspace (where the kinds
+/// resolve it) when it lies inside it, so that names shown stay short; absolute otherwise.
+fn rebase_files(fields: &[&str], properties: &mut serde_json::Value, stack_file: &Path) {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask/ sits in the workspace");
+    let dir = stack_file.parent().unwrap_or(Path::new("."));
+    let dir = std::env::current_dir()
+        .map(|cwd| cwd.join(dir))
+        .unwrap_or_else(|_| dir.to_path_buf());
+    let rebase = |value: &mut serde_json::Value| {
+        let Some(text) = value.as_str() else {
+            return;
+        };
+        if Path::new(text).is_absolute() {
+            return;
+        }
+        let mut full = PathBuf::new();
+        for part in dir.join(text).components() {
+            match part {
+                std::path::Component::ParentDir => {
+                    full.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => full.push(other),
+            }
+        }
+        let shown = full.strip_prefix(workspace).unwrap_or(&full);
+        *value = serde_json::Value::String(shown.display().to_string());
+    };
+    for field in fields {
+        match properties.get_mut(*field) {
+            Some(serde_json::Value::Array(items)) => items.iter_mut().for_each(rebase),
+            Some(value) => rebase(value),
+            None => {}
+        }
     }
 }
 

@@ -490,3 +490,37 @@ fn an_unclosed_quote_is_reported_at_its_line() {
     );
     insta::assert_snapshot!(text);
 }
+
+/// A relative path in a stack file is relative to the stack file's directory (not to where the
+/// command runs, nor to the checkout the binary was built in); inside the workspace it is shown
+/// relative to it, so that the shipped stacks' names stay short.
+#[test]
+fn relative_paths_are_relative_to_the_stack_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("stacks")).unwrap();
+    let stack = format!(
+        "{HEAD}  bucket:\n    kind: s3.bucket\n    properties: {{}}\n  docs:\n    kind: s3.objects\n    properties:\n      bucket: ${{bucket.name}}\n      source: ../documents/./policies\n"
+    );
+    std::fs::write(dir.path().join("stacks/9.yaml"), stack).unwrap();
+    let stacks = super::load_all(&dir.path().join("stacks")).expect("valid");
+    let docs = stacks[0].resources.iter().find(|r| r.id == "docs").unwrap();
+    assert_eq!(
+        docs.properties["source"],
+        dir.path().join("documents/policies").display().to_string()
+    );
+    let shipped =
+        super::load_all(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks")).unwrap();
+    let package = shipped[0]
+        .resources
+        .iter()
+        .find(|r| r.id == "policy_agent_package")
+        .unwrap();
+    assert_eq!(
+        package.properties["sources"],
+        serde_json::json!(["agents/policy", "agents/common"])
+    );
+    assert_eq!(
+        package.properties["requirements"],
+        "agents/requirements.txt"
+    );
+}

@@ -171,10 +171,21 @@ impl Drop for Cloud {
     }
 }
 
+/// A stack file of the repository with its relative paths (relative to `stacks/`) made
+/// absolute, so that a copy of it works from any directory.
+pub fn stack_text(file: &str) -> String {
+    let r = root().display().to_string();
+    std::fs::read_to_string(root().join("stacks").join(file))
+        .unwrap()
+        .replace(": ../", &format!(": {r}/"))
+        .replace("[../", &format!("[{r}/"))
+        .replace(", ../", &format!(", {r}/"))
+}
+
 /// A copy of a stack file with `from` replaced by `to`, in a directory of its own.
 pub fn stack_copy(file: &str, from: &str, to: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(root().join("stacks").join(file)).unwrap();
+    let text = stack_text(file);
     assert!(text.contains(from), "{file} holds no `{from}`");
     std::fs::write(dir.path().join(file), text.replace(from, to)).unwrap();
     dir
