@@ -294,3 +294,55 @@ impl Reporter for Output {
         self.json(outcome_event(o, self.status_word));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(action: Action, error: Option<&str>) -> Outcome {
+        Outcome {
+            stack: "s".into(),
+            id: "r".into(),
+            kind: "k".into(),
+            physical_name: "n".into(),
+            action,
+            error: error.map(str::to_string),
+            changes: Vec::new(),
+            note: None,
+            seconds: 0.0,
+            outputs: None,
+        }
+    }
+
+    /// Markers as Terraform's; a plan never marks a line done; colour only when asked for
+    /// (a terminal without NO_COLOR), and then only on the marker.
+    #[test]
+    fn lines_carry_markers_and_colour_only_when_asked() {
+        let line = |a, e, t, c| outcome_line(&outcome(a, e), t, c);
+        assert_eq!(
+            line(Action::Create, None, Tense::Planned, false),
+            "  + create  s/r (k) n"
+        );
+        assert_eq!(
+            line(Action::Update, None, Tense::Done, false),
+            "✓   ~ update  s/r (k) n"
+        );
+        assert_eq!(
+            line(Action::Replace, None, Tense::Planned, false),
+            "-/+ replace s/r (k) n"
+        );
+        assert_eq!(
+            line(Action::Delete, Some("x"), Tense::Done, false),
+            "✗   - delete  s/r (k) n\n      error: x"
+        );
+        assert_eq!(
+            line(Action::Noop, None, Tense::Planned, false),
+            "  = noop    s/r (k) n"
+        );
+        let coloured = line(Action::Create, None, Tense::Planned, true);
+        assert!(
+            coloured.contains("\u{1b}[") && coloured.ends_with("create  s/r (k) n"),
+            "{coloured:?}"
+        );
+    }
+}

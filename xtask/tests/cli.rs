@@ -12,6 +12,17 @@ use std::time::Instant;
 use common::{empty_inventory, events, root, summary, venv, Cloud};
 use serde_json::Value;
 
+/// The psql of the PostgreSQL the local cloud runs (Debian keeps it beside initdb).
+fn psql() -> std::path::PathBuf {
+    std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|v| v.path().join("bin/psql"))
+        .find(|p| p.is_file())
+        .unwrap_or_else(|| "psql".into())
+}
+
 /// Sessions of the local clusters' PostgreSQL servers left `idle in transaction` (a run that
 /// stopped while holding a transaction's locks).
 fn idle_in_transaction(cloud: &Cloud) -> usize {
@@ -22,7 +33,7 @@ fn idle_in_transaction(cloud: &Cloud) -> usize {
             continue;
         };
         let lines: Vec<&str> = pid.lines().collect();
-        let out = Command::new("psql")
+        let out = Command::new(psql())
             .args([
                 "-h", lines[4], "-p", lines[3], "-U", "postgres", "-d", "postgres",
             ])
