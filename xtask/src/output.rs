@@ -228,6 +228,11 @@ pub fn outcome_line(o: &Outcome, tense: Tense, color: bool) -> String {
 impl Output {
     /// A resource's line, unless it is an unchanged one and `-v` was not given.
     pub fn resource_line(&self, o: &Outcome, tense: Tense) {
+        // Left alone by a stop: counted in the summary, not listed one by one.
+        let not_started = format!("{}: not started", crate::engine::INTERRUPTED);
+        if o.error.as_deref() == Some(not_started.as_str()) && !self.verbose {
+            return;
+        }
         if self.verbose || !o.ok() || o.action != Action::Noop {
             self.say(&outcome_line(o, tense, self.color));
         }
