@@ -98,6 +98,66 @@ impl Intercept for CountingInterceptor {
         }
         Ok(())
     }
+
+    /// With `XTASK_RECORD_REQUESTS=<file>`, appends every HTTP request (each attempt) as one
+    /// JSON line: service, operation, method, URI, the headers that carry parameters, body. The
+    /// contract test checks them against the AWS service models.
+    fn read_before_transmit(
+        &self,
+        context: &aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef<'_>,
+        _components: &aws_smithy_runtime_api::client::runtime_components::RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(path) = std::env::var_os("XTASK_RECORD_REQUESTS") else {
+            return Ok(());
+        };
+        let request = context.request();
+        let headers: serde_json::Map<String, serde_json::Value> = request
+            .headers()
+            .iter()
+            .filter(|(k, _)| {
+                let k = k.to_ascii_lowercase();
+                // Parameters travel in x-amz-* headers and a few standard ones; never the
+                // signature or the security token.
+                (k.starts_with("x-amz-")
+                    && ![
+                        "x-amz-date",
+                        "x-amz-security-token",
+                        "x-amz-content-sha256",
+                        "x-amz-user-agent",
+                    ]
+                    .contains(&k.as_str()))
+                    || ["content-type", "content-md5", "if-match", "if-none-match"]
+                        .contains(&k.as_str())
+            })
+            .map(|(k, v)| (k.to_ascii_lowercase(), serde_json::Value::from(v)))
+            .collect();
+        let body = request
+            .body()
+            .bytes()
+            .map(|b| match std::str::from_utf8(b) {
+                Ok(text) => serde_json::json!({"text": text}),
+                Err(_) => serde_json::json!({"bytes": b.len()}),
+            });
+        let meta = cfg.load::<Metadata>();
+        let line = serde_json::json!({
+            "service": meta.map(|m| m.service()),
+            "operation": meta.map(|m| m.name()),
+            "method": request.method(),
+            "uri": request.uri(),
+            "headers": headers,
+            "body": body,
+        });
+        static FILE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _one_at_a_time = FILE.lock().expect("not poisoned");
+        use std::io::Write;
+        let mut file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        writeln!(file, "{line}")?;
+        Ok(())
+    }
 }
 
 /// The SDK clients of one run, all counted.

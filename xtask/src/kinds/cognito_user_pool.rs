@@ -162,7 +162,7 @@ impl ResourceKind for UserPool {
 
     async fn create(&self, target: &Target) -> CloudResult<Outputs> {
         let p: Properties = properties(target)?;
-        let schema = p
+        let schema: Vec<SchemaAttributeType> = p
             .custom_attributes
             .iter()
             .map(|name| {
@@ -186,7 +186,9 @@ impl ResourceKind for UserPool {
             .pool_name(&target.physical_name)
             .policies(Self::policies(&p))
             .admin_create_user_config(Self::admin_only())
-            .set_schema(Some(schema))
+            // Schema has at least one member when sent (CreateUserPool's model: min 1); a pool
+            // without custom attributes sends none (the contract test caught an empty list).
+            .set_schema((!schema.is_empty()).then_some(schema))
             .deletion_protection(DeletionProtectionType::Inactive)
             .set_user_pool_tags(Some(tags_with_created_at(target).into_iter().collect()))
             .send()

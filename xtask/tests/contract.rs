@@ -1,0 +1,138 @@
+//! The contract test: every request a full deploy, a re-deploy, verify and destroy of all
+//! tutorials send to the local cloud is checked against the AWS service models (botocore's, in
+//! the pinned venv): required members, unknown members, types, enums, lengths, ranges,
+//! patterns. And every operation they call is granted by `cargo xtask permissions`.
+
+mod common;
+
+use std::process::Command;
+
+use common::{root, venv, Cloud};
+use serde_json::Value;
+
+#[test]
+fn every_request_matches_the_aws_service_models_and_the_policy() {
+    let cloud = Cloud::up();
+    let requests = cloud.state.path().join("requests.jsonl");
+    let run = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .args(["--output-format", "json"])
+            .env("XTASK_STATE_DIR", cloud.state.path())
+            .env("XTASK_VENV", venv())
+            .env("XTASK_RECORD_REQUESTS", &requests)
+            .env_remove("XTASK_ENV")
+            .env_remove("XTASK_TARGET")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    for command in ["deploy", "deploy", "verify", "destroy"] {
+        run(&[command]);
+    }
+    let policy = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["permissions", "--env", "dev"])
+        .output()
+        .unwrap();
+    assert!(policy.status.success());
+    let policy_file = cloud.state.path().join("policy.json");
+    std::fs::write(&policy_file, &policy.stdout).unwrap();
+
+    let out = Command::new(venv().join("bin/python"))
+        .arg(root().join("xtask/tests/contract.py"))
+        .arg(&requests)
+        .arg(&policy_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let operations = report["operations"].as_array().unwrap();
+    eprintln!(
+        "contract: {} requests, {} operations, {} violations; patterns Python cannot compile: {}",
+        report["requests"],
+        operations.len(),
+        report["violations"].as_array().unwrap().len(),
+        report["patterns_not_checkable"]
+    );
+    assert!(operations.len() >= 50, "{report:#}");
+    assert_eq!(report["not_decoded"], serde_json::json!({}), "{report:#}");
+    assert_eq!(report["violations"], serde_json::json!([]), "{report:#}");
+    assert_eq!(report["not_granted"], serde_json::json!([]), "{report:#}");
+}
+
+/// The checker itself finds what it is for: a request that breaks the model, in each protocol
+/// the provisioner uses, and an operation the policy does not grant.
+#[test]
+fn the_contract_checker_finds_broken_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = [
+        // json: a required member missing, an enum value AWS does not know, a name too long
+        serde_json::json!({"service": "CognitoIdentityProvider", "operation": "CreateUserPoolClient", "method": "POST", "uri": "/", "headers": {}, "body": {"text": serde_json::json!({"ClientName": "x".repeat(200), "ExplicitAuthFlows": ["ALLOW_EVERYTHING"]}).to_string()}}),
+        // query: a number out of range, a required member missing inside a list
+        serde_json::json!({"service": "IAM", "operation": "CreateRole", "method": "POST", "uri": "/", "headers": {}, "body": {"text": "Action=CreateRole&Version=2010-05-08&RoleName=r&AssumeRolePolicyDocument=%7B%7D&MaxSessionDuration=60&Tags.member.1.Key=owner"}}),
+        // rest-json: a pattern broken in a URI label
+        serde_json::json!({"service": "BedrockAgent", "operation": "GetKnowledgeBase", "method": "GET", "uri": "/knowledgebases/not%20an%20id", "headers": {}, "body": null}),
+    ];
+    let file = dir.path().join("broken.jsonl");
+    std::fs::write(
+        &file,
+        broken
+            .iter()
+            .map(|b| b.to_string() + "\n")
+            .collect::<String>(),
+    )
+    .unwrap();
+    let policy = dir.path().join("policy.json");
+    std::fs::write(
+        &policy,
+        r#"{"Statement": [{"Action": ["cognito-idp:CreateUserPoolClient"]}]}"#,
+    )
+    .unwrap();
+    let out = Command::new(venv().join("bin/python"))
+        .arg(root().join("xtask/tests/contract.py"))
+        .arg(&file)
+        .arg(&policy)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rules: Vec<String> = report["violations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            format!(
+                "{} {} {}",
+                v["operation"],
+                v["field"].as_str().unwrap(),
+                v["rule"].as_str().unwrap()
+            )
+        })
+        .collect();
+    let has = |needle: &str| rules.iter().any(|r| r.contains(needle));
+    assert!(has("UserPoolId required"), "{rules:#?}");
+    assert!(has("ClientName at most 128 characters"), "{rules:#?}");
+    assert!(has("ExplicitAuthFlows[0] one of"), "{rules:#?}");
+    assert!(has("MaxSessionDuration at least 3600"), "{rules:#?}");
+    assert!(has("Tags[0].Value required"), "{rules:#?}");
+    assert!(has("knowledgeBaseId pattern"), "{rules:#?}");
+    assert_eq!(
+        report["not_granted"],
+        serde_json::json!([
+            "bedrock:GetKnowledgeBase (bedrock-agent:GetKnowledgeBase)",
+            "iam:CreateRole (iam:CreateRole)"
+        ])
+    );
+}
