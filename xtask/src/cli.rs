@@ -186,12 +186,16 @@ enum Command {
     /// roles AWS creates on first use. Names we choose (roles, buckets, secrets) are scoped to
     /// the environment's prefix.
     #[command(
-        after_help = "Examples:\n  cargo xtask permissions --env pr-42 > policy.json\n  cargo xtask permissions --any-env         # for a CI role that deploys every pull request"
+        after_help = "Examples:\n  cargo xtask permissions --env pr-42 > policy.json\n  cargo xtask permissions -t 1 --env pr-42   # only what tutorial 1 needs\n  cargo xtask permissions --any-env         # for a CI role that deploys every pull request"
     )]
     Permissions {
         /// For every environment of this project (agentcore-mt-*), e.g. for a CI role.
         #[arg(long)]
         any_env: bool,
+        /// Only what this tutorial (with those it builds on) needs: its number or stack name.
+        /// Without it: every tutorial.
+        #[arg(long, short)]
+        tutorial: Option<String>,
     },
     /// Measure the engine's schedule on a simulated cloud in virtual time.
     #[command(
@@ -332,14 +336,51 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         Command::Bench(args) => {
             return crate::bench::run(args, &root, &paths, &state_dir, out).await
         }
-        Command::Permissions { any_env } => {
+        Command::Permissions { any_env, tutorial } => {
             if !any_env {
                 if let Err(m) = model::names::check_env_name(&g.env) {
                     out.error("invalid_env", &format!("--env: {m}"));
                     return Ok(Exit::Invalid);
                 }
             }
-            let policy = crate::permissions::policy((!any_env).then_some(g.env.as_str()));
+            let scope: Option<crate::permissions::Scope> = match tutorial {
+                None => None,
+                Some(t) => {
+                    let dir = g.stacks_dir.clone().unwrap_or_else(|| root.join("stacks"));
+                    let all = match model::load_all(&dir) {
+                        Ok(all) => all,
+                        Err(e) => {
+                            out.error(
+                                "invalid_stack",
+                                &format!("the stack files are invalid\n{e}"),
+                            );
+                            return Ok(Exit::Invalid);
+                        }
+                    };
+                    let selected = match model::select(&all, t) {
+                        Ok(s) => s,
+                        Err(m) => {
+                            out.error("unknown_tutorial", &m);
+                            return Ok(Exit::Invalid);
+                        }
+                    };
+                    let kinds = |stacks: &[&Stack]| -> Vec<&'static str> {
+                        stacks
+                            .iter()
+                            .flat_map(|s| s.resources.iter().map(|r| r.kind.kind))
+                            .collect()
+                    };
+                    // Destroy reads the tutorials built on the selection (to refuse while one
+                    // is deployed), with what they build on: read-only actions for those.
+                    let dependents = model::dependents(&all, &selected);
+                    Some(crate::permissions::Scope {
+                        full: kinds(&model::with_required(&all, &selected)),
+                        read: kinds(&model::with_required(&all, &dependents)),
+                    })
+                }
+            };
+            let policy =
+                crate::permissions::policy((!any_env).then_some(g.env.as_str()), scope.as_ref());
             if out.format == Format::Human {
                 println!("{}", serde_json::to_string_pretty(&policy)?);
             }

@@ -192,8 +192,45 @@ fn actions() -> Vec<(&'static str, Vec<&'static str>)> {
     ]
 }
 
-/// The policy document for environment `env` (`None`: every environment of this project).
-pub fn policy(env: Option<&str>) -> Value {
+/// The IAM services a resource kind's calls go to (`tag` and `sts` every run needs anyway).
+fn services_of(kind: &str) -> &'static [&'static str] {
+    match kind.split('.').next().unwrap_or_default() {
+        "cognito" => &["cognito-idp"],
+        "secretsmanager" => &["secretsmanager"],
+        "s3" => &["s3"],
+        "ec2" => &["ec2"],
+        "rds" => &["rds", "ec2"],
+        "rdsdata" => &["rds-data", "secretsmanager"],
+        "iam" => &["iam"],
+        "s3vectors" => &["s3vectors"],
+        "bedrock" => &["bedrock"],
+        "agentcore" => &["bedrock-agentcore", "logs", "s3"],
+        _ => &[],
+    }
+}
+
+/// The resource kinds a policy is for: `full` are deployed and destroyed; `read` are only
+/// observed (destroy of a tutorial reads the tutorials built on it, to refuse if one is
+/// deployed, and what they build on).
+pub struct Scope<'a> {
+    pub full: Vec<&'a str>,
+    pub read: Vec<&'a str>,
+}
+
+/// The policy document for environment `env` (`None`: every environment of this project),
+/// for `scope` (`None`: every kind, in full).
+pub fn policy(env: Option<&str>, scope: Option<&Scope>) -> Value {
+    let services = |kinds: &[&str]| -> Vec<&'static str> {
+        kinds.iter().flat_map(|k| services_of(k)).copied().collect()
+    };
+    let full: Option<Vec<&str>> = scope.map(|s| {
+        let mut full = services(&s.full);
+        full.push("tag");
+        full
+    });
+    let read: Vec<&str> = scope.map(|s| services(&s.read)).unwrap_or_default();
+    let wanted = |service: &str| full.as_ref().is_none_or(|n| n.contains(&service));
+    let only_read = |service: &str| !wanted(service) && read.contains(&service);
     let dashed = match env {
         Some(e) => format!("{PROJECT}-{e}-*"),
         None => format!("{PROJECT}-*"),
@@ -203,8 +240,20 @@ pub fn policy(env: Option<&str>) -> Value {
         None => format!("{PROJECT}/*"),
     };
     let mut statements = Vec::new();
-    for (service, names) in actions() {
-        let list: Vec<String> = names.iter().map(|a| format!("{service}:{a}")).collect();
+    for (service, names) in actions()
+        .into_iter()
+        .filter(|(s, _)| wanted(s) || only_read(s))
+    {
+        let list: Vec<String> = names
+            .iter()
+            .filter(|a| {
+                !only_read(service)
+                    || ["Get", "List", "Describe", "Head"]
+                        .iter()
+                        .any(|p| a.starts_with(p))
+            })
+            .map(|a| format!("{service}:{a}"))
+            .collect();
         let resource = match service {
             // Names we choose; the rest are found or named by ids the services assign.
             "iam" => json!([format!("arn:aws:iam::*:role/{dashed}")]),
@@ -228,22 +277,46 @@ pub fn policy(env: Option<&str>) -> Value {
         }));
     }
     // The Knowledge Base and the runtimes are given their roles.
-    statements.push(json!({
-        "Sid": "PASSROLE",
-        "Effect": "Allow",
-        "Action": ["iam:PassRole"],
-        "Resource": [format!("arn:aws:iam::*:role/{dashed}")],
-        "Condition": {"StringEquals": {"iam:PassedToService": ["bedrock.amazonaws.com", "bedrock-agentcore.amazonaws.com"]}},
-    }));
+    let passed: Vec<&str> = [
+        ("bedrock", "bedrock.amazonaws.com"),
+        ("bedrock-agentcore", "bedrock-agentcore.amazonaws.com"),
+    ]
+    .iter()
+    .filter(|(s, _)| wanted(s))
+    .map(|(_, principal)| *principal)
+    .collect();
+    if !passed.is_empty() {
+        statements.push(json!({
+            "Sid": "PASSROLE",
+            "Effect": "Allow",
+            "Action": ["iam:PassRole"],
+            "Resource": [format!("arn:aws:iam::*:role/{dashed}")],
+            "Condition": {"StringEquals": {"iam:PassedToService": passed}},
+        }));
+    }
     // On an account's first Aurora cluster and first AgentCore runtime AWS creates their
     // service-linked roles, as the caller.
-    statements.push(json!({
-        "Sid": "SERVICELINKEDROLES",
-        "Effect": "Allow",
-        "Action": ["iam:CreateServiceLinkedRole"],
-        "Resource": "*",
-        "Condition": {"StringEquals": {"iam:AWSServiceName": ["rds.amazonaws.com", "bedrock-agentcore.amazonaws.com", "network.bedrock-agentcore.amazonaws.com"]}},
-    }));
+    let linked: Vec<&str> = [
+        ("rds", "rds.amazonaws.com"),
+        ("bedrock-agentcore", "bedrock-agentcore.amazonaws.com"),
+        (
+            "bedrock-agentcore",
+            "network.bedrock-agentcore.amazonaws.com",
+        ),
+    ]
+    .iter()
+    .filter(|(s, _)| wanted(s))
+    .map(|(_, name)| *name)
+    .collect();
+    if !linked.is_empty() {
+        statements.push(json!({
+            "Sid": "SERVICELINKEDROLES",
+            "Effect": "Allow",
+            "Action": ["iam:CreateServiceLinkedRole"],
+            "Resource": "*",
+            "Condition": {"StringEquals": {"iam:AWSServiceName": linked}},
+        }));
+    }
     json!({"Version": "2012-10-17", "Statement": statements})
 }
 
@@ -358,7 +431,7 @@ mod tests {
 
     #[test]
     fn every_call_the_provisioner_makes_is_in_the_policy() {
-        let policy = super::policy(Some("pr-1")).to_string();
+        let policy = super::policy(Some("pr-1"), None).to_string();
         let calls = calls();
         assert!(calls.len() > 80, "found only {} calls", calls.len());
         let mut missing = Vec::new();
@@ -375,10 +448,44 @@ mod tests {
         assert!(missing.is_empty(), "not in the policy: {missing:#?}");
     }
 
+    /// `--tutorial 2`: tutorial 2's kinds in full; tutorial 1's only read (destroy reads the
+    /// tutorial built on 2, which builds on 1): no Knowledge Base or vector index is created.
+    #[test]
+    fn a_tutorials_policy_grants_what_it_deploys_and_reads_the_rest() {
+        let scope = super::Scope {
+            full: vec!["rds.cluster", "rdsdata.login", "agentcore.runtime"],
+            read: vec!["bedrock.knowledge_base", "s3vectors.index"],
+        };
+        let policy = super::policy(Some("pr-1"), Some(&scope)).to_string();
+        for granted in [
+            "rds:CreateDBCluster",
+            "rds-data:ExecuteStatement",
+            "bedrock-agentcore:CreateAgentRuntime",
+            "bedrock:GetKnowledgeBase",
+            "s3vectors:GetIndex",
+            "tag:GetResources",
+        ] {
+            assert!(
+                policy.contains(&format!("\"{granted}\"")),
+                "{granted}: {policy}"
+            );
+        }
+        for refused in [
+            "bedrock:CreateKnowledgeBase",
+            "s3vectors:CreateIndex",
+            "cognito-idp:CreateUserPool",
+            "bedrock.amazonaws.com",
+        ] {
+            assert!(!policy.contains(refused), "{refused}: {policy}");
+        }
+    }
+
     #[test]
     fn the_policy_is_scoped_to_the_environment() {
-        insta::assert_snapshot!(serde_json::to_string_pretty(&super::policy(Some("pr-1"))).unwrap());
-        let any = super::policy(None).to_string();
+        insta::assert_snapshot!(
+            serde_json::to_string_pretty(&super::policy(Some("pr-1"), None)).unwrap()
+        );
+        let any = super::policy(None, None).to_string();
         assert!(any.contains("role/agentcore-mt-*"));
         assert!(!any.contains("\"*:*\""));
     }

@@ -14,46 +14,11 @@ use serde_json::Value;
 fn every_request_matches_the_aws_service_models_and_the_policy() {
     let cloud = Cloud::up();
     let requests = cloud.state.path().join("requests.jsonl");
-    let run = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(args)
-            .args(["--output-format", "json"])
-            .env("XTASK_STATE_DIR", cloud.state.path())
-            .env("XTASK_VENV", venv())
-            .env("XTASK_RECORD_REQUESTS", &requests)
-            .env_remove("XTASK_ENV")
-            .env_remove("XTASK_TARGET")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    let run = |args: &[&str]| record(&cloud, &requests, args);
     for command in ["deploy", "deploy", "verify", "destroy"] {
         run(&[command]);
     }
-    let policy = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["permissions", "--env", "dev"])
-        .output()
-        .unwrap();
-    assert!(policy.status.success());
-    let policy_file = cloud.state.path().join("policy.json");
-    std::fs::write(&policy_file, &policy.stdout).unwrap();
-
-    let out = Command::new(venv().join("bin/python"))
-        .arg(root().join("xtask/tests/contract.py"))
-        .arg(&requests)
-        .arg(&policy_file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = check(&cloud, &requests, &["permissions", "--env", "dev"]);
     let operations = report["operations"].as_array().unwrap();
     eprintln!(
         "contract: {} requests, {} operations, {} violations; patterns Python cannot compile: {}",
@@ -66,6 +31,66 @@ fn every_request_matches_the_aws_service_models_and_the_policy() {
     assert_eq!(report["not_decoded"], serde_json::json!({}), "{report:#}");
     assert_eq!(report["violations"], serde_json::json!([]), "{report:#}");
     assert_eq!(report["not_granted"], serde_json::json!([]), "{report:#}");
+
+    // One tutorial with only the policy `permissions --tutorial` prints for it.
+    let two = cloud.state.path().join("tutorial-2.jsonl");
+    for command in ["deploy", "destroy"] {
+        record(&cloud, &two, &[command, "-t", "2", "--env", "contract"]);
+    }
+    let report = check(
+        &cloud,
+        &two,
+        &["permissions", "-t", "2", "--env", "contract"],
+    );
+    eprintln!(
+        "tutorial 2 alone: {} operations",
+        report["operations"].as_array().unwrap().len()
+    );
+    assert_eq!(report["violations"], serde_json::json!([]), "{report:#}");
+    assert_eq!(report["not_granted"], serde_json::json!([]), "{report:#}");
+}
+
+/// Runs the provisioner with its requests recorded into `file`.
+fn record(cloud: &Cloud, file: &std::path::Path, args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(args)
+        .args(["--output-format", "json"])
+        .env("XTASK_STATE_DIR", cloud.state.path())
+        .env("XTASK_VENV", venv())
+        .env("XTASK_RECORD_REQUESTS", file)
+        .env_remove("XTASK_ENV")
+        .env_remove("XTASK_TARGET")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The contract checker's report on `requests`, with the policy `permissions` (these args)
+/// prints.
+fn check(cloud: &Cloud, requests: &std::path::Path, permissions: &[&str]) -> Value {
+    let policy = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(permissions)
+        .output()
+        .unwrap();
+    assert!(policy.status.success());
+    let policy_file = cloud.state.path().join("policy.json");
+    std::fs::write(&policy_file, &policy.stdout).unwrap();
+    let out = Command::new(venv().join("bin/python"))
+        .arg(root().join("xtask/tests/contract.py"))
+        .arg(requests)
+        .arg(&policy_file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }
 
 /// The checker itself finds what it is for: a request that breaks the model, in each protocol
