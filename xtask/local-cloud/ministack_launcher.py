@@ -7,6 +7,7 @@ import os
 import re
 import sys
 import threading
+import time
 from urllib.parse import unquote
 
 from ministack.core.responses import error_response_json, json_response
@@ -58,7 +59,32 @@ rds._serverlessv2_xml = _serverlessv2_xml
 #   source connector. Specify the existing chunkingConfiguration." (API reference): one left out
 #   or changed is a ValidationException.
 _bedrock_agent_handle = bedrock_agent.handle_request
-_KB_CREATING_SECONDS = float(os.environ.get("KB_CREATING_SECONDS") or 1)
+# Every state transition below takes LOCAL_CLOUD_DELAY_SECONDS (default 1; 0 turns them off,
+# for measuring); KB_CREATING_SECONDS and RDS_DELETING_SECONDS override it for one transition.
+_DELAY = float(os.environ.get("LOCAL_CLOUD_DELAY_SECONDS") or 1)
+_KB_CREATING_SECONDS = float(os.environ.get("KB_CREATING_SECONDS") or _DELAY)
+
+
+def _later(seconds, step):
+    """Runs `step` after `seconds` (at once for 0), off the request."""
+    if seconds <= 0:
+        step()
+        return
+    timer = threading.Timer(seconds, step)
+    timer.daemon = True
+    timer.start()
+
+
+def _settle(record, field, steps):
+    """Walks `record[field]` through `steps` [(state, seconds), ...]: each state holds for its
+    seconds; a step is skipped if something else changed the field meanwhile."""
+    (first, wait), rest = steps[0], steps[1:]
+    record[field] = first
+    if rest:
+        def go():
+            if record.get(field) == first:
+                _settle(record, field, rest)
+        _later(wait, go)
 _DS_PATH = re.compile(r"^/knowledgebases/([^/]+)/datasources/([^/]*)$")
 
 
@@ -121,10 +147,24 @@ async def _bedrock_agent_handle_request(method, path, headers, body, query_param
     refused = _kb_refusal(method, path, body)
     if refused is not None:
         return refused
-    return await _idempotent(
-        "bedrock-agent", method, path, body,
-        lambda: _bedrock_agent_call(method, path, headers, body, query_params),
-    )
+    fresh = []
+
+    async def call():
+        out = await _bedrock_agent_call(method, path, headers, body, query_params)
+        fresh.append(out)
+        return out
+
+    out = await _idempotent("bedrock-agent", method, path, body, call)
+    # An ingestion job goes STARTING -> IN_PROGRESS -> COMPLETE (or FAILED) (IngestionJob,
+    # Amazon Bedrock API reference); ministack finishes it within the start call. A repeated
+    # client token answers the original job, which walks no second time.
+    m = re.match(r"^/knowledgebases/([^/]+)/datasources/([^/]+)/ingestionjobs/?$", path)
+    if method == "PUT" and m and fresh and out[0] < 300:
+        job = json.loads(out[2])["ingestionJob"]
+        rec = bedrock_agent._ingestion_jobs.get(f"{unquote(m.group(1))}/{unquote(m.group(2))}/{job['ingestionJobId']}")
+        if rec is not None and rec.get("Status") in ("COMPLETE", "FAILED"):
+            _settle(rec, "Status", [("STARTING", _DELAY / 2), ("IN_PROGRESS", _DELAY / 2), (rec["Status"], 0)])
+    return out
 
 
 async def _bedrock_agent_call(method, path, headers, body, query_params):
@@ -138,9 +178,7 @@ async def _bedrock_agent_call(method, path, headers, body, query_params):
                 if kb.get("Status") == "CREATING":
                     kb["Status"] = "ACTIVE"
 
-            timer = threading.Timer(_KB_CREATING_SECONDS, active)
-            timer.daemon = True
-            timer.start()
+            _later(_KB_CREATING_SECONDS, active)
             out = bedrock_agent._json({"KnowledgeBase": kb}, status=out[0])
     return out
 
@@ -172,13 +210,47 @@ async def _agentcore_handle_request(method, path, headers, body, query_params):
             for key in keys if isinstance(keys, list) else [keys]:
                 tags.pop(key, None)
             return 204, {}, b""
-    status, out_headers, out_body = await _idempotent(
-        "agentcore", method, path, body,
-        lambda: _agentcore_handle(method, path, headers, body, query_params),
-    )
+    runtime_id = inner[len("runtimes/"):] if inner.startswith("runtimes/") and inner.count("/") == 1 else None
+    record = bedrock_agentcore._runtimes.get(runtime_id) if runtime_id else None
+    # A runtime in a transition takes no update or delete (ConflictException, UpdateAgentRuntime
+    # and DeleteAgentRuntime in the AgentCore control-plane API reference list it): a tool must
+    # wait for READY.
+    if record is not None and method in ("PUT", "DELETE") and record.get("status") in _RUNTIME_BUSY:
+        return error_response_json(
+            "ConflictException", f"Agent runtime {runtime_id} is {record['status']}; wait until it is READY.", 409
+        )
+    fresh = []
+
+    async def call():
+        out = await _agentcore_handle(method, path, headers, body, query_params)
+        fresh.append(out)
+        return out
+
+    status, out_headers, out_body = await _idempotent("agentcore", method, path, body, call)
     if method == "PUT" and inner == "runtimes" and status < 300:
-        arn = json.loads(out_body)["agentRuntimeArn"]
+        created = json.loads(out_body)
+        arn = created["agentRuntimeArn"]
         _agentcore_tags[arn] = dict(json.loads(body or b"{}").get("tags") or {})
+        new = bedrock_agentcore._runtimes.get(created["agentRuntimeId"])
+        if fresh and new is not None:
+            # CREATING, then READY (AgentRuntimeStatus); ministack is READY at once.
+            _settle(new, "status", [("CREATING", _DELAY), ("READY", 0)])
+    if method == "PUT" and record is not None and status < 300:
+        _settle(record, "status", [("UPDATING", _DELAY), ("READY", 0)])
+    if method == "DELETE" and record is not None and status < 300:
+        # DELETING for a while before it is gone (ministack removes it at once), with its tags.
+        scoped = bedrock_agentcore._runtimes
+        key = scoped._scoped(runtime_id)
+        scoped._data[key] = record
+        record["status"] = "DELETING"
+
+        def gone():
+            if scoped._data.get(key) is record:
+                del scoped._data[key]
+                _agentcore_tags.pop(record.get("agentRuntimeArn"), None)
+
+        _later(_DELAY, gone)
+        return status, out_headers, out_body
     if method == "DELETE" and inner.startswith("runtimes/") and inner.count("/") == 1 and status < 300:
         live = {r["agentRuntimeArn"] for r in bedrock_agentcore._runtimes.values()}
         for arn in [a for a in _agentcore_tags if a not in live]:
@@ -186,6 +258,7 @@ async def _agentcore_handle_request(method, path, headers, body, query_params):
     return status, out_headers, out_body
 
 
+_RUNTIME_BUSY = ("CREATING", "UPDATING", "DELETING")
 bedrock_agentcore.handle_request = _agentcore_handle_request
 
 # Gap: ministack lets a signed-in user write any attribute of their own with UpdateUserAttributes.
@@ -283,7 +356,7 @@ s3.handle_request = _s3_handle_request
 # visible in status `deleting` (with their tags) for minutes: a tool must wait for them to go,
 # and must not take a deleting resource for its own without looking at its tags. Deleted
 # clusters and instances stay `deleting` here for RDS_DELETING_SECONDS (default 1).
-_DELETING_SECONDS = float(os.environ.get("RDS_DELETING_SECONDS") or 1)
+_DELETING_SECONDS = float(os.environ.get("RDS_DELETING_SECONDS") or _DELAY)
 
 
 def _lingering(table, ident_param, arn_field):
@@ -356,6 +429,77 @@ def _modify_db_cluster(p):
 
 
 rds._ACTION_MAP["ModifyDBCluster"] = _modify_db_cluster
+
+
+# Gap: ministack's clusters and instances are `available` as soon as they are created. On AWS
+# they are `creating` first (minutes), and a cluster that is not `available` refuses
+# ModifyDBCluster and EnableHttpEndpoint with InvalidDBClusterStateFault (both list it in the RDS
+# API reference). Here `creating` lasts LOCAL_CLOUD_DELAY_SECONDS. ministack sets a cluster
+# `available` again as its instances come, so the state is held here and applied on every call
+# that reads or needs it.
+_held = []  # [record, field, state, until]
+
+
+def _hold_states():
+    now = time.monotonic()
+    for held in list(_held):
+        record, field, state, until = held
+        if record.get(field) == "deleting":
+            _held.remove(held)
+        elif now < until:
+            record[field] = state
+        else:
+            if record.get(field) == state:
+                record[field] = "available"
+            _held.remove(held)
+
+
+def _creating(action, ident_param, store, field):
+    create = rds._ACTION_MAP[action]
+
+    def wrapped(p):
+        out = create(p)
+        record = store._data.get(store._scoped(rds._p(p, ident_param)))
+        if out[0] < 300 and record is not None:
+            _held.append([record, field, "creating", time.monotonic() + _DELAY])
+            _hold_states()
+        return out
+
+    rds._ACTION_MAP[action] = wrapped
+
+
+def _holding(action):
+    call = rds._ACTION_MAP[action]
+
+    def wrapped(p):
+        _hold_states()
+        return call(p)
+
+    rds._ACTION_MAP[action] = wrapped
+
+
+def _needs_available(action):
+    call = rds._ACTION_MAP[action]
+
+    def wrapped(p):
+        _hold_states()
+        ident = rds._p(p, "DBClusterIdentifier") or (rds._p(p, "ResourceArn") or "").rsplit(":", 1)[-1]
+        record = rds._clusters._data.get(rds._clusters._scoped(ident)) if ident else None
+        if record is not None and record.get("Status") != "available":
+            return rds._error(
+                "InvalidDBClusterStateFault", f"DB cluster {ident} is {record.get('Status')}, not available.", 400
+            )
+        return call(p)
+
+    rds._ACTION_MAP[action] = wrapped
+
+
+_creating("CreateDBCluster", "DBClusterIdentifier", rds._clusters, "Status")
+_creating("CreateDBInstance", "DBInstanceIdentifier", rds._instances, "DBInstanceStatus")
+_holding("DescribeDBClusters")
+_holding("DescribeDBInstances")
+_needs_available("ModifyDBCluster")
+_needs_available("EnableHttpEndpoint")
 
 _lingering("DeleteDBCluster", "DBClusterIdentifier", "DBClusterArn")
 _lingering("DeleteDBInstance", "DBInstanceIdentifier", "DBInstanceArn")

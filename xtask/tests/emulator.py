@@ -74,6 +74,14 @@ def prefix_match(secret_name, prefix):
     return secret_name.startswith(f"{project}/{env}/") if env else secret_name.startswith(project)
 
 
+def _runtime_status(runtime_id):
+    """A runtime's status, or the error code AWS answers for it."""
+    try:
+        return agentcore.get_agent_runtime(agentRuntimeId=runtime_id)["status"]
+    except Exception as e:
+        return getattr(e, "response", {}).get("Error", {}).get("Code", repr(e))
+
+
 if command == "inventory":
     print(json.dumps(inventory(arg)))
 elif command == "secrets":
@@ -182,7 +190,40 @@ elif command == "aws-rules":
     out["ds_update_without_chunking"] = code(lambda: bedrock.update_data_source(**update))
     out["ds_update_with_other_chunking"] = code(lambda: bedrock.update_data_source(vectorIngestionConfiguration={"chunkingConfiguration": {"chunkingStrategy": "NONE"}}, **update))
     out["ds_update_with_the_same_chunking"] = code(lambda: bedrock.update_data_source(vectorIngestionConfiguration=ds_args["vectorIngestionConfiguration"], **update))
+    def until(what, check):
+        # The states seen while waiting (at most 30 s) for `check`, in order, each once.
+        seen, deadline = [], time.time() + 30
+        while True:
+            state = what()
+            if not seen or seen[-1] != state:
+                seen.append(state)
+            if check(state) or time.time() > deadline:
+                return seen
+            time.sleep(0.05)
+    # Ingestion jobs: STARTING -> IN_PROGRESS -> COMPLETE.
+    job = bedrock.start_ingestion_job(knowledgeBaseId=kb["knowledgeBaseId"], dataSourceId=ds["dataSourceId"])["ingestionJob"]
+    get_job = lambda: bedrock.get_ingestion_job(knowledgeBaseId=kb["knowledgeBaseId"], dataSourceId=ds["dataSourceId"], ingestionJobId=job["ingestionJobId"])["ingestionJob"]["status"]
+    out["ingestion_states"] = until(get_job, lambda s: s in ("COMPLETE", "FAILED"))
+    # Runtimes: CREATING -> READY, no update meanwhile; DELETING, then gone.
+    runtime_args = dict(agentRuntimeArtifact={"codeConfiguration": {"code": {"s3": {"bucket": "elsewhere", "prefix": "agent.zip"}}, "runtime": "PYTHON_3_12", "entryPoint": ["main.py"]}}, roleArn="arn:aws:iam::000000000000:role/r", networkConfiguration={"networkMode": "PUBLIC"})
+    runtime = agentcore.create_agent_runtime(agentRuntimeName=f"{arg}_runtime", **runtime_args)
+    get_runtime = lambda: _runtime_status(runtime["agentRuntimeId"])
+    out["runtime_status_after_create"] = get_runtime()
+    out["runtime_update_while_creating"] = code(lambda: agentcore.update_agent_runtime(agentRuntimeId=runtime["agentRuntimeId"], **runtime_args))
+    until(get_runtime, lambda s: s == "READY")
+    agentcore.delete_agent_runtime(agentRuntimeId=runtime["agentRuntimeId"])
+    out["runtime_states_after_delete"] = until(get_runtime, lambda s: s == "ResourceNotFoundException")
+    # Clusters and instances: creating -> available; no ModifyDBCluster or EnableHttpEndpoint
+    # before.
     cluster = rds.create_db_cluster(DBClusterIdentifier=f"{arg}-db", Engine="aurora-postgresql", MasterUsername="someone", MasterUserPassword="not-ours-0000", ServerlessV2ScalingConfiguration={"MinCapacity": 0, "MaxCapacity": 2})["DBCluster"]
+    rds.create_db_instance(DBInstanceIdentifier=f"{arg}-db-1", DBClusterIdentifier=f"{arg}-db", Engine="aurora-postgresql", DBInstanceClass="db.serverless")
+    cluster_status = lambda: rds.describe_db_clusters(DBClusterIdentifier=f"{arg}-db")["DBClusters"][0]["Status"]
+    instance_status = lambda: rds.describe_db_instances(DBInstanceIdentifier=f"{arg}-db-1")["DBInstances"][0]["DBInstanceStatus"]
+    out["instance_status_after_create"] = instance_status()
+    out["modify_while_creating"] = code(lambda: rds.modify_db_cluster(DBClusterIdentifier=f"{arg}-db", DeletionProtection=False, ApplyImmediately=True))
+    out["enable_data_api_while_creating"] = code(lambda: rds.enable_http_endpoint(ResourceArn=cluster["DBClusterArn"]))
+    out["cluster_states"] = until(cluster_status, lambda s: s == "available")
+    until(instance_status, lambda s: s == "available")
     rds.modify_db_cluster(DBClusterIdentifier=f"{arg}-db", EnableHttpEndpoint=True, ApplyImmediately=True)
     out["v2_data_api_after_modify"] = rds.describe_db_clusters(DBClusterIdentifier=f"{arg}-db")["DBClusters"][0].get("HttpEndpointEnabled", False)
     rds.enable_http_endpoint(ResourceArn=cluster["DBClusterArn"])

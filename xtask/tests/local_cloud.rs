@@ -420,6 +420,15 @@ fn the_local_cloud_refuses_what_aws_refuses() {
             "ds_update_without_chunking": "ValidationException",
             "ds_update_with_other_chunking": "ValidationException",
             "ds_update_with_the_same_chunking": "ok",
+            // its bucket does not exist: the job fails, after the states every job goes through
+            "ingestion_states": ["STARTING", "IN_PROGRESS", "FAILED"],
+            "runtime_status_after_create": "CREATING",
+            "runtime_update_while_creating": "ConflictException",
+            "runtime_states_after_delete": ["DELETING", "ResourceNotFoundException"],
+            "instance_status_after_create": "creating",
+            "modify_while_creating": "InvalidDBClusterStateFault",
+            "enable_data_api_while_creating": "InvalidDBClusterStateFault",
+            "cluster_states": ["creating", "available"],
             "v2_data_api_after_modify": false,
             "v2_data_api_after_enable_operation": true,
         })
