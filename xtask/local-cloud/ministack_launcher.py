@@ -12,7 +12,7 @@ from urllib.parse import unquote
 
 from ministack.core.responses import error_response_json, json_response
 from ministack.core.responses import get_account_id, get_region
-from ministack.services import bedrock_agent, bedrock_agentcore, cognito, ec2, rds, s3
+from ministack.services import bedrock, bedrock_agent, bedrock_agentcore, cognito, ec2, rds, s3
 
 
 # Gap: ministack drops ServerlessV2ScalingConfiguration.SecondsUntilAutoPause (AWS stores and
@@ -184,6 +184,47 @@ async def _bedrock_agent_call(method, path, headers, body, query_params):
 
 
 bedrock_agent.handle_request = _bedrock_agent_handle_request
+
+
+# Gap: ministack lists every geography's cross-region inference profiles (us., eu., apac.) in every
+# region. On AWS a region lists the system-defined profiles it can call: its own geography's and
+# the global ones ("Supported Regions and models for inference profiles", Amazon Bedrock User
+# Guide: each profile names its source Regions; US ones are called from us-* Regions, EU ones
+# from eu-*, APAC ones from ap-*). Here: us-gov-* -> us-gov., us-* -> us., eu-* -> eu., ap-* ->
+# apac., plus global.; other Regions get only global. (The page's per-model tables add jp., au.
+# and ca. profiles for some models; not modelled.)
+_bedrock_handle = bedrock.handle_request
+
+
+def _geography(region):
+    for prefix, geo in (("us-gov-", "us-gov"), ("us-", "us"), ("eu-", "eu"), ("ap-", "apac")):
+        if region.startswith(prefix):
+            return geo
+    return None
+
+
+async def _bedrock_handle_request(method, path, headers, body, query_params):
+    out = await _bedrock_handle(method, path, headers, body, query_params)
+    if method == "GET" and path.rstrip("/") == "/inference-profiles" and out[0] < 300:
+        listed = json.loads(out[2])
+        system = [p for p in listed.get("inferenceProfileSummaries", []) if p.get("type") == "SYSTEM_DEFINED"]
+        others = [p for p in listed.get("inferenceProfileSummaries", []) if p.get("type") != "SYSTEM_DEFINED"]
+        geo = _geography(get_region())
+        models = {}
+        for p in system:
+            models.setdefault(p["inferenceProfileId"].split(".", 1)[1], p)
+        kept = []
+        for model, p in models.items():
+            for prefix in ([geo] if geo else []) + ["global"]:
+                kept.append(dict(p, inferenceProfileId=f"{prefix}.{model}",
+                                 inferenceProfileArn=p["inferenceProfileArn"].replace(p["inferenceProfileId"], f"{prefix}.{model}"),
+                                 inferenceProfileName=f"{prefix.upper()} {p['inferenceProfileName'].split(' ', 1)[1]}"))
+        listed["inferenceProfileSummaries"] = kept + others
+        return out[0], out[1], json.dumps(listed).encode()
+    return out
+
+
+bedrock.handle_request = _bedrock_handle_request
 
 
 # Gap: ministack's AgentCore control plane ignores `tags` on CreateAgentRuntime and has no

@@ -170,6 +170,8 @@ fn actions() -> Vec<(&'static str, Vec<&'static str>)> {
                 "TagResource",
             ],
         ),
+        // the runtime kind picks the region's cross-region inference profile for the model
+        ("bedrock-inference", vec!["ListInferenceProfiles"]),
         ("tag", vec!["GetResources"]),
         // the runtimes' log groups, which AgentCore creates and destroy removes
         ("logs", vec!["DescribeLogGroups", "DeleteLogGroup"]),
@@ -192,6 +194,15 @@ fn actions() -> Vec<(&'static str, Vec<&'static str>)> {
     ]
 }
 
+/// The IAM prefix of a group of actions (`bedrock-inference`: Bedrock's, kept apart so that a
+/// tutorial with a runtime but no Knowledge Base gets only that action of Bedrock).
+fn iam_prefix(service: &str) -> &str {
+    match service {
+        "bedrock-inference" => "bedrock",
+        other => other,
+    }
+}
+
 /// The IAM services a resource kind's calls go to (`tag` and `sts` every run needs anyway).
 fn services_of(kind: &str) -> &'static [&'static str] {
     match kind.split('.').next().unwrap_or_default() {
@@ -204,7 +215,7 @@ fn services_of(kind: &str) -> &'static [&'static str] {
         "iam" => &["iam"],
         "s3vectors" => &["s3vectors"],
         "bedrock" => &["bedrock"],
-        "agentcore" => &["bedrock-agentcore", "logs", "s3"],
+        "agentcore" => &["bedrock-agentcore", "logs", "s3", "bedrock-inference"],
         _ => &[],
     }
 }
@@ -252,7 +263,7 @@ pub fn policy(env: Option<&str>, scope: Option<&Scope>) -> Value {
                         .iter()
                         .any(|p| a.starts_with(p))
             })
-            .map(|a| format!("{service}:{a}"))
+            .map(|a| format!("{}:{a}", iam_prefix(service)))
             .collect();
         let resource = match service {
             // Names we choose; the rest are found or named by ids the services assign.
@@ -327,6 +338,7 @@ mod tests {
     /// (SDK client field in `Clients`, IAM service prefix).
     const SERVICES: &[(&str, &str)] = &[
         ("cognito", "cognito-idp"),
+        ("bedrock", "bedrock"),
         ("s3", "s3"),
         ("secrets", "secretsmanager"),
         ("ec2", "ec2"),

@@ -225,6 +225,10 @@ elif command == "aws-rules":
     out["cluster_states"] = until(cluster_status, lambda s: s == "available")
     until(instance_status, lambda s: s == "available")
     rds.modify_db_cluster(DBClusterIdentifier=f"{arg}-db", EnableHttpEndpoint=True, ApplyImmediately=True)
+    # A region lists the inference profiles it can call: its geography's and the global ones.
+    for region in ("us-east-1", "eu-west-1", "sa-east-1"):
+        listed = session.client("bedrock", endpoint_url=endpoint, region_name=region).list_inference_profiles(typeEquals="SYSTEM_DEFINED")["inferenceProfileSummaries"]
+        out[f"profile_prefixes_in_{region}"] = sorted({p["inferenceProfileId"].split(".")[0] for p in listed})
     out["v2_data_api_after_modify"] = rds.describe_db_clusters(DBClusterIdentifier=f"{arg}-db")["DBClusters"][0].get("HttpEndpointEnabled", False)
     rds.enable_http_endpoint(ResourceArn=cluster["DBClusterArn"])
     out["v2_data_api_after_enable_operation"] = rds.describe_db_clusters(DBClusterIdentifier=f"{arg}-db")["DBClusters"][0].get("HttpEndpointEnabled", False)

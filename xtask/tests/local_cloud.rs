@@ -429,6 +429,9 @@ fn the_local_cloud_refuses_what_aws_refuses() {
             "modify_while_creating": "InvalidDBClusterStateFault",
             "enable_data_api_while_creating": "InvalidDBClusterStateFault",
             "cluster_states": ["creating", "available"],
+            "profile_prefixes_in_us-east-1": ["global", "us"],
+            "profile_prefixes_in_eu-west-1": ["eu", "global"],
+            "profile_prefixes_in_sa-east-1": ["global"],
             "v2_data_api_after_modify": false,
             "v2_data_api_after_enable_operation": true,
         })

@@ -178,6 +178,10 @@ pub struct Clients {
     pub iam: aws_sdk_iam::Client,
     pub s3vectors: aws_sdk_s3vectors::Client,
     pub bedrockagent: aws_sdk_bedrockagent::Client,
+    /// Bedrock's control plane: the inference profiles a region can call.
+    pub bedrock: aws_sdk_bedrock::Client,
+    /// Those profiles' ids, listed once per run.
+    pub inference_profiles: Arc<tokio::sync::OnceCell<Vec<String>>>,
     pub bedrockruntime: aws_sdk_bedrockagentruntime::Client,
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub agentcore: aws_sdk_bedrockagentcorecontrol::Client,
@@ -339,6 +343,12 @@ impl Clients {
                     .interceptor(counting.clone())
                     .build(),
             ),
+            bedrock: aws_sdk_bedrock::Client::from_conf(
+                aws_sdk_bedrock::config::Builder::from(sdk)
+                    .interceptor(counting.clone())
+                    .build(),
+            ),
+            inference_profiles: Default::default(),
             agentcore: aws_sdk_bedrockagentcorecontrol::Client::from_conf(
                 aws_sdk_bedrockagentcorecontrol::config::Builder::from(sdk)
                     .interceptor(counting.clone())

@@ -134,14 +134,69 @@ fn busy(e: CloudError) -> CloudError {
 
 pub struct Runtime(pub Clients);
 
+/// Prefixes of system-defined cross-region inference profiles ("Supported Regions and models
+/// for inference profiles", Amazon Bedrock User Guide).
+const PROFILE_PREFIXES: &[&str] = &[
+    "us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "ca.", "global.",
+];
+
+/// The model id the agent calls: one written with a profile prefix as written; otherwise the
+/// region's profile for it (`profiles`: what ListInferenceProfiles lists there), its geography's
+/// before the global one; the bare id (in-region, on demand) if the region has none.
+pub fn pick_model(model: &str, profiles: &[String]) -> String {
+    if PROFILE_PREFIXES.iter().any(|p| model.starts_with(p)) {
+        return model.to_string();
+    }
+    let suffix = format!(".{model}");
+    let mut found: Vec<&String> = profiles.iter().filter(|p| p.ends_with(&suffix)).collect();
+    found.sort_by_key(|p| p.starts_with("global."));
+    found
+        .first()
+        .map(|p| p.to_string())
+        .unwrap_or_else(|| model.to_string())
+}
+
 impl Runtime {
-    fn environment(&self, p: &Properties) -> HashMap<String, String> {
+    /// MODEL_ID for this target (on AWS, the region's inference profile).
+    async fn model(&self, p: &Properties) -> CloudResult<String> {
+        if self.0.target == TargetKind::Local {
+            return Ok(p.model_id.local.clone());
+        }
+        if PROFILE_PREFIXES
+            .iter()
+            .any(|x| p.model_id.aws.starts_with(x))
+        {
+            return Ok(p.model_id.aws.clone());
+        }
+        let profiles = self
+            .0
+            .inference_profiles
+            .get_or_try_init(|| async {
+                let mut ids = Vec::new();
+                let mut pages = self
+                    .0
+                    .bedrock
+                    .list_inference_profiles()
+                    .type_equals(aws_sdk_bedrock::types::InferenceProfileType::SystemDefined)
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| classify(e, NOT_FOUND))?;
+                    ids.extend(
+                        page.inference_profile_summaries()
+                            .iter()
+                            .map(|s| s.inference_profile_id().to_string()),
+                    );
+                }
+                Ok::<_, CloudError>(ids)
+            })
+            .await?;
+        Ok(pick_model(&p.model_id.aws, profiles))
+    }
+
+    fn environment(&self, p: &Properties, model: &str) -> HashMap<String, String> {
         let mut env: HashMap<String, String> = p.environment.clone().into_iter().collect();
-        let model = match self.0.target {
-            TargetKind::Aws => &p.model_id.aws,
-            TargetKind::Local => &p.model_id.local,
-        };
-        env.insert("MODEL_ID".into(), model.clone());
+        env.insert("MODEL_ID".into(), model.to_string());
         for (k, v) in auth_environment(p) {
             env.insert(k.into(), v);
         }
@@ -239,7 +294,7 @@ impl Runtime {
 
 /// What create and update both send (their builders are different types).
 macro_rules! configured {
-    ($builder:ident, $self:ident, $target:ident, $p:ident) => {
+    ($builder:ident, $self:ident, $target:ident, $p:ident, $model:expr) => {
         $builder
             .description(format!("{} (agentcore-multitenant)", $target.logical_id))
             .agent_runtime_artifact(Self::artifact(&$p)?)
@@ -249,7 +304,7 @@ macro_rules! configured {
             .request_header_configuration(RequestHeaderConfiguration::RequestHeaderAllowlist(
                 $p.header_allowlist.clone(),
             ))
-            .set_environment_variables(Some($self.environment(&$p)))
+            .set_environment_variables(Some($self.environment(&$p, $model)))
     };
 }
 
@@ -354,6 +409,18 @@ impl ResourceKind for Runtime {
                 }
             }
         }
+        // The id as written when the runtime calls what it resolves to here.
+        let wanted = self.model(&p).await?;
+        let model = model.map(|m| {
+            if m == wanted {
+                match self.0.target {
+                    TargetKind::Aws => p.model_id.aws.clone(),
+                    TargetKind::Local => p.model_id.local.clone(),
+                }
+            } else {
+                m
+            }
+        });
         let model_id = match self.0.target {
             TargetKind::Aws => json!({"aws": model, "local": p.model_id.local}),
             TargetKind::Local => json!({"aws": p.model_id.aws, "local": model}),
@@ -385,7 +452,8 @@ impl ResourceKind for Runtime {
             .agentcore
             .create_agent_runtime()
             .agent_runtime_name(&target.physical_name);
-        let out = configured!(create, self, target, p)
+        let model = self.model(&p).await?;
+        let out = configured!(create, self, target, p, &model)
             .client_token(client_token(target, "create"))
             .set_tags(Some(tags))
             .send()
@@ -408,7 +476,8 @@ impl ResourceKind for Runtime {
         let p: Properties = properties(target)?;
         let id = observed.outputs["id"].as_str().unwrap_or_default();
         let update = self.0.agentcore.update_agent_runtime().agent_runtime_id(id);
-        let out = configured!(update, self, target, p)
+        let model = self.model(&p).await?;
+        let out = configured!(update, self, target, p, &model)
             .client_token(client_token(
                 target,
                 &format!("update-from-{}", observed.outputs["version"]),
@@ -466,6 +535,32 @@ impl ResourceKind for Runtime {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The region's geography first, then global, else the bare id; a prefixed id as written.
+    #[test]
+    fn the_model_id_is_the_regions_inference_profile() {
+        let listed = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let model = "anthropic.claude-sonnet-4-5-20250929-v1:0";
+        let eu = listed(&[
+            "global.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
+            "eu.amazon.nova-lite-v1:0",
+        ]);
+        assert_eq!(
+            super::pick_model(model, &eu),
+            "eu.anthropic.claude-sonnet-4-5-20250929-v1:0"
+        );
+        let global_only = listed(&["global.anthropic.claude-sonnet-4-5-20250929-v1:0"]);
+        assert_eq!(
+            super::pick_model(model, &global_only),
+            "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
+        );
+        assert_eq!(super::pick_model(model, &listed(&[])), model);
+        assert_eq!(
+            super::pick_model("us.amazon.nova-lite-v1:0", &eu),
+            "us.amazon.nova-lite-v1:0"
+        );
+    }
 
     #[test]
     fn role_propagation_and_busy_runtimes_are_retried_other_errors_are_not() {
