@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use common::{empty_inventory, events, root, summary, venv, Cloud};
+use common::{empty_inventory, events, root, summary, Cloud};
 use serde_json::Value;
 
 /// The psql of the PostgreSQL the local cloud runs (Debian keeps it beside initdb).
@@ -64,16 +64,14 @@ fn counts(events: &[Value]) -> Value {
 /// Sends SIGINT (by pid) to a full deploy once `after` resources have finished; returns the
 /// run's events and exit code.
 fn deploy_interrupted(cloud: &Cloud, env: &str, after: usize) -> (Vec<Value>, Option<i32>) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["deploy", "--env", env, "--output-format", "json"])
-        .env("XTASK_STATE_DIR", cloud.state.path())
-        .env("XTASK_VENV", venv())
-        .env_remove("XTASK_ENV")
-        .env_remove("XTASK_TARGET")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = common::xtask(
+        cloud.state.path(),
+        &["deploy", "--env", env, "--output-format", "json"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = Vec::new();
     let mut finished = 0;

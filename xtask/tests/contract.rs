@@ -52,14 +52,9 @@ fn every_request_matches_the_aws_service_models_and_the_policy() {
 
 /// Runs the provisioner with its requests recorded into `file`.
 fn record(cloud: &Cloud, file: &std::path::Path, args: &[&str]) {
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(args)
+    let out = common::xtask(cloud.state.path(), args)
         .args(["--output-format", "json"])
-        .env("XTASK_STATE_DIR", cloud.state.path())
-        .env("XTASK_VENV", venv())
         .env("XTASK_RECORD_REQUESTS", file)
-        .env_remove("XTASK_ENV")
-        .env_remove("XTASK_TARGET")
         .output()
         .unwrap();
     assert!(
@@ -79,10 +74,15 @@ fn check(cloud: &Cloud, requests: &std::path::Path, permissions: &[&str]) -> Val
     assert!(policy.status.success());
     let policy_file = cloud.state.path().join("policy.json");
     std::fs::write(&policy_file, &policy.stdout).unwrap();
+    contract(requests, &policy_file)
+}
+
+/// `contract.py`'s report on recorded requests and a policy file.
+fn contract(requests: &std::path::Path, policy: &std::path::Path) -> Value {
     let out = Command::new(venv().join("bin/python"))
         .arg(root().join("xtask/tests/contract.py"))
         .arg(requests)
-        .arg(&policy_file)
+        .arg(policy)
         .output()
         .unwrap();
     assert!(
@@ -121,18 +121,7 @@ fn the_contract_checker_finds_broken_requests() {
         r#"{"Statement": [{"Action": ["cognito-idp:CreateUserPoolClient"]}]}"#,
     )
     .unwrap();
-    let out = Command::new(venv().join("bin/python"))
-        .arg(root().join("xtask/tests/contract.py"))
-        .arg(&file)
-        .arg(&policy)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = contract(&file, &policy);
     let rules: Vec<String> = report["violations"]
         .as_array()
         .unwrap()

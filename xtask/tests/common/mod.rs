@@ -22,15 +22,21 @@ pub fn venv() -> PathBuf {
         .unwrap_or_else(|| root().join(".xtask/venv"))
 }
 
-pub fn run(state: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_xtask"))
+/// The provisioner with `args`, its state in `state`, the shared venv, no environment or
+/// target from the caller's shell.
+pub fn xtask(state: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+    command
         .args(args)
         .env("XTASK_STATE_DIR", state)
         .env("XTASK_VENV", venv())
         .env_remove("XTASK_ENV")
-        .env_remove("XTASK_TARGET")
-        .output()
-        .unwrap()
+        .env_remove("XTASK_TARGET");
+    command
+}
+
+pub fn run(state: &Path, args: &[&str]) -> Output {
+    xtask(state, args).output().unwrap()
 }
 
 /// The NDJSON events of a run; the first must be the version line.
