@@ -91,6 +91,13 @@ enum Command {
         after_help = "Examples:\n  cargo xtask destroy                       # everything of env dev\n  cargo xtask destroy -t 3                  # only tutorial 3 (1 and 2 stay)\n  cargo xtask destroy --env pr-42 --target aws --yes"
     )]
     Destroy(Select),
+    /// What the deployed resources cost per month while idle (no sign-ins, no invocations, the
+    /// database paused), each and in total, from the committed price table
+    /// (xtask/prices/idle-monthly.json: us-east-1 prices with their source and date). Read-only.
+    #[command(
+        after_help = "Examples:\n  cargo xtask cost --env pr-42\n  cargo xtask cost --target aws --env pr-42 --output-format json"
+    )]
+    Cost(Select),
     /// Check the stack files without calling any API.
     #[command(
         after_help = "Examples:\n  cargo xtask validate\n  cargo xtask validate --stacks-dir my-stacks --output-format json"
@@ -278,6 +285,7 @@ impl Command {
             Command::Deploy(_) => "deploy",
             Command::Plan(_) => "plan",
             Command::Status(_) => "status",
+            Command::Cost(_) => "cost",
             Command::Destroy(_) => "destroy",
             Command::Validate(_) => "validate",
             Command::Retrieve { .. } => "retrieve",
@@ -392,6 +400,7 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         Command::Deploy(s)
         | Command::Plan(s)
         | Command::Status(s)
+        | Command::Cost(s)
         | Command::Destroy(s)
         | Command::Validate(s)
         | Command::Verify(s)
@@ -509,6 +518,9 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
             &engine, &stacks, &closure, &clients, out, g, &state_dir, *port,
         )
         .await;
+    }
+    if command == "cost" {
+        return cost(&engine, &stacks, &context, out).await;
     }
     if command == "verify" {
         return verify(&engine, &stacks, &closure, &clients, out, g, &paths).await;
@@ -900,6 +912,76 @@ async fn status(
     let (read, mutating) = clients.calls.snapshot();
     out.json(json!({"type": "summary", "command": "status", "ok": ok, "api_calls": {"mutating": mutating, "read": read}}));
     Ok(if ok { Exit::Ok } else { Exit::Failed })
+}
+
+/// `cost`: the idle monthly cost of what is deployed of `stacks`. Read-only.
+async fn cost(
+    engine: &Arc<Engine>,
+    stacks: &[&Stack],
+    context: &[&Stack],
+    out: &Output,
+) -> Result<Exit> {
+    let everything: Vec<&Stack> = context.iter().chain(stacks).copied().collect();
+    let found = engine.observed_outputs(&everything).await;
+    let mut failed = 0;
+    let mut deployed = Vec::new();
+    for (stack, id, kind, name, state) in found
+        .into_iter()
+        .filter(|(stack, ..)| stacks.iter().any(|s| &s.name == stack))
+    {
+        match state {
+            Ok(Some(_)) => deployed.push((stack, id, kind, name)),
+            Ok(None) => {}
+            Err(e) => {
+                failed += 1;
+                out.warn(&format!("✗ {stack}/{id} ({kind}): {e}"));
+            }
+        }
+    }
+    let table = crate::cost::table();
+    let (lines, total) = crate::cost::estimate(&table, &deployed);
+    for l in &lines {
+        let mut event = json!({"type": "cost"});
+        event.as_object_mut().expect("an object").extend(
+            serde_json::to_value(l)?
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+        );
+        out.json(event);
+    }
+    if out.format == Format::Human {
+        let width = lines
+            .iter()
+            .map(|l| l.stack.len() + l.id.len() + 1)
+            .max()
+            .unwrap_or(8)
+            .max(8);
+        println!("{:<width$}  {:>9}  BASIS", "RESOURCE", "$/MONTH");
+        for l in &lines {
+            println!(
+                "{:<width$}  {:>9.3}  {}",
+                format!("{}/{}", l.stack, l.id),
+                l.monthly_usd,
+                l.basis
+            );
+        }
+        println!(
+            "{} deployed resources: ${total:.2} per month while idle ({} prices of {}; usage is billed on top)",
+            lines.len(),
+            table.region,
+            table.checked
+        );
+    }
+    out.json(json!({
+        "type": "summary",
+        "command": "cost",
+        "ok": failed == 0,
+        "resources": lines.len(),
+        "monthly_usd": (total * 1000.0).round() / 1000.0,
+        "prices": {"region": table.region, "checked": table.checked},
+    }));
+    Ok(if failed == 0 { Exit::Ok } else { Exit::Failed })
 }
 
 /// What is deployed of `stacks`, by (stack, logical id).

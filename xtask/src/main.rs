@@ -4,6 +4,7 @@ mod agents;
 mod bench;
 mod cli;
 mod cloud;
+mod cost;
 mod demo;
 mod engine;
 mod fake;

@@ -245,7 +245,8 @@ fn human(cloud: &Cloud, args: &[&str]) -> (Option<i32>, String, String) {
 }
 
 /// People see what changes (+ ~ -/+ -), not every unchanged resource; "No changes." when
-/// nothing does; `status` is a table on stdout with totals; destroy removes the cached outputs.
+/// nothing does; `status` is a table on stdout with totals; `cost` prices what is deployed;
+/// destroy removes the cached outputs.
 #[test]
 fn human_output_shows_changes_and_status_is_a_table() {
     let cloud = Cloud::up();
@@ -292,6 +293,27 @@ fn human_output_shows_changes_and_status_is_a_table() {
     insta::assert_snapshot!(format!(
         "deploy again:\n{again}\nplan:\n{plan}\nplan after an edit:\n{edited}\nstatus:\n{table}"
     ));
+
+    // The idle cost of what is deployed: one line per resource, priced from the committed
+    // table, the total their sum.
+    let cost = cloud.ok(&["cost", "-t", "1"]);
+    let prices: Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("xtask/prices/idle-monthly.json")).unwrap(),
+    )
+    .unwrap();
+    let lines: Vec<&Value> = cost.iter().filter(|e| e["type"] == "cost").collect();
+    assert_eq!(lines.len(), 20);
+    let mut expected = 0.0;
+    for l in &lines {
+        let price = prices["kinds"][l["kind"].as_str().unwrap()]["monthly"]
+            .as_f64()
+            .unwrap();
+        assert_eq!(l["monthly_usd"].as_f64().unwrap(), price, "{l}");
+        expected += price;
+    }
+    let total = summary(&cost)["monthly_usd"].as_f64().unwrap();
+    assert!((total - expected).abs() < 0.001, "{total} != {expected}");
+    assert!(total > 0.4, "a secret at least: {total}");
 
     let (code, _, _) = human(&cloud, &["destroy", "-t", "1"]);
     assert_eq!(code, Some(0));
