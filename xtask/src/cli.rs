@@ -204,6 +204,16 @@ enum Command {
         #[arg(long, short)]
         tutorial: Option<String>,
     },
+    /// Turn the JSON output of deploy, plan, destroy, verify and cost runs (files, or stdin; one
+    /// run after another) into a Markdown summary: changes, failures, verify cases that did not
+    /// pass, time, idle cost. For a CI job summary or a pull-request comment.
+    #[command(
+        after_help = "Examples:\n  cargo xtask deploy --env pr-42 --output-format json > deploy.ndjson\n  cargo xtask verify --env pr-42 --output-format json > verify.ndjson\n  cargo xtask cost   --env pr-42 --output-format json > cost.ndjson\n  cargo xtask report deploy.ndjson verify.ndjson cost.ndjson >> \"$GITHUB_STEP_SUMMARY\""
+    )]
+    Report {
+        /// NDJSON files (`--output-format json` of the commands); none: stdin.
+        files: Vec<PathBuf>,
+    },
     /// Measure the engine's schedule on a simulated cloud in virtual time.
     #[command(
         after_help = "Examples:\n  cargo xtask bench                         # the schedule in virtual time, 5 runs\n  cargo xtask bench --rls --rows 100000 --tenants 100"
@@ -295,6 +305,7 @@ impl Command {
             Command::Package { .. } => "package",
             Command::Local { .. } => "local",
             Command::Permissions { .. } => "permissions",
+            Command::Report { .. } => "report",
             Command::Bench(_) => "bench",
         }
     }
@@ -341,6 +352,7 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
     let paths = local::Paths::new(&state_dir);
     let select = match &cli.command {
         Command::Local { action } => return local_command(action, &paths, out),
+        Command::Report { files } => return report(files, out),
         Command::Bench(args) => {
             return crate::bench::run(args, &root, &paths, &state_dir, out).await
         }
@@ -982,6 +994,46 @@ async fn cost(
         "prices": {"region": table.region, "checked": table.checked},
     }));
     Ok(if failed == 0 { Exit::Ok } else { Exit::Failed })
+}
+
+/// `report`: the Markdown summary of NDJSON runs, on stdout. A line that is not JSON is
+/// invalid input, named by file and line.
+fn report(files: &[PathBuf], out: &Output) -> Result<Exit> {
+    let inputs: Vec<(String, String)> = if files.is_empty() {
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;
+        vec![("stdin".into(), text)]
+    } else {
+        files
+            .iter()
+            .map(|f| {
+                std::fs::read_to_string(f)
+                    .map(|t| (f.display().to_string(), t))
+                    .with_context(|| format!("cannot read {}", f.display()))
+            })
+            .collect::<Result<_>>()?
+    };
+    let mut events = Vec::new();
+    for (name, text) in &inputs {
+        for (i, line) in text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+        {
+            match serde_json::from_str::<serde_json::Value>(line) {
+                Ok(e) => events.push(e),
+                Err(e) => {
+                    out.error(
+                        "invalid_input",
+                        &format!("{name}:{}: not a JSON event ({e})\n  hint: give the output of a command run with --output-format json", i + 1),
+                    );
+                    return Ok(Exit::Invalid);
+                }
+            }
+        }
+    }
+    print!("{}", crate::report::markdown(&events));
+    Ok(Exit::Ok)
 }
 
 /// What is deployed of `stacks`, by (stack, logical id).

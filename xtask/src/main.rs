@@ -13,6 +13,7 @@ mod model;
 mod output;
 mod packaging;
 mod permissions;
+mod report;
 mod web;
 
 #[tokio::main]

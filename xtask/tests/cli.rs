@@ -315,6 +315,33 @@ fn human_output_shows_changes_and_status_is_a_table() {
     assert!((total - expected).abs() < 0.001, "{total} != {expected}");
     assert!(total > 0.4, "a secret at least: {total}");
 
+    // What CI puts in its job summary: the JSON of deploy and cost, as Markdown.
+    let mut ndjson = cloud
+        .xtask(&["deploy", "-t", "1", "--output-format", "json"])
+        .stdout;
+    ndjson.extend(
+        cloud
+            .xtask(&["cost", "-t", "1", "--output-format", "json"])
+            .stdout,
+    );
+    let mut report = common::xtask(cloud.state.path(), &["report"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut report.stdin.take().unwrap(), &ndjson).unwrap();
+    let markdown = String::from_utf8(report.wait_with_output().unwrap().stdout).unwrap();
+    assert!(
+        markdown.contains("### ✅ deploy of env `dev` on local\n\n20 noop in "),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains(&format!(
+            "**${total:.2} per month while idle** (20 resources"
+        )),
+        "{markdown}"
+    );
+
     let (code, _, _) = human(&cloud, &["destroy", "-t", "1"]);
     assert_eq!(code, Some(0));
     assert!(!outputs.exists(), "destroy removes the cached outputs");
