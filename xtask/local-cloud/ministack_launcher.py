@@ -479,9 +479,15 @@ rds._ACTION_MAP["ModifyDBCluster"] = _modify_db_cluster
 # `available` again as its instances come, so the state is held here and applied on every call
 # that reads or needs it.
 _held = []  # [record, field, state, until]
+_held_lock = threading.Lock()  # RDS calls run on a thread pool
 
 
 def _hold_states():
+    with _held_lock:
+        _hold_states_locked()
+
+
+def _hold_states_locked():
     now = time.monotonic()
     for held in list(_held):
         record, field, state, until = held
@@ -502,7 +508,8 @@ def _creating(action, ident_param, store, field):
         out = create(p)
         record = store._data.get(store._scoped(rds._p(p, ident_param)))
         if out[0] < 300 and record is not None:
-            _held.append([record, field, "creating", time.monotonic() + _DELAY])
+            with _held_lock:
+                _held.append([record, field, "creating", time.monotonic() + _DELAY])
             _hold_states()
         return out
 

@@ -266,10 +266,7 @@ impl Cli {
             .unwrap_or_else(|| root().join("stacks"));
         let mut cmd = Cli::command();
         if let Ok(all) = model::load_all(&dir) {
-            let listed: Vec<String> = all
-                .iter()
-                .map(|s| format!("{} ({})", s.tutorial, s.name))
-                .collect();
+            let listed: Vec<String> = all.iter().map(|s| s.label()).collect();
             let help = format!(
                 "Which tutorial: {}, or all (from the stack files in {})",
                 listed.join(", "),
@@ -453,7 +450,7 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         let added: Vec<String> = closure
             .iter()
             .filter(|s| !stacks.iter().any(|x| x.name == s.name))
-            .map(|s| format!("{} ({})", s.tutorial, s.name))
+            .map(|s| s.label())
             .collect();
         out.warn(&format!(
             "{command} includes tutorial {}, which the selection builds on (what is converged stays as it is)",
@@ -817,10 +814,7 @@ async fn refuse_if_built_on(
     let [first, ..] = deployed.as_slice() else {
         return None;
     };
-    let names: Vec<String> = deployed
-        .iter()
-        .map(|d| format!("{} ({})", d.tutorial, d.name))
-        .collect();
+    let names: Vec<String> = deployed.iter().map(|d| d.label()).collect();
     let message = format!(
         "tutorial {} builds on what you asked to destroy and is deployed; nothing was changed\n  hint: destroy it first (cargo xtask destroy --tutorial {}), or everything (--tutorial all)",
         names.join(", "),

@@ -359,20 +359,29 @@ fn human_output_shows_changes_and_status_is_a_table() {
 #[test]
 fn on_aws_the_plan_comes_before_the_question() {
     let cloud = Cloud::up();
-    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["deploy", "-t", "1", "--target", "aws", "--env", "confirm"])
-        .env("XTASK_STATE_DIR", cloud.state.path())
-        .env_remove("CI")
-        .env("AWS_ENDPOINT_URL", cloud.endpoint("ministack"))
-        .env("AWS_ENDPOINT_URL_S3VECTORS", cloud.endpoint("moto"))
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let aws = |args: &[&str], vectors: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        command
+            .args(args)
+            .args(["-t", "1", "--target", "aws", "--env", "confirm"])
+            .env("XTASK_STATE_DIR", cloud.state.path())
+            .env_remove("CI")
+            .env("AWS_ENDPOINT_URL", cloud.endpoint("ministack"))
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .stdin(Stdio::null());
+        if let Some(url) = vectors {
+            command.env("AWS_ENDPOINT_URL_S3VECTORS", url);
+        }
+        let out = command.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr).to_string(),
+        )
+    };
+    let (code, stderr) = aws(&["deploy"], Some(cloud.endpoint("moto")));
+    assert_eq!(code, Some(1), "{stderr}");
     let plan = stderr
         .find("  + create  unstructured-rag/user_pool")
         .expect(&stderr);
@@ -380,6 +389,22 @@ fn on_aws_the_plan_comes_before_the_question() {
         .find("refusing to change an AWS account without confirmation (20 to create planned above)")
         .expect(&stderr);
     assert!(plan < refusal, "{stderr}");
+    // A plan with errors (S3 Vectors sent to an endpoint that is not S3 Vectors) stops before
+    // the question.
+    let (code, stderr) = aws(&["deploy"], None);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("the plan has errors (unstructured-rag/vectors"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("refusing"), "{stderr}");
+    // Nothing to change: no question, and the run succeeds.
+    let (code, stderr) = aws(&["destroy"], Some(cloud.endpoint("moto")));
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        !stderr.contains("refusing") && !stderr.contains("Continue?"),
+        "{stderr}"
+    );
     assert_eq!(cloud.inventory("confirm"), empty_inventory());
 }
 

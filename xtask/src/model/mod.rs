@@ -35,6 +35,13 @@ pub struct Stack {
     pub resources: Vec<Resource>,
 }
 
+impl Stack {
+    /// How messages name it: `1 (unstructured-rag)`.
+    pub fn label(&self) -> String {
+        format!("{} ({})", self.tutorial, self.name)
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct Resource {
     pub id: String,
@@ -654,10 +661,7 @@ pub fn select<'a>(stacks: &'a [Stack], which: &str) -> Result<Vec<&'a Stack>, St
         .filter(|s| s.name == which || which.parse::<u8>().is_ok_and(|n| n == s.tutorial))
         .collect();
     if found.is_empty() {
-        let known: Vec<String> = stacks
-            .iter()
-            .map(|s| format!("{} ({})", s.tutorial, s.name))
-            .collect();
+        let known: Vec<String> = stacks.iter().map(|s| s.label()).collect();
         return Err(format!(
             "no stack matches --tutorial {which}; known: {}, or all",
             known.join(", ")
