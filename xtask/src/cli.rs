@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use crate::cloud::{self, local, Clients, TargetKind};
+use crate::lock;
 use crate::engine::{self, Engine, Outcome};
 use crate::model::{self, Stack};
 use crate::output::{outcome_event, Format, Output, Tense};
@@ -64,6 +65,10 @@ struct Global {
     /// The stack files.
     #[arg(long, global = true, env = "XTASK_STACKS_DIR")]
     stacks_dir: Option<PathBuf>,
+    /// How long deploy, destroy and gc wait while another run holds the environment's lock
+    /// (for example 10m). 0s: fail at once (exit 3), naming the holder.
+    #[arg(long, global = true, default_value = "0s", value_parser = humantime::parse_duration, env = "XTASK_LOCK_TIMEOUT")]
+    lock_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Subcommand)]
@@ -71,9 +76,16 @@ enum Command {
     /// Create or update everything the selected tutorials need, then wait until it is usable.
     /// Running it again on a converged environment changes nothing.
     #[command(
-        after_help = "Examples:\n  cargo xtask deploy                        # all tutorials, on the local cloud\n  cargo xtask deploy -t 2 --env pr-42\n  cargo xtask deploy --target aws -t 1       # shows the plan, then asks (--yes or CI=true: no question)\n\nCtrl-C: starts nothing new, lets calls in flight finish (20 s at most), exits 130; run it again to go on."
+        after_help = "Examples:\n  cargo xtask deploy                        # all tutorials, on the local cloud\n  cargo xtask deploy -t 2 --env pr-42\n  cargo xtask deploy --target aws -t 1       # shows the plan, then asks (--yes or CI=true: no question)\n  cargo xtask deploy --env pr-42 --ttl 24h --lock-timeout 10m\n\nOne run at a time per environment: a second one waits up to --lock-timeout for the lock, then exits 3 naming the holder.\nCtrl-C: starts nothing new, lets calls in flight finish (20 s at most), exits 130; run it again to go on."
     )]
-    Deploy(Select),
+    Deploy {
+        #[command(flatten)]
+        select: Select,
+        /// Give what this deploy creates an expiry (for example 24h): `cargo xtask gc` removes
+        /// the environment once its earliest expiry has passed, whatever --older-than says.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        ttl: Option<std::time::Duration>,
+    },
     /// Show what deploy would change, field by field, without changing anything.
     #[command(
         after_help = "Examples:\n  cargo xtask plan -t 1                     # changes only\n  cargo xtask plan -v                       # every resource, also those that stay\n  cargo xtask plan --env pr-42 --output-format json"
@@ -214,6 +226,20 @@ enum Command {
         /// NDJSON files (`--output-format json` of the commands); none: stdin.
         files: Vec<PathBuf>,
     },
+    /// Break the lock of --env: for a run that was killed and whose lease has not expired yet
+    /// (leases expire by themselves a minute after their holder stops renewing them). Says
+    /// whose it was.
+    #[command(after_help = "Examples:\n  cargo xtask unlock --env pr-42\n  cargo xtask unlock --env pr-42 --target aws")]
+    Unlock,
+    /// Remove leaked environments: finds every environment by its ownership tags (the tagging
+    /// API, and IAM roles, which it does not cover), and destroys each one that is due, whole:
+    /// its expiry (deploy --ttl) has passed, or, without one, its youngest resource is older
+    /// than --older-than. Never touches a resource without our tags, a younger environment, or
+    /// one whose lock another run holds.
+    #[command(
+        after_help = "Examples:\n  cargo xtask gc --older-than 6h --prefix pr- --dry-run\n  cargo xtask gc --older-than 6h --prefix pr- --target aws --output-format json"
+    )]
+    Gc(crate::gc::GcArgs),
     /// Measure the engine's schedule on a simulated cloud in virtual time.
     #[command(
         after_help = "Examples:\n  cargo xtask bench                         # the schedule in virtual time, 5 runs\n  cargo xtask bench --rls --rows 100000 --tenants 100"
@@ -248,6 +274,8 @@ pub enum Exit {
     Invalid,
     /// Stopped by Ctrl-C (130, as a shell reports SIGINT).
     Interrupted,
+    /// Another run holds the environment's lock (3).
+    Locked,
 }
 
 fn root() -> PathBuf {
@@ -289,7 +317,9 @@ impl Cli {
 impl Command {
     fn name(&self) -> &'static str {
         match self {
-            Command::Deploy(_) => "deploy",
+            Command::Deploy { .. } => "deploy",
+            Command::Unlock => "unlock",
+            Command::Gc(_) => "gc",
             Command::Plan(_) => "plan",
             Command::Status(_) => "status",
             Command::Cost(_) => "cost",
@@ -337,6 +367,7 @@ impl Exit {
             Exit::Ok => 0,
             Exit::Failed => 1,
             Exit::Invalid => 2,
+            Exit::Locked => 3,
             Exit::Interrupted => 130,
         }
     }
@@ -406,7 +437,7 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
             );
             return Ok(Exit::Ok);
         }
-        Command::Deploy(s)
+        Command::Deploy { select: s, .. }
         | Command::Plan(s)
         | Command::Status(s)
         | Command::Cost(s)
@@ -418,6 +449,9 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         | Command::Package { select: s, .. } => s,
         Command::Demo { tutorial, .. } => &Select {
             tutorial: tutorial.clone(),
+        },
+        Command::Unlock | Command::Gc(_) => &Select {
+            tutorial: "all".into(),
         },
     };
     let command = cli.command.name();
@@ -505,7 +539,7 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
     let started = Instant::now();
     let clients = connect(g, &paths, out, root.clone()).await?;
     let stop = engine::Stop::default();
-    if ["deploy", "destroy"].contains(&command) {
+    if ["deploy", "destroy", "gc"].contains(&command) {
         watch_interrupts(stop.clone(), out.clone());
     }
     let engine = Arc::new(Engine {
@@ -531,6 +565,28 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
     if command == "cost" {
         return cost(&engine, &stacks, &context, out).await;
     }
+    if command == "unlock" {
+        return unlock(&clients, &g.env, out).await;
+    }
+    if let Command::Gc(args) = &cli.command {
+        return crate::gc::run(args, &all, &engine, &clients, g.lock_timeout, out).await;
+    }
+    if let Command::Deploy { ttl: Some(ttl), .. } = &cli.command {
+        model::names::set_expiry(*ttl);
+    }
+    let lock = if ["deploy", "destroy"].contains(&command) {
+        match take_lock(&clients, &g.env, command, g.lock_timeout, &stop, out).await {
+            Ok(held) => Some(held),
+            Err(exit) => return Ok(exit),
+        }
+    } else {
+        None
+    };
+    let lock_info = lock.as_ref().map(|h| {
+        json!({"waited_seconds": (h.waited.as_secs_f64() * 10.0).round() / 10.0,
+               "took_over_from": h.took_over.as_ref().map(|l| &l.holder)})
+    });
+    let result: Result<Exit> = async {
     if command == "verify" {
         return verify(&engine, &stacks, &closure, &clients, out, g, &paths).await;
     }
@@ -592,6 +648,11 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         "counts": counts,
         "api_calls": {"mutating": mutating, "read": read},
         "orphans": orphans,
+        "lock": lock_info.map(|mut l| {
+            let (read, mutating) = clients.lock_calls.snapshot();
+            l["api_calls"] = json!({"mutating": mutating, "read": read});
+            l
+        }),
         "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
     }));
     let summary: Vec<String> = counts
@@ -652,6 +713,94 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
     } else {
         Exit::Failed
     })
+    }
+    .await;
+    let Some(held) = lock else { return result };
+    let lost = held.lost.is_set();
+    let lock_bucket = held.locks().clone();
+    held.release().await;
+    if lost {
+        out.warn(&format!(
+            "error: the lock of env `{}` was broken or taken over by another run while this one ran: it stopped; check what that run did, then run `cargo xtask {command}` again",
+            g.env
+        ));
+        return Ok(Exit::Failed);
+    }
+    if command == "destroy" {
+        lock_bucket.remove_bucket_if_empty().await;
+    }
+    result
+}
+
+/// Takes the environment's lock for `command`, waiting up to `timeout`; the exit code when it
+/// cannot (3: held by another run, named in the error).
+async fn take_lock(
+    clients: &Clients,
+    env: &str,
+    command: &str,
+    timeout: std::time::Duration,
+    stop: &engine::Stop,
+    out: &Output,
+) -> std::result::Result<lock::Held, Exit> {
+    let locks = lock::Locks::new(clients);
+    let holder = lock::Holder::this_process(command);
+    let waiting = |l: &lock::Lease| {
+        out.warn(&format!(
+            "waiting up to {} for the lock of env `{env}`: held by {} since {} (lease until {})",
+            humantime::format_duration(timeout),
+            l.holder,
+            l.acquired_at,
+            l.expires_at
+        ))
+    };
+    match locks.acquire(env, &holder, timeout, stop, &waiting).await {
+        Ok(held) => {
+            if let Some(old) = &held.took_over {
+                out.warn(&format!(
+                    "took over the expired lock of env `{env}` from {} (last renewed {})",
+                    old.holder, old.renewed_at
+                ));
+            }
+            Ok(held)
+        }
+        Err(lock::LockError::Held { env, lease }) => {
+            let message = format!(
+                "{}; nothing was changed\n  hint: wait for it (--lock-timeout 10m); if that run is gone, its lease expires by itself {}s after its last renewal, or break it now: cargo xtask unlock --env {env}",
+                lock::LockError::Held { env: env.clone(), lease: lease.clone() },
+                lease.lease_seconds
+            );
+            out.warn(&format!("error: {message}"));
+            out.json(json!({"type": "error", "kind": "locked", "message": message, "holder": lease.holder, "acquired_at": lease.acquired_at, "expires_at": lease.expires_at}));
+            Err(Exit::Locked)
+        }
+        Err(e @ lock::LockError::Interrupted(_)) => {
+            out.error("interrupted", &e.to_string());
+            Err(Exit::Interrupted)
+        }
+        Err(e) => {
+            out.error("failed", &e.to_string());
+            Err(Exit::Failed)
+        }
+    }
+}
+
+/// `cargo xtask unlock`: breaks the environment's lease, saying whose it was.
+async fn unlock(clients: &Clients, env: &str, out: &Output) -> Result<Exit> {
+    let locks = lock::Locks::new(clients);
+    match locks.break_lease(env).await.map_err(anyhow::Error::msg)? {
+        Some(lease) => {
+            out.say(&format!(
+                "✓ broke the lock of env `{env}`: it was held by {} since {} (last renewed {}, lease until {}); if that run still goes, it stops at its next renewal",
+                lease.holder, lease.acquired_at, lease.renewed_at, lease.expires_at
+            ));
+            out.json(json!({"type": "unlock", "env": env, "was_locked": true, "holder": lease.holder, "acquired_at": lease.acquired_at, "renewed_at": lease.renewed_at, "expires_at": lease.expires_at}));
+        }
+        None => {
+            out.say(&format!("✓ env `{env}` is not locked: nothing to do"));
+            out.json(json!({"type": "unlock", "env": env, "was_locked": false}));
+        }
+    }
+    Ok(Exit::Ok)
 }
 
 /// On the first Ctrl-C: say so and set `stop` (nothing new starts; calls in flight get a

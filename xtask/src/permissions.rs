@@ -287,6 +287,31 @@ pub fn policy(env: Option<&str>, scope: Option<&Scope>) -> Value {
             "Resource": resource,
         }));
     }
+    // The environment's lock (lock.rs): its lease object in the account's lock bucket, which
+    // the first run makes and a destroy removes once no lease is left in it.
+    {
+        let lease = match env {
+            Some(e) => format!("leases/{e}.json"),
+            None => "leases/*".into(),
+        };
+        statements.push(json!({
+            "Sid": "LOCKS",
+            "Effect": "Allow",
+            "Action": ["s3:CreateBucket", "s3:DeleteBucket", "s3:PutBucketPublicAccessBlock", "s3:PutBucketTagging", "s3:TagResource", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Resource": [
+                format!("arn:aws:s3:::{PROJECT}-locks-*"),
+                format!("arn:aws:s3:::{PROJECT}-locks-*/{lease}"),
+            ],
+        }));
+    }
+    // `gc` finds the environments' roles (the tagging API does not list IAM roles) by name;
+    // ListRoles has no resource to scope to.
+    statements.push(json!({
+        "Sid": "GCLISTROLES",
+        "Effect": "Allow",
+        "Action": ["iam:ListRoles"],
+        "Resource": "*",
+    }));
     // The Knowledge Base and the runtimes are given their roles.
     let passed: Vec<&str> = [
         ("bedrock", "bedrock.amazonaws.com"),
@@ -340,6 +365,7 @@ mod tests {
         ("cognito", "cognito-idp"),
         ("bedrock", "bedrock"),
         ("s3", "s3"),
+        ("locks", "s3"),
         ("secrets", "secretsmanager"),
         ("ec2", "ec2"),
         ("rds", "rds"),
@@ -362,6 +388,7 @@ mod tests {
         ("s3", "delete_objects", Some("s3:DeleteObject")),
         ("s3", "list_object_versions", Some("s3:ListBucketVersions")),
         ("s3", "delete_object", Some("s3:DeleteObjectVersion")),
+        ("locks", "delete_object", Some("s3:DeleteObject")),
         (
             "s3",
             "get_public_access_block",

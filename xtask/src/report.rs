@@ -195,6 +195,41 @@ pub fn markdown(events: &[Value]) -> String {
                     }
                 }
             }
+            "gc" => {
+                let envs: Vec<&Value> = run.iter().filter(|e| e["type"] == "environment").collect();
+                let counts: Vec<String> = s["environments"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
+                    .map(|(k, n)| format!("{n} {}", k.replace('_', " ")))
+                    .collect();
+                let _ = writeln!(
+                    md,
+                    "
+{}{} in {} s",
+                    if counts.is_empty() {
+                        "no environment found".to_string()
+                    } else {
+                        counts.join(", ")
+                    },
+                    if s["dry_run"] == true { " (dry run)" } else { "" },
+                    text(&s["seconds"])
+                );
+                if !envs.is_empty() {
+                    md.push_str("\n| environment | status | why | resources |\n|---|---|---|---|\n");
+                    for e in envs {
+                        let _ = writeln!(
+                            md,
+                            "| `{}` | {} | {} | {} |",
+                            text(&e["env"]),
+                            text(&e["status"]).replace('_', " "),
+                            cell(&text(&e["reason"])),
+                            text(&e["resources"])
+                        );
+                    }
+                }
+            }
             _ => {}
         }
     }

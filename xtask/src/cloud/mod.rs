@@ -171,6 +171,10 @@ pub struct Clients {
     pub open_transactions: Arc<std::sync::Mutex<Vec<(String, String, String)>>>,
     pub cognito: aws_sdk_cognitoidentityprovider::Client,
     pub s3: aws_sdk_s3::Client,
+    /// S3 for the environment locks (`lock.rs`), counted apart: a converged deploy still makes
+    /// no mutating call to the environment's resources.
+    pub locks: aws_sdk_s3::Client,
+    pub lock_calls: Arc<CallCounter>,
     pub secrets: aws_sdk_secretsmanager::Client,
     pub ec2: aws_sdk_ec2::Client,
     pub rds: aws_sdk_rds::Client,
@@ -246,6 +250,7 @@ impl Clients {
     ) -> anyhow::Result<Clients> {
         let calls = Arc::new(CallCounter::default());
         let counting = CountingInterceptor(calls.clone());
+        let lock_calls = Arc::new(CallCounter::default());
         let sts = aws_sdk_sts::Client::from_conf(
             aws_sdk_sts::config::Builder::from(sdk)
                 .interceptor(counting.clone())
@@ -305,6 +310,13 @@ impl Clients {
                     .interceptor(counting.clone())
                     .build(),
             ),
+            locks: aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(sdk)
+                    .force_path_style(target == TargetKind::Local)
+                    .interceptor(CountingInterceptor(lock_calls.clone()))
+                    .build(),
+            ),
+            lock_calls,
             secrets: aws_sdk_secretsmanager::Client::from_conf(
                 aws_sdk_secretsmanager::config::Builder::from(sdk)
                     .interceptor(counting.clone())

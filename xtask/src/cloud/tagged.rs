@@ -53,3 +53,78 @@ pub async fn tagged(clients: &Clients, env: &str, stacks: &[&str]) -> anyhow::Re
     out.sort_by(|a, b| a.arn.cmp(&b.arn));
     Ok(out)
 }
+
+/// One resource of some environment, with the tags that date it.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Dated {
+    pub env: String,
+    pub arn: String,
+    pub created_at: Option<String>,
+    pub expires_at: Option<String>,
+}
+
+/// Every resource of every environment of this project: what the tagging API lists, and the
+/// IAM roles, which it does not cover (listed by our name prefix, then their tags read). A
+/// resource without our `project` and `env` tags is not in the list, whatever its name.
+pub async fn every_environment(clients: &Clients) -> anyhow::Result<Vec<Dated>> {
+    let mut out: Vec<Dated> = Vec::new();
+    let mut pages = clients
+        .tagging
+        .get_resources()
+        .tag_filters(
+            TagFilter::builder()
+                .key(format!("{TAG_PREFIX}project"))
+                .values(PROJECT)
+                .build(),
+        )
+        .into_paginator()
+        .send();
+    while let Some(page) = pages.next().await {
+        let page = page
+            .map_err(|e| anyhow::anyhow!("listing tagged resources: {}", describe_sdk_error(&e)))?;
+        for r in page.resource_tag_mapping_list() {
+            let tags = r.tags().iter().map(|t| (t.key(), t.value()));
+            if let Some(d) = dated(r.resource_arn().unwrap_or_default(), tags) {
+                out.push(d);
+            }
+        }
+    }
+    let mut roles = clients.iam.list_roles().into_paginator().items().send();
+    while let Some(role) = roles.next().await {
+        let role =
+            role.map_err(|e| anyhow::anyhow!("listing IAM roles: {}", describe_sdk_error(&e)))?;
+        if !role.role_name().starts_with(&format!("{PROJECT}-"))
+            || out.iter().any(|d| d.arn == role.arn())
+        {
+            continue;
+        }
+        let tags = clients
+            .iam
+            .list_role_tags()
+            .role_name(role.role_name())
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("reading the tags of IAM role {}: {}", role.role_name(), describe_sdk_error(&e)))?;
+        let pairs = tags.tags().iter().map(|t| (t.key(), t.value()));
+        if let Some(d) = dated(role.arn(), pairs) {
+            out.push(d);
+        }
+    }
+    out.sort_by(|a, b| (&a.env, &a.arn).cmp(&(&b.env, &b.arn)));
+    Ok(out)
+}
+
+fn dated<'a>(arn: &str, tags: impl Iterator<Item = (&'a str, &'a str)>) -> Option<Dated> {
+    let tags: std::collections::BTreeMap<&str, &str> = tags
+        .filter_map(|(k, v)| Some((k.strip_prefix(TAG_PREFIX)?, v)))
+        .collect();
+    if tags.get("project") != Some(&PROJECT) {
+        return None;
+    }
+    Some(Dated {
+        env: tags.get("env")?.to_string(),
+        arn: arn.to_string(),
+        created_at: tags.get("created-at").map(|s| s.to_string()),
+        expires_at: tags.get("expires-at").map(|s| s.to_string()),
+    })
+}

@@ -225,13 +225,19 @@ impl Engine {
         target: &Target,
     ) -> Result<Option<Observed>, CloudError> {
         let reporter = &self.reporter;
-        retry::retry(
+        let observed = retry::retry(
             self.backoff,
             Self::deadline(unit),
             |why| reporter.retrying(&unit.stack, &unit.res.id, why),
             || kind.observe(target),
         )
-        .await
+        .await;
+        match observed {
+            // Found, then gone before a follow-up read (its tags) while a delete finished:
+            // as gone as if never found.
+            Err(CloudError::NotFound(_)) => Ok(None),
+            other => other,
+        }
     }
 
     fn outcome(&self, unit: &Unit, physical_name: &str, action: Action) -> Outcome {

@@ -341,7 +341,7 @@ pub fn client_token(target: &Target, what: &str) -> String {
 
 pub fn tags_with_created_at(target: &Target) -> Vec<(String, String)> {
     let mut tags: Vec<(String, String)> = target.tags.clone().into_iter().collect();
-    tags.push(crate::model::names::created_at_tag());
+    tags.extend(crate::model::names::creation_tags());
     tags
 }
 

@@ -119,6 +119,11 @@ pub fn check_env_name(env: &str) -> Result<(), String> {
         && env
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    if env == "locks" {
+        // agentcore-mt-locks-<account>-<region> is the lock bucket (lock.rs); a policy scoped
+        // to an environment named `locks` would reach every lease.
+        return Err("the environment name `locks` is reserved (the lock bucket is named after it)".into());
+    }
     if ok {
         Ok(())
     } else {
@@ -163,6 +168,24 @@ pub fn ownership_tags(
     .collect()
 }
 
+/// The expiry `deploy --ttl` gives what it creates (`expires-at`, beside `created-at`).
+static EXPIRES_AT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Sets the expiry of this run's creations to now + `ttl` (once per run).
+pub fn set_expiry(ttl: std::time::Duration) {
+    let at = humantime::format_rfc3339_seconds(std::time::SystemTime::now() + ttl).to_string();
+    let _ = EXPIRES_AT.set(at);
+}
+
+/// The tags only a create sets (never compared, never updated): when, and until when.
+pub fn creation_tags() -> Vec<(String, String)> {
+    let mut tags = vec![created_at_tag()];
+    if let Some(at) = EXPIRES_AT.get() {
+        tags.push((format!("{TAG_PREFIX}expires-at"), at.clone()));
+    }
+    tags
+}
+
 pub fn created_at_tag() -> (String, String) {
     (
         format!("{TAG_PREFIX}created-at"),
@@ -195,6 +218,7 @@ mod tests {
             "a--b",
             "4pr",
             "a-very-long-environment",
+            "locks",
         ] {
             assert!(check_env_name(bad).is_err(), "{bad} accepted");
         }

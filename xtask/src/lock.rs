@@ -1,0 +1,529 @@
+//! One lock per environment, so that two runs (two CI jobs, a person and a job) never change
+//! the same environment at once. The lock is a lease: an S3 object `leases/<env>.json` in the
+//! account's lock bucket (`agentcore-mt-locks-<account>-<region>`), written with a conditional
+//! write. `If-None-Match: *` creates it only if no run holds it; the holder rewrites it with
+//! `If-Match: <its ETag>` every third of the lease to renew it; a lease its holder stopped
+//! renewing (killed, lost its network) is taken over with `If-Match: <the stale ETag>`, so two
+//! waiters can never both win. A holder whose renewal is refused has lost the lease and stops.
+//!
+//! Expiry is judged twice, so that skewed clocks cannot take a live lease: the lease's own
+//! `expires_at` is past, or the waiter has watched the same ETag (no renewal) for a whole lease
+//! on its own monotonic clock.
+//!
+//! The bucket is made on first use (tagged, public access blocked, every call naming our
+//! account as its expected owner) and removed after a destroy when no lease is left in it.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{
+    BucketLocationConstraint, CreateBucketConfiguration, PublicAccessBlockConfiguration, Tag,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::cloud::{describe_sdk_error, Clients};
+use crate::engine::Stop;
+use crate::model::names::{PROJECT, TAG_PREFIX};
+
+/// How long a lease lasts without renewal (`XTASK_LOCK_LEASE_SECONDS`; tests shorten it).
+pub fn lease_duration() -> Duration {
+    let secs = std::env::var("XTASK_LOCK_LEASE_SECONDS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(60);
+    Duration::from_secs(secs)
+}
+
+/// Who holds a lease: enough to find the run and its machine.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Holder {
+    pub command: String,
+    pub host: String,
+    pub pid: u32,
+    pub user: String,
+    /// The CI run (GitHub Actions: repository, run id and attempt), when there is one.
+    pub ci_run: Option<String>,
+}
+
+impl Holder {
+    pub fn this_process(command: &str) -> Holder {
+        let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .map(|h| h.trim().to_string())
+            .ok()
+            .or_else(|| std::env::var("HOSTNAME").ok())
+            .unwrap_or_else(|| "unknown host".into());
+        let ci_run = match (
+            std::env::var("GITHUB_REPOSITORY"),
+            std::env::var("GITHUB_RUN_ID"),
+        ) {
+            (Ok(repo), Ok(run)) => Some(format!(
+                "https://github.com/{repo}/actions/runs/{run} (attempt {})",
+                std::env::var("GITHUB_RUN_ATTEMPT").unwrap_or_else(|_| "1".into())
+            )),
+            _ => std::env::var("CI_JOB_URL").ok(),
+        };
+        Holder {
+            command: command.to_string(),
+            host,
+            pid: std::process::id(),
+            user: std::env::var("USER").unwrap_or_default(),
+            ci_run,
+        }
+    }
+}
+
+impl std::fmt::Display for Holder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "`{}` (pid {} on {}", self.command, self.pid, self.host)?;
+        if !self.user.is_empty() {
+            write!(f, ", user {}", self.user)?;
+        }
+        if let Some(run) = &self.ci_run {
+            write!(f, ", {run}")?;
+        }
+        write!(f, ")")
+    }
+}
+
+/// The lease object's content.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Lease {
+    pub env: String,
+    pub holder: Holder,
+    pub acquired_at: String,
+    pub renewed_at: String,
+    pub expires_at: String,
+    pub lease_seconds: u64,
+}
+
+impl Lease {
+    fn new(env: &str, holder: &Holder, acquired_at: &str, lease: Duration) -> Lease {
+        let now = SystemTime::now();
+        Lease {
+            env: env.to_string(),
+            holder: holder.clone(),
+            acquired_at: acquired_at.to_string(),
+            renewed_at: rfc3339(now),
+            expires_at: rfc3339(now + lease),
+            lease_seconds: lease.as_secs(),
+        }
+    }
+
+    /// Past its stated expiry on this machine's clock.
+    fn expired(&self) -> bool {
+        humantime::parse_rfc3339(&self.expires_at).is_ok_and(|t| t < SystemTime::now())
+    }
+}
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime::format_rfc3339_seconds(t).to_string()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("environment `{env}` is locked by {} since {} (lease until {})", .lease.holder, .lease.acquired_at, .lease.expires_at)]
+    Held { env: String, lease: Box<Lease> },
+    #[error("interrupted while waiting for the lock of environment `{0}`")]
+    Interrupted(String),
+    #[error("the lock of environment `{env}`: {message}")]
+    Failed { env: String, message: String },
+}
+
+/// The lock bucket of one account and region.
+#[derive(Clone)]
+pub struct Locks {
+    s3: aws_sdk_s3::Client,
+    bucket: String,
+    account: String,
+    region: String,
+    lease: Duration,
+}
+
+/// What an S3 call answered, by error code (never by message text).
+enum Answer<T> {
+    Ok(T),
+    /// 412 PreconditionFailed, 409 ConditionalRequestConflict, or 404 NoSuchKey for If-Match:
+    /// the condition did not hold.
+    Condition,
+    NoBucket,
+    Error(String),
+}
+
+fn answer<T, E>(
+    result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>>,
+) -> Answer<T>
+where
+    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match result {
+        Ok(v) => Answer::Ok(v),
+        Err(e) => match e.code() {
+            Some("PreconditionFailed" | "ConditionalRequestConflict" | "NoSuchKey") => {
+                Answer::Condition
+            }
+            Some("NoSuchBucket") => Answer::NoBucket,
+            _ => Answer::Error(describe_sdk_error(&e)),
+        },
+    }
+}
+
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
+
+impl Locks {
+    pub fn new(clients: &Clients) -> Locks {
+        Locks {
+            s3: clients.locks.clone(),
+            bucket: format!("{PROJECT}-locks-{}-{}", clients.account, clients.region),
+            account: clients.account.clone(),
+            region: clients.region.clone(),
+            lease: lease_duration(),
+        }
+    }
+
+    fn key(env: &str) -> String {
+        format!("leases/{env}.json")
+    }
+
+    /// Takes the lease of `env`, waiting up to `timeout` for its holder to release it or for it
+    /// to expire; `on_wait` is told who holds it (once per holder). Ctrl-C (`stop`) ends the wait.
+    pub async fn acquire(
+        &self,
+        env: &str,
+        holder: &Holder,
+        timeout: Duration,
+        stop: &Stop,
+        on_wait: &(dyn Fn(&Lease) + Sync),
+    ) -> Result<Held, LockError> {
+        let failed = |message: String| LockError::Failed {
+            env: env.to_string(),
+            message,
+        };
+        let started = Instant::now();
+        let acquired_at = rfc3339(SystemTime::now());
+        // The ETag last seen and since when (on this machine's monotonic clock).
+        let mut watched: Option<(String, Instant)> = None;
+        let mut told: Option<Holder> = None;
+        let mut transient = 0;
+        loop {
+            if stop.is_set() {
+                return Err(LockError::Interrupted(env.to_string()));
+            }
+            let lease = Lease::new(env, holder, &acquired_at, self.lease);
+            match self.put(env, &lease, Condition::Absent).await {
+                Answer::Ok(etag) => {
+                    return Ok(self.held(env, lease, etag, started.elapsed(), None, stop));
+                }
+                Answer::NoBucket => {
+                    self.make_bucket().await.map_err(failed)?;
+                    continue;
+                }
+                Answer::Error(e) => {
+                    transient += 1;
+                    if transient >= 5 {
+                        return Err(failed(e));
+                    }
+                }
+                Answer::Condition => {
+                    let Some((current, etag)) = self.read(env).await.map_err(failed)? else {
+                        continue; // released meanwhile
+                    };
+                    let since = match &watched {
+                        Some((seen, since)) if *seen == etag => *since,
+                        _ => Instant::now(),
+                    };
+                    watched = Some((etag.clone(), since));
+                    let silent = since.elapsed() >= Duration::from_secs(current.lease_seconds);
+                    if current.expired() || silent {
+                        let taken = Lease::new(env, holder, &acquired_at, self.lease);
+                        if let Answer::Ok(new) =
+                            self.put(env, &taken, Condition::Is(etag.clone())).await
+                        {
+                            return Ok(self.held(
+                                env,
+                                taken,
+                                new,
+                                started.elapsed(),
+                                Some(current),
+                                stop,
+                            ));
+                        }
+                        continue;
+                    }
+                    if started.elapsed() >= timeout {
+                        return Err(LockError::Held {
+                            env: env.to_string(),
+                            lease: Box::new(current),
+                        });
+                    }
+                    if told.as_ref() != Some(&current.holder) {
+                        on_wait(&current);
+                        told = Some(current.holder.clone());
+                    }
+                }
+            }
+            let left = timeout.saturating_sub(started.elapsed());
+            let pause = Duration::from_millis(500).max(left.min(Duration::from_secs(2)));
+            tokio::select! {
+                _ = tokio::time::sleep(pause) => {}
+                _ = stop.wait() => {}
+            }
+        }
+    }
+
+    fn held(
+        &self,
+        env: &str,
+        lease: Lease,
+        etag: String,
+        waited: Duration,
+        took_over: Option<Lease>,
+        stop: &Stop,
+    ) -> Held {
+        let etag = Arc::new(tokio::sync::Mutex::new(etag));
+        let lost = Stop::default();
+        let renewer = {
+            let (locks, env, etag, lost, stop) = (
+                self.clone(),
+                env.to_string(),
+                etag.clone(),
+                lost.clone(),
+                stop.clone(),
+            );
+            let mut lease = lease.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(locks.lease / 3).await;
+                    let mut current = etag.lock().await;
+                    let now = SystemTime::now();
+                    lease.renewed_at = rfc3339(now);
+                    lease.expires_at = rfc3339(now + locks.lease);
+                    match locks
+                        .put(&env, &lease, Condition::Is(current.clone()))
+                        .await
+                    {
+                        Answer::Ok(new) => *current = new,
+                        // Taken over or broken: another run may be changing the environment.
+                        Answer::Condition | Answer::NoBucket => {
+                            lost.set();
+                            stop.set();
+                            return;
+                        }
+                        // Try again at the next third; the lease outlives two failures.
+                        Answer::Error(_) => {}
+                    }
+                }
+            })
+        };
+        Held {
+            locks: self.clone(),
+            env: env.to_string(),
+            etag,
+            renewer,
+            lost,
+            waited,
+            took_over,
+        }
+    }
+
+    /// Writes the lease: only if none exists (`Absent`) or only over the one with this ETag.
+    async fn put(&self, env: &str, lease: &Lease, condition: Condition) -> Answer<String> {
+        let body = serde_json::to_vec_pretty(lease).expect("a lease serializes");
+        let call = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(Self::key(env))
+            .expected_bucket_owner(&self.account)
+            .content_type("application/json")
+            .body(ByteStream::from(body));
+        let call = match condition {
+            Condition::Absent => call.if_none_match("*"),
+            Condition::Is(etag) => call.if_match(etag),
+        };
+        match answer(call.send().await) {
+            Answer::Ok(out) => Answer::Ok(out.e_tag().unwrap_or_default().to_string()),
+            Answer::Condition => Answer::Condition,
+            Answer::NoBucket => Answer::NoBucket,
+            Answer::Error(e) => Answer::Error(e),
+        }
+    }
+
+    /// The lease of `env` and its ETag, if one exists.
+    pub async fn read(&self, env: &str) -> Result<Option<(Lease, String)>, String> {
+        let got = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(Self::key(env))
+            .expected_bucket_owner(&self.account)
+            .send()
+            .await;
+        let out = match answer(got) {
+            Answer::Ok(out) => out,
+            Answer::Condition | Answer::NoBucket => return Ok(None),
+            Answer::Error(e) => return Err(e),
+        };
+        let etag = out.e_tag().unwrap_or_default().to_string();
+        let bytes = out
+            .body
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .into_bytes();
+        let lease = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("the lease object is not a lease ({e})"))?;
+        Ok(Some((lease, etag)))
+    }
+
+    /// Breaks the lease of `env` (whoever holds it); returns what it was.
+    pub async fn break_lease(&self, env: &str) -> Result<Option<Lease>, String> {
+        let Some((lease, etag)) = self.read(env).await? else {
+            return Ok(None);
+        };
+        self.delete(env, &etag).await?;
+        Ok(Some(lease))
+    }
+
+    async fn delete(&self, env: &str, etag: &str) -> Result<(), String> {
+        let done = self
+            .s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(Self::key(env))
+            .expected_bucket_owner(&self.account)
+            .if_match(etag)
+            .send()
+            .await;
+        match answer(done) {
+            Answer::Ok(_) | Answer::Condition | Answer::NoBucket => Ok(()),
+            Answer::Error(e) => Err(e),
+        }
+    }
+
+    async fn make_bucket(&self) -> Result<(), String> {
+        let mut config = CreateBucketConfiguration::builder();
+        if self.region != "us-east-1" {
+            config = config.location_constraint(BucketLocationConstraint::from(self.region.as_str()));
+        }
+        for (k, v) in [("project", PROJECT), ("purpose", "locks")] {
+            config = config.tags(
+                Tag::builder()
+                    .key(format!("{TAG_PREFIX}{k}"))
+                    .value(v)
+                    .build()
+                    .expect("key and value are set"),
+            );
+        }
+        let made = self
+            .s3
+            .create_bucket()
+            .bucket(&self.bucket)
+            .create_bucket_configuration(config.build())
+            .send()
+            .await;
+        match made {
+            Ok(_) => {}
+            Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => {}
+            Err(e) if e.code() == Some("BucketAlreadyExists") => {
+                return Err(format!(
+                    "the lock bucket {} belongs to another account",
+                    self.bucket
+                ))
+            }
+            Err(e) => return Err(describe_sdk_error(&e)),
+        }
+        self.s3
+            .put_public_access_block()
+            .bucket(&self.bucket)
+            .expected_bucket_owner(&self.account)
+            .public_access_block_configuration(
+                PublicAccessBlockConfiguration::builder()
+                    .block_public_acls(true)
+                    .ignore_public_acls(true)
+                    .block_public_policy(true)
+                    .restrict_public_buckets(true)
+                    .build(),
+            )
+            .send()
+            .await
+            .map_err(|e| describe_sdk_error(&e))?;
+        Ok(())
+    }
+
+    /// Removes the lock bucket if no lease is in it (after a destroy: no environment may be
+    /// left that needs it; the next run makes it again). A bucket still holding a lease stays.
+    pub async fn remove_bucket_if_empty(&self) {
+        let _ = self
+            .s3
+            .delete_bucket()
+            .bucket(&self.bucket)
+            .expected_bucket_owner(&self.account)
+            .send()
+            .await;
+    }
+}
+
+enum Condition {
+    Absent,
+    Is(String),
+}
+
+/// A lease this run holds; renewed in the background until `release`.
+pub struct Held {
+    locks: Locks,
+    env: String,
+    etag: Arc<tokio::sync::Mutex<String>>,
+    renewer: tokio::task::JoinHandle<()>,
+    /// Set when a renewal was refused: the lease was taken over or broken.
+    pub lost: Stop,
+    pub waited: Duration,
+    /// The expired lease this one replaced.
+    pub took_over: Option<Lease>,
+}
+
+impl Held {
+    /// Stops renewing and deletes the lease (only if it is still ours).
+    pub async fn release(self) {
+        self.renewer.abort();
+        let etag = self.etag.lock().await.clone();
+        if !self.lost.is_set() {
+            let _ = self.locks.delete(&self.env, &etag).await;
+        }
+    }
+
+    pub fn locks(&self) -> &Locks {
+        &self.locks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_lease_past_its_expiry_is_expired() {
+        let h = Holder::this_process("deploy");
+        let live = Lease::new("pr-1", &h, "2026-01-01T00:00:00Z", Duration::from_secs(60));
+        assert!(!live.expired());
+        let mut old = live.clone();
+        old.expires_at = "2020-01-01T00:00:00Z".into();
+        assert!(old.expired());
+    }
+
+    #[test]
+    fn the_holder_names_its_run() {
+        let h = Holder {
+            command: "deploy".into(),
+            host: "runner-1".into(),
+            pid: 42,
+            user: "ci".into(),
+            ci_run: Some("https://github.com/o/r/actions/runs/7 (attempt 1)".into()),
+        };
+        assert_eq!(
+            h.to_string(),
+            "`deploy` (pid 42 on runner-1, user ci, https://github.com/o/r/actions/runs/7 (attempt 1))"
+        );
+    }
+}
