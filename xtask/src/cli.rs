@@ -11,8 +11,8 @@ use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 
 use crate::cloud::{self, local, Clients, TargetKind};
-use crate::lock;
 use crate::engine::{self, Engine, Outcome};
+use crate::lock;
 use crate::model::{self, Stack};
 use crate::output::{outcome_event, Format, Output, Tense};
 
@@ -24,7 +24,7 @@ use crate::output::{outcome_event, Format, Output, Tense};
     name = "cargo xtask",
     bin_name = "cargo xtask",
     version,
-    after_help = "Examples:\n  cargo xtask deploy --tutorial 1                 # on the local cloud (started if needed)\n  cargo xtask plan --tutorial 2 --env pr-42\n  cargo xtask destroy --env pr-42 --output-format json\n  cargo xtask deploy --target aws --tutorial 1    # asks first; --yes or CI=true to skip\n  cargo xtask invoke -t 2 --user mike-broker-a \"Show me all claims\"\n  cargo xtask verify --output-format json         # the isolation suite; exit 1 on any violation\n\nExit codes: 0 success, 1 a resource (or the target, or a verify case) failed, 2 invalid input (stack files, options), 130 interrupted (Ctrl-C; run again to go on)."
+    after_help = "Examples:\n  cargo xtask deploy --tutorial 1                 # on the local cloud (started if needed)\n  cargo xtask plan --tutorial 2 --env pr-42\n  cargo xtask destroy --env pr-42 --output-format json\n  cargo xtask deploy --target aws --tutorial 1    # asks first; --yes or CI=true to skip\n  cargo xtask invoke -t 2 --user mike-broker-a \"Show me all claims\"\n  cargo xtask verify --output-format json         # the isolation suite; exit 1 on any violation\n\nExit codes: 0 success, 1 a resource (or the target, or a verify case) failed, 2 invalid input (stack files, options), 3 another run holds the environment's lock, 130 interrupted (Ctrl-C; run again to go on)."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -102,7 +102,14 @@ enum Command {
     #[command(
         after_help = "Examples:\n  cargo xtask destroy                       # everything of env dev\n  cargo xtask destroy -t 3                  # only tutorial 3 (1 and 2 stay)\n  cargo xtask destroy --env pr-42 --target aws --yes"
     )]
-    Destroy(Select),
+    Destroy {
+        #[command(flatten)]
+        select: Select,
+        /// Also delete what carries this environment's tags but no stack file declares any more
+        /// (plan and destroy otherwise only warn of such orphans).
+        #[arg(long)]
+        orphans: bool,
+    },
     /// What the deployed resources cost per month while idle (no sign-ins, no invocations, the
     /// database paused), each and in total, from the committed price table
     /// (xtask/prices/idle-monthly.json: us-east-1 prices with their source and date). Read-only.
@@ -229,7 +236,9 @@ enum Command {
     /// Break the lock of --env: for a run that was killed and whose lease has not expired yet
     /// (leases expire by themselves a minute after their holder stops renewing them). Says
     /// whose it was.
-    #[command(after_help = "Examples:\n  cargo xtask unlock --env pr-42\n  cargo xtask unlock --env pr-42 --target aws")]
+    #[command(
+        after_help = "Examples:\n  cargo xtask unlock --env pr-42\n  cargo xtask unlock --env pr-42 --target aws"
+    )]
     Unlock,
     /// Remove leaked environments: finds every environment by its ownership tags (the tagging
     /// API, and IAM roles, which it does not cover), and destroys each one that is due, whole:
@@ -323,7 +332,7 @@ impl Command {
             Command::Plan(_) => "plan",
             Command::Status(_) => "status",
             Command::Cost(_) => "cost",
-            Command::Destroy(_) => "destroy",
+            Command::Destroy { .. } => "destroy",
             Command::Validate(_) => "validate",
             Command::Retrieve { .. } => "retrieve",
             Command::Invoke { .. } => "invoke",
@@ -441,7 +450,7 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         | Command::Plan(s)
         | Command::Status(s)
         | Command::Cost(s)
-        | Command::Destroy(s)
+        | Command::Destroy { select: s, .. }
         | Command::Validate(s)
         | Command::Verify(s)
         | Command::Retrieve { select: s, .. }
@@ -587,132 +596,143 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
                "took_over_from": h.took_over.as_ref().map(|l| &l.holder)})
     });
     let result: Result<Exit> = async {
-    if command == "verify" {
-        return verify(&engine, &stacks, &closure, &clients, out, g, &paths).await;
-    }
-    let outcomes = match command {
-        "deploy" => {
-            if needs_confirmation(g) {
-                confirm_changes(&engine, command, &stacks, out).await?;
-            }
-            engine.deploy(&stacks).await
+        if command == "verify" {
+            return verify(&engine, &stacks, &closure, &clients, out, g, &paths).await;
         }
-        "destroy" => {
-            if let Some(exit) = refuse_if_built_on(&engine, &all, &stacks, out).await {
-                return Ok(exit);
+        let outcomes = match command {
+            "deploy" => {
+                if needs_confirmation(g) {
+                    confirm_changes(&engine, command, &stacks, out).await?;
+                }
+                engine.deploy(&stacks).await
             }
-            if needs_confirmation(g) {
-                confirm_changes(&engine, command, &stacks, out).await?;
+            "destroy" => {
+                if let Some(exit) = refuse_if_built_on(&engine, &all, &stacks, out).await {
+                    return Ok(exit);
+                }
+                if needs_confirmation(g) {
+                    confirm_changes(&engine, command, &stacks, out).await?;
+                }
+                engine.destroy(&stacks, &context).await
             }
-            engine.destroy(&stacks, &context).await
+            "plan" => {
+                out.status_word = "planned";
+                let planned = engine.plan(&stacks).await;
+                for o in &planned {
+                    out.resource_line(o, Tense::Planned);
+                    out.json(outcome_event(o, "planned"));
+                }
+                planned
+            }
+            _ => return status(&engine, &stacks, &context, out, &clients).await,
+        };
+        if let Command::Destroy { orphans: true, .. } = &cli.command {
+            let names: Vec<&str> = stacks.iter().map(|s| s.name.as_str()).collect();
+            match cloud::tagged::every_environment(&clients, Some(&g.env)).await {
+                Ok(found) => {
+                    let everything = stacks.len() + context.len() == all.len();
+                    let undeclared = crate::orphans::undeclared(&found, &all, &names, everything);
+                    crate::orphans::delete(&undeclared, &engine.kinds, &stop, out).await;
+                }
+                Err(e) => out.warn(&format!("error: could not look for orphans: {e:#}")),
+            }
         }
-        "plan" => {
-            out.status_word = "planned";
-            let planned = engine.plan(&stacks).await;
-            for o in &planned {
-                out.resource_line(o, Tense::Planned);
-                out.json(outcome_event(o, "planned"));
-            }
-            planned
+        // Resources removed from a stack file are invisible to deploy and destroy: find them by tag.
+        let orphans = if command == "plan" || command == "destroy" {
+            report_orphans(out, &clients, &g.env, &stacks, command == "destroy").await
+        } else {
+            0
+        };
+        let ok = outcomes.iter().all(Outcome::ok);
+        if command == "deploy" || (command == "destroy" && ok) {
+            save_outputs(&outcomes, &stacks, &state_dir, &g.env, g.target);
         }
-        _ => return status(&engine, &stacks, &context, out, &clients).await,
-    };
-    // Resources removed from a stack file are invisible to deploy and destroy: find them by tag.
-    let orphans = if command == "plan" || command == "destroy" {
-        report_orphans(out, &clients, &g.env, &stacks, command == "destroy").await
-    } else {
-        0
-    };
-    let ok = outcomes.iter().all(Outcome::ok);
-    if command == "deploy" || (command == "destroy" && ok) {
-        save_outputs(&outcomes, &stacks, &state_dir, &g.env, g.target);
-    }
-    let interrupted = stop.is_set();
-    if interrupted {
-        let n = crate::cloud::data_api::roll_back_open(&clients).await;
-        if n > 0 {
-            out.warn(&format!(
-                "rolled back {n} open SQL transaction(s) of this run"
+        let interrupted = stop.is_set();
+        if interrupted {
+            let n = crate::cloud::data_api::roll_back_open(&clients).await;
+            if n > 0 {
+                out.warn(&format!(
+                    "rolled back {n} open SQL transaction(s) of this run"
+                ));
+            }
+        }
+        let (read, mutating) = clients.calls.snapshot();
+        let counts = engine::count_actions(&outcomes);
+        out.json(json!({
+            "type": "summary",
+            "command": command,
+            "env": g.env,
+            "target": g.target,
+            "ok": ok,
+            "interrupted": interrupted,
+            "counts": counts,
+            "api_calls": {"mutating": mutating, "read": read},
+            "orphans": orphans,
+            "lock": lock_info.map(|mut l| {
+                let (read, mutating) = clients.lock_calls.snapshot();
+                l["api_calls"] = json!({"mutating": mutating, "read": read});
+                l
+            }),
+            "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+        }));
+        let summary: Vec<String> = counts
+            .iter()
+            .filter(|(_, n)| **n > 0)
+            .map(|(k, n)| format!("{n} {k}"))
+            .collect();
+        if ok && command != "destroy" && counts["noop"] == outcomes.len() {
+            out.say(&format!(
+                "No changes: {} resources are as the stack files say.",
+                outcomes.len()
             ));
         }
-    }
-    let (read, mutating) = clients.calls.snapshot();
-    let counts = engine::count_actions(&outcomes);
-    out.json(json!({
-        "type": "summary",
-        "command": command,
-        "env": g.env,
-        "target": g.target,
-        "ok": ok,
-        "interrupted": interrupted,
-        "counts": counts,
-        "api_calls": {"mutating": mutating, "read": read},
-        "orphans": orphans,
-        "lock": lock_info.map(|mut l| {
-            let (read, mutating) = clients.lock_calls.snapshot();
-            l["api_calls"] = json!({"mutating": mutating, "read": read});
-            l
-        }),
-        "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-    }));
-    let summary: Vec<String> = counts
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(k, n)| format!("{n} {k}"))
-        .collect();
-    if ok && command != "destroy" && counts["noop"] == outcomes.len() {
         out.say(&format!(
-            "No changes: {} resources are as the stack files say.",
-            outcomes.len()
+            "{} {command} of env `{}` on {}{}: {} ({} mutating and {} read API calls, {:.1}s)",
+            if ok { "✓" } else { "✗" },
+            g.env,
+            if g.target == TargetKind::Local {
+                "the local cloud"
+            } else {
+                "AWS"
+            },
+            if interrupted { " (interrupted)" } else { "" },
+            if summary.is_empty() {
+                "nothing".to_string()
+            } else {
+                summary.join(", ")
+            },
+            mutating,
+            read,
+            started.elapsed().as_secs_f64()
         ));
-    }
-    out.say(&format!(
-        "{} {command} of env `{}` on {}{}: {} ({} mutating and {} read API calls, {:.1}s)",
-        if ok { "✓" } else { "✗" },
-        g.env,
-        if g.target == TargetKind::Local {
-            "the local cloud"
-        } else {
-            "AWS"
-        },
-        if interrupted { " (interrupted)" } else { "" },
-        if summary.is_empty() {
-            "nothing".to_string()
-        } else {
-            summary.join(", ")
-        },
-        mutating,
-        read,
-        started.elapsed().as_secs_f64()
-    ));
-    let not_started = format!("{}: not started", engine::INTERRUPTED);
-    for o in outcomes
-        .iter()
-        .filter(|o| !o.ok() && o.error.as_deref() != Some(&not_started))
-    {
-        out.warn(&format!(
-            "error: {}/{}: {}",
-            o.stack,
-            o.id,
-            o.error.as_deref().unwrap_or_default()
-        ));
-    }
-    let waiting = outcomes
-        .iter()
-        .filter(|o| o.error.as_deref() == Some(&not_started))
-        .count();
-    if waiting > 0 {
-        out.warn(&format!(
+        let not_started = format!("{}: not started", engine::INTERRUPTED);
+        for o in outcomes
+            .iter()
+            .filter(|o| !o.ok() && o.error.as_deref() != Some(&not_started))
+        {
+            out.warn(&format!(
+                "error: {}/{}: {}",
+                o.stack,
+                o.id,
+                o.error.as_deref().unwrap_or_default()
+            ));
+        }
+        let waiting = outcomes
+            .iter()
+            .filter(|o| o.error.as_deref() == Some(&not_started))
+            .count();
+        if waiting > 0 {
+            out.warn(&format!(
             "{waiting} resource(s) were not started: run `cargo xtask {command}` again to go on"
         ));
-    }
-    Ok(if interrupted {
-        Exit::Interrupted
-    } else if ok {
-        Exit::Ok
-    } else {
-        Exit::Failed
-    })
+        }
+        Ok(if interrupted {
+            Exit::Interrupted
+        } else if ok {
+            Exit::Ok
+        } else {
+            Exit::Failed
+        })
     }
     .await;
     let Some(held) = lock else { return result };
@@ -1559,8 +1579,7 @@ async fn report_orphans(
     stacks: &[&Stack],
     destroyed: bool,
 ) -> usize {
-    let names: Vec<&str> = stacks.iter().map(|s| s.name.as_str()).collect();
-    let found = match cloud::tagged::tagged(clients, env, &names).await {
+    let found = match cloud::tagged::every_environment(clients, Some(env)).await {
         Ok(found) => found,
         Err(e) => {
             out.warn(&format!(
@@ -1570,7 +1589,10 @@ async fn report_orphans(
         }
     };
     let mut count = 0;
-    for t in found {
+    for t in found
+        .into_iter()
+        .filter(|t| stacks.iter().any(|s| s.name == t.stack))
+    {
         let declared = stacks
             .iter()
             .any(|s| s.name == t.stack && s.resources.iter().any(|r| r.id == t.logical_id));

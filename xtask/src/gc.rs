@@ -102,7 +102,7 @@ pub async fn run(
 ) -> Result<Exit> {
     let started = std::time::Instant::now();
     let spin = out.spinner("finding environments by their tags");
-    let resources = every_environment(clients).await;
+    let resources = every_environment(clients, None).await;
     spin.finish_and_clear();
     let found = environments(&resources?);
     let now = SystemTime::now();
@@ -117,8 +117,12 @@ pub async fn run(
         if engine.stop.is_set() {
             break;
         }
-        let age = f.youngest.map(|y| now.duration_since(y).unwrap_or_default().as_secs());
-        let expires = f.expires.map(|e| humantime::format_rfc3339_seconds(e).to_string());
+        let age = f
+            .youngest
+            .map(|y| now.duration_since(y).unwrap_or_default().as_secs());
+        let expires = f
+            .expires
+            .map(|e| humantime::format_rfc3339_seconds(e).to_string());
         let event = |status: &str, reason: &str, extra: serde_json::Value| {
             let mut e = json!({"type": "environment", "env": f.env, "status": status, "reason": reason,
                 "resources": f.resources, "youngest_age_seconds": age, "expires_at": expires});
@@ -136,7 +140,10 @@ pub async fn run(
                 ),
                 (None, None) => "no created-at tag".into(),
             };
-            out.say(&format!("= {}: kept ({reason}; {} resources)", f.env, f.resources));
+            out.say(&format!(
+                "= {}: kept ({reason}; {} resources)",
+                f.env, f.resources
+            ));
             event("kept", &reason, json!({}));
             *counts.get_mut("kept").unwrap() += 1;
             continue;
@@ -170,7 +177,10 @@ pub async fn run(
                 continue;
             }
         };
-        out.say(&format!("- {}: destroying: {why} ({} resources)", f.env, f.resources));
+        out.say(&format!(
+            "- {}: destroying: {why} ({} resources)",
+            f.env, f.resources
+        ));
         let env_engine = Arc::new(Engine {
             kinds: crate::kinds::registry(clients),
             env: f.env.clone(),
@@ -180,10 +190,25 @@ pub async fn run(
             stop: engine.stop.clone(),
         });
         let outcomes = env_engine.destroy(&stacks, &[]).await;
+        // What no stack declares any more (its tags prove it is this environment's).
+        let (orphans, orphans_failed) = match every_environment(clients, Some(&f.env)).await {
+            Ok(left) => {
+                let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
+                let undeclared = crate::orphans::undeclared(&left, all, &names, true);
+                crate::orphans::delete(&undeclared, &env_engine.kinds, &engine.stop, out).await
+            }
+            Err(e) => {
+                out.warn(&format!(
+                    "error: {}: could not look for orphans: {e:#}",
+                    f.env
+                ));
+                (0, 1)
+            }
+        };
         held.release().await;
-        let deleted = engine::count_actions(&outcomes)["delete"];
+        let deleted = engine::count_actions(&outcomes)["delete"] + orphans;
         let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.ok()).collect();
-        if failed.is_empty() {
+        if failed.is_empty() && orphans_failed == 0 {
             out.say(&format!("✓ {}: destroyed ({deleted} deleted)", f.env));
             event("destroyed", &why, json!({"deleted": deleted}));
             *counts.get_mut("destroyed").unwrap() += 1;
@@ -197,7 +222,11 @@ pub async fn run(
                     o.error.as_deref().unwrap_or_default()
                 ));
             }
-            event("failed", &why, json!({"deleted": deleted, "failed": failed.len()}));
+            event(
+                "failed",
+                &why,
+                json!({"deleted": deleted, "failed": failed.len() + orphans_failed}),
+            );
             *counts.get_mut("failed").unwrap() += 1;
         }
     }
@@ -254,6 +283,8 @@ mod tests {
         Dated {
             env: env.into(),
             arn: format!("arn:{env}:{created}"),
+            stack: "unstructured-rag".into(),
+            logical_id: "user_pool".into(),
             created_at: Some(created.into()),
             expires_at: expires.map(str::to_string),
         }
@@ -276,9 +307,22 @@ mod tests {
         assert!(due(&found[0], six, at("2026-01-01T11:00:00Z")).is_some());
         // pr-2: its expiry decides, whatever its age.
         assert_eq!(due(&found[1], six, at("2026-01-01T11:59:59Z")), None);
-        assert!(due(&found[1], Duration::from_secs(1 << 40), at("2026-01-01T12:00:00Z")).is_some());
+        assert!(due(
+            &found[1],
+            Duration::from_secs(1 << 40),
+            at("2026-01-01T12:00:00Z")
+        )
+        .is_some());
         // Undated: never by age.
-        let undated = Found { env: "x".into(), resources: 1, youngest: None, expires: None };
-        assert_eq!(due(&undated, Duration::ZERO, at("2030-01-01T00:00:00Z")), None);
+        let undated = Found {
+            env: "x".into(),
+            resources: 1,
+            youngest: None,
+            expires: None,
+        };
+        assert_eq!(
+            due(&undated, Duration::ZERO, at("2030-01-01T00:00:00Z")),
+            None
+        );
     }
 }

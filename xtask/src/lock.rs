@@ -152,7 +152,13 @@ enum Answer<T> {
 }
 
 fn answer<T, E>(
-    result: Result<T, aws_smithy_runtime_api::client::result::SdkError<E, aws_smithy_runtime_api::client::orchestrator::HttpResponse>>,
+    result: Result<
+        T,
+        aws_smithy_runtime_api::client::result::SdkError<
+            E,
+            aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+        >,
+    >,
 ) -> Answer<T>
 where
     E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
@@ -405,7 +411,8 @@ impl Locks {
     async fn make_bucket(&self) -> Result<(), String> {
         let mut config = CreateBucketConfiguration::builder();
         if self.region != "us-east-1" {
-            config = config.location_constraint(BucketLocationConstraint::from(self.region.as_str()));
+            config =
+                config.location_constraint(BucketLocationConstraint::from(self.region.as_str()));
         }
         for (k, v) in [("project", PROJECT), ("purpose", "locks")] {
             config = config.tags(

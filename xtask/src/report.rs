@@ -213,11 +213,17 @@ pub fn markdown(events: &[Value]) -> String {
                     } else {
                         counts.join(", ")
                     },
-                    if s["dry_run"] == true { " (dry run)" } else { "" },
+                    if s["dry_run"] == true {
+                        " (dry run)"
+                    } else {
+                        ""
+                    },
                     text(&s["seconds"])
                 );
                 if !envs.is_empty() {
-                    md.push_str("\n| environment | status | why | resources |\n|---|---|---|---|\n");
+                    md.push_str(
+                        "\n| environment | status | why | resources |\n|---|---|---|---|\n",
+                    );
                     for e in envs {
                         let _ = writeln!(
                             md,

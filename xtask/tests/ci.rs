@@ -13,7 +13,11 @@ use serde_json::Value;
 
 /// Starts `args` (JSON output) and returns once it has reported its first resource: by then it
 /// holds the environment's lock. The rest of its stdout is collected by a thread.
-fn started(cloud: &Cloud, args: &[&str], env: &[(&str, &str)]) -> (Child, std::thread::JoinHandle<Vec<Value>>) {
+fn started(
+    cloud: &Cloud,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (Child, std::thread::JoinHandle<Vec<Value>>) {
     let mut child = common::xtask(cloud.state.path(), args)
         .args(["--output-format", "json"])
         .envs(env.iter().copied())
@@ -61,19 +65,31 @@ fn two_runs_on_one_environment_never_interleave() {
     assert_eq!(error["kind"], "locked");
     assert_eq!(error["holder"]["pid"], holder_pid);
     assert_eq!(error["holder"]["command"], "deploy");
-    assert!(error["message"].as_str().unwrap().contains("cargo xtask unlock --env pr-1"));
-    assert!(!refused.iter().any(|e| e["type"] == "resource"), "the refused run touched resources");
+    assert!(error["message"]
+        .as_str()
+        .unwrap()
+        .contains("cargo xtask unlock --env pr-1"));
+    assert!(
+        !refused.iter().any(|e| e["type"] == "resource"),
+        "the refused run touched resources"
+    );
 
     // With --lock-timeout: waits for the first run, then finds everything converged.
     let waited = Instant::now();
-    let (code, second) = json_run(&cloud, &["deploy", "-t", "1", "--env", "pr-1", "--lock-timeout", "2m"]);
+    let (code, second) = json_run(
+        &cloud,
+        &["deploy", "-t", "1", "--env", "pr-1", "--lock-timeout", "2m"],
+    );
     assert_eq!(code, Some(0), "{second:?}");
     let first_status = first.wait().unwrap();
     let first_events = reader.join().unwrap();
     assert!(first_status.success(), "{first_events:?}");
     assert_eq!(summary(&first_events)["counts"]["create"], 20);
     let s = summary(&second);
-    assert_eq!(s["counts"]["noop"], 20, "the second run did not wait for the first: {s}");
+    assert_eq!(
+        s["counts"]["noop"], 20,
+        "the second run did not wait for the first: {s}"
+    );
     assert!(s["lock"]["waited_seconds"].as_f64().unwrap() > 0.0, "{s}");
     assert_eq!(s["lock"]["took_over_from"], Value::Null);
     // The lease's calls are counted apart: a converged deploy still changes nothing of ours.
@@ -109,7 +125,18 @@ fn a_killed_holders_lease_expires_and_the_next_run_takes_over() {
     killed.wait().unwrap();
     let _ = reader.join();
     let taken = Instant::now();
-    let (code, next) = json_run(&cloud, &["deploy", "-t", "1", "--env", "pr-3", "--lock-timeout", "60s"]);
+    let (code, next) = json_run(
+        &cloud,
+        &[
+            "deploy",
+            "-t",
+            "1",
+            "--env",
+            "pr-3",
+            "--lock-timeout",
+            "60s",
+        ],
+    );
     assert_eq!(code, Some(0), "{next:?}");
     let s = summary(&next);
     assert_eq!(s["lock"]["took_over_from"]["pid"], killed_pid, "{s}");
@@ -139,7 +166,10 @@ fn a_killed_holders_lease_expires_and_the_next_run_takes_over() {
     assert_eq!(e["holder"]["pid"], killed_pid);
     assert_eq!(e["holder"]["command"], "destroy");
     let again = cloud.ok(&["unlock", "--env", "pr-3"]);
-    assert_eq!(again.iter().find(|e| e["type"] == "unlock").unwrap()["was_locked"], false);
+    assert_eq!(
+        again.iter().find(|e| e["type"] == "unlock").unwrap()["was_locked"],
+        false
+    );
     let gone = cloud.ok(&["destroy", "--env", "pr-3"]);
     assert_eq!(summary(&gone)["ok"], true);
     assert_eq!(cloud.inventory("pr-3"), common::empty_inventory());
@@ -159,8 +189,19 @@ fn held(cloud: &Cloud, env: &str) -> usize {
 #[test]
 fn gc_destroys_leaked_environments_whole_and_nothing_else() {
     let cloud = Cloud::up();
-    // Old: fully deployed; a foreign bucket carries the name its tutorial 2 would use.
-    cloud.ok(&["deploy", "-t", "1", "--env", "pr-old"]);
+    // Old: fully deployed, with two resources the stack file no longer has (orphans); a foreign
+    // bucket carries the name its tutorial 2 would use.
+    let with_extra = stacks_with_two_more();
+    let made = cloud.ok(&[
+        "deploy",
+        "-t",
+        "1",
+        "--env",
+        "pr-old",
+        "--stacks-dir",
+        with_extra.path().to_str().unwrap(),
+    ]);
+    assert_eq!(summary(&made)["counts"]["create"], 22);
     let foreign = "agentcore-mt-pr-old-t2-agent-code-000000000000";
     cloud.emulator("make-bucket", foreign);
     // Half-deployed: killed mid-deploy, leaving its lease behind (2 s).
@@ -202,7 +243,11 @@ fn gc_destroys_leaked_environments_whole_and_nothing_else() {
         assert_eq!(status(&dry, env), "would_destroy", "{env}: {dry:?}");
     }
     assert_eq!(status(&dry, "pr-young"), "kept");
-    assert_eq!(held(&cloud, "pr-old") > 0 && held(&cloud, "pr-ttl") > 0, true, "the dry run changed something");
+    assert_eq!(
+        held(&cloud, "pr-old") > 0 && held(&cloud, "pr-ttl") > 0,
+        true,
+        "the dry run changed something"
+    );
     // Another prefix finds none of them.
     let none = cloud.ok(&["gc", "--older-than", "0s", "--prefix", "qa-", "--dry-run"]);
     assert!(!none.iter().any(|e| e["type"] == "environment"), "{none:?}");
@@ -226,7 +271,11 @@ fn gc_destroys_leaked_environments_whole_and_nothing_else() {
         "gc touched the foreign bucket: {old}"
     );
     assert_eq!(held(&cloud, "pr-old"), 1, "{old}");
-    assert_eq!(held(&cloud, "pr-young"), before, "gc touched the young environment");
+    assert_eq!(
+        held(&cloud, "pr-young"),
+        before,
+        "gc touched the young environment"
+    );
     eprintln!("gc destroyed 3 environments (one killed mid-deploy), kept 1, in {seconds:.1}s");
 
     // Nothing left to do; then the young one goes too once it is old enough.
@@ -241,13 +290,23 @@ fn gc_destroys_leaked_environments_whole_and_nothing_else() {
 
 /// The workflow's jobs in the order a pull request's life runs them, with the event each runs on.
 const JOBS: &[(&str, &str)] = &[
-    ("deploy", "github.event_name == 'pull_request' && github.event.action != 'closed'"),
-    ("destroy", "github.event_name == 'pull_request' && github.event.action == 'closed'"),
-    ("gc", "github.event_name == 'schedule' || github.event_name == 'workflow_dispatch'"),
+    (
+        "deploy",
+        "github.event_name == 'pull_request' && github.event.action != 'closed'",
+    ),
+    (
+        "destroy",
+        "github.event_name == 'pull_request' && github.event.action == 'closed'",
+    ),
+    (
+        "gc",
+        "github.event_name == 'schedule' || github.event_name == 'workflow_dispatch'",
+    ),
 ];
 
 fn workflow() -> Value {
-    let text = std::fs::read_to_string(root().join(".github/workflows/pr-environment.yml")).unwrap();
+    let text =
+        std::fs::read_to_string(root().join(".github/workflows/pr-environment.yml")).unwrap();
     serde_yaml_ng::from_str(&text).unwrap()
 }
 
@@ -259,7 +318,10 @@ fn the_workflow_passes_actionlint() {
         .arg(root().join(".github/workflows/pr-environment.yml"))
         .current_dir(root())
         // actionlint runs shellcheck (from the venv) on every `run:` script.
-        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
+        .env(
+            "PATH",
+            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+        )
         .output()
         .expect("actionlint is in the local cloud's venv (cargo xtask local install)");
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -268,28 +330,52 @@ fn the_workflow_passes_actionlint() {
         "{}\n{stderr}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert!(!stderr.contains("Rule \"shellcheck\" was disabled"), "{stderr}");
+    assert!(
+        !stderr.contains("Rule \"shellcheck\" was disabled"),
+        "{stderr}"
+    );
 
     // What the issue asks of the pipeline, checked on the parsed file.
     let w = workflow();
-    assert_eq!(w["permissions"]["id-token"], "write", "OIDC needs id-token: write");
+    assert_eq!(
+        w["permissions"]["id-token"], "write",
+        "OIDC needs id-token: write"
+    );
     let text = w.to_string();
-    assert!(!text.contains("AWS_SECRET_ACCESS_KEY") && !text.contains("secrets."), "stored keys");
+    assert!(
+        !text.contains("AWS_SECRET_ACCESS_KEY") && !text.contains("secrets."),
+        "stored keys"
+    );
     for (job, condition) in JOBS {
         let j = &w["jobs"][job];
         assert_eq!(j["if"], *condition, "{job}");
         let steps = j["steps"].as_array().unwrap();
         assert!(
-            steps.iter().any(|s| s["uses"].as_str().is_some_and(|u| u.starts_with("aws-actions/configure-aws-credentials@"))
+            steps.iter().any(|s| s["uses"]
+                .as_str()
+                .is_some_and(|u| u.starts_with("aws-actions/configure-aws-credentials@"))
                 && s["with"]["role-to-assume"].is_string()),
             "{job}: credentials through OIDC role assumption"
         );
-        assert!(j["concurrency"]["group"].is_string(), "{job}: a concurrency group");
+        assert!(
+            j["concurrency"]["group"].is_string(),
+            "{job}: a concurrency group"
+        );
     }
     let deploy = &w["jobs"]["deploy"];
-    assert_eq!(deploy["concurrency"]["group"], w["jobs"]["destroy"]["concurrency"]["group"]);
-    assert!(deploy["concurrency"]["group"].as_str().unwrap().contains("github.event.pull_request.number"));
-    let cleanup = deploy["steps"].as_array().unwrap().iter().find(|s| s["if"] == "failure() || cancelled()");
+    assert_eq!(
+        deploy["concurrency"]["group"],
+        w["jobs"]["destroy"]["concurrency"]["group"]
+    );
+    assert!(deploy["concurrency"]["group"]
+        .as_str()
+        .unwrap()
+        .contains("github.event.pull_request.number"));
+    let cleanup = deploy["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["if"] == "failure() || cancelled()");
     assert!(cleanup.is_some_and(|s| s["run"].as_str().unwrap().contains("cargo xtask destroy")));
     assert!(w["on"]["schedule"].is_array());
 }
@@ -319,6 +405,25 @@ fn the_workflows_shell_steps_run_against_the_local_cloud() {
     // write deploy.ndjson and the like there).
     std::fs::create_dir_all(root().join(".xtask")).unwrap();
     let work = tempfile::tempdir_in(root().join(".xtask")).unwrap();
+    // `cargo xtask ...` runs the provisioner this test was built with: a `cargo` first on PATH
+    // that runs it (and refuses anything else), rather than a nested cargo that would build it
+    // again (the tests' dependency features differ from the binary's).
+    let shim = tempfile::tempdir().unwrap();
+    let cargo = shim.path().join("cargo");
+    std::fs::write(
+        &cargo,
+        format!(
+            "#!/bin/sh\n[ \"$1\" = xtask ] || {{ echo \"the workflow test runs only cargo xtask, not cargo $1\" >&2; exit 99; }}\nshift\nexec {} \"$@\"\n",
+            env!("CARGO_BIN_EXE_xtask")
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&cargo, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        shim.path().display(),
+        std::env::var("PATH").unwrap()
+    );
     let mut log = Vec::new();
     for (job, _) in JOBS {
         let j = &w["jobs"][job];
@@ -330,10 +435,16 @@ fn the_workflows_shell_steps_run_against_the_local_cloud() {
         let mut failed = false;
         for step in j["steps"].as_array().unwrap() {
             let Some(script) = step["run"].as_str() else {
-                log.push(format!("{job}: skipped `uses: {}` (GitHub's)", step["uses"].as_str().unwrap()));
+                log.push(format!(
+                    "{job}: skipped `uses: {}` (GitHub's)",
+                    step["uses"].as_str().unwrap()
+                ));
                 continue;
             };
-            assert!(!script.contains("${{"), "{job}: expressions belong in env:, not in scripts: {script}");
+            assert!(
+                !script.contains("${{"),
+                "{job}: expressions belong in env:, not in scripts: {script}"
+            );
             let runs = match step["if"].as_str() {
                 None => !failed,
                 Some("always()") => true,
@@ -342,7 +453,10 @@ fn the_workflows_shell_steps_run_against_the_local_cloud() {
             };
             let name = step["name"].as_str().unwrap_or(script);
             if !runs {
-                log.push(format!("{job}: not run (if: {}): {name}", step["if"].as_str().unwrap()));
+                log.push(format!(
+                    "{job}: not run (if: {}): {name}",
+                    step["if"].as_str().unwrap()
+                ));
                 continue;
             }
             let began = Instant::now();
@@ -357,6 +471,7 @@ fn the_workflows_shell_steps_run_against_the_local_cloud() {
                 .env("XTASK_VENV", venv())
                 .env("GITHUB_STEP_SUMMARY", &step_summary)
                 .env("CI", "true")
+                .env("PATH", &path)
                 .output()
                 .unwrap();
             let ok = out.status.success();
@@ -376,17 +491,92 @@ fn the_workflows_shell_steps_run_against_the_local_cloud() {
         let md = std::fs::read_to_string(&step_summary).unwrap_or_default();
         match *job {
             "deploy" => {
-                assert!(md.contains("### ✅ deploy of env `pr-4242` on local"), "{md}");
+                assert!(
+                    md.contains("### ✅ deploy of env `pr-4242` on local"),
+                    "{md}"
+                );
                 assert!(md.contains("### ✅ verify"), "{md}");
                 assert!(md.contains("per month while idle"), "{md}");
                 assert!(held(&cloud, "pr-4242") > 0);
             }
             "destroy" => {
-                assert!(md.contains("### ✅ destroy of env `pr-4242` on local"), "{md}");
+                assert!(
+                    md.contains("### ✅ destroy of env `pr-4242` on local"),
+                    "{md}"
+                );
                 assert_eq!(cloud.inventory("pr-4242"), common::empty_inventory());
             }
             _ => assert!(md.contains("### ✅ gc"), "{md}"),
         }
     }
     eprintln!("{}", log.join("\n"));
+}
+
+/// The shipped tutorial 1 with two more resources (a bucket, a role that names it): deployed
+/// with these, then without, they are orphans.
+fn stacks_with_two_more() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let extra = r#"
+  scratch:
+    kind: s3.bucket
+    properties:
+      versioning: true
+
+  scratch_role:
+    kind: iam.role
+    properties:
+      service: bedrock.amazonaws.com
+      statements:
+        - Effect: Allow
+          Action: [s3:GetObject]
+          Resource: ["arn:aws:s3:::${scratch.name}/*"]
+"#;
+    let file = "01-unstructured-rag.yaml";
+    std::fs::write(dir.path().join(file), common::stack_text(file) + extra).unwrap();
+    dir
+}
+
+/// Resources removed from a stack file are the environment's by their tags alone: `destroy
+/// --orphans` deletes them (a versioned S3 bucket, an IAM role with its inline policy),
+/// and nothing without those tags.
+#[test]
+fn destroy_orphans_deletes_what_no_stack_declares_any_more_and_nothing_else() {
+    let cloud = Cloud::up();
+    let with_extra = stacks_with_two_more();
+    let dir = with_extra.path().to_str().unwrap();
+    let made = cloud.ok(&["deploy", "-t", "1", "--env", "pr-orph", "--stacks-dir", dir]);
+    assert_eq!(summary(&made)["counts"]["create"], 22);
+    let foreign = "agentcore-mt-pr-orph-t1-other-000000000000";
+    cloud.emulator("make-bucket", foreign);
+
+    // Back to the shipped stack: plan warns of both, destroy without --orphans leaves them.
+    let plan = cloud.ok(&["plan", "-t", "1", "--env", "pr-orph"]);
+    let mut warned: Vec<&str> = plan
+        .iter()
+        .filter(|e| e["type"] == "orphan")
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    warned.sort();
+    assert_eq!(warned, ["scratch", "scratch_role"], "{plan:?}");
+    let (code, kept) = json_run(&cloud, &["destroy", "-t", "1", "--env", "pr-orph"]);
+    assert_eq!(code, Some(0));
+    assert_eq!(summary(&kept)["orphans"], 2);
+    assert_eq!(held(&cloud, "pr-orph"), 3, "{}", cloud.inventory("pr-orph"));
+
+    let gone = cloud.ok(&["destroy", "-t", "1", "--env", "pr-orph", "--orphans"]);
+    let mut deleted: Vec<&str> = gone
+        .iter()
+        .filter(|e| e["type"] == "orphan" && e["deleted"] == true)
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    deleted.sort();
+    assert_eq!(deleted, ["scratch", "scratch_role"], "{gone:?}");
+    assert_eq!(summary(&gone)["orphans"], 0, "{gone:?}");
+    let inv = cloud.inventory("pr-orph");
+    assert_eq!(
+        inv["buckets"],
+        serde_json::json!([{"name": foreign, "objects": []}]),
+        "{inv}"
+    );
+    assert_eq!(held(&cloud, "pr-orph"), 1, "{inv}");
 }

@@ -1,64 +1,20 @@
 //! Everything that carries an environment's ownership tags, found through the Resource Groups
-//! Tagging API: how resources removed from a stack file (which deploy and destroy no longer
-//! know of) and anything a destroy left behind are found.
+//! Tagging API (and, for IAM roles, which it does not list, by name and their own tags): how
+//! resources removed from a stack file (which deploy and destroy no longer know of), anything a
+//! destroy left behind, and the environments gc reaps are found.
 
 use aws_sdk_resourcegroupstagging::types::TagFilter;
 
 use super::{describe_sdk_error, Clients};
 use crate::model::names::{PROJECT, TAG_PREFIX};
 
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Tagged {
-    pub arn: String,
-    pub stack: String,
-    pub logical_id: String,
-}
-
-/// Resources tagged with our project and `env` (and one of `stacks`, if given).
-pub async fn tagged(clients: &Clients, env: &str, stacks: &[&str]) -> anyhow::Result<Vec<Tagged>> {
-    let filter = |key: &str, values: &[&str]| {
-        TagFilter::builder()
-            .key(format!("{TAG_PREFIX}{key}"))
-            .set_values(Some(values.iter().map(|v| v.to_string()).collect()))
-            .build()
-    };
-    let mut call = clients
-        .tagging
-        .get_resources()
-        .tag_filters(filter("project", &[PROJECT]))
-        .tag_filters(filter("env", &[env]));
-    if !stacks.is_empty() {
-        call = call.tag_filters(filter("stack", stacks));
-    }
-    let mut pages = call.into_paginator().send();
-    let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page = page
-            .map_err(|e| anyhow::anyhow!("listing tagged resources: {}", describe_sdk_error(&e)))?;
-        for r in page.resource_tag_mapping_list() {
-            let tag = |k: &str| {
-                r.tags()
-                    .iter()
-                    .find(|t| t.key() == format!("{TAG_PREFIX}{k}"))
-                    .map(|t| t.value().to_string())
-                    .unwrap_or_default()
-            };
-            out.push(Tagged {
-                arn: r.resource_arn().unwrap_or_default().to_string(),
-                stack: tag("stack"),
-                logical_id: tag("logical-id"),
-            });
-        }
-    }
-    out.sort_by(|a, b| a.arn.cmp(&b.arn));
-    Ok(out)
-}
-
 /// One resource of some environment, with the tags that date it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Dated {
     pub env: String,
     pub arn: String,
+    pub stack: String,
+    pub logical_id: String,
     pub created_at: Option<String>,
     pub expires_at: Option<String>,
 }
@@ -66,19 +22,24 @@ pub struct Dated {
 /// Every resource of every environment of this project: what the tagging API lists, and the
 /// IAM roles, which it does not cover (listed by our name prefix, then their tags read). A
 /// resource without our `project` and `env` tags is not in the list, whatever its name.
-pub async fn every_environment(clients: &Clients) -> anyhow::Result<Vec<Dated>> {
+/// `env`: only that environment's.
+pub async fn every_environment(clients: &Clients, env: Option<&str>) -> anyhow::Result<Vec<Dated>> {
     let mut out: Vec<Dated> = Vec::new();
-    let mut pages = clients
-        .tagging
-        .get_resources()
-        .tag_filters(
+    let mut call = clients.tagging.get_resources().tag_filters(
+        TagFilter::builder()
+            .key(format!("{TAG_PREFIX}project"))
+            .values(PROJECT)
+            .build(),
+    );
+    if let Some(env) = env {
+        call = call.tag_filters(
             TagFilter::builder()
-                .key(format!("{TAG_PREFIX}project"))
-                .values(PROJECT)
+                .key(format!("{TAG_PREFIX}env"))
+                .values(env)
                 .build(),
-        )
-        .into_paginator()
-        .send();
+        );
+    }
+    let mut pages = call.into_paginator().send();
     while let Some(page) = pages.next().await {
         let page = page
             .map_err(|e| anyhow::anyhow!("listing tagged resources: {}", describe_sdk_error(&e)))?;
@@ -104,10 +65,18 @@ pub async fn every_environment(clients: &Clients) -> anyhow::Result<Vec<Dated>> 
             .role_name(role.role_name())
             .send()
             .await
-            .map_err(|e| anyhow::anyhow!("reading the tags of IAM role {}: {}", role.role_name(), describe_sdk_error(&e)))?;
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "reading the tags of IAM role {}: {}",
+                    role.role_name(),
+                    describe_sdk_error(&e)
+                )
+            })?;
         let pairs = tags.tags().iter().map(|t| (t.key(), t.value()));
         if let Some(d) = dated(role.arn(), pairs) {
-            out.push(d);
+            if env.is_none_or(|e| e == d.env) {
+                out.push(d);
+            }
         }
     }
     out.sort_by(|a, b| (&a.env, &a.arn).cmp(&(&b.env, &b.arn)));
@@ -121,9 +90,12 @@ fn dated<'a>(arn: &str, tags: impl Iterator<Item = (&'a str, &'a str)>) -> Optio
     if tags.get("project") != Some(&PROJECT) {
         return None;
     }
+    let tag = |k: &str| tags.get(k).map(|s| s.to_string()).unwrap_or_default();
     Some(Dated {
         env: tags.get("env")?.to_string(),
         arn: arn.to_string(),
+        stack: tag("stack"),
+        logical_id: tag("logical-id"),
         created_at: tags.get("created-at").map(|s| s.to_string()),
         expires_at: tags.get("expires-at").map(|s| s.to_string()),
     })

@@ -275,6 +275,45 @@ pub fn registry(clients: &Clients) -> HashMap<&'static str, Arc<dyn ResourceKind
     kinds.into_iter().map(|(info, k)| (info.kind, k)).collect()
 }
 
+/// A resource no stack declares any more, as its ARN names it: the kind that deletes it, its
+/// physical name, and the outputs its kind's `delete` reads (`id`, `arn`). `None`: a kind that
+/// cannot be deleted from its ARN alone (an S3 Vectors index goes with its bucket's turn).
+pub fn from_arn(arn: &str) -> Option<(&'static str, String, crate::engine::Outputs)> {
+    let mut parts = arn.splitn(6, ':');
+    let (_, _, service, _, _, resource) = (
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+        parts.next()?,
+    );
+    let (kind, name, id): (&str, &str, &str) = match (service, resource.split_once(['/', ':'])) {
+        ("s3", None) => ("s3.bucket", resource, ""),
+        ("iam", Some(("role", name))) => ("iam.role", name, ""),
+        ("cognito-idp", Some(("userpool", id))) => ("cognito.user_pool", "", id),
+        ("secretsmanager", Some(("secret", _))) => ("secretsmanager.generated_secret", "", ""),
+        ("ec2", Some(("vpc", id))) => ("ec2.vpc", "", id),
+        ("ec2", Some(("subnet", id))) => ("ec2.subnet", "", id),
+        ("ec2", Some(("security-group", id))) => ("ec2.security_group", "", id),
+        ("rds", Some(("cluster", name))) => ("rds.cluster", name, ""),
+        ("rds", Some(("db", name))) => ("rds.instance", name, ""),
+        ("rds", Some(("subgrp", name))) => ("rds.db_subnet_group", name, ""),
+        ("s3vectors", Some(("bucket", name))) if !name.contains('/') => {
+            ("s3vectors.bucket", name, "")
+        }
+        ("bedrock", Some(("knowledge-base", id))) => ("bedrock.knowledge_base", "", id),
+        ("bedrock-agentcore", Some(("runtime", id))) => ("agentcore.runtime", "", id),
+        _ => return None,
+    };
+    let mut outputs = crate::engine::Outputs::new();
+    outputs.insert("arn".into(), Value::from(arn));
+    if !id.is_empty() {
+        outputs.insert("id".into(), Value::from(id));
+    }
+    Some((kind, name.to_string(), outputs))
+}
+
 /// Checks of what a resource's properties point at on disk, made before any API call.
 pub fn check_files(info: &KindInfo, properties: &Value, root: &std::path::Path) -> Vec<String> {
     match info.kind {
@@ -398,6 +437,65 @@ where
         }
     }
     Ok(None)
+}
+
+#[cfg(test)]
+mod arn_tests {
+    #[test]
+    fn an_orphan_is_deleted_by_the_kind_its_arn_names() {
+        let cases = [
+            (
+                "arn:aws:s3:::agentcore-mt-pr-1-t1-scratch-1",
+                "s3.bucket",
+                "agentcore-mt-pr-1-t1-scratch-1",
+                None,
+            ),
+            (
+                "arn:aws:iam::1:role/agentcore-mt-pr-1-t1-r",
+                "iam.role",
+                "agentcore-mt-pr-1-t1-r",
+                None,
+            ),
+            (
+                "arn:aws:cognito-idp:us-east-1:1:userpool/us-east-1_abc",
+                "cognito.user_pool",
+                "",
+                Some("us-east-1_abc"),
+            ),
+            (
+                "arn:aws:secretsmanager:us-east-1:1:secret:agentcore-mt/pr-1/t1/x-AbCdEf",
+                "secretsmanager.generated_secret",
+                "",
+                None,
+            ),
+            (
+                "arn:aws:ec2:us-east-1:1:security-group/sg-1",
+                "ec2.security_group",
+                "",
+                Some("sg-1"),
+            ),
+            (
+                "arn:aws:rds:us-east-1:1:cluster:agentcore-mt-pr-1-t2-db",
+                "rds.cluster",
+                "agentcore-mt-pr-1-t2-db",
+                None,
+            ),
+            (
+                "arn:aws:bedrock-agentcore:us-east-1:1:runtime/agentcore_mt_pr_1_t1_a-XyZ",
+                "agentcore.runtime",
+                "",
+                Some("agentcore_mt_pr_1_t1_a-XyZ"),
+            ),
+        ];
+        for (arn, kind, name, id) in cases {
+            let (k, n, outputs) = super::from_arn(arn).unwrap_or_else(|| panic!("{arn}"));
+            assert_eq!((k, n.as_str()), (kind, name), "{arn}");
+            assert_eq!(outputs["arn"], arn);
+            assert_eq!(outputs.get("id").and_then(|v| v.as_str()), id, "{arn}");
+        }
+        assert!(super::from_arn("arn:aws:s3vectors:us-east-1:1:bucket/b/index/i").is_none());
+        assert!(super::from_arn("not an arn").is_none());
+    }
 }
 
 #[cfg(test)]

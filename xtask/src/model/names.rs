@@ -122,7 +122,9 @@ pub fn check_env_name(env: &str) -> Result<(), String> {
     if env == "locks" {
         // agentcore-mt-locks-<account>-<region> is the lock bucket (lock.rs); a policy scoped
         // to an environment named `locks` would reach every lease.
-        return Err("the environment name `locks` is reserved (the lock bucket is named after it)".into());
+        return Err(
+            "the environment name `locks` is reserved (the lock bucket is named after it)".into(),
+        );
     }
     if ok {
         Ok(())
