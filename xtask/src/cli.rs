@@ -371,6 +371,17 @@ pub async fn run(cli: Cli) -> Exit {
 }
 
 impl Exit {
+    /// How a run that did its work ended: interrupted (Ctrl-C) before failed before ok.
+    pub fn of(ok: bool, interrupted: bool) -> Exit {
+        if interrupted {
+            Exit::Interrupted
+        } else if ok {
+            Exit::Ok
+        } else {
+            Exit::Failed
+        }
+    }
+
     pub fn code(&self) -> u8 {
         match self {
             Exit::Ok => 0,
@@ -578,7 +589,8 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         return unlock(&clients, &g.env, out).await;
     }
     if let Command::Gc(args) = &cli.command {
-        return crate::gc::run(args, &all, &engine, &clients, g.lock_timeout, out).await;
+        let ask = needs_confirmation(g);
+        return crate::gc::run(args, &all, &engine, &clients, g.lock_timeout, ask, out).await;
     }
     if let Command::Deploy { ttl: Some(ttl), .. } = &cli.command {
         model::names::set_expiry(*ttl);
@@ -726,13 +738,7 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
             "{waiting} resource(s) were not started: run `cargo xtask {command}` again to go on"
         ));
         }
-        Ok(if interrupted {
-            Exit::Interrupted
-        } else if ok {
-            Exit::Ok
-        } else {
-            Exit::Failed
-        })
+        Ok(Exit::of(ok, interrupted))
     }
     .await;
     let Some(held) = lock else { return result };
@@ -943,13 +949,18 @@ async fn confirm_changes(
         .filter(|k| counts[**k] > 0)
         .map(|k| format!("{} to {k}", counts[*k]))
         .collect();
+    ask(&format!("{} planned above", summary.join(", ")))
+}
+
+/// Asks a person before an AWS account changes (`what`: what is planned, listed above); an
+/// error without a terminal or without a yes.
+pub fn ask(what: &str) -> Result<()> {
     if !std::io::stdin().is_terminal() {
         bail!(
-            "refusing to change an AWS account without confirmation ({} planned above)\n  hint: pass --yes (CI=true implies it)",
-            summary.join(", ")
+            "refusing to change an AWS account without confirmation ({what})\n  hint: pass --yes (CI=true implies it)"
         );
     }
-    eprint!("{}. Continue? [y/N] ", summary.join(", "));
+    eprint!("{what}. Continue? [y/N] ");
     let mut answer = String::new();
     std::io::stdin().lock().read_line(&mut answer)?;
     if !matches!(answer.trim(), "y" | "Y" | "yes") {

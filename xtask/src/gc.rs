@@ -27,7 +27,7 @@ pub struct GcArgs {
     #[arg(long, value_parser = humantime::parse_duration)]
     older_than: Duration,
     /// Only environments whose name starts with this (for example pr-).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", hide_default_value = true)]
     prefix: String,
     /// Say what would be destroyed, and change nothing.
     #[arg(long)]
@@ -98,6 +98,7 @@ pub async fn run(
     engine: &Arc<Engine>,
     clients: &Clients,
     lock_timeout: Duration,
+    ask: bool,
     out: &Output,
 ) -> Result<Exit> {
     let started = std::time::Instant::now();
@@ -113,7 +114,24 @@ pub async fn run(
             .into_iter()
             .map(|k| (k, 0))
             .collect();
-    for f in found.iter().filter(|f| f.env.starts_with(&args.prefix)) {
+    let found: Vec<&Found> = found
+        .iter()
+        .filter(|f| f.env.starts_with(&args.prefix))
+        .collect();
+    let due_now: Vec<String> = found
+        .iter()
+        .filter_map(|f| due(f, args.older_than, now).map(|why| format!("{}: {why}", f.env)))
+        .collect();
+    if ask && !args.dry_run && !due_now.is_empty() {
+        for line in &due_now {
+            out.say(&format!("- {line}"));
+        }
+        crate::cli::ask(&format!(
+            "{} environment(s) to destroy, listed above",
+            due_now.len()
+        ))?;
+    }
+    for f in found {
         if engine.stop.is_set() {
             break;
         }
@@ -262,13 +280,7 @@ pub async fn run(
         },
         started.elapsed().as_secs_f64()
     ));
-    Ok(if interrupted {
-        Exit::Interrupted
-    } else if ok {
-        Exit::Ok
-    } else {
-        Exit::Failed
-    })
+    Ok(Exit::of(ok, interrupted))
 }
 
 #[cfg(test)]

@@ -145,6 +145,7 @@ fn actions() -> Vec<(&'static str, Vec<&'static str>)> {
                 "DeleteVectorBucket",
                 "GetIndex",
                 "GetVectorBucket",
+                "ListVectorBuckets",
                 "ListTagsForResource",
                 "TagResource",
             ],
@@ -304,12 +305,12 @@ pub fn policy(env: Option<&str>, scope: Option<&Scope>) -> Value {
             ],
         }));
     }
-    // `gc` finds the environments' roles (the tagging API does not list IAM roles) by name;
-    // ListRoles has no resource to scope to.
+    // `gc` finds the environments' roles (the tagging API does not list IAM roles) and secrets
+    // by name; these list calls have no resource to scope to.
     statements.push(json!({
-        "Sid": "GCLISTROLES",
+        "Sid": "GCLISTS",
         "Effect": "Allow",
-        "Action": ["iam:ListRoles"],
+        "Action": ["iam:ListRoles", "secretsmanager:ListSecrets"],
         "Resource": "*",
     }));
     // The Knowledge Base and the runtimes are given their roles.

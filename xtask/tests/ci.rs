@@ -45,6 +45,17 @@ fn started(
     (child, reader)
 }
 
+/// Starts `args` with a lease of `lease_seconds` and kills it (SIGKILL: no chance to release)
+/// once it holds the lock; its pid.
+fn killed(cloud: &Cloud, args: &[&str], lease_seconds: &str) -> u32 {
+    let (mut child, reader) = started(cloud, args, &[("XTASK_LOCK_LEASE_SECONDS", lease_seconds)]);
+    let pid = child.id();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = reader.join();
+    pid
+}
+
 fn json_run(cloud: &Cloud, args: &[&str]) -> (Option<i32>, Vec<Value>) {
     let mut full = args.to_vec();
     full.extend(["--output-format", "json"]);
@@ -115,15 +126,7 @@ fn two_runs_on_one_environment_never_interleave() {
 fn a_killed_holders_lease_expires_and_the_next_run_takes_over() {
     let cloud = Cloud::up();
     // A run killed (SIGKILL: no chance to release) while it holds a 3-second lease.
-    let (mut killed, reader) = started(
-        &cloud,
-        &["deploy", "-t", "1", "--env", "pr-3"],
-        &[("XTASK_LOCK_LEASE_SECONDS", "3")],
-    );
-    let killed_pid = killed.id();
-    killed.kill().unwrap();
-    killed.wait().unwrap();
-    let _ = reader.join();
+    let killed_pid = killed(&cloud, &["deploy", "-t", "1", "--env", "pr-3"], "3");
     let taken = Instant::now();
     let (code, next) = json_run(
         &cloud,
@@ -149,15 +152,7 @@ fn a_killed_holders_lease_expires_and_the_next_run_takes_over() {
     );
 
     // A killed run with a long lease: `unlock` breaks it, saying whose it was.
-    let (mut killed, reader) = started(
-        &cloud,
-        &["destroy", "-t", "1", "--env", "pr-3"],
-        &[("XTASK_LOCK_LEASE_SECONDS", "600")],
-    );
-    let killed_pid = killed.id();
-    killed.kill().unwrap();
-    killed.wait().unwrap();
-    let _ = reader.join();
+    let killed_pid = killed(&cloud, &["destroy", "-t", "1", "--env", "pr-3"], "600");
     let (code, _) = json_run(&cloud, &["destroy", "-t", "1", "--env", "pr-3"]);
     assert_eq!(code, Some(3), "a 600 s lease was not honoured");
     let broke = cloud.ok(&["unlock", "--env", "pr-3"]);
@@ -205,14 +200,7 @@ fn gc_destroys_leaked_environments_whole_and_nothing_else() {
     let foreign = "agentcore-mt-pr-old-t2-agent-code-000000000000";
     cloud.emulator("make-bucket", foreign);
     // Half-deployed: killed mid-deploy, leaving its lease behind (2 s).
-    let (mut killed, reader) = started(
-        &cloud,
-        &["deploy", "-t", "1", "--env", "pr-killed"],
-        &[("XTASK_LOCK_LEASE_SECONDS", "2")],
-    );
-    killed.kill().unwrap();
-    killed.wait().unwrap();
-    let _ = reader.join();
+    killed(&cloud, &["deploy", "-t", "1", "--env", "pr-killed"], "2");
     let boundary = std::time::SystemTime::now();
     std::thread::sleep(Duration::from_secs(3));
     // Young, but with an expiry that has passed; and young without one.
@@ -243,6 +231,11 @@ fn gc_destroys_leaked_environments_whole_and_nothing_else() {
         assert_eq!(status(&dry, env), "would_destroy", "{env}: {dry:?}");
     }
     assert_eq!(status(&dry, "pr-young"), "kept");
+    // Every tagged kind of tutorial 1 is found, also those the tagging API does not list (the
+    // roles, and here the secret, the vector bucket, the Knowledge Base and the runtime): pool,
+    // secret, two buckets, vector bucket, two roles, Knowledge Base, runtime.
+    let young = dry.iter().find(|e| e["env"] == "pr-young").unwrap();
+    assert!(young["resources"].as_u64().unwrap() >= 9, "{young}");
     assert_eq!(
         held(&cloud, "pr-old") > 0 && held(&cloud, "pr-ttl") > 0,
         true,

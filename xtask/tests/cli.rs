@@ -406,6 +406,30 @@ fn on_aws_the_plan_comes_before_the_question() {
         "{stderr}"
     );
     assert_eq!(cloud.inventory("confirm"), empty_inventory());
+    // gc asks too: the environments it would destroy, then the refusal; nothing destroyed.
+    cloud.ok(&["deploy", "-t", "1", "--env", "leaked"]);
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["gc", "--older-than", "0s", "--target", "aws"])
+        .env("XTASK_STATE_DIR", cloud.state.path())
+        .env_remove("CI")
+        .env("AWS_ENDPOINT_URL", cloud.endpoint("ministack"))
+        .env("AWS_ENDPOINT_URL_S3VECTORS", cloud.endpoint("moto"))
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    let listed = stderr
+        .find("- leaked: its youngest resource is")
+        .expect(&stderr);
+    let refusal = stderr
+        .find("refusing to change an AWS account without confirmation (1 environment(s) to destroy, listed above)")
+        .expect(&stderr);
+    assert!(listed < refusal, "{stderr}");
+    assert_ne!(cloud.inventory("leaked"), empty_inventory());
 }
 
 /// An AWS endpoint that refuses connections, or answers something that is not AWS: one
