@@ -165,6 +165,26 @@ fn a_killed_holders_lease_expires_and_the_next_run_takes_over() {
         again.iter().find(|e| e["type"] == "unlock").unwrap()["was_locked"],
         false
     );
+
+    // A run whose lease is broken while it runs stops at its next renewal, saying so (exit 1).
+    cloud.ok(&["destroy", "--env", "pr-3"]);
+    let (mut running, reader) = started(
+        &cloud,
+        &["deploy", "-t", "1", "--env", "pr-3"],
+        &[("XTASK_LOCK_LEASE_SECONDS", "3")],
+    );
+    let broke = cloud.ok(&["unlock", "--env", "pr-3"]);
+    assert_eq!(
+        broke.iter().find(|e| e["type"] == "unlock").unwrap()["holder"]["pid"],
+        running.id()
+    );
+    let status = running.wait().unwrap();
+    let events = reader.join().unwrap();
+    assert_eq!(status.code(), Some(1), "{events:?}");
+    assert_eq!(summary(&events)["interrupted"], true, "{events:?}");
+    let converged = cloud.ok(&["deploy", "-t", "1", "--env", "pr-3"]);
+    assert_eq!(summary(&converged)["ok"], true);
+
     let gone = cloud.ok(&["destroy", "--env", "pr-3"]);
     assert_eq!(summary(&gone)["ok"], true);
     assert_eq!(cloud.inventory("pr-3"), common::empty_inventory());

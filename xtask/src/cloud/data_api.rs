@@ -18,16 +18,15 @@ pub struct Database {
 const NOT_FOUND: &[&str] = &[];
 
 fn sql_error(e: CloudError) -> CloudError {
-    match e {
-        // Auto-paused (min capacity 0): the Data API answers while the cluster wakes up.
-        CloudError::Fatal(m)
-            if m.contains("DatabaseResumingException")
-                || m.contains("DatabaseUnavailableException") =>
+    // Auto-paused (min capacity 0): the Data API answers while the cluster wakes up.
+    match e.retry_on(&["DatabaseResumingException", "DatabaseUnavailableException"]) {
+        // A cluster that is not there has no code of its own: BadRequestException says so.
+        CloudError::Service { code, message }
+            if code == "BadRequestException"
+                && message.contains("Cluster")
+                && message.contains("not found") =>
         {
-            CloudError::Retryable(m)
-        }
-        CloudError::Fatal(m) if m.contains("not found") && m.contains("Cluster") => {
-            CloudError::NotFound(m)
+            CloudError::NotFound(message)
         }
         other => other,
     }
@@ -42,7 +41,11 @@ pub fn text(name: &str, value: &str) -> SqlParameter {
 
 /// The SQLSTATE of a PostgreSQL error as the Data API reports it (`...; SQLState: 42P01`).
 pub fn sqlstate(e: &CloudError) -> Option<&str> {
-    let (CloudError::Fatal(m) | CloudError::Retryable(m) | CloudError::NotFound(m)) = e else {
+    let (CloudError::Fatal(m)
+    | CloudError::Retryable(m)
+    | CloudError::NotFound(m)
+    | CloudError::Service { message: m, .. }) = e
+    else {
         return None;
     };
     let code = m

@@ -477,7 +477,10 @@ where
             } else if RETRYABLE_CODES.contains(&code) {
                 CloudError::Retryable(text)
             } else {
-                CloudError::Fatal(text)
+                CloudError::Service {
+                    code: code.to_string(),
+                    message: text,
+                }
             }
         }
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {

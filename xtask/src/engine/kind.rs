@@ -71,11 +71,26 @@ pub enum CloudError {
     /// A failure that retrying will not cure.
     #[error("{0}")]
     Fatal(String),
+    /// The service answered with an error `code` the call did not list as not found or
+    /// retryable: fatal, unless the kind knows the code as a passing state (`retry_on`).
+    #[error("{message}")]
+    Service { code: String, message: String },
 }
 
 impl CloudError {
     pub fn fatal(e: impl std::fmt::Display) -> Self {
         CloudError::Fatal(e.to_string())
+    }
+
+    /// A service error whose code is one of `codes` (a resource busy in a transition, a
+    /// dependency still going away) becomes retryable; anything else stays as it is.
+    pub fn retry_on(self, codes: &[&str]) -> CloudError {
+        match self {
+            CloudError::Service { code, message } if codes.contains(&code.as_str()) => {
+                CloudError::Retryable(message)
+            }
+            other => other,
+        }
     }
 }
 
@@ -187,6 +202,30 @@ fn normalized(v: &Value) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_service_error_is_retried_only_for_the_codes_a_kind_lists() {
+        let busy = || CloudError::Service {
+            code: "ConflictException".into(),
+            message: "ConflictException: runtime is UPDATING".into(),
+        };
+        assert!(
+            matches!(busy().retry_on(&["ConflictException"]), CloudError::Retryable(m) if m.contains("UPDATING"))
+        );
+        assert!(matches!(
+            busy().retry_on(&["DependencyViolation"]),
+            CloudError::Service { .. }
+        ));
+        // The code decides, never the text: a message that merely mentions a code is not it.
+        let other = CloudError::Service {
+            code: "ValidationException".into(),
+            message: "ValidationException: not a ConflictException".into(),
+        };
+        assert!(matches!(
+            other.retry_on(&["ConflictException"]),
+            CloudError::Service { .. }
+        ));
+    }
 
     #[test]
     fn diff_compares_lists_as_sets_and_marks_replacements() {

@@ -126,10 +126,7 @@ const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 /// ConflictException: the runtime is busy (CREATING, UPDATING) or, for a create that raced a
 /// crashed run, already there. Both clear up: retry (the engine re-observes a retried create).
 fn busy(e: CloudError) -> CloudError {
-    match e {
-        CloudError::Fatal(m) if m.contains("ConflictException") => CloudError::Retryable(m),
-        other => other,
-    }
+    e.retry_on(&["ConflictException"])
 }
 
 pub struct Runtime(pub Clients);
@@ -564,9 +561,15 @@ mod tests {
 
     #[test]
     fn role_propagation_and_busy_runtimes_are_retried_other_errors_are_not() {
+        // As `classify` makes them: the service's code, and its text after it.
         let retried = |m: &str| {
+            let code = m.split(':').next().unwrap().to_string();
+            let e = CloudError::Service {
+                code,
+                message: m.into(),
+            };
             matches!(
-                busy(propagation(CloudError::Fatal(m.into()))),
+                busy(propagation(e)),
                 CloudError::Retryable(_) | CloudError::RetryableFor(..)
             )
         };

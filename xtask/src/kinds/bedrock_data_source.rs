@@ -292,13 +292,8 @@ impl ResourceKind for DataSource {
             .data_source_id(id)
             .send()
             .await;
-        match res.map_err(|e| classify(e, NOT_FOUND)) {
-            // An ingestion job still running: wait for it.
-            Err(CloudError::Fatal(m)) if m.contains("ConflictException") => {
-                Err(CloudError::Retryable(m))
-            }
-            Err(e) => Err(e),
-            Ok(_) => Ok(()),
-        }
+        // An ingestion job still running: wait for it.
+        res.map_err(|e| classify(e, NOT_FOUND).retry_on(&["ConflictException"]))?;
+        Ok(())
     }
 }

@@ -129,11 +129,8 @@ impl ResourceKind for Ingestion {
             .client_token(client_token(target, "start"))
             .send()
             .await
-            .map_err(|e| match classify(e, NOT_FOUND) {
-                // One job at a time per data source: wait for the running one.
-                CloudError::Fatal(m) if m.contains("ConflictException") => CloudError::Retryable(m),
-                other => other,
-            })?;
+            // One job at a time per data source: wait for the running one.
+            .map_err(|e| classify(e, NOT_FOUND).retry_on(&["ConflictException"]))?;
         let job = out
             .ingestion_job()
             .map(|j| j.ingestion_job_id().to_string())

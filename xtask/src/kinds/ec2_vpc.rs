@@ -146,13 +146,5 @@ impl ResourceKind for Vpc {
 /// Deleting a network resource while something still uses it (a subnet of a cluster that is
 /// still deleting) is a matter of waiting.
 pub(super) fn dependency_wait(e: crate::engine::CloudError) -> crate::engine::CloudError {
-    match e {
-        crate::engine::CloudError::Fatal(m)
-            if m.contains("DependencyViolation")
-                || m.contains("InvalidDBSubnetGroupStateFault") =>
-        {
-            crate::engine::CloudError::Retryable(m)
-        }
-        other => other,
-    }
+    e.retry_on(&["DependencyViolation", "InvalidDBSubnetGroupStateFault"])
 }

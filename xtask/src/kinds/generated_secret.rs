@@ -163,9 +163,13 @@ pub(super) async fn create_tagged(
         .send()
         .await
         .map_err(|e| match classify(e, NOT_FOUND) {
-            // The same name is still being deleted: wait for it.
-            CloudError::Fatal(m) if m.contains("scheduled for deletion") => {
-                CloudError::Retryable(m)
+            // The same name is still being deleted: wait for it (InvalidRequestException also
+            // covers other mistakes; only its text tells this one).
+            CloudError::Service { code, message }
+                if code == "InvalidRequestException"
+                    && message.contains("scheduled for deletion") =>
+            {
+                CloudError::Retryable(message)
             }
             other => other,
         })?;

@@ -391,9 +391,12 @@ pub fn tags_with_created_at(target: &Target) -> Vec<(String, String)> {
 /// minutes beats retrying until the resource's deadline (15 minutes for a Knowledge Base).
 pub fn propagation(e: CloudError) -> CloudError {
     match e {
-        CloudError::Fatal(m)
-            if m.contains("AccessDenied")
-                || (m.contains("ValidationException")
+        // Bedrock and AgentCore answer a role they cannot assume yet with AccessDenied, or with
+        // a ValidationException that has no code of its own: only its text names the role.
+        CloudError::Service { code, message: m }
+            if code == "AccessDeniedException"
+                || code == "AccessDenied"
+                || (code == "ValidationException"
                     && (m.to_lowercase().contains("role") || m.contains("assume"))) =>
         {
             CloudError::RetryableFor(

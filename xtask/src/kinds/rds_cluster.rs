@@ -298,16 +298,12 @@ fn scaling(p: &Properties) -> ServerlessV2ScalingConfiguration {
 
 /// The cluster is in another transition (its instance is still deleting, say): wait.
 pub(super) fn busy(e: CloudError) -> CloudError {
-    match e {
-        CloudError::Fatal(m)
-            if m.contains("InvalidDBClusterStateFault")
-                || m.contains("InvalidDBInstanceState")
-                || m.contains("InvalidResourceStateFault") =>
-        {
-            CloudError::Retryable(m)
-        }
-        other => other,
-    }
+    e.retry_on(&[
+        "InvalidDBClusterStateFault",
+        "InvalidDBInstanceState",
+        "InvalidDBInstanceStateFault",
+        "InvalidResourceStateFault",
+    ])
 }
 
 #[cfg(test)]

@@ -86,11 +86,15 @@ fn check_role_name(name: &str) -> CloudResult<()> {
     }
 }
 
-/// Signing in as the role failed because of its password (or the role cannot log in).
-fn refused_sign_in(m: &str) -> bool {
-    m.contains("28P01")
-        || m.contains("password authentication failed")
-        || m.contains("not permitted to log in")
+/// Signing in as the role failed because of its password (28P01), or the role cannot log in
+/// (28000). A sign-in refused before any SQL runs may come without a SQLSTATE; then only
+/// PostgreSQL's text tells.
+fn refused_sign_in(e: &CloudError) -> bool {
+    match crate::cloud::data_api::sqlstate(e) {
+        Some(state) => ["28P01", "28000"].contains(&state),
+        None => matches!(e, CloudError::Service { message: m, .. }
+            if m.contains("password authentication failed") || m.contains("not permitted to log in")),
+    }
 }
 
 fn admin(p: &Properties) -> Database {
@@ -195,7 +199,7 @@ impl ResourceKind for SqlLogin {
             .await
         {
             Ok(_) => true,
-            Err(CloudError::Fatal(m)) if refused_sign_in(&m) => false,
+            Err(e) if refused_sign_in(&e) => false,
             Err(e) => return Err(e),
         };
         let mut properties = target.properties.clone();
