@@ -752,7 +752,10 @@ async fn execute(cli: &Cli, out: &mut Output) -> Result<Exit> {
         ));
         return Ok(Exit::Failed);
     }
-    if command == "destroy" {
+    // After a destroy; or when this run made the bucket and then changed nothing (a deploy
+    // declined at the question, or stopped by an invalid plan): no bucket is left behind.
+    let (_, changed) = clients.calls.snapshot();
+    if command == "destroy" || (lock_bucket.made_bucket() && changed == 0) {
         lock_bucket.remove_bucket_if_empty().await;
     }
     result

@@ -139,6 +139,8 @@ pub struct Locks {
     account: String,
     region: String,
     lease: Duration,
+    /// This run made the bucket (it did not exist before).
+    made: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What an S3 call answered, by error code (never by message text).
@@ -185,6 +187,7 @@ impl Locks {
             account: clients.account.clone(),
             region: clients.region.clone(),
             lease: lease_duration(),
+            made: Default::default(),
         }
     }
 
@@ -431,7 +434,7 @@ impl Locks {
             .send()
             .await;
         match made {
-            Ok(_) => {}
+            Ok(_) => self.made.store(true, std::sync::atomic::Ordering::SeqCst),
             Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => {}
             Err(e) if e.code() == Some("BucketAlreadyExists") => {
                 return Err(format!(
@@ -457,6 +460,11 @@ impl Locks {
             .await
             .map_err(|e| describe_sdk_error(&e))?;
         Ok(())
+    }
+
+    /// Whether this run made the lock bucket.
+    pub fn made_bucket(&self) -> bool {
+        self.made.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// Removes the lock bucket if no lease is in it (after a destroy: no environment may be

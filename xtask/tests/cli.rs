@@ -389,6 +389,12 @@ fn on_aws_the_plan_comes_before_the_question() {
         .find("refusing to change an AWS account without confirmation (20 to create planned above)")
         .expect(&stderr);
     assert!(plan < refusal, "{stderr}");
+    // Declined: not even the lock bucket (made for this run's lease) is left in the account.
+    assert_eq!(
+        cloud.inventory("locks")["buckets"],
+        serde_json::json!([]),
+        "a declined deploy left the lock bucket"
+    );
     // A plan with errors (S3 Vectors sent to an endpoint that is not S3 Vectors) stops before
     // the question.
     let (code, stderr) = aws(&["deploy"], None);
