@@ -215,6 +215,12 @@ impl Locks {
         let mut watched: Option<(String, Instant)> = None;
         let mut told: Option<Holder> = None;
         let mut transient = 0;
+        // Polls of a held lease: the engine's jittered backoff, at most 2 s apart.
+        let backoff = crate::engine::Backoff {
+            initial: Duration::from_millis(500),
+            max: Duration::from_secs(2),
+        };
+        let mut polls = 0;
         loop {
             if stop.is_set() {
                 return Err(LockError::Interrupted(env.to_string()));
@@ -272,8 +278,8 @@ impl Locks {
                     }
                 }
             }
-            let left = timeout.saturating_sub(started.elapsed());
-            let pause = Duration::from_millis(500).max(left.min(Duration::from_secs(2)));
+            let pause = backoff.delay(polls);
+            polls += 1;
             tokio::select! {
                 _ = tokio::time::sleep(pause) => {}
                 _ = stop.wait() => {}

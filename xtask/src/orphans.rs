@@ -49,6 +49,8 @@ pub async fn delete(
     let mut pending: Vec<(&Dated, String)> = orphans.iter().map(|d| (*d, String::new())).collect();
     let mut deleted = 0;
     let mut failed = Vec::new();
+    let backoff = crate::engine::Backoff::default();
+    let mut round = 0;
     while !pending.is_empty() {
         let mut retry = Vec::new();
         for (d, _) in pending {
@@ -68,7 +70,10 @@ pub async fn delete(
                         properties: json!({}),
                         outputs,
                     };
-                    kinds[kind].delete(&target, &observed).await
+                    match kinds.get(kind) {
+                        Some(k) => k.delete(&target, &observed).await,
+                        None => Err(CloudError::Fatal(format!("no kind {kind} is registered"))),
+                    }
                 }
             };
             match result {
@@ -89,9 +94,10 @@ pub async fn delete(
             }
         }
         pending = retry;
+        round += 1;
         if !pending.is_empty() {
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_secs(2)) => {}
+                _ = tokio::time::sleep(backoff.delay(round)) => {}
                 _ = stop.wait() => {}
             }
         }
