@@ -8,7 +8,6 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 use serde_json::{json, Value};
 
@@ -36,41 +35,11 @@ pub struct BenchArgs {
     tenants: u64,
 }
 
-fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s)
-}
-
-/// AWS-like latencies: (call, until ready, until gone).
+/// AWS-like latencies, as each kind declares them (`KindInfo::sim`).
 fn latencies() -> HashMap<&'static str, Latency> {
-    let l = |call: f64, ready: f64, delete: f64| Latency {
-        call: secs(call),
-        ready: secs(ready),
-        delete: secs(delete),
-    };
-    let mut m: HashMap<&'static str, Latency> = kinds::ALL
-        .iter()
-        .map(|k| (k.kind, l(0.15, 0.0, 0.0)))
-        .collect();
-    m.insert("s3.objects", l(0.8, 0.0, 0.0));
-    m.insert("iam.role", l(0.3, 0.0, 0.0));
-    m.insert("s3vectors.bucket", l(0.3, 0.0, 0.0));
-    m.insert("s3vectors.index", l(0.3, 0.0, 0.0));
-    m.insert("bedrock.knowledge_base", l(1.0, 45.0, 30.0));
-    m.insert("bedrock.data_source", l(0.5, 5.0, 10.0));
-    m.insert("bedrock.ingestion", l(0.5, 60.0, 0.0));
-    m.insert("ec2.vpc", l(1.0, 0.0, 2.0));
-    m.insert("ec2.subnet", l(1.0, 0.0, 2.0));
-    m.insert("rds.db_subnet_group", l(0.5, 0.0, 0.0));
-    m.insert("rds.cluster", l(2.0, 420.0, 300.0));
-    m.insert("rds.instance", l(2.0, 480.0, 400.0));
-    m.insert("rdsdata.sql_migrations", l(8.0, 0.0, 0.0));
-    m.insert("rdsdata.login", l(1.0, 0.0, 0.0));
-    m.insert("rdsdata.signing_key", l(1.0, 0.0, 0.0));
-    m.insert("rdsdata.tenant_users", l(1.0, 0.0, 0.0));
-    m.insert("agentcore.agent_package", l(3.0, 0.0, 0.0));
-    // Includes the retries while IAM propagates a new execution role.
-    m.insert("agentcore.runtime", l(1.0, 50.0, 30.0));
-    m
+    kinds::infos()
+        .map(|k| (k.kind, Latency::from(k.sim)))
+        .collect()
 }
 
 /// The shipped stacks: tutorials 1, 2 and 3 with their agents.
@@ -123,7 +92,7 @@ fn bounds(stacks: &[Stack], lat: &HashMap<&'static str, Latency>) -> (f64, f64) 
                 })
                 .fold(0.0, f64::max);
             // observe, then every call of the create (as many as the fake cloud makes)
-            let calls = 1.0 + fake::create_steps(r.kind.kind) as f64;
+            let calls = 1.0 + r.kind.sim.create_steps as f64;
             let k = start + calls * l.call.as_secs_f64();
             known.insert((s.name.as_str(), r.id.as_str()), k);
             ready.insert((s.name.as_str(), r.id.as_str()), k + l.ready.as_secs_f64());
@@ -151,7 +120,7 @@ pub fn measure(root: &Path) -> anyhow::Result<Measure> {
                     for (k, l) in &lat {
                         cloud.set_latency(k, *l);
                     }
-                    let infos: Vec<&'static KindInfo> = kinds::ALL.to_vec();
+                    let infos: Vec<&'static KindInfo> = kinds::infos().collect();
                     let engine = Arc::new(Engine {
                         kinds: fake::registry(&cloud, &infos),
                         env: "bench".into(),

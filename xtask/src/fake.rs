@@ -16,7 +16,7 @@ use crate::engine::kind::Tags;
 use crate::engine::{
     CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
 };
-use crate::kinds::KindInfo;
+use crate::kinds::{KindInfo, Sim};
 use crate::model::names;
 
 /// How long a kind's calls take, and how long until it is usable or gone.
@@ -25,6 +25,16 @@ pub struct Latency {
     pub call: Duration,
     pub ready: Duration,
     pub delete: Duration,
+}
+
+impl From<Sim> for Latency {
+    fn from(s: Sim) -> Latency {
+        Latency {
+            call: Duration::from_secs_f64(s.call),
+            ready: Duration::from_secs_f64(s.ready),
+            delete: Duration::from_secs_f64(s.gone),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -177,19 +187,6 @@ impl FakeKind {
     }
 }
 
-/// How many mutating calls a kind's create takes in reality (the fake makes as many).
-pub fn create_steps(kind: &str) -> usize {
-    match kind {
-        "cognito.user" => 3, // AdminCreateUser, AdminSetUserPassword, AdminAddUserToGroup
-        "s3.bucket" => 4,    // CreateBucket, public access block, encryption, versioning
-        "s3.objects" => 3,   // uploads
-        "iam.role" => 2,     // CreateRole, PutRolePolicy
-        "rdsdata.sql_migrations" => 5, // one transaction per file
-        "rdsdata.tenant_users" => 3, // begin, rows, commit
-        _ => 1,
-    }
-}
-
 /// A registry in which every kind is simulated in `cloud`.
 pub fn registry(
     cloud: &Arc<FakeCloud>,
@@ -246,7 +243,7 @@ impl ResourceKind for FakeKind {
         tags.insert(k, v);
         // Many creates take several calls (a user: create, password, groups). The first makes
         // the resource exist, unfinished; a run stopped in between must finish it by update.
-        let steps = create_steps(self.info.kind);
+        let steps = self.info.sim.create_steps;
         let first = if steps > 1 {
             json!({"unfinished": true})
         } else {

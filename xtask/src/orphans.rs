@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use serde_json::json;
 
 use crate::cloud::tagged::Dated;
-use crate::engine::{CloudError, Observed, ResourceKind, Stop, Target};
+use crate::engine::{CloudError, ResourceKind, Stop};
 use crate::model::Stack;
 use crate::output::Output;
 
@@ -55,26 +55,11 @@ pub async fn delete(
         let mut retry = Vec::new();
         for (d, _) in pending {
             let result = match crate::kinds::from_arn(&d.arn) {
-                None => Err(CloudError::Fatal(
-                    "its kind cannot be deleted from its ARN alone: put it back in the stack file and destroy".into(),
-                )),
-                Some((kind, physical_name, outputs)) => {
-                    let target = Target {
-                        logical_id: d.logical_id.clone(),
-                        physical_name,
-                        properties: json!({}),
-                        tags: Default::default(),
-                    };
-                    let observed = Observed {
-                        owned: true,
-                        properties: json!({}),
-                        outputs,
-                    };
-                    match kinds.get(kind) {
-                        Some(k) => k.delete(&target, &observed).await,
-                        None => Err(CloudError::Fatal(format!("no kind {kind} is registered"))),
-                    }
-                }
+                None => Err(crate::engine::typed::not_deletable()),
+                Some((kind, orphan)) => match kinds.get(kind) {
+                    Some(k) => k.delete_orphan(&orphan).await,
+                    None => Err(CloudError::Fatal(format!("no kind {kind} is registered"))),
+                },
             };
             match result {
                 Ok(()) | Err(CloudError::NotFound(_)) => {

@@ -60,20 +60,41 @@ pub fn sqlstate(e: &CloudError) -> Option<&str> {
 const MISSING: &[&str] = &["42P01", "3F000", "3D000"];
 
 impl Database {
+    pub fn new(cluster_arn: &str, secret_arn: &str, name: &str) -> Database {
+        Database {
+            cluster_arn: cluster_arn.into(),
+            secret_arn: secret_arn.into(),
+            name: name.into(),
+        }
+    }
+
     /// Runs one read for an observe: a table, schema or database that does not exist yet (the
     /// migrations that make it have not run) is not found, not a failure.
-    pub async fn read(
+    pub async fn read<T: serde::de::DeserializeOwned>(
         &self,
         clients: &Clients,
         sql: &str,
         params: Vec<SqlParameter>,
-    ) -> CloudResult<Vec<serde_json::Map<String, Value>>> {
-        match self.query(clients, sql, params, None).await {
+    ) -> CloudResult<Vec<T>> {
+        match self.rows(clients, sql, params, None).await {
             Err(e) if sqlstate(&e).is_some_and(|c| MISSING.contains(&c)) => {
                 Err(CloudError::NotFound(e.to_string()))
             }
             other => other,
         }
+    }
+
+    /// Runs one statement; rows come back as `T` (a struct named after the columns).
+    pub async fn rows<T: serde::de::DeserializeOwned>(
+        &self,
+        clients: &Clients,
+        sql: &str,
+        params: Vec<SqlParameter>,
+        tx: Option<&str>,
+    ) -> CloudResult<Vec<T>> {
+        let rows = self.query(clients, sql, params, tx).await?;
+        serde_json::from_value(Value::Array(rows.into_iter().map(Value::Object).collect()))
+            .map_err(|e| CloudError::Fatal(format!("unexpected rows from the Data API: {e}")))
     }
 
     /// Runs one statement; rows come back as JSON objects.

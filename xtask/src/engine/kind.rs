@@ -49,8 +49,8 @@ impl Observed {
 
 /// How far a resource is from usable, as reported by `poll_ready` / `poll_gone`.
 #[derive(Debug, Clone)]
-pub enum Progress {
-    Done(Outputs),
+pub enum Progress<O = Outputs> {
+    Done(O),
     Pending(String),
 }
 
@@ -158,6 +158,11 @@ pub trait ResourceKind: Send + Sync {
     /// Starts deleting. Not-found is success. The engine then calls `observe` until the
     /// resource is gone.
     async fn delete(&self, target: &Target, observed: &Observed) -> CloudResult<()>;
+
+    /// Deletes a resource known only by its ARN (`destroy --orphans`, `gc`).
+    async fn delete_orphan(&self, _orphan: &super::typed::Orphan) -> CloudResult<()> {
+        Err(super::typed::not_deletable())
+    }
 }
 
 /// Field-by-field comparison of the properties the stack sets.

@@ -7,6 +7,7 @@
 
 pub mod kind;
 pub mod retry;
+pub mod typed;
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -18,10 +19,10 @@ use tokio::time::Instant;
 
 use crate::model::{self, names, Naming, Resource, Stack};
 pub use kind::{
-    diff_properties, found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress,
-    ResourceKind, Target,
+    found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
 };
 pub use retry::Backoff;
+pub use typed::{change, Found, Kind, Orphan, Seen, Typed};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -9,13 +9,10 @@ use std::path::PathBuf;
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
-use super::{properties, KindInfo};
+use super::{KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients, TargetKind};
-use crate::engine::{
-    found, CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
-};
+use crate::engine::{found, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target};
 use crate::model::NameStyle;
 use crate::packaging::{Built, Manifest, Platform};
 
@@ -28,9 +25,10 @@ pub const INFO: KindInfo = KindInfo {
     // The package is an object in a bucket of the stack: deleting the bucket removes it.
     cascades: true,
     files: &["sources", "requirements"],
+    sim: Sim { call: 3.0, ..SIM },
 };
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Properties {
     pub bucket: String,
@@ -44,10 +42,7 @@ pub struct Properties {
 }
 
 /// Source directories and the requirements file exist, and an entry point is among the sources.
-pub fn check_files(properties: &Value, root: &std::path::Path) -> Vec<String> {
-    let Ok(p) = serde_json::from_value::<Properties>(properties.clone()) else {
-        return Vec::new();
-    };
+fn check_files(p: &Properties, root: &std::path::Path) -> Vec<String> {
     let mut problems = Vec::new();
     for dir in &p.sources {
         if !root.join(dir).is_dir() {
@@ -76,7 +71,27 @@ pub fn check_files(properties: &Value, root: &std::path::Path) -> Vec<String> {
     problems
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub bucket: String,
+    pub key: String,
+    pub digest: String,
+    pub size: u64,
+}
+
 pub struct AgentPackage(pub Clients);
+
+impl Module for AgentPackage {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        AgentPackage(clients.clone())
+    }
+
+    fn check_files(p: &Properties, root: &std::path::Path) -> Vec<String> {
+        check_files(p, root)
+    }
+}
 
 impl AgentPackage {
     fn platform(&self, p: &Properties) -> Platform {
@@ -89,9 +104,8 @@ impl AgentPackage {
     }
 
     /// Builds the manifest (and installs dependencies on first use) off the async runtime.
-    async fn manifest(&self, target: &Target) -> CloudResult<(Properties, Manifest)> {
-        let p: Properties = properties(target)?;
-        let platform = self.platform(&p);
+    async fn manifest(&self, p: &Properties) -> CloudResult<Manifest> {
+        let platform = self.platform(p);
         let packager = self.0.packager.clone();
         let sources: Vec<PathBuf> = p.sources.iter().map(|s| self.0.root.join(s)).collect();
         let requirements = self.0.root.join(&p.requirements);
@@ -101,7 +115,7 @@ impl AgentPackage {
         .await
         .map_err(CloudError::fatal)?
         .map_err(|e| CloudError::Fatal(format!("{e:#}")))?;
-        Ok((p, manifest))
+        Ok(manifest)
     }
 
     async fn build(&self, p: &Properties, manifest: Manifest) -> CloudResult<Built> {
@@ -118,21 +132,18 @@ fn key(target: &Target, digest: &str) -> String {
     format!("agents/{}/{digest}.zip", target.physical_name)
 }
 
-fn outputs(bucket: &str, key: &str, digest: &str, size: u64) -> Outputs {
-    [
-        ("bucket".to_string(), json!(bucket)),
-        ("key".to_string(), json!(key)),
-        ("digest".to_string(), json!(digest)),
-        ("size".to_string(), json!(size)),
-    ]
-    .into_iter()
-    .collect()
-}
-
 #[async_trait]
-impl ResourceKind for AgentPackage {
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
-        let (p, manifest) = self.manifest(target).await?;
+impl Kind for AgentPackage {
+    type Properties = Properties;
+    type State = Properties;
+    type Outputs = Outputs;
+
+    async fn observe(
+        &self,
+        target: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
+        let manifest = self.manifest(p).await?;
         let key = key(target, &manifest.digest);
         let head = self
             .0
@@ -150,21 +161,18 @@ impl ResourceKind for AgentPackage {
         };
         // Content-addressed: the object under this key is exactly this package. It is ours
         // because the bucket is (objects carry no ownership tags of their own).
-        Ok(Some(Observed {
-            owned: true,
-            properties: target.properties.clone(),
-            outputs: outputs(
-                &p.bucket,
-                &key,
-                &manifest.digest,
-                head.content_length().unwrap_or_default() as u64,
-            ),
-        }))
+        let outputs = Outputs {
+            bucket: p.bucket.clone(),
+            key,
+            digest: manifest.digest,
+            size: head.content_length().unwrap_or_default() as u64,
+        };
+        Ok(Found::ours(p.clone(), outputs))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let (p, manifest) = self.manifest(target).await?;
-        let built = self.build(&p, manifest).await?;
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
+        let manifest = self.manifest(p).await?;
+        let built = self.build(p, manifest).await?;
         let key = key(target, &built.digest);
         let body = ByteStream::from_path(&built.path)
             .await
@@ -180,33 +188,38 @@ impl ResourceKind for AgentPackage {
             .send()
             .await
             .map_err(|e| classify(e, &["NoSuchBucket"]))?;
-        Ok(outputs(&p.bucket, &key, &built.digest, built.size))
+        Ok(Outputs {
+            bucket: p.bucket.clone(),
+            key,
+            digest: built.digest,
+            size: built.size,
+        })
     }
 
     async fn update(
         &self,
-        target: &Target,
-        _observed: &Observed,
+        t: &Target,
+        p: &Properties,
+        _seen: &Seen<Properties, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         // A different package has a different key: observe finds nothing and `create` runs.
-        self.create(target).await
+        self.create(t, p).await
     }
 
-    async fn delete(&self, _target: &Target, observed: &Observed) -> CloudResult<()> {
-        let (Some(bucket), Some(key)) = (
-            observed.outputs.get("bucket").and_then(Value::as_str),
-            observed.outputs.get("key").and_then(Value::as_str),
-        ) else {
-            return Ok(());
-        };
+    async fn delete(
+        &self,
+        _t: &Target,
+        _p: &Properties,
+        seen: &Seen<Properties, Outputs>,
+    ) -> CloudResult<()> {
         match self
             .0
             .s3
             .delete_object()
-            .bucket(bucket)
+            .bucket(&seen.outputs.bucket)
             .expected_bucket_owner(&self.0.account)
-            .key(key)
+            .key(&seen.outputs.key)
             .send()
             .await
         {

@@ -13,14 +13,13 @@ use aws_sdk_bedrockagentcorecontrol::types::{
     RequestHeaderConfiguration, S3Location,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 
 use super::{
-    client_token, first_in_pages, propagation, properties, tags_with_created_at, KindInfo,
+    client_token, first_in_pages, propagation, tags_with_created_at, KindInfo, Module, Sim, SIM,
 };
 use crate::cloud::{classify, Clients, TargetKind};
 use crate::engine::{
-    found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
+    found, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Progress, Seen, Target,
 };
 use crate::model::{names, NameStyle};
 
@@ -35,6 +34,13 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 900,
     cascades: false,
     files: &[],
+    // Includes the retries while IAM propagates a new execution role.
+    sim: Sim {
+        call: 1.0,
+        ready: 50.0,
+        gone: 30.0,
+        ..SIM
+    },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -129,7 +135,46 @@ fn busy(e: CloudError) -> CloudError {
     e.retry_on(&["ConflictException"])
 }
 
+/// What `observe` reads back, in the properties' vocabulary, and the runtime's status.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct State {
+    role_arn: String,
+    package_bucket: Option<String>,
+    package_key: Option<String>,
+    python: Option<String>,
+    entry_point: Option<String>,
+    discovery_url: Option<String>,
+    allowed_clients: Option<Vec<String>>,
+    header_allowlist: Vec<String>,
+    model_id: ModelIds,
+    environment: BTreeMap<String, String>,
+    status: String,
+}
+
+/// `model_id` as found: the current target's from the runtime, the other as written.
+#[derive(Debug, Serialize, Deserialize)]
+struct ModelIds {
+    aws: Option<String>,
+    local: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub arn: String,
+    pub id: String,
+    pub name: String,
+    pub version: String,
+}
+
 pub struct Runtime(pub Clients);
+
+impl Module for Runtime {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        Runtime(clients.clone())
+    }
+}
 
 /// Prefixes of system-defined cross-region inference profiles ("Supported Regions and models
 /// for inference profiles", Amazon Bedrock User Guide).
@@ -289,41 +334,54 @@ impl Runtime {
     }
 }
 
-/// What create and update both send (their builders are different types).
-macro_rules! configured {
-    ($builder:ident, $self:ident, $target:ident, $p:ident, $model:expr) => {
-        $builder
-            .description(format!("{} (agentcore-multitenant)", $target.logical_id))
-            .agent_runtime_artifact(Self::artifact(&$p)?)
-            .role_arn(&$p.role_arn)
-            .network_configuration(Self::network()?)
-            .authorizer_configuration(Self::authorizer(&$p)?)
-            .request_header_configuration(RequestHeaderConfiguration::RequestHeaderAllowlist(
-                $p.header_allowlist.clone(),
-            ))
-            .set_environment_variables(Some($self.environment(&$p, $model)))
-    };
+/// What create and update both send (their builders are different types, so each sets these).
+struct Config {
+    description: String,
+    artifact: AgentRuntimeArtifact,
+    network: NetworkConfiguration,
+    authorizer: AuthorizerConfiguration,
+    headers: RequestHeaderConfiguration,
+    environment: HashMap<String, String>,
 }
 
-fn outputs(arn: &str, id: &str, name: &str, version: &str) -> Outputs {
-    [
-        ("arn", arn),
-        ("id", id),
-        ("name", name),
-        ("version", version),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), json!(v)))
-    .collect()
+impl Runtime {
+    async fn config(&self, target: &Target, p: &Properties) -> CloudResult<Config> {
+        let model = self.model(p).await?;
+        Ok(Config {
+            description: format!("{} (agentcore-multitenant)", target.logical_id),
+            artifact: Self::artifact(p)?,
+            network: Self::network()?,
+            authorizer: Self::authorizer(p)?,
+            headers: RequestHeaderConfiguration::RequestHeaderAllowlist(p.header_allowlist.clone()),
+            environment: self.environment(p, &model),
+        })
+    }
+
+    /// Its logs first: a destroy stopped in between finds the runtime again and repeats this.
+    async fn remove(&self, id: &str) -> CloudResult<()> {
+        self.delete_log_groups(id).await?;
+        self.0
+            .agentcore
+            .delete_agent_runtime()
+            .agent_runtime_id(id)
+            .send()
+            .await
+            .map_err(|e| busy(classify(e, NOT_FOUND)))?;
+        Ok(())
+    }
 }
 
 #[async_trait]
-impl ResourceKind for Runtime {
-    fn immutable_fields(&self) -> &'static [&'static str] {
-        &[]
-    }
+impl Kind for Runtime {
+    type Properties = Properties;
+    type State = State;
+    type Outputs = Outputs;
 
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+    async fn observe(
+        &self,
+        target: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<State, Outputs>>> {
         let Some(id) = self.find_id(&target.physical_name).await? else {
             return Ok(None);
         };
@@ -351,38 +409,30 @@ impl ResourceKind for Runtime {
             .unwrap_or_default()
             .into_iter()
             .collect();
-        let owned = names::is_owned(&target.tags, &tags);
-        let outputs = outputs(
-            r.agent_runtime_arn(),
-            r.agent_runtime_id(),
-            r.agent_runtime_name(),
-            r.agent_runtime_version(),
-        );
-        let (bucket, key, python, entry) = match r.agent_runtime_artifact() {
-            Some(AgentRuntimeArtifact::CodeConfiguration(c)) => {
-                let (b, k) = match c.code() {
-                    Some(Code::S3(s3)) => (json!(s3.bucket()), json!(s3.prefix())),
-                    _ => (Value::Null, Value::Null),
-                };
-                let python = c
-                    .runtime()
-                    .as_str()
-                    .strip_prefix("PYTHON_")
-                    .map(|v| json!(v.replace('_', ".")))
-                    .unwrap_or(Value::Null);
-                (b, k, python, json!(c.entry_point().first()))
-            }
-            _ => (Value::Null, Value::Null, Value::Null, Value::Null),
+        if !names::is_owned(&target.tags, &tags) {
+            return Ok(Some(Found::Foreign));
+        }
+        let outputs = Outputs {
+            arn: r.agent_runtime_arn().to_string(),
+            id: r.agent_runtime_id().to_string(),
+            name: r.agent_runtime_name().to_string(),
+            version: r.agent_runtime_version().to_string(),
         };
-        let (discovery, clients) = match r.authorizer_configuration() {
-            Some(AuthorizerConfiguration::CustomJwtAuthorizer(j)) => {
-                (json!(j.discovery_url()), json!(j.allowed_clients()))
-            }
-            _ => (Value::Null, Value::Null),
+        let code = match r.agent_runtime_artifact() {
+            Some(AgentRuntimeArtifact::CodeConfiguration(c)) => Some(c),
+            _ => None,
         };
-        let headers = match r.request_header_configuration() {
-            Some(RequestHeaderConfiguration::RequestHeaderAllowlist(h)) => json!(h),
-            _ => json!([]),
+        let s3 = match code.and_then(|c| c.code()) {
+            Some(Code::S3(s3)) => Some(s3),
+            _ => None,
+        };
+        let jwt = match r.authorizer_configuration() {
+            Some(AuthorizerConfiguration::CustomJwtAuthorizer(j)) => Some(j),
+            _ => None,
+        };
+        let header_allowlist = match r.request_header_configuration() {
+            Some(RequestHeaderConfiguration::RequestHeaderAllowlist(h)) => h.clone(),
+            _ => Vec::new(),
         };
         let mut env: BTreeMap<String, String> = r
             .environment_variables()
@@ -392,10 +442,9 @@ impl ResourceKind for Runtime {
             .collect();
         // MODEL_ID is set from `model_id` for this target; compare it there.
         let model = env.remove("MODEL_ID");
-        let p: Properties = properties(target)?;
         // The agent's token settings are derived from the properties: compared there, and kept
         // in the observed environment (so that the diff shows them) only when they differ.
-        for (k, v) in auth_environment(&p) {
+        for (k, v) in auth_environment(p) {
             match env.get(k) {
                 Some(got) if *got == v => {
                     env.remove(k);
@@ -407,7 +456,7 @@ impl ResourceKind for Runtime {
             }
         }
         // The id as written when the runtime calls what it resolves to here.
-        let wanted = self.model(&p).await?;
+        let wanted = self.model(p).await?;
         let model = model.map(|m| {
             if m == wanted {
                 match self.0.target {
@@ -419,76 +468,101 @@ impl ResourceKind for Runtime {
             }
         });
         let model_id = match self.0.target {
-            TargetKind::Aws => json!({"aws": model, "local": p.model_id.local}),
-            TargetKind::Local => json!({"aws": p.model_id.aws, "local": model}),
+            TargetKind::Aws => ModelIds {
+                aws: model,
+                local: Some(p.model_id.local.clone()),
+            },
+            TargetKind::Local => ModelIds {
+                aws: Some(p.model_id.aws.clone()),
+                local: model,
+            },
         };
-        Ok(Some(Observed {
-            owned,
-            properties: json!({
-                "role_arn": r.role_arn(),
-                "package_bucket": bucket,
-                "package_key": key,
-                "python": python,
-                "entry_point": entry,
-                "discovery_url": discovery,
-                "allowed_clients": clients,
-                "header_allowlist": headers,
-                "model_id": model_id,
-                "environment": env,
-                "status": r.status().as_str(),
+        let state = State {
+            role_arn: r.role_arn().to_string(),
+            package_bucket: s3.map(|s| s.bucket().to_string()),
+            package_key: s3.map(|s| s.prefix().to_string()),
+            python: code.and_then(|c| {
+                c.runtime()
+                    .as_str()
+                    .strip_prefix("PYTHON_")
+                    .map(|v| v.replace('_', "."))
             }),
-            outputs,
-        }))
+            entry_point: code.and_then(|c| c.entry_point().first().cloned()),
+            discovery_url: jwt.map(|j| j.discovery_url().to_string()),
+            allowed_clients: jwt.map(|j| j.allowed_clients().to_vec()),
+            header_allowlist,
+            model_id,
+            environment: env,
+            status: r.status().as_str().to_string(),
+        };
+        Ok(Found::ours(state, outputs))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
         let tags: HashMap<String, String> = tags_with_created_at(target).into_iter().collect();
-        let create = self
+        let c = self.config(target, p).await?;
+        let out = self
             .0
             .agentcore
             .create_agent_runtime()
-            .agent_runtime_name(&target.physical_name);
-        let model = self.model(&p).await?;
-        let out = configured!(create, self, target, p, &model)
+            .agent_runtime_name(&target.physical_name)
+            .description(c.description)
+            .agent_runtime_artifact(c.artifact)
+            .role_arn(&p.role_arn)
+            .network_configuration(c.network)
+            .authorizer_configuration(c.authorizer)
+            .request_header_configuration(c.headers)
+            .set_environment_variables(Some(c.environment))
             .client_token(client_token(target, "create"))
             .set_tags(Some(tags))
             .send()
             .await
             .map_err(|e| busy(propagation(classify(e, NOT_FOUND))))?;
-        Ok(outputs(
-            out.agent_runtime_arn(),
-            out.agent_runtime_id(),
-            &target.physical_name,
-            out.agent_runtime_version(),
-        ))
+        Ok(Outputs {
+            arn: out.agent_runtime_arn().to_string(),
+            id: out.agent_runtime_id().to_string(),
+            name: target.physical_name.clone(),
+            version: out.agent_runtime_version().to_string(),
+        })
     }
 
     async fn update(
         &self,
         target: &Target,
-        observed: &Observed,
+        p: &Properties,
+        seen: &Seen<State, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
-        let id = observed.outputs["id"].as_str().unwrap_or_default();
-        let update = self.0.agentcore.update_agent_runtime().agent_runtime_id(id);
-        let model = self.model(&p).await?;
-        let out = configured!(update, self, target, p, &model)
-            .client_token(client_token(
-                target,
-                &format!("update-from-{}", observed.outputs["version"]),
-            ))
+        let c = self.config(target, p).await?;
+        let token = client_token(target, &format!("update-from-\"{}\"", seen.outputs.version));
+        let out = self
+            .0
+            .agentcore
+            .update_agent_runtime()
+            .agent_runtime_id(&seen.outputs.id)
+            .description(c.description)
+            .agent_runtime_artifact(c.artifact)
+            .role_arn(&p.role_arn)
+            .network_configuration(c.network)
+            .authorizer_configuration(c.authorizer)
+            .request_header_configuration(c.headers)
+            .set_environment_variables(Some(c.environment))
+            .client_token(token)
             .send()
             .await
             .map_err(|e| busy(propagation(classify(e, NOT_FOUND))))?;
-        let mut outputs = observed.outputs.clone();
-        outputs.insert("version".into(), json!(out.agent_runtime_version()));
+        let mut outputs = seen.outputs.clone();
+        outputs.version = out.agent_runtime_version().to_string();
         Ok(outputs)
     }
 
-    async fn poll_ready(&self, _target: &Target, outputs: &Outputs) -> CloudResult<Progress> {
-        let id = outputs["id"].as_str().unwrap_or_default();
+    async fn poll_ready(
+        &self,
+        _t: &Target,
+        _p: &Properties,
+        outputs: &Outputs,
+    ) -> CloudResult<Progress<Outputs>> {
+        let id = &outputs.id;
         let r = self
             .0
             .agentcore
@@ -500,7 +574,7 @@ impl ResourceKind for Runtime {
         match r.status().as_str() {
             "READY" => {
                 let mut done = outputs.clone();
-                done.insert("version".into(), json!(r.agent_runtime_version()));
+                done.version = r.agent_runtime_version().to_string();
                 Ok(Progress::Done(done))
             }
             s @ ("CREATE_FAILED" | "UPDATE_FAILED") => Err(CloudError::Fatal(format!(
@@ -511,21 +585,20 @@ impl ResourceKind for Runtime {
         }
     }
 
-    async fn delete(&self, _target: &Target, observed: &Observed) -> CloudResult<()> {
-        if observed.properties["status"] == json!("DELETING") {
+    async fn delete(
+        &self,
+        _t: &Target,
+        _p: &Properties,
+        seen: &Seen<State, Outputs>,
+    ) -> CloudResult<()> {
+        if seen.state.status == "DELETING" {
             return Ok(());
         }
-        let id = observed.outputs["id"].as_str().unwrap_or_default();
-        // Its logs first: a destroy stopped in between finds the runtime again and repeats this.
-        self.delete_log_groups(id).await?;
-        self.0
-            .agentcore
-            .delete_agent_runtime()
-            .agent_runtime_id(id)
-            .send()
-            .await
-            .map_err(|e| busy(classify(e, NOT_FOUND)))?;
-        Ok(())
+        self.remove(&seen.outputs.id).await
+    }
+
+    async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
+        self.remove(&orphan.id).await
     }
 }
 

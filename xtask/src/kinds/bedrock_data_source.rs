@@ -12,13 +12,12 @@ use aws_sdk_bedrockagent::types::{
     VectorIngestionConfiguration,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::bedrock_knowledge_base::NOT_FOUND;
-use super::{client_token, properties, KindInfo};
+use super::{client_token, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
+    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Progress, Seen, Target,
 };
 use crate::model::NameStyle;
 
@@ -30,9 +29,15 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 600,
     cascades: false,
     files: &[],
+    sim: Sim {
+        call: 0.5,
+        ready: 5.0,
+        gone: 10.0,
+        ..SIM
+    },
 };
 
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Properties {
     pub knowledge_base_id: String,
@@ -52,7 +57,35 @@ fn default_overlap() -> i32 {
     20
 }
 
+/// The properties as found, the bucket's owner account, and the data source's status and
+/// deletion policy.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct State {
+    knowledge_base_id: String,
+    bucket_arn: Option<String>,
+    bucket_owner_account_id: Option<String>,
+    inclusion_prefixes: Vec<String>,
+    chunk_max_tokens: i32,
+    chunk_overlap_percentage: i32,
+    status: String,
+    data_deletion_policy: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub id: String,
+    pub knowledge_base_id: String,
+}
+
 pub struct DataSource(pub Clients);
+
+impl Module for DataSource {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        DataSource(clients.clone())
+    }
+}
 
 impl DataSource {
     /// UpdateDataSource with the stack's settings, the existing chunking and `policy`. "You can't
@@ -62,15 +95,14 @@ impl DataSource {
     async fn put(
         &self,
         target: &Target,
-        observed: &Observed,
+        p: &Properties,
+        seen: &Seen<State, Outputs>,
         policy: DataDeletionPolicy,
     ) -> CloudResult<()> {
-        let mut p: Properties = properties(target)?;
-        let existing = |field: &str| observed.properties[field].as_i64().map(|v| v as i32);
-        p.chunk_max_tokens = existing("chunk_max_tokens").unwrap_or(p.chunk_max_tokens);
-        p.chunk_overlap_percentage =
-            existing("chunk_overlap_percentage").unwrap_or(p.chunk_overlap_percentage);
-        let id = observed.outputs["id"].as_str().unwrap_or_default();
+        let mut p = p.clone();
+        p.chunk_max_tokens = seen.state.chunk_max_tokens;
+        p.chunk_overlap_percentage = seen.state.chunk_overlap_percentage;
+        let id = &seen.outputs.id;
         self.0
             .bedrockagent
             .update_data_source()
@@ -85,15 +117,6 @@ impl DataSource {
             .map_err(|e| classify(e, NOT_FOUND))?;
         Ok(())
     }
-}
-
-fn outputs(id: &str, kb: &str) -> Outputs {
-    [
-        ("id".to_string(), json!(id)),
-        ("knowledge_base_id".to_string(), json!(kb)),
-    ]
-    .into_iter()
-    .collect()
 }
 
 /// The documents bucket, with the account that must own it: Bedrock refuses to read a bucket
@@ -131,7 +154,11 @@ fn chunking(p: &Properties) -> CloudResult<VectorIngestionConfiguration> {
 }
 
 #[async_trait]
-impl ResourceKind for DataSource {
+impl Kind for DataSource {
+    type Properties = Properties;
+    type State = State;
+    type Outputs = Outputs;
+
     fn immutable_fields(&self) -> &'static [&'static str] {
         // Bedrock does not change the chunking of an existing data source.
         &[
@@ -142,26 +169,24 @@ impl ResourceKind for DataSource {
     }
 
     /// Besides the properties: the bucket's owner account, which the data source must name.
-    fn diff(&self, target: &Target, observed: &Observed) -> Vec<FieldChange> {
-        let mut changes = crate::engine::diff_properties(
-            &target.properties,
-            &observed.properties,
-            self.immutable_fields(),
-        );
-        let owner = &observed.properties["bucket_owner_account_id"];
-        if *owner != json!(self.0.account) {
-            changes.push(FieldChange {
-                field: "bucket_owner_account_id".into(),
-                current: owner.clone(),
-                desired: json!(self.0.account),
-                replaces: false,
-            });
+    fn diff(
+        &self,
+        _p: &Properties,
+        seen: &Seen<State, Outputs>,
+        mut changes: Vec<FieldChange>,
+    ) -> Vec<FieldChange> {
+        let owner = &seen.state.bucket_owner_account_id;
+        if owner.as_deref() != Some(self.0.account.as_str()) {
+            changes.push(change("bucket_owner_account_id", owner, &self.0.account));
         }
         changes
     }
 
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
-        let p: Properties = properties(target)?;
+    async fn observe(
+        &self,
+        target: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<State, Outputs>>> {
         let list = self
             .0
             .bedrockagent
@@ -201,33 +226,43 @@ impl ResourceKind for DataSource {
             .vector_ingestion_configuration()
             .and_then(|v| v.chunking_configuration())
             .and_then(|c| c.fixed_size_chunking_configuration());
-        Ok(Some(Observed {
-            owned: true, // inside our Knowledge Base
-            properties: json!({
-                "knowledge_base_id": ds.knowledge_base_id(),
-                "bucket_arn": s3.map(|s| s.bucket_arn()),
-                "bucket_owner_account_id": s3.and_then(|s| s.bucket_owner_account_id()),
-                "inclusion_prefixes": s3.map(|s| s.inclusion_prefixes().to_vec()).unwrap_or_default(),
-                "chunk_max_tokens": fixed.map(|f| f.max_tokens()).unwrap_or(p.chunk_max_tokens),
-                "chunk_overlap_percentage": fixed.map(|f| f.overlap_percentage()).unwrap_or(p.chunk_overlap_percentage),
-                "status": ds.status().as_str(),
-                "data_deletion_policy": ds.data_deletion_policy().map(|d| d.as_str()),
-            }),
-            outputs: outputs(&id, &p.knowledge_base_id),
-        }))
+        // Inside our Knowledge Base: ours.
+        let state = State {
+            knowledge_base_id: ds.knowledge_base_id().to_string(),
+            bucket_arn: s3.map(|s| s.bucket_arn().to_string()),
+            bucket_owner_account_id: s3
+                .and_then(|s| s.bucket_owner_account_id())
+                .map(str::to_string),
+            inclusion_prefixes: s3
+                .map(|s| s.inclusion_prefixes().to_vec())
+                .unwrap_or_default(),
+            chunk_max_tokens: fixed.map(|f| f.max_tokens()).unwrap_or(p.chunk_max_tokens),
+            chunk_overlap_percentage: fixed
+                .map(|f| f.overlap_percentage())
+                .unwrap_or(p.chunk_overlap_percentage),
+            status: ds.status().as_str().to_string(),
+            data_deletion_policy: ds.data_deletion_policy().map(|d| d.as_str().to_string()),
+        };
+        let knowledge_base_id = p.knowledge_base_id.clone();
+        Ok(Found::ours(
+            state,
+            Outputs {
+                id,
+                knowledge_base_id,
+            },
+        ))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
         let out = self
             .0
             .bedrockagent
             .create_data_source()
             .knowledge_base_id(&p.knowledge_base_id)
             .name(&target.physical_name)
-            .data_source_configuration(config(&p, &self.0.account)?)
+            .data_source_configuration(config(p, &self.0.account)?)
             .data_deletion_policy(DataDeletionPolicy::Delete)
-            .vector_ingestion_configuration(chunking(&p)?)
+            .vector_ingestion_configuration(chunking(p)?)
             .client_token(client_token(target, "create"))
             .send()
             .await
@@ -235,29 +270,36 @@ impl ResourceKind for DataSource {
         let ds = out
             .data_source
             .ok_or_else(|| CloudError::Fatal("CreateDataSource returned nothing".into()))?;
-        Ok(outputs(ds.data_source_id(), &p.knowledge_base_id))
+        Ok(Outputs {
+            id: ds.data_source_id().to_string(),
+            knowledge_base_id: p.knowledge_base_id.clone(),
+        })
     }
 
     async fn update(
         &self,
         target: &Target,
-        observed: &Observed,
+        p: &Properties,
+        seen: &Seen<State, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        self.put(target, observed, DataDeletionPolicy::Delete)
+        self.put(target, p, seen, DataDeletionPolicy::Delete)
             .await?;
-        Ok(observed.outputs.clone())
+        Ok(seen.outputs.clone())
     }
 
-    async fn poll_ready(&self, target: &Target, outputs: &Outputs) -> CloudResult<Progress> {
-        let p: Properties = properties(target)?;
-        let id = outputs["id"].as_str().unwrap_or_default();
+    async fn poll_ready(
+        &self,
+        _t: &Target,
+        p: &Properties,
+        outputs: &Outputs,
+    ) -> CloudResult<Progress<Outputs>> {
         let out = self
             .0
             .bedrockagent
             .get_data_source()
             .knowledge_base_id(&p.knowledge_base_id)
-            .data_source_id(id)
+            .data_source_id(&outputs.id)
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
@@ -267,19 +309,20 @@ impl ResourceKind for DataSource {
         }
     }
 
-    async fn delete(&self, target: &Target, observed: &Observed) -> CloudResult<()> {
-        if observed.properties["status"] == json!("DELETING") {
-            return Ok(());
-        }
-        let p: Properties = properties(target)?;
-        let id = observed.outputs["id"].as_str().unwrap_or_default();
-        match observed.properties["status"].as_str() {
-            Some("DELETE_UNSUCCESSFUL") => {
-                self.put(target, observed, DataDeletionPolicy::Retain)
+    async fn delete(
+        &self,
+        target: &Target,
+        p: &Properties,
+        seen: &Seen<State, Outputs>,
+    ) -> CloudResult<()> {
+        match seen.state.status.as_str() {
+            "DELETING" => return Ok(()),
+            "DELETE_UNSUCCESSFUL" => {
+                self.put(target, p, seen, DataDeletionPolicy::Retain)
                     .await?
             }
-            _ if observed.properties["data_deletion_policy"] != json!("DELETE") => {
-                self.put(target, observed, DataDeletionPolicy::Delete)
+            _ if seen.state.data_deletion_policy.as_deref() != Some("DELETE") => {
+                self.put(target, p, seen, DataDeletionPolicy::Delete)
                     .await?
             }
             _ => {}
@@ -289,7 +332,7 @@ impl ResourceKind for DataSource {
             .bedrockagent
             .delete_data_source()
             .knowledge_base_id(&p.knowledge_base_id)
-            .data_source_id(id)
+            .data_source_id(&seen.outputs.id)
             .send()
             .await;
         // An ingestion job still running: wait for it.

@@ -8,14 +8,12 @@ use aws_sdk_bedrockagent::types::{
     IngestionJobSortBy, IngestionJobSortByAttribute, IngestionJobStatus, SortOrder,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::bedrock_knowledge_base::NOT_FOUND;
-use super::client_token;
-use super::{properties, KindInfo};
+use super::{client_token, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
+    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Progress, Seen, Target,
 };
 use crate::model::NameStyle;
 
@@ -29,6 +27,11 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 1800,
     cascades: true,
     files: &[],
+    sim: Sim {
+        call: 0.5,
+        ready: 60.0,
+        ..SIM
+    },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -39,26 +42,74 @@ pub struct Properties {
     /// The synced documents' digest (`s3.objects`' `digest`): a new value means a new job.
     pub documents_digest: String,
     /// How many `.metadata.json` sidecars the job must scan: a number, or a reference to one.
-    pub expected_metadata_documents: serde_json::Value,
+    pub expected_metadata_documents: Count,
+}
+
+/// A number, or (in a stack file, before references are resolved) a reference to one.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Count {
+    Number(i64),
+    Reference(String),
+}
+
+/// The documents' digest of the job that completed (or runs), and whether one runs now.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct State {
+    documents_digest: String,
+    running: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub job_id: String,
+    pub documents_digest: String,
+    /// What the completed job did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub statistics: Option<Statistics>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Statistics {
+    pub documents_scanned: i64,
+    pub metadata_documents_scanned: i64,
+    pub new_documents_indexed: i64,
+    pub modified_documents_indexed: i64,
+    pub documents_deleted: i64,
+    pub documents_failed: i64,
 }
 
 pub struct Ingestion(pub Clients);
 
+impl Module for Ingestion {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        Ingestion(clients.clone())
+    }
+}
+
 const PREFIX: &str = "documents digest ";
 
-fn outputs(job: &str, digest: &str) -> Outputs {
-    [
-        ("job_id".to_string(), json!(job)),
-        ("documents_digest".to_string(), json!(digest)),
-    ]
-    .into_iter()
-    .collect()
+fn outputs(job_id: &str, digest: &str) -> Outputs {
+    Outputs {
+        job_id: job_id.to_string(),
+        documents_digest: digest.to_string(),
+        statistics: None,
+    }
 }
 
 #[async_trait]
-impl ResourceKind for Ingestion {
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
-        let p: Properties = properties(target)?;
+impl Kind for Ingestion {
+    type Properties = Properties;
+    type State = State;
+    type Outputs = Outputs;
+
+    async fn observe(
+        &self,
+        _t: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<State, Outputs>>> {
         let sort = IngestionJobSortBy::builder()
             .attribute(IngestionJobSortByAttribute::StartedAt)
             .order(SortOrder::Descending)
@@ -104,21 +155,16 @@ impl ResourceKind for Ingestion {
             .and_then(|d| d.strip_prefix(PREFIX))
             .unwrap_or_default()
             .to_string();
-        Ok(Some(Observed {
-            owned: true, // inside our data source
-            properties: json!({
-                "knowledge_base_id": p.knowledge_base_id,
-                "data_source_id": p.data_source_id,
-                "documents_digest": digest,
-                "expected_metadata_documents": p.expected_metadata_documents,
-                "running": running,
-            }),
-            outputs: outputs(chosen.ingestion_job_id(), &digest),
-        }))
+        // Inside our data source: ours.
+        let outputs = outputs(chosen.ingestion_job_id(), &digest);
+        let state = State {
+            documents_digest: digest,
+            running,
+        };
+        Ok(Found::ours(state, outputs))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
         let out = self
             .0
             .bedrockagent
@@ -133,23 +179,27 @@ impl ResourceKind for Ingestion {
             .map_err(|e| classify(e, NOT_FOUND).retry_on(&["ConflictException"]))?;
         let job = out
             .ingestion_job()
-            .map(|j| j.ingestion_job_id().to_string())
-            .unwrap_or_default();
-        Ok(outputs(&job, &p.documents_digest))
+            .ok_or_else(|| CloudError::Fatal("StartIngestionJob returned no job".into()))?;
+        Ok(outputs(job.ingestion_job_id(), &p.documents_digest))
     }
 
     async fn update(
         &self,
-        target: &Target,
-        _observed: &Observed,
+        t: &Target,
+        p: &Properties,
+        _seen: &Seen<State, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        self.create(target).await
+        self.create(t, p).await
     }
 
-    async fn poll_ready(&self, target: &Target, outputs: &Outputs) -> CloudResult<Progress> {
-        let p: Properties = properties(target)?;
-        let id = outputs["job_id"].as_str().unwrap_or_default();
+    async fn poll_ready(
+        &self,
+        _t: &Target,
+        p: &Properties,
+        outputs: &Outputs,
+    ) -> CloudResult<Progress<Outputs>> {
+        let id = &outputs.job_id;
         let out = self
             .0
             .bedrockagent
@@ -177,24 +227,24 @@ impl ResourceKind for Ingestion {
                         job.failure_reasons().join("; ")
                     )));
                 }
-                let expected = p.expected_metadata_documents.as_i64().unwrap_or(-1);
+                let expected = match p.expected_metadata_documents {
+                    Count::Number(n) => n,
+                    Count::Reference(_) => -1,
+                };
                 if sidecars != expected {
                     return Err(CloudError::Fatal(format!(
                         "ingestion job {id} scanned {sidecars} metadata sidecar(s), expected {expected}: check the .metadata.json files"
                     )));
                 }
                 let mut done = outputs.clone();
-                done.insert(
-                    "statistics".into(),
-                    json!({
-                        "documents_scanned": get(|s| s.number_of_documents_scanned()),
-                        "metadata_documents_scanned": sidecars,
-                        "new_documents_indexed": get(|s| s.number_of_new_documents_indexed()),
-                        "modified_documents_indexed": get(|s| s.number_of_modified_documents_indexed()),
-                        "documents_deleted": get(|s| s.number_of_documents_deleted()),
-                        "documents_failed": failed,
-                    }),
-                );
+                done.statistics = Some(Statistics {
+                    documents_scanned: get(|s| s.number_of_documents_scanned()),
+                    metadata_documents_scanned: sidecars,
+                    new_documents_indexed: get(|s| s.number_of_new_documents_indexed()),
+                    modified_documents_indexed: get(|s| s.number_of_modified_documents_indexed()),
+                    documents_deleted: get(|s| s.number_of_documents_deleted()),
+                    documents_failed: failed,
+                });
                 Ok(Progress::Done(done))
             }
             IngestionJobStatus::Failed | IngestionJobStatus::Stopped => {
@@ -214,20 +264,26 @@ impl ResourceKind for Ingestion {
         }
     }
 
-    fn diff(&self, target: &Target, observed: &Observed) -> Vec<FieldChange> {
-        let want = &target.properties["documents_digest"];
-        if observed.properties["documents_digest"] == *want {
+    /// The documents alone: a new digest means a new job.
+    fn diff(
+        &self,
+        p: &Properties,
+        seen: &Seen<State, Outputs>,
+        _changes: Vec<FieldChange>,
+    ) -> Vec<FieldChange> {
+        let have = &seen.state.documents_digest;
+        if *have == p.documents_digest {
             return Vec::new();
         }
-        vec![FieldChange {
-            field: "documents_digest".into(),
-            current: observed.properties["documents_digest"].clone(),
-            desired: want.clone(),
-            replaces: false,
-        }]
+        vec![change("documents_digest", have, &p.documents_digest)]
     }
 
-    async fn delete(&self, _target: &Target, _observed: &Observed) -> CloudResult<()> {
+    async fn delete(
+        &self,
+        _t: &Target,
+        _p: &Properties,
+        _seen: &Seen<State, Outputs>,
+    ) -> CloudResult<()> {
         Ok(()) // goes with its data source (`cascades`)
     }
 }

@@ -12,14 +12,13 @@ use aws_sdk_bedrockagent::types::{
     S3VectorsConfiguration, StorageConfiguration, VectorKnowledgeBaseConfiguration,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::{
-    client_token, first_in_pages, propagation, properties, tags_with_created_at, KindInfo,
+    client_token, first_in_pages, propagation, tags_with_created_at, KindInfo, Module, Sim, SIM,
 };
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
+    found, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Progress, Seen, Target,
 };
 use crate::model::{names, NameStyle};
 
@@ -31,6 +30,12 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 900,
     cascades: false,
     files: &[],
+    sim: Sim {
+        call: 1.0,
+        ready: 45.0,
+        gone: 30.0,
+        ..SIM
+    },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -48,13 +53,30 @@ fn default_model() -> String {
 
 pub(super) const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
+/// The properties as found, and the Knowledge Base's status.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct State {
+    role_arn: Option<String>,
+    embedding_model: Option<String>,
+    index_arn: Option<String>,
+    status: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub id: String,
+    pub arn: String,
+    pub name: String,
+}
+
 pub struct KnowledgeBase(pub Clients);
 
-fn outputs(id: &str, arn: &str, name: &str) -> Outputs {
-    [("id", id), ("arn", arn), ("name", name)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect()
+impl Module for KnowledgeBase {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        KnowledgeBase(clients.clone())
+    }
 }
 
 impl KnowledgeBase {
@@ -93,6 +115,17 @@ impl KnowledgeBase {
         Ok((config, storage))
     }
 
+    async fn remove(&self, id: &str) -> CloudResult<()> {
+        self.0
+            .bedrockagent
+            .delete_knowledge_base()
+            .knowledge_base_id(id)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(())
+    }
+
     async fn find(&self, name: &str) -> CloudResult<Option<String>> {
         let pages = self
             .0
@@ -111,12 +144,20 @@ impl KnowledgeBase {
 }
 
 #[async_trait]
-impl ResourceKind for KnowledgeBase {
+impl Kind for KnowledgeBase {
+    type Properties = Properties;
+    type State = State;
+    type Outputs = Outputs;
+
     fn immutable_fields(&self) -> &'static [&'static str] {
         &["embedding_model", "index_arn"]
     }
 
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+    async fn observe(
+        &self,
+        target: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<State, Outputs>>> {
         let Some(id) = self.find(&target.physical_name).await? else {
             return Ok(None);
         };
@@ -148,29 +189,34 @@ impl ResourceKind for KnowledgeBase {
             .unwrap_or_default()
             .into_iter()
             .collect();
-        let p: Properties = properties(target)?;
+        if !names::is_owned(&target.tags, &tags) {
+            return Ok(Some(Found::Foreign));
+        }
         let model = kb
             .knowledge_base_configuration()
             .and_then(|c| c.vector_knowledge_base_configuration())
             .map(|v| v.embedding_model_arn().to_string());
-        let storage = kb
-            .storage_configuration()
-            .and_then(|s| s.s3_vectors_configuration());
-        Ok(Some(Observed {
-            owned: names::is_owned(&target.tags, &tags),
-            properties: json!({
-                "role_arn": kb.role_arn(),
-                "embedding_model": if model.as_deref() == Some(self.model_arn(&p.embedding_model).as_str()) { json!(p.embedding_model) } else { json!(model) },
-                "index_arn": storage.and_then(|s| s.index_arn()),
-                "status": kb.status().as_str(),
-            }),
-            outputs: outputs(&id, &arn, &target.physical_name),
-        }))
+        let same_model = model.as_deref() == Some(self.model_arn(&p.embedding_model).as_str());
+        let state = State {
+            role_arn: Some(kb.role_arn().to_string()),
+            embedding_model: if same_model {
+                Some(p.embedding_model.clone())
+            } else {
+                model
+            },
+            index_arn: kb
+                .storage_configuration()
+                .and_then(|s| s.s3_vectors_configuration())
+                .and_then(|s| s.index_arn())
+                .map(str::to_string),
+            status: kb.status().as_str().to_string(),
+        };
+        let name = target.physical_name.clone();
+        Ok(Found::ours(state, Outputs { id, arn, name }))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
-        let (config, storage) = self.configurations(&p)?;
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
+        let (config, storage) = self.configurations(p)?;
         let out = self
             .0
             .bedrockagent
@@ -187,26 +233,25 @@ impl ResourceKind for KnowledgeBase {
         let kb = out
             .knowledge_base
             .ok_or_else(|| CloudError::Fatal("CreateKnowledgeBase returned nothing".into()))?;
-        Ok(outputs(
-            kb.knowledge_base_id(),
-            kb.knowledge_base_arn(),
-            &target.physical_name,
-        ))
+        Ok(Outputs {
+            id: kb.knowledge_base_id().to_string(),
+            arn: kb.knowledge_base_arn().to_string(),
+            name: target.physical_name.clone(),
+        })
     }
 
     async fn update(
         &self,
         target: &Target,
-        observed: &Observed,
+        p: &Properties,
+        seen: &Seen<State, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
-        let id = observed.outputs["id"].as_str().unwrap_or_default();
-        let (config, storage) = self.configurations(&p)?;
+        let (config, storage) = self.configurations(p)?;
         self.0
             .bedrockagent
             .update_knowledge_base()
-            .knowledge_base_id(id)
+            .knowledge_base_id(&seen.outputs.id)
             .name(&target.physical_name)
             .role_arn(&p.role_arn)
             .knowledge_base_configuration(config)
@@ -214,16 +259,20 @@ impl ResourceKind for KnowledgeBase {
             .send()
             .await
             .map_err(|e| propagation(classify(e, NOT_FOUND)))?;
-        Ok(observed.outputs.clone())
+        Ok(seen.outputs.clone())
     }
 
-    async fn poll_ready(&self, _target: &Target, outputs: &Outputs) -> CloudResult<Progress> {
-        let id = outputs["id"].as_str().unwrap_or_default();
+    async fn poll_ready(
+        &self,
+        _t: &Target,
+        _p: &Properties,
+        outputs: &Outputs,
+    ) -> CloudResult<Progress<Outputs>> {
         let out = self
             .0
             .bedrockagent
             .get_knowledge_base()
-            .knowledge_base_id(id)
+            .knowledge_base_id(&outputs.id)
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
@@ -240,18 +289,19 @@ impl ResourceKind for KnowledgeBase {
         }
     }
 
-    async fn delete(&self, _target: &Target, observed: &Observed) -> CloudResult<()> {
-        if observed.properties["status"] == json!("DELETING") {
+    async fn delete(
+        &self,
+        _t: &Target,
+        _p: &Properties,
+        seen: &Seen<State, Outputs>,
+    ) -> CloudResult<()> {
+        if seen.state.status == "DELETING" {
             return Ok(());
         }
-        let id = observed.outputs["id"].as_str().unwrap_or_default();
-        self.0
-            .bedrockagent
-            .delete_knowledge_base()
-            .knowledge_base_id(id)
-            .send()
-            .await
-            .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(())
+        self.remove(&seen.outputs.id).await
+    }
+
+    async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
+        self.remove(&orphan.id).await
     }
 }

@@ -6,11 +6,10 @@ use aws_sdk_cognitoidentityprovider::types::{
     ExplicitAuthFlowsType, PreventUserExistenceErrorTypes, TimeUnitsType, TokenValidityUnitsType,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::{properties, KindInfo};
+use super::{given, KindInfo, Module, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{found, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target};
+use crate::engine::{found, CloudResult, FieldChange, Found, Kind, Seen, Target};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
@@ -21,6 +20,7 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 120,
     cascades: false,
     files: &[],
+    sim: SIM,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -62,15 +62,20 @@ fn default_refresh_days() -> i32 {
 
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub id: String,
+    pub name: String,
+}
+
 pub struct AppClient(pub Clients);
 
-fn outputs(id: &str, name: &str) -> Outputs {
-    [
-        ("id".to_string(), json!(id)),
-        ("name".to_string(), json!(name)),
-    ]
-    .into_iter()
-    .collect()
+impl Module for AppClient {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        AppClient(clients.clone())
+    }
 }
 
 fn units() -> TokenValidityUnitsType {
@@ -89,13 +94,20 @@ fn flows(p: &Properties) -> Vec<ExplicitAuthFlowsType> {
 }
 
 #[async_trait]
-impl ResourceKind for AppClient {
+impl Kind for AppClient {
+    type Properties = Properties;
+    type State = Properties;
+    type Outputs = Outputs;
+
     fn immutable_fields(&self) -> &'static [&'static str] {
         &["user_pool_id"]
     }
 
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
-        let p: Properties = properties(target)?;
+    async fn observe(
+        &self,
+        target: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
         let mut pages = self
             .0
             .cognito
@@ -132,26 +144,22 @@ impl ResourceKind for AppClient {
         let client = out
             .user_pool_client
             .unwrap_or_else(|| unreachable!("DescribeUserPoolClient returns the client"));
-        let flows: Vec<&str> = client
-            .explicit_auth_flows()
-            .iter()
-            .map(|f| f.as_str())
-            .collect();
-        Ok(Some(Observed {
-            owned: true,
-            properties: json!({
-                "user_pool_id": p.user_pool_id,
-                "auth_flows": flows,
-                "access_token_minutes": client.access_token_validity(),
-                "refresh_token_days": client.refresh_token_validity(),
-                "write_attributes": client.write_attributes(),
-            }),
-            outputs: outputs(&id, &target.physical_name),
-        }))
+        let state = Properties {
+            user_pool_id: p.user_pool_id.clone(),
+            auth_flows: client
+                .explicit_auth_flows()
+                .iter()
+                .map(|f| f.as_str().to_string())
+                .collect(),
+            access_token_minutes: client.access_token_validity().unwrap_or_default(),
+            refresh_token_days: client.refresh_token_validity(),
+            write_attributes: client.write_attributes().to_vec(),
+        };
+        let name = target.physical_name.clone();
+        Ok(Found::ours(state, Outputs { id, name }))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
         let out = self
             .0
             .cognito
@@ -159,7 +167,7 @@ impl ResourceKind for AppClient {
             .user_pool_id(&p.user_pool_id)
             .client_name(&target.physical_name)
             .generate_secret(false)
-            .set_explicit_auth_flows(Some(flows(&p)))
+            .set_explicit_auth_flows(Some(flows(p)))
             .prevent_user_existence_errors(PreventUserExistenceErrorTypes::Enabled)
             .access_token_validity(p.access_token_minutes)
             .id_token_validity(p.access_token_minutes)
@@ -169,21 +177,21 @@ impl ResourceKind for AppClient {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        let id = out
-            .user_pool_client()
-            .and_then(|c| c.client_id())
-            .unwrap_or_default();
-        Ok(outputs(id, &target.physical_name))
+        let id = out.user_pool_client().and_then(|c| c.client_id());
+        Ok(Outputs {
+            id: given(id, "CreateUserPoolClient")?,
+            name: target.physical_name.clone(),
+        })
     }
 
     async fn update(
         &self,
         target: &Target,
-        observed: &Observed,
+        p: &Properties,
+        seen: &Seen<Properties, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
-        let id = observed.outputs["id"].as_str().unwrap_or_default();
+        let id = &seen.outputs.id;
         // UpdateUserPoolClient resets what it is not given: always send every setting.
         self.0
             .cognito
@@ -191,7 +199,7 @@ impl ResourceKind for AppClient {
             .user_pool_id(&p.user_pool_id)
             .client_id(id)
             .client_name(&target.physical_name)
-            .set_explicit_auth_flows(Some(flows(&p)))
+            .set_explicit_auth_flows(Some(flows(p)))
             .prevent_user_existence_errors(PreventUserExistenceErrorTypes::Enabled)
             .access_token_validity(p.access_token_minutes)
             .id_token_validity(p.access_token_minutes)
@@ -201,12 +209,16 @@ impl ResourceKind for AppClient {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(observed.outputs.clone())
+        Ok(seen.outputs.clone())
     }
 
-    async fn delete(&self, target: &Target, observed: &Observed) -> CloudResult<()> {
-        let p: Properties = properties(target)?;
-        let id = observed.outputs["id"].as_str().unwrap_or_default();
+    async fn delete(
+        &self,
+        _t: &Target,
+        p: &Properties,
+        seen: &Seen<Properties, Outputs>,
+    ) -> CloudResult<()> {
+        let id = &seen.outputs.id;
         self.0
             .cognito
             .delete_user_pool_client()

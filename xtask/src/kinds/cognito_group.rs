@@ -3,11 +3,10 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::{properties, KindInfo};
+use super::{KindInfo, Module, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{found, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target};
+use crate::engine::{found, CloudResult, FieldChange, Found, Kind, Seen, Target};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
@@ -18,6 +17,7 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 120,
     cascades: false,
     files: &[],
+    sim: SIM,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -34,20 +34,36 @@ pub struct Properties {
 
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub name: String,
+}
+
 pub struct Group(pub Clients);
 
-fn outputs(name: &str) -> Outputs {
-    [("name".to_string(), json!(name))].into_iter().collect()
+impl Module for Group {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        Group(clients.clone())
+    }
 }
 
 #[async_trait]
-impl ResourceKind for Group {
+impl Kind for Group {
+    type Properties = Properties;
+    type State = Properties;
+    type Outputs = Outputs;
+
     fn immutable_fields(&self) -> &'static [&'static str] {
         &["user_pool_id", "name"]
     }
 
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
-        let p: Properties = properties(target)?;
+    async fn observe(
+        &self,
+        _t: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
         let got = self
             .0
             .cognito
@@ -62,20 +78,21 @@ impl ResourceKind for Group {
         let group = out
             .group
             .unwrap_or_else(|| unreachable!("GetGroup returns the group"));
-        Ok(Some(Observed {
-            owned: true,
-            properties: json!({
-                "user_pool_id": p.user_pool_id,
-                "name": p.name,
-                "description": group.description().unwrap_or_default(),
-                "precedence": group.precedence(),
-            }),
-            outputs: outputs(&p.name),
-        }))
+        let state = Properties {
+            user_pool_id: p.user_pool_id.clone(),
+            name: p.name.clone(),
+            description: group.description().unwrap_or_default().to_string(),
+            precedence: group.precedence(),
+        };
+        Ok(Found::ours(
+            state,
+            Outputs {
+                name: p.name.clone(),
+            },
+        ))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn create(&self, _t: &Target, p: &Properties) -> CloudResult<Outputs> {
         self.0
             .cognito
             .create_group()
@@ -86,16 +103,18 @@ impl ResourceKind for Group {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(outputs(&p.name))
+        Ok(Outputs {
+            name: p.name.clone(),
+        })
     }
 
     async fn update(
         &self,
-        target: &Target,
-        _observed: &Observed,
+        _t: &Target,
+        p: &Properties,
+        _seen: &Seen<Properties, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
         self.0
             .cognito
             .update_group()
@@ -106,11 +125,17 @@ impl ResourceKind for Group {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(outputs(&p.name))
+        Ok(Outputs {
+            name: p.name.clone(),
+        })
     }
 
-    async fn delete(&self, target: &Target, _observed: &Observed) -> CloudResult<()> {
-        let p: Properties = properties(target)?;
+    async fn delete(
+        &self,
+        _t: &Target,
+        p: &Properties,
+        _seen: &Seen<Properties, Outputs>,
+    ) -> CloudResult<()> {
         self.0
             .cognito
             .delete_group()

@@ -6,13 +6,10 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType, UserStatusType};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::{generated_secret, properties, KindInfo};
+use super::{generated_secret, given, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{
-    diff_properties, found, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
-};
+use crate::engine::{change, found, CloudResult, FieldChange, Found, Kind, Seen, Target};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
@@ -23,6 +20,10 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 120,
     cascades: false,
     files: &[],
+    sim: Sim {
+        create_steps: 3, // AdminCreateUser, AdminSetUserPassword, AdminAddUserToGroup
+        ..SIM
+    },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -41,15 +42,31 @@ pub struct Properties {
 
 const NOT_FOUND: &[&str] = &["UserNotFoundException", "ResourceNotFoundException"];
 
+/// The properties as found, and whether the permanent password was set.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct State {
+    pub user_pool_id: String,
+    pub username: String,
+    pub groups: Vec<String>,
+    pub attributes: BTreeMap<String, String>,
+    pub password_secret_arn: String,
+    pub password_set: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub username: String,
+    pub sub: String,
+}
+
 pub struct User(pub Clients);
 
-fn outputs(username: &str, sub: &str) -> Outputs {
-    [
-        ("username".to_string(), json!(username)),
-        ("sub".to_string(), json!(sub)),
-    ]
-    .into_iter()
-    .collect()
+impl Module for User {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        User(clients.clone())
+    }
 }
 
 fn attribute_list(attrs: &BTreeMap<String, String>) -> Vec<AttributeType> {
@@ -132,13 +149,20 @@ impl User {
 }
 
 #[async_trait]
-impl ResourceKind for User {
+impl Kind for User {
+    type Properties = Properties;
+    type State = State;
+    type Outputs = Outputs;
+
     fn immutable_fields(&self) -> &'static [&'static str] {
         &["user_pool_id", "username"]
     }
 
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
-        let p: Properties = properties(target)?;
+    async fn observe(
+        &self,
+        _t: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<State, Outputs>>> {
         let got = self
             .0
             .cognito
@@ -155,46 +179,40 @@ impl ResourceKind for User {
             .iter()
             .map(|a| (a.name(), a.value().unwrap_or_default()))
             .collect();
-        let attributes: BTreeMap<&str, &str> = all
+        let attributes = all
             .iter()
             .filter(|(k, _)| p.attributes.contains_key(**k))
-            .map(|(k, v)| (*k, *v))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let confirmed = user.user_status() == Some(&UserStatusType::Confirmed);
-        Ok(Some(Observed {
-            owned: true,
-            properties: json!({
-                "user_pool_id": p.user_pool_id,
-                "username": p.username,
-                "groups": self.groups(&p).await?,
-                "attributes": attributes,
-                "password_secret_arn": p.password_secret_arn,
-                "password_set": confirmed,
-            }),
-            outputs: outputs(&p.username, all.get("sub").copied().unwrap_or_default()),
-        }))
+        let state = State {
+            user_pool_id: p.user_pool_id.clone(),
+            username: p.username.clone(),
+            groups: self.groups(p).await?,
+            attributes,
+            password_secret_arn: p.password_secret_arn.clone(),
+            password_set: user.user_status() == Some(&UserStatusType::Confirmed),
+        };
+        let outputs = Outputs {
+            username: p.username.clone(),
+            sub: given(all.get("sub").copied(), "AdminGetUser")?,
+        };
+        Ok(Found::ours(state, outputs))
     }
 
-    fn diff(&self, target: &Target, observed: &Observed) -> Vec<FieldChange> {
-        let mut changes = diff_properties(
-            &target.properties,
-            &observed.properties,
-            self.immutable_fields(),
-        );
-        if observed.properties["password_set"] != json!(true) {
+    fn diff(
+        &self,
+        _p: &Properties,
+        seen: &Seen<State, Outputs>,
+        mut changes: Vec<FieldChange>,
+    ) -> Vec<FieldChange> {
+        if !seen.state.password_set {
             // Created, but the run stopped before the permanent password was set.
-            changes.push(FieldChange {
-                field: "password".into(),
-                current: json!("temporary"),
-                desired: json!("from the secret"),
-                replaces: false,
-            });
+            changes.push(change("password", "temporary", "from the secret"));
         }
         changes
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn create(&self, _t: &Target, p: &Properties) -> CloudResult<Outputs> {
         let out = self
             .0
             .cognito
@@ -208,27 +226,24 @@ impl ResourceKind for User {
             .map_err(|e| classify(e, NOT_FOUND))?;
         let sub = out
             .user()
-            .map(|u| {
-                u.attributes()
-                    .iter()
-                    .find(|a| a.name() == "sub")
-                    .and_then(|a| a.value())
-                    .unwrap_or_default()
-                    .to_string()
-            })
-            .unwrap_or_default();
-        self.set_password(&p).await?;
-        self.converge_groups(&p, &[]).await?;
-        Ok(outputs(&p.username, &sub))
+            .and_then(|u| u.attributes().iter().find(|a| a.name() == "sub"))
+            .and_then(|a| a.value());
+        let sub = given(sub, "AdminCreateUser")?;
+        self.set_password(p).await?;
+        self.converge_groups(p, &[]).await?;
+        Ok(Outputs {
+            username: p.username.clone(),
+            sub,
+        })
     }
 
     async fn update(
         &self,
-        target: &Target,
-        observed: &Observed,
+        _t: &Target,
+        p: &Properties,
+        seen: &Seen<State, Outputs>,
         changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
         for c in changes {
             match c.field.as_str() {
                 "attributes" => {
@@ -242,20 +257,20 @@ impl ResourceKind for User {
                         .await
                         .map_err(|e| classify(e, NOT_FOUND))?;
                 }
-                "groups" => {
-                    let current: Vec<String> =
-                        serde_json::from_value(c.current.clone()).unwrap_or_default();
-                    self.converge_groups(&p, &current).await?;
-                }
-                "password" => self.set_password(&p).await?,
+                "groups" => self.converge_groups(p, &seen.state.groups).await?,
+                "password" => self.set_password(p).await?,
                 _ => {}
             }
         }
-        Ok(observed.outputs.clone())
+        Ok(seen.outputs.clone())
     }
 
-    async fn delete(&self, target: &Target, _observed: &Observed) -> CloudResult<()> {
-        let p: Properties = properties(target)?;
+    async fn delete(
+        &self,
+        _t: &Target,
+        p: &Properties,
+        _seen: &Seen<State, Outputs>,
+    ) -> CloudResult<()> {
         self.0
             .cognito
             .admin_delete_user()

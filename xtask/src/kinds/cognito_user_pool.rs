@@ -7,11 +7,10 @@ use aws_sdk_cognitoidentityprovider::types::{
     SchemaAttributeType, StringAttributeConstraintsType, UserPoolPolicyType,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::{properties, tags_with_created_at, KindInfo};
+use super::{given, tags_with_created_at, KindInfo, Module, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target};
+use crate::engine::{CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target};
 use crate::model::{names, NameStyle};
 
 pub const INFO: KindInfo = KindInfo {
@@ -22,6 +21,7 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 300,
     cascades: false,
     files: &[],
+    sim: SIM,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -41,7 +41,24 @@ fn default_min_length() -> i32 {
 
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub id: String,
+    pub arn: String,
+    pub name: String,
+    pub issuer: String,
+    pub discovery_url: String,
+}
+
 pub struct UserPool(pub Clients);
+
+impl Module for UserPool {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        UserPool(clients.clone())
+    }
+}
 
 impl UserPool {
     async fn find_id(&self, name: &str) -> CloudResult<Vec<String>> {
@@ -64,21 +81,26 @@ impl UserPool {
         Ok(ids)
     }
 
-    fn outputs(&self, id: &str, arn: &str, name: &str) -> Outputs {
+    fn outputs(&self, id: String, arn: String, name: &str) -> Outputs {
         let issuer = format!("https://cognito-idp.{}.amazonaws.com/{id}", self.0.region);
-        [
-            ("id", json!(id)),
-            ("arn", json!(arn)),
-            ("name", json!(name)),
-            (
-                "discovery_url",
-                json!(format!("{issuer}/.well-known/openid-configuration")),
-            ),
-            ("issuer", json!(issuer)),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v))
-        .collect()
+        Outputs {
+            id,
+            arn,
+            name: name.to_string(),
+            discovery_url: format!("{issuer}/.well-known/openid-configuration"),
+            issuer,
+        }
+    }
+
+    async fn remove(&self, id: &str) -> CloudResult<()> {
+        self.0
+            .cognito
+            .delete_user_pool()
+            .user_pool_id(id)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(())
     }
 
     fn policies(p: &Properties) -> UserPoolPolicyType {
@@ -104,13 +126,21 @@ impl UserPool {
 }
 
 #[async_trait]
-impl ResourceKind for UserPool {
+impl Kind for UserPool {
+    type Properties = Properties;
+    type State = Properties;
+    type Outputs = Outputs;
+
     fn immutable_fields(&self) -> &'static [&'static str] {
         // Cognito can add custom attributes but never remove or change one.
         &["custom_attributes"]
     }
 
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+    async fn observe(
+        &self,
+        target: &Target,
+        _p: &Properties,
+    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
         let mut found = None;
         for id in self.find_id(&target.physical_name).await? {
             let pool = self
@@ -150,18 +180,22 @@ impl ResourceKind for UserPool {
                 .and_then(|p| p.password_policy())
                 .and_then(|p| p.minimum_length())
                 .unwrap_or(8);
-            let observed = Observed {
-                owned,
-                properties: json!({"password_min_length": min_length, "custom_attributes": custom}),
-                outputs: self.outputs(&id, pool.arn().unwrap_or_default(), &target.physical_name),
+            let seen = if owned {
+                let state = Properties {
+                    password_min_length: min_length,
+                    custom_attributes: custom,
+                };
+                let arn = given(pool.arn(), "DescribeUserPool")?;
+                Found::ours(state, self.outputs(id, arn, &target.physical_name))
+            } else {
+                Some(Found::Foreign)
             };
-            found = Some((owned, observed));
+            found = Some((owned, seen));
         }
-        Ok(found.map(|(_, o)| o))
+        Ok(found.and_then(|(_, f)| f))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
         let schema: Vec<SchemaAttributeType> = p
             .custom_attributes
             .iter()
@@ -184,7 +218,7 @@ impl ResourceKind for UserPool {
             .cognito
             .create_user_pool()
             .pool_name(&target.physical_name)
-            .policies(Self::policies(&p))
+            .policies(Self::policies(p))
             .admin_create_user_config(Self::admin_only())
             // Schema has at least one member when sent (CreateUserPool's model: min 1); a pool
             // without custom attributes sends none (the contract test caught an empty list).
@@ -198,20 +232,20 @@ impl ResourceKind for UserPool {
             .user_pool
             .unwrap_or_else(|| unreachable!("CreateUserPool returns the pool"));
         Ok(self.outputs(
-            pool.id().unwrap_or_default(),
-            pool.arn().unwrap_or_default(),
+            given(pool.id(), "CreateUserPool")?,
+            given(pool.arn(), "CreateUserPool")?,
             &target.physical_name,
         ))
     }
 
     async fn update(
         &self,
-        target: &Target,
-        observed: &Observed,
+        _t: &Target,
+        p: &Properties,
+        seen: &Seen<Properties, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
-        let id = observed.outputs["id"].as_str().unwrap_or_default();
+        let id = &seen.outputs.id;
         // UpdateUserPool resets what it is not given: pass the tags we found along.
         let current = self
             .0
@@ -230,25 +264,26 @@ impl ResourceKind for UserPool {
             .cognito
             .update_user_pool()
             .user_pool_id(id)
-            .policies(Self::policies(&p))
+            .policies(Self::policies(p))
             .admin_create_user_config(Self::admin_only())
             .deletion_protection(DeletionProtectionType::Inactive)
             .set_user_pool_tags(Some(tags))
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(observed.outputs.clone())
+        Ok(seen.outputs.clone())
     }
 
-    async fn delete(&self, _target: &Target, observed: &Observed) -> CloudResult<()> {
-        let id = observed.outputs["id"].as_str().unwrap_or_default();
-        self.0
-            .cognito
-            .delete_user_pool()
-            .user_pool_id(id)
-            .send()
-            .await
-            .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(())
+    async fn delete(
+        &self,
+        _t: &Target,
+        _p: &Properties,
+        seen: &Seen<Properties, Outputs>,
+    ) -> CloudResult<()> {
+        self.remove(&seen.outputs.id).await
+    }
+
+    async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
+        self.remove(&orphan.id).await
     }
 }

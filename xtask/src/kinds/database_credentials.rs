@@ -3,14 +3,11 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::generated_secret::{self, generate_password};
-use super::{properties, KindInfo};
+use super::{KindInfo, Module, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
-};
+use crate::engine::{CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
@@ -21,6 +18,7 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 300,
     cascades: false,
     files: &[],
+    sim: SIM,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -33,13 +31,28 @@ pub struct Properties {
 
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub arn: String,
+    pub name: String,
+    pub username: String,
+}
+
+/// The secret's value: the shape the Data API's `secretArn` expects.
+#[derive(Serialize, Deserialize)]
+struct Login {
+    username: String,
+    password: String,
+}
+
 pub struct DatabaseCredentials(pub Clients);
 
-fn outputs(arn: &str, name: &str, username: &str) -> Outputs {
-    [("arn", arn), ("name", name), ("username", username)]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), json!(v)))
-        .collect()
+impl Module for DatabaseCredentials {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        DatabaseCredentials(clients.clone())
+    }
 }
 
 /// The login in a credentials secret.
@@ -51,72 +64,90 @@ pub async fn read(clients: &Clients, secret_arn: &str) -> CloudResult<(String, S
         .send()
         .await
         .map_err(|e| classify(e, NOT_FOUND))?;
-    let v: serde_json::Value =
-        serde_json::from_str(out.secret_string().unwrap_or("{}")).unwrap_or_default();
-    match (v["username"].as_str(), v["password"].as_str()) {
-        (Some(u), Some(p)) => Ok((u.to_string(), p.to_string())),
-        _ => Err(CloudError::Fatal(format!(
+    match serde_json::from_str::<Login>(out.secret_string().unwrap_or("{}")) {
+        Ok(l) => Ok((l.username, l.password)),
+        Err(_) => Err(CloudError::Fatal(format!(
             "secret {secret_arn} holds no username and password"
         ))),
     }
 }
 
 #[async_trait]
-impl ResourceKind for DatabaseCredentials {
+impl Kind for DatabaseCredentials {
+    type Properties = Properties;
+    type State = Properties;
+    type Outputs = Outputs;
+
     fn immutable_fields(&self) -> &'static [&'static str] {
         &["username"]
     }
 
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+    async fn observe(
+        &self,
+        target: &Target,
+        _p: &Properties,
+    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
         let Some((arn, owned, description)) = generated_secret::describe(&self.0, target).await?
         else {
             return Ok(None);
         };
-        let username = if owned {
-            read(&self.0, &arn).await?.0
-        } else {
-            String::new()
+        if !owned {
+            return Ok(Some(Found::Foreign));
+        }
+        let username = read(&self.0, &arn).await?.0;
+        let name = target.physical_name.clone();
+        let outputs = Outputs {
+            arn,
+            name,
+            username: username.clone(),
         };
-        Ok(Some(Observed {
-            owned,
-            properties: json!({"username": username, "description": description}),
-            outputs: outputs(&arn, &target.physical_name, &username),
-        }))
+        Ok(Found::ours(
+            Properties {
+                username,
+                description,
+            },
+            outputs,
+        ))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
-        let value = json!({"username": p.username, "password": generate_password(32)});
-        let arn =
-            generated_secret::create_tagged(&self.0, target, &p.description, value.to_string())
-                .await?;
-        Ok(outputs(&arn, &target.physical_name, &p.username))
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
+        let value = Login {
+            username: p.username.clone(),
+            password: generate_password(32),
+        };
+        let value = serde_json::to_string(&value).expect("strings serialize");
+        let arn = generated_secret::create_tagged(&self.0, target, &p.description, value).await?;
+        Ok(Outputs {
+            arn,
+            name: target.physical_name.clone(),
+            username: p.username.clone(),
+        })
     }
 
     async fn update(
         &self,
-        target: &Target,
-        observed: &Observed,
+        _t: &Target,
+        p: &Properties,
+        seen: &Seen<Properties, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
-        let arn = observed.outputs["arn"].as_str().unwrap_or_default();
         self.0
             .secrets
             .update_secret()
-            .secret_id(arn)
+            .secret_id(&seen.outputs.arn)
             .description(&p.description)
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(observed.outputs.clone())
+        Ok(seen.outputs.clone())
     }
 
-    async fn delete(&self, _target: &Target, observed: &Observed) -> CloudResult<()> {
-        generated_secret::force_delete(
-            &self.0,
-            observed.outputs["arn"].as_str().unwrap_or_default(),
-        )
-        .await
+    async fn delete(
+        &self,
+        _t: &Target,
+        _p: &Properties,
+        seen: &Seen<Properties, Outputs>,
+    ) -> CloudResult<()> {
+        generated_secret::force_delete(&self.0, &seen.outputs.arn).await
     }
 }

@@ -4,12 +4,11 @@
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::ec2_vpc::{dependency_wait, tag_map, tag_spec, NOT_FOUND};
-use super::{properties, KindInfo};
+use super::ec2_vpc::{dependency_wait, tag_map, tag_spec, Id, NOT_FOUND};
+use super::{given, KindInfo, Module, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target};
+use crate::engine::{CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target};
 use crate::model::{names, NameStyle};
 
 pub const INFO: KindInfo = KindInfo {
@@ -20,6 +19,7 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 600,
     cascades: false,
     files: &[],
+    sim: SIM,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -31,14 +31,42 @@ pub struct Properties {
 
 pub struct SecurityGroup(pub Clients);
 
+impl Module for SecurityGroup {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        SecurityGroup(clients.clone())
+    }
+}
+
+impl SecurityGroup {
+    async fn remove(&self, id: &str) -> CloudResult<()> {
+        self.0
+            .ec2
+            .delete_security_group()
+            .group_id(id)
+            .send()
+            .await
+            .map_err(|e| dependency_wait(classify(e, NOT_FOUND)))?;
+        Ok(())
+    }
+}
+
 #[async_trait]
-impl ResourceKind for SecurityGroup {
+impl Kind for SecurityGroup {
+    type Properties = Properties;
+    type State = Properties;
+    type Outputs = Id;
+
     fn immutable_fields(&self) -> &'static [&'static str] {
         &["vpc_id", "description"]
     }
 
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
-        let p: Properties = properties(target)?;
+    async fn observe(
+        &self,
+        target: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<Properties, Id>>> {
         let out = self
             .0
             .ec2
@@ -56,20 +84,22 @@ impl ResourceKind for SecurityGroup {
         let Some(sg) = out.security_groups().first() else {
             return Ok(None);
         };
-        Ok(Some(Observed {
-            owned: names::is_owned(&target.tags, &tag_map(sg.tags())),
-            properties: json!({
-                "vpc_id": sg.vpc_id(),
-                "description": sg.description(),
-            }),
-            outputs: [("id".to_string(), json!(sg.group_id()))]
-                .into_iter()
-                .collect(),
-        }))
+        if !names::is_owned(&target.tags, &tag_map(sg.tags())) {
+            return Ok(Some(Found::Foreign));
+        }
+        let state = Properties {
+            vpc_id: sg.vpc_id().unwrap_or_default().to_string(),
+            description: sg.description().unwrap_or_default().to_string(),
+        };
+        Ok(Found::ours(
+            state,
+            Id {
+                id: given(sg.group_id(), "DescribeSecurityGroups")?,
+            },
+        ))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Id> {
         let out = self
             .0
             .ec2
@@ -81,29 +111,31 @@ impl ResourceKind for SecurityGroup {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok([("id".to_string(), json!(out.group_id()))]
-            .into_iter()
-            .collect())
+        Ok(Id {
+            id: given(out.group_id(), "CreateSecurityGroup")?,
+        })
     }
 
     async fn update(
         &self,
-        _target: &Target,
-        observed: &Observed,
+        _t: &Target,
+        _p: &Properties,
+        seen: &Seen<Properties, Id>,
         _changes: &[FieldChange],
-    ) -> CloudResult<Outputs> {
-        Ok(observed.outputs.clone())
+    ) -> CloudResult<Id> {
+        Ok(seen.outputs.clone())
     }
 
-    async fn delete(&self, _target: &Target, observed: &Observed) -> CloudResult<()> {
-        let id = observed.outputs["id"].as_str().unwrap_or_default();
-        self.0
-            .ec2
-            .delete_security_group()
-            .group_id(id)
-            .send()
-            .await
-            .map_err(|e| dependency_wait(classify(e, NOT_FOUND)))?;
-        Ok(())
+    async fn delete(
+        &self,
+        _t: &Target,
+        _p: &Properties,
+        seen: &Seen<Properties, Id>,
+    ) -> CloudResult<()> {
+        self.remove(&seen.outputs.id).await
+    }
+
+    async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
+        self.remove(&orphan.id).await
     }
 }

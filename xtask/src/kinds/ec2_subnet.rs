@@ -4,15 +4,12 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::Filter;
 use aws_sdk_ec2::types::ResourceType;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::ec2_vpc::{by_name, dependency_wait, tag_map, tag_spec, NOT_FOUND};
-use super::{properties, KindInfo};
+use super::ec2_vpc::{by_name, by_tags, dependency_wait, tag_spec, NOT_FOUND};
+use super::{given, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
-};
-use crate::model::{names, NameStyle};
+use crate::engine::{CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target};
+use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "ec2.subnet",
@@ -22,6 +19,11 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 300,
     cascades: false,
     files: &[],
+    sim: Sim {
+        call: 1.0,
+        gone: 2.0,
+        ..SIM
+    },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -34,25 +36,44 @@ pub struct Properties {
     pub zone_index: usize,
 }
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub id: String,
+    pub availability_zone: String,
+}
+
 pub struct Subnet(pub Clients);
 
-fn outputs(id: Option<&str>, zone: Option<&str>) -> Outputs {
-    [
-        ("id".to_string(), json!(id)),
-        ("availability_zone".to_string(), json!(zone)),
-    ]
-    .into_iter()
-    .collect()
+impl Module for Subnet {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        Subnet(clients.clone())
+    }
+}
+
+fn outputs(s: &aws_sdk_ec2::types::Subnet, call: &str) -> CloudResult<Outputs> {
+    Ok(Outputs {
+        id: given(s.subnet_id(), call)?,
+        availability_zone: given(s.availability_zone(), call)?,
+    })
 }
 
 #[async_trait]
-impl ResourceKind for Subnet {
+impl Kind for Subnet {
+    type Properties = Properties;
+    type State = Properties;
+    type Outputs = Outputs;
+
     fn immutable_fields(&self) -> &'static [&'static str] {
         &["vpc_id", "cidr_block", "zone_index"]
     }
 
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
-        let p: Properties = properties(target)?;
+    async fn observe(
+        &self,
+        target: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
         let out = self
             .0
             .ec2
@@ -61,27 +82,25 @@ impl ResourceKind for Subnet {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        let subnets = out.subnets();
-        let Some(s) = subnets
-            .iter()
-            .find(|s| names::is_owned(&target.tags, &tag_map(s.tags())))
-            .or(subnets.first())
-        else {
+        let Some((s, owned)) = by_tags(out.subnets(), |s| s.tags(), target) else {
             return Ok(None);
         };
+        if !owned {
+            return Ok(Some(Found::Foreign));
+        }
         let zones = self.zones().await?;
         let zone_index = zones
             .iter()
             .position(|z| Some(z.as_str()) == s.availability_zone());
-        Ok(Some(Observed {
-            owned: names::is_owned(&target.tags, &tag_map(s.tags())),
-            properties: json!({"vpc_id": s.vpc_id(), "cidr_block": s.cidr_block(), "zone_index": zone_index.unwrap_or(p.zone_index)}),
-            outputs: outputs(s.subnet_id(), s.availability_zone()),
-        }))
+        let state = Properties {
+            vpc_id: s.vpc_id().unwrap_or_default().to_string(),
+            cidr_block: s.cidr_block().unwrap_or_default().to_string(),
+            zone_index: zone_index.unwrap_or(p.zone_index),
+        };
+        Ok(Found::ours(state, outputs(s, "DescribeSubnets")?))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
         let zones = self.zones().await?;
         let zone = zones.get(p.zone_index).ok_or_else(|| {
             CloudError::Fatal(format!(
@@ -101,24 +120,38 @@ impl ResourceKind for Subnet {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        let s = out.subnet();
-        Ok(outputs(
-            s.and_then(|s| s.subnet_id()),
-            s.and_then(|s| s.availability_zone()),
-        ))
+        let s = out
+            .subnet()
+            .ok_or_else(|| CloudError::Fatal("CreateSubnet returned no subnet".into()))?;
+        outputs(s, "CreateSubnet")
     }
 
     async fn update(
         &self,
-        _target: &Target,
-        observed: &Observed,
+        _t: &Target,
+        _p: &Properties,
+        seen: &Seen<Properties, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        Ok(observed.outputs.clone()) // every property forces replacement
+        Ok(seen.outputs.clone()) // every property forces replacement
     }
 
-    async fn delete(&self, _target: &Target, observed: &Observed) -> CloudResult<()> {
-        let id = observed.outputs["id"].as_str().unwrap_or_default();
+    async fn delete(
+        &self,
+        _t: &Target,
+        _p: &Properties,
+        seen: &Seen<Properties, Outputs>,
+    ) -> CloudResult<()> {
+        self.remove(&seen.outputs.id).await
+    }
+
+    async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
+        self.remove(&orphan.id).await
+    }
+}
+
+impl Subnet {
+    async fn remove(&self, id: &str) -> CloudResult<()> {
         self.0
             .ec2
             .delete_subnet()
@@ -128,9 +161,7 @@ impl ResourceKind for Subnet {
             .map_err(|e| dependency_wait(classify(e, NOT_FOUND)))?;
         Ok(())
     }
-}
 
-impl Subnet {
     async fn zones(&self) -> CloudResult<Vec<String>> {
         let out = self
             .0

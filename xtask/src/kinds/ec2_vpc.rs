@@ -6,11 +6,10 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::{properties, tags_with_created_at, KindInfo};
+use super::{given, tags_with_created_at, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target};
+use crate::engine::{CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target};
 use crate::model::{names, NameStyle};
 
 pub const INFO: KindInfo = KindInfo {
@@ -21,6 +20,11 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 300,
     cascades: false,
     files: &[],
+    sim: Sim {
+        call: 1.0,
+        gone: 2.0,
+        ..SIM
+    },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -58,6 +62,21 @@ pub(super) fn by_name(target: &Target) -> Filter {
         .build()
 }
 
+/// Of the resources found by `Name`, the one with our tags, else the first, and whether it is
+/// ours.
+pub(super) fn by_tags<'a, T>(
+    found: &'a [T],
+    tags: impl Fn(&T) -> &[Tag],
+    target: &Target,
+) -> Option<(&'a T, bool)> {
+    let ours = |r: &T| names::is_owned(&target.tags, &tag_map(tags(r)));
+    found
+        .iter()
+        .find(|r| ours(r))
+        .or(found.first())
+        .map(|r| (r, ours(r)))
+}
+
 pub(super) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
         .map(|t| {
@@ -69,15 +88,50 @@ pub(super) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The id of an EC2 resource (a VPC, a subnet, a security group).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Id {
+    pub id: String,
+}
+
 pub struct Vpc(pub Clients);
 
+impl Module for Vpc {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        Vpc(clients.clone())
+    }
+}
+
+impl Vpc {
+    async fn remove(&self, id: &str) -> CloudResult<()> {
+        self.0
+            .ec2
+            .delete_vpc()
+            .vpc_id(id)
+            .send()
+            .await
+            .map_err(|e| dependency_wait(classify(e, NOT_FOUND)))?;
+        Ok(())
+    }
+}
+
 #[async_trait]
-impl ResourceKind for Vpc {
+impl Kind for Vpc {
+    type Properties = Properties;
+    type State = Properties;
+    type Outputs = Id;
+
     fn immutable_fields(&self) -> &'static [&'static str] {
         &["cidr_block"]
     }
 
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+    async fn observe(
+        &self,
+        target: &Target,
+        _p: &Properties,
+    ) -> CloudResult<Option<Found<Properties, Id>>> {
         let out = self
             .0
             .ec2
@@ -86,25 +140,24 @@ impl ResourceKind for Vpc {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        let vpcs = out.vpcs();
-        let Some(vpc) = vpcs
-            .iter()
-            .find(|v| names::is_owned(&target.tags, &tag_map(v.tags())))
-            .or(vpcs.first())
-        else {
+        let Some((vpc, owned)) = by_tags(out.vpcs(), |v| v.tags(), target) else {
             return Ok(None);
         };
-        Ok(Some(Observed {
-            owned: names::is_owned(&target.tags, &tag_map(vpc.tags())),
-            properties: json!({"cidr_block": vpc.cidr_block()}),
-            outputs: [("id".to_string(), json!(vpc.vpc_id()))]
-                .into_iter()
-                .collect(),
-        }))
+        if !owned {
+            return Ok(Some(Found::Foreign));
+        }
+        let state = Properties {
+            cidr_block: vpc.cidr_block().unwrap_or_default().to_string(),
+        };
+        Ok(Found::ours(
+            state,
+            Id {
+                id: given(vpc.vpc_id(), "DescribeVpcs")?,
+            },
+        ))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Id> {
         let out = self
             .0
             .ec2
@@ -114,32 +167,32 @@ impl ResourceKind for Vpc {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(
-            [("id".to_string(), json!(out.vpc().and_then(|v| v.vpc_id())))]
-                .into_iter()
-                .collect(),
-        )
+        Ok(Id {
+            id: given(out.vpc().and_then(|v| v.vpc_id()), "CreateVpc")?,
+        })
     }
 
     async fn update(
         &self,
-        _target: &Target,
-        observed: &Observed,
+        _t: &Target,
+        _p: &Properties,
+        seen: &Seen<Properties, Id>,
         _changes: &[FieldChange],
-    ) -> CloudResult<Outputs> {
-        Ok(observed.outputs.clone()) // the only property forces replacement
+    ) -> CloudResult<Id> {
+        Ok(seen.outputs.clone()) // the only property forces replacement
     }
 
-    async fn delete(&self, _target: &Target, observed: &Observed) -> CloudResult<()> {
-        let id = observed.outputs["id"].as_str().unwrap_or_default();
-        self.0
-            .ec2
-            .delete_vpc()
-            .vpc_id(id)
-            .send()
-            .await
-            .map_err(|e| dependency_wait(classify(e, NOT_FOUND)))?;
-        Ok(())
+    async fn delete(
+        &self,
+        _t: &Target,
+        _p: &Properties,
+        seen: &Seen<Properties, Id>,
+    ) -> CloudResult<()> {
+        self.remove(&seen.outputs.id).await
+    }
+
+    async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
+        self.remove(&orphan.id).await
     }
 }
 

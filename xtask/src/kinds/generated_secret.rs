@@ -8,12 +8,11 @@ use aws_sdk_secretsmanager::types::Tag;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::{properties, tags_with_created_at, KindInfo};
+use super::{given, tags_with_created_at, KindInfo, Module, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    found, CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+    found, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target,
 };
 use crate::model::{names, NameStyle};
 
@@ -25,6 +24,7 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 300,
     cascades: false,
     files: &[],
+    sim: SIM,
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -44,7 +44,21 @@ fn default_length() -> usize {
 
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub arn: String,
+    pub name: String,
+}
+
 pub struct GeneratedSecret(pub Clients);
+
+impl Module for GeneratedSecret {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        GeneratedSecret(clients.clone())
+    }
+}
 
 /// A password that satisfies Cognito's strictest policy: upper, lower, digit and symbol.
 pub fn generate_password(length: usize) -> String {
@@ -63,15 +77,6 @@ pub fn generate_password(length: usize) -> String {
     }
     out.shuffle(&mut rng);
     String::from_utf8(out).expect("ASCII")
-}
-
-fn outputs(arn: &str, name: &str) -> Outputs {
-    [
-        ("arn".to_string(), json!(arn)),
-        ("name".to_string(), json!(name)),
-    ]
-    .into_iter()
-    .collect()
 }
 
 impl GeneratedSecret {
@@ -136,7 +141,7 @@ pub(super) async fn describe(
         .collect();
     let owned = names::is_owned(&target.tags, &tags);
     Ok(Some((
-        secret.arn().unwrap_or_default().to_string(),
+        given(secret.arn(), "DescribeSecret")?,
         owned,
         secret.description().unwrap_or_default().to_string(),
     )))
@@ -173,7 +178,7 @@ pub(super) async fn create_tagged(
             }
             other => other,
         })?;
-    Ok(out.arn().unwrap_or_default().to_string())
+    given(out.arn(), "CreateSecret")
 }
 
 /// Deletes without recovery: a throw-away environment must be re-creatable under the same name.
@@ -190,25 +195,32 @@ pub(super) async fn force_delete(clients: &Clients, arn: &str) -> CloudResult<()
 }
 
 #[async_trait]
-impl ResourceKind for GeneratedSecret {
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
-        let p: Properties = properties(target)?;
+impl Kind for GeneratedSecret {
+    type Properties = Properties;
+    type State = Properties;
+    type Outputs = Outputs;
+
+    async fn observe(
+        &self,
+        target: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
         let Some((arn, owned, description)) = describe(&self.0, target).await? else {
             return Ok(None);
         };
-        let mut keys = Vec::new();
-        if owned {
-            keys = self.current_values(&arn).await?.into_keys().collect();
+        if !owned {
+            return Ok(Some(Found::Foreign));
         }
-        Ok(Some(Observed {
-            owned,
-            properties: json!({"description": description, "keys": keys, "length": p.length}),
-            outputs: outputs(&arn, &target.physical_name),
-        }))
+        let state = Properties {
+            description,
+            keys: self.current_values(&arn).await?.into_keys().collect(),
+            length: p.length,
+        };
+        let name = target.physical_name.clone();
+        Ok(Found::ours(state, Outputs { arn, name }))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
         let values: BTreeMap<&str, String> = p
             .keys
             .iter()
@@ -221,17 +233,18 @@ impl ResourceKind for GeneratedSecret {
             serde_json::to_string(&values).expect("a map of strings"),
         )
         .await?;
-        Ok(outputs(&arn, &target.physical_name))
+        let name = target.physical_name.clone();
+        Ok(Outputs { arn, name })
     }
 
     async fn update(
         &self,
-        target: &Target,
-        observed: &Observed,
+        _t: &Target,
+        p: &Properties,
+        seen: &Seen<Properties, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
-        let arn = observed.outputs["arn"].as_str().unwrap_or_default();
+        let arn = &seen.outputs.arn;
         let mut values = self.current_values(arn).await?;
         values.retain(|k, _| p.keys.contains(k));
         for k in &p.keys {
@@ -248,15 +261,20 @@ impl ResourceKind for GeneratedSecret {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(observed.outputs.clone())
+        Ok(seen.outputs.clone())
     }
 
-    async fn delete(&self, _target: &Target, observed: &Observed) -> CloudResult<()> {
-        force_delete(
-            &self.0,
-            observed.outputs["arn"].as_str().unwrap_or_default(),
-        )
-        .await
+    async fn delete(
+        &self,
+        _t: &Target,
+        _p: &Properties,
+        seen: &Seen<Properties, Outputs>,
+    ) -> CloudResult<()> {
+        force_delete(&self.0, &seen.outputs.arn).await
+    }
+
+    async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
+        force_delete(&self.0, &orphan.arn).await
     }
 }
 

@@ -4,13 +4,15 @@
 
 use async_trait::async_trait;
 use aws_sdk_iam::types::Tag;
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
+use std::collections::BTreeMap;
 
-use super::{properties, tags_with_created_at, KindInfo};
+use super::{tags_with_created_at, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    found, CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+    found, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target,
 };
 use crate::model::{names, NameStyle};
 
@@ -22,6 +24,11 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 300,
     cascades: false,
     files: &[],
+    sim: Sim {
+        create_steps: 2, // CreateRole, PutRolePolicy
+        call: 0.3,
+        ..SIM
+    },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -39,30 +46,121 @@ pub struct Properties {
 const NOT_FOUND: &[&str] = &["NoSuchEntity"];
 const POLICY: &str = "permissions";
 
+/// What `observe` reads back: the trust policy's service and source ARN (the properties'
+/// own where the trust policy is exactly what they make), and the inline policy's statements.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct State {
+    service: Option<String>,
+    source_arn: Option<String>,
+    statements: Option<Vec<Value>>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub arn: String,
+    pub name: String,
+}
+
+/// An IAM policy document.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Document<S> {
+    version: String,
+    statement: Vec<S>,
+}
+
+impl<S> Document<S> {
+    fn of(statement: Vec<S>) -> Self {
+        Document {
+            version: "2012-10-17".into(),
+            statement,
+        }
+    }
+}
+
+/// The one statement of a trust policy.
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Trust {
+    effect: String,
+    principal: Principal,
+    action: String,
+    condition: Condition,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Principal {
+    service: String,
+}
+
+#[derive(Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Condition {
+    string_equals: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    arn_like: Option<BTreeMap<String, String>>,
+}
+
 pub struct Role(pub Clients);
 
+impl Module for Role {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        Role(clients.clone())
+    }
+}
+
 impl Role {
-    fn trust(&self, p: &Properties) -> Value {
-        let mut condition = json!({"StringEquals": {"aws:SourceAccount": self.0.account}});
-        if let Some(arn) = &p.source_arn {
-            condition["ArnLike"] = json!({"aws:SourceArn": arn});
-        }
-        json!({"Version": "2012-10-17", "Statement": [{
-            "Effect": "Allow",
-            "Principal": {"Service": p.service},
-            "Action": "sts:AssumeRole",
-            "Condition": condition,
-        }]})
+    fn trust(&self, p: &Properties) -> Document<Trust> {
+        let one = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
+        Document::of(vec![Trust {
+            effect: "Allow".into(),
+            principal: Principal {
+                service: p.service.clone(),
+            },
+            action: "sts:AssumeRole".into(),
+            condition: Condition {
+                string_equals: one("aws:SourceAccount", &self.0.account),
+                arn_like: p.source_arn.as_deref().map(|a| one("aws:SourceArn", a)),
+            },
+        }])
     }
 
     async fn put_policy(&self, name: &str, p: &Properties) -> CloudResult<()> {
-        let doc = json!({"Version": "2012-10-17", "Statement": p.statements});
+        let doc = Document::of(p.statements.clone());
         self.0
             .iam
             .put_role_policy()
             .role_name(name)
             .policy_name(POLICY)
-            .policy_document(doc.to_string())
+            .policy_document(json_text(&doc))
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(())
+    }
+
+    /// Its inline policy first: IAM refuses to delete a role that still has one.
+    async fn remove(&self, name: &str) -> CloudResult<()> {
+        match self
+            .0
+            .iam
+            .delete_role_policy()
+            .role_name(name)
+            .policy_name(POLICY)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))
+        {
+            Ok(_) | Err(CloudError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        self.0
+            .iam
+            .delete_role()
+            .role_name(name)
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
@@ -70,17 +168,19 @@ impl Role {
     }
 }
 
-fn outputs(arn: &str, name: &str) -> Outputs {
-    [
-        ("arn".to_string(), json!(arn)),
-        ("name".to_string(), json!(name)),
-    ]
-    .into_iter()
-    .collect()
+fn json_text(doc: &impl Serialize) -> String {
+    serde_json::to_string(doc).expect("a policy serializes")
 }
 
-/// IAM returns policy documents URL-encoded.
-fn decode(doc: &str) -> Value {
+fn outputs(role: &aws_sdk_iam::types::Role) -> Outputs {
+    Outputs {
+        arn: role.arn().to_string(),
+        name: role.role_name().to_string(),
+    }
+}
+
+/// IAM returns policy documents URL-encoded. `None`: not a document of this shape.
+fn decode<T: DeserializeOwned>(doc: &str) -> Option<T> {
     let mut bytes = Vec::new();
     let raw = doc.as_bytes();
     let mut i = 0;
@@ -98,16 +198,20 @@ fn decode(doc: &str) -> Value {
     let text = String::from_utf8_lossy(&bytes);
     serde_json::from_str(&text)
         .or_else(|_| serde_json::from_str(doc))
-        .unwrap_or(Value::Null)
+        .ok()
 }
 
 #[async_trait]
-impl ResourceKind for Role {
-    fn immutable_fields(&self) -> &'static [&'static str] {
-        &[]
-    }
+impl Kind for Role {
+    type Properties = Properties;
+    type State = State;
+    type Outputs = Outputs;
 
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+    async fn observe(
+        &self,
+        target: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<State, Outputs>>> {
         let got = self
             .0
             .iam
@@ -134,14 +238,8 @@ impl ResourceKind for Role {
             .iter()
             .map(|t| (t.key().to_string(), t.value().to_string()))
             .collect();
-        let owned = names::is_owned(&target.tags, &tags);
-        let outputs = outputs(role.arn(), role.role_name());
-        if !owned {
-            return Ok(Some(Observed {
-                owned,
-                properties: json!({}),
-                outputs,
-            }));
+        if !names::is_owned(&target.tags, &tags) {
+            return Ok(Some(Found::Foreign));
         }
         let statements = match self
             .0
@@ -153,29 +251,31 @@ impl ResourceKind for Role {
             .await
             .map_err(|e| classify(e, NOT_FOUND))
         {
-            Ok(out) => decode(out.policy_document())["Statement"].clone(),
-            Err(CloudError::NotFound(_)) => Value::Null,
+            Ok(out) => decode::<Document<Value>>(out.policy_document()).map(|d| d.statement),
+            Err(CloudError::NotFound(_)) => None,
             Err(e) => return Err(e),
         };
-        let trust = role
-            .assume_role_policy_document()
-            .map(decode)
-            .unwrap_or(Value::Null);
-        let p: Properties = properties(target)?;
-        let trust_ok = trust == self.trust(&p);
-        Ok(Some(Observed {
-            owned,
-            properties: json!({
-                "service": if trust_ok { json!(p.service) } else { trust["Statement"][0]["Principal"]["Service"].clone() },
-                "source_arn": if trust_ok { json!(p.source_arn) } else { trust["Statement"][0]["Condition"]["ArnLike"]["aws:SourceArn"].clone() },
-                "statements": statements,
-            }),
-            outputs,
-        }))
+        let trust: Option<Document<Trust>> = role.assume_role_policy_document().and_then(decode);
+        let state = if trust.as_ref() == Some(&self.trust(p)) {
+            State {
+                service: Some(p.service.clone()),
+                source_arn: p.source_arn.clone(),
+                statements,
+            }
+        } else {
+            let first = trust.and_then(|t| t.statement.into_iter().next());
+            State {
+                service: first.as_ref().map(|t| t.principal.service.clone()),
+                source_arn: first
+                    .and_then(|t| t.condition.arn_like)
+                    .and_then(|a| a.get("aws:SourceArn").cloned()),
+                statements,
+            }
+        };
+        Ok(Found::ours(state, outputs(&role)))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
         let tags = tags_with_created_at(target)
             .into_iter()
             .map(|(k, v)| {
@@ -191,60 +291,48 @@ impl ResourceKind for Role {
             .iam
             .create_role()
             .role_name(&target.physical_name)
-            .assume_role_policy_document(self.trust(&p).to_string())
+            .assume_role_policy_document(json_text(&self.trust(p)))
             .description(format!("{} for {}", target.logical_id, p.service))
             .set_tags(Some(tags))
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        self.put_policy(&target.physical_name, &p).await?;
+        self.put_policy(&target.physical_name, p).await?;
         let role = out
             .role
             .ok_or_else(|| CloudError::Fatal("CreateRole returned no role".into()))?;
-        Ok(outputs(role.arn(), role.role_name()))
+        Ok(outputs(&role))
     }
 
     async fn update(
         &self,
         target: &Target,
-        observed: &Observed,
+        p: &Properties,
+        seen: &Seen<State, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
         self.0
             .iam
             .update_assume_role_policy()
             .role_name(&target.physical_name)
-            .policy_document(self.trust(&p).to_string())
+            .policy_document(json_text(&self.trust(p)))
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        self.put_policy(&target.physical_name, &p).await?;
-        Ok(observed.outputs.clone())
+        self.put_policy(&target.physical_name, p).await?;
+        Ok(seen.outputs.clone())
     }
 
-    async fn delete(&self, target: &Target, _observed: &Observed) -> CloudResult<()> {
-        // Inline policies first: IAM refuses to delete a role that still has one.
-        match self
-            .0
-            .iam
-            .delete_role_policy()
-            .role_name(&target.physical_name)
-            .policy_name(POLICY)
-            .send()
-            .await
-            .map_err(|e| classify(e, NOT_FOUND))
-        {
-            Ok(_) | Err(CloudError::NotFound(_)) => {}
-            Err(e) => return Err(e),
-        }
-        self.0
-            .iam
-            .delete_role()
-            .role_name(&target.physical_name)
-            .send()
-            .await
-            .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(())
+    async fn delete(
+        &self,
+        target: &Target,
+        _p: &Properties,
+        _seen: &Seen<State, Outputs>,
+    ) -> CloudResult<()> {
+        self.remove(&target.physical_name).await
+    }
+
+    async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
+        self.remove(&orphan.name).await
     }
 }

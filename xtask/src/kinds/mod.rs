@@ -30,14 +30,14 @@ pub mod sql_signing_key;
 pub mod sql_tenant_users;
 
 use std::collections::HashMap;
+use std::path::Path;
 use std::sync::Arc;
 
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::cloud::Clients;
-use crate::engine::{CloudError, CloudResult, ResourceKind, Target};
+use crate::engine::{CloudError, CloudResult, Kind, Orphan, ResourceKind, Target, Typed};
 use crate::model::NameStyle;
 
 /// What the model and the engine know of a kind without calling it.
@@ -57,228 +57,173 @@ pub struct KindInfo {
     /// Properties that name files or directories (a string or a list of strings): relative
     /// ones are relative to the stack file's directory.
     pub files: &'static [&'static str],
+    /// How the in-memory cloud and the virtual-time benchmark model it.
+    pub sim: Sim,
 }
 
-/// A resource as written in a stack file: `kind` picks the properties' type, so unknown fields
-/// and wrong types are reported with their line.
-#[derive(Debug, Deserialize, Serialize)]
-#[serde(tag = "kind", content = "properties", deny_unknown_fields)]
-pub enum Spec {
-    #[serde(rename = "cognito.user_pool")]
-    UserPool(cognito_user_pool::Properties),
-    #[serde(rename = "cognito.group")]
-    Group(cognito_group::Properties),
-    #[serde(rename = "cognito.app_client")]
-    AppClient(cognito_app_client::Properties),
-    #[serde(rename = "cognito.user")]
-    User(cognito_user::Properties),
-    #[serde(rename = "secretsmanager.generated_secret")]
-    GeneratedSecret(generated_secret::Properties),
-    #[serde(rename = "s3.bucket")]
-    Bucket(s3_bucket::Properties),
-    #[serde(rename = "s3.objects")]
-    Objects(s3_objects::Properties),
-    #[serde(rename = "secretsmanager.database_credentials")]
-    DatabaseCredentials(database_credentials::Properties),
-    #[serde(rename = "ec2.vpc")]
-    Vpc(ec2_vpc::Properties),
-    #[serde(rename = "ec2.subnet")]
-    Subnet(ec2_subnet::Properties),
-    #[serde(rename = "ec2.security_group")]
-    SecurityGroup(ec2_security_group::Properties),
-    #[serde(rename = "rds.db_subnet_group")]
-    SubnetGroup(rds_subnet_group::Properties),
-    #[serde(rename = "rds.cluster")]
-    Cluster(rds_cluster::Properties),
-    #[serde(rename = "rds.instance")]
-    Instance(rds_instance::Properties),
-    #[serde(rename = "rdsdata.sql_migrations")]
-    SqlMigrations(sql_migrations::Properties),
-    #[serde(rename = "rdsdata.login")]
-    SqlLogin(sql_login::Properties),
-    #[serde(rename = "rdsdata.signing_key")]
-    SqlSigningKey(sql_signing_key::Properties),
-    #[serde(rename = "rdsdata.tenant_users")]
-    SqlTenantUsers(sql_tenant_users::Properties),
-    #[serde(rename = "iam.role")]
-    Role(iam_role::Properties),
-    #[serde(rename = "s3vectors.bucket")]
-    VectorBucket(s3vectors_bucket::Properties),
-    #[serde(rename = "s3vectors.index")]
-    VectorIndex(s3vectors_index::Properties),
-    #[serde(rename = "bedrock.knowledge_base")]
-    KnowledgeBase(bedrock_knowledge_base::Properties),
-    #[serde(rename = "bedrock.data_source")]
-    DataSource(bedrock_data_source::Properties),
-    #[serde(rename = "bedrock.ingestion")]
-    Ingestion(bedrock_ingestion::Properties),
-    #[serde(rename = "agentcore.agent_package")]
-    AgentPackage(agentcore_package::Properties),
-    #[serde(rename = "agentcore.runtime")]
-    Runtime(agentcore_runtime::Properties),
+/// A kind as the in-memory cloud plays it: the mutating calls one create takes in reality, and
+/// AWS-like latencies in seconds (one call; from create until usable; from delete until gone).
+#[derive(Debug, Clone, Copy)]
+pub struct Sim {
+    pub create_steps: usize,
+    pub call: f64,
+    pub ready: f64,
+    pub gone: f64,
 }
 
-fn json(p: impl Serialize) -> Value {
-    serde_json::to_value(p).expect("properties serialize to JSON")
-}
+/// One call, a sixth of a second, usable and gone at once.
+pub const SIM: Sim = Sim {
+    create_steps: 1,
+    call: 0.15,
+    ready: 0.0,
+    gone: 0.0,
+};
 
-impl Spec {
-    pub fn into_parts(self) -> (&'static KindInfo, Value) {
-        match self {
-            Spec::UserPool(p) => (&cognito_user_pool::INFO, json(p)),
-            Spec::Group(p) => (&cognito_group::INFO, json(p)),
-            Spec::AppClient(p) => (&cognito_app_client::INFO, json(p)),
-            Spec::User(p) => (&cognito_user::INFO, json(p)),
-            Spec::GeneratedSecret(p) => (&generated_secret::INFO, json(p)),
-            Spec::Bucket(p) => (&s3_bucket::INFO, json(p)),
-            Spec::Objects(p) => (&s3_objects::INFO, json(p)),
-            Spec::DatabaseCredentials(p) => (&database_credentials::INFO, json(p)),
-            Spec::Vpc(p) => (&ec2_vpc::INFO, json(p)),
-            Spec::Subnet(p) => (&ec2_subnet::INFO, json(p)),
-            Spec::SecurityGroup(p) => (&ec2_security_group::INFO, json(p)),
-            Spec::SubnetGroup(p) => (&rds_subnet_group::INFO, json(p)),
-            Spec::Cluster(p) => (&rds_cluster::INFO, json(p)),
-            Spec::Instance(p) => (&rds_instance::INFO, json(p)),
-            Spec::SqlMigrations(p) => (&sql_migrations::INFO, json(p)),
-            Spec::SqlLogin(p) => (&sql_login::INFO, json(p)),
-            Spec::SqlSigningKey(p) => (&sql_signing_key::INFO, json(p)),
-            Spec::SqlTenantUsers(p) => (&sql_tenant_users::INFO, json(p)),
-            Spec::Role(p) => (&iam_role::INFO, json(p)),
-            Spec::VectorBucket(p) => (&s3vectors_bucket::INFO, json(p)),
-            Spec::VectorIndex(p) => (&s3vectors_index::INFO, json(p)),
-            Spec::KnowledgeBase(p) => (&bedrock_knowledge_base::INFO, json(p)),
-            Spec::DataSource(p) => (&bedrock_data_source::INFO, json(p)),
-            Spec::Ingestion(p) => (&bedrock_ingestion::INFO, json(p)),
-            Spec::AgentPackage(p) => (&agentcore_package::INFO, json(p)),
-            Spec::Runtime(p) => (&agentcore_runtime::INFO, json(p)),
-        }
+/// What a kind's module declares besides its behaviour: its metadata, its constructor, and the
+/// checks of what its properties name on disk (made before any API call).
+pub trait Module: Kind {
+    const INFO: &'static KindInfo;
+
+    fn new(clients: &Clients) -> Self;
+
+    fn check_files(_p: &Self::Properties, _root: &Path) -> Vec<String> {
+        Vec::new()
     }
 }
 
-pub const ALL: &[&KindInfo] = &[
-    &cognito_user_pool::INFO,
-    &cognito_group::INFO,
-    &cognito_app_client::INFO,
-    &cognito_user::INFO,
-    &generated_secret::INFO,
-    &s3_bucket::INFO,
-    &s3_objects::INFO,
-    &database_credentials::INFO,
-    &ec2_vpc::INFO,
-    &ec2_subnet::INFO,
-    &ec2_security_group::INFO,
-    &rds_subnet_group::INFO,
-    &rds_cluster::INFO,
-    &rds_instance::INFO,
-    &sql_migrations::INFO,
-    &sql_login::INFO,
-    &sql_signing_key::INFO,
-    &sql_tenant_users::INFO,
-    &iam_role::INFO,
-    &s3vectors_bucket::INFO,
-    &s3vectors_index::INFO,
-    &bedrock_knowledge_base::INFO,
-    &bedrock_data_source::INFO,
-    &bedrock_ingestion::INFO,
-    &agentcore_package::INFO,
-    &agentcore_runtime::INFO,
-];
+/// Something done for each kind with its own types (build its entry, read its properties).
+pub trait EachKind {
+    fn kind<K: Module>(&mut self);
+}
+
+/// Every kind: adding one is its module and one line here.
+pub fn each_kind(v: &mut impl EachKind) {
+    v.kind::<cognito_user_pool::UserPool>();
+    v.kind::<cognito_group::Group>();
+    v.kind::<cognito_app_client::AppClient>();
+    v.kind::<cognito_user::User>();
+    v.kind::<generated_secret::GeneratedSecret>();
+    v.kind::<s3_bucket::Bucket>();
+    v.kind::<s3_objects::Objects>();
+    v.kind::<database_credentials::DatabaseCredentials>();
+    v.kind::<ec2_vpc::Vpc>();
+    v.kind::<ec2_subnet::Subnet>();
+    v.kind::<ec2_security_group::SecurityGroup>();
+    v.kind::<rds_subnet_group::SubnetGroup>();
+    v.kind::<rds_cluster::Cluster>();
+    v.kind::<rds_instance::Instance>();
+    v.kind::<sql_migrations::SqlMigrations>();
+    v.kind::<sql_login::SqlLogin>();
+    v.kind::<sql_signing_key::SqlSigningKey>();
+    v.kind::<sql_tenant_users::SqlTenantUsers>();
+    v.kind::<iam_role::Role>();
+    v.kind::<s3vectors_bucket::VectorBucket>();
+    v.kind::<s3vectors_index::VectorIndex>();
+    v.kind::<bedrock_knowledge_base::KnowledgeBase>();
+    v.kind::<bedrock_data_source::DataSource>();
+    v.kind::<bedrock_ingestion::Ingestion>();
+    v.kind::<agentcore_package::AgentPackage>();
+    v.kind::<agentcore_runtime::Runtime>();
+}
+
+/// A kind as the engine uses it, with its types erased.
+pub struct Entry {
+    pub info: &'static KindInfo,
+    make: fn(&Clients) -> Arc<dyn ResourceKind>,
+    check_files: fn(&Value, &Path) -> Vec<String>,
+}
+
+impl EachKind for Vec<Entry> {
+    fn kind<K: Module>(&mut self) {
+        self.push(Entry {
+            info: K::INFO,
+            make: |c| Arc::new(Typed(K::new(c))),
+            check_files: |p, root| match serde_json::from_value::<K::Properties>(p.clone()) {
+                Ok(p) => K::check_files(&p, root),
+                Err(_) => Vec::new(), // reported with its line when the stack file was read
+            },
+        });
+    }
+}
+
+/// Every kind's entry.
+pub fn all() -> &'static [Entry] {
+    static ALL: std::sync::OnceLock<Vec<Entry>> = std::sync::OnceLock::new();
+    ALL.get_or_init(|| {
+        let mut all = Vec::new();
+        each_kind(&mut all);
+        all
+    })
+}
+
+/// The kind of that name.
+pub fn entry(kind: &str) -> Option<&'static Entry> {
+    all().iter().find(|e| e.info.kind == kind)
+}
+
+/// Every kind's metadata.
+pub fn infos() -> impl Iterator<Item = &'static KindInfo> {
+    all().iter().map(|e| e.info)
+}
+
+/// Every kind's name, as an error about an unknown one lists them.
+pub fn names() -> &'static [&'static str] {
+    static NAMES: std::sync::OnceLock<Vec<&'static str>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| infos().map(|i| i.kind).collect())
+}
+
+/// Reads the properties of a resource of kind `name` from `d` with the kind's own type, in
+/// place (so that an unknown field or a wrong type is reported at its own line), back as JSON.
+pub fn parse<'de, D: serde::Deserializer<'de>>(
+    name: &str,
+    d: D,
+) -> Option<Result<(&'static KindInfo, Value), D::Error>> {
+    struct Parse<'a, 'de, D: serde::Deserializer<'de>> {
+        name: &'a str,
+        d: Option<D>,
+        out: Option<Result<(&'static KindInfo, Value), D::Error>>,
+        de: std::marker::PhantomData<&'de ()>,
+    }
+    impl<'de, D: serde::Deserializer<'de>> EachKind for Parse<'_, 'de, D> {
+        fn kind<K: Module>(&mut self) {
+            if K::INFO.kind != self.name {
+                return;
+            }
+            if let Some(d) = self.d.take() {
+                self.out = Some(K::Properties::deserialize(d).map(|p| {
+                    let v = serde_json::to_value(p).expect("properties serialize to JSON");
+                    (K::INFO, v)
+                }));
+            }
+        }
+    }
+    let mut p = Parse {
+        name,
+        d: Some(d),
+        out: None,
+        de: std::marker::PhantomData,
+    };
+    each_kind(&mut p);
+    p.out
+}
 
 /// The implementations that talk to AWS (or the local cloud), by kind name.
 pub fn registry(clients: &Clients) -> HashMap<&'static str, Arc<dyn ResourceKind>> {
-    let c = clients.clone();
-    let kinds: Vec<(&KindInfo, Arc<dyn ResourceKind>)> = vec![
-        (
-            &cognito_user_pool::INFO,
-            Arc::new(cognito_user_pool::UserPool(c.clone())),
-        ),
-        (
-            &cognito_group::INFO,
-            Arc::new(cognito_group::Group(c.clone())),
-        ),
-        (
-            &cognito_app_client::INFO,
-            Arc::new(cognito_app_client::AppClient(c.clone())),
-        ),
-        (&cognito_user::INFO, Arc::new(cognito_user::User(c.clone()))),
-        (
-            &generated_secret::INFO,
-            Arc::new(generated_secret::GeneratedSecret(c.clone())),
-        ),
-        (&s3_bucket::INFO, Arc::new(s3_bucket::Bucket(c.clone()))),
-        (&s3_objects::INFO, Arc::new(s3_objects::Objects(c.clone()))),
-        (
-            &database_credentials::INFO,
-            Arc::new(database_credentials::DatabaseCredentials(c.clone())),
-        ),
-        (&ec2_vpc::INFO, Arc::new(ec2_vpc::Vpc(c.clone()))),
-        (&ec2_subnet::INFO, Arc::new(ec2_subnet::Subnet(c.clone()))),
-        (
-            &ec2_security_group::INFO,
-            Arc::new(ec2_security_group::SecurityGroup(c.clone())),
-        ),
-        (
-            &rds_subnet_group::INFO,
-            Arc::new(rds_subnet_group::SubnetGroup(c.clone())),
-        ),
-        (
-            &rds_cluster::INFO,
-            Arc::new(rds_cluster::Cluster(c.clone())),
-        ),
-        (
-            &rds_instance::INFO,
-            Arc::new(rds_instance::Instance(c.clone())),
-        ),
-        (
-            &sql_migrations::INFO,
-            Arc::new(sql_migrations::SqlMigrations(c.clone())),
-        ),
-        (&sql_login::INFO, Arc::new(sql_login::SqlLogin(c.clone()))),
-        (
-            &sql_signing_key::INFO,
-            Arc::new(sql_signing_key::SqlSigningKey(c.clone())),
-        ),
-        (
-            &sql_tenant_users::INFO,
-            Arc::new(sql_tenant_users::SqlTenantUsers(c.clone())),
-        ),
-        (&iam_role::INFO, Arc::new(iam_role::Role(c.clone()))),
-        (
-            &s3vectors_bucket::INFO,
-            Arc::new(s3vectors_bucket::VectorBucket(c.clone())),
-        ),
-        (
-            &s3vectors_index::INFO,
-            Arc::new(s3vectors_index::VectorIndex(c.clone())),
-        ),
-        (
-            &bedrock_knowledge_base::INFO,
-            Arc::new(bedrock_knowledge_base::KnowledgeBase(c.clone())),
-        ),
-        (
-            &bedrock_data_source::INFO,
-            Arc::new(bedrock_data_source::DataSource(c.clone())),
-        ),
-        (
-            &bedrock_ingestion::INFO,
-            Arc::new(bedrock_ingestion::Ingestion(c.clone())),
-        ),
-        (
-            &agentcore_package::INFO,
-            Arc::new(agentcore_package::AgentPackage(c.clone())),
-        ),
-        (
-            &agentcore_runtime::INFO,
-            Arc::new(agentcore_runtime::Runtime(c)),
-        ),
-    ];
-    kinds.into_iter().map(|(info, k)| (info.kind, k)).collect()
+    all()
+        .iter()
+        .map(|e| (e.info.kind, (e.make)(clients)))
+        .collect()
+}
+
+/// Checks of what a resource's properties point at on disk, made before any API call.
+pub fn check_files(info: &KindInfo, properties: &Value, root: &Path) -> Vec<String> {
+    entry(info.kind).map_or_else(Vec::new, |e| (e.check_files)(properties, root))
 }
 
 /// A resource no stack declares any more, as its ARN names it: the kind that deletes it, its
-/// physical name, and the outputs its kind's `delete` reads (`id`, `arn`). `None`: a kind that
-/// cannot be deleted from its ARN alone (an S3 Vectors index goes with its bucket's turn).
-pub fn from_arn(arn: &str) -> Option<(&'static str, String, crate::engine::Outputs)> {
+/// physical name and service id where the ARN holds them. `None`: a kind that cannot be deleted
+/// from its ARN alone (an S3 Vectors index goes with its bucket's turn).
+pub fn from_arn(arn: &str) -> Option<(&'static str, Orphan)> {
     let mut parts = arn.splitn(6, ':');
     let (_, _, service, _, _, resource) = (
         parts.next()?,
@@ -306,34 +251,48 @@ pub fn from_arn(arn: &str) -> Option<(&'static str, String, crate::engine::Outpu
         ("bedrock-agentcore", Some(("runtime", id))) => ("agentcore.runtime", "", id),
         _ => return None,
     };
-    let mut outputs = crate::engine::Outputs::new();
-    outputs.insert("arn".into(), Value::from(arn));
-    if !id.is_empty() {
-        outputs.insert("id".into(), Value::from(id));
+    let orphan = Orphan {
+        arn: arn.to_string(),
+        name: name.to_string(),
+        id: id.to_string(),
+    };
+    Some((kind, orphan))
+}
+
+/// The state of a resource that may be on its way out: being deleted (nothing to compare, no
+/// delete to start again), or live.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Life<S> {
+    Deleting { deleting: bool },
+    Live(S),
+}
+
+impl<S> Life<S> {
+    pub fn deleting() -> Self {
+        Life::Deleting { deleting: true }
     }
-    Some((kind, name.to_string(), outputs))
-}
 
-/// Checks of what a resource's properties point at on disk, made before any API call.
-pub fn check_files(info: &KindInfo, properties: &Value, root: &std::path::Path) -> Vec<String> {
-    match info.kind {
-        "s3.objects" => s3_objects::check_files(properties, root),
-        "agentcore.agent_package" => agentcore_package::check_files(properties, root),
-        _ => Vec::new(),
+    pub fn is_deleting(&self) -> bool {
+        matches!(self, Life::Deleting { .. })
+    }
+
+    pub fn live(&self) -> Option<&S> {
+        match self {
+            Life::Live(s) => Some(s),
+            Life::Deleting { .. } => None,
+        }
     }
 }
 
-/// The target's properties as the kind's own type.
-pub fn properties<T: DeserializeOwned>(target: &Target) -> CloudResult<T> {
-    serde_json::from_value(target.properties.clone()).map_err(|e| {
-        CloudError::Fatal(format!(
-            "{}: properties after resolving references: {e}",
-            target.logical_id
-        ))
-    })
+/// An identifier the service must return (a created resource's id or ARN): its absence is an
+/// error that names the call, never an empty string handed on.
+pub fn given(value: Option<&str>, what: &str) -> CloudResult<String> {
+    value
+        .map(str::to_string)
+        .ok_or_else(|| CloudError::Fatal(format!("{what}: the answer has no such field")))
 }
 
-/// Tags as the SDKs want them: our ownership tags plus the creation time.
 /// A `cidr_block` property: an IPv4 network address and a prefix from /16 to /28, the block
 /// sizes a VPC or subnet may have ("VPC CIDR blocks", Amazon VPC User Guide).
 pub fn cidr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -378,6 +337,7 @@ pub fn client_token(target: &Target, what: &str) -> String {
     hex::encode(h.finalize())
 }
 
+/// Tags as the SDKs want them: our ownership tags plus the creation time.
 pub fn tags_with_created_at(target: &Target) -> Vec<(String, String)> {
     let mut tags: Vec<(String, String)> = target.tags.clone().into_iter().collect();
     tags.extend(crate::model::names::creation_tags());
@@ -491,10 +451,10 @@ mod arn_tests {
             ),
         ];
         for (arn, kind, name, id) in cases {
-            let (k, n, outputs) = super::from_arn(arn).unwrap_or_else(|| panic!("{arn}"));
-            assert_eq!((k, n.as_str()), (kind, name), "{arn}");
-            assert_eq!(outputs["arn"], arn);
-            assert_eq!(outputs.get("id").and_then(|v| v.as_str()), id, "{arn}");
+            let (k, o) = super::from_arn(arn).unwrap_or_else(|| panic!("{arn}"));
+            assert_eq!((k, o.name.as_str()), (kind, name), "{arn}");
+            assert_eq!(o.arn, arn);
+            assert_eq!(o.id, id.unwrap_or_default(), "{arn}");
         }
         assert!(super::from_arn("arn:aws:s3vectors:us-east-1:1:bucket/b/index/i").is_none());
         assert!(super::from_arn("not an arn").is_none());

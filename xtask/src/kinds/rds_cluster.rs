@@ -11,13 +11,12 @@
 use async_trait::async_trait;
 use aws_sdk_rds::types::ServerlessV2ScalingConfiguration;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::rds_subnet_group::{is_ours, rds_tags, NOT_FOUND};
-use super::{properties, KindInfo};
+use super::{given, KindInfo, Life, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
+    change, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Progress, Seen, Target,
 };
 use crate::model::NameStyle;
 
@@ -29,6 +28,12 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 3600,
     cascades: false,
     files: &[],
+    sim: Sim {
+        call: 2.0,
+        ready: 420.0,
+        gone: 300.0,
+        ..SIM
+    },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -57,7 +62,42 @@ fn default_pause() -> i32 {
     300
 }
 
+/// What `observe` reads back, in the properties' vocabulary, and whether the Data API is on.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Current {
+    pub engine_version: Option<String>,
+    pub database_name: Option<String>,
+    pub subnet_group_name: Option<String>,
+    pub security_group_ids: Vec<String>,
+    pub min_capacity: Option<f64>,
+    pub max_capacity: Option<f64>,
+    pub seconds_until_auto_pause: Option<i32>,
+    pub protect: Option<bool>,
+    pub http_endpoint: Option<bool>,
+}
+
+type State = Life<Current>;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub id: String,
+    pub arn: String,
+    pub master_secret_arn: Option<String>,
+    pub database: Option<String>,
+    /// Known once the cluster is available.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+}
+
 pub struct Cluster(pub Clients);
+
+impl Module for Cluster {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        Cluster(clients.clone())
+    }
+}
 
 impl Cluster {
     async fn describe(&self, id: &str) -> CloudResult<Option<aws_sdk_rds::types::DbCluster>> {
@@ -78,11 +118,10 @@ impl Cluster {
 
     /// The Data API of a Serverless v2 cluster (`EnableHttpEndpoint`, not ModifyDBCluster).
     async fn enable_data_api(&self, outputs: &Outputs) -> CloudResult<()> {
-        let arn = outputs["arn"].as_str().unwrap_or_default();
         self.0
             .rds
             .enable_http_endpoint()
-            .resource_arn(arn)
+            .resource_arn(&outputs.arn)
             .send()
             .await
             .map_err(|e| busy(classify(e, NOT_FOUND)))?;
@@ -100,97 +139,86 @@ fn minor_upgrade_of(desired: &str, current: &str) -> bool {
     matches!((parse(desired), parse(current)), (Some((dm, dn)), Some((cm, cn))) if dm == cm && cn > dn)
 }
 
-fn outputs(c: &aws_sdk_rds::types::DbCluster, ready: bool) -> Outputs {
-    let mut o: Outputs = [
-        ("id", json!(c.db_cluster_identifier())),
-        ("arn", json!(c.db_cluster_arn())),
-        (
-            "master_secret_arn",
-            json!(c.master_user_secret().and_then(|s| s.secret_arn())),
-        ),
-        ("database", json!(c.database_name())),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    if ready {
-        o.insert("endpoint".into(), json!(c.endpoint()));
-    }
-    o
+fn outputs(c: &aws_sdk_rds::types::DbCluster, ready: bool) -> CloudResult<Outputs> {
+    Ok(Outputs {
+        id: given(c.db_cluster_identifier(), "DescribeDBClusters")?,
+        arn: given(c.db_cluster_arn(), "DescribeDBClusters")?,
+        master_secret_arn: c
+            .master_user_secret()
+            .and_then(|s| s.secret_arn())
+            .map(str::to_string),
+        database: c.database_name().map(str::to_string),
+        endpoint: ready.then(|| c.endpoint().map(str::to_string)).flatten(),
+    })
 }
 
 #[async_trait]
-impl ResourceKind for Cluster {
+impl Kind for Cluster {
+    type Properties = Properties;
+    type State = State;
+    type Outputs = Outputs;
+
     fn immutable_fields(&self) -> &'static [&'static str] {
         &["database_name", "subnet_group_name"]
     }
 
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+    async fn observe(
+        &self,
+        target: &Target,
+        _p: &Properties,
+    ) -> CloudResult<Option<Found<State, Outputs>>> {
         let Some(c) = self.describe(&target.physical_name).await? else {
             return Ok(None);
         };
         // Ours by tags in every state, deleting included: what is not ours is neither deleted
         // nor passed on (no ARN, no endpoint in its outputs).
         if !is_ours(&self.0, c.db_cluster_arn().unwrap_or_default(), target).await? {
-            return Ok(Some(Observed::foreign()));
+            return Ok(Some(Found::Foreign));
         }
         if c.status() == Some("deleting") {
-            return Ok(Some(Observed {
-                owned: true,
-                properties: json!({"status": "deleting"}),
-                outputs: outputs(&c, false),
-            }));
+            return Ok(Found::ours(Life::deleting(), outputs(&c, false)?));
         }
         let scaling = c.serverless_v2_scaling_configuration();
-        let mut sgs: Vec<&str> = c
+        let mut security_group_ids: Vec<String> = c
             .vpc_security_groups()
             .iter()
-            .filter_map(|g| g.vpc_security_group_id())
+            .filter_map(|g| g.vpc_security_group_id().map(str::to_string))
             .collect();
-        sgs.sort();
-        Ok(Some(Observed {
-            owned: true,
-            properties: json!({
-                "engine_version": c.engine_version(),
-                "database_name": c.database_name(),
-                "subnet_group_name": c.db_subnet_group(),
-                "security_group_ids": sgs,
-                "min_capacity": scaling.and_then(|s| s.min_capacity()),
-                "max_capacity": scaling.and_then(|s| s.max_capacity()),
-                "seconds_until_auto_pause": scaling.and_then(|s| s.seconds_until_auto_pause()),
-                "protect": c.deletion_protection(),
-                "http_endpoint": c.http_endpoint_enabled(),
-            }),
-            outputs: outputs(&c, c.status() == Some("available")),
-        }))
+        security_group_ids.sort();
+        let state = Current {
+            engine_version: c.engine_version().map(str::to_string),
+            database_name: c.database_name().map(str::to_string),
+            subnet_group_name: c.db_subnet_group().map(str::to_string),
+            security_group_ids,
+            min_capacity: scaling.and_then(|s| s.min_capacity()),
+            max_capacity: scaling.and_then(|s| s.max_capacity()),
+            seconds_until_auto_pause: scaling.and_then(|s| s.seconds_until_auto_pause()),
+            protect: c.deletion_protection(),
+            http_endpoint: c.http_endpoint_enabled(),
+        };
+        let ready = c.status() == Some("available");
+        Ok(Found::ours(Life::Live(state), outputs(&c, ready)?))
     }
 
-    fn diff(&self, target: &Target, observed: &Observed) -> Vec<FieldChange> {
-        let mut changes = crate::engine::diff_properties(
-            &target.properties,
-            &observed.properties,
-            self.immutable_fields(),
-        );
-        changes.retain(|c| {
-            c.field != "engine_version"
-                || !minor_upgrade_of(
-                    c.desired.as_str().unwrap_or_default(),
-                    c.current.as_str().unwrap_or_default(),
-                )
-        });
-        if observed.properties["http_endpoint"] != json!(true) {
-            changes.push(FieldChange {
-                field: "http_endpoint".into(),
-                current: observed.properties["http_endpoint"].clone(),
-                desired: json!(true),
-                replaces: false,
-            });
+    fn diff(
+        &self,
+        p: &Properties,
+        seen: &Seen<State, Outputs>,
+        mut changes: Vec<FieldChange>,
+    ) -> Vec<FieldChange> {
+        let Some(current) = seen.state.live() else {
+            return changes;
+        };
+        let have = current.engine_version.as_deref().unwrap_or_default();
+        changes
+            .retain(|c| c.field != "engine_version" || !minor_upgrade_of(&p.engine_version, have));
+        if current.http_endpoint != Some(true) {
+            changes.push(change("http_endpoint", current.http_endpoint, true));
         }
         changes
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
         let out = self
             .0
             .rds
@@ -205,7 +233,7 @@ impl ResourceKind for Cluster {
             .storage_encrypted(true)
             .db_subnet_group_name(&p.subnet_group_name)
             .set_vpc_security_group_ids(Some(p.security_group_ids.clone()))
-            .serverless_v2_scaling_configuration(scaling(&p))
+            .serverless_v2_scaling_configuration(scaling(p))
             .deletion_protection(p.protect)
             .copy_tags_to_snapshot(true)
             .set_tags(Some(rds_tags(target)))
@@ -215,16 +243,16 @@ impl ResourceKind for Cluster {
         let c = out
             .db_cluster()
             .ok_or_else(|| CloudError::Fatal("CreateDBCluster returned no cluster".into()))?;
-        Ok(outputs(c, false))
+        outputs(c, false)
     }
 
     async fn update(
         &self,
         target: &Target,
-        observed: &Observed,
+        p: &Properties,
+        seen: &Seen<State, Outputs>,
         changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
         // The version only when it is to change: after an automatic minor upgrade the stack's
         // older one would be a downgrade, which AWS refuses.
         let upgrade = changes.iter().any(|c| c.field == "engine_version");
@@ -234,19 +262,24 @@ impl ResourceKind for Cluster {
             .db_cluster_identifier(&target.physical_name)
             .set_engine_version(upgrade.then(|| p.engine_version.clone()))
             .set_vpc_security_group_ids(Some(p.security_group_ids.clone()))
-            .serverless_v2_scaling_configuration(scaling(&p))
+            .serverless_v2_scaling_configuration(scaling(p))
             .deletion_protection(p.protect)
             .apply_immediately(true)
             .send()
             .await
             .map_err(|e| busy(classify(e, NOT_FOUND)))?;
-        if observed.properties["http_endpoint"] != json!(true) {
-            self.enable_data_api(&observed.outputs).await?;
+        if seen.state.live().and_then(|c| c.http_endpoint) != Some(true) {
+            self.enable_data_api(&seen.outputs).await?;
         }
-        Ok(observed.outputs.clone())
+        Ok(seen.outputs.clone())
     }
 
-    async fn poll_ready(&self, target: &Target, outputs: &Outputs) -> CloudResult<Progress> {
+    async fn poll_ready(
+        &self,
+        target: &Target,
+        _p: &Properties,
+        outputs: &Outputs,
+    ) -> CloudResult<Progress<Outputs>> {
         match self.describe(&target.physical_name).await? {
             Some(c)
                 if c.status() == Some("available") && c.http_endpoint_enabled() != Some(true) =>
@@ -255,7 +288,7 @@ impl ResourceKind for Cluster {
                 Ok(Progress::Pending("enabling the Data API".into()))
             }
             Some(c) if c.status() == Some("available") => {
-                Ok(Progress::Done(self::outputs(&c, true)))
+                Ok(Progress::Done(self::outputs(&c, true)?))
             }
             Some(c) => Ok(Progress::Pending(format!(
                 "cluster {}",
@@ -265,19 +298,33 @@ impl ResourceKind for Cluster {
         }
     }
 
-    async fn delete(&self, target: &Target, observed: &Observed) -> CloudResult<()> {
-        if observed.properties.get("status") == Some(&json!("deleting")) {
-            return Ok(());
+    async fn delete(
+        &self,
+        target: &Target,
+        _p: &Properties,
+        seen: &Seen<State, Outputs>,
+    ) -> CloudResult<()> {
+        match &seen.state {
+            Life::Deleting { .. } => Ok(()),
+            Life::Live(c) => {
+                self.remove(&target.physical_name, c.protect == Some(true))
+                    .await
+            }
         }
-        let protect = observed.properties["protect"] == json!(true);
-        let mut call = self
-            .0
-            .rds
-            .delete_db_cluster()
-            .db_cluster_identifier(&target.physical_name);
+    }
+
+    async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
+        self.remove(&orphan.name, false).await
+    }
+}
+
+impl Cluster {
+    /// Deletes the cluster; a protected one leaves a final snapshot.
+    async fn remove(&self, name: &str, protect: bool) -> CloudResult<()> {
+        let mut call = self.0.rds.delete_db_cluster().db_cluster_identifier(name);
         call = if protect {
             call.skip_final_snapshot(false)
-                .final_db_snapshot_identifier(format!("{}-final", target.physical_name))
+                .final_db_snapshot_identifier(format!("{name}-final"))
         } else {
             call.skip_final_snapshot(true)
         };

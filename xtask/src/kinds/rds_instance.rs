@@ -2,14 +2,13 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::rds_cluster::busy;
 use super::rds_subnet_group::{is_ours, rds_tags, NOT_FOUND};
-use super::{properties, KindInfo};
+use super::{given, KindInfo, Life, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
+    CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Progress, Seen, Target,
 };
 use crate::model::NameStyle;
 
@@ -21,6 +20,12 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 3600,
     cascades: false,
     files: &[],
+    sim: Sim {
+        call: 2.0,
+        ready: 480.0,
+        gone: 400.0,
+        ..SIM
+    },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -55,54 +60,70 @@ impl Instance {
     }
 }
 
-fn outputs(i: &aws_sdk_rds::types::DbInstance, ready: bool) -> Outputs {
-    let mut o: Outputs = [
-        ("id", json!(i.db_instance_identifier())),
-        ("arn", json!(i.db_instance_arn())),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect();
-    if ready {
-        o.insert(
-            "endpoint".into(),
-            json!(i.endpoint().and_then(|e| e.address())),
-        );
-    }
-    o
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub id: String,
+    pub arn: String,
+    /// Known once the instance is available.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
 }
 
+impl Module for Instance {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        Instance(clients.clone())
+    }
+}
+
+fn outputs(i: &aws_sdk_rds::types::DbInstance) -> CloudResult<Outputs> {
+    let ready = i.db_instance_status() == Some("available");
+    Ok(Outputs {
+        id: given(i.db_instance_identifier(), "DescribeDBInstances")?,
+        arn: given(i.db_instance_arn(), "DescribeDBInstances")?,
+        endpoint: ready
+            .then(|| i.endpoint().and_then(|e| e.address()).map(str::to_string))
+            .flatten(),
+    })
+}
+
+type State = Life<Properties>;
+
 #[async_trait]
-impl ResourceKind for Instance {
+impl Kind for Instance {
+    type Properties = Properties;
+    type State = State;
+    type Outputs = Outputs;
+
     fn immutable_fields(&self) -> &'static [&'static str] {
         &["cluster_id"]
     }
 
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+    async fn observe(
+        &self,
+        target: &Target,
+        _p: &Properties,
+    ) -> CloudResult<Option<Found<State, Outputs>>> {
         let Some(i) = self.describe(&target.physical_name).await? else {
             return Ok(None);
         };
         // Ours by tags in every state, deleting included: what is not ours is neither deleted
         // nor passed on (no ARN in its outputs).
         if !is_ours(&self.0, i.db_instance_arn().unwrap_or_default(), target).await? {
-            return Ok(Some(Observed::foreign()));
+            return Ok(Some(Found::Foreign));
         }
         if i.db_instance_status() == Some("deleting") {
-            return Ok(Some(Observed {
-                owned: true,
-                properties: json!({"status": "deleting"}),
-                outputs: outputs(&i, false),
-            }));
+            return Ok(Found::ours(Life::deleting(), outputs(&i)?));
         }
-        Ok(Some(Observed {
-            owned: true,
-            properties: json!({"cluster_id": i.db_cluster_identifier(), "instance_class": i.db_instance_class()}),
-            outputs: outputs(&i, i.db_instance_status() == Some("available")),
-        }))
+        let state = Properties {
+            cluster_id: i.db_cluster_identifier().unwrap_or_default().to_string(),
+            instance_class: i.db_instance_class().unwrap_or_default().to_string(),
+        };
+        Ok(Found::ours(Life::Live(state), outputs(&i)?))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
         let out = self
             .0
             .rds
@@ -118,16 +139,16 @@ impl ResourceKind for Instance {
         let i = out
             .db_instance()
             .ok_or_else(|| CloudError::Fatal("CreateDBInstance returned no instance".into()))?;
-        Ok(outputs(i, false))
+        outputs(i)
     }
 
     async fn update(
         &self,
         target: &Target,
-        observed: &Observed,
+        p: &Properties,
+        seen: &Seen<State, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
         self.0
             .rds
             .modify_db_instance()
@@ -137,13 +158,18 @@ impl ResourceKind for Instance {
             .send()
             .await
             .map_err(|e| busy(classify(e, NOT_FOUND)))?;
-        Ok(observed.outputs.clone())
+        Ok(seen.outputs.clone())
     }
 
-    async fn poll_ready(&self, target: &Target, outputs: &Outputs) -> CloudResult<Progress> {
+    async fn poll_ready(
+        &self,
+        target: &Target,
+        _p: &Properties,
+        outputs: &Outputs,
+    ) -> CloudResult<Progress<Outputs>> {
         match self.describe(&target.physical_name).await? {
             Some(i) if i.db_instance_status() == Some("available") => {
-                Ok(Progress::Done(self::outputs(&i, true)))
+                Ok(Progress::Done(self::outputs(&i)?))
             }
             Some(i) => Ok(Progress::Pending(format!(
                 "instance {}",
@@ -153,14 +179,29 @@ impl ResourceKind for Instance {
         }
     }
 
-    async fn delete(&self, target: &Target, observed: &Observed) -> CloudResult<()> {
-        if observed.properties.get("status") == Some(&json!("deleting")) {
+    async fn delete(
+        &self,
+        target: &Target,
+        _p: &Properties,
+        seen: &Seen<State, Outputs>,
+    ) -> CloudResult<()> {
+        if seen.state.is_deleting() {
             return Ok(());
         }
+        self.remove(&target.physical_name).await
+    }
+
+    async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
+        self.remove(&orphan.name).await
+    }
+}
+
+impl Instance {
+    async fn remove(&self, name: &str) -> CloudResult<()> {
         self.0
             .rds
             .delete_db_instance()
-            .db_instance_identifier(&target.physical_name)
+            .db_instance_identifier(name)
             .skip_final_snapshot(true)
             .send()
             .await

@@ -3,12 +3,11 @@
 use async_trait::async_trait;
 use aws_sdk_rds::types::Tag;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
 use super::ec2_vpc::dependency_wait;
-use super::{properties, tags_with_created_at, KindInfo};
+use super::{given, tags_with_created_at, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{found, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target};
+use crate::engine::{found, CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target};
 use crate::model::{names, NameStyle};
 
 pub const INFO: KindInfo = KindInfo {
@@ -19,6 +18,7 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 900,
     cascades: false,
     files: &[],
+    sim: Sim { call: 0.5, ..SIM },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -35,7 +35,34 @@ pub(super) const NOT_FOUND: &[&str] = &[
     "DBInstanceNotFoundFault",
 ];
 
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub name: String,
+    pub arn: String,
+}
+
 pub struct SubnetGroup(pub Clients);
+
+impl Module for SubnetGroup {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        SubnetGroup(clients.clone())
+    }
+}
+
+impl SubnetGroup {
+    async fn remove(&self, name: &str) -> CloudResult<()> {
+        self.0
+            .rds
+            .delete_db_subnet_group()
+            .db_subnet_group_name(name)
+            .send()
+            .await
+            .map_err(|e| dependency_wait(classify(e, NOT_FOUND)))?;
+        Ok(())
+    }
+}
 
 pub(super) fn rds_tags(target: &Target) -> Vec<Tag> {
     tags_with_created_at(target)
@@ -77,18 +104,17 @@ pub(super) async fn is_ours(clients: &Clients, arn: &str, target: &Target) -> Cl
     Ok(tags.is_some_and(|t| names::is_owned(&target.tags, &t)))
 }
 
-fn outputs(name: &str, arn: Option<&str>) -> Outputs {
-    [
-        ("name".to_string(), json!(name)),
-        ("arn".to_string(), json!(arn)),
-    ]
-    .into_iter()
-    .collect()
-}
-
 #[async_trait]
-impl ResourceKind for SubnetGroup {
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+impl Kind for SubnetGroup {
+    type Properties = Properties;
+    type State = Properties;
+    type Outputs = Outputs;
+
+    async fn observe(
+        &self,
+        target: &Target,
+        _p: &Properties,
+    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
         let got = self
             .0
             .rds
@@ -102,66 +128,75 @@ impl ResourceKind for SubnetGroup {
         let Some(g) = out.db_subnet_groups().first() else {
             return Ok(None);
         };
-        let arn = g.db_subnet_group_arn().unwrap_or_default();
-        let mut subnets: Vec<&str> = g
+        let arn = given(g.db_subnet_group_arn(), "DescribeDBSubnetGroups")?;
+        if !names::is_owned(&target.tags, &tags_of(&self.0, &arn).await?) {
+            return Ok(Some(Found::Foreign));
+        }
+        let mut subnet_ids: Vec<String> = g
             .subnets()
             .iter()
-            .filter_map(|s| s.subnet_identifier())
+            .filter_map(|s| s.subnet_identifier().map(str::to_string))
             .collect();
-        subnets.sort();
-        Ok(Some(Observed {
-            owned: names::is_owned(&target.tags, &tags_of(&self.0, arn).await?),
-            properties: json!({"subnet_ids": subnets, "description": g.db_subnet_group_description()}),
-            outputs: outputs(&target.physical_name, Some(arn)),
-        }))
+        subnet_ids.sort();
+        let state = Properties {
+            subnet_ids,
+            description: g
+                .db_subnet_group_description()
+                .unwrap_or_default()
+                .to_string(),
+        };
+        let name = target.physical_name.clone();
+        Ok(Found::ours(state, Outputs { name, arn }))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
         let out = self
             .0
             .rds
             .create_db_subnet_group()
             .db_subnet_group_name(&target.physical_name)
             .db_subnet_group_description(&p.description)
-            .set_subnet_ids(Some(p.subnet_ids))
+            .set_subnet_ids(Some(p.subnet_ids.clone()))
             .set_tags(Some(rds_tags(target)))
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(outputs(
-            &target.physical_name,
-            out.db_subnet_group().and_then(|g| g.db_subnet_group_arn()),
-        ))
+        let arn = out.db_subnet_group().and_then(|g| g.db_subnet_group_arn());
+        Ok(Outputs {
+            name: target.physical_name.clone(),
+            arn: given(arn, "CreateDBSubnetGroup")?,
+        })
     }
 
     async fn update(
         &self,
         target: &Target,
-        observed: &Observed,
+        p: &Properties,
+        seen: &Seen<Properties, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
         self.0
             .rds
             .modify_db_subnet_group()
             .db_subnet_group_name(&target.physical_name)
             .db_subnet_group_description(&p.description)
-            .set_subnet_ids(Some(p.subnet_ids))
+            .set_subnet_ids(Some(p.subnet_ids.clone()))
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(observed.outputs.clone())
+        Ok(seen.outputs.clone())
     }
 
-    async fn delete(&self, target: &Target, _observed: &Observed) -> CloudResult<()> {
-        self.0
-            .rds
-            .delete_db_subnet_group()
-            .db_subnet_group_name(&target.physical_name)
-            .send()
-            .await
-            .map_err(|e| dependency_wait(classify(e, NOT_FOUND)))?;
-        Ok(())
+    async fn delete(
+        &self,
+        target: &Target,
+        _p: &Properties,
+        _seen: &Seen<Properties, Outputs>,
+    ) -> CloudResult<()> {
+        self.remove(&target.physical_name).await
+    }
+
+    async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
+        self.remove(&orphan.name).await
     }
 }

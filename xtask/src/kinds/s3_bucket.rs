@@ -9,12 +9,11 @@ use aws_sdk_s3::types::{
     Tag, VersioningConfiguration,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::{tags_with_created_at, KindInfo};
+use super::{tags_with_created_at, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+    change, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target,
 };
 use crate::model::{names, NameStyle};
 
@@ -26,6 +25,10 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 600,
     cascades: false,
     files: &[],
+    sim: Sim {
+        create_steps: 4, // CreateBucket, public access block, encryption, versioning
+        ..SIM
+    },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -43,15 +46,35 @@ fn yes() -> bool {
 
 const NOT_FOUND: &[&str] = &["NotFound", "NoSuchBucket"];
 
+/// The properties as found, and whether default encryption is on.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct State {
+    versioning: bool,
+    block_public_access: bool,
+    encrypted: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub name: String,
+    pub arn: String,
+}
+
 pub struct Bucket(pub Clients);
 
+impl Module for Bucket {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        Bucket(clients.clone())
+    }
+}
+
 fn outputs(name: &str) -> Outputs {
-    [
-        ("name".to_string(), json!(name)),
-        ("arn".to_string(), json!(format!("arn:aws:s3:::{name}"))),
-    ]
-    .into_iter()
-    .collect()
+    Outputs {
+        name: name.to_string(),
+        arn: format!("arn:aws:s3:::{name}"),
+    }
 }
 
 impl Bucket {
@@ -167,6 +190,20 @@ impl Bucket {
         }
     }
 
+    /// Empties the bucket, then deletes it.
+    async fn remove(&self, name: &str) -> CloudResult<()> {
+        self.empty(name).await?;
+        self.0
+            .s3
+            .delete_bucket()
+            .bucket(name)
+            .expected_bucket_owner(&self.0.account)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(())
+    }
+
     /// Deletes every object version and delete marker, a page at a time.
     async fn empty(&self, name: &str) -> CloudResult<()> {
         loop {
@@ -221,8 +258,16 @@ impl Bucket {
 }
 
 #[async_trait]
-impl ResourceKind for Bucket {
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+impl Kind for Bucket {
+    type Properties = Properties;
+    type State = State;
+    type Outputs = Outputs;
+
+    async fn observe(
+        &self,
+        target: &Target,
+        _p: &Properties,
+    ) -> CloudResult<Option<Found<State, Outputs>>> {
         let name = &target.physical_name;
         let head = self
             .0
@@ -236,7 +281,7 @@ impl ResourceKind for Bucket {
         // (bucket names are global). Not ours, whatever tags it carries: never touched.
         if let Err(e) = &head {
             if e.raw_response().map(|r| r.status().as_u16()) == Some(403) {
-                return Ok(Some(Observed::foreign()));
+                return Ok(Some(Found::Foreign));
             }
         }
         match head.map_err(|e| classify(e, NOT_FOUND)) {
@@ -263,36 +308,29 @@ impl ResourceKind for Bucket {
             Err(e) => return Err(e),
         };
         if !names::is_owned(&target.tags, &tags) {
-            return Ok(Some(Observed::foreign()));
+            return Ok(Some(Found::Foreign));
         }
-        let encrypted = self.encrypted(name).await?;
-        Ok(Some(Observed {
-            owned: true,
-            properties: json!({
-                "versioning": self.versioning(name).await?,
-                "block_public_access": self.public_access_blocked(name).await?,
-                "encrypted": encrypted,
-            }),
-            outputs: outputs(name),
-        }))
+        let state = State {
+            encrypted: self.encrypted(name).await?,
+            versioning: self.versioning(name).await?,
+            block_public_access: self.public_access_blocked(name).await?,
+        };
+        Ok(Found::ours(state, outputs(name)))
     }
 
-    fn diff(&self, target: &Target, observed: &Observed) -> Vec<FieldChange> {
-        let mut changes =
-            crate::engine::diff_properties(&target.properties, &observed.properties, &[]);
-        if observed.properties["encrypted"] != json!(true) {
-            changes.push(FieldChange {
-                field: "encrypted".into(),
-                current: json!(false),
-                desired: json!(true),
-                replaces: false,
-            });
+    fn diff(
+        &self,
+        _p: &Properties,
+        seen: &Seen<State, Outputs>,
+        mut changes: Vec<FieldChange>,
+    ) -> Vec<FieldChange> {
+        if !seen.state.encrypted {
+            changes.push(change("encrypted", false, true));
         }
         changes
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = super::properties(target)?;
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
         let name = &target.physical_name;
         let mut config = CreateBucketConfiguration::builder();
         if self.0.region != "us-east-1" {
@@ -317,31 +355,31 @@ impl ResourceKind for Bucket {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        self.configure(name, &p).await?;
+        self.configure(name, p).await?;
         Ok(outputs(name))
     }
 
     async fn update(
         &self,
         target: &Target,
-        observed: &Observed,
+        p: &Properties,
+        seen: &Seen<State, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        let p: Properties = super::properties(target)?;
-        self.configure(&target.physical_name, &p).await?;
-        Ok(observed.outputs.clone())
+        self.configure(&target.physical_name, p).await?;
+        Ok(seen.outputs.clone())
     }
 
-    async fn delete(&self, target: &Target, _observed: &Observed) -> CloudResult<()> {
-        self.empty(&target.physical_name).await?;
-        self.0
-            .s3
-            .delete_bucket()
-            .bucket(&target.physical_name)
-            .expected_bucket_owner(&self.0.account)
-            .send()
-            .await
-            .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(())
+    async fn delete(
+        &self,
+        target: &Target,
+        _p: &Properties,
+        _seen: &Seen<State, Outputs>,
+    ) -> CloudResult<()> {
+        self.remove(&target.physical_name).await
+    }
+
+    async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
+        self.remove(&orphan.name).await
     }
 }

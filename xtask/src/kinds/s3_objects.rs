@@ -10,13 +10,13 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
 use md5::{Digest as _, Md5};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::Value;
 use sha2::Sha256;
 
-use super::{properties, KindInfo};
+use super::{KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    found, CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target,
 };
 use crate::model::NameStyle;
 
@@ -28,6 +28,11 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 600,
     cascades: false,
     files: &["source"],
+    sim: Sim {
+        create_steps: 3, // uploads
+        call: 0.8,
+        ..SIM
+    },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -58,10 +63,7 @@ const SIDECAR_MAX_BYTES: u64 = 10 * 1024;
 /// Every document has a sidecar, every sidecar a document, and each sidecar is
 /// `{"metadataAttributes": {...}}` with string, number or boolean values, under 10 KB, with the
 /// required attribute set to an allowed value. Each problem names its file.
-pub fn check_files(properties: &Value, root: &Path) -> Vec<String> {
-    let Ok(p) = serde_json::from_value::<Properties>(properties.clone()) else {
-        return Vec::new();
-    };
+fn check_files(p: &Properties, root: &Path) -> Vec<String> {
     let dir = root.join(&p.source);
     let files = match local_files(&dir, "") {
         Ok(f) => f,
@@ -72,14 +74,14 @@ pub fn check_files(properties: &Value, root: &Path) -> Vec<String> {
             )]
         }
     };
-    let Some(rule) = p.sidecars else {
+    let Some(rule) = &p.sidecars else {
         return Vec::new();
     };
     let mut problems = Vec::new();
     for (key, (path, _)) in &files {
         match key.strip_suffix(SIDECAR) {
             Some(document) if !files.contains_key(document) => problems.push(format!("{} is a sidecar without its document {document}", path.display())),
-            Some(_) => problems.extend(check_sidecar(path, &rule).err()),
+            Some(_) => problems.extend(check_sidecar(path, rule).err()),
             None if !files.contains_key(&format!("{key}{SIDECAR}")) => {
                 problems.push(format!("{} has no metadata sidecar: add {}{SIDECAR} with {{\"metadataAttributes\": {{\"{}\": ...}}}}", path.display(), path.display(), rule.attribute))
             }
@@ -136,7 +138,34 @@ fn check_sidecar(path: &Path, rule: &Sidecars) -> Result<(), String> {
 
 const NOT_FOUND: &[&str] = &["NoSuchBucket", "NotFound"];
 
+/// What is under the prefix: object key -> ETag (the MD5 of a single-part upload).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct State {
+    files: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub bucket: String,
+    pub prefix: String,
+    pub digest: String,
+    pub count: usize,
+    pub metadata_count: usize,
+}
+
 pub struct Objects(pub Clients);
+
+impl Module for Objects {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        Objects(clients.clone())
+    }
+
+    fn check_files(p: &Properties, root: &Path) -> Vec<String> {
+        check_files(p, root)
+    }
+}
 
 /// The files under `dir` as object key -> MD5 hex, keys relative to `dir` behind `prefix`.
 pub fn local_files(
@@ -176,22 +205,13 @@ fn digest(files: &BTreeMap<String, String>) -> String {
 }
 
 fn outputs(p: &Properties, files: &BTreeMap<String, String>) -> Outputs {
-    [
-        ("bucket", json!(p.bucket)),
-        ("prefix", json!(p.prefix)),
-        ("digest", json!(digest(files))),
-        ("count", json!(files.len())),
-        (
-            "metadata_count",
-            json!(files
-                .keys()
-                .filter(|k| k.ends_with(".metadata.json"))
-                .count()),
-        ),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_string(), v))
-    .collect()
+    Outputs {
+        bucket: p.bucket.clone(),
+        prefix: p.prefix.clone(),
+        digest: digest(files),
+        count: files.len(),
+        metadata_count: files.keys().filter(|k| k.ends_with(SIDECAR)).count(),
+    }
 }
 
 fn content_type(key: &str) -> &'static str {
@@ -302,97 +322,82 @@ impl Objects {
 }
 
 #[async_trait]
-impl ResourceKind for Objects {
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
-        let p: Properties = properties(target)?;
-        match self.remote(&p).await? {
+impl Kind for Objects {
+    type Properties = Properties;
+    type State = State;
+    type Outputs = Outputs;
+
+    async fn observe(
+        &self,
+        _t: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<State, Outputs>>> {
+        match self.remote(p).await? {
             // No objects under the prefix is the same as never synced.
             None => Ok(None),
             Some(files) if files.is_empty() => Ok(None),
-            Some(files) => Ok(Some(Observed {
-                owned: true,
-                outputs: outputs(&p, &files),
-                properties: json!({"bucket": p.bucket, "source": p.source, "prefix": p.prefix, "files": files}),
-            })),
-        }
-    }
-
-    fn planned_outputs(&self, target: &Target) -> Outputs {
-        let Ok(p) = properties::<Properties>(target) else {
-            return Outputs::new();
-        };
-        match self.local(&p) {
-            Ok(files) => outputs(
-                &p,
-                &files.into_iter().map(|(k, (_, md5))| (k, md5)).collect(),
-            ),
-            Err(_) => Outputs::new(),
-        }
-    }
-
-    fn diff(&self, target: &Target, observed: &Observed) -> Vec<FieldChange> {
-        let Ok(p) = properties::<Properties>(target) else {
-            return Vec::new();
-        };
-        let remote: BTreeMap<String, String> =
-            serde_json::from_value(observed.properties["files"].clone()).unwrap_or_default();
-        let local = match self.local(&p) {
-            Ok(l) => l,
-            Err(e) => {
-                return vec![FieldChange {
-                    field: "source".into(),
-                    current: Value::Null,
-                    desired: json!(e.to_string()),
-                    replaces: false,
-                }]
+            Some(files) => {
+                let outputs = outputs(p, &files);
+                Ok(Found::ours(State { files }, outputs))
             }
+        }
+    }
+
+    fn planned_outputs(&self, _t: &Target, p: &Properties) -> Option<Outputs> {
+        let files = self.local(p).ok()?;
+        Some(outputs(
+            p,
+            &files.into_iter().map(|(k, (_, md5))| (k, md5)).collect(),
+        ))
+    }
+
+    /// File by file (the properties only say where the files are).
+    fn diff(
+        &self,
+        p: &Properties,
+        seen: &Seen<State, Outputs>,
+        _changes: Vec<FieldChange>,
+    ) -> Vec<FieldChange> {
+        let remote = &seen.state.files;
+        let local = match self.local(p) {
+            Ok(l) => l,
+            Err(e) => return vec![change("source", (), e.to_string())],
         };
         let mut changes = Vec::new();
         for (key, (_, md5)) in &local {
             if remote.get(key) != Some(md5) {
-                changes.push(FieldChange {
-                    field: format!("files/{key}"),
-                    current: json!(remote.get(key)),
-                    desired: json!(md5),
-                    replaces: false,
-                });
+                changes.push(change(&format!("files/{key}"), remote.get(key), md5));
             }
         }
-        for (key, etag) in &remote {
+        for (key, etag) in remote {
             if !local.contains_key(key) {
-                changes.push(FieldChange {
-                    field: format!("files/{key}"),
-                    current: json!(etag),
-                    desired: Value::Null,
-                    replaces: false,
-                });
+                changes.push(change(&format!("files/{key}"), etag, ()));
             }
         }
         changes
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
-        self.sync(&p, &BTreeMap::new()).await
+    async fn create(&self, _t: &Target, p: &Properties) -> CloudResult<Outputs> {
+        self.sync(p, &BTreeMap::new()).await
     }
 
     async fn update(
         &self,
-        target: &Target,
-        observed: &Observed,
+        _t: &Target,
+        p: &Properties,
+        seen: &Seen<State, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
-        let remote: BTreeMap<String, String> =
-            serde_json::from_value(observed.properties["files"].clone()).unwrap_or_default();
-        self.sync(&p, &remote).await
+        self.sync(p, &seen.state.files).await
     }
 
-    async fn delete(&self, target: &Target, observed: &Observed) -> CloudResult<()> {
-        let p: Properties = properties(target)?;
-        let remote: BTreeMap<String, String> =
-            serde_json::from_value(observed.properties["files"].clone()).unwrap_or_default();
-        self.delete_keys(&p.bucket, &remote.keys().collect::<Vec<_>>())
+    async fn delete(
+        &self,
+        _t: &Target,
+        p: &Properties,
+        seen: &Seen<State, Outputs>,
+    ) -> CloudResult<()> {
+        self.delete_keys(&p.bucket, &seen.state.files.keys().collect::<Vec<_>>())
             .await
     }
 }

@@ -2,12 +2,11 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::{tags_with_created_at, KindInfo};
+use super::{given, tags_with_created_at, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    found, CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
+    found, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target,
 };
 use crate::model::{names, NameStyle};
 
@@ -19,11 +18,19 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 300,
     cascades: false,
     files: &[],
+    sim: Sim { call: 0.3, ..SIM },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Properties {}
+
+/// A vector bucket's or index's attributes.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub arn: String,
+    pub name: String,
+}
 
 pub(super) const NOT_FOUND: &[&str] = &[
     "NotFoundException",
@@ -32,6 +39,27 @@ pub(super) const NOT_FOUND: &[&str] = &[
 ];
 
 pub struct VectorBucket(pub Clients);
+
+impl Module for VectorBucket {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        VectorBucket(clients.clone())
+    }
+}
+
+impl VectorBucket {
+    async fn remove(&self, name: &str) -> CloudResult<()> {
+        self.0
+            .s3vectors
+            .delete_vector_bucket()
+            .vector_bucket_name(name)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(())
+    }
+}
 
 pub(super) async fn tags_of(
     clients: &Clients,
@@ -47,18 +75,17 @@ pub(super) async fn tags_of(
     Ok(out.tags().clone().into_iter().collect())
 }
 
-fn outputs(arn: &str, name: &str) -> Outputs {
-    [
-        ("arn".to_string(), json!(arn)),
-        ("name".to_string(), json!(name)),
-    ]
-    .into_iter()
-    .collect()
-}
-
 #[async_trait]
-impl ResourceKind for VectorBucket {
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
+impl Kind for VectorBucket {
+    type Properties = Properties;
+    type State = Properties;
+    type Outputs = Outputs;
+
+    async fn observe(
+        &self,
+        target: &Target,
+        _p: &Properties,
+    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
         let got = self
             .0
             .s3vectors
@@ -73,14 +100,14 @@ impl ResourceKind for VectorBucket {
             .vector_bucket
             .ok_or_else(|| CloudError::Fatal("GetVectorBucket returned no bucket".into()))?;
         let arn = bucket.vector_bucket_arn().to_string();
-        Ok(Some(Observed {
-            owned: names::is_owned(&target.tags, &tags_of(&self.0, &arn).await?),
-            properties: json!({}),
-            outputs: outputs(&arn, &target.physical_name),
-        }))
+        if !names::is_owned(&target.tags, &tags_of(&self.0, &arn).await?) {
+            return Ok(Some(Found::Foreign));
+        }
+        let name = target.physical_name.clone();
+        Ok(Found::ours(Properties {}, Outputs { arn, name }))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
+    async fn create(&self, target: &Target, _p: &Properties) -> CloudResult<Outputs> {
         self.0
             .s3vectors
             .create_vector_bucket()
@@ -97,30 +124,33 @@ impl ResourceKind for VectorBucket {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        let arn = out
-            .vector_bucket()
-            .map(|b| b.vector_bucket_arn().to_string())
-            .unwrap_or_default();
-        Ok(outputs(&arn, &target.physical_name))
+        let arn = out.vector_bucket().map(|b| b.vector_bucket_arn());
+        Ok(Outputs {
+            arn: given(arn, "GetVectorBucket")?,
+            name: target.physical_name.clone(),
+        })
     }
 
     async fn update(
         &self,
-        _target: &Target,
-        observed: &Observed,
+        _t: &Target,
+        _p: &Properties,
+        seen: &Seen<Properties, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        Ok(observed.outputs.clone())
+        Ok(seen.outputs.clone())
     }
 
-    async fn delete(&self, target: &Target, _observed: &Observed) -> CloudResult<()> {
-        self.0
-            .s3vectors
-            .delete_vector_bucket()
-            .vector_bucket_name(&target.physical_name)
-            .send()
-            .await
-            .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(())
+    async fn delete(
+        &self,
+        target: &Target,
+        _p: &Properties,
+        _seen: &Seen<Properties, Outputs>,
+    ) -> CloudResult<()> {
+        self.remove(&target.physical_name).await
+    }
+
+    async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
+        self.remove(&orphan.name).await
     }
 }

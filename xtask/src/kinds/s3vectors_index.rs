@@ -5,14 +5,11 @@
 use async_trait::async_trait;
 use aws_sdk_s3vectors::types::{DataType, DistanceMetric, MetadataConfiguration};
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::s3vectors_bucket::{tags_of, NOT_FOUND};
-use super::{properties, tags_with_created_at, KindInfo};
+use super::s3vectors_bucket::{tags_of, Outputs, NOT_FOUND};
+use super::{given, tags_with_created_at, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{
-    found, CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
-};
+use crate::engine::{found, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target};
 use crate::model::{names, NameStyle};
 
 pub const INFO: KindInfo = KindInfo {
@@ -23,6 +20,7 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 300,
     cascades: false,
     files: &[],
+    sim: Sim { call: 0.3, ..SIM },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -52,17 +50,20 @@ fn default_non_filterable() -> Vec<String> {
 
 pub struct VectorIndex(pub Clients);
 
-fn outputs(arn: &str, name: &str) -> Outputs {
-    [
-        ("arn".to_string(), json!(arn)),
-        ("name".to_string(), json!(name)),
-    ]
-    .into_iter()
-    .collect()
+impl Module for VectorIndex {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        VectorIndex(clients.clone())
+    }
 }
 
 #[async_trait]
-impl ResourceKind for VectorIndex {
+impl Kind for VectorIndex {
+    type Properties = Properties;
+    type State = Properties;
+    type Outputs = Outputs;
+
     fn immutable_fields(&self) -> &'static [&'static str] {
         &[
             "bucket_name",
@@ -72,8 +73,11 @@ impl ResourceKind for VectorIndex {
         ]
     }
 
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
-        let p: Properties = properties(target)?;
+    async fn observe(
+        &self,
+        target: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
         let got = self
             .0
             .s3vectors
@@ -89,24 +93,23 @@ impl ResourceKind for VectorIndex {
             .index
             .ok_or_else(|| CloudError::Fatal("GetIndex returned no index".into()))?;
         let arn = index.index_arn().to_string();
-        let keys: Vec<String> = index
-            .metadata_configuration()
-            .map(|m| m.non_filterable_metadata_keys().to_vec())
-            .unwrap_or_default();
-        Ok(Some(Observed {
-            owned: names::is_owned(&target.tags, &tags_of(&self.0, &arn).await?),
-            properties: json!({
-                "bucket_name": index.vector_bucket_name(),
-                "dimension": index.dimension(),
-                "distance_metric": index.distance_metric().as_str(),
-                "non_filterable_metadata_keys": keys,
-            }),
-            outputs: outputs(&arn, &target.physical_name),
-        }))
+        if !names::is_owned(&target.tags, &tags_of(&self.0, &arn).await?) {
+            return Ok(Some(Found::Foreign));
+        }
+        let state = Properties {
+            bucket_name: index.vector_bucket_name().to_string(),
+            dimension: index.dimension(),
+            distance_metric: index.distance_metric().as_str().to_string(),
+            non_filterable_metadata_keys: index
+                .metadata_configuration()
+                .map(|m| m.non_filterable_metadata_keys().to_vec())
+                .unwrap_or_default(),
+        };
+        let name = target.physical_name.clone();
+        Ok(Found::ours(state, Outputs { arn, name }))
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
         self.0
             .s3vectors
             .create_index()
@@ -134,23 +137,28 @@ impl ResourceKind for VectorIndex {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(outputs(
-            out.index().map(|i| i.index_arn()).unwrap_or_default(),
-            &target.physical_name,
-        ))
+        Ok(Outputs {
+            arn: given(out.index().map(|i| i.index_arn()), "GetIndex")?,
+            name: target.physical_name.clone(),
+        })
     }
 
     async fn update(
         &self,
-        _target: &Target,
-        observed: &Observed,
+        _t: &Target,
+        _p: &Properties,
+        seen: &Seen<Properties, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        Ok(observed.outputs.clone()) // every property forces replacement
+        Ok(seen.outputs.clone()) // every property forces replacement
     }
 
-    async fn delete(&self, target: &Target, _observed: &Observed) -> CloudResult<()> {
-        let p: Properties = properties(target)?;
+    async fn delete(
+        &self,
+        target: &Target,
+        p: &Properties,
+        _seen: &Seen<Properties, Outputs>,
+    ) -> CloudResult<()> {
         self.0
             .s3vectors
             .delete_index()

@@ -7,15 +7,13 @@ use base64::Engine as _;
 use hmac::{Hmac, Mac};
 use rand::RngCore;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{database_credentials, properties, KindInfo};
+use super::{database_credentials, KindInfo, Module, Sim, SIM};
 use crate::cloud::data_api::{text, Database};
 use crate::cloud::Clients;
 use crate::engine::{
-    diff_properties, found, CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind,
-    Target,
+    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target,
 };
 use crate::model::NameStyle;
 
@@ -27,6 +25,7 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 600,
     cascades: true,
     files: &[],
+    sim: Sim { call: 1.0, ..SIM },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -39,7 +38,51 @@ pub struct Properties {
     pub role_secret_arn: String,
 }
 
+/// What the role can change itself: whether the secret's password still signs in, and the
+/// settings it carries.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct State {
+    signs_in_with_the_secret: bool,
+    role_settings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub username: String,
+}
+
+#[derive(Deserialize)]
+struct Role {
+    can_login: bool,
+    settings: Settings,
+}
+
+/// `setconfig` entries: an array, or its text form where the Data API gives one.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Settings {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl Settings {
+    fn into_list(self) -> Vec<String> {
+        match self {
+            Settings::List(l) => l,
+            Settings::Text(t) => serde_json::from_str(&t).unwrap_or_else(|_| vec![t]),
+        }
+    }
+}
+
 pub struct SqlLogin(pub Clients);
+
+impl Module for SqlLogin {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        SqlLogin(clients.clone())
+    }
+}
 
 /// PostgreSQL's stored form of a SCRAM-SHA-256 password (RFC 5802 / 7677).
 pub fn scram_verifier(password: &str) -> String {
@@ -98,31 +141,22 @@ fn refused_sign_in(e: &CloudError) -> bool {
 }
 
 fn admin(p: &Properties) -> Database {
-    Database {
-        cluster_arn: p.cluster_arn.clone(),
-        secret_arn: p.admin_secret_arn.clone(),
-        name: p.database.clone(),
-    }
+    Database::new(&p.cluster_arn, &p.admin_secret_arn, &p.database)
 }
 
 /// The database as the role itself signs in to it, with its own secret.
 fn as_role(p: &Properties) -> Database {
-    Database {
-        cluster_arn: p.cluster_arn.clone(),
-        secret_arn: p.role_secret_arn.clone(),
-        name: p.database.clone(),
-    }
+    Database::new(&p.cluster_arn, &p.role_secret_arn, &p.database)
 }
 
 impl SqlLogin {
     /// Sets the password from the secret and removes every role setting: the role itself can
     /// change both (`ALTER ROLE app_user PASSWORD ...`, `ALTER ROLE app_user SET ...`) and so
     /// lock the agents out or change how their statements run.
-    async fn converge(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn converge(&self, p: &Properties) -> CloudResult<Outputs> {
         let (username, password) = database_credentials::read(&self.0, &p.role_secret_arn).await?;
         check_role_name(&username)?;
-        let admin = admin(&p);
+        let admin = admin(p);
         // A verifier is not a password: it cannot sign in anywhere, so this text is safe to send.
         let sql = format!(
             "ALTER ROLE \"{username}\" WITH LOGIN PASSWORD '{}'",
@@ -148,16 +182,21 @@ impl SqlLogin {
                 None,
             )
             .await?;
-        Ok([("username".to_string(), json!(username))]
-            .into_iter()
-            .collect())
+        Ok(Outputs { username })
     }
 }
 
 #[async_trait]
-impl ResourceKind for SqlLogin {
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
-        let p: Properties = properties(target)?;
+impl Kind for SqlLogin {
+    type Properties = Properties;
+    type State = State;
+    type Outputs = Outputs;
+
+    async fn observe(
+        &self,
+        _t: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<State, Outputs>>> {
         let Some((username, _)) =
             found(database_credentials::read(&self.0, &p.role_secret_arn).await)?
         else {
@@ -166,8 +205,8 @@ impl ResourceKind for SqlLogin {
         check_role_name(&username)?;
         // What the master user sees: can the role log in, and what settings does it carry (for
         // every database, or this one)? Both are readable by any role.
-        let rows = admin(&p)
-            .read(
+        let rows = admin(p)
+            .read::<Role>(
                 &self.0,
                 "SELECT r.rolcanlogin AS can_login, \
                  ARRAY(SELECT unnest(s.setconfig) FROM pg_db_role_setting s \
@@ -183,18 +222,14 @@ impl ResourceKind for SqlLogin {
             Err(CloudError::NotFound(_)) => return Ok(None),
             Err(e) => return Err(e),
         };
-        let Some(role) = rows.first() else {
+        let Some(role) = rows.into_iter().next() else {
             return Ok(None); // the migrations create the role; nothing to observe yet
         };
-        if role["can_login"] != json!(true) {
+        if !role.can_login {
             return Ok(None);
         }
-        let settings = match &role["settings"] {
-            Value::String(s) => serde_json::from_str::<Value>(s).unwrap_or(json!([s])),
-            other => other.clone(),
-        };
         // Signing in is the only way to know the password is in place.
-        let signs_in = match as_role(&p)
+        let signs_in = match as_role(p)
             .query(&self.0, "SELECT current_user AS username", vec![], None)
             .await
         {
@@ -202,55 +237,58 @@ impl ResourceKind for SqlLogin {
             Err(e) if refused_sign_in(&e) => false,
             Err(e) => return Err(e),
         };
-        let mut properties = target.properties.clone();
-        properties["signs_in_with_the_secret"] = json!(signs_in);
-        properties["role_settings"] = settings;
-        Ok(Some(Observed {
-            owned: true,
-            properties,
-            outputs: [("username".to_string(), json!(username))]
-                .into_iter()
-                .collect(),
-        }))
+        let state = State {
+            signs_in_with_the_secret: signs_in,
+            role_settings: role.settings.into_list(),
+        };
+        Ok(Found::ours(state, Outputs { username }))
     }
 
-    /// Besides the properties: drift of what the role can change itself.
-    fn diff(&self, target: &Target, observed: &Observed) -> Vec<FieldChange> {
-        let mut changes = diff_properties(&target.properties, &observed.properties, &[]);
-        if observed.properties["signs_in_with_the_secret"] == json!(false) {
-            changes.push(FieldChange {
-                field: "password".into(),
-                current: json!("changed outside deploy: the secret's password does not sign in"),
-                desired: json!("the secret's password"),
-                replaces: false,
-            });
+    /// What the role can change itself (the properties are only where things are).
+    fn diff(
+        &self,
+        _p: &Properties,
+        seen: &Seen<State, Outputs>,
+        _changes: Vec<FieldChange>,
+    ) -> Vec<FieldChange> {
+        let mut changes = Vec::new();
+        if !seen.state.signs_in_with_the_secret {
+            changes.push(change(
+                "password",
+                "changed outside deploy: the secret's password does not sign in",
+                "the secret's password",
+            ));
         }
-        let settings = &observed.properties["role_settings"];
-        if settings.as_array().is_some_and(|a| !a.is_empty()) {
-            changes.push(FieldChange {
-                field: "role_settings".into(),
-                current: settings.clone(),
-                desired: json!([]),
-                replaces: false,
-            });
+        if !seen.state.role_settings.is_empty() {
+            changes.push(change(
+                "role_settings",
+                &seen.state.role_settings,
+                Vec::<String>::new(),
+            ));
         }
         changes
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        self.converge(target).await
+    async fn create(&self, _t: &Target, p: &Properties) -> CloudResult<Outputs> {
+        self.converge(p).await
     }
 
     async fn update(
         &self,
-        target: &Target,
-        _observed: &Observed,
+        _t: &Target,
+        p: &Properties,
+        _seen: &Seen<State, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        self.converge(target).await
+        self.converge(p).await
     }
 
-    async fn delete(&self, _target: &Target, _observed: &Observed) -> CloudResult<()> {
+    async fn delete(
+        &self,
+        _t: &Target,
+        _p: &Properties,
+        _seen: &Seen<State, Outputs>,
+    ) -> CloudResult<()> {
         Ok(()) // the role goes with its cluster (`cascades`)
     }
 }

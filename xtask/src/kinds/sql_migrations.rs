@@ -7,15 +7,12 @@ use std::path::PathBuf;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{properties, KindInfo};
+use super::{KindInfo, Module, Sim, SIM};
 use crate::cloud::data_api::{split_statements, sqlstate, text, Database};
 use crate::cloud::Clients;
-use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
-};
+use crate::engine::{change, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
@@ -26,6 +23,11 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 900,
     cascades: true,
     files: &["directory"],
+    sim: Sim {
+        create_steps: 5, // one transaction per file
+        call: 8.0,
+        ..SIM
+    },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -39,7 +41,33 @@ pub struct Properties {
     pub directory: String,
 }
 
+/// The migrations not applied yet.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct State {
+    pending: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    /// The last one applied.
+    pub version: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Applied {
+    version: String,
+    checksum: String,
+}
+
 pub struct SqlMigrations(pub Clients);
+
+impl Module for SqlMigrations {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        SqlMigrations(clients.clone())
+    }
+}
 
 struct File {
     version: String,
@@ -78,17 +106,13 @@ impl SqlMigrations {
     }
 
     fn db(p: &Properties) -> Database {
-        Database {
-            cluster_arn: p.cluster_arn.clone(),
-            secret_arn: p.admin_secret_arn.clone(),
-            name: p.database.clone(),
-        }
+        Database::new(&p.cluster_arn, &p.admin_secret_arn, &p.database)
     }
 
     async fn applied(&self, p: &Properties) -> CloudResult<Option<Vec<(String, String)>>> {
         let db = Self::db(p);
-        let rows = match db
-            .query(
+        let rows: Vec<Applied> = match db
+            .rows(
                 &self.0,
                 "SELECT version, checksum FROM public.schema_migrations ORDER BY version",
                 vec![],
@@ -102,14 +126,7 @@ impl SqlMigrations {
             Err(e) => return Err(e),
         };
         Ok(Some(
-            rows.iter()
-                .map(|r| {
-                    (
-                        r["version"].as_str().unwrap_or_default().to_string(),
-                        r["checksum"].as_str().unwrap_or_default().to_string(),
-                    )
-                })
-                .collect(),
+            rows.into_iter().map(|r| (r.version, r.checksum)).collect(),
         ))
     }
 
@@ -164,25 +181,29 @@ impl SqlMigrations {
 }
 
 fn outputs(files: &[File]) -> Outputs {
-    [(
-        "version".to_string(),
-        json!(files.last().map(|f| f.version.clone())),
-    )]
-    .into_iter()
-    .collect()
+    Outputs {
+        version: files.last().map(|f| f.version.clone()),
+    }
 }
 
 #[async_trait]
-impl ResourceKind for SqlMigrations {
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
-        let p: Properties = properties(target)?;
-        let Some(applied) = self.applied(&p).await? else {
+impl Kind for SqlMigrations {
+    type Properties = Properties;
+    type State = State;
+    type Outputs = Outputs;
+
+    async fn observe(
+        &self,
+        _t: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<State, Outputs>>> {
+        let Some(applied) = self.applied(p).await? else {
             return Ok(None);
         };
         if applied.is_empty() {
             return Ok(None);
         }
-        let files = self.files(&p)?;
+        let files = self.files(p)?;
         for (version, checksum) in &applied {
             match files.iter().find(|f| &f.version == version) {
                 Some(f) if &f.checksum != checksum => {
@@ -203,51 +224,49 @@ impl ResourceKind for SqlMigrations {
                 }
             }
         }
-        let pending: Vec<&str> = files
+        let pending = files
             .iter()
             .filter(|f| !applied.iter().any(|(v, _)| v == &f.version))
-            .map(|f| f.version.as_str())
+            .map(|f| f.version.clone())
             .collect();
-        Ok(Some(Observed {
-            owned: true,
-            properties: json!({"pending": pending}),
-            outputs: [(
-                "version".to_string(),
-                json!(applied.last().map(|(v, _)| v.clone())),
-            )]
-            .into_iter()
-            .collect(),
-        }))
+        let version = applied.last().map(|(v, _)| v.clone());
+        Ok(Found::ours(State { pending }, Outputs { version }))
     }
 
-    fn diff(&self, _target: &Target, observed: &Observed) -> Vec<FieldChange> {
-        observed.properties["pending"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|v| FieldChange {
-                field: format!("migrations/{}", v.as_str().unwrap_or_default()),
-                current: Value::Null,
-                desired: json!("apply"),
-                replaces: false,
-            })
+    /// The migrations to apply, whatever the properties say (they name where the files are).
+    fn diff(
+        &self,
+        _p: &Properties,
+        seen: &Seen<State, Outputs>,
+        _changes: Vec<FieldChange>,
+    ) -> Vec<FieldChange> {
+        seen.state
+            .pending
+            .iter()
+            .map(|v| change(&format!("migrations/{v}"), (), "apply"))
             .collect()
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        self.apply(&properties(target)?).await
+    async fn create(&self, _t: &Target, p: &Properties) -> CloudResult<Outputs> {
+        self.apply(p).await
     }
 
     async fn update(
         &self,
-        target: &Target,
-        _observed: &Observed,
+        _t: &Target,
+        p: &Properties,
+        _seen: &Seen<State, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        self.apply(&properties(target)?).await
+        self.apply(p).await
     }
 
-    async fn delete(&self, _target: &Target, _observed: &Observed) -> CloudResult<()> {
+    async fn delete(
+        &self,
+        _t: &Target,
+        _p: &Properties,
+        _seen: &Seen<State, Outputs>,
+    ) -> CloudResult<()> {
         Ok(()) // the schema goes with its cluster (`cascades`)
     }
 }

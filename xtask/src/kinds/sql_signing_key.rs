@@ -4,15 +4,12 @@
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::{generated_secret, properties, KindInfo};
+use super::{generated_secret, KindInfo, Module, Sim, SIM};
 use crate::cloud::data_api::{text, Database};
 use crate::cloud::Clients;
-use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
-};
+use crate::engine::{change, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
@@ -23,6 +20,7 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 600,
     cascades: true,
     files: &[],
+    sim: Sim { call: 1.0, ..SIM },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -36,22 +34,49 @@ pub struct Properties {
     pub key_secret_arn: String,
 }
 
+/// Whether the key in the database is the secret's.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct State {
+    in_sync: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub name: String,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    digest: Option<String>,
+}
+
 pub struct SqlSigningKey(pub Clients);
 
-fn admin(p: &Properties) -> Database {
-    Database {
-        cluster_arn: p.cluster_arn.clone(),
-        secret_arn: p.admin_secret_arn.clone(),
-        name: p.database.clone(),
+impl Module for SqlSigningKey {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        SqlSigningKey(clients.clone())
     }
 }
 
+fn admin(p: &Properties) -> Database {
+    Database::new(&p.cluster_arn, &p.admin_secret_arn, &p.database)
+}
+
 #[async_trait]
-impl ResourceKind for SqlSigningKey {
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
-        let p: Properties = properties(target)?;
+impl Kind for SqlSigningKey {
+    type Properties = Properties;
+    type State = State;
+    type Outputs = Outputs;
+
+    async fn observe(
+        &self,
+        _t: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<State, Outputs>>> {
         let sql = "SELECT encode(sha256(convert_to(key, 'UTF8')), 'hex') AS digest FROM app_private.signing_keys WHERE name = :name";
-        let rows = match admin(&p)
+        let rows: Vec<Row> = match admin(p)
             .read(&self.0, sql, vec![text("name", &p.name)])
             .await
         {
@@ -64,31 +89,36 @@ impl ResourceKind for SqlSigningKey {
         };
         let key = generated_secret::read_key(&self.0, &p.key_secret_arn, &p.name).await?;
         let in_sync =
-            row["digest"].as_str() == Some(hex::encode(Sha256::digest(key.as_bytes())).as_str());
-        Ok(Some(Observed {
-            owned: true,
-            properties: json!({"in_sync": in_sync}),
-            outputs: [("name".to_string(), json!(p.name))].into_iter().collect(),
-        }))
+            row.digest.as_deref() == Some(hex::encode(Sha256::digest(key.as_bytes())).as_str());
+        Ok(Found::ours(
+            State { in_sync },
+            Outputs {
+                name: p.name.clone(),
+            },
+        ))
     }
 
-    fn diff(&self, _target: &Target, observed: &Observed) -> Vec<FieldChange> {
-        if observed.properties["in_sync"] == json!(true) {
+    /// The key alone: the properties only say where it comes from and goes.
+    fn diff(
+        &self,
+        _p: &Properties,
+        seen: &Seen<State, Outputs>,
+        _changes: Vec<FieldChange>,
+    ) -> Vec<FieldChange> {
+        if seen.state.in_sync {
             return Vec::new();
         }
-        vec![FieldChange {
-            field: "key".into(),
-            current: json!("differs from the secret"),
-            desired: json!("the secret's value"),
-            replaces: false,
-        }]
+        vec![change(
+            "key",
+            "differs from the secret",
+            "the secret's value",
+        )]
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        let p: Properties = properties(target)?;
+    async fn create(&self, _t: &Target, p: &Properties) -> CloudResult<Outputs> {
         let key = generated_secret::read_key(&self.0, &p.key_secret_arn, &p.name).await?;
         let sql = "INSERT INTO app_private.signing_keys (name, key) VALUES (:name, :key) ON CONFLICT (name) DO UPDATE SET key = EXCLUDED.key";
-        admin(&p)
+        admin(p)
             .query(
                 &self.0,
                 sql,
@@ -96,19 +126,27 @@ impl ResourceKind for SqlSigningKey {
                 None,
             )
             .await?;
-        Ok([("name".to_string(), json!(p.name))].into_iter().collect())
+        Ok(Outputs {
+            name: p.name.clone(),
+        })
     }
 
     async fn update(
         &self,
-        target: &Target,
-        _observed: &Observed,
+        t: &Target,
+        p: &Properties,
+        _seen: &Seen<State, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        self.create(target).await
+        self.create(t, p).await
     }
 
-    async fn delete(&self, _target: &Target, _observed: &Observed) -> CloudResult<()> {
+    async fn delete(
+        &self,
+        _t: &Target,
+        _p: &Properties,
+        _seen: &Seen<State, Outputs>,
+    ) -> CloudResult<()> {
         Ok(()) // goes with its cluster (`cascades`)
     }
 }

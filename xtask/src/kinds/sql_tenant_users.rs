@@ -6,14 +6,11 @@ use std::collections::BTreeMap;
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
-use serde_json::json;
 
-use super::{properties, KindInfo};
+use super::{KindInfo, Module, Sim, SIM};
 use crate::cloud::data_api::{text, Database};
 use crate::cloud::Clients;
-use crate::engine::{
-    CloudError, CloudResult, FieldChange, Observed, Outputs, ResourceKind, Target,
-};
+use crate::engine::{change, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
@@ -24,6 +21,11 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 600,
     cascades: true,
     files: &[],
+    sim: Sim {
+        create_steps: 3, // begin, rows, commit
+        call: 1.0,
+        ..SIM
+    },
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -42,14 +44,35 @@ pub struct TenantUser {
     pub tenant_id: String,
 }
 
+/// The rows: tenant by user `sub`.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct State {
+    users: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub count: usize,
+}
+
+#[derive(Deserialize)]
+struct Row {
+    user_sub: String,
+    tenant_id: String,
+}
+
 pub struct SqlTenantUsers(pub Clients);
 
-fn admin(p: &Properties) -> Database {
-    Database {
-        cluster_arn: p.cluster_arn.clone(),
-        secret_arn: p.admin_secret_arn.clone(),
-        name: p.database.clone(),
+impl Module for SqlTenantUsers {
+    const INFO: &'static KindInfo = &INFO;
+
+    fn new(clients: &Clients) -> Self {
+        SqlTenantUsers(clients.clone())
     }
+}
+
+fn admin(p: &Properties) -> Database {
+    Database::new(&p.cluster_arn, &p.admin_secret_arn, &p.database)
 }
 
 fn desired(p: &Properties) -> BTreeMap<String, String> {
@@ -62,15 +85,10 @@ fn desired(p: &Properties) -> BTreeMap<String, String> {
 impl SqlTenantUsers {
     async fn current(&self, p: &Properties) -> CloudResult<Option<BTreeMap<String, String>>> {
         let sql = "SELECT user_sub, tenant_id FROM claims.user_tenants ORDER BY user_sub";
-        match admin(p).read(&self.0, sql, vec![]).await {
+        match admin(p).read::<Row>(&self.0, sql, vec![]).await {
             Ok(rows) => Ok(Some(
-                rows.iter()
-                    .map(|r| {
-                        (
-                            r["user_sub"].as_str().unwrap_or_default().to_string(),
-                            r["tenant_id"].as_str().unwrap_or_default().to_string(),
-                        )
-                    })
+                rows.into_iter()
+                    .map(|r| (r.user_sub, r.tenant_id))
                     .collect(),
             )),
             Err(CloudError::NotFound(_)) => Ok(None),
@@ -110,61 +128,65 @@ impl SqlTenantUsers {
             return Err(e);
         }
         db.commit(&self.0, &tx).await?;
-        Ok([("count".to_string(), json!(want.len()))]
-            .into_iter()
-            .collect())
+        Ok(Outputs { count: want.len() })
     }
 }
 
 #[async_trait]
-impl ResourceKind for SqlTenantUsers {
-    async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>> {
-        let p: Properties = properties(target)?;
-        let Some(current) = self.current(&p).await? else {
+impl Kind for SqlTenantUsers {
+    type Properties = Properties;
+    type State = State;
+    type Outputs = Outputs;
+
+    async fn observe(
+        &self,
+        _t: &Target,
+        p: &Properties,
+    ) -> CloudResult<Option<Found<State, Outputs>>> {
+        let Some(users) = self.current(p).await? else {
             return Ok(None);
         };
-        if current.is_empty() {
+        if users.is_empty() {
             return Ok(None);
         }
-        Ok(Some(Observed {
-            owned: true,
-            properties: json!({"users": current}),
-            outputs: [("count".to_string(), json!(current.len()))]
-                .into_iter()
-                .collect(),
-        }))
+        let count = users.len();
+        Ok(Found::ours(State { users }, Outputs { count }))
     }
 
-    fn diff(&self, target: &Target, observed: &Observed) -> Vec<FieldChange> {
-        let Ok(p) = properties::<Properties>(target) else {
-            return Vec::new();
-        };
-        let want = json!(desired(&p));
-        if observed.properties["users"] == want {
+    /// The rows as a whole (the properties list them as a list, the table as a map).
+    fn diff(
+        &self,
+        p: &Properties,
+        seen: &Seen<State, Outputs>,
+        _changes: Vec<FieldChange>,
+    ) -> Vec<FieldChange> {
+        let want = desired(p);
+        if seen.state.users == want {
             return Vec::new();
         }
-        vec![FieldChange {
-            field: "users".into(),
-            current: observed.properties["users"].clone(),
-            desired: want,
-            replaces: false,
-        }]
+        vec![change("users", &seen.state.users, want)]
     }
 
-    async fn create(&self, target: &Target) -> CloudResult<Outputs> {
-        self.converge(&properties(target)?).await
+    async fn create(&self, _t: &Target, p: &Properties) -> CloudResult<Outputs> {
+        self.converge(p).await
     }
 
     async fn update(
         &self,
-        target: &Target,
-        _observed: &Observed,
+        _t: &Target,
+        p: &Properties,
+        _seen: &Seen<State, Outputs>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        self.converge(&properties(target)?).await
+        self.converge(p).await
     }
 
-    async fn delete(&self, _target: &Target, _observed: &Observed) -> CloudResult<()> {
+    async fn delete(
+        &self,
+        _t: &Target,
+        _p: &Properties,
+        _seen: &Seen<State, Outputs>,
+    ) -> CloudResult<()> {
         Ok(()) // goes with its cluster (`cascades`)
     }
 }

@@ -3,14 +3,18 @@
 //! references the resource waits for without using them (a runtime waits for the ingestion
 //! job to complete). They are the resource's, not its properties', so they never show in a diff.
 
-use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess, Visitor};
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
 
-use crate::kinds::Spec;
+use serde_json::Value;
+
+use crate::kinds::{self, KindInfo};
 
 #[derive(Debug)]
 pub struct Declared {
-    pub spec: Spec,
+    pub kind: &'static KindInfo,
+    /// As the kind's type reads them, back as JSON (references still in place).
+    pub properties: Value,
     pub depends_on: Vec<String>,
 }
 
@@ -49,61 +53,26 @@ impl<'de> Visitor<'de> for DeclaredVisitor {
             }
         }
         match (spec, kind) {
-            (Some(spec), _) => Ok(Declared { spec, depends_on }),
+            (Some((kind, properties)), _) => Ok(Declared {
+                kind,
+                properties,
+                depends_on,
+            }),
             (None, Some(_)) => Err(de::Error::missing_field("properties")),
             (None, None) => Err(de::Error::missing_field("kind")),
         }
     }
 }
 
-/// The properties of a resource of kind `.0`, read in place (so errors keep their line).
+/// The properties of a resource of kind `.0`, read in place by the kind's own type (so errors
+/// keep their line).
 struct PropertiesOf<'a>(&'a str);
 
 impl<'de> DeserializeSeed<'de> for PropertiesOf<'_> {
-    type Value = Spec;
+    type Value = (&'static KindInfo, Value);
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Spec, D::Error> {
-        Spec::deserialize(de::value::MapAccessDeserializer::new(KindThenProperties {
-            kind: self.0,
-            properties: Some(d),
-            step: 0,
-        }))
-    }
-}
-
-/// `{kind: <kind>, properties: <the document's value>}`, as `Spec`'s tagged form expects.
-struct KindThenProperties<'a, D> {
-    kind: &'a str,
-    properties: Option<D>,
-    step: u8,
-}
-
-impl<'de, D: Deserializer<'de>> MapAccess<'de> for KindThenProperties<'_, D> {
-    type Error = D::Error;
-
-    fn next_key_seed<K: DeserializeSeed<'de>>(
-        &mut self,
-        seed: K,
-    ) -> Result<Option<K::Value>, D::Error> {
-        let key = match self.step {
-            0 => "kind",
-            1 => "properties",
-            _ => return Ok(None),
-        };
-        seed.deserialize(IntoDeserializer::<D::Error>::into_deserializer(key))
-            .map(Some)
-    }
-
-    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value, D::Error> {
-        self.step += 1;
-        if self.step == 1 {
-            seed.deserialize(IntoDeserializer::<D::Error>::into_deserializer(self.kind))
-        } else {
-            let d = self
-                .properties
-                .take()
-                .ok_or_else(|| de::Error::custom("properties read twice"))?;
-            seed.deserialize(d)
-        }
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        kinds::parse(self.0, d)
+            .unwrap_or_else(|| Err(de::Error::unknown_variant(self.0, kinds::names())))
     }
 }

@@ -152,7 +152,7 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
                 "rename the resource and every reference to it",
             ));
         }
-        let (kind, mut properties) = spec.spec.into_parts();
+        let (kind, mut properties) = (spec.kind, spec.properties);
         rebase_files(kind.files, &mut properties, path);
         let depends_on = serde_json::Value::from(spec.depends_on);
         let found = refs::find_refs(&properties).and_then(|found| {
