@@ -33,6 +33,12 @@ fn idle_in_transaction(cloud: &Cloud) -> usize {
             continue;
         };
         let lines: Vec<&str> = pid.lines().collect();
+        // A server still starting (its pid file is written before its socket) or stopping (an
+        // auto-pause) accepts no connections and so holds no session. Seen in a CI run.
+        let socket = std::path::Path::new(lines[4]).join(format!(".s.PGSQL.{}", lines[3]));
+        if !socket.exists() {
+            continue;
+        }
         let out = Command::new(psql())
             .args([
                 "-h", lines[4], "-p", lines[3], "-U", "postgres", "-d", "postgres",
