@@ -84,6 +84,18 @@ impl Database {
         }
     }
 
+    /// The first row of a read for an observe; `None` when there is none, or nothing to read
+    /// from yet.
+    pub async fn read_one<T: serde::de::DeserializeOwned>(
+        &self,
+        clients: &Clients,
+        sql: &str,
+        params: Vec<SqlParameter>,
+    ) -> CloudResult<Option<T>> {
+        let rows = crate::engine::found(self.read(clients, sql, params).await)?;
+        Ok(rows.and_then(|r: Vec<T>| r.into_iter().next()))
+    }
+
     /// Runs one statement; rows come back as `T` (a struct named after the columns).
     pub async fn rows<T: serde::de::DeserializeOwned>(
         &self,

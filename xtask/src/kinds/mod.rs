@@ -488,3 +488,46 @@ mod tests {
         assert_eq!(token.len(), 64);
     }
 }
+
+#[cfg(test)]
+mod typed_tests {
+    use super::{given, Life};
+    use crate::engine::CloudError;
+
+    #[derive(Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Props {
+        cluster_id: String,
+    }
+
+    /// The engine hands a kind's state back to it through JSON (`Typed`): both states of a
+    /// resource that may be deleting come back as they went, and a live state is never read
+    /// as a deleting one.
+    #[test]
+    fn a_deleting_or_live_state_survives_the_engine() {
+        let round = |l: &Life<Props>| -> Life<Props> {
+            serde_json::from_value(serde_json::to_value(l).unwrap()).unwrap()
+        };
+        assert!(round(&Life::deleting()).is_deleting());
+        let live = Life::Live(Props {
+            cluster_id: "c".into(),
+        });
+        assert_eq!(
+            round(&live).live(),
+            Some(&Props {
+                cluster_id: "c".into()
+            })
+        );
+    }
+
+    /// An identifier AWS must return is an error naming the call when it is missing, never an
+    /// empty string handed to what references it.
+    #[test]
+    fn a_missing_identifier_is_an_error_not_an_empty_string() {
+        assert_eq!(given(Some("vpc-1"), "CreateVpc").unwrap(), "vpc-1");
+        match given(None, "CreateVpc") {
+            Err(CloudError::Fatal(m)) => assert!(m.contains("CreateVpc"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -205,8 +205,9 @@ impl Kind for SqlLogin {
         check_role_name(&username)?;
         // What the master user sees: can the role log in, and what settings does it carry (for
         // every database, or this one)? Both are readable by any role.
-        let rows = admin(p)
-            .read::<Role>(
+        // No cluster, no database, no role yet (the migrations create it): nothing to observe.
+        let role = admin(p)
+            .read_one::<Role>(
                 &self.0,
                 "SELECT r.rolcanlogin AS can_login, \
                  ARRAY(SELECT unnest(s.setconfig) FROM pg_db_role_setting s \
@@ -215,15 +216,9 @@ impl Kind for SqlLogin {
                  FROM pg_roles r WHERE r.rolname = :name",
                 vec![text("name", &username)],
             )
-            .await;
-        let rows = match rows {
-            Ok(rows) => rows,
-            // No cluster, no database yet: nothing to observe.
-            Err(CloudError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let Some(role) = rows.into_iter().next() else {
-            return Ok(None); // the migrations create the role; nothing to observe yet
+            .await?;
+        let Some(role) = role else {
+            return Ok(None);
         };
         if !role.can_login {
             return Ok(None);

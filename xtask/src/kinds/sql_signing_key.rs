@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use super::{generated_secret, KindInfo, Module, Sim, SIM};
 use crate::cloud::data_api::{text, Database};
 use crate::cloud::Clients;
-use crate::engine::{change, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target};
+use crate::engine::{change, CloudResult, FieldChange, Found, Kind, Seen, Target};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
@@ -76,15 +76,10 @@ impl Kind for SqlSigningKey {
         p: &Properties,
     ) -> CloudResult<Option<Found<State, Outputs>>> {
         let sql = "SELECT encode(sha256(convert_to(key, 'UTF8')), 'hex') AS digest FROM app_private.signing_keys WHERE name = :name";
-        let rows: Vec<Row> = match admin(p)
-            .read(&self.0, sql, vec![text("name", &p.name)])
-            .await
-        {
-            Ok(rows) => rows,
-            Err(CloudError::NotFound(_)) => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let Some(row) = rows.first() else {
+        let row: Option<Row> = admin(p)
+            .read_one(&self.0, sql, vec![text("name", &p.name)])
+            .await?;
+        let Some(row) = row else {
             return Ok(None);
         };
         let key = generated_secret::read_key(&self.0, &p.key_secret_arn, &p.name).await?;

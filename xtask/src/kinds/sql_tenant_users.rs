@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{KindInfo, Module, Sim, SIM};
 use crate::cloud::data_api::{text, Database};
 use crate::cloud::Clients;
-use crate::engine::{change, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target};
+use crate::engine::{change, found, CloudResult, FieldChange, Found, Kind, Seen, Target};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
@@ -85,15 +85,12 @@ fn desired(p: &Properties) -> BTreeMap<String, String> {
 impl SqlTenantUsers {
     async fn current(&self, p: &Properties) -> CloudResult<Option<BTreeMap<String, String>>> {
         let sql = "SELECT user_sub, tenant_id FROM claims.user_tenants ORDER BY user_sub";
-        match admin(p).read::<Row>(&self.0, sql, vec![]).await {
-            Ok(rows) => Ok(Some(
-                rows.into_iter()
-                    .map(|r| (r.user_sub, r.tenant_id))
-                    .collect(),
-            )),
-            Err(CloudError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+        let rows = found(admin(p).read::<Row>(&self.0, sql, vec![]).await)?;
+        Ok(rows.map(|rows| {
+            rows.into_iter()
+                .map(|r| (r.user_sub, r.tenant_id))
+                .collect()
+        }))
     }
 
     async fn converge(&self, p: &Properties) -> CloudResult<Outputs> {
