@@ -20,17 +20,14 @@ import decimal
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import boto3
 import pg8000.native
+
+import local_common as common
 
 MINISTACK = os.environ["MINISTACK_URL"]
 PORT = int(os.environ["DATA_API_PORT"])
@@ -52,9 +49,14 @@ TX_IDLE_SECONDS = float(os.environ.get("DATA_API_TX_IDLE_SECONDS") or 180)
 PAUSE_AFTER = os.environ.get("DATA_API_PAUSE_AFTER_SECONDS")
 RESUME_SECONDS = float(os.environ.get("DATA_API_RESUME_SECONDS") or 3)
 
-_session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
-_rds = _session.client("rds", endpoint_url=MINISTACK)
-_secrets = _session.client("secretsmanager", endpoint_url=MINISTACK)
+
+
+def _rds():
+    return common.client("rds", MINISTACK)
+
+
+def _secrets():
+    return common.client("secretsmanager", MINISTACK)
 
 
 class ApiError(Exception):
@@ -66,12 +68,6 @@ class ApiError(Exception):
 def _pg(tool, *args, check=True):
     cmd = [*WRAP, os.path.join(PG_BIN, tool), *args]
     return subprocess.run(cmd, check=check, capture_output=True, text=True)
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Servers:
@@ -104,7 +100,7 @@ class Servers:
         _pg("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
         log = os.path.join(CLUSTERS_DIR, f"{rid}.log")
         for attempt in range(3):  # a free port may be taken before the server binds it
-            port = _free_port()
+            port = common.free_port()
             opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {data} -c password_encryption=scram-sha-256"
             if _pg("pg_ctl", "-D", data, "-l", log, "-o", opts, "-w", "start", check=False).returncode == 0:
                 break
@@ -157,7 +153,7 @@ class Servers:
         if now - self.last_gc < 2:
             return
         self.last_gc = now
-        live = {c["DbClusterResourceId"] for c in _rds.describe_db_clusters()["DBClusters"]}
+        live = {c["DbClusterResourceId"] for c in _rds().describe_db_clusters()["DBClusters"]}
         with self.lock:
             for rid in list(self.ports):
                 if rid not in live:
@@ -245,7 +241,7 @@ def _scram_matches(verifier, password):
 def _master_credentials(cluster):
     secret = cluster.get("MasterUserSecret") or {}
     if secret.get("SecretArn"):
-        value = json.loads(_secrets.get_secret_value(SecretId=secret["SecretArn"])["SecretString"])
+        value = json.loads(_secrets().get_secret_value(SecretId=secret["SecretArn"])["SecretString"])
         return value["username"], value["password"]
     raise ApiError("BadRequestException", "the local Data API needs clusters created with ManageMasterUserPassword")
 
@@ -253,7 +249,7 @@ def _master_credentials(cluster):
 def _cluster(arn):
     cluster_id = arn.rsplit(":", 1)[-1]
     try:
-        cluster = _rds.describe_db_clusters(DBClusterIdentifier=cluster_id)["DBClusters"][0]
+        cluster = _rds().describe_db_clusters(DBClusterIdentifier=cluster_id)["DBClusters"][0]
     except Exception:
         raise ApiError("BadRequestException", f"Cluster {arn} not found", 400)
     if cluster.get("DBClusterArn") != arn:
@@ -262,7 +258,7 @@ def _cluster(arn):
         raise ApiError("HttpEndpointNotEnabledException", f"HttpEndpoint is not enabled for cluster {cluster_id}.")
     members = [m for m in cluster.get("DBClusterMembers", []) if m.get("IsClusterWriter")]
     if not members:
-        instances = _rds.describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": [cluster_id]}])["DBInstances"]
+        instances = _rds().describe_db_instances(Filters=[{"Name": "db-cluster-id", "Values": [cluster_id]}])["DBInstances"]
         if not instances:
             raise ApiError("DatabaseUnavailableException", "The database has no writer instance yet.", 504)
     return cluster
@@ -270,7 +266,7 @@ def _cluster(arn):
 
 def _credentials(secret_arn):
     try:
-        value = json.loads(_secrets.get_secret_value(SecretId=secret_arn)["SecretString"])
+        value = json.loads(_secrets().get_secret_value(SecretId=secret_arn)["SecretString"])
         return value["username"], value["password"]
     except Exception as e:
         raise ApiError("BadRequestException", f"Error fetching secret {secret_arn} : {type(e).__name__}")
@@ -546,69 +542,36 @@ def handle(path, body):
     raise ApiError("UnknownOperationException", f"unknown operation {path}", 404)
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(common.JsonHandler):
     protocol_version = "HTTP/1.1"
 
     def log_message(self, fmt, *args):  # requests carry SQL parameters: never log them
         pass
 
-    def _reply(self, status, payload, error_type=None):
-        data = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        if error_type:
-            self.send_header("x-amzn-ErrorType", error_type)
-        self.end_headers()
-        self.wfile.write(data)
-
     def do_GET(self):
-        self._reply(200, {"status": "ok"})
+        self.reply(200, {"status": "ok"})
 
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         try:
-            self._reply(200, handle(self.path.split("?")[0], body))
+            self.reply(200, handle(self.path.split("?")[0], body))
         except ApiError as e:
-            self._reply(e.status, {"message": e.message}, e.code)
+            self.reply(e.status, {"message": e.message}, e.code)
         except Exception as e:  # a bug here must not look like a database answer
             # A 400, not a 500: a fault of the local stand-in must surface at once, not be retried.
-            self._reply(400, {"message": f"local Data API internal error: {type(e).__name__}: {e}"}, "BadRequestException")
-
-
-class Server(ThreadingHTTPServer):
-    # The socketserver default backlog is 5: bursts of concurrent statements (a deploy, several
-    # agents) could overflow it and see resets.
-    request_queue_size = 1024
+            self.reply(400, {"message": f"local Data API internal error: {type(e).__name__}: {e}"}, "BadRequestException")
 
 
 def main():
     os.makedirs(CLUSTERS_DIR, exist_ok=True)
-    server = Server(("127.0.0.1", PORT), Handler)
-    server.daemon_threads = True
-
-    def stop(*_):
-        threading.Thread(target=server.shutdown).start()
 
     def expire():
-        while True:
-            time.sleep(min(5.0, TX_IDLE_SECONDS / 4))
-            POOL.expire_idle(TX_IDLE_SECONDS)
-            # A destroyed cluster's server stops even when no statement follows the destroy.
-            try:
-                SERVERS.collect_garbage()
-            except Exception:
-                pass
+        POOL.expire_idle(TX_IDLE_SECONDS)
+        # A destroyed cluster's server stops even when no statement follows the destroy.
+        SERVERS.collect_garbage()
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    threading.Thread(target=expire, daemon=True).start()
-    try:
-        server.serve_forever()
-    finally:
-        SERVERS.stop_all()
-    sys.exit(0)
+    common.serve(PORT, Handler, expire, min(5.0, TX_IDLE_SECONDS / 4), SERVERS.stop_all)
 
 
 if __name__ == "__main__":

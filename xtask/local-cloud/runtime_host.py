@@ -34,7 +34,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -42,15 +41,14 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import boto3
 import jwt
 
 # The JWKS cache the agents use (agents/common/agent_common/tokens.py, written beside this script
 # by `cargo xtask local up`): keys cached, an unknown `kid` refetched at most once per interval.
 import agent_tokens as tokens  # noqa: E402
+import local_common as common  # noqa: E402
 
 MINISTACK = os.environ["MINISTACK_URL"]
 DATA_API = os.environ["DATA_API_URL"]
@@ -69,10 +67,19 @@ MAX_PAYLOAD = 100 * 1000 * 1000
 MAX_IN_FLIGHT = int(os.environ.get("RUNTIME_HOST_MAX_IN_FLIGHT") or 32)
 _in_flight = threading.BoundedSemaphore(MAX_IN_FLIGHT)
 
-_session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
-_control = _session.client("bedrock-agentcore-control", endpoint_url=MINISTACK)
-_s3 = _session.client("s3", endpoint_url=MINISTACK, config=boto3.session.Config(s3={"addressing_style": "path"}))
-_logs = _session.client("logs", endpoint_url=MINISTACK)
+
+
+def _control():
+    return common.client("bedrock-agentcore-control", MINISTACK)
+
+
+def _s3():
+    return common.client("s3", MINISTACK)
+
+
+def _logs():
+    return common.client("logs", MINISTACK)
+
 # As on AWS, an agent's output goes to a log group the runtime creates on its first start,
 # `/aws/bedrock-agentcore/runtimes/<runtime id>-<endpoint>`, which outlives the runtime: the
 # provisioner must delete it (and the leak inventory sees it if it does not).
@@ -81,8 +88,8 @@ LOG_GROUP_PREFIX = "/aws/bedrock-agentcore/runtimes/"
 
 def _create_log_group(runtime_id):
     try:
-        _logs.create_log_group(logGroupName=f"{LOG_GROUP_PREFIX}{runtime_id}-DEFAULT")
-    except _logs.exceptions.ResourceAlreadyExistsException:
+        _logs().create_log_group(logGroupName=f"{LOG_GROUP_PREFIX}{runtime_id}-DEFAULT")
+    except _logs().exceptions.ResourceAlreadyExistsException:
         pass
 _COGNITO = re.compile(r"^https://cognito-idp\.[a-z0-9-]+\.amazonaws\.com/")
 
@@ -111,10 +118,10 @@ def runtime_config(arn, qualifier):
     if not arn.startswith("arn:aws:bedrock-agentcore:") or ":runtime/" not in arn:
         raise Reject(400, "ValidationException", f"not an agent runtime ARN: {arn}")
     try:
-        endpoint = _control.get_agent_runtime_endpoint(agentRuntimeId=runtime_id, endpointName=qualifier)
+        endpoint = _control().get_agent_runtime_endpoint(agentRuntimeId=runtime_id, endpointName=qualifier)
         version = endpoint.get("liveVersion") or endpoint.get("targetVersion")
-        config = _control.get_agent_runtime(agentRuntimeId=runtime_id, agentRuntimeVersion=version)
-    except _control.exceptions.ResourceNotFoundException as e:
+        config = _control().get_agent_runtime(agentRuntimeId=runtime_id, agentRuntimeVersion=version)
+    except _control().exceptions.ResourceNotFoundException as e:
         raise Reject(404, "ResourceNotFoundException", str(e)) from None
     if config.get("agentRuntimeArn") != arn:
         raise Reject(404, "ResourceNotFoundException", f"no agent runtime {arn}")
@@ -241,30 +248,6 @@ def _die_with_parent():
 _SPAWNER = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="spawner")
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _owns_listener(pid, port):
-    """Whether process `pid` holds the socket listening on `port` (Linux /proc)."""
-    try:
-        sockets = {os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
-    except OSError:
-        return False
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = open(table).read().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            f = line.split()
-            if len(f) > 9 and f[3] == "0A" and int(f[1].rsplit(":", 1)[1], 16) == port and f"socket:[{f[9]}]" in sockets:
-                return True
-    return False
-
-
 class Agent:
     def __init__(self, runtime_id, version, config):
         self.key = (runtime_id, version)
@@ -273,7 +256,7 @@ class Agent:
         self.dir = os.path.join(RUNTIMES_DIR, runtime_id, version)
         shutil.rmtree(self.dir, ignore_errors=True)
         os.makedirs(self.dir)
-        body = _s3.get_object(Bucket=s3["bucket"], Key=s3["prefix"])["Body"].read()
+        body = _s3().get_object(Bucket=s3["bucket"], Key=s3["prefix"])["Body"].read()
         with zipfile.ZipFile(io.BytesIO(body)) as z:
             z.extractall(self.dir)
         entry = (code.get("entryPoint") or ["main.py"])[0]
@@ -281,7 +264,7 @@ class Agent:
         # A free port can be taken by another process before the agent binds it: then the agent
         # exits with "address already in use" and starts again on another port.
         for attempt in range(3):
-            self.port = _free_port()
+            self.port = common.free_port()
             self._spawn(entry, config)
             try:
                 self._wait_ready()
@@ -332,7 +315,7 @@ class Agent:
                 continue
             # An answer on the port is not proof: another process may have taken it between our
             # look and the agent's bind, and would then be sent this runtime's callers.
-            if _owns_listener(self.process.pid, self.port):
+            if common.owns_listener(self.process.pid, self.port):
                 return
             time.sleep(0.1)
         self.stop()
@@ -383,9 +366,9 @@ class Agents:
             ids = list(self.running)
         for runtime_id in ids:
             try:
-                _control.get_agent_runtime(agentRuntimeId=runtime_id)
+                _control().get_agent_runtime(agentRuntimeId=runtime_id)
                 continue
-            except _control.exceptions.ResourceNotFoundException:
+            except _control().exceptions.ResourceNotFoundException:
                 pass
             except Exception:
                 continue
@@ -409,46 +392,36 @@ AGENTS = Agents()
 # --- HTTP -----------------------------------------------------------------------------------
 
 
-class Handler(BaseHTTPRequestHandler):
+class Handler(common.JsonHandler):
     # HTTP/1.0: the agent's streamed answer is passed on as it comes and ends with the connection.
     protocol_version = "HTTP/1.0"
 
     def log_message(self, fmt, *args):
         sys.stderr.write("runtime-host: " + (fmt % args) + "\n")
 
-    def _reply(self, status, body, code=None):
-        data = json.dumps(body).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        if code:
-            self.send_header("x-amzn-ErrorType", code)
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
-
     def do_GET(self):
         if self.path == "/health":
-            self._reply(200, {"status": "ok", "agents": len(AGENTS.running)})
+            self.reply(200, {"status": "ok", "agents": len(AGENTS.running)})
         elif self.path == "/local/agents":
             # Where each running agent listens on 127.0.0.1: `cargo xtask verify` calls an agent
             # there directly, bypassing this host, to show that the agent checks tokens itself.
             with AGENTS.lock:
                 running = [{"runtime_id": a.key[0], "version": a.key[1], "port": a.port} for a in AGENTS.running.values()]
-            self._reply(200, {"agents": running})
+            self.reply(200, {"agents": running})
         else:
-            self._reply(404, {"message": "not found"}, "UnknownOperationException")
+            self.reply(404, {"message": "not found"}, "UnknownOperationException")
 
     def do_POST(self):
         if not _in_flight.acquire(blocking=False):
             self.close_connection = True
-            self._reply(429, {"message": f"Rate exceeded: more than {MAX_IN_FLIGHT} invocations in flight"}, "ThrottlingException")
+            self.reply(429, {"message": f"Rate exceeded: more than {MAX_IN_FLIGHT} invocations in flight"}, "ThrottlingException")
             return
         try:
             self._invoke()
         except Reject as e:
-            self._reply(e.status, {"message": e.message}, e.code)
+            self.reply(e.status, {"message": e.message}, e.code)
         except Exception as e:  # a fault of the stand-in must say so
-            self._reply(500, {"message": f"local runtime host internal error: {type(e).__name__}: {e}"}, "InternalServerException")
+            self.reply(500, {"message": f"local runtime host internal error: {type(e).__name__}: {e}"}, "InternalServerException")
         finally:
             _in_flight.release()
 
@@ -511,34 +484,9 @@ class Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
 
 
-class Server(ThreadingHTTPServer):
-    # The socketserver default backlog is 5: a burst of connections overflowed it and clients
-    # saw "connection reset by peer". Excess load is throttled with 429 instead (MAX_IN_FLIGHT).
-    request_queue_size = 1024
-
-
 def main():
     os.makedirs(RUNTIMES_DIR, exist_ok=True)
-    server = Server(("127.0.0.1", PORT), Handler)
-    server.daemon_threads = True
-    done = threading.Event()
-
-    def stop(*_):
-        done.set()
-        threading.Thread(target=server.shutdown).start()
-
-    def prune():
-        while not done.wait(5):
-            AGENTS.prune()
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    threading.Thread(target=prune, daemon=True).start()
-    try:
-        server.serve_forever()
-    finally:
-        AGENTS.stop_all()
-    sys.exit(0)
+    common.serve(PORT, Handler, AGENTS.prune, 5, AGENTS.stop_all)
 
 
 if __name__ == "__main__":

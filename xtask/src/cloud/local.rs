@@ -21,6 +21,7 @@ const DATA_API: &str = include_str!("../../local-cloud/data_api.py");
 const MINISTACK_LAUNCHER: &str = include_str!("../../local-cloud/ministack_launcher.py");
 const MOTO_LAUNCHER: &str = include_str!("../../local-cloud/moto_launcher.py");
 const RUNTIME_HOST: &str = include_str!("../../local-cloud/runtime_host.py");
+const LOCAL_COMMON: &str = include_str!("../../local-cloud/local_common.py");
 /// The agents' token checks: the runtime host uses their JWKS cache (`agent_tokens.py` beside it).
 const AGENT_TOKENS: &str = include_str!("../../../agents/common/agent_common/tokens.py");
 
@@ -171,6 +172,8 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     pg.prepare(&clusters)?;
     let script = paths.dir.join("data_api.py");
     std::fs::write(&script, DATA_API)?;
+    // What the Data API and the runtime host share, beside them.
+    std::fs::write(paths.dir.join("local_common.py"), LOCAL_COMMON)?;
     let mut api = Command::new(paths.venv.join("bin/python"));
     api.arg(&script)
         .env("MINISTACK_URL", format!("http://127.0.0.1:{ms_port}"))
