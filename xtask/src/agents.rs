@@ -403,10 +403,73 @@ pub struct Case {
     pub tutorial: u8,
     /// The runtime's logical id (tutorial 3 has two agents).
     pub agent: String,
-    pub category: &'static str,
+    pub category: Category,
     pub name: String,
-    pub outcome: &'static str, // pass | fail | not_run
+    pub outcome: Verdict,
     pub detail: String,
+}
+
+/// What a verify case tries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    /// Each demo user gets exactly their own data (the reference article's tables).
+    Data,
+    /// Prompts that try to switch tier or tenant change nothing.
+    Injection,
+    /// Forged, expired, foreign or missing tokens are turned away.
+    Token,
+    /// Ambiguous requests and a bypassed authorizer are never answered.
+    Request,
+}
+
+/// How a verify case went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Pass,
+    Fail,
+    /// It cannot be made on this target (the detail says why).
+    NotRun,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Data => "data",
+            Category::Injection => "injection",
+            Category::Token => "token",
+            Category::Request => "request",
+        }
+    }
+}
+
+impl Verdict {
+    fn of<T, E>(r: &Result<T, E>) -> Verdict {
+        if r.is_ok() {
+            Verdict::Pass
+        } else {
+            Verdict::Fail
+        }
+    }
+}
+
+/// The token an attack sends (none: no Authorization header), or why it cannot be made.
+enum Attack {
+    Send(Option<String>),
+    /// Making the token failed: the case fails.
+    Broken(String),
+    /// The case cannot be made on this target or selection.
+    NotRun(String),
+}
+
+impl Attack {
+    fn of(r: Result<String, impl std::fmt::Display>) -> Attack {
+        match r {
+            Ok(t) => Attack::Send(Some(t)),
+            Err(e) => Attack::Broken(format!("{e:#}")),
+        }
+    }
 }
 
 #[derive(serde::Deserialize)]
@@ -473,12 +536,12 @@ pub async fn verify(
                 sign_in(ctx.clients, &agent.client_id, &u.username, secret).await?,
             );
         }
-        let case = |category: &'static str, name: String, ok: Result<(), String>| Case {
+        let case = |category: Category, name: String, ok: Result<(), String>| Case {
             tutorial: agent.tutorial,
             agent: agent.name.clone(),
             category,
             name,
-            outcome: if ok.is_ok() { "pass" } else { "fail" },
+            outcome: Verdict::of(&ok),
             detail: ok.err().unwrap_or_default(),
         };
 
@@ -540,7 +603,7 @@ pub async fn verify(
                     let ok = status_ok(&a).and_then(|_| check(&a.text, expect));
                     push(
                         case(
-                            "data",
+                            Category::Data,
                             format!(
                                 "{} asks \"{}\": {}",
                                 u.username,
@@ -567,7 +630,7 @@ pub async fn verify(
                     let headers: Vec<(&str, &str)> = if header { vec![("X-Tier", other), ("X-Amzn-Bedrock-AgentCore-Runtime-Custom-Tier", other)] } else { vec![] };
                     let a = invoke(&url, Some(token), &payload, &headers, |_| {}).await?;
                     let ok = status_ok(&a).and_then(|_| check(&a.text, expect));
-                    push(case("injection", format!("{} {name}", u.username), ok), &mut cases);
+                    push(case(Category::Injection, format!("{} {name}", u.username), ok), &mut cases);
                 }
             }
             if let Some(tenant) = &u.tenant {
@@ -638,7 +701,7 @@ pub async fn verify(
                 let ok = status_ok(&a).and_then(|_| check(&a.text, true));
                 push(
                     case(
-                        "data",
+                        Category::Data,
                         format!(
                             "{} asks \"Show me all claims\": {}",
                             u.username,
@@ -694,7 +757,7 @@ pub async fn verify(
                     let a = invoke(&url, Some(token), &payload, &headers, |_| {}).await?;
                     let ok = status_ok(&a).and_then(|_| check(&a.text, all));
                     push(
-                        case("injection", format!("{} {name}", u.username), ok),
+                        case(Category::Injection, format!("{} {name}", u.username), ok),
                         &mut cases,
                     );
                 }
@@ -706,44 +769,46 @@ pub async fn verify(
         let first = mine.first().context("no demo users")?;
         let good = &tokens[&first.username];
         let prompt = json!({"prompt": if first.tenant.is_some() { "Show me all claims" } else { "What is the deductible for auto insurance?" }});
-        let mut attacks: Vec<(String, Result<Option<String>, String>)> = vec![
-            ("no token".into(), Ok(None)),
-            ("a malformed token".into(), Ok(Some("not-a-jwt".into()))),
+        let mut attacks: Vec<(String, Attack)> = vec![
+            ("no token".into(), Attack::Send(None)),
+            (
+                "a malformed token".into(),
+                Attack::Send(Some("not-a-jwt".into())),
+            ),
             (
                 "a tampered signature".into(),
-                Ok(Some(tampered_signature(&good.access))),
+                Attack::Send(Some(tampered_signature(&good.access))),
             ),
             (
                 "a payload edited to another group and user (signature kept)".into(),
-                with_payload(&good.access, |p| {
+                Attack::of(with_payload(&good.access, |p| {
                     p["cognito:groups"] = json!(["platinum"]);
                     p["sub"] = json!("00000000-0000-0000-0000-000000000000");
-                })
-                .map(Some)
-                .map_err(|e| e.to_string()),
+                })),
             ),
             (
                 "an unsigned token (alg none)".into(),
-                unsigned(&good.access).map(Some).map_err(|e| e.to_string()),
+                Attack::of(unsigned(&good.access)),
             ),
             (
                 "an ID token instead of the access token".into(),
-                Ok(Some(good.id.clone())),
+                Attack::Send(Some(good.id.clone())),
             ),
         ];
         attacks.push((
             "a token for another app client of the pool".into(),
             match &agent.other_client_id {
-                Some(other) => sign_in(
-                    ctx.clients,
-                    other,
-                    &first.username,
-                    &agent.users[&first.username],
-                )
-                .await
-                .map(|t| Some(t.access))
-                .map_err(|e| format!("{e:#}")),
-                None => Err("not run: the stack declares no second app client".into()),
+                Some(other) => Attack::of(
+                    sign_in(
+                        ctx.clients,
+                        other,
+                        &first.username,
+                        &agent.users[&first.username],
+                    )
+                    .await
+                    .map(|t| t.access),
+                ),
+                None => Attack::NotRun("not run: the stack declares no second app client".into()),
             },
         ));
         let foreign = agents.iter().find(|a| a.pool_id != agent.pool_id);
@@ -751,45 +816,52 @@ pub async fn verify(
             "a token of another user pool".into(),
             match foreign {
                 Some(f) => match f.users.iter().next() {
-                    Some((user, secret)) => sign_in(ctx.clients, &f.client_id, user, secret)
-                        .await
-                        .map(|t| Some(t.access))
-                        .map_err(|e| format!("{e:#}")),
-                    None => Err("not run: the other tutorial has no demo user".into()),
+                    Some((user, secret)) => Attack::of(
+                        sign_in(ctx.clients, &f.client_id, user, secret)
+                            .await
+                            .map(|t| t.access),
+                    ),
+                    None => Attack::NotRun("not run: the other tutorial has no demo user".into()),
                 },
-                None => {
-                    Err("not run: needs a second tutorial's pool (verify --tutorial all)".into())
-                }
+                None => Attack::NotRun(
+                    "not run: needs a second tutorial's pool (verify --tutorial all)".into(),
+                ),
             },
         ));
         attacks.push((
             "an expired token signed by the pool's key".into(),
             match &ctx.pool_keys_dir {
-                Some(dir) => std::fs::read_to_string(dir.join(format!("{}-access.pem", agent.pool_id)))
-                    .map_err(|e| format!("cannot read the pool's signing key: {e}"))
-                    .and_then(|pem| expired(&good.access, &pem).map(Some).map_err(|e| e.to_string())),
-                None => Err("not run: on AWS nobody can sign with the pool's key; Cognito issues no expired tokens".into()),
+                Some(dir) => Attack::of(
+                    std::fs::read_to_string(dir.join(format!("{}-access.pem", agent.pool_id)))
+                        .map_err(|e| format!("cannot read the pool's signing key: {e}"))
+                        .and_then(|pem| expired(&good.access, &pem).map_err(|e| e.to_string())),
+                ),
+                None => Attack::NotRun("not run: on AWS nobody can sign with the pool's key; Cognito issues no expired tokens".into()),
             },
         ));
-        for (name, token) in attacks {
-            let c = match token {
-                Err(why) if why.starts_with("not run") => Case {
+        for (name, attack) in attacks {
+            let c = match attack {
+                Attack::NotRun(why) => Case {
                     tutorial: agent.tutorial,
                     agent: agent.name.clone(),
-                    category: "token",
+                    category: Category::Token,
                     name: format!("rejects {name}"),
-                    outcome: "not_run",
+                    outcome: Verdict::NotRun,
                     detail: why,
                 },
-                Err(why) => case("token", format!("rejects {name}"), Err(why)),
-                Ok(token) => {
+                Attack::Broken(why) => case(Category::Token, format!("rejects {name}"), Err(why)),
+                Attack::Send(token) => {
                     let a = invoke(&url, token.as_deref(), &prompt, &[], |_| {}).await?;
                     let ok = if a.status == 401 || a.status == 403 {
                         Ok(())
                     } else {
                         Err(format!("answered {}: {}", a.status, excerpt(&a.text)))
                     };
-                    case("token", format!("rejects {name} ({})", a.status), ok)
+                    case(
+                        Category::Token,
+                        format!("rejects {name} ({})", a.status),
+                        ok,
+                    )
                 }
             };
             push(c, &mut cases);
@@ -858,12 +930,12 @@ async fn request_cases(
             .get(&runtime_id)
             .map(|port| format!("http://127.0.0.1:{port}/invocations"))
             .ok_or((
-                "fail",
+                Verdict::Fail,
                 "the runtime host runs no agent for this runtime".to_string(),
             ))
     } else {
         Err((
-            "not_run",
+            Verdict::NotRun,
             "not run: on AWS the agent's own port is not reachable".to_string(),
         ))
     };
@@ -892,7 +964,7 @@ async fn request_cases(
                 cases.push(Case {
                     tutorial: agent.tutorial,
                     agent: agent.name.clone(),
-                    category: "request",
+                    category: Category::Request,
                     name: format!("refuses {name}"),
                     outcome,
                     detail: detail.clone(),
@@ -903,19 +975,19 @@ async fn request_cases(
     for (name, to, headers) in requests {
         let (outcome, detail, status) = match ambiguous::post_raw(&to, &headers, &body).await? {
             None => (
-                "not_run",
+                Verdict::NotRun,
                 "not run: over HTTPS the header's letter case cannot be chosen here".to_string(),
                 String::new(),
             ),
             Some(a) => match ambiguous::refused(&a) {
-                Ok(()) => ("pass", String::new(), format!(" ({})", a.status)),
-                Err(e) => ("fail", e, format!(" ({})", a.status)),
+                Ok(()) => (Verdict::Pass, String::new(), format!(" ({})", a.status)),
+                Err(e) => (Verdict::Fail, e, format!(" ({})", a.status)),
             },
         };
         cases.push(Case {
             tutorial: agent.tutorial,
             agent: agent.name.clone(),
-            category: "request",
+            category: Category::Request,
             name: format!("refuses {name}{status}"),
             outcome,
             detail,
@@ -931,16 +1003,16 @@ async fn request_cases(
     .await
     {
         Ok(Some(a)) => match ambiguous::refused(&a) {
-            Ok(()) => ("pass", String::new(), format!(" ({})", a.status)),
-            Err(e) => ("fail", e, format!(" ({})", a.status)),
+            Ok(()) => (Verdict::Pass, String::new(), format!(" ({})", a.status)),
+            Err(e) => (Verdict::Fail, e, format!(" ({})", a.status)),
         },
         Ok(None) => (
-            "fail",
+            Verdict::Fail,
             "the request could not be sent".to_string(),
             String::new(),
         ),
         Err(e) => (
-            "pass",
+            Verdict::Pass,
             format!("the connection was closed before the payload was sent: {e:#}"),
             " (connection closed)".to_string(),
         ),
@@ -948,7 +1020,7 @@ async fn request_cases(
     cases.push(Case {
         tutorial: agent.tutorial,
         agent: agent.name.clone(),
-        category: "request",
+        category: Category::Request,
         name: format!("refuses a payload over InvokeAgentRuntime's 100 MB limit{status}"),
         outcome,
         detail,

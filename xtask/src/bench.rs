@@ -9,9 +9,10 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::engine::{Backoff, Engine, Silent};
+use crate::events::{self, Event};
 use crate::fake::{self, FakeCloud, Latency};
 use crate::kinds::{self, KindInfo};
 use crate::model::{self, Stack};
@@ -190,16 +191,15 @@ pub async fn run(
         m.sequential,
         m.sequential / worst
     ));
-    out.json(json!({
-        "type": "bench",
-        "resources": m.resources,
-        "runs": runs,
-        "critical_path_s": m.critical_path,
-        "makespan_best_s": best,
-        "makespan_worst_s": worst,
-        "sequential_s": m.sequential,
-        "worst_over_critical": worst / m.critical_path,
-        "sequential_over_worst": m.sequential / worst,
+    out.event(Event::Bench(events::Bench {
+        resources: m.resources,
+        runs,
+        critical_path_s: m.critical_path,
+        makespan_best_s: best,
+        makespan_worst_s: worst,
+        sequential_s: m.sequential,
+        worst_over_critical: worst / m.critical_path,
+        sequential_over_worst: m.sequential / worst,
     }));
     Ok(crate::cli::Exit::Ok)
 }
@@ -280,7 +280,7 @@ fn rls(
     for line in report["plan"].as_array().into_iter().flatten() {
         out.say(&format!("    {}", line.as_str().unwrap_or_default()));
     }
-    out.json(json!({"type": "bench_rls", "report": report}));
+    out.event(Event::BenchRls { report });
     Ok(crate::cli::Exit::Ok)
 }
 

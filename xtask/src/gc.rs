@@ -9,8 +9,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
+use crate::events::{self, Calls, Event, Summary};
 use anyhow::Result;
-use serde_json::json;
 
 use crate::cli::Exit;
 use crate::cloud::tagged::{every_environment, Dated};
@@ -109,7 +109,7 @@ pub async fn run(
     let now = SystemTime::now();
     let stacks: Vec<&Stack> = all.iter().collect();
     let leases = lock::Locks::new(clients);
-    let mut counts: BTreeMap<&str, usize> =
+    let mut counts: BTreeMap<&'static str, usize> =
         ["destroyed", "would_destroy", "kept", "in_use", "failed"]
             .into_iter()
             .map(|k| (k, 0))
@@ -141,13 +141,16 @@ pub async fn run(
         let expires = f
             .expires
             .map(|e| humantime::format_rfc3339_seconds(e).to_string());
-        let event = |status: &str, reason: &str, extra: serde_json::Value| {
-            let mut e = json!({"type": "environment", "env": f.env, "status": status, "reason": reason,
-                "resources": f.resources, "youngest_age_seconds": age, "expires_at": expires});
-            if let (Some(e), Some(x)) = (e.as_object_mut(), extra.as_object()) {
-                e.extend(x.clone());
-            }
-            out.json(e);
+        let event = |status: &'static str, reason: &str| events::Environment {
+            env: f.env.clone(),
+            status,
+            reason: reason.to_string(),
+            resources: f.resources,
+            youngest_age_seconds: age,
+            expires_at: expires.clone(),
+            holder: None,
+            deleted: None,
+            failed: None,
         };
         let Some(why) = due(f, args.older_than, now) else {
             let reason = match (&expires, age) {
@@ -162,7 +165,7 @@ pub async fn run(
                 "= {}: kept ({reason}; {} resources)",
                 f.env, f.resources
             ));
-            event("kept", &reason, json!({}));
+            out.event(Event::Environment(event("kept", &reason)));
             *counts.get_mut("kept").unwrap() += 1;
             continue;
         };
@@ -171,7 +174,7 @@ pub async fn run(
                 "- {}: would be destroyed: {why} ({} resources)",
                 f.env, f.resources
             ));
-            event("would_destroy", &why, json!({}));
+            out.event(Event::Environment(event("would_destroy", &why)));
             *counts.get_mut("would_destroy").unwrap() += 1;
             continue;
         }
@@ -184,13 +187,16 @@ pub async fn run(
             Err(lock::LockError::Held { lease, .. }) => {
                 let reason = format!("{why}, but {} holds its lock", lease.holder);
                 out.say(&format!("= {}: left alone: {reason}", f.env));
-                event("in_use", &reason, json!({"holder": lease.holder}));
+                out.event(Event::Environment(events::Environment {
+                    holder: Some(lease.holder),
+                    ..event("in_use", &reason)
+                }));
                 *counts.get_mut("in_use").unwrap() += 1;
                 continue;
             }
             Err(e) => {
                 out.warn(&format!("error: {}: {e}", f.env));
-                event("failed", &e.to_string(), json!({}));
+                out.event(Event::Environment(event("failed", &e.to_string())));
                 *counts.get_mut("failed").unwrap() += 1;
                 continue;
             }
@@ -228,7 +234,10 @@ pub async fn run(
         let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.ok()).collect();
         if failed.is_empty() && orphans_failed == 0 {
             out.say(&format!("✓ {}: destroyed ({deleted} deleted)", f.env));
-            event("destroyed", &why, json!({"deleted": deleted}));
+            out.event(Event::Environment(events::Environment {
+                deleted: Some(deleted),
+                ..event("destroyed", &why)
+            }));
             *counts.get_mut("destroyed").unwrap() += 1;
         } else {
             for o in &failed {
@@ -240,11 +249,11 @@ pub async fn run(
                     o.error.as_deref().unwrap_or_default()
                 ));
             }
-            event(
-                "failed",
-                &why,
-                json!({"deleted": deleted, "failed": failed.len() + orphans_failed}),
-            );
+            out.event(Event::Environment(events::Environment {
+                deleted: Some(deleted),
+                failed: Some(failed.len() + orphans_failed),
+                ..event("failed", &why)
+            }));
             *counts.get_mut("failed").unwrap() += 1;
         }
     }
@@ -253,12 +262,14 @@ pub async fn run(
     }
     let interrupted = engine.stop.is_set();
     let ok = counts["failed"] == 0;
-    let (read, mutating) = clients.calls.snapshot();
-    out.json(json!({
-        "type": "summary", "command": "gc", "ok": ok, "interrupted": interrupted,
-        "dry_run": args.dry_run, "environments": counts,
-        "api_calls": {"mutating": mutating, "read": read},
-        "seconds": (started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+    out.event(Event::Summary(Summary::Gc {
+        command: "gc",
+        ok,
+        interrupted,
+        dry_run: args.dry_run,
+        environments: counts.clone(),
+        api_calls: Calls::of(clients.calls.snapshot()),
+        seconds: events::tenths(started.elapsed().as_secs_f64()),
     }));
     let summary: Vec<String> = counts
         .iter()

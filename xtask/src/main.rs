@@ -7,6 +7,7 @@ mod cloud;
 mod cost;
 mod demo;
 mod engine;
+mod events;
 mod fake;
 mod gc;
 mod kinds;

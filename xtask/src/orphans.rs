@@ -9,7 +9,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde_json::json;
+use crate::events::{self, Event};
 
 use crate::cloud::tagged::Dated;
 use crate::engine::{CloudError, ResourceKind, Stop};
@@ -68,7 +68,7 @@ pub async fn delete(
                         "✓ - delete  {}/{} (orphan) {}",
                         d.stack, d.logical_id, d.arn
                     ));
-                    out.json(json!({"type": "orphan", "stack": d.stack, "id": d.logical_id, "arn": d.arn, "declared": false, "deleted": true}));
+                    out.event(orphan_event(d, None));
                 }
                 Err(CloudError::Retryable(e) | CloudError::RetryableFor(e, _))
                     if started.elapsed() < DEADLINE && !stop.is_set() =>
@@ -92,7 +92,19 @@ pub async fn delete(
             "error: orphan {}/{} {}: {e}",
             d.stack, d.logical_id, d.arn
         ));
-        out.json(json!({"type": "orphan", "stack": d.stack, "id": d.logical_id, "arn": d.arn, "declared": false, "deleted": false, "error": e}));
+        out.event(orphan_event(d, Some(e.clone())));
     }
     (deleted, failed.len())
+}
+
+/// The event of an orphan that delete tried: deleted, or not with `error`.
+fn orphan_event(d: &Dated, error: Option<String>) -> Event {
+    Event::Orphan(events::Orphan {
+        stack: d.stack.clone(),
+        id: d.logical_id.clone(),
+        arn: d.arn.clone(),
+        declared: false,
+        deleted: Some(error.is_none()),
+        error,
+    })
 }

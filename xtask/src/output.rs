@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{json, Value};
+
+use crate::events::{ErrorKind, Event};
 
 use crate::engine::{Action, Outcome, Reporter};
 
@@ -27,8 +28,6 @@ pub struct Output {
     bars: Arc<Mutex<HashMap<String, ProgressBar>>>,
     /// Off a terminal (a CI log), when each resource last said how its long wait is going.
     last_said: Arc<Mutex<HashMap<String, std::time::Instant>>>,
-    /// "plan" prints planned actions; everything else prints what was done.
-    pub status_word: &'static str,
     /// Every resource (`-v`), not only those that change.
     pub verbose: bool,
     /// Colour on a terminal, unless NO_COLOR (or CLICOLOR=0) is set.
@@ -51,24 +50,24 @@ impl Output {
             tty,
             bars: Arc::new(Mutex::new(HashMap::new())),
             last_said: Arc::new(Mutex::new(HashMap::new())),
-            status_word: "done",
             verbose,
             color: tty && console::colors_enabled_stderr(),
             summarized: Arc::new(std::sync::atomic::AtomicBool::new(false)),
         };
-        out.json(json!({"type": "version", "version": 1}));
+        out.event(Event::Version { version: 1 });
         out
     }
 
     /// Writes one JSON event (JSON mode only).
-    pub fn json(&self, event: Value) {
-        if event["type"] == "summary" {
+    pub fn event(&self, event: Event) {
+        if matches!(event, Event::Summary(_)) {
             self.summarized
                 .store(true, std::sync::atomic::Ordering::SeqCst);
         }
         if self.format == Format::Json {
             let mut stdout = std::io::stdout().lock();
-            let _ = writeln!(stdout, "{event}");
+            let line = serde_json::to_string(&event).expect("events serialize to JSON");
+            let _ = writeln!(stdout, "{line}");
             let _ = stdout.flush();
         }
     }
@@ -85,9 +84,9 @@ impl Output {
 
     /// An error: `message` (with its hint lines) on stderr, and in JSON mode an
     /// `{"type":"error", "kind", "message"}` event.
-    pub fn error(&self, kind: &str, message: &str) {
+    pub fn error(&self, kind: ErrorKind, message: &str) {
         self.warn(&format!("error: {message}"));
-        self.json(json!({"type": "error", "kind": kind, "message": message}));
+        self.event(Event::Error(crate::events::Error::new(kind, message)));
     }
 
     /// A line for people, on stderr (human mode only).
@@ -128,30 +127,6 @@ impl Output {
             .get(&format!("{stack}/{id}"))
             .cloned()
     }
-}
-
-pub fn outcome_event(o: &Outcome, status: &str) -> Value {
-    let mut e = json!({
-        "type": "resource",
-        "stack": o.stack,
-        "id": o.id,
-        "kind": o.kind,
-        "physical_name": o.physical_name,
-        "action": if o.action == Action::Replace { "update" } else { o.action.as_str() },
-        "replace": o.action == Action::Replace,
-        "status": if o.ok() { status } else { "failed" },
-        "seconds": (o.seconds * 1000.0).round() / 1000.0,
-    });
-    if let Some(err) = &o.error {
-        e["error"] = json!(err);
-    }
-    if let Some(note) = &o.note {
-        e["note"] = json!(note);
-    }
-    if !o.changes.is_empty() {
-        e["changes"] = json!(o.changes);
-    }
-    e
 }
 
 /// Whether a line says what will happen (plan) or what happened.
@@ -282,7 +257,11 @@ impl Reporter for Output {
     fn retrying(&self, stack: &str, id: &str, why: &str) {
         self.progress(stack, id, why);
         self.say(&format!("  ↻ {stack}/{id}: {why}"));
-        self.json(json!({"type": "retry", "stack": stack, "id": id, "reason": why}));
+        self.event(Event::Retry {
+            stack: stack.to_string(),
+            id: id.to_string(),
+            reason: why.to_string(),
+        });
     }
 
     fn finished(&self, o: &Outcome) {
@@ -296,7 +275,7 @@ impl Reporter for Output {
             self.multi.remove(&pb);
         }
         self.resource_line(o, Tense::Done);
-        self.json(outcome_event(o, self.status_word));
+        self.event(crate::events::Resource::of(o, "done"));
     }
 }
 

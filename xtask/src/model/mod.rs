@@ -72,7 +72,7 @@ impl Resource {
 }
 
 /// A problem in a stack file, located and with a hint on what to do.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, serde::Serialize)]
 pub struct Diagnostic {
     pub file: PathBuf,
     pub line: Option<usize>,

@@ -1,0 +1,73 @@
+//! `cost`: the idle monthly cost of what is deployed of the selection. Read-only.
+
+use anyhow::Result;
+
+use super::session::Online;
+use super::Exit;
+use crate::events::{Event, Prices, Summary};
+use crate::output::Format;
+
+pub async fn run(run: &Online<'_>) -> Result<Exit> {
+    let (stacks, out) = (run.stacks(), run.out);
+    let everything: Vec<_> = run
+        .context()
+        .into_iter()
+        .chain(stacks.iter().copied())
+        .collect();
+    let found = run.engine.observed_outputs(&everything).await;
+    let mut failed = 0;
+    let mut deployed = Vec::new();
+    for (stack, id, kind, name, state) in found
+        .into_iter()
+        .filter(|(stack, ..)| stacks.iter().any(|s| &s.name == stack))
+    {
+        match state {
+            Ok(Some(_)) => deployed.push((stack, id, kind, name)),
+            Ok(None) => {}
+            Err(e) => {
+                failed += 1;
+                out.warn(&format!("✗ {stack}/{id} ({kind}): {e}"));
+            }
+        }
+    }
+    let table = crate::cost::table();
+    let (lines, total) = crate::cost::estimate(&table, &deployed);
+    if out.format == Format::Human {
+        let width = lines
+            .iter()
+            .map(|l| l.stack.len() + l.id.len() + 1)
+            .max()
+            .unwrap_or(8)
+            .max(8);
+        println!("{:<width$}  {:>9}  BASIS", "RESOURCE", "$/MONTH");
+        for l in &lines {
+            println!(
+                "{:<width$}  {:>9.3}  {}",
+                format!("{}/{}", l.stack, l.id),
+                l.monthly_usd,
+                l.basis
+            );
+        }
+        println!(
+            "{} deployed resources: ${total:.2} per month while idle ({} prices of {}; usage is billed on top)",
+            lines.len(),
+            table.region,
+            table.checked
+        );
+    }
+    let resources = lines.len();
+    for l in lines {
+        out.event(Event::Cost(l));
+    }
+    out.event(Event::Summary(Summary::Cost {
+        command: "cost",
+        ok: failed == 0,
+        resources,
+        monthly_usd: (total * 1000.0).round() / 1000.0,
+        prices: Prices {
+            region: table.region.clone(),
+            checked: table.checked.clone(),
+        },
+    }));
+    Ok(if failed == 0 { Exit::Ok } else { Exit::Failed })
+}

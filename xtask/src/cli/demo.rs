@@ -1,0 +1,62 @@
+//! `demo`: tutorial 3's web page, built if needed, served until Ctrl-C; `--build-only` builds it
+//! without a cloud.
+
+use anyhow::Result;
+
+use super::session::{Ctx, Online};
+use super::Exit;
+use crate::events::{ErrorKind, Event};
+
+pub async fn run(run: &Online<'_>, port: u16) -> Result<Exit> {
+    let out = run.out;
+    let agents = run.agents().await?;
+    if agents.is_empty() {
+        out.error(
+            ErrorKind::NoAgent,
+            "no selected tutorial has an agent\n  hint: cargo xtask demo --tutorial 3",
+        );
+        return Ok(Exit::Invalid);
+    }
+    let spin = out.spinner("building the web page");
+    let dist = crate::web::bundle(&run.home.root, &run.home.state_dir, &|m| {
+        spin.set_message(m.to_string())
+    });
+    spin.finish_and_clear();
+    let dist = dist?;
+    let bytes: u64 = crate::web::sizes(&dist).values().sum();
+    let agents = crate::web::agents(&run.closure(), agents);
+    let env = run.g.env.clone();
+    crate::web::serve(run.clients.clone(), agents, &env, &dist, port, |url| {
+        out.warn(&format!(
+            "demo of env `{env}` on {}: {url}  (page {} KiB; Ctrl-C stops it)",
+            run.target_name(),
+            bytes / 1024
+        ));
+        out.event(Event::Demo {
+            url: url.to_string(),
+            env: env.clone(),
+            page_bytes: bytes,
+        });
+    })
+    .await?;
+    Ok(Exit::Ok)
+}
+
+/// `demo --build-only`: builds the page and says where it is.
+pub fn build(cx: &Ctx<'_>) -> Result<Exit> {
+    let out = cx.out;
+    let dist = crate::web::bundle(&cx.home.root, &cx.home.state_dir, &|m| out.warn(m))?;
+    let by_extension = crate::web::sizes(&dist);
+    let bytes: u64 = by_extension.values().sum();
+    out.say(&format!(
+        "✓ the demo page: {} ({} KiB)",
+        dist.display(),
+        bytes / 1024
+    ));
+    out.event(Event::Page {
+        path: dist,
+        bytes,
+        by_extension,
+    });
+    Ok(Exit::Ok)
+}

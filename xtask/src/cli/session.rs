@@ -1,0 +1,338 @@
+//! What the commands share: where state lives, the selected stacks, the connection to the
+//! target and the engine over it, and the questions and hints several commands ask or give.
+
+use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Result};
+
+use super::{Exit, Global};
+use crate::cloud::{self, local, Clients, TargetKind};
+use crate::engine::{self, Engine};
+use crate::events::{Error, ErrorKind, Event};
+use crate::model::{self, Stack};
+use crate::output::Output;
+
+/// The workspace, and where this run keeps its state.
+pub struct Home {
+    pub root: PathBuf,
+    pub state_dir: PathBuf,
+    pub paths: local::Paths,
+    pub stacks_dir: PathBuf,
+}
+
+impl Home {
+    pub fn new(g: &Global) -> Home {
+        let root = super::root();
+        let state_dir = g.state_dir.clone().unwrap_or_else(|| root.join(".xtask"));
+        Home {
+            paths: local::Paths::new(&state_dir),
+            stacks_dir: g.stacks_dir.clone().unwrap_or_else(|| root.join("stacks")),
+            root,
+            state_dir,
+        }
+    }
+
+    /// Every stack file; invalid ones are reported with file and line (exit 2).
+    pub fn load(&self, out: &Output) -> Result<Vec<Stack>, Exit> {
+        model::load_all(&self.stacks_dir).map_err(|e| {
+            let message = "the stack files are invalid; nothing was changed";
+            out.warn(&format!("error: {message}\n{e}"));
+            out.event(Event::Error(Error {
+                diagnostics: Some(e.0),
+                ..Error::new(ErrorKind::InvalidStack, message)
+            }));
+            Exit::Invalid
+        })
+    }
+}
+
+/// `--env`, checked before anything reads or calls.
+pub fn check_env(g: &Global, out: &Output) -> Result<(), Exit> {
+    model::names::check_env_name(&g.env).map_err(|m| {
+        out.error(ErrorKind::InvalidEnv, &format!("--env: {m}"));
+        Exit::Invalid
+    })
+}
+
+/// A command on the selected stacks: what it reads and where it reports.
+pub struct Ctx<'a> {
+    pub g: &'a Global,
+    pub out: &'a Output,
+    pub home: Home,
+    pub command: &'static str,
+    pub all: Vec<Stack>,
+    selected: Vec<usize>,
+    closure: Vec<usize>,
+}
+
+impl<'a> Ctx<'a> {
+    /// Loads the stack files and selects `tutorial`; `widen`: the selection takes in what it
+    /// builds on (deploy, plan). Invalid input is reported here (exit 2).
+    pub fn open(
+        g: &'a Global,
+        out: &'a Output,
+        home: Home,
+        command: &'static str,
+        tutorial: &str,
+        widen: bool,
+    ) -> Result<Ctx<'a>, Exit> {
+        check_env(g, out)?;
+        let all = home.load(out)?;
+        let index = |s: &Stack| {
+            all.iter()
+                .position(|x| x.name == s.name)
+                .expect("one of all")
+        };
+        let mut stacks = model::select(&all, tutorial).map_err(|m| {
+            out.error(ErrorKind::UnknownTutorial, &m);
+            Exit::Invalid
+        })?;
+        // A tutorial that builds on others (3 on 1 and 2) is deployed and planned with them;
+        // the other commands only read them, for the attributes that name what it made there.
+        let closure = model::with_required(&all, &stacks);
+        if widen && closure.len() > stacks.len() {
+            let added: Vec<String> = closure
+                .iter()
+                .filter(|s| !stacks.iter().any(|x| x.name == s.name))
+                .map(|s| s.label())
+                .collect();
+            out.warn(&format!(
+                "{command} includes tutorial {}, which the selection builds on (what is converged stays as it is)",
+                added.join(", ")
+            ));
+            stacks = closure.clone();
+        }
+        if let Err(e) = model::check_files(&stacks, &home.root) {
+            out.error(
+                ErrorKind::InvalidFiles,
+                &format!("the files the stacks name are invalid; nothing was changed\n{e}"),
+            );
+            return Err(Exit::Invalid);
+        }
+        let selected = stacks.iter().map(|s| index(s)).collect();
+        let closure = closure.iter().map(|s| index(s)).collect();
+        Ok(Ctx {
+            g,
+            out,
+            home,
+            command,
+            selected,
+            closure,
+            all,
+        })
+    }
+
+    /// The selected stacks.
+    pub fn stacks(&self) -> Vec<&Stack> {
+        self.selected.iter().map(|&i| &self.all[i]).collect()
+    }
+
+    /// The selected stacks and what they build on.
+    pub fn closure(&self) -> Vec<&Stack> {
+        self.closure.iter().map(|&i| &self.all[i]).collect()
+    }
+
+    /// What the selection builds on but did not select: read for attributes only.
+    pub fn context(&self) -> Vec<&Stack> {
+        self.closure
+            .iter()
+            .filter(|i| !self.selected.contains(i))
+            .map(|&i| &self.all[i])
+            .collect()
+    }
+
+    /// "the local cloud" or "AWS", as summaries say.
+    pub fn target_name(&self) -> &'static str {
+        match self.g.target {
+            TargetKind::Local => "the local cloud",
+            TargetKind::Aws => "AWS",
+        }
+    }
+
+    /// Whether a change needs a person's yes: on AWS, unless --yes or CI=true.
+    pub fn needs_confirmation(&self) -> bool {
+        needs_confirmation(self.g)
+    }
+}
+
+/// Whether a change to the target needs a person's yes: on AWS, unless --yes or CI=true.
+pub fn needs_confirmation(g: &Global) -> bool {
+    let ci = std::env::var("CI").is_ok_and(|v| v == "true");
+    g.target == TargetKind::Aws && !g.yes && !ci
+}
+
+/// A command connected to its target, with an engine over the target's clients.
+pub struct Online<'a> {
+    pub cx: Ctx<'a>,
+    pub clients: Clients,
+    pub engine: Arc<Engine>,
+    pub stop: engine::Stop,
+    pub started: Instant,
+}
+
+impl<'a> std::ops::Deref for Online<'a> {
+    type Target = Ctx<'a>;
+    fn deref(&self) -> &Ctx<'a> {
+        &self.cx
+    }
+}
+
+impl<'a> Online<'a> {
+    /// Connects to the target: starts the local cloud if needed, or shows the AWS account.
+    /// `interruptible`: Ctrl-C stops the run gracefully (deploy, destroy, gc).
+    pub async fn connect(cx: Ctx<'a>, interruptible: bool) -> Result<Online<'a>> {
+        let started = Instant::now();
+        let clients = connect(cx.g, &cx.home, cx.out).await?;
+        let stop = engine::Stop::default();
+        if interruptible {
+            watch_interrupts(stop.clone(), cx.out.clone());
+        }
+        let engine = Arc::new(Engine {
+            kinds: crate::kinds::registry(&clients),
+            env: cx.g.env.clone(),
+            account: clients.account.clone(),
+            reporter: Arc::new(cx.out.clone()),
+            backoff: engine::Backoff::default(),
+            stop: stop.clone(),
+        });
+        Ok(Online {
+            cx,
+            clients,
+            engine,
+            stop,
+            started,
+        })
+    }
+
+    /// What is deployed of `stacks`, by (stack, logical id).
+    pub async fn deployed(&self, stacks: &[&Stack]) -> crate::agents::Deployed {
+        let found = self.engine.observed_outputs(stacks).await;
+        crate::agents::Deployed(
+            found
+                .into_iter()
+                .filter_map(|(stack, id, _, _, state)| match state {
+                    Ok(Some(o)) => Some(((stack, id), o)),
+                    _ => None,
+                })
+                .collect(),
+        )
+    }
+
+    /// The deployed agents of the selection (with what it builds on, for their attributes).
+    pub async fn agents(&self) -> Result<Vec<crate::agents::Agent>> {
+        let known = self.closure();
+        let found = self.deployed(&known).await;
+        crate::agents::Agent::all(&self.stacks(), &known, &found)
+    }
+}
+
+async fn connect(g: &Global, home: &Home, out: &Output) -> Result<Clients> {
+    let (sdk, local) = match g.target {
+        TargetKind::Local => {
+            let spin = out.spinner("starting the local cloud");
+            let endpoints = local::up(&home.paths, &|m| spin.set_message(m.to_string()))?;
+            spin.finish_and_clear();
+            let sdk = cloud::sdk_config(TargetKind::Local, Some(&endpoints.ministack)).await;
+            let local = cloud::LocalEndpoints {
+                rds_data: Some(endpoints.data_api.clone()),
+                s3vectors: Some(endpoints.moto.clone()),
+                runtime_host: Some(endpoints.runtime_host.clone()),
+            };
+            (sdk, Some(local))
+        }
+        TargetKind::Aws => (cloud::sdk_config(TargetKind::Aws, None).await, None),
+    };
+    let packager = crate::packaging::Packager::new(&home.paths);
+    let spin = (g.target == TargetKind::Aws).then(|| {
+        let what = format!(
+            "connecting to AWS (region {})",
+            sdk.region().map(|r| r.to_string()).unwrap_or_default()
+        );
+        if !out.tty() {
+            out.say(&format!("{what} …"));
+        }
+        out.spinner(&what)
+    });
+    let clients = Clients::new(g.target, &sdk, local.as_ref(), home.root.clone(), packager).await;
+    if let Some(spin) = spin {
+        spin.finish_and_clear();
+    }
+    let clients = clients?;
+    if g.target == TargetKind::Aws {
+        out.warn(&format!(
+            "AWS account {} in region {}, environment `{}`",
+            clients.account, clients.region, g.env
+        ));
+    }
+    Ok(clients)
+}
+
+/// On the first Ctrl-C: say so and set `stop` (nothing new starts; calls in flight get a
+/// bounded time; the run then ends with its summary and exit code 130). On the second: exit
+/// at once.
+fn watch_interrupts(stop: engine::Stop, out: Output) {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        out.warn(&format!(
+            "interrupted: starting nothing new; calls in flight get up to {}s to finish, then open SQL transactions are rolled back (Ctrl-C again stops at once)",
+            engine::GRACE.as_secs()
+        ));
+        stop.set();
+        if tokio::signal::ctrl_c().await.is_ok() {
+            out.warn("stopped at once: run the command again to go on from where it was");
+            std::process::exit(130);
+        }
+    });
+}
+
+/// Asks a person before an AWS account changes (`what`: what is planned, listed above); an
+/// error without a terminal or without a yes.
+pub fn ask(what: &str) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "refusing to change an AWS account without confirmation ({what})\n  hint: pass --yes (CI=true implies it)"
+        );
+    }
+    eprint!("{what}. Continue? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        bail!("stopped: nothing was changed");
+    }
+    Ok(())
+}
+
+/// The demo users a stack file declares.
+pub fn users_of(s: &Stack) -> Vec<String> {
+    s.resources
+        .iter()
+        .filter(|r| r.kind.kind == "cognito.user")
+        .filter_map(|r| r.properties["username"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// An unknown demo user is invalid input (exit 2); the hint names the users of each tutorial.
+pub fn unknown_user(out: &Output, user: &str, stacks: &[&Stack], what: &str) -> Exit {
+    let hint: Vec<String> = stacks
+        .iter()
+        .filter(|s| !users_of(s).is_empty())
+        .map(|s| format!("--tutorial {} for {}", s.tutorial, users_of(s).join(" / ")))
+        .collect();
+    out.error(
+        ErrorKind::UnknownUser,
+        &format!(
+            "no selected tutorial has both {what} and the demo user `{user}`\n  hint: {}",
+            if hint.is_empty() {
+                "the selected stack files declare no demo users".to_string()
+            } else {
+                hint.join(", ")
+            }
+        ),
+    );
+    Exit::Invalid
+}

@@ -1,0 +1,75 @@
+//! `verify`: the isolation suite against every selected tutorial that has an agent.
+
+use std::time::Instant;
+
+use anyhow::Result;
+
+use super::session::Online;
+use super::Exit;
+use crate::agents::Verdict;
+use crate::cloud::TargetKind;
+use crate::events::{ErrorKind, Event, Summary};
+
+pub async fn run(run: &Online<'_>) -> Result<Exit> {
+    let (out, started) = (run.out, Instant::now());
+    let agents = run.agents().await?;
+    if agents.is_empty() {
+        out.error(
+            ErrorKind::NoAgent,
+            "no selected tutorial has an agent to verify",
+        );
+        return Ok(Exit::Invalid);
+    }
+    let local = run.g.target == TargetKind::Local;
+    let ctx = crate::agents::VerifyContext {
+        clients: &run.clients,
+        base_url: run.clients.agentcore_invoke.clone(),
+        pool_keys_dir: local.then(|| run.home.paths.dir.join("ministack-state/cognito-pool-keys")),
+        agents_exposed: local,
+    };
+    let spin = out.spinner("verifying");
+    let cases = crate::agents::verify(&ctx, &agents, |c| {
+        let mark = match c.outcome {
+            Verdict::Pass => "✓",
+            Verdict::Fail => "✗",
+            Verdict::NotRun => "-",
+        };
+        let detail = if c.detail.is_empty() {
+            String::new()
+        } else {
+            format!("\n    {}", c.detail)
+        };
+        out.say(&format!(
+            "{mark} tutorial {} {} {}: {}{detail}",
+            c.tutorial,
+            c.agent,
+            c.category.as_str(),
+            c.name
+        ));
+        out.event(Event::Case(c.clone()));
+    })
+    .await;
+    spin.finish_and_clear();
+    let cases = cases?;
+    let count = |v: Verdict| cases.iter().filter(|c| c.outcome == v).count();
+    let (passed, failed, not_run) = (
+        count(Verdict::Pass),
+        count(Verdict::Fail),
+        count(Verdict::NotRun),
+    );
+    out.say(&format!(
+        "{} verify of env `{}` on {}: {passed} passed, {failed} failed, {not_run} not run ({:.1}s)",
+        if failed == 0 { "✓" } else { "✗" },
+        run.g.env,
+        run.target_name(),
+        started.elapsed().as_secs_f64()
+    ));
+    out.event(Event::Summary(Summary::Verify {
+        command: "verify",
+        cases: cases.len(),
+        passed,
+        failed,
+        not_run,
+    }));
+    Ok(if failed == 0 { Exit::Ok } else { Exit::Failed })
+}
