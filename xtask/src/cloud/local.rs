@@ -136,71 +136,67 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     std::fs::create_dir_all(&logs)?;
 
     progress("starting ministack");
-    let ms_port = free_port()?;
     let ms_state = paths.dir.join("ministack-state");
     std::fs::create_dir_all(&ms_state)?;
-    let launcher = paths.dir.join("ministack_launcher.py");
-    std::fs::write(&launcher, MINISTACK_LAUNCHER)?;
-    let mut ms = Command::new(paths.venv.join("bin/python"));
-    ms.arg(&launcher)
-        .env("BIND_HOST", "127.0.0.1")
-        .env("GATEWAY_PORT", ms_port.to_string())
-        .env("STATE_DIR", &ms_state)
-        .env("MINISTACK_ACCOUNT_ID", ACCOUNT)
-        .env("MINISTACK_REGION", REGION)
-        // ministack otherwise opens an IoT MQTT listener on 0.0.0.0:8883 (a fixed port, on every
-        // interface) and may open an SFTP one: nothing here uses them.
-        .env("IOT_MTLS_ENABLED", "0")
-        .env("SFTP_ENABLED", "0");
-    let ms_pid = spawn(ms, &logs.join("ministack.log"))?;
-    std::fs::write(paths.dir.join("ministack.pid"), ms_pid.to_string())?;
+    let (ms_port, ms_pid) = launch(
+        paths,
+        "ministack",
+        ("ministack_launcher.py", MINISTACK_LAUNCHER),
+        |c, port| {
+            c.env("BIND_HOST", "127.0.0.1")
+                .env("GATEWAY_PORT", port.to_string())
+                .env("STATE_DIR", &ms_state)
+                .env("MINISTACK_ACCOUNT_ID", ACCOUNT)
+                .env("MINISTACK_REGION", REGION)
+                // ministack otherwise opens an IoT MQTT listener on 0.0.0.0:8883 (a fixed port, on
+                // every interface) and may open an SFTP one: nothing here uses them.
+                .env("IOT_MTLS_ENABLED", "0")
+                .env("SFTP_ENABLED", "0");
+        },
+    )?;
+    let ministack = format!("http://127.0.0.1:{ms_port}");
 
     progress("starting moto (S3 Vectors)");
-    let moto_port = free_port()?;
-    let moto_launcher = paths.dir.join("moto_launcher.py");
-    std::fs::write(&moto_launcher, MOTO_LAUNCHER)?;
-    let mut moto = Command::new(paths.venv.join("bin/python"));
-    moto.arg(&moto_launcher)
-        .args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
-        .env("MOTO_ACCOUNT_ID", ACCOUNT);
-    let moto_pid = spawn(moto, &logs.join("moto.log"))?;
-    std::fs::write(paths.dir.join("moto.pid"), moto_pid.to_string())?;
+    let (moto_port, moto_pid) = launch(
+        paths,
+        "moto",
+        ("moto_launcher.py", MOTO_LAUNCHER),
+        |c, port| {
+            c.args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .env("MOTO_ACCOUNT_ID", ACCOUNT);
+        },
+    )?;
 
     progress("starting the local RDS Data API");
-    let api_port = free_port()?;
     let clusters = paths.dir.join("clusters");
     pg.prepare(&clusters)?;
-    let script = paths.dir.join("data_api.py");
-    std::fs::write(&script, DATA_API)?;
     // What the Data API and the runtime host share, beside them.
     std::fs::write(paths.dir.join("local_common.py"), LOCAL_COMMON)?;
-    let mut api = Command::new(paths.venv.join("bin/python"));
-    api.arg(&script)
-        .env("MINISTACK_URL", format!("http://127.0.0.1:{ms_port}"))
-        .env("DATA_API_PORT", api_port.to_string())
-        .env("CLUSTERS_DIR", &clusters)
-        .env("PG_BIN", &pg.bin)
-        .env("PG_WRAP", pg.wrap.join(" "))
-        .env("PG_OWNER", pg.owner.clone().unwrap_or_default());
-    let api_pid = spawn(api, &logs.join("data-api.log"))?;
-    std::fs::write(paths.dir.join("data-api.pid"), api_pid.to_string())?;
+    let (api_port, api_pid) = launch(paths, "data-api", ("data_api.py", DATA_API), |c, port| {
+        c.env("MINISTACK_URL", &ministack)
+            .env("DATA_API_PORT", port.to_string())
+            .env("CLUSTERS_DIR", &clusters)
+            .env("PG_BIN", &pg.bin)
+            .env("PG_WRAP", pg.wrap.join(" "))
+            .env("PG_OWNER", pg.owner.clone().unwrap_or_default());
+    })?;
 
     progress("starting the local AgentCore Runtime host");
-    let host_port = free_port()?;
-    let script = paths.dir.join("runtime_host.py");
-    std::fs::write(&script, RUNTIME_HOST)?;
     std::fs::write(paths.dir.join("agent_tokens.py"), AGENT_TOKENS)?;
-    let mut host = Command::new(paths.venv.join("bin/python"));
-    host.arg(&script)
-        .env("MINISTACK_URL", format!("http://127.0.0.1:{ms_port}"))
-        .env("DATA_API_URL", format!("http://127.0.0.1:{api_port}"))
-        .env("RUNTIME_HOST_PORT", host_port.to_string())
-        .env("RUNTIMES_DIR", paths.dir.join("runtimes"));
-    let host_pid = spawn(host, &logs.join("runtime-host.log"))?;
-    std::fs::write(paths.dir.join("runtime-host.pid"), host_pid.to_string())?;
+    let (host_port, host_pid) = launch(
+        paths,
+        "runtime-host",
+        ("runtime_host.py", RUNTIME_HOST),
+        |c, port| {
+            c.env("MINISTACK_URL", &ministack)
+                .env("DATA_API_URL", format!("http://127.0.0.1:{api_port}"))
+                .env("RUNTIME_HOST_PORT", port.to_string())
+                .env("RUNTIMES_DIR", paths.dir.join("runtimes"));
+        },
+    )?;
 
     let e = Endpoints {
-        ministack: format!("http://127.0.0.1:{ms_port}"),
+        ministack,
         moto: format!("http://127.0.0.1:{moto_port}"),
         data_api: format!("http://127.0.0.1:{api_port}"),
         runtime_host: format!("http://127.0.0.1:{host_port}"),
@@ -323,6 +319,27 @@ pub fn down(paths: &Paths) -> Result<bool> {
     let _ = std::fs::remove_dir_all(&clusters);
     let _ = std::fs::remove_dir_all(paths.dir.join("ministack-state"));
     Ok(stopped)
+}
+
+/// Starts one of the local cloud's Python processes on a free port: `script` (file name and
+/// text; never a package's name, which it would shadow) is written into the state directory and
+/// run with the venv's Python, `configure` adds its arguments and environment; its log and pid
+/// file are named after it.
+fn launch(
+    paths: &Paths,
+    name: &str,
+    (file, script): (&str, &str),
+    configure: impl FnOnce(&mut Command, u16),
+) -> Result<(u16, u32)> {
+    let port = free_port()?;
+    let file = paths.dir.join(file);
+    std::fs::write(&file, script)?;
+    let mut cmd = Command::new(paths.venv.join("bin/python"));
+    cmd.arg(&file);
+    configure(&mut cmd, port);
+    let pid = spawn(cmd, &paths.dir.join("logs").join(format!("{name}.log")))?;
+    std::fs::write(paths.dir.join(format!("{name}.pid")), pid.to_string())?;
+    Ok((port, pid))
 }
 
 fn spawn(mut cmd: Command, log: &Path) -> Result<u32> {

@@ -82,13 +82,27 @@ pub trait Kind: Send + Sync + Sized + 'static {
 
     async fn create(&self, t: &Target, p: &Self::Properties) -> CloudResult<Self::Outputs>;
 
+    /// How an existing resource is brought to new properties (see `Update`).
+    const UPDATE: Update = Update::InPlace;
+
+    /// Brings an existing resource to the properties. Kinds whose `UPDATE` is `InPlace`
+    /// implement it; the others get what their `UPDATE` says.
     async fn update(
         &self,
         t: &Target,
         p: &Self::Properties,
         seen: &Seen<Self::State, Self::Outputs>,
-        changes: &[FieldChange],
-    ) -> CloudResult<Self::Outputs>;
+        _changes: &[FieldChange],
+    ) -> CloudResult<Self::Outputs> {
+        match Self::UPDATE {
+            Update::CreateAgain => self.create(t, p).await,
+            Update::Nothing => Ok(seen.outputs.clone()),
+            Update::InPlace => Err(CloudError::Fatal(format!(
+                "{}: its kind updates in place but has no update",
+                t.logical_id
+            ))),
+        }
+    }
 
     /// Called until it returns Done; the engine sleeps with backoff in between.
     async fn poll_ready(
@@ -101,18 +115,34 @@ pub trait Kind: Send + Sync + Sized + 'static {
     }
 
     /// Starts deleting. Not-found is success. The engine then calls `observe` until the
-    /// resource is gone.
+    /// resource is gone. Kinds that go with what they depend on (`cascades`) are never asked.
     async fn delete(
         &self,
         t: &Target,
-        p: &Self::Properties,
-        seen: &Seen<Self::State, Self::Outputs>,
-    ) -> CloudResult<()>;
+        _p: &Self::Properties,
+        _seen: &Seen<Self::State, Self::Outputs>,
+    ) -> CloudResult<()> {
+        Err(CloudError::Fatal(format!(
+            "{}: its kind is deleted with what it depends on, never by itself",
+            t.logical_id
+        )))
+    }
 
     /// Deletes a resource known only by its ARN (`destroy --orphans`, `gc`).
     async fn delete_orphan(&self, _orphan: &Orphan) -> CloudResult<()> {
         Err(not_deletable())
     }
+}
+
+/// What `update` does for a kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Update {
+    /// Calls that change the resource where it is: the kind implements `update`.
+    InPlace,
+    /// `create` again: it converges (SQL run idempotently; a new ingestion job).
+    CreateAgain,
+    /// Nothing: every property that can differ forces a replacement.
+    Nothing,
 }
 
 /// The answer for an orphan whose kind cannot delete it from its ARN alone.

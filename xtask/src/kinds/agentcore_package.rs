@@ -13,19 +13,17 @@ use serde::{Deserialize, Serialize};
 use super::{KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients, TargetKind};
 use crate::engine::{found, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target};
-use crate::model::NameStyle;
 use crate::packaging::{Built, Manifest, Platform};
 
 pub const INFO: KindInfo = KindInfo {
     kind: "agentcore.agent_package",
-    name_style: NameStyle::Dashed,
     attributes: &["bucket", "key", "digest", "size"],
-    ready_attributes: &[],
     deadline_secs: 900,
     // The package is an object in a bucket of the stack: deleting the bucket removes it.
     cascades: true,
     files: &["sources", "requirements"],
     sim: Sim { call: 3.0, ..SIM },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

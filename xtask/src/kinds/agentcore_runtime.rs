@@ -32,8 +32,6 @@ pub const INFO: KindInfo = KindInfo {
     attributes: &["arn", "id", "name", "version"],
     ready_attributes: &["version"],
     deadline_secs: 900,
-    cascades: false,
-    files: &[],
     // Includes the retries while IAM propagates a new execution role.
     sim: Sim {
         call: 1.0,
@@ -41,6 +39,7 @@ pub const INFO: KindInfo = KindInfo {
         gone: 30.0,
         ..SIM
     },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -19,22 +19,18 @@ use crate::cloud::{classify, Clients};
 use crate::engine::{
     change, found, CloudError, CloudResult, FieldChange, Found, Kind, Progress, Seen, Target,
 };
-use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "bedrock.data_source",
-    name_style: NameStyle::Dashed,
     attributes: &["id", "knowledge_base_id"],
-    ready_attributes: &[],
     deadline_secs: 600,
-    cascades: false,
-    files: &[],
     sim: Sim {
         call: 0.5,
         ready: 5.0,
         gone: 10.0,
         ..SIM
     },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

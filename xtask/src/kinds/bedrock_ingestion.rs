@@ -14,24 +14,23 @@ use super::{client_token, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     change, found, CloudError, CloudResult, FieldChange, Found, Kind, Progress, Seen, Target,
+    Update,
 };
-use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "bedrock.ingestion",
-    name_style: NameStyle::Dashed,
     attributes: &["job_id", "documents_digest"],
     // A reference to the job waits for it to complete (an agent must not answer from a half
     // ingested Knowledge Base).
     ready_attributes: &["job_id"],
     deadline_secs: 1800,
     cascades: true,
-    files: &[],
     sim: Sim {
         call: 0.5,
         ready: 60.0,
         ..SIM
     },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -104,6 +103,7 @@ impl Kind for Ingestion {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const UPDATE: Update = Update::CreateAgain;
 
     async fn observe(
         &self,
@@ -181,16 +181,6 @@ impl Kind for Ingestion {
             .ingestion_job()
             .ok_or_else(|| CloudError::Fatal("StartIngestionJob returned no job".into()))?;
         Ok(outputs(job.ingestion_job_id(), &p.documents_digest))
-    }
-
-    async fn update(
-        &self,
-        t: &Target,
-        p: &Properties,
-        _seen: &Seen<State, Outputs>,
-        _changes: &[FieldChange],
-    ) -> CloudResult<Outputs> {
-        self.create(t, p).await
     }
 
     async fn poll_ready(
@@ -276,14 +266,5 @@ impl Kind for Ingestion {
             return Vec::new();
         }
         vec![change("documents_digest", have, &p.documents_digest)]
-    }
-
-    async fn delete(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        _seen: &Seen<State, Outputs>,
-    ) -> CloudResult<()> {
-        Ok(()) // goes with its data source (`cascades`)
     }
 }

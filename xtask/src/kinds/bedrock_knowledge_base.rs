@@ -20,22 +20,20 @@ use crate::cloud::{classify, Clients};
 use crate::engine::{
     found, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Progress, Seen, Target,
 };
-use crate::model::{names, NameStyle};
+use crate::model::names;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "bedrock.knowledge_base",
-    name_style: NameStyle::Dashed,
     attributes: &["id", "arn", "name"],
     ready_attributes: &["id"],
     deadline_secs: 900,
-    cascades: false,
-    files: &[],
     sim: Sim {
         call: 1.0,
         ready: 45.0,
         gone: 30.0,
         ..SIM
     },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]

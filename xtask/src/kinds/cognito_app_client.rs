@@ -7,20 +7,15 @@ use aws_sdk_cognitoidentityprovider::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{given, KindInfo, Module, SIM};
+use super::{given, KindInfo, Module};
 use crate::cloud::{classify, Clients};
 use crate::engine::{found, CloudResult, FieldChange, Found, Kind, Seen, Target};
-use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "cognito.app_client",
-    name_style: NameStyle::Dashed,
     attributes: &["id", "name"],
-    ready_attributes: &[],
     deadline_secs: 120,
-    cascades: false,
-    files: &[],
-    sim: SIM,
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]

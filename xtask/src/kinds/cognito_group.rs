@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{KindInfo, Module, SIM};
+use super::{KindInfo, Module};
 use crate::cloud::{classify, Clients};
 use crate::engine::{found, CloudResult, FieldChange, Found, Kind, Seen, Target};
 use crate::model::NameStyle;
@@ -13,11 +13,8 @@ pub const INFO: KindInfo = KindInfo {
     kind: "cognito.group",
     name_style: NameStyle::Property("name"),
     attributes: &["name"],
-    ready_attributes: &[],
     deadline_secs: 120,
-    cascades: false,
-    files: &[],
-    sim: SIM,
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -16,14 +16,12 @@ pub const INFO: KindInfo = KindInfo {
     kind: "cognito.user",
     name_style: NameStyle::Property("username"),
     attributes: &["username", "sub"],
-    ready_attributes: &[],
     deadline_secs: 120,
-    cascades: false,
-    files: &[],
     sim: Sim {
         create_steps: 3, // AdminCreateUser, AdminSetUserPassword, AdminAddUserToGroup
         ..SIM
     },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -8,20 +8,15 @@ use aws_sdk_cognitoidentityprovider::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{given, tags_with_created_at, KindInfo, Module, SIM};
+use super::{given, tags_with_created_at, KindInfo, Module};
 use crate::cloud::{classify, Clients};
 use crate::engine::{CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target};
-use crate::model::{names, NameStyle};
+use crate::model::names;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "cognito.user_pool",
-    name_style: NameStyle::Dashed,
     attributes: &["id", "arn", "name", "issuer", "discovery_url"],
-    ready_attributes: &[],
-    deadline_secs: 300,
-    cascades: false,
-    files: &[],
-    sim: SIM,
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]

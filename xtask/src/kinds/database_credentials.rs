@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::generated_secret::{self, generate_password};
-use super::{KindInfo, Module, SIM};
+use super::{KindInfo, Module};
 use crate::cloud::{classify, Clients};
 use crate::engine::{CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target};
 use crate::model::NameStyle;
@@ -14,11 +14,7 @@ pub const INFO: KindInfo = KindInfo {
     kind: "secretsmanager.database_credentials",
     name_style: NameStyle::SecretPath,
     attributes: &["arn", "name", "username"],
-    ready_attributes: &[],
-    deadline_secs: 300,
-    cascades: false,
-    files: &[],
-    sim: SIM,
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -6,20 +6,16 @@ use aws_sdk_ec2::types::{Filter, ResourceType};
 use serde::{Deserialize, Serialize};
 
 use super::ec2_vpc::{dependency_wait, tag_map, tag_spec, Id, NOT_FOUND};
-use super::{given, KindInfo, Module, SIM};
+use super::{given, KindInfo, Module};
 use crate::cloud::{classify, Clients};
-use crate::engine::{CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target};
-use crate::model::{names, NameStyle};
+use crate::engine::{CloudResult, Found, Kind, Orphan, Seen, Target, Update};
+use crate::model::names;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "ec2.security_group",
-    name_style: NameStyle::Dashed,
     attributes: &["id"],
-    ready_attributes: &[],
     deadline_secs: 600,
-    cascades: false,
-    files: &[],
-    sim: SIM,
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -57,6 +53,7 @@ impl Kind for SecurityGroup {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Id;
+    const UPDATE: Update = Update::Nothing;
 
     fn immutable_fields(&self) -> &'static [&'static str] {
         &["vpc_id", "description"]
@@ -114,16 +111,6 @@ impl Kind for SecurityGroup {
         Ok(Id {
             id: given(out.group_id(), "CreateSecurityGroup")?,
         })
-    }
-
-    async fn update(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        seen: &Seen<Properties, Id>,
-        _changes: &[FieldChange],
-    ) -> CloudResult<Id> {
-        Ok(seen.outputs.clone())
     }
 
     async fn delete(

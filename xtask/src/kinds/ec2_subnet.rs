@@ -8,22 +8,17 @@ use serde::{Deserialize, Serialize};
 use super::ec2_vpc::{by_name, by_tags, dependency_wait, tag_spec, NOT_FOUND};
 use super::{given, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target};
-use crate::model::NameStyle;
+use crate::engine::{CloudError, CloudResult, Found, Kind, Orphan, Seen, Target, Update};
 
 pub const INFO: KindInfo = KindInfo {
     kind: "ec2.subnet",
-    name_style: NameStyle::Dashed,
     attributes: &["id", "availability_zone"],
-    ready_attributes: &[],
-    deadline_secs: 300,
-    cascades: false,
-    files: &[],
     sim: Sim {
         call: 1.0,
         gone: 2.0,
         ..SIM
     },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -64,6 +59,7 @@ impl Kind for Subnet {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Outputs;
+    const UPDATE: Update = Update::Nothing; // every property forces replacement
 
     fn immutable_fields(&self) -> &'static [&'static str] {
         &["vpc_id", "cidr_block", "zone_index"]
@@ -124,16 +120,6 @@ impl Kind for Subnet {
             .subnet()
             .ok_or_else(|| CloudError::Fatal("CreateSubnet returned no subnet".into()))?;
         outputs(s, "CreateSubnet")
-    }
-
-    async fn update(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        seen: &Seen<Properties, Outputs>,
-        _changes: &[FieldChange],
-    ) -> CloudResult<Outputs> {
-        Ok(seen.outputs.clone()) // every property forces replacement
     }
 
     async fn delete(

@@ -9,22 +9,18 @@ use serde::{Deserialize, Serialize};
 
 use super::{given, tags_with_created_at, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target};
-use crate::model::{names, NameStyle};
+use crate::engine::{CloudResult, Found, Kind, Orphan, Seen, Target, Update};
+use crate::model::names;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "ec2.vpc",
-    name_style: NameStyle::Dashed,
     attributes: &["id"],
-    ready_attributes: &[],
-    deadline_secs: 300,
-    cascades: false,
-    files: &[],
     sim: Sim {
         call: 1.0,
         gone: 2.0,
         ..SIM
     },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -122,6 +118,7 @@ impl Kind for Vpc {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Id;
+    const UPDATE: Update = Update::Nothing; // the only property forces replacement
 
     fn immutable_fields(&self) -> &'static [&'static str] {
         &["cidr_block"]
@@ -170,16 +167,6 @@ impl Kind for Vpc {
         Ok(Id {
             id: given(out.vpc().and_then(|v| v.vpc_id()), "CreateVpc")?,
         })
-    }
-
-    async fn update(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        seen: &Seen<Properties, Id>,
-        _changes: &[FieldChange],
-    ) -> CloudResult<Id> {
-        Ok(seen.outputs.clone()) // the only property forces replacement
     }
 
     async fn delete(

@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{given, tags_with_created_at, KindInfo, Module, SIM};
+use super::{given, tags_with_created_at, KindInfo, Module};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     found, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target,
@@ -20,11 +20,7 @@ pub const INFO: KindInfo = KindInfo {
     kind: "secretsmanager.generated_secret",
     name_style: NameStyle::SecretPath,
     attributes: &["arn", "name"],
-    ready_attributes: &[],
-    deadline_secs: 300,
-    cascades: false,
-    files: &[],
-    sim: SIM,
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -14,21 +14,17 @@ use crate::cloud::{classify, Clients};
 use crate::engine::{
     found, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target,
 };
-use crate::model::{names, NameStyle};
+use crate::model::names;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "iam.role",
-    name_style: NameStyle::Dashed,
     attributes: &["arn", "name"],
-    ready_attributes: &[],
-    deadline_secs: 300,
-    cascades: false,
-    files: &[],
     sim: Sim {
         create_steps: 2, // CreateRole, PutRolePolicy
         call: 0.3,
         ..SIM
     },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]

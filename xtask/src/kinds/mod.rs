@@ -61,6 +61,22 @@ pub struct KindInfo {
     pub sim: Sim,
 }
 
+impl KindInfo {
+    /// What a kind that says nothing else is: named `agentcore-mt-<env>-t<N>-<id>`, referenced
+    /// by nothing, five minutes to converge or go, deleted by its own call, naming no files,
+    /// one quick call in the fake cloud. Every kind names itself (`kind`).
+    pub const DEFAULT: KindInfo = KindInfo {
+        kind: "",
+        name_style: NameStyle::Dashed,
+        attributes: &[],
+        ready_attributes: &[],
+        deadline_secs: 300,
+        cascades: false,
+        files: &[],
+        sim: SIM,
+    };
+}
+
 /// A kind as the in-memory cloud plays it: the mutating calls one create takes in reality, and
 /// AWS-like latencies in seconds (one call; from create until usable; from delete until gone).
 #[derive(Debug, Clone, Copy)]

@@ -18,22 +18,19 @@ use crate::cloud::{classify, Clients};
 use crate::engine::{
     change, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Progress, Seen, Target,
 };
-use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "rds.cluster",
-    name_style: NameStyle::Dashed,
     attributes: &["id", "arn", "master_secret_arn", "database", "endpoint"],
     ready_attributes: &["endpoint"],
     deadline_secs: 3600,
-    cascades: false,
-    files: &[],
     sim: Sim {
         call: 2.0,
         ready: 420.0,
         gone: 300.0,
         ..SIM
     },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -10,22 +10,19 @@ use crate::cloud::{classify, Clients};
 use crate::engine::{
     CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Progress, Seen, Target,
 };
-use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "rds.instance",
-    name_style: NameStyle::Dashed,
     attributes: &["id", "arn", "endpoint"],
     ready_attributes: &["endpoint"],
     deadline_secs: 3600,
-    cascades: false,
-    files: &[],
     sim: Sim {
         call: 2.0,
         ready: 480.0,
         gone: 400.0,
         ..SIM
     },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]

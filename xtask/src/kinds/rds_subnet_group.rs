@@ -8,17 +8,14 @@ use super::ec2_vpc::dependency_wait;
 use super::{given, tags_with_created_at, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{found, CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target};
-use crate::model::{names, NameStyle};
+use crate::model::names;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "rds.db_subnet_group",
-    name_style: NameStyle::Dashed,
     attributes: &["name", "arn"],
-    ready_attributes: &[],
     deadline_secs: 900,
-    cascades: false,
-    files: &[],
     sim: Sim { call: 0.5, ..SIM },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -21,14 +21,12 @@ pub const INFO: KindInfo = KindInfo {
     kind: "s3.bucket",
     name_style: NameStyle::S3Bucket,
     attributes: &["name", "arn"],
-    ready_attributes: &[],
     deadline_secs: 600,
-    cascades: false,
-    files: &[],
     sim: Sim {
         create_steps: 4, // CreateBucket, public access block, encryption, versioning
         ..SIM
     },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]

@@ -24,15 +24,14 @@ pub const INFO: KindInfo = KindInfo {
     kind: "s3.objects",
     name_style: NameStyle::Property("source"),
     attributes: &["bucket", "prefix", "digest", "count", "metadata_count"],
-    ready_attributes: &[],
     deadline_secs: 600,
-    cascades: false,
     files: &["source"],
     sim: Sim {
         create_steps: 3, // uploads
         call: 0.8,
         ..SIM
     },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]

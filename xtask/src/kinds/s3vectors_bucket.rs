@@ -5,20 +5,14 @@ use serde::{Deserialize, Serialize};
 
 use super::{given, tags_with_created_at, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{
-    found, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target,
-};
-use crate::model::{names, NameStyle};
+use crate::engine::{found, CloudError, CloudResult, Found, Kind, Orphan, Seen, Target, Update};
+use crate::model::names;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "s3vectors.bucket",
-    name_style: NameStyle::Dashed,
     attributes: &["arn", "name"],
-    ready_attributes: &[],
-    deadline_secs: 300,
-    cascades: false,
-    files: &[],
     sim: Sim { call: 0.3, ..SIM },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -80,6 +74,7 @@ impl Kind for VectorBucket {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Outputs;
+    const UPDATE: Update = Update::Nothing;
 
     async fn observe(
         &self,
@@ -129,16 +124,6 @@ impl Kind for VectorBucket {
             arn: given(arn, "GetVectorBucket")?,
             name: target.physical_name.clone(),
         })
-    }
-
-    async fn update(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        seen: &Seen<Properties, Outputs>,
-        _changes: &[FieldChange],
-    ) -> CloudResult<Outputs> {
-        Ok(seen.outputs.clone())
     }
 
     async fn delete(

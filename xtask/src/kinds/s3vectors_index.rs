@@ -9,18 +9,14 @@ use serde::{Deserialize, Serialize};
 use super::s3vectors_bucket::{tags_of, Outputs, NOT_FOUND};
 use super::{given, tags_with_created_at, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{found, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target};
-use crate::model::{names, NameStyle};
+use crate::engine::{found, CloudError, CloudResult, Found, Kind, Seen, Target, Update};
+use crate::model::names;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "s3vectors.index",
-    name_style: NameStyle::Dashed,
     attributes: &["arn", "name"],
-    ready_attributes: &[],
-    deadline_secs: 300,
-    cascades: false,
-    files: &[],
     sim: Sim { call: 0.3, ..SIM },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -63,6 +59,7 @@ impl Kind for VectorIndex {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Outputs;
+    const UPDATE: Update = Update::Nothing; // every property forces replacement
 
     fn immutable_fields(&self) -> &'static [&'static str] {
         &[
@@ -141,16 +138,6 @@ impl Kind for VectorIndex {
             arn: given(out.index().map(|i| i.index_arn()), "GetIndex")?,
             name: target.physical_name.clone(),
         })
-    }
-
-    async fn update(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        seen: &Seen<Properties, Outputs>,
-        _changes: &[FieldChange],
-    ) -> CloudResult<Outputs> {
-        Ok(seen.outputs.clone()) // every property forces replacement
     }
 
     async fn delete(

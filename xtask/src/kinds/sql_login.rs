@@ -13,19 +13,16 @@ use super::{database_credentials, KindInfo, Module, Sim, SIM};
 use crate::cloud::data_api::{text, Database};
 use crate::cloud::Clients;
 use crate::engine::{
-    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target,
+    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target, Update,
 };
-use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "rdsdata.login",
-    name_style: NameStyle::Dashed,
     attributes: &["username"],
-    ready_attributes: &[],
     deadline_secs: 600,
     cascades: true,
-    files: &[],
     sim: Sim { call: 1.0, ..SIM },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -191,6 +188,7 @@ impl Kind for SqlLogin {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const UPDATE: Update = Update::CreateAgain;
 
     async fn observe(
         &self,
@@ -266,25 +264,6 @@ impl Kind for SqlLogin {
 
     async fn create(&self, _t: &Target, p: &Properties) -> CloudResult<Outputs> {
         self.converge(p).await
-    }
-
-    async fn update(
-        &self,
-        _t: &Target,
-        p: &Properties,
-        _seen: &Seen<State, Outputs>,
-        _changes: &[FieldChange],
-    ) -> CloudResult<Outputs> {
-        self.converge(p).await
-    }
-
-    async fn delete(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        _seen: &Seen<State, Outputs>,
-    ) -> CloudResult<()> {
-        Ok(()) // the role goes with its cluster (`cascades`)
     }
 }
 

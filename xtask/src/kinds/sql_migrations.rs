@@ -12,14 +12,15 @@ use sha2::{Digest, Sha256};
 use super::{KindInfo, Module, Sim, SIM};
 use crate::cloud::data_api::{split_statements, sqlstate, text, Database};
 use crate::cloud::Clients;
-use crate::engine::{change, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target};
+use crate::engine::{
+    change, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target, Update,
+};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "rdsdata.sql_migrations",
     name_style: NameStyle::Property("directory"),
     attributes: &["version"],
-    ready_attributes: &[],
     deadline_secs: 900,
     cascades: true,
     files: &["directory"],
@@ -28,6 +29,7 @@ pub const INFO: KindInfo = KindInfo {
         call: 8.0,
         ..SIM
     },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -191,6 +193,7 @@ impl Kind for SqlMigrations {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const UPDATE: Update = Update::CreateAgain;
 
     async fn observe(
         &self,
@@ -249,24 +252,5 @@ impl Kind for SqlMigrations {
 
     async fn create(&self, _t: &Target, p: &Properties) -> CloudResult<Outputs> {
         self.apply(p).await
-    }
-
-    async fn update(
-        &self,
-        _t: &Target,
-        p: &Properties,
-        _seen: &Seen<State, Outputs>,
-        _changes: &[FieldChange],
-    ) -> CloudResult<Outputs> {
-        self.apply(p).await
-    }
-
-    async fn delete(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        _seen: &Seen<State, Outputs>,
-    ) -> CloudResult<()> {
-        Ok(()) // the schema goes with its cluster (`cascades`)
     }
 }

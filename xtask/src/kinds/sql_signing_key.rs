@@ -9,18 +9,17 @@ use sha2::{Digest, Sha256};
 use super::{generated_secret, KindInfo, Module, Sim, SIM};
 use crate::cloud::data_api::{text, Database};
 use crate::cloud::Clients;
-use crate::engine::{change, CloudResult, FieldChange, Found, Kind, Seen, Target};
+use crate::engine::{change, CloudResult, FieldChange, Found, Kind, Seen, Target, Update};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "rdsdata.signing_key",
     name_style: NameStyle::Property("name"),
     attributes: &["name"],
-    ready_attributes: &[],
     deadline_secs: 600,
     cascades: true,
-    files: &[],
     sim: Sim { call: 1.0, ..SIM },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -69,6 +68,7 @@ impl Kind for SqlSigningKey {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const UPDATE: Update = Update::CreateAgain;
 
     async fn observe(
         &self,
@@ -124,24 +124,5 @@ impl Kind for SqlSigningKey {
         Ok(Outputs {
             name: p.name.clone(),
         })
-    }
-
-    async fn update(
-        &self,
-        t: &Target,
-        p: &Properties,
-        _seen: &Seen<State, Outputs>,
-        _changes: &[FieldChange],
-    ) -> CloudResult<Outputs> {
-        self.create(t, p).await
-    }
-
-    async fn delete(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        _seen: &Seen<State, Outputs>,
-    ) -> CloudResult<()> {
-        Ok(()) // goes with its cluster (`cascades`)
     }
 }

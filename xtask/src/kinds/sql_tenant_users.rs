@@ -10,22 +10,21 @@ use serde::{Deserialize, Serialize};
 use super::{KindInfo, Module, Sim, SIM};
 use crate::cloud::data_api::{text, Database};
 use crate::cloud::Clients;
-use crate::engine::{change, found, CloudResult, FieldChange, Found, Kind, Seen, Target};
+use crate::engine::{change, found, CloudResult, FieldChange, Found, Kind, Seen, Target, Update};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
     kind: "rdsdata.tenant_users",
     name_style: NameStyle::Property("database"),
     attributes: &["count"],
-    ready_attributes: &[],
     deadline_secs: 600,
     cascades: true,
-    files: &[],
     sim: Sim {
         create_steps: 3, // begin, rows, commit
         call: 1.0,
         ..SIM
     },
+    ..KindInfo::DEFAULT
 };
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -134,6 +133,7 @@ impl Kind for SqlTenantUsers {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const UPDATE: Update = Update::CreateAgain;
 
     async fn observe(
         &self,
@@ -166,24 +166,5 @@ impl Kind for SqlTenantUsers {
 
     async fn create(&self, _t: &Target, p: &Properties) -> CloudResult<Outputs> {
         self.converge(p).await
-    }
-
-    async fn update(
-        &self,
-        _t: &Target,
-        p: &Properties,
-        _seen: &Seen<State, Outputs>,
-        _changes: &[FieldChange],
-    ) -> CloudResult<Outputs> {
-        self.converge(p).await
-    }
-
-    async fn delete(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        _seen: &Seen<State, Outputs>,
-    ) -> CloudResult<()> {
-        Ok(()) // goes with its cluster (`cascades`)
     }
 }
