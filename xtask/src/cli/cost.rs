@@ -8,19 +8,10 @@ use crate::events::{Event, Prices, Summary};
 use crate::output::Format;
 
 pub async fn run(run: &Online<'_>) -> Result<Exit> {
-    let (stacks, out) = (run.stacks(), run.out);
-    let everything: Vec<_> = run
-        .context()
-        .into_iter()
-        .chain(stacks.iter().copied())
-        .collect();
-    let found = run.engine.observed_outputs(&everything).await;
+    let out = run.out;
     let mut failed = 0;
     let mut deployed = Vec::new();
-    for (stack, id, kind, name, state) in found
-        .into_iter()
-        .filter(|(stack, ..)| stacks.iter().any(|s| &s.name == stack))
-    {
+    for (stack, id, kind, name, state) in run.observed().await {
         match state {
             Ok(Some(_)) => deployed.push((stack, id, kind, name)),
             Ok(None) => {}

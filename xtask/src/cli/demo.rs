@@ -5,17 +5,13 @@ use anyhow::Result;
 
 use super::session::{Ctx, Online};
 use super::Exit;
-use crate::events::{ErrorKind, Event};
+use crate::events::Event;
 
 pub async fn run(run: &Online<'_>, port: u16) -> Result<Exit> {
     let out = run.out;
     let agents = run.agents().await?;
     if agents.is_empty() {
-        out.error(
-            ErrorKind::NoAgent,
-            "no selected tutorial has an agent\n  hint: cargo xtask demo --tutorial 3",
-        );
-        return Ok(Exit::Invalid);
+        return Ok(run.no_agent("\n  hint: cargo xtask demo --tutorial 3"));
     }
     let spin = out.spinner("building the web page");
     let dist = crate::web::bundle(&run.home.root, &run.home.state_dir, &|m| {

@@ -164,6 +164,9 @@ pub fn needs_confirmation(g: &Global) -> bool {
     g.target == TargetKind::Aws && !g.yes && !ci
 }
 
+/// A resource's state: its outputs if it exists, or why it could not be observed.
+pub type Observed = Result<Option<crate::engine::Outputs>, String>;
+
 /// A command connected to its target, with an engine over the target's clients.
 pub struct Online<'a> {
     pub cx: Ctx<'a>,
@@ -226,6 +229,31 @@ impl<'a> Online<'a> {
         let known = self.closure();
         let found = self.deployed(&known).await;
         crate::agents::Agent::all(&self.stacks(), &known, &found)
+    }
+
+    /// No selected tutorial has an agent: invalid input (exit 2), reported with `hint`.
+    pub fn no_agent(&self, hint: &str) -> Exit {
+        self.out.error(
+            ErrorKind::NoAgent,
+            &format!("no selected tutorial has an agent{hint}"),
+        );
+        Exit::Invalid
+    }
+
+    /// Each resource of the selection as it is now: `(stack, id, kind, physical name, state)`
+    /// (what the selection builds on is read too, for the attributes that name its resources).
+    pub async fn observed(&self) -> Vec<(String, String, String, String, Observed)> {
+        let stacks = self.stacks();
+        let everything: Vec<&Stack> = self
+            .context()
+            .into_iter()
+            .chain(stacks.iter().copied())
+            .collect();
+        let found = self.engine.observed_outputs(&everything).await;
+        found
+            .into_iter()
+            .filter(|(stack, ..)| stacks.iter().any(|s| &s.name == stack))
+            .collect()
     }
 }
 

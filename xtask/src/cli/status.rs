@@ -8,19 +8,10 @@ use crate::events::{self, Calls, Event, Summary};
 use crate::output::Format;
 
 pub async fn run(run: &Online<'_>) -> Result<Exit> {
-    let (stacks, out) = (run.stacks(), run.out);
-    let everything: Vec<_> = run
-        .context()
-        .into_iter()
-        .chain(stacks.iter().copied())
-        .collect();
-    let found = run.engine.observed_outputs(&everything).await;
+    let out = run.out;
     let mut rows = Vec::new();
     let (mut deployed, mut missing, mut failed) = (0, 0, 0);
-    for (stack, id, kind, name, state) in found
-        .into_iter()
-        .filter(|(stack, ..)| stacks.iter().any(|s| &s.name == stack))
-    {
+    for (stack, id, kind, name, state) in run.observed().await {
         let mut event = events::Found {
             stack: stack.clone(),
             id: id.clone(),

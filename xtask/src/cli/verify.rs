@@ -8,17 +8,13 @@ use super::session::Online;
 use super::Exit;
 use crate::agents::Verdict;
 use crate::cloud::TargetKind;
-use crate::events::{ErrorKind, Event, Summary};
+use crate::events::{Event, Summary};
 
 pub async fn run(run: &Online<'_>) -> Result<Exit> {
     let (out, started) = (run.out, Instant::now());
     let agents = run.agents().await?;
     if agents.is_empty() {
-        out.error(
-            ErrorKind::NoAgent,
-            "no selected tutorial has an agent to verify",
-        );
-        return Ok(Exit::Invalid);
+        return Ok(run.no_agent(" to verify"));
     }
     let local = run.g.target == TargetKind::Local;
     let ctx = crate::agents::VerifyContext {
