@@ -34,11 +34,11 @@ impl Deployed {
     }
 
     /// `attr` of the first deployed resource of `kind` in `stack`.
-    pub fn of_kind(&self, stack: &Stack, kind: &str, attr: &str) -> Option<String> {
+    pub fn of_kind<K: crate::kinds::Module>(&self, stack: &Stack, attr: &str) -> Option<String> {
         stack
             .resources
             .iter()
-            .filter(|r| r.kind.kind == kind)
+            .filter(|r| r.is::<K>())
             .find_map(|r| self.get(&stack.name, &r.id, attr))
     }
 
@@ -48,7 +48,7 @@ impl Deployed {
         for r in stack
             .resources
             .iter()
-            .filter(|r| r.kind.kind == "cognito.user")
+            .filter(|r| r.is::<crate::kinds::cognito_user::User>())
         {
             let (Some(name), Some(secret)) = (
                 r.properties["username"].as_str(),
@@ -99,7 +99,7 @@ impl Agent {
             for runtime in stack
                 .resources
                 .iter()
-                .filter(|r| r.kind.kind == "agentcore.runtime")
+                .filter(|r| r.is::<crate::kinds::agentcore_runtime::Runtime>())
             {
                 agents.push(Self::find(stack, runtime, known, deployed)?);
             }
@@ -141,7 +141,7 @@ impl Agent {
             .iter()
             .flat_map(|s| s.resources.iter().map(move |r| (s, r)))
             .filter(|(s, r)| {
-                r.kind.kind == "cognito.app_client"
+                r.is::<crate::kinds::cognito_app_client::AppClient>()
                     && (s.name.as_str(), r.id.as_str()) != (allowed.0.as_str(), allowed.1.as_str())
                     && referenced(&r.properties["user_pool_id"], &s.name).as_ref() == Some(&pool)
             })

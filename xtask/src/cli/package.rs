@@ -9,6 +9,7 @@ use super::session::Ctx;
 use super::Exit;
 use crate::cloud::TargetKind;
 use crate::events::{ErrorKind, Event};
+use crate::kinds::agentcore_package::AgentPackage;
 use crate::packaging::{Packager, Platform};
 
 pub fn run(cx: &Ctx<'_>, target: TargetKind) -> Result<Exit> {
@@ -16,11 +17,7 @@ pub fn run(cx: &Ctx<'_>, target: TargetKind) -> Result<Exit> {
     let packager = Packager::new(&cx.home.paths);
     let mut any = false;
     for s in cx.stacks() {
-        for r in s
-            .resources
-            .iter()
-            .filter(|r| r.kind.kind == "agentcore.agent_package")
-        {
+        for r in s.resources.iter().filter(|r| r.is::<AgentPackage>()) {
             any = true;
             let p = &r.properties;
             let paths = |v: &Value| -> Vec<PathBuf> {

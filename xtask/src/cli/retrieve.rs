@@ -6,13 +6,12 @@ use anyhow::{bail, Context, Result};
 use super::session::{users_of, Online};
 use super::Exit;
 use crate::events::{ErrorKind, Event};
+use crate::kinds::bedrock_knowledge_base::KnowledgeBase;
 use crate::model::Stack;
 use crate::output::Format;
 
 fn has_knowledge_base(s: &Stack) -> bool {
-    s.resources
-        .iter()
-        .any(|r| r.kind.kind == "bedrock.knowledge_base")
+    s.resources.iter().any(|r| r.is::<KnowledgeBase>())
 }
 
 pub async fn run(run: &Online<'_>, user: &str, query: &str) -> Result<Exit> {
@@ -41,7 +40,7 @@ pub async fn run(run: &Online<'_>, user: &str, query: &str) -> Result<Exit> {
     // The app client the users sign in with (a stack may declare others, e.g. for verify).
     let (Some(client_id), Some(kb)) = (
         found.get(&stack.name, "app_client", "id"),
-        found.of_kind(stack, "bedrock.knowledge_base", "id"),
+        found.of_kind::<KnowledgeBase>(stack, "id"),
     ) else {
         bail!(
             "tutorial {}'s app client and Knowledge Base are not deployed\n  hint: cargo xtask deploy --tutorial {} (with the same --env)",

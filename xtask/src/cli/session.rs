@@ -339,7 +339,7 @@ pub fn ask(what: &str) -> Result<()> {
 pub fn users_of(s: &Stack) -> Vec<String> {
     s.resources
         .iter()
-        .filter(|r| r.kind.kind == "cognito.user")
+        .filter(|r| r.is::<crate::kinds::cognito_user::User>())
         .filter_map(|r| r.properties["username"].as_str().map(str::to_string))
         .collect()
 }

@@ -57,6 +57,13 @@ pub struct Resource {
 }
 
 impl Resource {
+    /// Whether it is of kind `K`.
+    pub fn is<K: crate::kinds::Module>(&self) -> bool {
+        self.kind.kind == K::INFO.kind
+    }
+}
+
+impl Resource {
     /// The ids of its own stack this resource depends on, each once.
     pub fn dependencies(&self) -> Vec<String> {
         let mut deps: Vec<String> = self
