@@ -51,10 +51,8 @@ pub trait Kind: Send + Sync + Sized + 'static {
     /// The attributes other resources reference.
     type Outputs: Serialize + DeserializeOwned + Clone + Send + Sync;
 
-    /// Fields the service cannot update in place.
-    fn immutable_fields(&self) -> &'static [&'static str] {
-        &[]
-    }
+    /// Fields the service cannot update in place: a change replaces the resource.
+    const IMMUTABLE: &'static [&'static str] = &[];
 
     /// Finds the resource by physical name; `None` if it does not exist. Read-only.
     async fn observe(
@@ -207,7 +205,7 @@ impl<K: Kind> Typed<K> {
 #[async_trait]
 impl<K: Kind> ResourceKind for Typed<K> {
     fn immutable_fields(&self) -> &'static [&'static str] {
-        self.0.immutable_fields()
+        K::IMMUTABLE
     }
 
     async fn observe(&self, t: &Target) -> CloudResult<Option<Observed>> {
@@ -223,11 +221,7 @@ impl<K: Kind> ResourceKind for Typed<K> {
     }
 
     fn diff(&self, t: &Target, observed: &Observed) -> Vec<FieldChange> {
-        let changes = diff_properties(
-            &t.properties,
-            &observed.properties,
-            self.0.immutable_fields(),
-        );
+        let changes = diff_properties(&t.properties, &observed.properties, K::IMMUTABLE);
         match (self.properties(t), self.seen(t, observed)) {
             (Ok(p), Ok(seen)) => self.0.diff(&p, &seen, changes),
             _ => changes,

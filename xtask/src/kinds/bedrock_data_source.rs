@@ -154,15 +154,12 @@ impl Kind for DataSource {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
-
-    fn immutable_fields(&self) -> &'static [&'static str] {
-        // Bedrock does not change the chunking of an existing data source.
-        &[
-            "knowledge_base_id",
-            "chunk_max_tokens",
-            "chunk_overlap_percentage",
-        ]
-    }
+    // Bedrock does not change the chunking of an existing data source.
+    const IMMUTABLE: &'static [&'static str] = &[
+        "knowledge_base_id",
+        "chunk_max_tokens",
+        "chunk_overlap_percentage",
+    ];
 
     /// Besides the properties: the bucket's owner account, which the data source must name.
     fn diff(

@@ -146,10 +146,7 @@ impl Kind for KnowledgeBase {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
-
-    fn immutable_fields(&self) -> &'static [&'static str] {
-        &["embedding_model", "index_arn"]
-    }
+    const IMMUTABLE: &'static [&'static str] = &["embedding_model", "index_arn"];
 
     async fn observe(
         &self,

@@ -93,10 +93,7 @@ impl Kind for AppClient {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Outputs;
-
-    fn immutable_fields(&self) -> &'static [&'static str] {
-        &["user_pool_id"]
-    }
+    const IMMUTABLE: &'static [&'static str] = &["user_pool_id"];
 
     async fn observe(
         &self,

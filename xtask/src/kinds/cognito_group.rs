@@ -51,10 +51,7 @@ impl Kind for Group {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Outputs;
-
-    fn immutable_fields(&self) -> &'static [&'static str] {
-        &["user_pool_id", "name"]
-    }
+    const IMMUTABLE: &'static [&'static str] = &["user_pool_id", "name"];
 
     async fn observe(
         &self,

@@ -151,10 +151,7 @@ impl Kind for User {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
-
-    fn immutable_fields(&self) -> &'static [&'static str] {
-        &["user_pool_id", "username"]
-    }
+    const IMMUTABLE: &'static [&'static str] = &["user_pool_id", "username"];
 
     async fn observe(
         &self,

@@ -125,11 +125,8 @@ impl Kind for UserPool {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Outputs;
-
-    fn immutable_fields(&self) -> &'static [&'static str] {
-        // Cognito can add custom attributes but never remove or change one.
-        &["custom_attributes"]
-    }
+    // Cognito can add custom attributes but never remove or change one.
+    const IMMUTABLE: &'static [&'static str] = &["custom_attributes"];
 
     async fn observe(
         &self,

@@ -73,10 +73,7 @@ impl Kind for DatabaseCredentials {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Outputs;
-
-    fn immutable_fields(&self) -> &'static [&'static str] {
-        &["username"]
-    }
+    const IMMUTABLE: &'static [&'static str] = &["username"];
 
     async fn observe(
         &self,

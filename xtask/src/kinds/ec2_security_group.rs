@@ -54,10 +54,7 @@ impl Kind for SecurityGroup {
     type State = Properties;
     type Outputs = Id;
     const UPDATE: Update = Update::Nothing;
-
-    fn immutable_fields(&self) -> &'static [&'static str] {
-        &["vpc_id", "description"]
-    }
+    const IMMUTABLE: &'static [&'static str] = &["vpc_id", "description"];
 
     async fn observe(
         &self,

@@ -60,10 +60,7 @@ impl Kind for Subnet {
     type State = Properties;
     type Outputs = Outputs;
     const UPDATE: Update = Update::Nothing; // every property forces replacement
-
-    fn immutable_fields(&self) -> &'static [&'static str] {
-        &["vpc_id", "cidr_block", "zone_index"]
-    }
+    const IMMUTABLE: &'static [&'static str] = &["vpc_id", "cidr_block", "zone_index"];
 
     async fn observe(
         &self,

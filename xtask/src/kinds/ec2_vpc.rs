@@ -119,10 +119,7 @@ impl Kind for Vpc {
     type State = Properties;
     type Outputs = Id;
     const UPDATE: Update = Update::Nothing; // the only property forces replacement
-
-    fn immutable_fields(&self) -> &'static [&'static str] {
-        &["cidr_block"]
-    }
+    const IMMUTABLE: &'static [&'static str] = &["cidr_block"];
 
     async fn observe(
         &self,

@@ -154,10 +154,7 @@ impl Kind for Cluster {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
-
-    fn immutable_fields(&self) -> &'static [&'static str] {
-        &["database_name", "subnet_group_name"]
-    }
+    const IMMUTABLE: &'static [&'static str] = &["database_name", "subnet_group_name"];
 
     async fn observe(
         &self,

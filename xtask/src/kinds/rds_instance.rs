@@ -92,10 +92,7 @@ impl Kind for Instance {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
-
-    fn immutable_fields(&self) -> &'static [&'static str] {
-        &["cluster_id"]
-    }
+    const IMMUTABLE: &'static [&'static str] = &["cluster_id"];
 
     async fn observe(
         &self,

@@ -60,15 +60,12 @@ impl Kind for VectorIndex {
     type State = Properties;
     type Outputs = Outputs;
     const UPDATE: Update = Update::Nothing; // every property forces replacement
-
-    fn immutable_fields(&self) -> &'static [&'static str] {
-        &[
-            "bucket_name",
-            "dimension",
-            "distance_metric",
-            "non_filterable_metadata_keys",
-        ]
-    }
+    const IMMUTABLE: &'static [&'static str] = &[
+        "bucket_name",
+        "dimension",
+        "distance_metric",
+        "non_filterable_metadata_keys",
+    ];
 
     async fn observe(
         &self,
