@@ -164,6 +164,10 @@ async def _bedrock_agent_handle_request(method, path, headers, body, query_param
         rec = bedrock_agent._ingestion_jobs.get(f"{unquote(m.group(1))}/{unquote(m.group(2))}/{job['ingestionJobId']}")
         if rec is not None and rec.get("Status") in ("COMPLETE", "FAILED"):
             _settle(rec, "Status", [("STARTING", _DELAY / 2), ("IN_PROGRESS", _DELAY / 2), (rec["Status"], 0)])
+            # StartIngestionJob answers the job as it is then: STARTING, not already finished.
+            answer = json.loads(out[2])
+            answer["ingestionJob"]["status"] = rec["Status"]
+            out = (out[0], out[1], json.dumps(answer).encode())
     return out
 
 

@@ -190,9 +190,10 @@ elif command == "aws-rules":
     out["ds_update_without_chunking"] = code(lambda: bedrock.update_data_source(**update))
     out["ds_update_with_other_chunking"] = code(lambda: bedrock.update_data_source(vectorIngestionConfiguration={"chunkingConfiguration": {"chunkingStrategy": "NONE"}}, **update))
     out["ds_update_with_the_same_chunking"] = code(lambda: bedrock.update_data_source(vectorIngestionConfiguration=ds_args["vectorIngestionConfiguration"], **update))
-    def until(what, check):
-        # The states seen while waiting (at most 30 s) for `check`, in order, each once.
-        seen, deadline = [], time.time() + 30
+    def until(what, check, first=None):
+        # The states seen while waiting (at most 30 s) for `check`, in order, each once, after
+        # `first` (the state the creating call answered).
+        seen, deadline = [first] if first else [], time.time() + 30
         while True:
             state = what()
             if not seen or seen[-1] != state:
@@ -203,7 +204,7 @@ elif command == "aws-rules":
     # Ingestion jobs: STARTING -> IN_PROGRESS -> COMPLETE.
     job = bedrock.start_ingestion_job(knowledgeBaseId=kb["knowledgeBaseId"], dataSourceId=ds["dataSourceId"])["ingestionJob"]
     get_job = lambda: bedrock.get_ingestion_job(knowledgeBaseId=kb["knowledgeBaseId"], dataSourceId=ds["dataSourceId"], ingestionJobId=job["ingestionJobId"])["ingestionJob"]["status"]
-    out["ingestion_states"] = until(get_job, lambda s: s in ("COMPLETE", "FAILED"))
+    out["ingestion_states"] = until(get_job, lambda s: s in ("COMPLETE", "FAILED"), job["status"])
     # Runtimes: CREATING -> READY, no update meanwhile; DELETING, then gone.
     runtime_args = dict(agentRuntimeArtifact={"codeConfiguration": {"code": {"s3": {"bucket": "elsewhere", "prefix": "agent.zip"}}, "runtime": "PYTHON_3_12", "entryPoint": ["main.py"]}}, roleArn="arn:aws:iam::000000000000:role/r", networkConfiguration={"networkMode": "PUBLIC"})
     runtime = agentcore.create_agent_runtime(agentRuntimeName=f"{arg}_runtime", **runtime_args)

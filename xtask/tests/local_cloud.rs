@@ -412,10 +412,15 @@ fn an_auto_paused_cluster_resumes_and_deploy_and_the_agent_wait_for_it() {
 }
 
 /// The local cloud refuses what AWS refuses and goes through the states AWS goes through (each
-/// bridged in `ministack_launcher.py` with the AWS page it comes from).
+/// bridged in `ministack_launcher.py` with the AWS page it comes from). Each state lasts 1.5 s
+/// here, not 0.5 s: on a loaded machine the probe's polls missed a short one (the ingestion
+/// job's STARTING, in two runs in a row of the full suite beside another build).
 #[test]
 fn the_local_cloud_refuses_what_aws_refuses() {
-    let cloud = Cloud::up();
+    let cloud = Cloud::up_with(
+        tempfile::tempdir().unwrap(),
+        &[("LOCAL_CLOUD_DELAY_SECONDS", "3")],
+    );
     assert_eq!(
         cloud.emulator("aws-rules", "probe"),
         serde_json::json!({
