@@ -13,10 +13,19 @@ use crate::events::{self, Calls, ErrorKind, Event, Summary};
 use crate::lock;
 use crate::model::Stack;
 
+/// Which of the three runs this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Run {
+    Deploy,
+    Destroy,
+    Plan,
+}
+
 /// Runs `work` holding the environment's lock (exit 3 when another run holds it), then
 /// releases it; a lock broken meanwhile fails the run.
 pub async fn locked<F>(
     run: &Online<'_>,
+    what: Run,
     work: impl FnOnce(Option<events::Lock>) -> F,
 ) -> Result<Exit>
 where
@@ -48,7 +57,7 @@ where
     // After a destroy; or when this run made the bucket and then changed nothing (a deploy
     // declined at the question, or stopped by an invalid plan): no bucket is left behind.
     let (_, changed) = run.clients.calls.snapshot();
-    if run.command == "destroy" || (lock_bucket.made_bucket() && changed == 0) {
+    if what == Run::Destroy || (lock_bucket.made_bucket() && changed == 0) {
         lock_bucket.remove_bucket_if_empty().await;
     }
     result
@@ -111,16 +120,21 @@ async fn take(run: &Online<'_>) -> std::result::Result<lock::Held, Exit> {
 /// The end of a deploy, destroy or plan: orphans looked up (plan, destroy), outputs cached,
 /// open SQL transactions of an interrupted run rolled back, the summary (event and line), and
 /// the exit code.
-pub async fn finish(run: &Online<'_>, outcomes: &[Outcome], lock: Option<events::Lock>) -> Exit {
+pub async fn finish(
+    run: &Online<'_>,
+    what: Run,
+    outcomes: &[Outcome],
+    lock: Option<events::Lock>,
+) -> Exit {
     let (g, out, command, stacks) = (run.g, run.out, run.command, run.stacks());
     // Resources removed from a stack file are invisible to deploy and destroy: find them by tag.
-    let orphans = if command == "plan" || command == "destroy" {
-        report_orphans(run, &stacks, command == "destroy").await
+    let orphans = if what == Run::Plan || what == Run::Destroy {
+        report_orphans(run, &stacks, what == Run::Destroy).await
     } else {
         0
     };
     let ok = outcomes.iter().all(Outcome::ok);
-    if command == "deploy" || (command == "destroy" && ok) {
+    if what == Run::Deploy || (what == Run::Destroy && ok) {
         save_outputs(run, outcomes, &stacks);
     }
     let interrupted = run.stop.is_set();
@@ -154,7 +168,7 @@ pub async fn finish(run: &Online<'_>, outcomes: &[Outcome], lock: Option<events:
         .filter(|(_, n)| **n > 0)
         .map(|(k, n)| format!("{n} {k}"))
         .collect();
-    if ok && command != "destroy" && counts["noop"] == outcomes.len() {
+    if ok && what != Run::Destroy && counts["noop"] == outcomes.len() {
         out.say(&format!(
             "No changes: {} resources are as the stack files say.",
             outcomes.len()

@@ -3,14 +3,15 @@
 
 use anyhow::Result;
 
+use super::apply::{self, Run};
 use super::session::Online;
-use super::{apply, plan, Exit};
+use super::{plan, Exit};
 use crate::engine::{Action, Outcome};
 use crate::events::{self, ErrorKind, Event};
 use crate::model::{self, Stack};
 
 pub async fn run(run: &Online<'_>, orphans: bool) -> Result<Exit> {
-    apply::locked(run, |lock| async move {
+    apply::locked(run, Run::Destroy, |lock| async move {
         let (stacks, context) = (run.stacks(), run.context());
         if let Some(exit) = refuse_if_built_on(run, &stacks).await {
             return Ok(exit);
@@ -22,7 +23,7 @@ pub async fn run(run: &Online<'_>, orphans: bool) -> Result<Exit> {
         if orphans {
             delete_orphans(run, &stacks, &context).await;
         }
-        Ok(apply::finish(run, &outcomes, lock).await)
+        Ok(apply::finish(run, Run::Destroy, &outcomes, lock).await)
     })
     .await
 }

@@ -3,8 +3,9 @@
 
 use anyhow::{bail, Result};
 
+use super::apply::{self, Run};
 use super::session::{ask, Online};
-use super::{apply, Exit};
+use super::Exit;
 use crate::engine::{self, Action, Outcome};
 use crate::events::Resource;
 use crate::output::Tense;
@@ -15,7 +16,7 @@ pub async fn run(run: &Online<'_>) -> Result<Exit> {
         run.out.resource_line(o, Tense::Planned);
         run.out.event(Resource::of(o, "planned"));
     }
-    Ok(apply::finish(run, &planned, None).await)
+    Ok(apply::finish(run, Run::Plan, &planned, None).await)
 }
 
 /// Shows what is planned (deploy's plan, or what destroy would delete), then asks. Nothing to
