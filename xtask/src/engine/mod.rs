@@ -22,7 +22,7 @@ pub use kind::{
     found, CloudError, CloudResult, FieldChange, Observed, Outputs, Progress, ResourceKind, Target,
 };
 pub use retry::Backoff;
-pub use typed::{change, Found, Kind, Orphan, Seen, Typed, Update};
+pub use typed::{change, Found, Kind, Observation, Orphan, SeenOf, Typed, Update};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -32,6 +32,12 @@ impl<S, O> Found<S, O> {
     }
 }
 
+/// What a kind's `observe` answers: nothing under our name, something that is not ours, or ours.
+pub type Observation<K> = CloudResult<Option<Found<<K as Kind>::State, <K as Kind>::Outputs>>>;
+
+/// A kind's resource as `observe` saw it.
+pub type SeenOf<K> = Seen<<K as Kind>::State, <K as Kind>::Outputs>;
+
 /// A resource no stack declares any more, known only by its ARN: `name` is its physical name
 /// and `id` its service identifier, where the ARN holds them (empty where it does not).
 #[derive(Debug, Clone, Default)]
@@ -55,18 +61,14 @@ pub trait Kind: Send + Sync + Sized + 'static {
     const IMMUTABLE: &'static [&'static str] = &[];
 
     /// Finds the resource by physical name; `None` if it does not exist. Read-only.
-    async fn observe(
-        &self,
-        t: &Target,
-        p: &Self::Properties,
-    ) -> CloudResult<Option<Found<Self::State, Self::Outputs>>>;
+    async fn observe(&self, t: &Target, p: &Self::Properties) -> Observation<Self>;
 
     /// Adjusts the field-by-field comparison of the properties with the observed state (a
     /// change that is not one, a state the properties do not name).
     fn diff(
         &self,
         _p: &Self::Properties,
-        _seen: &Seen<Self::State, Self::Outputs>,
+        _seen: &SeenOf<Self>,
         changes: Vec<FieldChange>,
     ) -> Vec<FieldChange> {
         changes
@@ -89,7 +91,7 @@ pub trait Kind: Send + Sync + Sized + 'static {
         &self,
         t: &Target,
         p: &Self::Properties,
-        seen: &Seen<Self::State, Self::Outputs>,
+        seen: &SeenOf<Self>,
         _changes: &[FieldChange],
     ) -> CloudResult<Self::Outputs> {
         match Self::UPDATE {
@@ -118,7 +120,7 @@ pub trait Kind: Send + Sync + Sized + 'static {
         &self,
         t: &Target,
         _p: &Self::Properties,
-        _seen: &Seen<Self::State, Self::Outputs>,
+        _seen: &SeenOf<Self>,
     ) -> CloudResult<()> {
         Err(CloudError::Fatal(format!(
             "{}: its kind is deleted with what it depends on, never by itself",

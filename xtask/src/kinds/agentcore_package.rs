@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients, TargetKind};
-use crate::engine::{found, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target};
+use crate::engine::{
+    found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target,
+};
 use crate::packaging::{Built, Manifest, Platform};
 
 pub const INFO: KindInfo = KindInfo {
@@ -136,11 +138,7 @@ impl Kind for AgentPackage {
     type State = Properties;
     type Outputs = Outputs;
 
-    async fn observe(
-        &self,
-        target: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
+    async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
         let manifest = self.manifest(p).await?;
         let key = key(target, &manifest.digest);
         let head = self
@@ -198,19 +196,14 @@ impl Kind for AgentPackage {
         &self,
         t: &Target,
         p: &Properties,
-        _seen: &Seen<Properties, Outputs>,
+        _seen: &SeenOf<Self>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         // A different package has a different key: observe finds nothing and `create` runs.
         self.create(t, p).await
     }
 
-    async fn delete(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        seen: &Seen<Properties, Outputs>,
-    ) -> CloudResult<()> {
+    async fn delete(&self, _t: &Target, _p: &Properties, seen: &SeenOf<Self>) -> CloudResult<()> {
         match self
             .0
             .s3

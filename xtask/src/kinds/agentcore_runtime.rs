@@ -19,7 +19,8 @@ use super::{
 };
 use crate::cloud::{classify, Clients, TargetKind};
 use crate::engine::{
-    found, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Progress, Seen, Target,
+    found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan, Progress,
+    SeenOf, Target,
 };
 use crate::model::{names, NameStyle};
 
@@ -376,11 +377,7 @@ impl Kind for Runtime {
     type State = State;
     type Outputs = Outputs;
 
-    async fn observe(
-        &self,
-        target: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<State, Outputs>>> {
+    async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
         let Some(id) = self.find_id(&target.physical_name).await? else {
             return Ok(None);
         };
@@ -529,7 +526,7 @@ impl Kind for Runtime {
         &self,
         target: &Target,
         p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         let c = self.config(target, p).await?;
@@ -584,12 +581,7 @@ impl Kind for Runtime {
         }
     }
 
-    async fn delete(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        seen: &Seen<State, Outputs>,
-    ) -> CloudResult<()> {
+    async fn delete(&self, _t: &Target, _p: &Properties, seen: &SeenOf<Self>) -> CloudResult<()> {
         if seen.state.status == "DELETING" {
             return Ok(());
         }

@@ -17,7 +17,8 @@ use super::bedrock_knowledge_base::NOT_FOUND;
 use super::{client_token, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Progress, Seen, Target,
+    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Progress,
+    SeenOf, Target,
 };
 
 pub const INFO: KindInfo = KindInfo {
@@ -92,7 +93,7 @@ impl DataSource {
         &self,
         target: &Target,
         p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         policy: DataDeletionPolicy,
     ) -> CloudResult<()> {
         let mut p = p.clone();
@@ -165,7 +166,7 @@ impl Kind for DataSource {
     fn diff(
         &self,
         _p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         mut changes: Vec<FieldChange>,
     ) -> Vec<FieldChange> {
         let owner = &seen.state.bucket_owner_account_id;
@@ -175,11 +176,7 @@ impl Kind for DataSource {
         changes
     }
 
-    async fn observe(
-        &self,
-        target: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<State, Outputs>>> {
+    async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
         let list = self
             .0
             .bedrockagent
@@ -273,7 +270,7 @@ impl Kind for DataSource {
         &self,
         target: &Target,
         p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         self.put(target, p, seen, DataDeletionPolicy::Delete)
@@ -306,7 +303,7 @@ impl Kind for DataSource {
         &self,
         target: &Target,
         p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
     ) -> CloudResult<()> {
         match seen.state.status.as_str() {
             "DELETING" => return Ok(()),

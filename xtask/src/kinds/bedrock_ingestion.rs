@@ -13,8 +13,8 @@ use super::bedrock_knowledge_base::NOT_FOUND;
 use super::{client_token, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Progress, Seen, Target,
-    Update,
+    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Progress,
+    SeenOf, Target, Update,
 };
 
 pub const INFO: KindInfo = KindInfo {
@@ -105,11 +105,7 @@ impl Kind for Ingestion {
     type Outputs = Outputs;
     const UPDATE: Update = Update::CreateAgain;
 
-    async fn observe(
-        &self,
-        _t: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<State, Outputs>>> {
+    async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {
         let sort = IngestionJobSortBy::builder()
             .attribute(IngestionJobSortByAttribute::StartedAt)
             .order(SortOrder::Descending)
@@ -258,7 +254,7 @@ impl Kind for Ingestion {
     fn diff(
         &self,
         p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: Vec<FieldChange>,
     ) -> Vec<FieldChange> {
         let have = &seen.state.documents_digest;

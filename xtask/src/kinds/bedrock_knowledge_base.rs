@@ -18,7 +18,8 @@ use super::{
 };
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    found, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Progress, Seen, Target,
+    found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan, Progress,
+    SeenOf, Target,
 };
 use crate::model::names;
 
@@ -148,11 +149,7 @@ impl Kind for KnowledgeBase {
     type Outputs = Outputs;
     const IMMUTABLE: &'static [&'static str] = &["embedding_model", "index_arn"];
 
-    async fn observe(
-        &self,
-        target: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<State, Outputs>>> {
+    async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
         let Some(id) = self.find(&target.physical_name).await? else {
             return Ok(None);
         };
@@ -239,7 +236,7 @@ impl Kind for KnowledgeBase {
         &self,
         target: &Target,
         p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         let (config, storage) = self.configurations(p)?;
@@ -284,12 +281,7 @@ impl Kind for KnowledgeBase {
         }
     }
 
-    async fn delete(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        seen: &Seen<State, Outputs>,
-    ) -> CloudResult<()> {
+    async fn delete(&self, _t: &Target, _p: &Properties, seen: &SeenOf<Self>) -> CloudResult<()> {
         if seen.state.status == "DELETING" {
             return Ok(());
         }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{given, KindInfo, Module};
 use crate::cloud::{classify, Clients};
-use crate::engine::{found, CloudResult, FieldChange, Found, Kind, Seen, Target};
+use crate::engine::{found, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target};
 
 pub const INFO: KindInfo = KindInfo {
     kind: "cognito.app_client",
@@ -95,11 +95,7 @@ impl Kind for AppClient {
     type Outputs = Outputs;
     const IMMUTABLE: &'static [&'static str] = &["user_pool_id"];
 
-    async fn observe(
-        &self,
-        target: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
+    async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
         let mut pages = self
             .0
             .cognito
@@ -180,7 +176,7 @@ impl Kind for AppClient {
         &self,
         target: &Target,
         p: &Properties,
-        seen: &Seen<Properties, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         let id = &seen.outputs.id;
@@ -204,12 +200,7 @@ impl Kind for AppClient {
         Ok(seen.outputs.clone())
     }
 
-    async fn delete(
-        &self,
-        _t: &Target,
-        p: &Properties,
-        seen: &Seen<Properties, Outputs>,
-    ) -> CloudResult<()> {
+    async fn delete(&self, _t: &Target, p: &Properties, seen: &SeenOf<Self>) -> CloudResult<()> {
         let id = &seen.outputs.id;
         self.0
             .cognito

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{KindInfo, Module};
 use crate::cloud::{classify, Clients};
-use crate::engine::{found, CloudResult, FieldChange, Found, Kind, Seen, Target};
+use crate::engine::{found, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
@@ -53,11 +53,7 @@ impl Kind for Group {
     type Outputs = Outputs;
     const IMMUTABLE: &'static [&'static str] = &["user_pool_id", "name"];
 
-    async fn observe(
-        &self,
-        _t: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
+    async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {
         let got = self
             .0
             .cognito
@@ -106,7 +102,7 @@ impl Kind for Group {
         &self,
         _t: &Target,
         p: &Properties,
-        _seen: &Seen<Properties, Outputs>,
+        _seen: &SeenOf<Self>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         self.0
@@ -124,12 +120,7 @@ impl Kind for Group {
         })
     }
 
-    async fn delete(
-        &self,
-        _t: &Target,
-        p: &Properties,
-        _seen: &Seen<Properties, Outputs>,
-    ) -> CloudResult<()> {
+    async fn delete(&self, _t: &Target, p: &Properties, _seen: &SeenOf<Self>) -> CloudResult<()> {
         self.0
             .cognito
             .delete_group()

@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{generated_secret, given, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{change, found, CloudResult, FieldChange, Found, Kind, Seen, Target};
+use crate::engine::{
+    change, found, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target,
+};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
@@ -153,11 +155,7 @@ impl Kind for User {
     type Outputs = Outputs;
     const IMMUTABLE: &'static [&'static str] = &["user_pool_id", "username"];
 
-    async fn observe(
-        &self,
-        _t: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<State, Outputs>>> {
+    async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {
         let got = self
             .0
             .cognito
@@ -197,7 +195,7 @@ impl Kind for User {
     fn diff(
         &self,
         _p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         mut changes: Vec<FieldChange>,
     ) -> Vec<FieldChange> {
         if !seen.state.password_set {
@@ -236,7 +234,7 @@ impl Kind for User {
         &self,
         _t: &Target,
         p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         for c in changes {
@@ -260,12 +258,7 @@ impl Kind for User {
         Ok(seen.outputs.clone())
     }
 
-    async fn delete(
-        &self,
-        _t: &Target,
-        p: &Properties,
-        _seen: &Seen<State, Outputs>,
-    ) -> CloudResult<()> {
+    async fn delete(&self, _t: &Target, p: &Properties, _seen: &SeenOf<Self>) -> CloudResult<()> {
         self.0
             .cognito
             .admin_delete_user()

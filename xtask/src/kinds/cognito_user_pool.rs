@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{given, tags_with_created_at, KindInfo, Module};
 use crate::cloud::{classify, Clients};
-use crate::engine::{CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target};
+use crate::engine::{CloudResult, FieldChange, Found, Kind, Observation, Orphan, SeenOf, Target};
 use crate::model::names;
 
 pub const INFO: KindInfo = KindInfo {
@@ -128,11 +128,7 @@ impl Kind for UserPool {
     // Cognito can add custom attributes but never remove or change one.
     const IMMUTABLE: &'static [&'static str] = &["custom_attributes"];
 
-    async fn observe(
-        &self,
-        target: &Target,
-        _p: &Properties,
-    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
+    async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {
         let mut found = None;
         for id in self.find_id(&target.physical_name).await? {
             let pool = self
@@ -234,7 +230,7 @@ impl Kind for UserPool {
         &self,
         _t: &Target,
         p: &Properties,
-        seen: &Seen<Properties, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         let id = &seen.outputs.id;
@@ -266,12 +262,7 @@ impl Kind for UserPool {
         Ok(seen.outputs.clone())
     }
 
-    async fn delete(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        seen: &Seen<Properties, Outputs>,
-    ) -> CloudResult<()> {
+    async fn delete(&self, _t: &Target, _p: &Properties, seen: &SeenOf<Self>) -> CloudResult<()> {
         self.remove(&seen.outputs.id).await
     }
 

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::generated_secret::{self, generate_password};
 use super::{KindInfo, Module};
 use crate::cloud::{classify, Clients};
-use crate::engine::{CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target};
+use crate::engine::{
+    CloudError, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target,
+};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
@@ -75,11 +77,7 @@ impl Kind for DatabaseCredentials {
     type Outputs = Outputs;
     const IMMUTABLE: &'static [&'static str] = &["username"];
 
-    async fn observe(
-        &self,
-        target: &Target,
-        _p: &Properties,
-    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
+    async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {
         let Some((arn, owned, description)) = generated_secret::describe(&self.0, target).await?
         else {
             return Ok(None);
@@ -121,7 +119,7 @@ impl Kind for DatabaseCredentials {
         &self,
         _t: &Target,
         p: &Properties,
-        seen: &Seen<Properties, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         self.0
@@ -135,12 +133,7 @@ impl Kind for DatabaseCredentials {
         Ok(seen.outputs.clone())
     }
 
-    async fn delete(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        seen: &Seen<Properties, Outputs>,
-    ) -> CloudResult<()> {
+    async fn delete(&self, _t: &Target, _p: &Properties, seen: &SeenOf<Self>) -> CloudResult<()> {
         generated_secret::force_delete(&self.0, &seen.outputs.arn).await
     }
 }

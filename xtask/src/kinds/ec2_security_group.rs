@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::ec2_vpc::{dependency_wait, tag_map, tag_spec, Id, NOT_FOUND};
 use super::{given, KindInfo, Module};
 use crate::cloud::{classify, Clients};
-use crate::engine::{CloudResult, Found, Kind, Orphan, Seen, Target, Update};
+use crate::engine::{CloudResult, Found, Kind, Observation, Orphan, SeenOf, Target, Update};
 use crate::model::names;
 
 pub const INFO: KindInfo = KindInfo {
@@ -56,11 +56,7 @@ impl Kind for SecurityGroup {
     const UPDATE: Update = Update::Nothing;
     const IMMUTABLE: &'static [&'static str] = &["vpc_id", "description"];
 
-    async fn observe(
-        &self,
-        target: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<Properties, Id>>> {
+    async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
         let out = self
             .0
             .ec2
@@ -110,12 +106,7 @@ impl Kind for SecurityGroup {
         })
     }
 
-    async fn delete(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        seen: &Seen<Properties, Id>,
-    ) -> CloudResult<()> {
+    async fn delete(&self, _t: &Target, _p: &Properties, seen: &SeenOf<Self>) -> CloudResult<()> {
         self.remove(&seen.outputs.id).await
     }
 

@@ -8,7 +8,9 @@ use serde::{Deserialize, Serialize};
 use super::ec2_vpc::{by_name, by_tags, dependency_wait, tag_spec, NOT_FOUND};
 use super::{given, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{CloudError, CloudResult, Found, Kind, Orphan, Seen, Target, Update};
+use crate::engine::{
+    CloudError, CloudResult, Found, Kind, Observation, Orphan, SeenOf, Target, Update,
+};
 
 pub const INFO: KindInfo = KindInfo {
     kind: "ec2.subnet",
@@ -62,11 +64,7 @@ impl Kind for Subnet {
     const UPDATE: Update = Update::Nothing; // every property forces replacement
     const IMMUTABLE: &'static [&'static str] = &["vpc_id", "cidr_block", "zone_index"];
 
-    async fn observe(
-        &self,
-        target: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
+    async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
         let out = self
             .0
             .ec2
@@ -119,12 +117,7 @@ impl Kind for Subnet {
         outputs(s, "CreateSubnet")
     }
 
-    async fn delete(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        seen: &Seen<Properties, Outputs>,
-    ) -> CloudResult<()> {
+    async fn delete(&self, _t: &Target, _p: &Properties, seen: &SeenOf<Self>) -> CloudResult<()> {
         self.remove(&seen.outputs.id).await
     }
 

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{given, tags_with_created_at, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{CloudResult, Found, Kind, Orphan, Seen, Target, Update};
+use crate::engine::{CloudResult, Found, Kind, Observation, Orphan, SeenOf, Target, Update};
 use crate::model::names;
 
 pub const INFO: KindInfo = KindInfo {
@@ -121,11 +121,7 @@ impl Kind for Vpc {
     const UPDATE: Update = Update::Nothing; // the only property forces replacement
     const IMMUTABLE: &'static [&'static str] = &["cidr_block"];
 
-    async fn observe(
-        &self,
-        target: &Target,
-        _p: &Properties,
-    ) -> CloudResult<Option<Found<Properties, Id>>> {
+    async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {
         let out = self
             .0
             .ec2
@@ -166,12 +162,7 @@ impl Kind for Vpc {
         })
     }
 
-    async fn delete(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        seen: &Seen<Properties, Id>,
-    ) -> CloudResult<()> {
+    async fn delete(&self, _t: &Target, _p: &Properties, seen: &SeenOf<Self>) -> CloudResult<()> {
         self.remove(&seen.outputs.id).await
     }
 

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::{given, tags_with_created_at, KindInfo, Module};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    found, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target,
+    found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan, SeenOf, Target,
 };
 use crate::model::{names, NameStyle};
 
@@ -196,11 +196,7 @@ impl Kind for GeneratedSecret {
     type State = Properties;
     type Outputs = Outputs;
 
-    async fn observe(
-        &self,
-        target: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
+    async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
         let Some((arn, owned, description)) = describe(&self.0, target).await? else {
             return Ok(None);
         };
@@ -237,7 +233,7 @@ impl Kind for GeneratedSecret {
         &self,
         _t: &Target,
         p: &Properties,
-        seen: &Seen<Properties, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         let arn = &seen.outputs.arn;
@@ -260,12 +256,7 @@ impl Kind for GeneratedSecret {
         Ok(seen.outputs.clone())
     }
 
-    async fn delete(
-        &self,
-        _t: &Target,
-        _p: &Properties,
-        seen: &Seen<Properties, Outputs>,
-    ) -> CloudResult<()> {
+    async fn delete(&self, _t: &Target, _p: &Properties, seen: &SeenOf<Self>) -> CloudResult<()> {
         force_delete(&self.0, &seen.outputs.arn).await
     }
 

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use super::{tags_with_created_at, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    found, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target,
+    found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan, SeenOf, Target,
 };
 use crate::model::names;
 
@@ -203,11 +203,7 @@ impl Kind for Role {
     type State = State;
     type Outputs = Outputs;
 
-    async fn observe(
-        &self,
-        target: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<State, Outputs>>> {
+    async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
         let got = self
             .0
             .iam
@@ -304,7 +300,7 @@ impl Kind for Role {
         &self,
         target: &Target,
         p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         self.0
@@ -323,7 +319,7 @@ impl Kind for Role {
         &self,
         target: &Target,
         _p: &Properties,
-        _seen: &Seen<State, Outputs>,
+        _seen: &SeenOf<Self>,
     ) -> CloudResult<()> {
         self.remove(&target.physical_name).await
     }

@@ -16,7 +16,8 @@ use super::rds_subnet_group::{is_ours, rds_tags, NOT_FOUND};
 use super::{given, KindInfo, Life, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    change, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Progress, Seen, Target,
+    change, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan, Progress,
+    SeenOf, Target,
 };
 
 pub const INFO: KindInfo = KindInfo {
@@ -156,11 +157,7 @@ impl Kind for Cluster {
     type Outputs = Outputs;
     const IMMUTABLE: &'static [&'static str] = &["database_name", "subnet_group_name"];
 
-    async fn observe(
-        &self,
-        target: &Target,
-        _p: &Properties,
-    ) -> CloudResult<Option<Found<State, Outputs>>> {
+    async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {
         let Some(c) = self.describe(&target.physical_name).await? else {
             return Ok(None);
         };
@@ -197,7 +194,7 @@ impl Kind for Cluster {
     fn diff(
         &self,
         p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         mut changes: Vec<FieldChange>,
     ) -> Vec<FieldChange> {
         let Some(current) = seen.state.live() else {
@@ -244,7 +241,7 @@ impl Kind for Cluster {
         &self,
         target: &Target,
         p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         // The version only when it is to change: after an automatic minor upgrade the stack's
@@ -296,7 +293,7 @@ impl Kind for Cluster {
         &self,
         target: &Target,
         _p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
     ) -> CloudResult<()> {
         match &seen.state {
             Life::Deleting { .. } => Ok(()),

@@ -8,7 +8,8 @@ use super::rds_subnet_group::{is_ours, rds_tags, NOT_FOUND};
 use super::{given, KindInfo, Life, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Progress, Seen, Target,
+    CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan, Progress, SeenOf,
+    Target,
 };
 
 pub const INFO: KindInfo = KindInfo {
@@ -94,11 +95,7 @@ impl Kind for Instance {
     type Outputs = Outputs;
     const IMMUTABLE: &'static [&'static str] = &["cluster_id"];
 
-    async fn observe(
-        &self,
-        target: &Target,
-        _p: &Properties,
-    ) -> CloudResult<Option<Found<State, Outputs>>> {
+    async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {
         let Some(i) = self.describe(&target.physical_name).await? else {
             return Ok(None);
         };
@@ -140,7 +137,7 @@ impl Kind for Instance {
         &self,
         target: &Target,
         p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         self.0
@@ -177,7 +174,7 @@ impl Kind for Instance {
         &self,
         target: &Target,
         _p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
     ) -> CloudResult<()> {
         if seen.state.is_deleting() {
             return Ok(());

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::ec2_vpc::dependency_wait;
 use super::{given, tags_with_created_at, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{found, CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target};
+use crate::engine::{
+    found, CloudResult, FieldChange, Found, Kind, Observation, Orphan, SeenOf, Target,
+};
 use crate::model::names;
 
 pub const INFO: KindInfo = KindInfo {
@@ -107,11 +109,7 @@ impl Kind for SubnetGroup {
     type State = Properties;
     type Outputs = Outputs;
 
-    async fn observe(
-        &self,
-        target: &Target,
-        _p: &Properties,
-    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
+    async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {
         let got = self
             .0
             .rds
@@ -169,7 +167,7 @@ impl Kind for SubnetGroup {
         &self,
         target: &Target,
         p: &Properties,
-        seen: &Seen<Properties, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         self.0
@@ -188,7 +186,7 @@ impl Kind for SubnetGroup {
         &self,
         target: &Target,
         _p: &Properties,
-        _seen: &Seen<Properties, Outputs>,
+        _seen: &SeenOf<Self>,
     ) -> CloudResult<()> {
         self.remove(&target.physical_name).await
     }

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use super::{tags_with_created_at, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    change, CloudError, CloudResult, FieldChange, Found, Kind, Orphan, Seen, Target,
+    change, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan, SeenOf, Target,
 };
 use crate::model::{names, NameStyle};
 
@@ -261,11 +261,7 @@ impl Kind for Bucket {
     type State = State;
     type Outputs = Outputs;
 
-    async fn observe(
-        &self,
-        target: &Target,
-        _p: &Properties,
-    ) -> CloudResult<Option<Found<State, Outputs>>> {
+    async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {
         let name = &target.physical_name;
         let head = self
             .0
@@ -319,7 +315,7 @@ impl Kind for Bucket {
     fn diff(
         &self,
         _p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         mut changes: Vec<FieldChange>,
     ) -> Vec<FieldChange> {
         if !seen.state.encrypted {
@@ -361,7 +357,7 @@ impl Kind for Bucket {
         &self,
         target: &Target,
         p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         self.configure(&target.physical_name, p).await?;
@@ -372,7 +368,7 @@ impl Kind for Bucket {
         &self,
         target: &Target,
         _p: &Properties,
-        _seen: &Seen<State, Outputs>,
+        _seen: &SeenOf<Self>,
     ) -> CloudResult<()> {
         self.remove(&target.physical_name).await
     }

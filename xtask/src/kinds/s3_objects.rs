@@ -16,7 +16,7 @@ use sha2::Sha256;
 use super::{KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target,
+    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target,
 };
 use crate::model::NameStyle;
 
@@ -326,11 +326,7 @@ impl Kind for Objects {
     type State = State;
     type Outputs = Outputs;
 
-    async fn observe(
-        &self,
-        _t: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<State, Outputs>>> {
+    async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {
         match self.remote(p).await? {
             // No objects under the prefix is the same as never synced.
             None => Ok(None),
@@ -354,7 +350,7 @@ impl Kind for Objects {
     fn diff(
         &self,
         p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: Vec<FieldChange>,
     ) -> Vec<FieldChange> {
         let remote = &seen.state.files;
@@ -384,18 +380,13 @@ impl Kind for Objects {
         &self,
         _t: &Target,
         p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
         self.sync(p, &seen.state.files).await
     }
 
-    async fn delete(
-        &self,
-        _t: &Target,
-        p: &Properties,
-        seen: &Seen<State, Outputs>,
-    ) -> CloudResult<()> {
+    async fn delete(&self, _t: &Target, p: &Properties, seen: &SeenOf<Self>) -> CloudResult<()> {
         self.delete_keys(&p.bucket, &seen.state.files.keys().collect::<Vec<_>>())
             .await
     }

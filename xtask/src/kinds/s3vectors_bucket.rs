@@ -5,7 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{given, tags_with_created_at, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{found, CloudError, CloudResult, Found, Kind, Orphan, Seen, Target, Update};
+use crate::engine::{
+    found, CloudError, CloudResult, Found, Kind, Observation, Orphan, SeenOf, Target, Update,
+};
 use crate::model::names;
 
 pub const INFO: KindInfo = KindInfo {
@@ -76,11 +78,7 @@ impl Kind for VectorBucket {
     type Outputs = Outputs;
     const UPDATE: Update = Update::Nothing;
 
-    async fn observe(
-        &self,
-        target: &Target,
-        _p: &Properties,
-    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
+    async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {
         let got = self
             .0
             .s3vectors
@@ -130,7 +128,7 @@ impl Kind for VectorBucket {
         &self,
         target: &Target,
         _p: &Properties,
-        _seen: &Seen<Properties, Outputs>,
+        _seen: &SeenOf<Self>,
     ) -> CloudResult<()> {
         self.remove(&target.physical_name).await
     }

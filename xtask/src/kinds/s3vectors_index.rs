@@ -9,7 +9,9 @@ use serde::{Deserialize, Serialize};
 use super::s3vectors_bucket::{tags_of, Outputs, NOT_FOUND};
 use super::{given, tags_with_created_at, KindInfo, Module, Sim, SIM};
 use crate::cloud::{classify, Clients};
-use crate::engine::{found, CloudError, CloudResult, Found, Kind, Seen, Target, Update};
+use crate::engine::{
+    found, CloudError, CloudResult, Found, Kind, Observation, SeenOf, Target, Update,
+};
 use crate::model::names;
 
 pub const INFO: KindInfo = KindInfo {
@@ -67,11 +69,7 @@ impl Kind for VectorIndex {
         "non_filterable_metadata_keys",
     ];
 
-    async fn observe(
-        &self,
-        target: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<Properties, Outputs>>> {
+    async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
         let got = self
             .0
             .s3vectors
@@ -141,7 +139,7 @@ impl Kind for VectorIndex {
         &self,
         target: &Target,
         p: &Properties,
-        _seen: &Seen<Properties, Outputs>,
+        _seen: &SeenOf<Self>,
     ) -> CloudResult<()> {
         self.0
             .s3vectors

@@ -13,7 +13,8 @@ use super::{database_credentials, KindInfo, Module, Sim, SIM};
 use crate::cloud::data_api::{text, Database};
 use crate::cloud::Clients;
 use crate::engine::{
-    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target, Update,
+    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target,
+    Update,
 };
 
 pub const INFO: KindInfo = KindInfo {
@@ -190,11 +191,7 @@ impl Kind for SqlLogin {
     type Outputs = Outputs;
     const UPDATE: Update = Update::CreateAgain;
 
-    async fn observe(
-        &self,
-        _t: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<State, Outputs>>> {
+    async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {
         let Some((username, _)) =
             found(database_credentials::read(&self.0, &p.role_secret_arn).await)?
         else {
@@ -241,7 +238,7 @@ impl Kind for SqlLogin {
     fn diff(
         &self,
         _p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: Vec<FieldChange>,
     ) -> Vec<FieldChange> {
         let mut changes = Vec::new();

@@ -13,7 +13,7 @@ use super::{KindInfo, Module, Sim, SIM};
 use crate::cloud::data_api::{split_statements, sqlstate, text, Database};
 use crate::cloud::Clients;
 use crate::engine::{
-    change, CloudError, CloudResult, FieldChange, Found, Kind, Seen, Target, Update,
+    change, CloudError, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target, Update,
 };
 use crate::model::NameStyle;
 
@@ -195,11 +195,7 @@ impl Kind for SqlMigrations {
     type Outputs = Outputs;
     const UPDATE: Update = Update::CreateAgain;
 
-    async fn observe(
-        &self,
-        _t: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<State, Outputs>>> {
+    async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {
         let Some(applied) = self.applied(p).await? else {
             return Ok(None);
         };
@@ -240,7 +236,7 @@ impl Kind for SqlMigrations {
     fn diff(
         &self,
         _p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: Vec<FieldChange>,
     ) -> Vec<FieldChange> {
         seen.state

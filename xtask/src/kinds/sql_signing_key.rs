@@ -9,7 +9,9 @@ use sha2::{Digest, Sha256};
 use super::{generated_secret, KindInfo, Module, Sim, SIM};
 use crate::cloud::data_api::{text, Database};
 use crate::cloud::Clients;
-use crate::engine::{change, CloudResult, FieldChange, Found, Kind, Seen, Target, Update};
+use crate::engine::{
+    change, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target, Update,
+};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
@@ -70,11 +72,7 @@ impl Kind for SqlSigningKey {
     type Outputs = Outputs;
     const UPDATE: Update = Update::CreateAgain;
 
-    async fn observe(
-        &self,
-        _t: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<State, Outputs>>> {
+    async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {
         let sql = "SELECT encode(sha256(convert_to(key, 'UTF8')), 'hex') AS digest FROM app_private.signing_keys WHERE name = :name";
         let row: Option<Row> = admin(p)
             .read_one(&self.0, sql, vec![text("name", &p.name)])
@@ -97,7 +95,7 @@ impl Kind for SqlSigningKey {
     fn diff(
         &self,
         _p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: Vec<FieldChange>,
     ) -> Vec<FieldChange> {
         if seen.state.in_sync {

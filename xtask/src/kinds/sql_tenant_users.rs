@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use super::{KindInfo, Module, Sim, SIM};
 use crate::cloud::data_api::{text, Database};
 use crate::cloud::Clients;
-use crate::engine::{change, found, CloudResult, FieldChange, Found, Kind, Seen, Target, Update};
+use crate::engine::{
+    change, found, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target, Update,
+};
 use crate::model::NameStyle;
 
 pub const INFO: KindInfo = KindInfo {
@@ -135,11 +137,7 @@ impl Kind for SqlTenantUsers {
     type Outputs = Outputs;
     const UPDATE: Update = Update::CreateAgain;
 
-    async fn observe(
-        &self,
-        _t: &Target,
-        p: &Properties,
-    ) -> CloudResult<Option<Found<State, Outputs>>> {
+    async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {
         let Some(users) = self.current(p).await? else {
             return Ok(None);
         };
@@ -154,7 +152,7 @@ impl Kind for SqlTenantUsers {
     fn diff(
         &self,
         p: &Properties,
-        seen: &Seen<State, Outputs>,
+        seen: &SeenOf<Self>,
         _changes: Vec<FieldChange>,
     ) -> Vec<FieldChange> {
         let want = desired(p);
