@@ -45,11 +45,7 @@ impl Deployed {
     /// The demo users of `stack` with the ARN of their (deployed) password secret.
     pub fn users(&self, stack: &Stack) -> BTreeMap<String, String> {
         let mut users = BTreeMap::new();
-        for r in stack
-            .resources
-            .iter()
-            .filter(|r| r.is::<crate::kinds::cognito_user::User>())
-        {
+        for r in stack.resources.iter().filter(|r| r.is::<crate::kinds::cognito_user::User>()) {
             let (Some(name), Some(secret)) = (
                 r.properties["username"].as_str(),
                 referenced(&r.properties["password_secret_arn"], &stack.name),
@@ -67,10 +63,7 @@ impl Deployed {
 /// The (stack, logical id) a `${id.attr}` or `${stack.id.attr}` reference written in `own`
 /// points at.
 fn referenced(value: &Value, own: &str) -> Option<(String, String)> {
-    let r = crate::model::refs::find_refs(value)
-        .ok()?
-        .into_iter()
-        .next()?;
+    let r = crate::model::refs::find_refs(value).ok()?.into_iter().next()?;
     Some((r.stack_or(own).to_string(), r.resource))
 }
 
@@ -129,9 +122,8 @@ impl Agent {
             .context("the runtime's app client is not deployed")?;
         let pool = referenced(&runtime.properties["discovery_url"], &stack.name)
             .context("the runtime's discovery_url does not reference a user pool")?;
-        let pool_id = deployed
-            .get(&pool.0, &pool.1, "id")
-            .context("the user pool is not deployed")?;
+        let pool_id =
+            deployed.get(&pool.0, &pool.1, "id").context("the user pool is not deployed")?;
         let pool_stack = known
             .iter()
             .find(|s| s.name == pool.0)
@@ -171,9 +163,8 @@ pub async fn sign_in(
     user: &str,
     secret_arn: &str,
 ) -> Result<Tokens> {
-    let password = generated_secret::read_key(clients, secret_arn, user)
-        .await
-        .map_err(|e| anyhow!("{e}"))?;
+    let password =
+        generated_secret::read_key(clients, secret_arn, user).await.map_err(|e| anyhow!("{e}"))?;
     sign_in_with_password(clients, client_id, user, &password)
         .await
         .map_err(|e| anyhow!("signing in as {user} failed: {}", e.message))
@@ -211,22 +202,14 @@ pub async fn sign_in_with_password(
             ),
             message: crate::cloud::describe_sdk_error(&e),
         })?;
-    let failed = |message: &str| SignInError {
-        wrong_credentials: false,
-        message: message.to_string(),
-    };
+    let failed =
+        |message: &str| SignInError { wrong_credentials: false, message: message.to_string() };
     let r = out.authentication_result().ok_or_else(|| {
         failed("Cognito answered without tokens (a challenge?): is the user's password permanent?")
     })?;
     Ok(Tokens {
-        access: r
-            .access_token()
-            .ok_or_else(|| failed("no access token"))?
-            .to_string(),
-        id: r
-            .id_token()
-            .ok_or_else(|| failed("no ID token"))?
-            .to_string(),
+        access: r.access_token().ok_or_else(|| failed("no access token"))?.to_string(),
+        id: r.id_token().ok_or_else(|| failed("no ID token"))?.to_string(),
     })
 }
 
@@ -248,11 +231,7 @@ fn encode(s: &str) -> String {
 
 /// The runtime's invocation URL (DEFAULT endpoint).
 pub fn invocation_url(base: &str, arn: &str) -> String {
-    format!(
-        "{}/runtimes/{}/invocations?qualifier=DEFAULT",
-        base.trim_end_matches('/'),
-        encode(arn)
-    )
+    format!("{}/runtimes/{}/invocations?qualifier=DEFAULT", base.trim_end_matches('/'), encode(arn))
 }
 
 fn session_id() -> String {
@@ -285,10 +264,8 @@ pub async fn invoke(
     for (k, v) in headers {
         req = req.header(*k, *v);
     }
-    let mut resp = req
-        .send()
-        .await
-        .with_context(|| format!("cannot reach the runtime at {url}"))?;
+    let mut resp =
+        req.send().await.with_context(|| format!("cannot reach the runtime at {url}"))?;
     let status = resp.status().as_u16();
     let sse = resp
         .headers()
@@ -336,12 +313,7 @@ fn with_payload(token: &str, edit: impl FnOnce(&mut Value)) -> Result<String> {
     }
     let mut payload: Value = serde_json::from_slice(&B64.decode(parts[1])?)?;
     edit(&mut payload);
-    Ok(format!(
-        "{}.{}.{}",
-        parts[0],
-        B64.encode(payload.to_string()),
-        parts[2]
-    ))
+    Ok(format!("{}.{}.{}", parts[0], B64.encode(payload.to_string()), parts[2]))
 }
 
 /// The token with one character of its signature changed.
@@ -357,20 +329,14 @@ fn tampered_signature(token: &str) -> String {
 /// An unsigned (`alg: none`) copy of the token's claims.
 fn unsigned(token: &str) -> Result<String> {
     let payload = token.split('.').nth(1).context("not a JWT")?;
-    Ok(format!(
-        "{}.{payload}.",
-        B64.encode(r#"{"alg":"none","typ":"JWT"}"#)
-    ))
+    Ok(format!("{}.{payload}.", B64.encode(r#"{"alg":"none","typ":"JWT"}"#)))
 }
 
 /// The token's claims re-signed with `pem` (PKCS#8 RSA) and `exp` an hour ago: a token the
 /// pool's own key signed, but expired.
 fn expired(token: &str, pem: &str) -> Result<String> {
-    let der = B64_STD.decode(
-        pem.lines()
-            .filter(|l| !l.starts_with("-----"))
-            .collect::<String>(),
-    )?;
+    let der =
+        B64_STD.decode(pem.lines().filter(|l| !l.starts_with("-----")).collect::<String>())?;
     let key = ring::signature::RsaKeyPair::from_pkcs8(&der).map_err(|e| anyhow!("{e}"))?;
     let parts: Vec<&str> = token.split('.').collect();
     let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
@@ -379,11 +345,7 @@ fn expired(token: &str, pem: &str) -> Result<String> {
         p["auth_time"] = json!(now - 7200);
         p["exp"] = json!(now - 3600);
     })?;
-    let signing_input = format!(
-        "{}.{}",
-        parts[0],
-        stale.split('.').nth(1).unwrap_or_default()
-    );
+    let signing_input = format!("{}.{}", parts[0], stale.split('.').nth(1).unwrap_or_default());
     let mut sig = vec![0; key.public().modulus_len()];
     key.sign(
         &ring::signature::RSA_PKCS1_SHA256,
@@ -521,10 +483,8 @@ pub async fn verify(
     };
     for agent in agents {
         let url = invocation_url(&ctx.base_url, &agent.arn);
-        let mine: Vec<&DemoUser> = users
-            .iter()
-            .filter(|u| u.tutorial == agent.users_tutorial)
-            .collect();
+        let mine: Vec<&DemoUser> =
+            users.iter().filter(|u| u.tutorial == agent.users_tutorial).collect();
         let mut tokens = BTreeMap::new();
         for u in &mine {
             let secret = agent
@@ -550,11 +510,8 @@ pub async fn verify(
         for u in &mine {
             let token = &tokens[&u.username].access;
             if let Some(tier) = &u.group {
-                let others: Vec<&String> = mine
-                    .iter()
-                    .filter_map(|o| o.group.as_ref())
-                    .filter(|g| *g != tier)
-                    .collect();
+                let others: Vec<&String> =
+                    mine.iter().filter_map(|o| o.group.as_ref()).filter(|g| *g != tier).collect();
                 let other = others.first().map(|s| s.as_str()).unwrap_or("platinum");
                 // The answer's provenance is the agent's "Sources:" line (written by its code, not
                 // by the model): every document retrieved must be of the caller's tier.
@@ -566,9 +523,8 @@ pub async fn verify(
                             excerpt(text)
                         ));
                     }
-                    if let Some(s) = sources
-                        .iter()
-                        .find(|s| !s.ends_with(&format!("(tier {tier})")))
+                    if let Some(s) =
+                        sources.iter().find(|s| !s.ends_with(&format!("(tier {tier})")))
                     {
                         return Err(format!(
                             "a document not of tier {tier} reached a {tier} user: {s}"
@@ -592,14 +548,8 @@ pub async fn verify(
                 };
                 for q in &questions {
                     let expect = q.answers.get(tier).map(String::as_str);
-                    let a = invoke(
-                        &url,
-                        Some(token),
-                        &json!({"prompt": q.question}),
-                        &[],
-                        |_| {},
-                    )
-                    .await?;
+                    let a = invoke(&url, Some(token), &json!({"prompt": q.question}), &[], |_| {})
+                        .await?;
                     let ok = status_ok(&a).and_then(|_| check(&a.text, expect));
                     push(
                         case(
@@ -643,11 +593,7 @@ pub async fn verify(
                 // Provenance: the "Sources:" line names the tenant the database verified.
                 let check = |text: &str, all: bool| -> Result<(), String> {
                     let sources = sources(text);
-                    if all
-                        && !sources
-                            .iter()
-                            .any(|s| s.ends_with(&format!("tenant {tenant}")))
-                    {
+                    if all && !sources.iter().any(|s| s.ends_with(&format!("tenant {tenant}"))) {
                         return Err(format!(
                             "the answer's data is not from tenant {tenant}: {}",
                             excerpt(text)
@@ -656,10 +602,7 @@ pub async fn verify(
                     if let Some(s) = sources.iter().find(|s| {
                         s.contains("tenant ") && !s.ends_with(&format!("tenant {tenant}"))
                     }) {
-                        return Err(format!(
-                            "data of another tenant reached {}: {s}",
-                            u.username
-                        ));
+                        return Err(format!("data of another tenant reached {}: {s}", u.username));
                     }
                     for o in &foreign {
                         if let Some(c) = o.customers.iter().find(|c| text.contains(c.as_str())) {
@@ -670,10 +613,8 @@ pub async fn verify(
                                 excerpt(text)
                             ));
                         }
-                        if let Some(t) = o
-                            .tenant
-                            .as_ref()
-                            .filter(|t| text.contains(&format!("Tenant: {t}")))
+                        if let Some(t) =
+                            o.tenant.as_ref().filter(|t| text.contains(&format!("Tenant: {t}")))
                         {
                             return Err(format!(
                                 "tenant {t} answered {}: {}",
@@ -771,14 +712,8 @@ pub async fn verify(
         let prompt = json!({"prompt": if first.tenant.is_some() { "Show me all claims" } else { "What is the deductible for auto insurance?" }});
         let mut attacks: Vec<(String, Attack)> = vec![
             ("no token".into(), Attack::Send(None)),
-            (
-                "a malformed token".into(),
-                Attack::Send(Some("not-a-jwt".into())),
-            ),
-            (
-                "a tampered signature".into(),
-                Attack::Send(Some(tampered_signature(&good.access))),
-            ),
+            ("a malformed token".into(), Attack::Send(Some("not-a-jwt".into()))),
+            ("a tampered signature".into(), Attack::Send(Some(tampered_signature(&good.access)))),
             (
                 "a payload edited to another group and user (signature kept)".into(),
                 Attack::of(with_payload(&good.access, |p| {
@@ -786,27 +721,16 @@ pub async fn verify(
                     p["sub"] = json!("00000000-0000-0000-0000-000000000000");
                 })),
             ),
-            (
-                "an unsigned token (alg none)".into(),
-                Attack::of(unsigned(&good.access)),
-            ),
-            (
-                "an ID token instead of the access token".into(),
-                Attack::Send(Some(good.id.clone())),
-            ),
+            ("an unsigned token (alg none)".into(), Attack::of(unsigned(&good.access))),
+            ("an ID token instead of the access token".into(), Attack::Send(Some(good.id.clone()))),
         ];
         attacks.push((
             "a token for another app client of the pool".into(),
             match &agent.other_client_id {
                 Some(other) => Attack::of(
-                    sign_in(
-                        ctx.clients,
-                        other,
-                        &first.username,
-                        &agent.users[&first.username],
-                    )
-                    .await
-                    .map(|t| t.access),
+                    sign_in(ctx.clients, other, &first.username, &agent.users[&first.username])
+                        .await
+                        .map(|t| t.access),
                 ),
                 None => Attack::NotRun("not run: the stack declares no second app client".into()),
             },
@@ -817,9 +741,7 @@ pub async fn verify(
             match foreign {
                 Some(f) => match f.users.iter().next() {
                     Some((user, secret)) => Attack::of(
-                        sign_in(ctx.clients, &f.client_id, user, secret)
-                            .await
-                            .map(|t| t.access),
+                        sign_in(ctx.clients, &f.client_id, user, secret).await.map(|t| t.access),
                     ),
                     None => Attack::NotRun("not run: the other tutorial has no demo user".into()),
                 },
@@ -857,11 +779,7 @@ pub async fn verify(
                     } else {
                         Err(format!("answered {}: {}", a.status, excerpt(&a.text)))
                     };
-                    case(
-                        Category::Token,
-                        format!("rejects {name} ({})", a.status),
-                        ok,
-                    )
+                    case(Category::Token, format!("rejects {name} ({})", a.status), ok)
                 }
             };
             push(c, &mut cases);
@@ -894,16 +812,11 @@ async fn request_cases(
     let good = format!("Bearer {}", tokens[&first.username].access);
     let forged = format!(
         "Bearer {}",
-        ambiguous::forged(
-            &tokens[&first.username].access,
-            &tokens[&second.username].access
-        )?
+        ambiguous::forged(&tokens[&first.username].access, &tokens[&second.username].access)?
     );
     let body = prompt.to_string().into_bytes();
-    let as_other = format!(
-        "{}'s token with {}'s identity pasted in",
-        first.username, second.username
-    );
+    let as_other =
+        format!("{}'s token with {}'s identity pasted in", first.username, second.username);
     let mut requests: Vec<RawRequest> = vec![
         (
             format!("two Authorization headers: valid, then {as_other}"),
@@ -929,15 +842,9 @@ async fn request_cases(
             .await?
             .get(&runtime_id)
             .map(|port| format!("http://127.0.0.1:{port}/invocations"))
-            .ok_or((
-                Verdict::Fail,
-                "the runtime host runs no agent for this runtime".to_string(),
-            ))
+            .ok_or((Verdict::Fail, "the runtime host runs no agent for this runtime".to_string()))
     } else {
-        Err((
-            Verdict::NotRun,
-            "not run: on AWS the agent's own port is not reachable".to_string(),
-        ))
+        Err((Verdict::NotRun, "not run: on AWS the agent's own port is not reachable".to_string()))
     };
     match direct {
         Ok(agent_url) => {
@@ -950,10 +857,7 @@ async fn request_cases(
                 "straight to the agent's port: two Authorization headers, valid, then forged"
                     .into(),
                 agent_url,
-                vec![
-                    ("Authorization", good.as_str()),
-                    ("authorization", forged.as_str()),
-                ],
+                vec![("Authorization", good.as_str()), ("authorization", forged.as_str())],
             ));
         }
         Err((outcome, detail)) => {
@@ -1006,11 +910,7 @@ async fn request_cases(
             Ok(()) => (Verdict::Pass, String::new(), format!(" ({})", a.status)),
             Err(e) => (Verdict::Fail, e, format!(" ({})", a.status)),
         },
-        Ok(None) => (
-            Verdict::Fail,
-            "the request could not be sent".to_string(),
-            String::new(),
-        ),
+        Ok(None) => (Verdict::Fail, "the request could not be sent".to_string(), String::new()),
         Err(e) => (
             Verdict::Pass,
             format!("the connection was closed before the payload was sent: {e:#}"),
@@ -1034,10 +934,7 @@ fn sources(text: &str) -> Vec<String> {
         .rev()
         .find_map(|l| l.strip_prefix("Sources: "))
         .map(|l| {
-            l.split("; ")
-                .filter(|s| *s != "none" && !s.is_empty())
-                .map(str::to_string)
-                .collect()
+            l.split("; ").filter(|s| *s != "none" && !s.is_empty()).map(str::to_string).collect()
         })
         .unwrap_or_default()
 }
@@ -1076,10 +973,7 @@ mod tests {
         let text = "Sources: fake (tier platinum)\nanswer\n\nSources: s3://b/regular/a.md (tier regular); s3://b/regular/b.md (tier regular)";
         assert_eq!(
             sources(text),
-            [
-                "s3://b/regular/a.md (tier regular)",
-                "s3://b/regular/b.md (tier regular)"
-            ]
+            ["s3://b/regular/a.md (tier regular)", "s3://b/regular/b.md (tier regular)"]
         );
         assert!(sources("answer\n\nSources: none").is_empty());
         assert!(sources("no line").is_empty());
@@ -1095,17 +989,12 @@ mod tests {
         );
         let edited = with_payload(&t, |p| p["cognito:groups"] = json!(["platinum"])).unwrap();
         assert_eq!(edited.split('.').nth(2), t.split('.').nth(2));
-        assert!(
-            String::from_utf8(B64.decode(edited.split('.').nth(1).unwrap()).unwrap())
-                .unwrap()
-                .contains("platinum")
-        );
+        assert!(String::from_utf8(B64.decode(edited.split('.').nth(1).unwrap()).unwrap())
+            .unwrap()
+            .contains("platinum"));
         let tampered = tampered_signature(&t);
         assert_ne!(tampered, t);
-        assert_eq!(
-            tampered.rsplit_once('.').unwrap().0,
-            t.rsplit_once('.').unwrap().0
-        );
+        assert_eq!(tampered.rsplit_once('.').unwrap().0, t.rsplit_once('.').unwrap().0);
         assert!(unsigned(&t).unwrap().ends_with('.'));
     }
 }

@@ -38,9 +38,7 @@ pub struct BenchArgs {
 
 /// AWS-like latencies, as each kind declares them (`KindInfo::sim`).
 fn latencies() -> HashMap<&'static str, Latency> {
-    kinds::infos()
-        .map(|k| (k.kind, Latency::from(k.sim)))
-        .collect()
+    kinds::infos().map(|k| (k.kind, Latency::from(k.sim))).collect()
 }
 
 /// The shipped stacks: tutorials 1, 2 and 3 with their agents.
@@ -68,11 +66,7 @@ fn bounds(stacks: &[Stack], lat: &HashMap<&'static str, Latency>) -> (f64, f64) 
     for s in stacks {
         let order = model::graph::topo_order(&s.resources).expect("acyclic");
         for id in &order {
-            let r = s
-                .resources
-                .iter()
-                .find(|r| &r.id == id)
-                .expect("same stack");
+            let r = s.resources.iter().find(|r| &r.id == id).expect("same stack");
             let l = lat.get(r.kind.kind).copied().unwrap_or_default();
             let start = r
                 .refs
@@ -109,10 +103,8 @@ pub fn measure(root: &Path) -> anyhow::Result<Measure> {
     let stacks = full_graph(root)?;
     let lat = latencies();
     let (critical_path, sequential) = bounds(&stacks, &lat);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .start_paused(true)
-        .build()?;
+    let rt =
+        tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build()?;
     let makespan = std::thread::scope(|scope| {
         scope
             .spawn(|| {
@@ -162,9 +154,7 @@ pub async fn run(
     let root = root.to_path_buf();
     let runs = args.runs.max(1);
     let results = tokio::task::spawn_blocking(move || {
-        (0..runs)
-            .map(|_| measure(&root))
-            .collect::<anyhow::Result<Vec<_>>>()
+        (0..runs).map(|_| measure(&root)).collect::<anyhow::Result<Vec<_>>>()
     })
     .await??;
     let worst = results.iter().map(|m| m.makespan).fold(0.0, f64::max);
@@ -175,10 +165,7 @@ pub async fn run(
         m.resources,
         if runs == 1 { "" } else { "s" }
     ));
-    out.say(&format!(
-        "  critical-path lower bound  {:>8.1} s",
-        m.critical_path
-    ));
+    out.say(&format!("  critical-path lower bound  {:>8.1} s", m.critical_path));
     out.say(&format!(
         "  makespan (best / worst)    {:>8.1} s / {:.1} s  = {:.3} x / {:.3} x the critical path",
         best,
@@ -238,12 +225,7 @@ fn rls(
         .arg(root.join("xtask/bench/rls_bench.py"))
         .arg(&endpoints.ministack)
         .arg(paths.dir.join("clusters"))
-        .args([
-            "bench",
-            &args.rows.to_string(),
-            &args.tenants.to_string(),
-            "30",
-        ])
+        .args(["bench", &args.rows.to_string(), &args.tenants.to_string(), "30"])
         .output()
         .context("cannot run rls_bench.py")?;
     spin.set_message("destroying env `bench`");
@@ -288,9 +270,7 @@ fn rls(
 mod tests {
     #[test]
     fn the_schedule_overlaps_independent_work() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .parent()
-            .unwrap();
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
         let m = super::measure(root).unwrap();
         assert!(
             m.makespan >= m.critical_path - 1e-6,

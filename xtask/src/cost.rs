@@ -79,17 +79,11 @@ mod tests {
         let table = table();
         assert_eq!(table.region, "us-east-1");
         for info in crate::kinds::infos() {
-            let price = table
-                .kinds
-                .get(info.kind)
-                .unwrap_or_else(|| panic!("{} has no price", info.kind));
+            let price =
+                table.kinds.get(info.kind).unwrap_or_else(|| panic!("{} has no price", info.kind));
             assert!(price.monthly >= 0.0, "{}", info.kind);
             assert!(price.basis.len() > 10, "{}: say why", info.kind);
-            assert!(
-                price.source.starts_with("https://aws.amazon.com/"),
-                "{}",
-                info.kind
-            );
+            assert!(price.source.starts_with("https://aws.amazon.com/"), "{}", info.kind);
         }
         for kind in table.kinds.keys() {
             assert!(crate::kinds::entry(kind).is_some(), "{kind} is not a kind");
@@ -100,12 +94,7 @@ mod tests {
     fn the_total_is_the_sum_of_the_lines() {
         let table = table();
         let r = |id: &str, kind: &str| {
-            (
-                "s".to_string(),
-                id.to_string(),
-                kind.to_string(),
-                id.to_string(),
-            )
+            ("s".to_string(), id.to_string(), kind.to_string(), id.to_string())
         };
         let (lines, total) = estimate(
             &table,

@@ -31,11 +31,7 @@ pub fn tier(claims: &Value) -> Result<String> {
         .as_array()
         .map(|g| g.iter().filter_map(Value::as_str).collect())
         .unwrap_or_default();
-    let known: Vec<&str> = groups
-        .iter()
-        .copied()
-        .filter(|g| TIERS.contains(g))
-        .collect();
+    let known: Vec<&str> = groups.iter().copied().filter(|g| TIERS.contains(g)).collect();
     match known.as_slice() {
         [one] => Ok(one.to_string()),
         [] => bail!("the token carries no known tier group (cognito:groups = {groups:?}): refusing rather than guessing"),
@@ -98,10 +94,7 @@ mod tests {
 
     #[test]
     fn tier_fails_closed() {
-        assert_eq!(
-            super::tier(&json!({"cognito:groups": ["regular"]})).unwrap(),
-            "regular"
-        );
+        assert_eq!(super::tier(&json!({"cognito:groups": ["regular"]})).unwrap(), "regular");
         assert_eq!(
             super::tier(&json!({"cognito:groups": ["admins", "platinum"]})).unwrap(),
             "platinum"

@@ -22,11 +22,7 @@ pub enum Event {
     #[serde(rename = "resource")]
     Found(Found),
     /// A call that is retried (throttled, or waiting for IAM to propagate).
-    Retry {
-        stack: String,
-        id: String,
-        reason: String,
-    },
+    Retry { stack: String, id: String, reason: String },
     /// A resource with the environment's tags that no stack declares (any more).
     Orphan(Orphan),
     /// Why a run failed before or instead of its work.
@@ -34,49 +30,21 @@ pub enum Event {
     /// How a run ended: always the last line.
     Summary(Summary),
     /// `validate`: one stack file that is valid.
-    Stack {
-        stack: String,
-        file: PathBuf,
-        resources: usize,
-        valid: bool,
-    },
+    Stack { stack: String, file: PathBuf, resources: usize, valid: bool },
     /// `permissions`: the IAM policy document.
-    Policy {
-        env: Option<String>,
-        document: Value,
-    },
+    Policy { env: Option<String>, document: Value },
     /// `cost`: one deployed resource's idle monthly cost.
     Cost(crate::cost::Line),
     /// `verify`: one case and how it went.
     Case(crate::agents::Case),
     /// `invoke`: the agent's answer.
-    Answer {
-        tutorial: u8,
-        agent: String,
-        user: String,
-        prompt: String,
-        status: u16,
-        text: String,
-    },
+    Answer { tutorial: u8, agent: String, user: String, prompt: String, status: u16, text: String },
     /// `retrieve`: what the user's tier may read.
-    Retrieval {
-        user: String,
-        tier: String,
-        query: String,
-        results: Vec<Value>,
-    },
+    Retrieval { user: String, tier: String, query: String, results: Vec<Value> },
     /// `demo`: the page listens.
-    Demo {
-        url: String,
-        env: String,
-        page_bytes: u64,
-    },
+    Demo { url: String, env: String, page_bytes: u64 },
     /// `demo --build-only`: the built page.
-    Page {
-        path: PathBuf,
-        bytes: u64,
-        by_extension: BTreeMap<String, u64>,
-    },
+    Page { path: PathBuf, bytes: u64, by_extension: BTreeMap<String, u64> },
     /// `package`: one agent's built package.
     Package {
         stack: String,
@@ -229,11 +197,7 @@ pub enum ErrorKind {
 
 impl Error {
     pub fn new(kind: ErrorKind, message: &str) -> Error {
-        Error {
-            kind,
-            message: message.to_string(),
-            ..Error::default()
-        }
+        Error { kind, message: message.to_string(), ..Error::default() }
     }
 }
 
@@ -417,10 +381,7 @@ mod tests {
 
     /// One event of each variant, every optional field set.
     fn samples() -> Vec<Event> {
-        let calls = Calls {
-            mutating: 1,
-            read: 2,
-        };
+        let calls = Calls { mutating: 1, read: 2 };
         vec![
             Event::Version { version: 1 },
             Event::Resource(Resource {
@@ -450,11 +411,7 @@ mod tests {
                 outputs: Some(Default::default()),
                 error: Some(s("e")),
             }),
-            Event::Retry {
-                stack: s("st"),
-                id: s("id"),
-                reason: s("r"),
-            },
+            Event::Retry { stack: s("st"), id: s("id"), reason: s("r") },
             Event::Orphan(Orphan {
                 stack: s("st"),
                 id: s("id"),
@@ -484,20 +441,13 @@ mod tests {
                 lock: None,
                 seconds: 1.0,
             }),
-            Event::Summary(Summary::Status {
-                command: "status",
-                ok: true,
-                api_calls: calls,
-            }),
+            Event::Summary(Summary::Status { command: "status", ok: true, api_calls: calls }),
             Event::Summary(Summary::Cost {
                 command: "cost",
                 ok: true,
                 resources: 1,
                 monthly_usd: 1.0,
-                prices: Prices {
-                    region: s("r"),
-                    checked: s("c"),
-                },
+                prices: Prices { region: s("r"), checked: s("c") },
             }),
             Event::Summary(Summary::Verify {
                 command: "verify",
@@ -521,16 +471,8 @@ mod tests {
                 ok: false,
                 exit_code: 2,
             }),
-            Event::Stack {
-                stack: s("st"),
-                file: PathBuf::from("f"),
-                resources: 1,
-                valid: true,
-            },
-            Event::Policy {
-                env: None,
-                document: Value::Null,
-            },
+            Event::Stack { stack: s("st"), file: PathBuf::from("f"), resources: 1, valid: true },
+            Event::Policy { env: None, document: Value::Null },
             Event::Cost(crate::cost::Line {
                 stack: s("st"),
                 id: s("id"),
@@ -556,22 +498,9 @@ mod tests {
                 status: 200,
                 text: s("t"),
             },
-            Event::Retrieval {
-                user: s("u"),
-                tier: s("t"),
-                query: s("q"),
-                results: Vec::new(),
-            },
-            Event::Demo {
-                url: s("u"),
-                env: s("e"),
-                page_bytes: 1,
-            },
-            Event::Page {
-                path: PathBuf::from("p"),
-                bytes: 1,
-                by_extension: BTreeMap::new(),
-            },
+            Event::Retrieval { user: s("u"), tier: s("t"), query: s("q"), results: Vec::new() },
+            Event::Demo { url: s("u"), env: s("e"), page_bytes: 1 },
+            Event::Page { path: PathBuf::from("p"), bytes: 1, by_extension: BTreeMap::new() },
             Event::Package {
                 stack: s("st"),
                 id: s("id"),
@@ -631,9 +560,7 @@ mod tests {
                 worst_over_critical: 1.0,
                 sequential_over_worst: 1.0,
             }),
-            Event::BenchRls {
-                report: Value::Null,
-            },
+            Event::BenchRls { report: Value::Null },
         ]
     }
 
@@ -656,10 +583,7 @@ mod tests {
                     .split(", ")
                     .map(|f| {
                         let optional = f.ends_with('?');
-                        (
-                            f.trim_end_matches('?').trim_matches('`').to_string(),
-                            optional,
-                        )
+                        (f.trim_end_matches('?').trim_matches('`').to_string(), optional)
                     })
                     .collect();
                 (cells[1].trim_matches('`').to_string(), fields)
@@ -673,10 +597,7 @@ mod tests {
         let map = v.as_object().expect("an object");
         let mut keys = map.keys().cloned();
         assert_eq!(keys.next().as_deref(), Some("type"), "type comes first");
-        (
-            map["type"].as_str().expect("a string").to_string(),
-            keys.collect(),
-        )
+        (map["type"].as_str().expect("a string").to_string(), keys.collect())
     }
 
     #[test]
@@ -685,11 +606,7 @@ mod tests {
         let mut seen: Vec<usize> = samples.iter().map(variant).collect();
         seen.sort();
         seen.dedup();
-        assert_eq!(
-            seen,
-            (0..VARIANTS).collect::<Vec<_>>(),
-            "a sample of every variant"
-        );
+        assert_eq!(seen, (0..VARIANTS).collect::<Vec<_>>(), "a sample of every variant");
         let documented = documented();
         let mut matched = vec![false; documented.len()];
         for e in &samples {
@@ -703,10 +620,7 @@ mod tests {
             matched[row] = true;
         }
         for ((ty, fields), matched) in documented.iter().zip(matched) {
-            assert!(
-                matched,
-                "README documents `{ty}` {fields:?}, which no event writes"
-            );
+            assert!(matched, "README documents `{ty}` {fields:?}, which no event writes");
         }
     }
 
@@ -725,18 +639,11 @@ mod tests {
                 deleted: None,
                 error: None,
             }),
-            Event::Unlock {
-                env: s("e"),
-                was_locked: false,
-                lease: None,
-            },
+            Event::Unlock { env: s("e"), was_locked: false, lease: None },
         ];
         for e in &bare {
             let (ty, keys) = written(e);
-            let (_, fields) = documented
-                .iter()
-                .find(|(t, _)| t == &ty)
-                .expect("documented");
+            let (_, fields) = documented.iter().find(|(t, _)| t == &ty).expect("documented");
             let required: Vec<&String> =
                 fields.iter().filter(|(_, o)| !o).map(|(f, _)| f).collect();
             assert_eq!(keys.iter().collect::<Vec<_>>(), required, "{ty}");

@@ -119,9 +119,7 @@ impl FakeCloud {
             ready_at: Instant::now(),
             gone_at: None,
         };
-        self.lock()
-            .resources
-            .insert((kind.to_string(), name.to_string()), r);
+        self.lock().resources.insert((kind.to_string(), name.to_string()), r);
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -135,9 +133,7 @@ impl FakeCloud {
         }
         let mut s = self.lock();
         if s.crashed {
-            return Err(CloudError::Fatal(
-                "the process was stopped here (injected crash)".into(),
-            ));
+            return Err(CloudError::Fatal("the process was stopped here (injected crash)".into()));
         }
         let p = s.throttle;
         if p > 0.0 && s.rng.as_mut().is_some_and(|r| r.gen_bool(p)) {
@@ -158,9 +154,7 @@ impl FakeCloud {
         let mut s = self.lock();
         if s.crash_after.is_some_and(|k| s.mutating >= k) {
             s.crashed = true;
-            return Err(CloudError::Fatal(
-                "the process was stopped here (injected crash)".into(),
-            ));
+            return Err(CloudError::Fatal("the process was stopped here (injected crash)".into()));
         }
         Ok(())
     }
@@ -195,13 +189,7 @@ pub fn registry(
     infos
         .iter()
         .map(|info| {
-            (
-                info.kind,
-                Arc::new(FakeKind {
-                    info,
-                    cloud: cloud.clone(),
-                }) as Arc<dyn ResourceKind>,
-            )
+            (info.kind, Arc::new(FakeKind { info, cloud: cloud.clone() }) as Arc<dyn ResourceKind>)
         })
         .collect()
 }
@@ -231,24 +219,15 @@ impl ResourceKind for FakeKind {
 
     async fn create(&self, target: &Target) -> CloudResult<Outputs> {
         self.cloud.call(self.info.kind, true).await?;
-        let ready = self
-            .cloud
-            .lock()
-            .latency
-            .get(self.info.kind)
-            .map(|l| l.ready)
-            .unwrap_or_default();
+        let ready =
+            self.cloud.lock().latency.get(self.info.kind).map(|l| l.ready).unwrap_or_default();
         let mut tags = target.tags.clone();
         let (k, v) = names::created_at_tag();
         tags.insert(k, v);
         // Many creates take several calls (a user: create, password, groups). The first makes
         // the resource exist, unfinished; a run stopped in between must finish it by update.
         let steps = self.info.sim.create_steps;
-        let first = if steps > 1 {
-            json!({"unfinished": true})
-        } else {
-            target.properties.clone()
-        };
+        let first = if steps > 1 { json!({"unfinished": true}) } else { target.properties.clone() };
         let r = FakeResource {
             tags,
             properties: first,
@@ -258,14 +237,8 @@ impl ResourceKind for FakeKind {
         };
         {
             let mut s = self.cloud.lock();
-            if s.resources
-                .get(&self.key(target))
-                .is_some_and(|r| r.gone_at.is_none())
-            {
-                return Err(CloudError::Fatal(format!(
-                    "{} already exists",
-                    target.physical_name
-                )));
+            if s.resources.get(&self.key(target)).is_some_and(|r| r.gone_at.is_none()) {
+                return Err(CloudError::Fatal(format!("{} already exists", target.physical_name)));
             }
             s.resources.insert(self.key(target), r);
         }
@@ -299,12 +272,7 @@ impl ResourceKind for FakeKind {
     async fn poll_ready(&self, target: &Target, outputs: &Outputs) -> CloudResult<Progress> {
         self.cloud.call(self.info.kind, false).await?;
         let now = Instant::now();
-        let ready_at = self
-            .cloud
-            .lock()
-            .resources
-            .get(&self.key(target))
-            .map(|r| r.ready_at);
+        let ready_at = self.cloud.lock().resources.get(&self.key(target)).map(|r| r.ready_at);
         match ready_at {
             Some(t) if now < t => Ok(Progress::Pending("CREATING".into())),
             Some(_) => Ok(Progress::Done(self.outputs(&target.physical_name, true))),
@@ -314,13 +282,8 @@ impl ResourceKind for FakeKind {
 
     async fn delete(&self, target: &Target, _observed: &Observed) -> CloudResult<()> {
         self.cloud.call(self.info.kind, true).await?;
-        let delay = self
-            .cloud
-            .lock()
-            .latency
-            .get(self.info.kind)
-            .map(|l| l.delete)
-            .unwrap_or_default();
+        let delay =
+            self.cloud.lock().latency.get(self.info.kind).map(|l| l.delete).unwrap_or_default();
         {
             let mut s = self.cloud.lock();
             let key = self.key(target);

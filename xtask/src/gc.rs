@@ -49,10 +49,7 @@ pub struct Found {
 pub fn due(found: &Found, older_than: Duration, now: SystemTime) -> Option<String> {
     if let Some(expires) = found.expires {
         return (expires <= now).then(|| {
-            format!(
-                "its expiry ({}) has passed",
-                humantime::format_rfc3339_seconds(expires)
-            )
+            format!("its expiry ({}) has passed", humantime::format_rfc3339_seconds(expires))
         });
     }
     match found.youngest {
@@ -114,10 +111,7 @@ pub async fn run(
             .into_iter()
             .map(|k| (k, 0))
             .collect();
-    let found: Vec<&Found> = found
-        .iter()
-        .filter(|f| f.env.starts_with(&args.prefix))
-        .collect();
+    let found: Vec<&Found> = found.iter().filter(|f| f.env.starts_with(&args.prefix)).collect();
     let due_now: Vec<String> = found
         .iter()
         .filter_map(|f| due(f, args.older_than, now).map(|why| format!("{}: {why}", f.env)))
@@ -126,21 +120,14 @@ pub async fn run(
         for line in &due_now {
             out.say(&format!("- {line}"));
         }
-        crate::cli::ask(&format!(
-            "{} environment(s) to destroy, listed above",
-            due_now.len()
-        ))?;
+        crate::cli::ask(&format!("{} environment(s) to destroy, listed above", due_now.len()))?;
     }
     for f in found {
         if engine.stop.is_set() {
             break;
         }
-        let age = f
-            .youngest
-            .map(|y| now.duration_since(y).unwrap_or_default().as_secs());
-        let expires = f
-            .expires
-            .map(|e| humantime::format_rfc3339_seconds(e).to_string());
+        let age = f.youngest.map(|y| now.duration_since(y).unwrap_or_default().as_secs());
+        let expires = f.expires.map(|e| humantime::format_rfc3339_seconds(e).to_string());
         let event = |status: &'static str, reason: &str| events::Environment {
             env: f.env.clone(),
             status,
@@ -161,27 +148,19 @@ pub async fn run(
                 ),
                 (None, None) => "no created-at tag".into(),
             };
-            out.say(&format!(
-                "= {}: kept ({reason}; {} resources)",
-                f.env, f.resources
-            ));
+            out.say(&format!("= {}: kept ({reason}; {} resources)", f.env, f.resources));
             out.event(Event::Environment(event("kept", &reason)));
             *counts.get_mut("kept").unwrap() += 1;
             continue;
         };
         if args.dry_run {
-            out.say(&format!(
-                "- {}: would be destroyed: {why} ({} resources)",
-                f.env, f.resources
-            ));
+            out.say(&format!("- {}: would be destroyed: {why} ({} resources)", f.env, f.resources));
             out.event(Event::Environment(event("would_destroy", &why)));
             *counts.get_mut("would_destroy").unwrap() += 1;
             continue;
         }
         let holder = lock::Holder::this_process(&format!("gc of env {}", f.env));
-        let held = match leases
-            .acquire(&f.env, &holder, lock_timeout, &engine.stop, &|_| {})
-            .await
+        let held = match leases.acquire(&f.env, &holder, lock_timeout, &engine.stop, &|_| {}).await
         {
             Ok(held) => held,
             Err(lock::LockError::Held { lease, .. }) => {
@@ -201,10 +180,7 @@ pub async fn run(
                 continue;
             }
         };
-        out.say(&format!(
-            "- {}: destroying: {why} ({} resources)",
-            f.env, f.resources
-        ));
+        out.say(&format!("- {}: destroying: {why} ({} resources)", f.env, f.resources));
         let env_engine = Arc::new(Engine {
             kinds: crate::kinds::registry(clients),
             env: f.env.clone(),
@@ -222,10 +198,7 @@ pub async fn run(
                 crate::orphans::delete(&undeclared, &env_engine.kinds, &engine.stop, out).await
             }
             Err(e) => {
-                out.warn(&format!(
-                    "error: {}: could not look for orphans: {e:#}",
-                    f.env
-                ));
+                out.warn(&format!("error: {}: could not look for orphans: {e:#}", f.env));
                 (0, 1)
             }
         };
@@ -284,11 +257,7 @@ pub async fn run(
         } else {
             format!(" starting with `{}`", args.prefix)
         },
-        if summary.is_empty() {
-            "none found".to_string()
-        } else {
-            summary.join(", ")
-        },
+        if summary.is_empty() { "none found".to_string() } else { summary.join(", ") },
         started.elapsed().as_secs_f64()
     ));
     Ok(Exit::of(ok, interrupted))
@@ -330,22 +299,9 @@ mod tests {
         assert!(due(&found[0], six, at("2026-01-01T11:00:00Z")).is_some());
         // pr-2: its expiry decides, whatever its age.
         assert_eq!(due(&found[1], six, at("2026-01-01T11:59:59Z")), None);
-        assert!(due(
-            &found[1],
-            Duration::from_secs(1 << 40),
-            at("2026-01-01T12:00:00Z")
-        )
-        .is_some());
+        assert!(due(&found[1], Duration::from_secs(1 << 40), at("2026-01-01T12:00:00Z")).is_some());
         // Undated: never by age.
-        let undated = Found {
-            env: "x".into(),
-            resources: 1,
-            youngest: None,
-            expires: None,
-        };
-        assert_eq!(
-            due(&undated, Duration::ZERO, at("2030-01-01T00:00:00Z")),
-            None
-        );
+        let undated = Found { env: "x".into(), resources: 1, youngest: None, expires: None };
+        assert_eq!(due(&undated, Duration::ZERO, at("2030-01-01T00:00:00Z")), None);
     }
 }

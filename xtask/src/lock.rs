@@ -54,10 +54,7 @@ impl Holder {
             .ok()
             .or_else(|| std::env::var("HOSTNAME").ok())
             .unwrap_or_else(|| "unknown host".into());
-        let ci_run = match (
-            std::env::var("GITHUB_REPOSITORY"),
-            std::env::var("GITHUB_RUN_ID"),
-        ) {
+        let ci_run = match (std::env::var("GITHUB_REPOSITORY"), std::env::var("GITHUB_RUN_ID")) {
             (Ok(repo), Ok(run)) => Some(format!(
                 "https://github.com/{repo}/actions/runs/{run} (attempt {})",
                 std::env::var("GITHUB_RUN_ATTEMPT").unwrap_or_else(|_| "1".into())
@@ -205,10 +202,7 @@ impl Locks {
         stop: &Stop,
         on_wait: &(dyn Fn(&Lease) + Sync),
     ) -> Result<Held, LockError> {
-        let failed = |message: String| LockError::Failed {
-            env: env.to_string(),
-            message,
-        };
+        let failed = |message: String| LockError::Failed { env: env.to_string(), message };
         let started = Instant::now();
         let acquired_at = rfc3339(SystemTime::now());
         // The ETag last seen and since when (on this machine's monotonic clock).
@@ -299,13 +293,8 @@ impl Locks {
         let etag = Arc::new(tokio::sync::Mutex::new(etag));
         let lost = Stop::default();
         let renewer = {
-            let (locks, env, etag, lost, stop) = (
-                self.clone(),
-                env.to_string(),
-                etag.clone(),
-                lost.clone(),
-                stop.clone(),
-            );
+            let (locks, env, etag, lost, stop) =
+                (self.clone(), env.to_string(), etag.clone(), lost.clone(), stop.clone());
             let mut lease = lease.clone();
             tokio::spawn(async move {
                 loop {
@@ -314,10 +303,7 @@ impl Locks {
                     let now = SystemTime::now();
                     lease.renewed_at = rfc3339(now);
                     lease.expires_at = rfc3339(now + locks.lease);
-                    match locks
-                        .put(&env, &lease, Condition::Is(current.clone()))
-                        .await
-                    {
+                    match locks.put(&env, &lease, Condition::Is(current.clone())).await {
                         Answer::Ok(new) => *current = new,
                         // Taken over or broken: another run may be changing the environment.
                         Answer::Condition | Answer::NoBucket => {
@@ -331,15 +317,7 @@ impl Locks {
                 }
             })
         };
-        Held {
-            locks: self.clone(),
-            env: env.to_string(),
-            etag,
-            renewer,
-            lost,
-            waited,
-            took_over,
-        }
+        Held { locks: self.clone(), env: env.to_string(), etag, renewer, lost, waited, took_over }
     }
 
     /// Writes the lease: only if none exists (`Absent`) or only over the one with this ETag.
@@ -381,12 +359,7 @@ impl Locks {
             Answer::Error(e) => return Err(e),
         };
         let etag = out.e_tag().unwrap_or_default().to_string();
-        let bytes = out
-            .body
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .into_bytes();
+        let bytes = out.body.collect().await.map_err(|e| e.to_string())?.into_bytes();
         let lease = serde_json::from_slice(&bytes)
             .map_err(|e| format!("the lease object is not a lease ({e})"))?;
         Ok(Some((lease, etag)))
@@ -443,10 +416,7 @@ impl Locks {
             Ok(_) => self.made.store(true, std::sync::atomic::Ordering::SeqCst),
             Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => {}
             Err(e) if e.code() == Some("BucketAlreadyExists") => {
-                return Err(format!(
-                    "the lock bucket {} belongs to another account",
-                    self.bucket
-                ))
+                return Err(format!("the lock bucket {} belongs to another account", self.bucket))
             }
             Err(e) => return Err(describe_sdk_error(&e)),
         }

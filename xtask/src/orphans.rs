@@ -88,10 +88,7 @@ pub async fn delete(
         }
     }
     for (d, e) in &failed {
-        out.warn(&format!(
-            "error: orphan {}/{} {}: {e}",
-            d.stack, d.logical_id, d.arn
-        ));
+        out.warn(&format!("error: orphan {}/{} {}: {e}", d.stack, d.logical_id, d.arn));
         out.event(orphan_event(d, Some(e.clone())));
     }
     (deleted, failed.len())

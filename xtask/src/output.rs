@@ -39,11 +39,7 @@ pub struct Output {
 impl Output {
     pub fn new(format: Format, verbose: bool) -> Output {
         let tty = std::io::stderr().is_terminal() && format == Format::Human;
-        let target = if tty {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
+        let target = if tty { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
         let out = Output {
             format,
             multi: MultiProgress::with_draw_target(target),
@@ -61,8 +57,7 @@ impl Output {
     /// Writes one JSON event (JSON mode only).
     pub fn event(&self, event: Event) {
         if matches!(event, Event::Summary(_)) {
-            self.summarized
-                .store(true, std::sync::atomic::Ordering::SeqCst);
+            self.summarized.store(true, std::sync::atomic::Ordering::SeqCst);
         }
         if self.format == Format::Json {
             let mut stdout = std::io::stdout().lock();
@@ -121,11 +116,7 @@ impl Output {
     }
 
     fn bar(&self, stack: &str, id: &str) -> Option<ProgressBar> {
-        self.bars
-            .lock()
-            .expect("not poisoned")
-            .get(&format!("{stack}/{id}"))
-            .cloned()
+        self.bars.lock().expect("not poisoned").get(&format!("{stack}/{id}")).cloned()
     }
 }
 
@@ -159,11 +150,7 @@ pub fn outcome_line(o: &Outcome, tense: Tense, color: bool) -> String {
     let (mark, colour) = marker(o.action);
     let mark = format!("{mark:>3}");
     let mark = if color {
-        console::style(mark)
-            .fg(colour)
-            .bold()
-            .force_styling(true)
-            .to_string()
+        console::style(mark).fg(colour).bold().force_styling(true).to_string()
     } else {
         mark
     };
@@ -187,11 +174,7 @@ pub fn outcome_line(o: &Outcome, tense: Tense, color: bool) -> String {
             c.field,
             c.current,
             c.desired,
-            if c.replaces {
-                " (forces replacement)"
-            } else {
-                ""
-            }
+            if c.replaces { " (forces replacement)" } else { "" }
         ));
     }
     if let Some(err) = &o.error {
@@ -243,9 +226,8 @@ impl Reporter for Output {
             let key = format!("{stack}/{id}");
             let now = std::time::Instant::now();
             let mut last = self.last_said.lock().expect("not poisoned");
-            let due = last
-                .get(&key)
-                .is_none_or(|t| now.duration_since(*t) >= Duration::from_secs(30));
+            let due =
+                last.get(&key).is_none_or(|t| now.duration_since(*t) >= Duration::from_secs(30));
             if due {
                 last.insert(key.clone(), now);
                 drop(last);
@@ -265,11 +247,8 @@ impl Reporter for Output {
     }
 
     fn finished(&self, o: &Outcome) {
-        if let Some(pb) = self
-            .bars
-            .lock()
-            .expect("not poisoned")
-            .remove(&format!("{}/{}", o.stack, o.id))
+        if let Some(pb) =
+            self.bars.lock().expect("not poisoned").remove(&format!("{}/{}", o.stack, o.id))
         {
             pb.finish_and_clear();
             self.multi.remove(&pb);
@@ -303,26 +282,14 @@ mod tests {
     #[test]
     fn lines_carry_markers_and_colour_only_when_asked() {
         let line = |a, e, t, c| outcome_line(&outcome(a, e), t, c);
-        assert_eq!(
-            line(Action::Create, None, Tense::Planned, false),
-            "  + create  s/r (k) n"
-        );
-        assert_eq!(
-            line(Action::Update, None, Tense::Done, false),
-            "✓   ~ update  s/r (k) n"
-        );
-        assert_eq!(
-            line(Action::Replace, None, Tense::Planned, false),
-            "-/+ replace s/r (k) n"
-        );
+        assert_eq!(line(Action::Create, None, Tense::Planned, false), "  + create  s/r (k) n");
+        assert_eq!(line(Action::Update, None, Tense::Done, false), "✓   ~ update  s/r (k) n");
+        assert_eq!(line(Action::Replace, None, Tense::Planned, false), "-/+ replace s/r (k) n");
         assert_eq!(
             line(Action::Delete, Some("x"), Tense::Done, false),
             "✗   - delete  s/r (k) n\n      error: x"
         );
-        assert_eq!(
-            line(Action::Noop, None, Tense::Planned, false),
-            "  = noop    s/r (k) n"
-        );
+        assert_eq!(line(Action::Noop, None, Tense::Planned, false), "  = noop    s/r (k) n");
         let coloured = line(Action::Create, None, Tense::Planned, true);
         assert!(
             coloured.contains("\u{1b}[") && coloured.ends_with("create  s/r (k) n"),

@@ -68,16 +68,8 @@ pub struct Packager {
 impl Packager {
     /// The cache lives beside the local cloud's venv, which every state directory shares.
     pub fn new(paths: &local::Paths) -> Packager {
-        let cache = paths
-            .venv
-            .parent()
-            .unwrap_or(Path::new("."))
-            .join("agent-packages");
-        Packager {
-            paths: paths.clone(),
-            cache,
-            local_label: Default::default(),
-        }
+        let cache = paths.venv.parent().unwrap_or(Path::new(".")).join("agent-packages");
+        Packager { paths: paths.clone(), cache, local_label: Default::default() }
     }
 
     fn python(&self) -> PathBuf {
@@ -98,9 +90,7 @@ impl Packager {
                 if !out.status.success() || tag.is_empty() {
                     bail!("the local cloud's Python did not say its version\n  hint: cargo xtask local install");
                 }
-                self.local_label
-                    .get_or_init(|| format!("local-{tag}"))
-                    .clone()
+                self.local_label.get_or_init(|| format!("local-{tag}")).clone()
             }
             Platform::Aws { python } => {
                 format!("aws-cp{}-manylinux-aarch64", python.replace('.', ""))
@@ -120,10 +110,7 @@ impl Packager {
             .with_context(|| format!("cannot read {}", requirements.display()))?;
         let label = self.label(platform)?;
         let key = hex::encode(
-            &Sha256::new()
-                .chain_update(&text)
-                .chain_update(label.as_bytes())
-                .finalize()[..8],
+            &Sha256::new().chain_update(&text).chain_update(label.as_bytes()).finalize()[..8],
         );
         let deps = self.cache.join("deps");
         std::fs::create_dir_all(&deps)?;
@@ -140,22 +127,11 @@ impl Packager {
         let tmp = deps.join(format!("{label}-{key}.tmp"));
         let _ = std::fs::remove_dir_all(&tmp);
         let mut pip = Command::new(self.python());
-        pip.args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-        ])
-        .args([
-            "--no-deps",
-            "--no-compile",
-            "--only-binary=:all:",
-            "--target",
-        ])
-        .arg(&tmp)
-        .arg("-r")
-        .arg(requirements);
+        pip.args(["-m", "pip", "install", "--quiet", "--disable-pip-version-check"])
+            .args(["--no-deps", "--no-compile", "--only-binary=:all:", "--target"])
+            .arg(&tmp)
+            .arg("-r")
+            .arg(requirements);
         if let Platform::Aws { python } = platform {
             pip.args([
                 "--platform",
@@ -218,11 +194,7 @@ impl Packager {
                 .chain_update(sources_digest.as_bytes())
                 .finalize(),
         );
-        Ok(Manifest {
-            entries,
-            digest,
-            unzipped,
-        })
+        Ok(Manifest { entries, digest, unzipped })
     }
 
     /// The zip for `manifest`, built once per digest.
@@ -286,11 +258,7 @@ pub(crate) fn collect(dir: &Path, prefix: &str) -> Result<BTreeMap<String, (Path
         if meta.is_dir() {
             out.extend(collect(&entry.path(), &format!("{full}/"))?);
         } else if meta.is_file() {
-            let mode = if meta.permissions().mode() & 0o111 != 0 {
-                0o755
-            } else {
-                0o644
-            };
+            let mode = if meta.permissions().mode() & 0o111 != 0 { 0o755 } else { 0o644 };
             out.insert(full, (entry.path(), mode));
         } else {
             bail!(
@@ -365,18 +333,12 @@ mod tests {
         // Touch the files: timestamps must not matter.
         std::thread::sleep(std::time::Duration::from_millis(1100));
         std::fs::write(dir.path().join("src/main.py"), "print('hi')\n").unwrap();
-        write_zip(
-            &dir.path().join("two.zip"),
-            &collect(&dir.path().join("src"), "").unwrap(),
-        )
-        .unwrap();
+        write_zip(&dir.path().join("two.zip"), &collect(&dir.path().join("src"), "").unwrap())
+            .unwrap();
         let one = std::fs::read(dir.path().join("one.zip")).unwrap();
         assert_eq!(one, std::fs::read(dir.path().join("two.zip")).unwrap());
         let digest = tree_digest(&entries).unwrap();
         std::fs::write(dir.path().join("src/main.py"), "print('ho')\n").unwrap();
-        assert_ne!(
-            digest,
-            tree_digest(&collect(&dir.path().join("src"), "").unwrap()).unwrap()
-        );
+        assert_ne!(digest, tree_digest(&collect(&dir.path().join("src"), "").unwrap()).unwrap());
     }
 }

@@ -252,27 +252,19 @@ pub fn policy(env: Option<&str>, scope: Option<&Scope>) -> Value {
         None => format!("{PROJECT}/*"),
     };
     let mut statements = Vec::new();
-    for (service, names) in actions()
-        .into_iter()
-        .filter(|(s, _)| wanted(s) || only_read(s))
-    {
+    for (service, names) in actions().into_iter().filter(|(s, _)| wanted(s) || only_read(s)) {
         let list: Vec<String> = names
             .iter()
             .filter(|a| {
                 !only_read(service)
-                    || ["Get", "List", "Describe", "Head"]
-                        .iter()
-                        .any(|p| a.starts_with(p))
+                    || ["Get", "List", "Describe", "Head"].iter().any(|p| a.starts_with(p))
             })
             .map(|a| format!("{}:{a}", iam_prefix(service)))
             .collect();
         let resource = match service {
             // Names we choose; the rest are found or named by ids the services assign.
             "iam" => json!([format!("arn:aws:iam::*:role/{dashed}")]),
-            "s3" => json!([
-                format!("arn:aws:s3:::{dashed}"),
-                format!("arn:aws:s3:::{dashed}/*")
-            ]),
+            "s3" => json!([format!("arn:aws:s3:::{dashed}"), format!("arn:aws:s3:::{dashed}/*")]),
             "secretsmanager" => json!([
                 format!("arn:aws:secretsmanager:*:*:secret:{secrets}"),
                 // the RDS-managed master password, read by the SQL steps
@@ -336,10 +328,7 @@ pub fn policy(env: Option<&str>, scope: Option<&Scope>) -> Value {
     let linked: Vec<&str> = [
         ("rds", "rds.amazonaws.com"),
         ("bedrock-agentcore", "bedrock-agentcore.amazonaws.com"),
-        (
-            "bedrock-agentcore",
-            "network.bedrock-agentcore.amazonaws.com",
-        ),
+        ("bedrock-agentcore", "network.bedrock-agentcore.amazonaws.com"),
     ]
     .iter()
     .filter(|(s, _)| wanted(s))
@@ -390,26 +379,10 @@ mod tests {
         ("s3", "list_object_versions", Some("s3:ListBucketVersions")),
         ("s3", "delete_object", Some("s3:DeleteObjectVersion")),
         ("locks", "delete_object", Some("s3:DeleteObject")),
-        (
-            "s3",
-            "get_public_access_block",
-            Some("s3:GetBucketPublicAccessBlock"),
-        ),
-        (
-            "s3",
-            "put_public_access_block",
-            Some("s3:PutBucketPublicAccessBlock"),
-        ),
-        (
-            "s3",
-            "get_bucket_encryption",
-            Some("s3:GetEncryptionConfiguration"),
-        ),
-        (
-            "s3",
-            "put_bucket_encryption",
-            Some("s3:PutEncryptionConfiguration"),
-        ),
+        ("s3", "get_public_access_block", Some("s3:GetBucketPublicAccessBlock")),
+        ("s3", "put_public_access_block", Some("s3:PutBucketPublicAccessBlock")),
+        ("s3", "get_bucket_encryption", Some("s3:GetEncryptionConfiguration")),
+        ("s3", "put_bucket_encryption", Some("s3:PutEncryptionConfiguration")),
         // Needs no permission: who am I.
         ("sts", "get_caller_identity", None),
         // A user's own sign-in, not an IAM-authorized call.
@@ -432,11 +405,7 @@ mod tests {
             })
             .collect();
         // IAM spells "Db" as "DB" in RDS actions (CreateDBCluster).
-        let pascal = if *prefix == "rds" {
-            pascal.replace("Db", "DB")
-        } else {
-            pascal
-        };
+        let pascal = if *prefix == "rds" { pascal.replace("Db", "DB") } else { pascal };
         Some(format!("{prefix}:{pascal}"))
     }
 
@@ -459,15 +428,8 @@ mod tests {
     }
 
     /// Not SDK operations: methods of the same names on other values.
-    const NOT_CALLS: &[&str] = &[
-        "as_deref",
-        "clone",
-        "as_ref",
-        "to_string",
-        "bucket",
-        "prefix",
-        "display",
-    ];
+    const NOT_CALLS: &[&str] =
+        &["as_deref", "clone", "as_ref", "to_string", "bucket", "prefix", "display"];
 
     #[test]
     fn every_call_the_provisioner_makes_is_in_the_policy() {
@@ -505,10 +467,7 @@ mod tests {
             "s3vectors:GetIndex",
             "tag:GetResources",
         ] {
-            assert!(
-                policy.contains(&format!("\"{granted}\"")),
-                "{granted}: {policy}"
-            );
+            assert!(policy.contains(&format!("\"{granted}\"")), "{granted}: {policy}");
         }
         for refused in [
             "bedrock:CreateKnowledgeBase",

@@ -31,9 +31,7 @@ fn mark(ok: bool) -> &'static str {
 }
 
 fn text(v: &Value) -> String {
-    v.as_str()
-        .map(str::to_string)
-        .unwrap_or_else(|| v.to_string())
+    v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
 }
 
 /// A Markdown table cell: one line, no pipes.
@@ -47,23 +45,14 @@ pub fn markdown(events: &[Value]) -> String {
     for run in runs(events) {
         let summary = run.iter().rev().find(|e| e["type"] == "summary");
         let Some(s) = summary else {
-            let _ = writeln!(
-                md,
-                "\n### ❌ a run that ended without a summary ({} events)",
-                run.len()
-            );
+            let _ =
+                writeln!(md, "\n### ❌ a run that ended without a summary ({} events)", run.len());
             continue;
         };
         let command = text(&s["command"]);
         let ok = s["ok"] != false && s["failed"].as_u64().unwrap_or(0) == 0;
-        let env = s["env"]
-            .as_str()
-            .map(|e| format!(" of env `{e}`"))
-            .unwrap_or_default();
-        let target = s["target"]
-            .as_str()
-            .map(|t| format!(" on {t}"))
-            .unwrap_or_default();
+        let env = s["env"].as_str().map(|e| format!(" of env `{e}`")).unwrap_or_default();
+        let target = s["target"].as_str().map(|t| format!(" on {t}")).unwrap_or_default();
         let _ = writeln!(md, "\n### {} {command}{env}{target}", mark(ok));
         for e in run.iter().filter(|e| e["type"] == "error") {
             let _ = writeln!(
@@ -85,16 +74,8 @@ pub fn markdown(events: &[Value]) -> String {
                 let _ = writeln!(
                     md,
                     "\n{}{} in {} s ({} mutating and {} read API calls){}",
-                    if counts.is_empty() {
-                        "nothing".to_string()
-                    } else {
-                        counts.join(", ")
-                    },
-                    if s["interrupted"] == true {
-                        ", **interrupted**"
-                    } else {
-                        ""
-                    },
+                    if counts.is_empty() { "nothing".to_string() } else { counts.join(", ") },
+                    if s["interrupted"] == true { ", **interrupted**" } else { "" },
                     text(&s["seconds"]),
                     text(&s["api_calls"]["mutating"]),
                     text(&s["api_calls"]["read"]),
@@ -145,10 +126,8 @@ pub fn markdown(events: &[Value]) -> String {
                     text(&s["failed"]),
                     text(&s["not_run"])
                 );
-                let shown: Vec<&Value> = run
-                    .iter()
-                    .filter(|e| e["type"] == "case" && e["outcome"] != "pass")
-                    .collect();
+                let shown: Vec<&Value> =
+                    run.iter().filter(|e| e["type"] == "case" && e["outcome"] != "pass").collect();
                 if !shown.is_empty() {
                     md.push_str(
                         "\n| tutorial | agent | case | outcome | detail |\n|---|---|---|---|---|\n",
@@ -213,11 +192,7 @@ pub fn markdown(events: &[Value]) -> String {
                     } else {
                         counts.join(", ")
                     },
-                    if s["dry_run"] == true {
-                        " (dry run)"
-                    } else {
-                        ""
-                    },
+                    if s["dry_run"] == true { " (dry run)" } else { "" },
                     text(&s["seconds"])
                 );
                 if !envs.is_empty() {

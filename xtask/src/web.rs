@@ -115,9 +115,10 @@ pub async fn serve(
             HeaderValue::from_static("no-store"),
         ));
     let app = api
-        .fallback_service(tower_http::services::ServeDir::new(dist).fallback(
-            tower_http::services::ServeFile::new(dist.join("index.html")),
-        ))
+        .fallback_service(
+            tower_http::services::ServeDir::new(dist)
+                .fallback(tower_http::services::ServeFile::new(dist.join("index.html"))),
+        )
         .layer(middleware::from_fn_with_state(ctx.clone(), guard))
         .with_state(ctx);
     ready(&format!("http://127.0.0.1:{port}/"));
@@ -134,10 +135,7 @@ pub async fn serve(
 async fn guard(State(ctx): State<Arc<Ctx>>, req: Request, next: Next) -> Response {
     let allowed = {
         let header = |name: header::HeaderName| {
-            req.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
+            req.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
         };
         let host_ok = header(header::HOST).is_some_and(|h| ctx.hosts.contains(&h));
         let origin_ok = header(header::ORIGIN)
@@ -161,14 +159,8 @@ async fn guard(State(ctx): State<Arc<Ctx>>, req: Request, next: Next) -> Respons
              form-action 'none'",
         ),
     );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     resp
 }
 
@@ -255,11 +247,9 @@ async fn sign_in(State(ctx): State<Arc<Ctx>>, Json(body): Json<SignIn>) -> Respo
             }))
             .into_response()
         }
-        Err(e) if e.wrong_credentials => problem(
-            StatusCode::UNAUTHORIZED,
-            "wrong_credentials",
-            "Wrong username or password.",
-        ),
+        Err(e) if e.wrong_credentials => {
+            problem(StatusCode::UNAUTHORIZED, "wrong_credentials", "Wrong username or password.")
+        }
         Err(e) => problem(
             StatusCode::BAD_GATEWAY,
             "sign_in_failed",
@@ -287,26 +277,16 @@ async fn invoke(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, Json(ask): Json
         .and_then(|v| v.strip_prefix("Bearer "))
         .map(str::to_string)
     else {
-        return problem(
-            StatusCode::UNAUTHORIZED,
-            "signed_out",
-            "You are not signed in.",
-        );
+        return problem(StatusCode::UNAUTHORIZED, "signed_out", "You are not signed in.");
     };
     let url = agents::invocation_url(&ctx.clients.agentcore_invoke, &a.agent.arn);
     let (tx, rx) = futures::channel::mpsc::unbounded::<Result<String, std::io::Error>>();
     tokio::spawn(async move {
         let line = |v: Value| format!("{v}\n");
         let pieces = tx.clone();
-        let result = agents::invoke(
-            &url,
-            Some(&token),
-            &json!({"prompt": ask.prompt}),
-            &[],
-            |t| {
-                let _ = pieces.unbounded_send(Ok(line(json!({"type": "text", "text": t}))));
-            },
-        )
+        let result = agents::invoke(&url, Some(&token), &json!({"prompt": ask.prompt}), &[], |t| {
+            let _ = pieces.unbounded_send(Ok(line(json!({"type": "text", "text": t}))));
+        })
         .await;
         let last = match result {
             Ok(answer) if answer.status == 200 => json!({"type": "done"}),
@@ -346,12 +326,7 @@ fn explain(status: u16, text: &str) -> (&'static str, String) {
             "agent_error",
             format!(
                 "The agent failed (HTTP {status}): {}",
-                text.lines()
-                    .next()
-                    .unwrap_or_default()
-                    .chars()
-                    .take(300)
-                    .collect::<String>()
+                text.lines().next().unwrap_or_default().chars().take(300).collect::<String>()
             ),
         ),
     }
@@ -360,12 +335,7 @@ fn explain(status: u16, text: &str) -> (&'static str, String) {
 /// The page's sources, hashed: what a build depends on.
 fn source_digest(web: &Path) -> Result<String> {
     let mut files = crate::packaging::collect(&web.join("src"), "src/")?;
-    for name in [
-        "package.json",
-        "package-lock.json",
-        "index.html",
-        "vite.config.js",
-    ] {
+    for name in ["package.json", "package-lock.json", "index.html", "vite.config.js"] {
         files.insert(name.to_string(), (web.join(name), 0));
     }
     let mut h = Sha256::new();
@@ -385,11 +355,7 @@ fn npm(web: &Path, args: &[&str], say: &dyn Fn(&str)) -> Result<()> {
         .status()
         .context("cannot run npm\n  hint: install Node.js 20 or later with npm (Debian: apt-get install nodejs npm)")?;
     if !status.success() {
-        bail!(
-            "`npm {}` in {} failed ({status})",
-            args.join(" "),
-            web.display()
-        );
+        bail!("`npm {}` in {} failed ({status})", args.join(" "), web.display());
     }
     Ok(())
 }
@@ -410,15 +376,9 @@ pub fn bundle(root: &Path, state_dir: &Path, say: &dyn Fn(&str)) -> Result<PathB
         npm(&web, &["ci", "--no-audit", "--no-fund"], say)?;
         std::fs::write(&stamp, &lock_digest)?;
     }
-    let building = state_dir
-        .join("web")
-        .join(format!("{digest}.building-{}", std::process::id()));
+    let building = state_dir.join("web").join(format!("{digest}.building-{}", std::process::id()));
     let out = building.to_string_lossy().to_string();
-    npm(
-        &web,
-        &["run", "build", "--", "--outDir", &out, "--emptyOutDir"],
-        say,
-    )?;
+    npm(&web, &["run", "build", "--", "--outDir", &out, "--emptyOutDir"], say)?;
     match std::fs::rename(&building, &dist) {
         Ok(()) => {}
         // Another build of the same sources finished first: theirs is as good.
@@ -434,10 +394,7 @@ pub fn bundle(root: &Path, state_dir: &Path, say: &dyn Fn(&str)) -> Result<PathB
 pub fn sizes(dir: &Path) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for (_, (path, _)) in crate::packaging::collect(dir, "").unwrap_or_default() {
-        let ext = path
-            .extension()
-            .map(|x| x.to_string_lossy().to_string())
-            .unwrap_or_default();
+        let ext = path.extension().map(|x| x.to_string_lossy().to_string()).unwrap_or_default();
         *out.entry(ext).or_default() += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     }
     out
@@ -450,10 +407,7 @@ mod tests {
         assert_eq!(super::explain(401, "").0, "refused");
         assert!(super::explain(403, "").1.contains("Sign in again"));
         assert_eq!(super::explain(429, "").0, "busy");
-        assert_eq!(
-            super::explain(500, "DatabaseResumingException: resuming").0,
-            "resuming"
-        );
+        assert_eq!(super::explain(500, "DatabaseResumingException: resuming").0, "resuming");
         assert!(super::explain(502, "boom\nmore").1.ends_with("boom"));
     }
 }

@@ -53,48 +53,23 @@ fn answer(cloud: &Cloud, stacks: &str, tutorial: &str, user: &str, prompt: &str)
 fn agents_answer_each_user_with_their_own_data_and_verify_passes() {
     let cloud = Cloud::up();
     let claims = tempfile::tempdir().unwrap();
-    std::fs::copy(
-        root().join("agents/claims/main.py"),
-        claims.path().join("main.py"),
-    )
-    .unwrap();
+    std::fs::copy(root().join("agents/claims/main.py"), claims.path().join("main.py")).unwrap();
     let stacks = stacks_with_claims_agent_at(claims.path());
     let dir = stacks.path().to_str().unwrap();
 
     let first = cloud.ok(&["deploy", "--stacks-dir", dir]);
-    for id in [
-        "policy_agent",
-        "claims_agent",
-        "policy_agent_package",
-        "claims_agent_package",
-    ] {
+    for id in ["policy_agent", "claims_agent", "policy_agent_package", "claims_agent_package"] {
         assert_eq!(event(&first, id)["action"], "create", "{id}");
     }
 
     // Each demo user gets exactly their own data.
-    let john = answer(
-        &cloud,
-        dir,
-        "1",
-        "john-regular",
-        "What is the deductible for auto insurance?",
-    );
-    assert!(
-        john.contains("$1,000") && john.contains("Customer tier: regular"),
-        "{john}"
-    );
+    let john =
+        answer(&cloud, dir, "1", "john-regular", "What is the deductible for auto insurance?");
+    assert!(john.contains("$1,000") && john.contains("Customer tier: regular"), "{john}");
     assert!(!john.contains("Customer tier: platinum"), "{john}");
-    let sarah = answer(
-        &cloud,
-        dir,
-        "1",
-        "sarah-platinum",
-        "What is the deductible for auto insurance?",
-    );
-    assert!(
-        sarah.contains("$500") && sarah.contains("Customer tier: platinum"),
-        "{sarah}"
-    );
+    let sarah =
+        answer(&cloud, dir, "1", "sarah-platinum", "What is the deductible for auto insurance?");
+    assert!(sarah.contains("$500") && sarah.contains("Customer tier: platinum"), "{sarah}");
     assert!(!sarah.contains("Customer tier: regular"), "{sarah}");
     let mike = answer(&cloud, dir, "2", "mike-broker-a", "Show me all claims");
     for c in ["CLM-A-001", "CLM-A-002", "CLM-A-003"] {
@@ -102,10 +77,7 @@ fn agents_answer_each_user_with_their_own_data_and_verify_passes() {
     }
     assert!(!mike.contains("CLM-B"), "{mike}");
     let emma = answer(&cloud, dir, "2", "emma-broker-b", "Show me all claims");
-    assert!(
-        emma.contains("CLM-B-001") && emma.contains("CLM-B-002"),
-        "{emma}"
-    );
+    assert!(emma.contains("CLM-B-001") && emma.contains("CLM-B-002"), "{emma}");
     assert!(!emma.contains("CLM-A"), "{emma}");
 
     // The isolation suite: everything runs locally (nothing "not run"), nothing fails.
@@ -116,20 +88,15 @@ fn agents_answer_each_user_with_their_own_data_and_verify_passes() {
     let cases: Vec<&Value> = verify.iter().filter(|e| e["type"] == "case").collect();
     assert_eq!(s["passed"].as_u64().unwrap() as usize, cases.len());
     for category in ["data", "injection", "token", "request"] {
-        assert!(
-            cases.iter().any(|c| c["category"] == category),
-            "{category}"
-        );
+        assert!(cases.iter().any(|c| c["category"] == category), "{category}");
     }
 
     // Everything the local cloud runs (emulators, Data API, runtime host, the agents it started,
     // the PostgreSQL server) listens on loopback only.
     let listening = cloud.listening();
     assert!(listening.len() >= 7, "{listening:?}");
-    let open: Vec<&(u32, String)> = listening
-        .iter()
-        .filter(|(_, addr)| !common::is_loopback(addr))
-        .collect();
+    let open: Vec<&(u32, String)> =
+        listening.iter().filter(|(_, addr)| !common::is_loopback(addr)).collect();
     assert!(open.is_empty(), "listening beyond loopback: {open:?}");
 
     // A burst beyond what the host serves at once: every request gets an answer (200, or 429
@@ -172,13 +139,7 @@ fn agents_answer_each_user_with_their_own_data_and_verify_passes() {
         .unwrap()
         .flatten()
         .map(|e| e.path())
-        .find(|p| {
-            p.is_dir()
-                && p.file_name()
-                    .unwrap()
-                    .to_string_lossy()
-                    .starts_with("local-")
-        })
+        .find(|p| p.is_dir() && p.file_name().unwrap().to_string_lossy().starts_with("local-"))
         .expect("the local agent dependencies were installed by deploy");
     let pytest = Command::new(venv().join("bin/python"))
         .args(["-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfEs"])
@@ -213,10 +174,7 @@ fn agents_answer_each_user_with_their_own_data_and_verify_passes() {
 
     // A changed agent: one new package, one new runtime version, and the new code answers.
     let name = "agentcore_mt_dev_t2_claims_agent";
-    assert_eq!(
-        cloud.emulator("runtime-versions", name),
-        serde_json::json!(["1"])
-    );
+    assert_eq!(cloud.emulator("runtime-versions", name), serde_json::json!(["1"]));
     let main = claims.path().join("main.py");
     let source = std::fs::read_to_string(&main).unwrap();
     std::fs::write(&main, source.replace("No claims.", "No claims at all.")).unwrap();
@@ -229,10 +187,7 @@ fn agents_answer_each_user_with_their_own_data_and_verify_passes() {
     assert_eq!(event(&changed, "claims_agent_package")["action"], "create");
     assert_eq!(event(&changed, "claims_agent")["action"], "update");
     assert_eq!(event(&changed, "policy_agent")["action"], "noop");
-    assert_eq!(
-        cloud.emulator("runtime-versions", name),
-        serde_json::json!(["2", "1"])
-    );
+    assert_eq!(cloud.emulator("runtime-versions", name), serde_json::json!(["2", "1"]));
     let mike = answer(&cloud, dir, "2", "mike-broker-a", "Show me all claims");
     assert!(mike.contains("CLM-A-001"), "{mike}");
     let runtimes = cloud.state.path().join("local/runtimes");
@@ -243,10 +198,7 @@ fn agents_answer_each_user_with_their_own_data_and_verify_passes() {
         .flat_map(|e| std::fs::read_dir(e.path()).unwrap().flatten())
         .map(|e| e.file_name().to_string_lossy().to_string())
         .collect();
-    assert!(
-        logs.contains(&"v2.log".to_string()),
-        "version 2 did not run: {logs:?}"
-    );
+    assert!(logs.contains(&"v2.log".to_string()), "version 2 did not run: {logs:?}");
 
     // Destroy leaves nothing, and the host stops the agents of runtimes that are gone.
     let gone = cloud.ok(&["destroy", "--stacks-dir", dir]);
@@ -267,10 +219,7 @@ fn agents_answer_each_user_with_their_own_data_and_verify_passes() {
         }
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    assert!(
-        left.is_empty(),
-        "left behind by destroyed resources: {left:?}"
-    );
+    assert!(left.is_empty(), "left behind by destroyed resources: {left:?}");
     let twice = cloud.ok(&["destroy", "--stacks-dir", dir]);
     assert_eq!(summary(&twice)["api_calls"]["mutating"], 0);
 }
@@ -283,25 +232,10 @@ fn aws_package_is_arm64_deterministic_and_within_limits() {
     let build = || {
         let out = common::run(
             state.path(),
-            &[
-                "package",
-                "--tutorial",
-                "2",
-                "--for",
-                "aws",
-                "--output-format",
-                "json",
-            ],
+            &["package", "--tutorial", "2", "--for", "aws", "--output-format", "json"],
         );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        common::events(&out)
-            .into_iter()
-            .find(|e| e["type"] == "package")
-            .unwrap()["package"]
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        common::events(&out).into_iter().find(|e| e["type"] == "package").unwrap()["package"]
             .clone()
     };
     let first = build();
@@ -310,11 +244,7 @@ fn aws_package_is_arm64_deterministic_and_within_limits() {
     std::fs::remove_file(&path).unwrap();
     let second = build();
     assert_eq!(first["digest"], second["digest"]);
-    assert_eq!(
-        bytes,
-        std::fs::read(&path).unwrap(),
-        "the same sources gave other bytes"
-    );
+    assert_eq!(bytes, std::fs::read(&path).unwrap(), "the same sources gave other bytes");
     assert!(first["size"].as_u64().unwrap() < 250 * 1024 * 1024);
     assert!(first["unzipped"].as_u64().unwrap() < 750 * 1024 * 1024);
     // Every native library is aarch64 (ELF e_machine 183), read from the zip independently.
@@ -336,19 +266,12 @@ print(json.dumps({"main": "main.py" in names, "agent_common": "agent_common/iden
         .arg(&path)
         .output()
         .unwrap();
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
+    assert!(check.status.success(), "{}", String::from_utf8_lossy(&check.stderr));
     let report: Value = serde_json::from_slice(&check.stdout).unwrap();
     assert_eq!(report["main"], true);
     assert_eq!(report["agent_common"], true);
     let machines = report["machines"].as_object().unwrap();
-    assert!(
-        !machines.is_empty(),
-        "no native library at all: pydantic-core should be one"
-    );
+    assert!(!machines.is_empty(), "no native library at all: pydantic-core should be one");
     let foreign: Vec<_> = machines.iter().filter(|(_, m)| **m != 183).collect();
     assert!(foreign.is_empty(), "not arm64: {foreign:?}");
     eprintln!(
@@ -365,19 +288,11 @@ fn a_runtime_with_our_name_but_not_our_tags_is_refused_and_left_alone() {
     let cloud = Cloud::up();
     let name = "agentcore_mt_dev_t1_policy_agent";
     cloud.emulator("make-runtime", name);
-    cloud.deploy_refused(
-        "1",
-        name,
-        "does not carry this environment's ownership tags",
-    );
+    cloud.deploy_refused("1", name, "does not carry this environment's ownership tags");
     let gone = cloud.ok(&["destroy", "--tutorial", "1"]);
     assert_eq!(summary(&gone)["ok"], true);
     let inv = cloud.inventory("dev");
-    assert_eq!(
-        inv["agent_runtimes"],
-        serde_json::json!([name]),
-        "destroy touched it"
-    );
+    assert_eq!(inv["agent_runtimes"], serde_json::json!([name]), "destroy touched it");
     assert_eq!(
         cloud.emulator("runtime-versions", name),
         serde_json::json!(["1"]),
@@ -392,10 +307,7 @@ fn verify_catches_an_agent_that_ignores_the_tier() {
     let cloud = Cloud::up();
     let policy = tempfile::tempdir().unwrap();
     let source = std::fs::read_to_string(root().join("agents/policy/main.py")).unwrap();
-    let broken = source.replace(
-        r#""filter": {"equals": {"key": "tier", "value": tier}},"#,
-        "",
-    );
+    let broken = source.replace(r#""filter": {"equals": {"key": "tier", "value": tier}},"#, "");
     assert_ne!(broken, source, "the filter line moved: update this test");
     std::fs::write(policy.path().join("main.py"), broken).unwrap();
     let stacks = tempfile::tempdir().unwrap();
@@ -409,14 +321,10 @@ fn verify_catches_an_agent_that_ignores_the_tier() {
     let out = cloud.xtask(&["verify", "--stacks-dir", dir, "--output-format", "json"]);
     assert_eq!(out.status.code(), Some(1), "verify passed a leaking agent");
     let events = common::events(&out);
-    let failed: Vec<&Value> = events
-        .iter()
-        .filter(|e| e["type"] == "case" && e["outcome"] == "fail")
-        .collect();
+    let failed: Vec<&Value> =
+        events.iter().filter(|e| e["type"] == "case" && e["outcome"] == "fail").collect();
     assert!(
-        failed
-            .iter()
-            .any(|c| c["detail"].as_str().unwrap().contains("reached a")),
+        failed.iter().any(|c| c["detail"].as_str().unwrap().contains("reached a")),
         "{failed:#?}"
     );
     // Tokens are the runtime's business: none of those cases fails (another pool's token is

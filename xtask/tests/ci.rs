@@ -40,8 +40,7 @@ fn started(
         }
         seen
     });
-    rx.recv_timeout(Duration::from_secs(120))
-        .expect("the run reported no resource");
+    rx.recv_timeout(Duration::from_secs(120)).expect("the run reported no resource");
     (child, reader)
 }
 
@@ -76,31 +75,20 @@ fn two_runs_on_one_environment_never_interleave() {
     assert_eq!(error["kind"], "locked");
     assert_eq!(error["holder"]["pid"], holder_pid);
     assert_eq!(error["holder"]["command"], "deploy");
-    assert!(error["message"]
-        .as_str()
-        .unwrap()
-        .contains("cargo xtask unlock --env pr-1"));
-    assert!(
-        !refused.iter().any(|e| e["type"] == "resource"),
-        "the refused run touched resources"
-    );
+    assert!(error["message"].as_str().unwrap().contains("cargo xtask unlock --env pr-1"));
+    assert!(!refused.iter().any(|e| e["type"] == "resource"), "the refused run touched resources");
 
     // With --lock-timeout: waits for the first run, then finds everything converged.
     let waited = Instant::now();
-    let (code, second) = json_run(
-        &cloud,
-        &["deploy", "-t", "1", "--env", "pr-1", "--lock-timeout", "2m"],
-    );
+    let (code, second) =
+        json_run(&cloud, &["deploy", "-t", "1", "--env", "pr-1", "--lock-timeout", "2m"]);
     assert_eq!(code, Some(0), "{second:?}");
     let first_status = first.wait().unwrap();
     let first_events = reader.join().unwrap();
     assert!(first_status.success(), "{first_events:?}");
     assert_eq!(summary(&first_events)["counts"]["create"], 20);
     let s = summary(&second);
-    assert_eq!(
-        s["counts"]["noop"], 20,
-        "the second run did not wait for the first: {s}"
-    );
+    assert_eq!(s["counts"]["noop"], 20, "the second run did not wait for the first: {s}");
     assert!(s["lock"]["waited_seconds"].as_f64().unwrap() > 0.0, "{s}");
     assert_eq!(s["lock"]["took_over_from"], Value::Null);
     // The lease's calls are counted apart: a converged deploy still changes nothing of ours.
@@ -128,18 +116,8 @@ fn a_killed_holders_lease_expires_and_the_next_run_takes_over() {
     // A run killed (SIGKILL: no chance to release) while it holds a 3-second lease.
     let killed_pid = killed(&cloud, &["deploy", "-t", "1", "--env", "pr-3"], "3");
     let taken = Instant::now();
-    let (code, next) = json_run(
-        &cloud,
-        &[
-            "deploy",
-            "-t",
-            "1",
-            "--env",
-            "pr-3",
-            "--lock-timeout",
-            "60s",
-        ],
-    );
+    let (code, next) =
+        json_run(&cloud, &["deploy", "-t", "1", "--env", "pr-3", "--lock-timeout", "60s"]);
     assert_eq!(code, Some(0), "{next:?}");
     let s = summary(&next);
     assert_eq!(s["lock"]["took_over_from"]["pid"], killed_pid, "{s}");
@@ -161,10 +139,7 @@ fn a_killed_holders_lease_expires_and_the_next_run_takes_over() {
     assert_eq!(e["holder"]["pid"], killed_pid);
     assert_eq!(e["holder"]["command"], "destroy");
     let again = cloud.ok(&["unlock", "--env", "pr-3"]);
-    assert_eq!(
-        again.iter().find(|e| e["type"] == "unlock").unwrap()["was_locked"],
-        false
-    );
+    assert_eq!(again.iter().find(|e| e["type"] == "unlock").unwrap()["was_locked"], false);
 
     // A run whose lease is broken while it runs stops at its next renewal, saying so (exit 1).
     cloud.ok(&["destroy", "--env", "pr-3"]);
@@ -283,11 +258,7 @@ fn gc_destroys_leaked_environments_whole_and_nothing_else() {
         "gc touched the foreign bucket: {old}"
     );
     assert_eq!(held(&cloud, "pr-old"), 1, "{old}");
-    assert_eq!(
-        held(&cloud, "pr-young"),
-        before,
-        "gc touched the young environment"
-    );
+    assert_eq!(held(&cloud, "pr-young"), before, "gc touched the young environment");
     eprintln!("gc destroyed 3 environments (one killed mid-deploy), kept 1, in {seconds:.1}s");
 
     // Nothing left to do; then the young one goes too once it is old enough.
@@ -302,18 +273,9 @@ fn gc_destroys_leaked_environments_whole_and_nothing_else() {
 
 /// The workflow's jobs in the order a pull request's life runs them, with the event each runs on.
 const JOBS: &[(&str, &str)] = &[
-    (
-        "deploy",
-        "github.event_name == 'pull_request' && github.event.action != 'closed'",
-    ),
-    (
-        "destroy",
-        "github.event_name == 'pull_request' && github.event.action == 'closed'",
-    ),
-    (
-        "gc",
-        "github.event_name == 'schedule' || github.event_name == 'workflow_dispatch'",
-    ),
+    ("deploy", "github.event_name == 'pull_request' && github.event.action != 'closed'"),
+    ("destroy", "github.event_name == 'pull_request' && github.event.action == 'closed'"),
+    ("gc", "github.event_name == 'schedule' || github.event_name == 'workflow_dispatch'"),
 ];
 
 fn workflow() -> Value {
@@ -330,34 +292,18 @@ fn the_workflow_passes_actionlint() {
         .arg(root().join(".github/workflows/pr-environment.yml"))
         .current_dir(root())
         // actionlint runs shellcheck (from the venv) on every `run:` script.
-        .env(
-            "PATH",
-            format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
-        )
+        .env("PATH", format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()))
         .output()
         .expect("actionlint is in the local cloud's venv (cargo xtask local install)");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "{}\n{stderr}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    assert!(
-        !stderr.contains("Rule \"shellcheck\" was disabled"),
-        "{stderr}"
-    );
+    assert!(out.status.success(), "{}\n{stderr}", String::from_utf8_lossy(&out.stdout));
+    assert!(!stderr.contains("Rule \"shellcheck\" was disabled"), "{stderr}");
 
     // What the issue asks of the pipeline, checked on the parsed file.
     let w = workflow();
-    assert_eq!(
-        w["permissions"]["id-token"], "write",
-        "OIDC needs id-token: write"
-    );
+    assert_eq!(w["permissions"]["id-token"], "write", "OIDC needs id-token: write");
     let text = w.to_string();
-    assert!(
-        !text.contains("AWS_SECRET_ACCESS_KEY") && !text.contains("secrets."),
-        "stored keys"
-    );
+    assert!(!text.contains("AWS_SECRET_ACCESS_KEY") && !text.contains("secrets."), "stored keys");
     for (job, condition) in JOBS {
         let j = &w["jobs"][job];
         assert_eq!(j["if"], *condition, "{job}");
@@ -369,25 +315,16 @@ fn the_workflow_passes_actionlint() {
                 && s["with"]["role-to-assume"].is_string()),
             "{job}: credentials through OIDC role assumption"
         );
-        assert!(
-            j["concurrency"]["group"].is_string(),
-            "{job}: a concurrency group"
-        );
+        assert!(j["concurrency"]["group"].is_string(), "{job}: a concurrency group");
     }
     let deploy = &w["jobs"]["deploy"];
-    assert_eq!(
-        deploy["concurrency"]["group"],
-        w["jobs"]["destroy"]["concurrency"]["group"]
-    );
+    assert_eq!(deploy["concurrency"]["group"], w["jobs"]["destroy"]["concurrency"]["group"]);
     assert!(deploy["concurrency"]["group"]
         .as_str()
         .unwrap()
         .contains("github.event.pull_request.number"));
-    let cleanup = deploy["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["if"] == "failure() || cancelled()");
+    let cleanup =
+        deploy["steps"].as_array().unwrap().iter().find(|s| s["if"] == "failure() || cancelled()");
     assert!(cleanup.is_some_and(|s| s["run"].as_str().unwrap().contains("cargo xtask destroy")));
     assert!(w["on"]["schedule"].is_array());
 }
@@ -431,11 +368,7 @@ fn the_workflows_shell_steps_run_against_the_local_cloud() {
     )
     .unwrap();
     std::fs::set_permissions(&cargo, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let path = format!(
-        "{}:{}",
-        shim.path().display(),
-        std::env::var("PATH").unwrap()
-    );
+    let path = format!("{}:{}", shim.path().display(), std::env::var("PATH").unwrap());
     let mut log = Vec::new();
     for (job, _) in JOBS {
         let j = &w["jobs"][job];
@@ -465,10 +398,7 @@ fn the_workflows_shell_steps_run_against_the_local_cloud() {
             };
             let name = step["name"].as_str().unwrap_or(script);
             if !runs {
-                log.push(format!(
-                    "{job}: not run (if: {}): {name}",
-                    step["if"].as_str().unwrap()
-                ));
+                log.push(format!("{job}: not run (if: {}): {name}", step["if"].as_str().unwrap()));
                 continue;
             }
             let began = Instant::now();
@@ -503,19 +433,13 @@ fn the_workflows_shell_steps_run_against_the_local_cloud() {
         let md = std::fs::read_to_string(&step_summary).unwrap_or_default();
         match *job {
             "deploy" => {
-                assert!(
-                    md.contains("### ✅ deploy of env `pr-4242` on local"),
-                    "{md}"
-                );
+                assert!(md.contains("### ✅ deploy of env `pr-4242` on local"), "{md}");
                 assert!(md.contains("### ✅ verify"), "{md}");
                 assert!(md.contains("per month while idle"), "{md}");
                 assert!(held(&cloud, "pr-4242") > 0);
             }
             "destroy" => {
-                assert!(
-                    md.contains("### ✅ destroy of env `pr-4242` on local"),
-                    "{md}"
-                );
+                assert!(md.contains("### ✅ destroy of env `pr-4242` on local"), "{md}");
                 assert_eq!(cloud.inventory("pr-4242"), common::empty_inventory());
             }
             _ => assert!(md.contains("### ✅ gc"), "{md}"),
@@ -563,11 +487,8 @@ fn destroy_orphans_deletes_what_no_stack_declares_any_more_and_nothing_else() {
 
     // Back to the shipped stack: plan warns of both, destroy without --orphans leaves them.
     let plan = cloud.ok(&["plan", "-t", "1", "--env", "pr-orph"]);
-    let mut warned: Vec<&str> = plan
-        .iter()
-        .filter(|e| e["type"] == "orphan")
-        .map(|e| e["id"].as_str().unwrap())
-        .collect();
+    let mut warned: Vec<&str> =
+        plan.iter().filter(|e| e["type"] == "orphan").map(|e| e["id"].as_str().unwrap()).collect();
     warned.sort();
     assert_eq!(warned, ["scratch", "scratch_role"], "{plan:?}");
     let (code, kept) = json_run(&cloud, &["destroy", "-t", "1", "--env", "pr-orph"]);
@@ -585,10 +506,6 @@ fn destroy_orphans_deletes_what_no_stack_declares_any_more_and_nothing_else() {
     assert_eq!(deleted, ["scratch", "scratch_role"], "{gone:?}");
     assert_eq!(summary(&gone)["orphans"], 0, "{gone:?}");
     let inv = cloud.inventory("pr-orph");
-    assert_eq!(
-        inv["buckets"],
-        serde_json::json!([{"name": foreign, "objects": []}]),
-        "{inv}"
-    );
+    assert_eq!(inv["buckets"], serde_json::json!([{"name": foreign, "objects": []}]), "{inv}");
     assert_eq!(held(&cloud, "pr-orph"), 1, "{inv}");
 }

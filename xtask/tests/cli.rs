@@ -40,24 +40,15 @@ fn idle_in_transaction(cloud: &Cloud) -> usize {
             continue;
         }
         let out = Command::new(psql())
-            .args([
-                "-h", lines[4], "-p", lines[3], "-U", "postgres", "-d", "postgres",
-            ])
+            .args(["-h", lines[4], "-p", lines[3], "-U", "postgres", "-d", "postgres"])
             .args([
                 "-Atc",
                 "SELECT count(*) FROM pg_stat_activity WHERE state LIKE 'idle in transaction%'",
             ])
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        n += String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse::<usize>()
-            .unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        n += String::from_utf8_lossy(&out.stdout).trim().parse::<usize>().unwrap();
     }
     n
 }
@@ -70,14 +61,12 @@ fn counts(events: &[Value]) -> Value {
 /// Sends SIGINT (by pid) to a full deploy once `after` resources have finished; returns the
 /// run's events and exit code.
 fn deploy_interrupted(cloud: &Cloud, env: &str, after: usize) -> (Vec<Value>, Option<i32>) {
-    let mut child = common::xtask(
-        cloud.state.path(),
-        &["deploy", "--env", env, "--output-format", "json"],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
+    let mut child =
+        common::xtask(cloud.state.path(), &["deploy", "--env", env, "--output-format", "json"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = Vec::new();
     let mut finished = 0;
@@ -90,10 +79,8 @@ fn deploy_interrupted(cloud: &Cloud, env: &str, after: usize) -> (Vec<Value>, Op
         }
         lines.push(event);
         if finished >= after && !sent {
-            let kill = Command::new("kill")
-                .args(["-INT", &child.id().to_string()])
-                .status()
-                .unwrap();
+            let kill =
+                Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
             assert!(kill.success());
             sent = true;
         }
@@ -112,10 +99,7 @@ fn ctrl_c_during_deploy_stops_cleanly_and_the_next_deploy_converges() {
     for (env, after) in [("int-a", 1), ("int-b", 12), ("int-c", 30)] {
         let (events, code) = deploy_interrupted(&cloud, env, after);
         let s = summary(&events);
-        eprintln!(
-            "Ctrl-C after {after} resources: exit {code:?}, {}",
-            s["counts"]
-        );
+        eprintln!("Ctrl-C after {after} resources: exit {code:?}, {}", s["counts"]);
         if s["interrupted"] == true {
             assert_eq!(code, Some(130), "{s}");
             assert_eq!(s["ok"], false, "{s}");
@@ -123,32 +107,16 @@ fn ctrl_c_during_deploy_stops_cleanly_and_the_next_deploy_converges() {
             // The deploy finished before the signal arrived: a normal end.
             assert_eq!(code, Some(0), "{s}");
         }
-        assert_eq!(
-            idle_in_transaction(&cloud),
-            0,
-            "a transaction was left open"
-        );
+        assert_eq!(idle_in_transaction(&cloud), 0, "a transaction was left open");
         let plan = cloud.ok(&["plan", "--env", env]);
-        assert_eq!(
-            counts(&plan)["failed"],
-            0,
-            "plan after Ctrl-C at {after}: {plan:?}"
-        );
+        assert_eq!(counts(&plan)["failed"], 0, "plan after Ctrl-C at {after}: {plan:?}");
         let deploy = cloud.ok(&["deploy", "--env", env]);
         assert_eq!(summary(&deploy)["ok"], true);
-        assert_eq!(
-            counts(&plan),
-            counts(&deploy),
-            "plan and deploy after Ctrl-C at {after}"
-        );
+        assert_eq!(counts(&plan), counts(&deploy), "plan and deploy after Ctrl-C at {after}");
         let again = cloud.ok(&["deploy", "--env", env]);
         assert_eq!(counts(&again)["noop"], 47, "{}", summary(&again));
         cloud.ok(&["destroy", "--env", env]);
-        assert_eq!(
-            cloud.inventory(env),
-            empty_inventory(),
-            "after Ctrl-C at {after}"
-        );
+        assert_eq!(cloud.inventory(env), empty_inventory(), "after Ctrl-C at {after}");
     }
 }
 
@@ -186,12 +154,7 @@ fn each_plan_counts_what_the_following_deploy_does() {
     assert!(copy.success());
     let sample = root().join("sample-data/policies").display().to_string();
     let policies = docs.path().join("policies").display().to_string();
-    edit(
-        stacks.path(),
-        "01-unstructured-rag.yaml",
-        &sample,
-        &policies,
-    );
+    edit(stacks.path(), "01-unstructured-rag.yaml", &sample, &policies);
     let dir = stacks.path().to_str().unwrap().to_string();
     let step = |what: &str| {
         let plan = cloud.ok(&["plan", "-t", "1", "--stacks-dir", &dir]);
@@ -220,10 +183,7 @@ fn each_plan_counts_what_the_following_deploy_does() {
         "chunk_max_tokens: 350",
     );
     let chunking = step("the chunking");
-    assert_eq!(
-        (chunking["replace"].clone(), chunking["create"].clone()),
-        (1.into(), 1.into())
-    );
+    assert_eq!((chunking["replace"].clone(), chunking["create"].clone()), (1.into(), 1.into()));
     edit(
         stacks.path(),
         "01-unstructured-rag.yaml",
@@ -240,14 +200,8 @@ fn human(cloud: &Cloud, args: &[&str]) -> (Option<i32>, String, String) {
     let out = cloud.xtask(args);
     let mask = regex::Regex::new(r"\[\d+\.\ds\]|\(\d+ mutating and \d+ read API calls, [\d.]+s\)")
         .unwrap();
-    let stderr = mask
-        .replace_all(&String::from_utf8_lossy(&out.stderr), "[…]")
-        .to_string();
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stdout).to_string(),
-        stderr,
-    )
+    let stderr = mask.replace_all(&String::from_utf8_lossy(&out.stderr), "[…]").to_string();
+    (out.status.code(), String::from_utf8_lossy(&out.stdout).to_string(), stderr)
 }
 
 /// People see what changes (+ ~ -/+ -), not every unchanged resource; "No changes." when
@@ -258,16 +212,10 @@ fn human_output_shows_changes_and_status_is_a_table() {
     let cloud = Cloud::up();
     let (code, stdout, stderr) = human(&cloud, &["deploy", "-t", "1"]);
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(
-        stdout.is_empty(),
-        "human mode writes nothing on stdout: {stdout}"
-    );
+    assert!(stdout.is_empty(), "human mode writes nothing on stdout: {stdout}");
     let created: Vec<&str> = stderr.lines().filter(|l| l.starts_with('✓')).collect();
     assert_eq!(created.len(), 21, "{stderr}"); // 20 resources and the summary
-    assert!(
-        created[..20].iter().all(|l| l.starts_with("✓   + create ")),
-        "{stderr}"
-    );
+    assert!(created[..20].iter().all(|l| l.starts_with("✓   + create ")), "{stderr}");
     let outputs = cloud.state.path().join("outputs/local/dev.json");
     assert!(outputs.exists(), "deploy caches the outputs");
 
@@ -283,19 +231,10 @@ fn human_output_shows_changes_and_status_is_a_table() {
     let dir = stacks.path().to_str().unwrap();
     let (_, _, edited) = human(&cloud, &["plan", "-t", "1", "--stacks-dir", dir]);
     let (_, _, verbose) = human(&cloud, &["plan", "-t", "1", "-v", "--stacks-dir", dir]);
-    assert_eq!(
-        verbose
-            .lines()
-            .filter(|l| l.starts_with("  = noop"))
-            .count(),
-        19
-    );
+    assert_eq!(verbose.lines().filter(|l| l.starts_with("  = noop")).count(), 19);
     let (code, table, status_err) = human(&cloud, &["status", "-t", "1"]);
     assert_eq!(code, Some(0));
-    assert!(
-        status_err.is_empty(),
-        "status writes its table on stdout: {status_err}"
-    );
+    assert!(status_err.is_empty(), "status writes its table on stdout: {status_err}");
     insta::assert_snapshot!(format!(
         "deploy again:\n{again}\nplan:\n{plan}\nplan after an edit:\n{edited}\nstatus:\n{table}"
     ));
@@ -311,9 +250,7 @@ fn human_output_shows_changes_and_status_is_a_table() {
     assert_eq!(lines.len(), 20);
     let mut expected = 0.0;
     for l in &lines {
-        let price = prices["kinds"][l["kind"].as_str().unwrap()]["monthly"]
-            .as_f64()
-            .unwrap();
+        let price = prices["kinds"][l["kind"].as_str().unwrap()]["monthly"].as_f64().unwrap();
         assert_eq!(l["monthly_usd"].as_f64().unwrap(), price, "{l}");
         expected += price;
     }
@@ -322,14 +259,8 @@ fn human_output_shows_changes_and_status_is_a_table() {
     assert!(total > 0.4, "a secret at least: {total}");
 
     // What CI puts in its job summary: the JSON of deploy and cost, as Markdown.
-    let mut ndjson = cloud
-        .xtask(&["deploy", "-t", "1", "--output-format", "json"])
-        .stdout;
-    ndjson.extend(
-        cloud
-            .xtask(&["cost", "-t", "1", "--output-format", "json"])
-            .stdout,
-    );
+    let mut ndjson = cloud.xtask(&["deploy", "-t", "1", "--output-format", "json"]).stdout;
+    ndjson.extend(cloud.xtask(&["cost", "-t", "1", "--output-format", "json"]).stdout);
     let mut report = common::xtask(cloud.state.path(), &["report"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -337,14 +268,9 @@ fn human_output_shows_changes_and_status_is_a_table() {
         .unwrap();
     std::io::Write::write_all(&mut report.stdin.take().unwrap(), &ndjson).unwrap();
     let markdown = String::from_utf8(report.wait_with_output().unwrap().stdout).unwrap();
+    assert!(markdown.contains("### ✅ deploy of env `dev` on local\n\n20 noop in "), "{markdown}");
     assert!(
-        markdown.contains("### ✅ deploy of env `dev` on local\n\n20 noop in "),
-        "{markdown}"
-    );
-    assert!(
-        markdown.contains(&format!(
-            "**${total:.2} per month while idle** (20 resources"
-        )),
+        markdown.contains(&format!("**${total:.2} per month while idle** (20 resources")),
         "{markdown}"
     );
 
@@ -381,16 +307,11 @@ fn on_aws_the_plan_comes_before_the_question() {
             command.env("AWS_ENDPOINT_URL_S3VECTORS", url);
         }
         let out = command.output().unwrap();
-        (
-            out.status.code(),
-            String::from_utf8_lossy(&out.stderr).to_string(),
-        )
+        (out.status.code(), String::from_utf8_lossy(&out.stderr).to_string())
     };
     let (code, stderr) = aws(&["deploy"], Some(cloud.endpoint("moto")));
     assert_eq!(code, Some(1), "{stderr}");
-    let plan = stderr
-        .find("  + create  unstructured-rag/user_pool")
-        .expect(&stderr);
+    let plan = stderr.find("  + create  unstructured-rag/user_pool").expect(&stderr);
     let refusal = stderr
         .find("refusing to change an AWS account without confirmation (20 to create planned above)")
         .expect(&stderr);
@@ -405,18 +326,12 @@ fn on_aws_the_plan_comes_before_the_question() {
     // the question.
     let (code, stderr) = aws(&["deploy"], None);
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(
-        stderr.contains("the plan has errors (unstructured-rag/vectors"),
-        "{stderr}"
-    );
+    assert!(stderr.contains("the plan has errors (unstructured-rag/vectors"), "{stderr}");
     assert!(!stderr.contains("refusing"), "{stderr}");
     // Nothing to change: no question, and the run succeeds.
     let (code, stderr) = aws(&["destroy"], Some(cloud.endpoint("moto")));
     assert_eq!(code, Some(0), "{stderr}");
-    assert!(
-        !stderr.contains("refusing") && !stderr.contains("Continue?"),
-        "{stderr}"
-    );
+    assert!(!stderr.contains("refusing") && !stderr.contains("Continue?"), "{stderr}");
     assert_eq!(cloud.inventory("confirm"), empty_inventory());
     // gc asks too: the environments it would destroy, then the refusal; nothing destroyed.
     cloud.ok(&["deploy", "-t", "1", "--env", "leaked"]);
@@ -434,9 +349,7 @@ fn on_aws_the_plan_comes_before_the_question() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
-    let listed = stderr
-        .find("- leaked: its youngest resource is")
-        .expect(&stderr);
+    let listed = stderr.find("- leaked: its youngest resource is").expect(&stderr);
     let refusal = stderr
         .find("refusing to change an AWS account without confirmation (1 environment(s) to destroy, listed above)")
         .expect(&stderr);
@@ -472,15 +385,7 @@ fn an_unreachable_aws_is_named_in_one_line() {
     ] {
         let started = Instant::now();
         let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args([
-                "status",
-                "-t",
-                "1",
-                "--target",
-                "aws",
-                "--output-format",
-                "json",
-            ])
+            .args(["status", "-t", "1", "--target", "aws", "--output-format", "json"])
             .env("XTASK_STATE_DIR", state.path())
             .env("AWS_ENDPOINT_URL", endpoint)
             .env("AWS_ACCESS_KEY_ID", "test")
@@ -491,14 +396,8 @@ fn an_unreachable_aws_is_named_in_one_line() {
         let seconds = started.elapsed().as_secs_f64();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
-        let line = stderr
-            .lines()
-            .find(|l| l.starts_with("error: "))
-            .expect(&stderr);
-        assert!(
-            line.contains(endpoint.as_str()) && line.contains(cause),
-            "{stderr}"
-        );
+        let line = stderr.lines().find(|l| l.starts_with("error: ")).expect(&stderr);
+        assert!(line.contains(endpoint.as_str()) && line.contains(cause), "{stderr}");
         assert!(
             !stderr.contains("DispatchFailure") && !stderr.contains("ConnectorError"),
             "{stderr}"
@@ -517,11 +416,8 @@ fn an_unreachable_aws_is_named_in_one_line() {
 #[test]
 fn help_and_messages() {
     let help = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-            .args(args)
-            .arg("--help")
-            .output()
-            .unwrap();
+        let out =
+            Command::new(env!("CARGO_BIN_EXE_xtask")).args(args).arg("--help").output().unwrap();
         assert!(out.status.success(), "{args:?}");
         String::from_utf8_lossy(&out.stdout).to_string()
     };
@@ -541,10 +437,7 @@ fn help_and_messages() {
     assert!(commands.len() >= 13, "{commands:?}");
     for c in &commands {
         let text = help(&[c]);
-        assert!(
-            text.contains("Examples:\n  cargo xtask "),
-            "{c} has no examples:\n{text}"
-        );
+        assert!(text.contains("Examples:\n  cargo xtask "), "{c} has no examples:\n{text}");
         // An option's help line is followed by its description, never by the next option.
         let lines: Vec<&str> = text.lines().collect();
         for (i, l) in lines.iter().enumerate() {
@@ -564,13 +457,7 @@ fn help_and_messages() {
         "{deploy}"
     );
     let package = help(&["package"]);
-    let for_option = package
-        .split("--for")
-        .nth(1)
-        .unwrap()
-        .split("-h, --help")
-        .next()
-        .unwrap();
+    let for_option = package.split("--for").nth(1).unwrap().split("-h, --help").next().unwrap();
     assert!(!for_option.contains("free, no account needed"), "{package}");
     assert!(for_option.contains("manylinux2014 aarch64"), "{package}");
 

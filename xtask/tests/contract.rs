@@ -37,15 +37,8 @@ fn every_request_matches_the_aws_service_models_and_the_policy() {
     for command in ["deploy", "destroy"] {
         record(&cloud, &two, &[command, "-t", "2", "--env", "contract"]);
     }
-    let report = check(
-        &cloud,
-        &two,
-        &["permissions", "-t", "2", "--env", "contract"],
-    );
-    eprintln!(
-        "tutorial 2 alone: {} operations",
-        report["operations"].as_array().unwrap().len()
-    );
+    let report = check(&cloud, &two, &["permissions", "-t", "2", "--env", "contract"]);
+    eprintln!("tutorial 2 alone: {} operations", report["operations"].as_array().unwrap().len());
     assert_eq!(report["violations"], serde_json::json!([]), "{report:#}");
     assert_eq!(report["not_granted"], serde_json::json!([]), "{report:#}");
 }
@@ -57,20 +50,13 @@ fn record(cloud: &Cloud, file: &std::path::Path, args: &[&str]) {
         .env("XTASK_RECORD_REQUESTS", file)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// The contract checker's report on `requests`, with the policy `permissions` (these args)
 /// prints.
 fn check(cloud: &Cloud, requests: &std::path::Path, permissions: &[&str]) -> Value {
-    let policy = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(permissions)
-        .output()
-        .unwrap();
+    let policy = Command::new(env!("CARGO_BIN_EXE_xtask")).args(permissions).output().unwrap();
     assert!(policy.status.success());
     let policy_file = cloud.state.path().join("policy.json");
     std::fs::write(&policy_file, &policy.stdout).unwrap();
@@ -85,11 +71,7 @@ fn contract(requests: &std::path::Path, policy: &std::path::Path) -> Value {
         .arg(policy)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
@@ -107,20 +89,10 @@ fn the_contract_checker_finds_broken_requests() {
         serde_json::json!({"service": "BedrockAgent", "operation": "GetKnowledgeBase", "method": "GET", "uri": "/knowledgebases/not%20an%20id", "headers": {}, "body": null}),
     ];
     let file = dir.path().join("broken.jsonl");
-    std::fs::write(
-        &file,
-        broken
-            .iter()
-            .map(|b| b.to_string() + "\n")
-            .collect::<String>(),
-    )
-    .unwrap();
+    std::fs::write(&file, broken.iter().map(|b| b.to_string() + "\n").collect::<String>()).unwrap();
     let policy = dir.path().join("policy.json");
-    std::fs::write(
-        &policy,
-        r#"{"Statement": [{"Action": ["cognito-idp:CreateUserPoolClient"]}]}"#,
-    )
-    .unwrap();
+    std::fs::write(&policy, r#"{"Statement": [{"Action": ["cognito-idp:CreateUserPoolClient"]}]}"#)
+        .unwrap();
     let report = contract(&file, &policy);
     let rules: Vec<String> = report["violations"]
         .as_array()

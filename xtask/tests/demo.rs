@@ -33,12 +33,7 @@ impl Demo {
             .stderr(std::fs::File::create(&err).unwrap())
             .spawn()
             .unwrap();
-        let mut demo = Demo {
-            child,
-            url: String::new(),
-            out,
-            err,
-        };
+        let mut demo = Demo { child, url: String::new(), out, err };
         // The first start builds the page (npm ci, vite build): minutes on a new machine.
         let deadline = Instant::now() + Duration::from_secs(600);
         while demo.url.is_empty() {
@@ -52,11 +47,7 @@ impl Demo {
             } else if let Ok(Some(status)) = demo.child.try_wait() {
                 panic!("the demo stopped ({status}): {}", demo.logs());
             } else {
-                assert!(
-                    Instant::now() < deadline,
-                    "the demo did not start: {}",
-                    demo.logs()
-                );
+                assert!(Instant::now() < deadline, "the demo did not start: {}", demo.logs());
                 std::thread::sleep(Duration::from_millis(200));
             }
         }
@@ -75,20 +66,14 @@ impl Demo {
         s.write_all(request.as_bytes()).unwrap();
         let mut answer = String::new();
         s.read_to_string(&mut answer).unwrap();
-        let status = answer
-            .split(' ')
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
+        let status = answer.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
         (status, answer)
     }
 }
 
 impl Drop for Demo {
     fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-INT", &self.child.id().to_string()])
-            .status();
+        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
         let deadline = Instant::now() + Duration::from_secs(10);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -113,11 +98,7 @@ fn the_demo_page_shows_each_user_only_their_own_data_in_a_real_browser() {
     assert_eq!(summary(&up)["counts"]["create"], 47, "{}", summary(&up));
     let logs = tempfile::tempdir().unwrap();
     let demo = Demo::start(cloud.state.path(), logs.path());
-    let host = demo
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
+    let host = demo.url.trim_start_matches("http://").trim_end_matches('/').to_string();
 
     // Only requests for its own address, from its own origin (no DNS rebinding, no CSRF).
     let (status, _) =
@@ -136,14 +117,10 @@ fn the_demo_page_shows_each_user_only_their_own_data_in_a_real_browser() {
         body.len()
     ));
     assert_eq!(status, 400, "{answer}");
-    let (status, page) = demo.raw(&format!(
-        "GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-    ));
+    let (status, page) =
+        demo.raw(&format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
     assert_eq!(status, 200);
-    assert!(
-        page.contains("content-security-policy: default-src 'self'"),
-        "{page}"
-    );
+    assert!(page.contains("content-security-policy: default-src 'self'"), "{page}");
 
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("demo-screenshots");
     let _ = std::fs::remove_dir_all(&shots);
@@ -168,12 +145,8 @@ fn the_demo_page_shows_each_user_only_their_own_data_in_a_real_browser() {
         report["first_load_ms"],
         shots.display()
     );
-    let failed: Vec<&Value> = report["cases"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c["ok"] != true)
-        .collect();
+    let failed: Vec<&Value> =
+        report["cases"].as_array().unwrap().iter().filter(|c| c["ok"] != true).collect();
     assert!(failed.is_empty(), "{failed:#?}\n{}", demo.logs());
     assert!(browser.status.success());
     assert!(report["passed"].as_u64().unwrap() >= 23, "{report}");
@@ -186,16 +159,8 @@ fn the_demo_page_shows_each_user_only_their_own_data_in_a_real_browser() {
         serde_json::from_value(cloud.emulator("secrets", "agentcore-mt-dev-")).unwrap();
     for s in &secrets {
         let pw = s["value"].as_str().unwrap();
-        assert!(
-            !demo_logs.contains(pw),
-            "{} was printed by the demo",
-            s["secret"]
-        );
-        assert!(
-            !text.contains(pw),
-            "{} reached the browser test's output",
-            s["secret"]
-        );
+        assert!(!demo_logs.contains(pw), "{} was printed by the demo", s["secret"]);
+        assert!(!text.contains(pw), "{} reached the browser test's output", s["secret"]);
     }
     let gone = cloud.ok(&["destroy", "--tutorial", "3"]);
     assert_eq!(summary(&gone)["counts"]["delete"], 4);

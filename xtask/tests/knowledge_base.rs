@@ -13,9 +13,7 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
     let cloud = Cloud::up();
     let docs = tempfile::tempdir().unwrap();
     for entry in walk(&root().join("sample-data/policies")) {
-        let rel = entry
-            .strip_prefix(root().join("sample-data/policies"))
-            .unwrap();
+        let rel = entry.strip_prefix(root().join("sample-data/policies")).unwrap();
         std::fs::create_dir_all(docs.path().join(rel).parent().unwrap()).unwrap();
         std::fs::copy(&entry, docs.path().join(rel)).unwrap();
     }
@@ -48,10 +46,9 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
     )
     .unwrap();
     let mut cases = 0;
-    for (user, tier, other) in [
-        ("john-regular", "regular", "platinum"),
-        ("sarah-platinum", "platinum", "regular"),
-    ] {
+    for (user, tier, other) in
+        [("john-regular", "regular", "platinum"), ("sarah-platinum", "platinum", "regular")]
+    {
         for q in questions.as_array().unwrap() {
             let events = cloud.ok(&[
                 "retrieve",
@@ -64,11 +61,7 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
             let r = events.iter().find(|e| e["type"] == "retrieval").unwrap();
             assert_eq!(r["tier"], tier);
             let results = r["results"].as_array().unwrap();
-            assert!(
-                !results.is_empty(),
-                "{user}: nothing retrieved for {}",
-                q["question"]
-            );
+            assert!(!results.is_empty(), "{user}: nothing retrieved for {}", q["question"]);
             assert!(
                 results.iter().all(|x| x["tier"] == tier),
                 "{user} got another tier's document: {results:#?}"
@@ -95,12 +88,7 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
 
     // Unchanged documents: no job, no mutating call.
     let again = cloud.ok(&["deploy", "--stacks-dir", dir]);
-    assert_eq!(
-        summary(&again)["api_calls"]["mutating"],
-        0,
-        "{}",
-        summary(&again)
-    );
+    assert_eq!(summary(&again)["api_calls"]["mutating"], 0, "{}", summary(&again));
     assert_eq!(event(&again, "ingestion")["action"], "noop");
 
     // A changed document: exactly one new job (one upload, one StartIngestionJob).
@@ -139,15 +127,11 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
     // New chunking replaces the data source, and the replaced one takes its vectors with it:
     // after a change and its revert, each document comes back once, as it is now. The first
     // one was made with RETAIN (as by an earlier version): it is switched to DELETE first.
-    assert_eq!(
-        cloud.emulator("retain-data-source", "dev")["policy"],
-        "RETAIN"
-    );
+    assert_eq!(cloud.emulator("retain-data-source", "dev")["policy"], "RETAIN");
     for (from, to) in [("300", "200"), ("200", "300")] {
-        let text = std::fs::read_to_string(&file).unwrap().replace(
-            &format!("chunk_max_tokens: {from}"),
-            &format!("chunk_max_tokens: {to}"),
-        );
+        let text = std::fs::read_to_string(&file)
+            .unwrap()
+            .replace(&format!("chunk_max_tokens: {from}"), &format!("chunk_max_tokens: {to}"));
         std::fs::write(&file, text).unwrap();
         let replaced = cloud.ok(&["deploy", "--stacks-dir", dir]);
         let ds = event(&replaced, "policy_source");
@@ -169,18 +153,8 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
     let all = uris.len();
     uris.sort();
     uris.dedup();
-    assert_eq!(
-        uris.len(),
-        all,
-        "a document came back more than once: {results:#?}"
-    );
-    assert!(
-        results[0]["text"]
-            .as_str()
-            .unwrap()
-            .contains("Updated terms apply"),
-        "{results:#?}"
-    );
+    assert_eq!(uris.len(), all, "a document came back more than once: {results:#?}");
+    assert!(results[0]["text"].as_str().unwrap().contains("Updated terms apply"), "{results:#?}");
 
     // Destroy leaves nothing in either emulator; again still succeeds.
     let gone = cloud.ok(&["destroy", "--stacks-dir", dir]);
@@ -195,12 +169,7 @@ fn ingestion_converges_and_retrieval_is_filtered_by_tier() {
     // Deployed again after the destroy: every create carries a new client token (AWS, like the
     // local cloud, answers a repeated token with the original, now deleted, resource).
     let reborn = cloud.ok(&["deploy", "--stacks-dir", dir]);
-    assert_eq!(
-        summary(&reborn)["counts"]["create"],
-        20,
-        "{}",
-        summary(&reborn)
-    );
+    assert_eq!(summary(&reborn)["counts"]["create"], 20, "{}", summary(&reborn));
     let kb_now = kb_id(&cloud);
     assert_ne!(kb_now, kb_first, "the deleted Knowledge Base came back");
     let gone = cloud.ok(&["destroy", "--stacks-dir", dir]);
@@ -213,10 +182,7 @@ fn kb_id(cloud: &Cloud) -> String {
         &std::fs::read_to_string(cloud.state.path().join("outputs/local/dev.json")).unwrap(),
     )
     .unwrap();
-    outputs["unstructured-rag"]["knowledge_base"]["id"]
-        .as_str()
-        .unwrap()
-        .to_string()
+    outputs["unstructured-rag"]["knowledge_base"]["id"].as_str().unwrap().to_string()
 }
 
 fn walk(dir: &Path) -> Vec<PathBuf> {

@@ -16,9 +16,7 @@ fn deploy_redeploy_destroy_every_tutorial() {
     assert_eq!(s["counts"]["create"], 47, "{s}");
     let resources: Vec<&Value> = first.iter().filter(|e| e["type"] == "resource").collect();
     assert_eq!(resources.len(), 47);
-    assert!(resources
-        .iter()
-        .all(|e| e["status"] == "done" && e["action"] == "create"));
+    assert!(resources.iter().all(|e| e["status"] == "done" && e["action"] == "create"));
 
     let inv = cloud.inventory("dev");
     let pools = inv["user_pools"].as_array().unwrap();
@@ -45,17 +43,11 @@ fn deploy_redeploy_destroy_every_tutorial() {
     // The subnets are in standard Availability Zones, never in the Local Zone whose name sorts
     // first (Aurora has none there).
     let zones = cloud.emulator("subnet-zones", "agentcore-mt-dev-");
-    let zones: Vec<&str> = zones
-        .as_object()
-        .unwrap()
-        .values()
-        .map(|z| z.as_str().unwrap())
-        .collect();
+    let zones: Vec<&str> =
+        zones.as_object().unwrap().values().map(|z| z.as_str().unwrap()).collect();
     assert_eq!(zones.len(), 2, "{zones:?}");
     assert!(
-        zones
-            .iter()
-            .all(|z| ["us-east-1a", "us-east-1b", "us-east-1c"].contains(z)),
+        zones.iter().all(|z| ["us-east-1a", "us-east-1b", "us-east-1c"].contains(z)),
         "{zones:?}"
     );
     // A signed-in user cannot move themselves to another tenant: the app client's
@@ -72,14 +64,8 @@ fn deploy_redeploy_destroy_every_tutorial() {
             "agentcore-mt/dev/t2/tenant-token-key"
         ])
     );
-    assert_eq!(
-        inv["clusters"],
-        serde_json::json!(["agentcore-mt-dev-t2-claims-db"])
-    );
-    assert_eq!(
-        inv["instances"],
-        serde_json::json!(["agentcore-mt-dev-t2-claims-db-writer"])
-    );
+    assert_eq!(inv["clusters"], serde_json::json!(["agentcore-mt-dev-t2-claims-db"]));
+    assert_eq!(inv["instances"], serde_json::json!(["agentcore-mt-dev-t2-claims-db-writer"]));
     assert_eq!(inv["subnets"].as_array().unwrap().len(), 2);
     assert_eq!(
         inv["managed_secrets"].as_array().unwrap().len(),
@@ -111,58 +97,32 @@ fn deploy_redeploy_destroy_every_tutorial() {
 
     let again = cloud.ok(&["deploy", "--tutorial", "all"]);
     let s = summary(&again);
-    assert_eq!(
-        s["api_calls"]["mutating"], 0,
-        "a converged re-deploy changed something: {s}"
-    );
+    assert_eq!(s["api_calls"]["mutating"], 0, "a converged re-deploy changed something: {s}");
     assert_eq!(s["counts"]["noop"], 47);
 
     let plan = cloud.ok(&["plan", "--tutorial", "1"]);
-    assert!(plan
-        .iter()
-        .filter(|e| e["type"] == "resource")
-        .all(|e| e["action"] == "noop"));
+    assert!(plan.iter().filter(|e| e["type"] == "resource").all(|e| e["action"] == "noop"));
     assert_eq!(summary(&plan)["api_calls"]["mutating"], 0);
 
     let status = cloud.ok(&["status", "--tutorial", "1"]);
     let pool = status.iter().find(|e| e["id"] == "user_pool").unwrap();
     assert_eq!(pool["exists"], true);
-    assert!(pool["outputs"]["id"]
-        .as_str()
-        .unwrap()
-        .starts_with("us-east-1_"));
+    assert!(pool["outputs"]["id"].as_str().unwrap().starts_with("us-east-1_"));
 
     // Tutorial 3 builds on 1 and 2: destroying 1 under it is refused, and changes nothing.
     let refused = cloud.xtask(&["destroy", "--tutorial", "1", "--output-format", "json"]);
     assert_eq!(refused.status.code(), Some(2));
     let err = String::from_utf8_lossy(&refused.stderr);
-    assert!(
-        err.contains("tutorial 3 (enterprise-demo) builds on"),
-        "{err}"
-    );
+    assert!(err.contains("tutorial 3 (enterprise-demo) builds on"), "{err}");
     assert!(err.contains("cargo xtask destroy --tutorial 3"), "{err}");
-    assert_eq!(
-        cloud.inventory("dev")["agent_runtimes"]
-            .as_array()
-            .unwrap()
-            .len(),
-        4
-    );
+    assert_eq!(cloud.inventory("dev")["agent_runtimes"].as_array().unwrap().len(), 4);
     // Destroying 3 leaves 1 and 2 as they were; deploying 3 again deploys 1 and 2 with it.
     let three = cloud.ok(&["destroy", "--tutorial", "3"]);
-    assert_eq!(
-        summary(&three)["counts"]["delete"],
-        4,
-        "{:?}",
-        summary(&three)
-    );
+    assert_eq!(summary(&three)["counts"]["delete"], 4, "{:?}", summary(&three));
     let inv = cloud.inventory("dev");
     assert_eq!(
         inv["agent_runtimes"],
-        serde_json::json!([
-            "agentcore_mt_dev_t1_policy_agent",
-            "agentcore_mt_dev_t2_claims_agent"
-        ])
+        serde_json::json!(["agentcore_mt_dev_t1_policy_agent", "agentcore_mt_dev_t2_claims_agent"])
     );
     assert_eq!(inv["user_pools"][0]["clients"].as_array().unwrap().len(), 2);
     let back = cloud.ok(&["deploy", "--tutorial", "3"]);
@@ -191,11 +151,7 @@ fn two_environments_side_by_side_do_not_touch_each_other() {
     assert_eq!(before["user_pools"].as_array().unwrap().len(), 1);
     cloud.ok(&["destroy", "--env", "pr-1"]);
     assert_eq!(cloud.inventory("pr-1"), empty_inventory());
-    assert_eq!(
-        cloud.inventory("pr-2"),
-        before,
-        "destroying pr-1 touched pr-2"
-    );
+    assert_eq!(cloud.inventory("pr-2"), before, "destroying pr-1 touched pr-2");
     let again = cloud.ok(&["deploy", "--env", "pr-2", "--tutorial", "1"]);
     assert_eq!(summary(&again)["api_calls"]["mutating"], 0);
     cloud.ok(&["destroy", "--env", "pr-2"]);
@@ -257,10 +213,8 @@ fn generated_passwords_are_never_printed_or_written() {
         }
     }
     assert!(!files.is_empty());
-    let passwords: Vec<String> = secrets
-        .iter()
-        .map(|s| s["value"].as_str().unwrap().to_string())
-        .collect();
+    let passwords: Vec<String> =
+        secrets.iter().map(|s| s["value"].as_str().unwrap().to_string()).collect();
     for s in &secrets {
         let (secret, pw) = (s["secret"].as_str().unwrap(), s["value"].as_str().unwrap());
         assert!(pw.len() >= 12);
@@ -292,9 +246,7 @@ fn generated_passwords_are_never_printed_or_written() {
     }
     let out = cloud.xtask(&["destroy"]);
     assert!(out.status.success());
-    assert!(!passwords
-        .iter()
-        .any(|pw| String::from_utf8_lossy(&out.stderr).contains(pw.as_str())));
+    assert!(!passwords.iter().any(|pw| String::from_utf8_lossy(&out.stderr).contains(pw.as_str())));
 }
 
 #[test]
@@ -302,11 +254,7 @@ fn a_bucket_with_our_name_but_not_our_tags_is_refused_and_left_alone() {
     let cloud = Cloud::up();
     let name = "agentcore-mt-dev-t1-documents-000000000000";
     cloud.emulator("make-bucket", name);
-    cloud.deploy_refused(
-        "1",
-        name,
-        "does not carry this environment's ownership tags",
-    );
+    cloud.deploy_refused("1", name, "does not carry this environment's ownership tags");
     let gone = cloud.ok(&["destroy", "--tutorial", "1"]);
     assert_eq!(summary(&gone)["ok"], true);
     let inv = cloud.inventory("dev");
@@ -330,11 +278,7 @@ fn a_bucket_with_our_name_and_tags_in_another_account_is_refused_and_left_alone(
     let gone = cloud.ok(&["destroy", "--tutorial", "1"]);
     assert_eq!(summary(&gone)["ok"], true);
     let theirs = cloud.emulator("bucket-in-another-account", name);
-    assert_eq!(
-        theirs["objects"],
-        serde_json::json!(["theirs.txt"]),
-        "{theirs}"
-    );
+    assert_eq!(theirs["objects"], serde_json::json!(["theirs.txt"]), "{theirs}");
     assert_eq!(theirs["tags"]["agentcore-mt:env"], "dev");
 }
 
@@ -342,10 +286,7 @@ fn a_bucket_with_our_name_and_tags_in_another_account_is_refused_and_left_alone(
 /// our name that is not ours is neither deleted nor handed on (its ARN) to what depends on it.
 #[test]
 fn a_deleting_cluster_with_our_name_but_not_our_tags_is_not_taken_for_ours() {
-    let cloud = Cloud::up_with(
-        tempfile::tempdir().unwrap(),
-        &[("RDS_DELETING_SECONDS", "120")],
-    );
+    let cloud = Cloud::up_with(tempfile::tempdir().unwrap(), &[("RDS_DELETING_SECONDS", "120")]);
     let name = "agentcore-mt-dev-t2-claims-db";
     let foreign = cloud.emulator("make-deleting-cluster", name);
     assert_eq!(foreign["status"], "deleting", "{foreign}");
@@ -354,14 +295,8 @@ fn a_deleting_cluster_with_our_name_but_not_our_tags_is_not_taken_for_ours() {
     assert_eq!(out.status.code(), Some(1));
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains(name) && stderr.contains("not ours"),
-        "{stderr}"
-    );
-    assert!(
-        !stdout.contains(arn),
-        "the foreign cluster's ARN was handed on: {stdout}"
-    );
+    assert!(stderr.contains(name) && stderr.contains("not ours"), "{stderr}");
+    assert!(!stdout.contains(arn), "the foreign cluster's ARN was handed on: {stdout}");
     let status = cloud.xtask(&["status", "--tutorial", "2", "--output-format", "json"]);
     assert!(!String::from_utf8_lossy(&status.stdout).contains(arn));
     let gone = cloud.ok(&["destroy", "--tutorial", "2"]);
@@ -376,10 +311,7 @@ fn a_deleting_cluster_with_our_name_but_not_our_tags_is_not_taken_for_ours() {
 fn an_auto_paused_cluster_resumes_and_deploy_and_the_agent_wait_for_it() {
     let cloud = Cloud::up_with(
         tempfile::tempdir().unwrap(),
-        &[
-            ("DATA_API_PAUSE_AFTER_SECONDS", "8"),
-            ("DATA_API_RESUME_SECONDS", "3"),
-        ],
+        &[("DATA_API_PAUSE_AFTER_SECONDS", "8"), ("DATA_API_RESUME_SECONDS", "3")],
     );
     let first = cloud.ok(&["deploy", "--tutorial", "2"]);
     assert_eq!(summary(&first)["ok"], true);
@@ -387,21 +319,12 @@ fn an_auto_paused_cluster_resumes_and_deploy_and_the_agent_wait_for_it() {
     std::thread::sleep(idle);
     let probe = cloud.emulator("data-api-select", "dev");
     assert_eq!(probe["outcome"], "DatabaseResumingException", "{probe}");
-    let events = cloud.ok(&[
-        "invoke",
-        "--tutorial",
-        "2",
-        "--user",
-        "mike-broker-a",
-        "Show me all claims",
-    ]);
+    let events =
+        cloud.ok(&["invoke", "--tutorial", "2", "--user", "mike-broker-a", "Show me all claims"]);
     let a = events.iter().find(|e| e["type"] == "answer").unwrap();
     assert_eq!(a["status"], 200, "{a}");
     let text = a["text"].as_str().unwrap();
-    assert!(
-        text.contains("CLM-A-001") && !text.contains("Resuming"),
-        "{text}"
-    );
+    assert!(text.contains("CLM-A-001") && !text.contains("Resuming"), "{text}");
     std::thread::sleep(idle);
     let again = cloud.ok(&["deploy", "--tutorial", "2"]);
     assert_eq!(summary(&again)["api_calls"]["mutating"], 0, "{again:#?}");
@@ -417,10 +340,7 @@ fn an_auto_paused_cluster_resumes_and_deploy_and_the_agent_wait_for_it() {
 /// job's STARTING, in two runs in a row of the full suite beside another build).
 #[test]
 fn the_local_cloud_refuses_what_aws_refuses() {
-    let cloud = Cloud::up_with(
-        tempfile::tempdir().unwrap(),
-        &[("LOCAL_CLOUD_DELAY_SECONDS", "3")],
-    );
+    let cloud = Cloud::up_with(tempfile::tempdir().unwrap(), &[("LOCAL_CLOUD_DELAY_SECONDS", "3")]);
     assert_eq!(
         cloud.emulator("aws-rules", "probe"),
         serde_json::json!({
@@ -465,12 +385,7 @@ fn a_cluster_after_a_minor_upgrade_without_its_data_api_is_repaired_not_downgrad
     assert_eq!(event(&fixed, "claims_db")["action"], "update");
     assert_eq!(cloud.emulator("data-api-select", "dev")["outcome"], "ok");
     let again = cloud.ok(&["deploy", "--tutorial", "2"]);
-    assert_eq!(
-        summary(&again)["api_calls"]["mutating"],
-        0,
-        "{}",
-        summary(&again)
-    );
+    assert_eq!(summary(&again)["api_calls"]["mutating"], 0, "{}", summary(&again));
 }
 
 #[test]
@@ -507,10 +422,7 @@ fn document_changes_are_planned_and_synced_file_by_file() {
     let sync = plan.iter().find(|e| e["id"] == "policy_documents").unwrap();
     assert_eq!(sync["action"], "update");
     let fields = common::changed_fields(sync);
-    assert_eq!(
-        fields,
-        vec!["files/b.md", "files/a.md", "files/a.md.metadata.json"]
-    );
+    assert_eq!(fields, vec!["files/b.md", "files/a.md", "files/a.md.metadata.json"]);
     let up = cloud.ok(&["deploy", "--stacks-dir", dir]);
     // one upload, one batch delete, and the one ingestion job the change calls for
     assert_eq!(summary(&up)["api_calls"]["mutating"], 3, "{}", summary(&up));
@@ -532,20 +444,11 @@ fn bad_input_fails_before_any_api_call() {
     let state = tempfile::tempdir().unwrap();
     let stacks = tempfile::tempdir().unwrap();
     std::fs::write(stacks.path().join("01.yaml"), "name: x\ntutorial: 1\ndescription: d\nresources:\n  pool:\n    kind: cognito.user_pool\n    properties:\n      colour: blue\n").unwrap();
-    let out = run(
-        state.path(),
-        &["deploy", "--stacks-dir", stacks.path().to_str().unwrap()],
-    );
+    let out = run(state.path(), &["deploy", "--stacks-dir", stacks.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        stderr.contains("01.yaml:8:") && stderr.contains("unknown field `colour`"),
-        "{stderr}"
-    );
-    assert!(
-        !state.path().join("local").exists(),
-        "the local cloud was started for invalid input"
-    );
+    assert!(stderr.contains("01.yaml:8:") && stderr.contains("unknown field `colour`"), "{stderr}");
+    assert!(!state.path().join("local").exists(), "the local cloud was started for invalid input");
 
     let out = run(state.path(), &["deploy", "--env", "PR_42"]);
     assert_eq!(out.status.code(), Some(2));
@@ -561,14 +464,8 @@ fn bad_input_fails_before_any_api_call() {
     for (args, kind) in [
         (vec!["deploy", "--env", "a--b"], "invalid_env"),
         (vec!["deploy", "--tutorial", "9"], "unknown_tutorial"),
-        (
-            vec!["plan", "--stacks-dir", stacks.path().to_str().unwrap()],
-            "invalid_stack",
-        ),
-        (
-            vec!["validate", "--stacks-dir", empty.as_str()],
-            "invalid_stack",
-        ),
+        (vec!["plan", "--stacks-dir", stacks.path().to_str().unwrap()], "invalid_stack"),
+        (vec!["validate", "--stacks-dir", empty.as_str()], "invalid_stack"),
         (vec!["permissions", "--env", "a--b"], "invalid_env"),
     ] {
         let mut full = args.clone();
@@ -579,16 +476,10 @@ fn bad_input_fails_before_any_api_call() {
         assert!(n >= 3, "{args:?}: {events:?}");
         assert_eq!(events[n - 2]["type"], "error", "{args:?}: {events:?}");
         assert_eq!(events[n - 2]["kind"], kind, "{args:?}: {events:?}");
-        assert!(events[n - 2]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()));
+        assert!(events[n - 2]["message"].as_str().is_some_and(|m| !m.is_empty()));
         let s = summary(&events);
         assert_eq!(s["ok"], false, "{args:?}");
-        assert_eq!(
-            s["exit_code"].as_u64().map(|c| c as i32),
-            out.status.code(),
-            "{args:?}"
-        );
+        assert_eq!(s["exit_code"].as_u64().map(|c| c as i32), out.status.code(), "{args:?}");
     }
 }
 
@@ -619,26 +510,14 @@ fn aws_target_without_credentials_says_what_to_do() {
             && stderr.contains("hint: configure credentials"),
         "{stderr}"
     );
-    assert!(
-        String::from_utf8_lossy(&out.stdout).is_empty(),
-        "human mode writes no events"
-    );
+    assert!(String::from_utf8_lossy(&out.stdout).is_empty(), "human mode writes no events");
     let json = aws(&["--output-format", "json"]);
     let events = events(&json);
-    let error = events
-        .iter()
-        .find(|e| e["type"] == "error")
-        .expect("an error event");
+    let error = events.iter().find(|e| e["type"] == "error").expect("an error event");
     assert_eq!(error["kind"], "failed");
-    assert!(error["message"]
-        .as_str()
-        .unwrap()
-        .contains("no AWS credentials were found"));
+    assert!(error["message"].as_str().unwrap().contains("no AWS credentials were found"));
     assert_eq!(summary(&events)["exit_code"], 1);
-    assert!(
-        !state.path().join("local").exists(),
-        "the local cloud was started for an AWS run"
-    );
+    assert!(!state.path().join("local").exists(), "the local cloud was started for an AWS run");
 }
 
 #[test]
@@ -654,23 +533,14 @@ fn a_resource_removed_from_the_stack_file_is_reported_not_forgotten() {
 
     std::fs::write(&file, &base).unwrap();
     let plan = cloud.ok(&["plan", "--stacks-dir", dir]);
-    let orphan = plan
-        .iter()
-        .find(|e| e["type"] == "orphan")
-        .expect("the removed bucket is reported");
+    let orphan =
+        plan.iter().find(|e| e["type"] == "orphan").expect("the removed bucket is reported");
     assert_eq!(orphan["id"], "scratch");
-    assert_eq!(
-        orphan["arn"],
-        "arn:aws:s3:::agentcore-mt-dev-t1-scratch-000000000000"
-    );
+    assert_eq!(orphan["arn"], "arn:aws:s3:::agentcore-mt-dev-t1-scratch-000000000000");
     assert_eq!(summary(&plan)["orphans"], 1);
 
     let gone = cloud.ok(&["destroy", "--stacks-dir", dir]);
-    assert_eq!(
-        summary(&gone)["orphans"],
-        1,
-        "destroy must say what it could not see"
-    );
+    assert_eq!(summary(&gone)["orphans"], 1, "destroy must say what it could not see");
     let buckets = &cloud.inventory("dev")["buckets"];
     assert_eq!(buckets.as_array().unwrap().len(), 1, "{buckets}");
 

@@ -9,10 +9,8 @@ use serde_json::Value;
 
 /// The residual channels we know of and document: aggregate statistics of the whole table that
 /// PostgreSQL shows every role, and that no non-superuser (nor Aurora's master) can revoke.
-const DOCUMENTED_RESIDUALS: &[&str] = &[
-    "table size estimate (pg_class.reltuples)",
-    "table activity counters (pg_stat_user_tables)",
-];
+const DOCUMENTED_RESIDUALS: &[&str] =
+    &["table size estimate (pg_class.reltuples)", "table activity counters (pg_stat_user_tables)"];
 
 /// Idle transactions end after this many seconds in this test's local Data API (AWS: 180).
 const TX_IDLE_SECONDS: &str = "6";
@@ -31,12 +29,7 @@ fn tenant_isolation_holds_against_the_attack_corpus() {
     cloud.ok(&["deploy", "--tutorial", "2"]);
     let report = cloud.script(
         "rls_attacks.py",
-        &[
-            cloud.endpoint("ministack"),
-            cloud.endpoint("data_api"),
-            "dev",
-            TX_IDLE_SECONDS,
-        ],
+        &[cloud.endpoint("ministack"), cloud.endpoint("data_api"), "dev", TX_IDLE_SECONDS],
     );
     // app_user changed its own password and settings (the corpus' last cases, which PostgreSQL
     // allows): plan shows the drift on the login resource, deploy repairs it, then all is quiet.
@@ -47,43 +40,23 @@ fn tenant_isolation_holds_against_the_attack_corpus() {
     let login = common::event(&plan, "app_user_password");
     assert_eq!(login["action"], "update", "{login}");
     let fields = common::changed_fields(login);
-    assert!(
-        fields.contains(&"password") && fields.contains(&"role_settings"),
-        "{login}"
-    );
+    assert!(fields.contains(&"password") && fields.contains(&"role_settings"), "{login}");
     let deploy = cloud.ok(&["deploy", "--tutorial", "2"]);
-    assert_eq!(
-        common::event(&deploy, "app_user_password")["action"],
-        "update"
-    );
+    assert_eq!(common::event(&deploy, "app_user_password")["action"], "update");
     let again = cloud.ok(&["plan", "--tutorial", "2"]);
     assert_eq!(common::event(&again, "app_user_password")["action"], "noop");
     let after = cloud.script(
         "rls_attacks.py",
-        &[
-            cloud.endpoint("ministack"),
-            cloud.endpoint("data_api"),
-            "dev",
-        ],
+        &[cloud.endpoint("ministack"), cloud.endpoint("data_api"), "dev"],
     );
     for section in ["matrix", "pool"] {
-        let failed: Vec<&Value> = after[section]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c["ok"] != true)
-            .collect();
-        assert!(
-            failed.is_empty(),
-            "after the repair, {section}: {failed:#?}"
-        );
+        let failed: Vec<&Value> =
+            after[section].as_array().unwrap().iter().filter(|c| c["ok"] != true).collect();
+        assert!(failed.is_empty(), "after the repair, {section}: {failed:#?}");
     }
 
     let mode = std::fs::metadata(&closed).unwrap().permissions().mode() & 0o777;
-    assert_eq!(
-        mode, 0o700,
-        "the local cloud changed the mode of a directory above its state"
-    );
+    assert_eq!(mode, 0o700, "the local cloud changed the mode of a directory above its state");
     for section in ["matrix", "pool", "privileges", "data_api"] {
         let cases = report[section].as_array().unwrap();
         assert!(!cases.is_empty());
@@ -92,10 +65,7 @@ fn tenant_isolation_holds_against_the_attack_corpus() {
         eprintln!("{section}: {} cases, all hold", cases.len());
     }
     let attacks = report["attacks"].as_array().unwrap();
-    let leaked: Vec<&Value> = attacks
-        .iter()
-        .filter(|a| a["outcome"] == "leaked")
-        .collect();
+    let leaked: Vec<&Value> = attacks.iter().filter(|a| a["outcome"] == "leaked").collect();
     assert!(leaked.is_empty(), "attacks that got through: {leaked:#?}");
     let residual: Vec<&str> = attacks
         .iter()
@@ -130,30 +100,13 @@ fn migrations_apply_once_and_an_edited_one_is_refused() {
     std::fs::write(stacks.path().join("02.yaml"), stack).unwrap();
     let dir = stacks.path().to_str().unwrap();
 
-    assert!(cloud
-        .xtask(&["deploy", "--tutorial", "2", "--stacks-dir", dir])
-        .status
-        .success());
-    let again = cloud.xtask(&[
-        "deploy",
-        "--tutorial",
-        "2",
-        "--stacks-dir",
-        dir,
-        "--output-format",
-        "json",
-    ]);
-    let last: Value = serde_json::from_str(
-        String::from_utf8_lossy(&again.stdout)
-            .lines()
-            .last()
-            .unwrap(),
-    )
-    .unwrap();
-    assert_eq!(
-        last["api_calls"]["mutating"], 0,
-        "applying twice changed something: {last}"
-    );
+    assert!(cloud.xtask(&["deploy", "--tutorial", "2", "--stacks-dir", dir]).status.success());
+    let again =
+        cloud.xtask(&["deploy", "--tutorial", "2", "--stacks-dir", dir, "--output-format", "json"]);
+    let last: Value =
+        serde_json::from_str(String::from_utf8_lossy(&again.stdout).lines().last().unwrap())
+            .unwrap();
+    assert_eq!(last["api_calls"]["mutating"], 0, "applying twice changed something: {last}");
 
     // A new file is applied, and only it.
     std::fs::write(
@@ -167,20 +120,9 @@ fn migrations_apply_once_and_an_edited_one_is_refused() {
         "{}",
         String::from_utf8_lossy(&plan.stderr)
     );
-    let out = cloud.xtask(&[
-        "deploy",
-        "--tutorial",
-        "2",
-        "--stacks-dir",
-        dir,
-        "--output-format",
-        "json",
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out =
+        cloud.xtask(&["deploy", "--tutorial", "2", "--stacks-dir", dir, "--output-format", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let schema = String::from_utf8_lossy(&out.stdout)
         .lines()
         .map(|l| serde_json::from_str::<Value>(l).unwrap())
@@ -190,9 +132,8 @@ fn migrations_apply_once_and_an_edited_one_is_refused() {
 
     // Editing an applied file is refused, with the file named and what to do.
     let path = sql.path().join("002_tables.sql");
-    let edited = std::fs::read_to_string(&path)
-        .unwrap()
-        .replace("numeric(12, 2)", "numeric(14, 2)");
+    let edited =
+        std::fs::read_to_string(&path).unwrap().replace("numeric(12, 2)", "numeric(14, 2)");
     std::fs::write(&path, edited).unwrap();
     let out = cloud.xtask(&["deploy", "--tutorial", "2", "--stacks-dir", dir]);
     assert_eq!(out.status.code(), Some(1));
@@ -204,11 +145,8 @@ fn migrations_apply_once_and_an_edited_one_is_refused() {
     );
 
     // A failing file is rolled back whole and named.
-    std::fs::write(
-        &path,
-        std::fs::read_to_string(root().join("sql/002_tables.sql")).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(&path, std::fs::read_to_string(root().join("sql/002_tables.sql")).unwrap())
+        .unwrap();
     std::fs::write(
         sql.path().join("008_broken.sql"),
         "CREATE TABLE claims.x (a int);\nSELECT no_such_function();\n",

@@ -41,11 +41,9 @@ pub fn forged(good: &str, other: &str) -> Result<String> {
 /// `None` then means the case cannot be expressed.
 pub async fn post_raw(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Result<Option<Answer>> {
     let Some(rest) = url.strip_prefix("http://") else {
-        let case_differs = headers.iter().any(|(a, _)| {
-            headers
-                .iter()
-                .any(|(b, _)| a.eq_ignore_ascii_case(b) && a != b)
-        });
+        let case_differs = headers
+            .iter()
+            .any(|(a, _)| headers.iter().any(|(b, _)| a.eq_ignore_ascii_case(b) && a != b));
         if case_differs {
             return Ok(None);
         }
@@ -57,10 +55,7 @@ pub async fn post_raw(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resul
         for (k, v) in headers {
             req = req.header(*k, *v);
         }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("cannot reach {url}"))?;
+        let resp = req.send().await.with_context(|| format!("cannot reach {url}"))?;
         let status = resp.status().as_u16();
         let text = resp.text().await.unwrap_or_default();
         return Ok(Some(Answer { status, text }));
@@ -97,35 +92,21 @@ pub async fn post_raw(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Resul
     else {
         bail!("{url} answered no HTTP status: {}", excerpt(&text));
     };
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b)
-        .unwrap_or_default();
-    Ok(Some(Answer {
-        status,
-        text: body.to_string(),
-    }))
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    Ok(Some(Answer { status, text: body.to_string() }))
 }
 
 /// The agents the local runtime host runs, by runtime id: their own port on 127.0.0.1.
 pub async fn agent_ports(base_url: &str) -> Result<std::collections::BTreeMap<String, u16>> {
     let url = format!("{}/local/agents", base_url.trim_end_matches('/'));
-    let body = reqwest::get(&url)
-        .await
-        .with_context(|| format!("cannot reach {url}"))?
-        .text()
-        .await?;
+    let body =
+        reqwest::get(&url).await.with_context(|| format!("cannot reach {url}"))?.text().await?;
     let v: Value = serde_json::from_str(&body).with_context(|| format!("{url}: not JSON"))?;
     Ok(v["agents"]
         .as_array()
         .into_iter()
         .flatten()
-        .filter_map(|a| {
-            Some((
-                a["runtime_id"].as_str()?.to_string(),
-                a["port"].as_u64()? as u16,
-            ))
-        })
+        .filter_map(|a| Some((a["runtime_id"].as_str()?.to_string(), a["port"].as_u64()? as u16)))
         .collect())
 }
 
@@ -159,14 +140,9 @@ mod tests {
         // {"prompt":"xxx…x"}: a JSON object whose one string holds nothing to escape.
         let (head, tail) = (br#"{"prompt":""#, br#""}"#);
         assert!(body.starts_with(head) && body.ends_with(tail));
-        assert!(body[head.len()..body.len() - tail.len()]
-            .iter()
-            .all(|b| *b == b'x'));
+        assert!(body[head.len()..body.len() - tail.len()].iter().all(|b| *b == b'x'));
         let small = [&head[..], b"xx", &tail[..]].concat();
-        assert_eq!(
-            serde_json::from_slice::<Value>(&small).unwrap(),
-            json!({"prompt": "xx"})
-        );
+        assert_eq!(serde_json::from_slice::<Value>(&small).unwrap(), json!({"prompt": "xx"}));
     }
 
     fn jwt(claims: Value) -> String {
@@ -186,9 +162,7 @@ mod tests {
         let f = forged(&good, &other).unwrap();
         assert_eq!(f.rsplit('.').next(), good.rsplit('.').next());
         let claims: Value = serde_json::from_slice(
-            &super::super::B64
-                .decode(f.split('.').nth(1).unwrap())
-                .unwrap(),
+            &super::super::B64.decode(f.split('.').nth(1).unwrap()).unwrap(),
         )
         .unwrap();
         assert_eq!(claims["sub"], "b");
@@ -213,10 +187,7 @@ mod tests {
         });
         let a = post_raw(
             &url,
-            &[
-                ("authorization", "Bearer one"),
-                ("AUTHORIZATION", "Bearer two"),
-            ],
+            &[("authorization", "Bearer one"), ("AUTHORIZATION", "Bearer two")],
             b"{}",
         )
         .await

@@ -38,10 +38,7 @@ where
     let info = events::Lock {
         waited_seconds: events::tenths(held.waited.as_secs_f64()),
         took_over_from: held.took_over.as_ref().map(|l| l.holder.clone()),
-        api_calls: Calls {
-            mutating: 0,
-            read: 0,
-        },
+        api_calls: Calls { mutating: 0, read: 0 },
     };
     let result = work(Some(info)).await;
     let lost = held.lost.is_set();
@@ -78,10 +75,7 @@ async fn take(run: &Online<'_>) -> std::result::Result<lock::Held, Exit> {
             l.expires_at
         ))
     };
-    match locks
-        .acquire(env, &holder, timeout, &run.stop, &waiting)
-        .await
-    {
+    match locks.acquire(env, &holder, timeout, &run.stop, &waiting).await {
         Ok(held) => {
             if let Some(old) = &held.took_over {
                 out.warn(&format!(
@@ -141,9 +135,7 @@ pub async fn finish(
     if interrupted {
         let n = cloud::data_api::roll_back_open(&run.clients).await;
         if n > 0 {
-            out.warn(&format!(
-                "rolled back {n} open SQL transaction(s) of this run"
-            ));
+            out.warn(&format!("rolled back {n} open SQL transaction(s) of this run"));
         }
     }
     let calls = Calls::of(run.clients.calls.snapshot());
@@ -157,22 +149,14 @@ pub async fn finish(
         counts: counts.clone(),
         api_calls: calls,
         orphans,
-        lock: lock.map(|l| events::Lock {
-            api_calls: Calls::of(run.clients.lock_calls.snapshot()),
-            ..l
-        }),
+        lock: lock
+            .map(|l| events::Lock { api_calls: Calls::of(run.clients.lock_calls.snapshot()), ..l }),
         seconds: events::tenths(run.started.elapsed().as_secs_f64()),
     }));
-    let summary: Vec<String> = counts
-        .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(k, n)| format!("{n} {k}"))
-        .collect();
+    let summary: Vec<String> =
+        counts.iter().filter(|(_, n)| **n > 0).map(|(k, n)| format!("{n} {k}")).collect();
     if ok && what != Run::Destroy && counts["noop"] == outcomes.len() {
-        out.say(&format!(
-            "No changes: {} resources are as the stack files say.",
-            outcomes.len()
-        ));
+        out.say(&format!("No changes: {} resources are as the stack files say.", outcomes.len()));
     }
     out.say(&format!(
         "{} {command} of env `{}` on {}{}: {} ({} mutating and {} read API calls, {:.1}s)",
@@ -180,20 +164,13 @@ pub async fn finish(
         g.env,
         run.target_name(),
         if interrupted { " (interrupted)" } else { "" },
-        if summary.is_empty() {
-            "nothing".to_string()
-        } else {
-            summary.join(", ")
-        },
+        if summary.is_empty() { "nothing".to_string() } else { summary.join(", ") },
         calls.mutating,
         calls.read,
         run.started.elapsed().as_secs_f64()
     ));
     let not_started = format!("{}: not started", engine::INTERRUPTED);
-    for o in outcomes
-        .iter()
-        .filter(|o| !o.ok() && o.error.as_deref() != Some(&not_started))
-    {
+    for o in outcomes.iter().filter(|o| !o.ok() && o.error.as_deref() != Some(&not_started)) {
         out.warn(&format!(
             "error: {}/{}: {}",
             o.stack,
@@ -201,10 +178,7 @@ pub async fn finish(
             o.error.as_deref().unwrap_or_default()
         ));
     }
-    let waiting = outcomes
-        .iter()
-        .filter(|o| o.error.as_deref() == Some(&not_started))
-        .count();
+    let waiting = outcomes.iter().filter(|o| o.error.as_deref() == Some(&not_started)).count();
     if waiting > 0 {
         out.warn(&format!(
             "{waiting} resource(s) were not started: run `cargo xtask {command}` again to go on"
@@ -227,10 +201,7 @@ async fn report_orphans(run: &Online<'_>, stacks: &[&Stack], destroyed: bool) ->
         }
     };
     let mut count = 0;
-    for t in found
-        .into_iter()
-        .filter(|t| stacks.iter().any(|s| s.name == t.stack))
-    {
+    for t in found.into_iter().filter(|t| stacks.iter().any(|s| s.name == t.stack)) {
         let declared = stacks
             .iter()
             .any(|s| s.name == t.stack && s.resources.iter().any(|r| r.id == t.logical_id));
@@ -265,33 +236,21 @@ fn save_outputs(run: &Online<'_>, outcomes: &[Outcome], stacks: &[&Stack]) {
         TargetKind::Local => "local",
         TargetKind::Aws => "aws",
     };
-    let file = run
-        .home
-        .state_dir
-        .join("outputs")
-        .join(target)
-        .join(format!("{}.json", run.g.env));
-    let mut doc: serde_json::Map<String, serde_json::Value> = std::fs::read(&file)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default();
+    let file = run.home.state_dir.join("outputs").join(target).join(format!("{}.json", run.g.env));
+    let mut doc: serde_json::Map<String, serde_json::Value> =
+        std::fs::read(&file).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
     for s in stacks {
         doc.remove(&s.name);
     }
     for o in outcomes {
         if let Some(outputs) = &o.outputs {
-            let entry = doc
-                .entry(o.stack.clone())
-                .or_insert_with(|| serde_json::json!({}));
+            let entry = doc.entry(o.stack.clone()).or_insert_with(|| serde_json::json!({}));
             entry[&o.id] = serde_json::json!(outputs);
         }
     }
     if doc.is_empty() {
         let _ = std::fs::remove_file(&file);
     } else if std::fs::create_dir_all(file.parent().expect("a directory")).is_ok() {
-        let _ = std::fs::write(
-            &file,
-            serde_json::to_string_pretty(&doc).unwrap_or_default(),
-        );
+        let _ = std::fs::write(&file, serde_json::to_string_pretty(&doc).unwrap_or_default());
     }
 }

@@ -24,12 +24,7 @@ pub async fn run(run: &Online<'_>) -> Result<Exit> {
     let table = crate::cost::table();
     let (lines, total) = crate::cost::estimate(&table, &deployed);
     if out.format == Format::Human {
-        let width = lines
-            .iter()
-            .map(|l| l.stack.len() + l.id.len() + 1)
-            .max()
-            .unwrap_or(8)
-            .max(8);
+        let width = lines.iter().map(|l| l.stack.len() + l.id.len() + 1).max().unwrap_or(8).max(8);
         println!("{:<width$}  {:>9}  BASIS", "RESOURCE", "$/MONTH");
         for l in &lines {
             println!(
@@ -55,10 +50,7 @@ pub async fn run(run: &Online<'_>) -> Result<Exit> {
         ok: failed == 0,
         resources,
         monthly_usd: (total * 1000.0).round() / 1000.0,
-        prices: Prices {
-            region: table.region.clone(),
-            checked: table.checked.clone(),
-        },
+        prices: Prices { region: table.region.clone(), checked: table.checked.clone() },
     }));
     Ok(if failed == 0 { Exit::Ok } else { Exit::Failed })
 }

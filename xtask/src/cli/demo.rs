@@ -28,11 +28,7 @@ pub async fn run(run: &Online<'_>, port: u16) -> Result<Exit> {
             run.target_name(),
             bytes / 1024
         ));
-        out.event(Event::Demo {
-            url: url.to_string(),
-            env: env.clone(),
-            page_bytes: bytes,
-        });
+        out.event(Event::Demo { url: url.to_string(), env: env.clone(), page_bytes: bytes });
     })
     .await?;
     Ok(Exit::Ok)
@@ -44,15 +40,7 @@ pub fn build(cx: &Ctx<'_>) -> Result<Exit> {
     let dist = crate::web::bundle(&cx.home.root, &cx.home.state_dir, &|m| out.warn(m))?;
     let by_extension = crate::web::sizes(&dist);
     let bytes: u64 = by_extension.values().sum();
-    out.say(&format!(
-        "✓ the demo page: {} ({} KiB)",
-        dist.display(),
-        bytes / 1024
-    ));
-    out.event(Event::Page {
-        path: dist,
-        bytes,
-        by_extension,
-    });
+    out.say(&format!("✓ the demo page: {} ({} KiB)", dist.display(), bytes / 1024));
+    out.event(Event::Page { path: dist, bytes, by_extension });
     Ok(Exit::Ok)
 }

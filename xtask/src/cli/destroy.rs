@@ -60,9 +60,7 @@ async fn delete_orphans(run: &Online<'_>, stacks: &[&Stack], context: &[&Stack])
             let undeclared = crate::orphans::undeclared(&found, &run.all, &names, everything);
             crate::orphans::delete(&undeclared, &run.engine.kinds, &run.stop, run.out).await;
         }
-        Err(e) => run
-            .out
-            .warn(&format!("error: could not look for orphans: {e:#}")),
+        Err(e) => run.out.warn(&format!("error: could not look for orphans: {e:#}")),
     }
 }
 

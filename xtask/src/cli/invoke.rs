@@ -56,11 +56,7 @@ pub async fn run(run: &Online<'_>, user: &str, prompt: &str) -> Result<Exit> {
         text: answer.text.clone(),
     });
     if answer.status != 200 {
-        out.warn(&format!(
-            "✗ the runtime answered HTTP {}: {}",
-            answer.status,
-            answer.text.trim()
-        ));
+        out.warn(&format!("✗ the runtime answered HTTP {}: {}", answer.status, answer.text.trim()));
         return Ok(Exit::Failed);
     }
     Ok(Exit::Ok)

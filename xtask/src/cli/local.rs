@@ -8,21 +8,13 @@ use crate::events::Event;
 use crate::output::Output;
 
 pub fn run(action: &LocalAction, paths: &Paths, out: &Output) -> Result<Exit> {
-    let event = |state, venv, endpoints, stopped| Event::Local {
-        state,
-        venv,
-        endpoints,
-        stopped,
-    };
+    let event = |state, venv, endpoints, stopped| Event::Local { state, venv, endpoints, stopped };
     match action {
         LocalAction::Install => {
             let spin = out.spinner("installing the local cloud");
             local::install(paths, &|m| spin.set_message(m.to_string()))?;
             spin.finish_and_clear();
-            out.say(&format!(
-                "✓ local cloud installed in {}",
-                paths.venv.display()
-            ));
+            out.say(&format!("✓ local cloud installed in {}", paths.venv.display()));
             out.event(event("installed", Some(paths.venv.clone()), None, None));
         }
         LocalAction::Up => {

@@ -58,13 +58,7 @@ struct Global {
     env: String,
     /// Where to deploy: the local cloud on 127.0.0.1, or AWS through the standard credential
     /// chain (AWS_PROFILE, AWS_REGION, SSO, web identity).
-    #[arg(
-        long,
-        global = true,
-        value_enum,
-        default_value = "local",
-        env = "XTASK_TARGET"
-    )]
+    #[arg(long, global = true, value_enum, default_value = "local", env = "XTASK_TARGET")]
     target: TargetKind,
     /// human: progress and results on stderr. json: newline-delimited events on stdout.
     #[arg(long, global = true, value_enum, default_value = "human")]
@@ -206,12 +200,7 @@ enum Command {
         select: Select,
         /// The platform to build for: aws (manylinux2014 aarch64 wheels, as AgentCore Runtime
         /// runs the code) or local (this machine's Python, as the local runtime host runs it).
-        #[arg(
-            long = "for",
-            value_enum,
-            default_value = "aws",
-            hide_possible_values = true
-        )]
+        #[arg(long = "for", value_enum, default_value = "aws", hide_possible_values = true)]
         platform: TargetKind,
     },
     /// Manage the local cloud (ministack, moto, the RDS Data API over PostgreSQL; 127.0.0.1) by hand.
@@ -441,16 +430,12 @@ async fn execute(cli: &Cli, out: &Output) -> Result<Exit> {
         Ok(cx) => cx,
         Err(exit) => return Ok(exit),
     };
-    let interruptible = matches!(
-        cli.command,
-        Command::Deploy { .. } | Command::Destroy { .. } | Command::Gc(_)
-    );
+    let interruptible =
+        matches!(cli.command, Command::Deploy { .. } | Command::Destroy { .. } | Command::Gc(_));
     let run = match &cli.command {
         Command::Validate(_) => return validate::run(&cx),
         Command::Package { platform, .. } => return package::run(&cx, *platform),
-        Command::Demo {
-            build_only: true, ..
-        } => return demo::build(&cx),
+        Command::Demo { build_only: true, .. } => return demo::build(&cx),
         _ => Online::connect(cx, interruptible).await?,
     };
     match &cli.command {

@@ -30,9 +30,9 @@ pub fn run(cx: &Ctx<'_>, target: TargetKind) -> Result<Exit> {
             };
             let platform = match target {
                 TargetKind::Local => Platform::Local,
-                TargetKind::Aws => Platform::Aws {
-                    python: p["python"].as_str().unwrap_or("3.12").to_string(),
-                },
+                TargetKind::Aws => {
+                    Platform::Aws { python: p["python"].as_str().unwrap_or("3.12").to_string() }
+                }
             };
             let spin = out.spinner(&format!("{}/{}: building", s.name, r.id));
             let requirements = root.join(p["requirements"].as_str().unwrap_or_default());
@@ -65,10 +65,7 @@ pub fn run(cx: &Ctx<'_>, target: TargetKind) -> Result<Exit> {
         }
     }
     if !any {
-        out.error(
-            ErrorKind::NoAgent,
-            "the selected tutorials have no agent package",
-        );
+        out.error(ErrorKind::NoAgent, "the selected tutorials have no agent package");
         return Ok(Exit::Invalid);
     }
     Ok(Exit::Ok)

@@ -34,10 +34,7 @@ pub fn run(
     if out.format == Format::Human {
         println!("{}", serde_json::to_string_pretty(&policy)?);
     }
-    out.event(Event::Policy {
-        env: env.map(str::to_string),
-        document: policy,
-    });
+    out.event(Event::Policy { env: env.map(str::to_string), document: policy });
     Ok(Exit::Ok)
 }
 
@@ -45,10 +42,7 @@ pub fn run(
 /// tutorials built on it (to refuse while one is deployed), with what they build on.
 fn scope(home: &Home, t: &str, out: &Output) -> Result<Scope<'static>, Exit> {
     let all = model::load_all(&home.stacks_dir).map_err(|e| {
-        out.error(
-            ErrorKind::InvalidStack,
-            &format!("the stack files are invalid\n{e}"),
-        );
+        out.error(ErrorKind::InvalidStack, &format!("the stack files are invalid\n{e}"));
         Exit::Invalid
     })?;
     let selected = model::select(&all, t).map_err(|m| {
@@ -56,10 +50,7 @@ fn scope(home: &Home, t: &str, out: &Output) -> Result<Scope<'static>, Exit> {
         Exit::Invalid
     })?;
     let kinds = |stacks: &[&Stack]| -> Vec<&'static str> {
-        stacks
-            .iter()
-            .flat_map(|s| s.resources.iter().map(|r| r.kind.kind))
-            .collect()
+        stacks.iter().flat_map(|s| s.resources.iter().map(|r| r.kind.kind)).collect()
     };
     let dependents = model::dependents(&all, &selected);
     Ok(Scope {

@@ -26,11 +26,7 @@ pub fn run(files: &[PathBuf], out: &Output) -> Result<Exit> {
     };
     let mut events = Vec::new();
     for (name, text) in &inputs {
-        for (i, line) in text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-        {
+        for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
             match serde_json::from_str::<serde_json::Value>(line) {
                 Ok(e) => events.push(e),
                 Err(e) => {

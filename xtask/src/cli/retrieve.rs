@@ -18,9 +18,8 @@ pub async fn run(run: &Online<'_>, user: &str, query: &str) -> Result<Exit> {
     let out = run.out;
     // The selected stacks with a Knowledge Base, and their demo users.
     let closure = run.closure();
-    let Some(stack) = closure
-        .iter()
-        .find(|s| has_knowledge_base(s) && users_of(s).iter().any(|u| u == user))
+    let Some(stack) =
+        closure.iter().find(|s| has_knowledge_base(s) && users_of(s).iter().any(|u| u == user))
     else {
         let hint = match run.all.iter().find(|s| has_knowledge_base(s)) {
             Some(s) => format!(
@@ -38,10 +37,9 @@ pub async fn run(run: &Online<'_>, user: &str, query: &str) -> Result<Exit> {
     };
     let found = run.deployed(&[stack]).await;
     // The app client the users sign in with (a stack may declare others, e.g. for verify).
-    let (Some(client_id), Some(kb)) = (
-        found.get(&stack.name, "app_client", "id"),
-        found.of_kind::<KnowledgeBase>(stack, "id"),
-    ) else {
+    let (Some(client_id), Some(kb)) =
+        (found.get(&stack.name, "app_client", "id"), found.of_kind::<KnowledgeBase>(stack, "id"))
+    else {
         bail!(
             "tutorial {}'s app client and Knowledge Base are not deployed\n  hint: cargo xtask deploy --tutorial {} (with the same --env)",
             stack.tutorial,
@@ -52,15 +50,11 @@ pub async fn run(run: &Online<'_>, user: &str, query: &str) -> Result<Exit> {
         .users(stack)
         .remove(user)
         .context("the demo users' password secret is not deployed")?;
-    let token = crate::agents::sign_in(&run.clients, &client_id, user, &secret_arn)
-        .await?
-        .access;
+    let token = crate::agents::sign_in(&run.clients, &client_id, user, &secret_arn).await?.access;
     let claims = crate::demo::claims(&token)?;
     let tier = crate::demo::tier(&claims)?;
     let results = crate::demo::retrieve(&run.clients, &kb, query, &tier).await?;
-    out.say(&format!(
-        "{user} (tier {tier}, from the token's cognito:groups) asks: {query}"
-    ));
+    out.say(&format!("{user} (tier {tier}, from the token's cognito:groups) asks: {query}"));
     for r in &results {
         out.say(&format!(
             "\n  [{}] {} (score {})",
@@ -68,12 +62,8 @@ pub async fn run(run: &Online<'_>, user: &str, query: &str) -> Result<Exit> {
             r["uri"].as_str().unwrap_or_default(),
             r["score"]
         ));
-        for line in r["text"]
-            .as_str()
-            .unwrap_or_default()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .take(12)
+        for line in
+            r["text"].as_str().unwrap_or_default().lines().filter(|l| !l.trim().is_empty()).take(12)
         {
             out.say(&format!("    {line}"));
         }
@@ -87,11 +77,6 @@ pub async fn run(run: &Online<'_>, user: &str, query: &str) -> Result<Exit> {
             println!("{}", first["text"].as_str().unwrap_or_default());
         }
     }
-    out.event(Event::Retrieval {
-        user: user.to_string(),
-        tier,
-        query: query.to_string(),
-        results,
-    });
+    out.event(Event::Retrieval { user: user.to_string(), tier, query: query.to_string(), results });
     Ok(Exit::Ok)
 }

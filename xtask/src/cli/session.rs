@@ -81,11 +81,7 @@ impl<'a> Ctx<'a> {
     ) -> Result<Ctx<'a>, Exit> {
         check_env(g, out)?;
         let all = home.load(out)?;
-        let index = |s: &Stack| {
-            all.iter()
-                .position(|x| x.name == s.name)
-                .expect("one of all")
-        };
+        let index = |s: &Stack| all.iter().position(|x| x.name == s.name).expect("one of all");
         let mut stacks = model::select(&all, tutorial).map_err(|m| {
             out.error(ErrorKind::UnknownTutorial, &m);
             Exit::Invalid
@@ -114,15 +110,7 @@ impl<'a> Ctx<'a> {
         }
         let selected = stacks.iter().map(|s| index(s)).collect();
         let closure = closure.iter().map(|s| index(s)).collect();
-        Ok(Ctx {
-            g,
-            out,
-            home,
-            command,
-            selected,
-            closure,
-            all,
-        })
+        Ok(Ctx { g, out, home, command, selected, closure, all })
     }
 
     /// The selected stacks.
@@ -137,11 +125,7 @@ impl<'a> Ctx<'a> {
 
     /// What the selection builds on but did not select: read for attributes only.
     pub fn context(&self) -> Vec<&Stack> {
-        self.closure
-            .iter()
-            .filter(|i| !self.selected.contains(i))
-            .map(|&i| &self.all[i])
-            .collect()
+        self.closure.iter().filter(|i| !self.selected.contains(i)).map(|&i| &self.all[i]).collect()
     }
 
     /// "the local cloud" or "AWS", as summaries say.
@@ -201,13 +185,7 @@ impl<'a> Online<'a> {
             backoff: engine::Backoff::default(),
             stop: stop.clone(),
         });
-        Ok(Online {
-            cx,
-            clients,
-            engine,
-            stop,
-            started,
-        })
+        Ok(Online { cx, clients, engine, stop, started })
     }
 
     /// What is deployed of `stacks`, by (stack, logical id).
@@ -233,10 +211,7 @@ impl<'a> Online<'a> {
 
     /// No selected tutorial has an agent: invalid input (exit 2), reported with `hint`.
     pub fn no_agent(&self, hint: &str) -> Exit {
-        self.out.error(
-            ErrorKind::NoAgent,
-            &format!("no selected tutorial has an agent{hint}"),
-        );
+        self.out.error(ErrorKind::NoAgent, &format!("no selected tutorial has an agent{hint}"));
         Exit::Invalid
     }
 
@@ -244,16 +219,10 @@ impl<'a> Online<'a> {
     /// (what the selection builds on is read too, for the attributes that name its resources).
     pub async fn observed(&self) -> Vec<(String, String, String, String, Observed)> {
         let stacks = self.stacks();
-        let everything: Vec<&Stack> = self
-            .context()
-            .into_iter()
-            .chain(stacks.iter().copied())
-            .collect();
+        let everything: Vec<&Stack> =
+            self.context().into_iter().chain(stacks.iter().copied()).collect();
         let found = self.engine.observed_outputs(&everything).await;
-        found
-            .into_iter()
-            .filter(|(stack, ..)| stacks.iter().any(|s| &s.name == stack))
-            .collect()
+        found.into_iter().filter(|(stack, ..)| stacks.iter().any(|s| &s.name == stack)).collect()
     }
 }
 

@@ -40,15 +40,9 @@ pub async fn run(run: &Online<'_>) -> Result<Exit> {
             }
         };
         out.event(Event::Found(event));
-        let name = if name.is_empty() {
-            "(named once its parent exists)".to_string()
-        } else {
-            name
-        };
-        rows.push((
-            [format!("{stack}/{id}"), kind, name, word],
-            state.ok().flatten(),
-        ));
+        let name =
+            if name.is_empty() { "(named once its parent exists)".to_string() } else { name };
+        rows.push(([format!("{stack}/{id}"), kind, name, word], state.ok().flatten()));
     }
     // A table on stdout (so that `status | grep` and `status 2>/dev/null` work), totals last.
     if out.format == Format::Human {
@@ -72,18 +66,12 @@ pub async fn run(run: &Online<'_>) -> Result<Exit> {
             .trim_end()
             .to_string()
         };
-        println!(
-            "{}",
-            line(&["RESOURCE", "KIND", "NAME", "STATE"].map(String::from))
-        );
+        println!("{}", line(&["RESOURCE", "KIND", "NAME", "STATE"].map(String::from)));
         for (cells, outputs) in &rows {
             println!("{}", line(cells));
             if let (true, Some(outputs)) = (out.verbose, outputs) {
                 for (k, v) in outputs.iter() {
-                    let v = v
-                        .as_str()
-                        .map(str::to_string)
-                        .unwrap_or_else(|| v.to_string());
+                    let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
                     println!("    {k}: {v}");
                 }
             }
@@ -91,11 +79,7 @@ pub async fn run(run: &Online<'_>) -> Result<Exit> {
         println!(
             "{} resources: {deployed} deployed, {missing} not deployed, {failed} failed{}",
             rows.len(),
-            if out.verbose {
-                ""
-            } else {
-                " (-v shows their outputs)"
-            }
+            if out.verbose { "" } else { " (-v shows their outputs)" }
         );
     }
     let ok = failed == 0;

@@ -30,11 +30,8 @@ pub async fn run(run: &Online<'_>) -> Result<Exit> {
             Verdict::Fail => "✗",
             Verdict::NotRun => "-",
         };
-        let detail = if c.detail.is_empty() {
-            String::new()
-        } else {
-            format!("\n    {}", c.detail)
-        };
+        let detail =
+            if c.detail.is_empty() { String::new() } else { format!("\n    {}", c.detail) };
         out.say(&format!(
             "{mark} tutorial {} {} {}: {}{detail}",
             c.tutorial,
@@ -48,11 +45,8 @@ pub async fn run(run: &Online<'_>) -> Result<Exit> {
     spin.finish_and_clear();
     let cases = cases?;
     let count = |v: Verdict| cases.iter().filter(|c| c.outcome == v).count();
-    let (passed, failed, not_run) = (
-        count(Verdict::Pass),
-        count(Verdict::Fail),
-        count(Verdict::NotRun),
-    );
+    let (passed, failed, not_run) =
+        (count(Verdict::Pass), count(Verdict::Fail), count(Verdict::NotRun));
     out.say(&format!(
         "{} verify of env `{}` on {}: {passed} passed, {failed} failed, {not_run} not run ({:.1}s)",
         if failed == 0 { "✓" } else { "✗" },

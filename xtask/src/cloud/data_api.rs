@@ -33,10 +33,7 @@ fn sql_error(e: CloudError) -> CloudError {
 }
 
 pub fn text(name: &str, value: &str) -> SqlParameter {
-    SqlParameter::builder()
-        .name(name)
-        .value(Field::StringValue(value.to_string()))
-        .build()
+    SqlParameter::builder().name(name).value(Field::StringValue(value.to_string())).build()
 }
 
 /// The SQLSTATE of a PostgreSQL error as the Data API reports it (`...; SQLState: 42P01`).
@@ -48,10 +45,7 @@ pub fn sqlstate(e: &CloudError) -> Option<&str> {
     else {
         return None;
     };
-    let code = m
-        .rsplit("SQLState: ")
-        .next()
-        .filter(|_| m.contains("SQLState: "))?;
+    let code = m.rsplit("SQLState: ").next().filter(|_| m.contains("SQLState: "))?;
     Some(code.get(..5).unwrap_or(code))
 }
 
@@ -149,24 +143,16 @@ impl Database {
             .await
             .map_err(|e| sql_error(classify(e, NOT_FOUND)))?;
         let tx = out.transaction_id().unwrap_or_default().to_string();
-        clients
-            .open_transactions
-            .lock()
-            .expect("not poisoned")
-            .push((
-                tx.clone(),
-                self.cluster_arn.clone(),
-                self.secret_arn.clone(),
-            ));
+        clients.open_transactions.lock().expect("not poisoned").push((
+            tx.clone(),
+            self.cluster_arn.clone(),
+            self.secret_arn.clone(),
+        ));
         Ok(tx)
     }
 
     fn ended(clients: &Clients, tx: &str) {
-        clients
-            .open_transactions
-            .lock()
-            .expect("not poisoned")
-            .retain(|(t, ..)| t != tx);
+        clients.open_transactions.lock().expect("not poisoned").retain(|(t, ..)| t != tx);
     }
 
     pub async fn commit(&self, clients: &Clients, tx: &str) -> CloudResult<()> {
@@ -253,10 +239,7 @@ pub fn split_statements(sql: &str) -> Vec<String> {
             let rest: String = chars[i..].iter().collect();
             if let Some(end) = rest[1..].find('$') {
                 let tag = &rest[..end + 2];
-                if tag[1..tag.len() - 1]
-                    .chars()
-                    .all(|c| c.is_alphanumeric() || c == '_')
-                {
+                if tag[1..tag.len() - 1].chars().all(|c| c.is_alphanumeric() || c == '_') {
                     if let Some(close) = rest[tag.len()..].find(tag) {
                         let body = &rest[..tag.len() + close + tag.len()];
                         cur.push_str(body);

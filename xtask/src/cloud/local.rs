@@ -39,10 +39,7 @@ impl Paths {
         let venv = std::env::var_os("XTASK_VENV")
             .map(PathBuf::from)
             .unwrap_or_else(|| state_dir.join("venv"));
-        Paths {
-            venv,
-            dir: state_dir.join("local"),
-        }
+        Paths { venv, dir: state_dir.join("local") }
     }
     fn state_file(&self) -> PathBuf {
         self.dir.join("endpoints.json")
@@ -84,11 +81,8 @@ pub fn install(paths: &Paths, progress: &dyn Fn(&str)) -> Result<()> {
          with venv and pip (Debian/Ubuntu: apt-get install python3 python3-venv python3-pip)",
     )?;
     progress("creating the Python venv for the local cloud");
-    run(
-        Command::new(&python).args(["-m", "venv"]).arg(&paths.venv),
-        "python3 -m venv",
-    )
-    .context("hint: install the venv module (Debian/Ubuntu: apt-get install python3-venv)")?;
+    run(Command::new(&python).args(["-m", "venv"]).arg(&paths.venv), "python3 -m venv")
+        .context("hint: install the venv module (Debian/Ubuntu: apt-get install python3-venv)")?;
     let req = paths.venv.join("requirements.txt");
     std::fs::write(&req, REQUIREMENTS)?;
     progress("installing ministack and moto (pinned) into the venv");
@@ -114,9 +108,7 @@ pub fn up(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
         match start(paths, progress) {
             Ok(e) => return Ok(e),
             Err(e) if attempt < 3 => {
-                progress(&format!(
-                    "start-up failed ({e:#}); trying again on other ports"
-                ));
+                progress(&format!("start-up failed ({e:#}); trying again on other ports"));
                 attempt += 1;
             }
             Err(e) => {
@@ -138,11 +130,8 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     progress("starting ministack");
     let ms_state = paths.dir.join("ministack-state");
     std::fs::create_dir_all(&ms_state)?;
-    let (ms_port, ms_pid) = launch(
-        paths,
-        "ministack",
-        ("ministack_launcher.py", MINISTACK_LAUNCHER),
-        |c, port| {
+    let (ms_port, ms_pid) =
+        launch(paths, "ministack", ("ministack_launcher.py", MINISTACK_LAUNCHER), |c, port| {
             c.env("BIND_HOST", "127.0.0.1")
                 .env("GATEWAY_PORT", port.to_string())
                 .env("STATE_DIR", &ms_state)
@@ -152,20 +141,14 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
                 // every interface) and may open an SFTP one: nothing here uses them.
                 .env("IOT_MTLS_ENABLED", "0")
                 .env("SFTP_ENABLED", "0");
-        },
-    )?;
+        })?;
     let ministack = format!("http://127.0.0.1:{ms_port}");
 
     progress("starting moto (S3 Vectors)");
-    let (moto_port, moto_pid) = launch(
-        paths,
-        "moto",
-        ("moto_launcher.py", MOTO_LAUNCHER),
-        |c, port| {
-            c.args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .env("MOTO_ACCOUNT_ID", ACCOUNT);
-        },
-    )?;
+    let (moto_port, moto_pid) =
+        launch(paths, "moto", ("moto_launcher.py", MOTO_LAUNCHER), |c, port| {
+            c.args(["-H", "127.0.0.1", "-p", &port.to_string()]).env("MOTO_ACCOUNT_ID", ACCOUNT);
+        })?;
 
     progress("starting the local RDS Data API");
     let clusters = paths.dir.join("clusters");
@@ -183,17 +166,13 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
 
     progress("starting the local AgentCore Runtime host");
     std::fs::write(paths.dir.join("agent_tokens.py"), AGENT_TOKENS)?;
-    let (host_port, host_pid) = launch(
-        paths,
-        "runtime-host",
-        ("runtime_host.py", RUNTIME_HOST),
-        |c, port| {
+    let (host_port, host_pid) =
+        launch(paths, "runtime-host", ("runtime_host.py", RUNTIME_HOST), |c, port| {
             c.env("MINISTACK_URL", &ministack)
                 .env("DATA_API_URL", format!("http://127.0.0.1:{api_port}"))
                 .env("RUNTIME_HOST_PORT", port.to_string())
                 .env("RUNTIMES_DIR", paths.dir.join("runtimes"));
-        },
-    )?;
+        })?;
 
     let e = Endpoints {
         ministack,
@@ -215,14 +194,9 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
 pub fn running(paths: &Paths) -> Option<Endpoints> {
     let e: Endpoints =
         serde_json::from_str(&std::fs::read_to_string(paths.state_file()).ok()?).ok()?;
-    let alive = [
-        e.ministack_pid,
-        e.moto_pid,
-        e.data_api_pid,
-        e.runtime_host_pid,
-    ]
-    .iter()
-    .all(|p| pid_alive(*p));
+    let alive = [e.ministack_pid, e.moto_pid, e.data_api_pid, e.runtime_host_pid]
+        .iter()
+        .all(|p| pid_alive(*p));
     (alive && health(&e).iter().all(|(_, ok)| *ok)).then_some(e)
 }
 
@@ -249,11 +223,7 @@ fn wait_healthy(e: &Endpoints, logs: &Path) -> Result<()> {
                 (e.data_api_pid, "data-api", &e.data_api),
                 (e.runtime_host_pid, "runtime-host", &e.runtime_host),
             ] {
-                let port = url
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| p.parse().ok())
-                    .unwrap_or(0);
+                let port = url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
                 if !owns_listener(pid, port) {
                     bail!("{url} answers, but not from our {name} (pid {pid}): another process took the port");
                 }
@@ -293,9 +263,8 @@ pub fn down(paths: &Paths) -> Result<bool> {
     // PostgreSQL servers of its clusters on the way out).
     for name in ["runtime-host", "data-api", "ministack", "moto"] {
         let pid_file = paths.dir.join(format!("{name}.pid"));
-        if let Some(pid) = std::fs::read_to_string(&pid_file)
-            .ok()
-            .and_then(|s| s.trim().parse::<u32>().ok())
+        if let Some(pid) =
+            std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse::<u32>().ok())
         {
             stopped |= stop_pid(pid);
         }
@@ -304,10 +273,7 @@ pub fn down(paths: &Paths) -> Result<bool> {
     // Servers left behind by a Data API that was killed outright.
     let clusters = paths.dir.join("clusters");
     if let (Ok(entries), Ok(pg)) = (std::fs::read_dir(&clusters), Postgres::find()) {
-        for dir in entries
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.join("postmaster.pid").exists())
+        for dir in entries.flatten().map(|e| e.path()).filter(|p| p.join("postmaster.pid").exists())
         {
             pg.stop(&dir);
             stopped = true;
@@ -359,19 +325,13 @@ fn stop_pid(pid: u32) -> bool {
     if !pid_alive(pid) {
         return false;
     }
-    let _ = Command::new("kill")
-        .arg("-TERM")
-        .arg(pid.to_string())
-        .status();
+    let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
     let start = Instant::now();
     while pid_alive(pid) && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(100));
     }
     if pid_alive(pid) {
-        let _ = Command::new("kill")
-            .arg("-KILL")
-            .arg(pid.to_string())
-            .status();
+        let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
     }
     // Reap it if it was our child (it is not, after the command that started it exited).
     true
@@ -380,11 +340,7 @@ fn stop_pid(pid: u32) -> bool {
 pub fn pid_alive(pid: u32) -> bool {
     // A zombie still has a /proc entry; its state letter is Z.
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            s.rsplit(')')
-                .next()
-                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
-        })
+        .map(|s| s.rsplit(')').next().is_some_and(|rest| !rest.trim_start().starts_with('Z')))
         .unwrap_or(false)
 }
 
@@ -411,10 +367,7 @@ fn owns_listener(pid: u32, port: u16) -> bool {
             let f: Vec<&str> = line.split_whitespace().collect();
             f.len() > 9
                 && f[3] == "0A"
-                && f[1]
-                    .rsplit(':')
-                    .next()
-                    .and_then(|p| u16::from_str_radix(p, 16).ok())
+                && f[1].rsplit(':').next().and_then(|p| u16::from_str_radix(p, 16).ok())
                     == Some(port)
                 && sockets.contains(&format!("socket:[{}]", f[9]))
         })
@@ -439,11 +392,8 @@ fn http_ok(base: &str, path: &str) -> bool {
 }
 
 fn which(name: &str) -> Option<PathBuf> {
-    std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths)
-            .map(|p| p.join(name))
-            .find(|p| p.is_file())
-    })
+    std::env::var_os("PATH")
+        .and_then(|paths| std::env::split_paths(&paths).map(|p| p.join(name)).find(|p| p.is_file()))
 }
 
 fn run(cmd: &mut Command, what: &str) -> Result<()> {
@@ -505,37 +455,20 @@ impl Postgres {
             );
         };
         if !is_root() {
-            return Ok(Postgres {
-                bin,
-                wrap: vec![],
-                owner: None,
-            });
+            return Ok(Postgres { bin, wrap: vec![], owner: None });
         }
         let quiet = |c: &mut Command| {
-            c.stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
+            c.stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success())
         };
         if quiet(Command::new(UNSHARE[0]).args(&UNSHARE[1..]).arg("true")) {
             let wrap = UNSHARE.iter().map(|s| s.to_string()).collect();
-            return Ok(Postgres {
-                bin,
-                wrap,
-                owner: None,
-            });
+            return Ok(Postgres { bin, wrap, owner: None });
         }
         if !quiet(Command::new("id").arg("postgres")) {
             bail!("running as root, and PostgreSQL will not run as root: user namespaces (unshare --user) are not allowed here and there is no `postgres` user to run it as\n  hint: useradd --system postgres");
         }
-        let wrap = ["runuser", "-u", "postgres", "--"]
-            .map(String::from)
-            .to_vec();
-        Ok(Postgres {
-            bin,
-            wrap,
-            owner: Some("postgres".into()),
-        })
+        let wrap = ["runuser", "-u", "postgres", "--"].map(String::from).to_vec();
+        Ok(Postgres { bin, wrap, owner: Some("postgres".into()) })
     }
 
     fn command(&self, tool: &str) -> Command {
@@ -553,10 +486,7 @@ impl Postgres {
     fn prepare(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir)?;
         if let Some(user) = &self.owner {
-            run(
-                Command::new("chown").arg(format!("{user}:{user}")).arg(dir),
-                "chown",
-            )?;
+            run(Command::new("chown").arg(format!("{user}:{user}")).arg(dir), "chown")?;
             let reachable = Command::new("runuser")
                 .args(["-u", user, "--", "test", "-w"])
                 .arg(dir)

@@ -41,25 +41,16 @@ pub struct CallCounter {
 impl CallCounter {
     pub fn is_read(operation: &str) -> bool {
         let op = operation.strip_prefix("Admin").unwrap_or(operation);
-        ["Get", "List", "Describe", "Head", "Retrieve"]
-            .iter()
-            .any(|p| op.starts_with(p))
+        ["Get", "List", "Describe", "Head", "Retrieve"].iter().any(|p| op.starts_with(p))
     }
 
     pub fn count(&self, operation: &str) {
-        let counter = if Self::is_read(operation) {
-            &self.read
-        } else {
-            &self.mutating
-        };
+        let counter = if Self::is_read(operation) { &self.read } else { &self.mutating };
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> (u64, u64) {
-        (
-            self.read.load(Ordering::Relaxed),
-            self.mutating.load(Ordering::Relaxed),
-        )
+        (self.read.load(Ordering::Relaxed), self.mutating.load(Ordering::Relaxed))
     }
 }
 
@@ -86,9 +77,7 @@ impl Intercept for CountingInterceptor {
                 .filter(|i| i.transaction_id().is_none())
                 .and_then(|i| i.sql())
                 .is_some_and(|sql| {
-                    sql.trim_start()
-                        .get(..6)
-                        .is_some_and(|w| w.eq_ignore_ascii_case("select"))
+                    sql.trim_start().get(..6).is_some_and(|w| w.eq_ignore_ascii_case("select"))
                 });
             if select {
                 self.0.read.fetch_add(1, Ordering::Relaxed);
@@ -132,13 +121,10 @@ impl Intercept for CountingInterceptor {
             })
             .map(|(k, v)| (k.to_ascii_lowercase(), serde_json::Value::from(v)))
             .collect();
-        let body = request
-            .body()
-            .bytes()
-            .map(|b| match std::str::from_utf8(b) {
-                Ok(text) => serde_json::json!({"text": text}),
-                Err(_) => serde_json::json!({"bytes": b.len()}),
-            });
+        let body = request.body().bytes().map(|b| match std::str::from_utf8(b) {
+            Ok(text) => serde_json::json!({"text": text}),
+            Err(_) => serde_json::json!({"bytes": b.len()}),
+        });
         let meta = cfg.load::<Metadata>();
         let line = serde_json::json!({
             "service": meta.map(|m| m.service()),
@@ -151,10 +137,7 @@ impl Intercept for CountingInterceptor {
         static FILE: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _one_at_a_time = FILE.lock().expect("not poisoned");
         use std::io::Write;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)?;
+        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
         writeln!(file, "{line}")?;
         Ok(())
     }
@@ -252,9 +235,7 @@ impl Clients {
         let counting = CountingInterceptor(calls.clone());
         let lock_calls = Arc::new(CallCounter::default());
         let sts = aws_sdk_sts::Client::from_conf(
-            aws_sdk_sts::config::Builder::from(sdk)
-                .interceptor(counting.clone())
-                .build(),
+            aws_sdk_sts::config::Builder::from(sdk).interceptor(counting.clone()).build(),
         );
         let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
         let sts_endpoint = sdk
@@ -323,14 +304,10 @@ impl Clients {
                     .build(),
             ),
             ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(sdk)
-                    .interceptor(counting.clone())
-                    .build(),
+                aws_sdk_ec2::config::Builder::from(sdk).interceptor(counting.clone()).build(),
             ),
             rds: aws_sdk_rds::Client::from_conf(
-                aws_sdk_rds::config::Builder::from(sdk)
-                    .interceptor(counting.clone())
-                    .build(),
+                aws_sdk_rds::config::Builder::from(sdk).interceptor(counting.clone()).build(),
             ),
             tagging: aws_sdk_resourcegroupstagging::Client::from_conf(
                 aws_sdk_resourcegroupstagging::config::Builder::from(sdk)
@@ -338,9 +315,7 @@ impl Clients {
                     .build(),
             ),
             iam: aws_sdk_iam::Client::from_conf(
-                aws_sdk_iam::config::Builder::from(sdk)
-                    .interceptor(counting.clone())
-                    .build(),
+                aws_sdk_iam::config::Builder::from(sdk).interceptor(counting.clone()).build(),
             ),
             s3vectors: {
                 let mut b =
@@ -356,9 +331,7 @@ impl Clients {
                     .build(),
             ),
             bedrock: aws_sdk_bedrock::Client::from_conf(
-                aws_sdk_bedrock::config::Builder::from(sdk)
-                    .interceptor(counting.clone())
-                    .build(),
+                aws_sdk_bedrock::config::Builder::from(sdk).interceptor(counting.clone()).build(),
             ),
             inference_profiles: Default::default(),
             agentcore: aws_sdk_bedrockagentcorecontrol::Client::from_conf(
@@ -477,10 +450,7 @@ where
             } else if RETRYABLE_CODES.contains(&code) {
                 CloudError::Retryable(text)
             } else {
-                CloudError::Service {
-                    code: code.to_string(),
-                    message: text,
-                }
+                CloudError::Service { code: code.to_string(), message: text }
             }
         }
         SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {

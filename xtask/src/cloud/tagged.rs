@@ -29,18 +29,11 @@ pub struct Dated {
 pub async fn every_environment(clients: &Clients, env: Option<&str>) -> anyhow::Result<Vec<Dated>> {
     let mut out: Vec<Dated> = Vec::new();
     let mut call = clients.tagging.get_resources().tag_filters(
-        TagFilter::builder()
-            .key(format!("{TAG_PREFIX}project"))
-            .values(PROJECT)
-            .build(),
+        TagFilter::builder().key(format!("{TAG_PREFIX}project")).values(PROJECT).build(),
     );
     if let Some(env) = env {
-        call = call.tag_filters(
-            TagFilter::builder()
-                .key(format!("{TAG_PREFIX}env"))
-                .values(env)
-                .build(),
-        );
+        call = call
+            .tag_filters(TagFilter::builder().key(format!("{TAG_PREFIX}env")).values(env).build());
     }
     let mut pages = call.into_paginator().send();
     while let Some(page) = pages.next().await {
@@ -72,18 +65,11 @@ pub async fn every_environment(clients: &Clients, env: Option<&str>) -> anyhow::
     while let Some(role) = roles.next().await {
         let role = role.map_err(|e| listing("IAM roles", describe_sdk_error(&e)))?;
         if role.role_name().starts_with(&prefix) {
-            let tags = clients
-                .iam
-                .list_role_tags()
-                .role_name(role.role_name())
-                .send()
-                .await;
+            let tags = clients.iam.list_role_tags().role_name(role.role_name()).send().await;
             let tags = match tags {
-                Ok(t) => t
-                    .tags()
-                    .iter()
-                    .map(|t| (t.key().to_string(), t.value().to_string()))
-                    .collect(),
+                Ok(t) => {
+                    t.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
+                }
                 Err(e) if e.code() == Some("NoSuchEntity") => continue,
                 Err(e) => return Err(listing("IAM role tags", describe_sdk_error(&e))),
             };
@@ -128,13 +114,7 @@ pub async fn every_environment(clients: &Clients, env: Option<&str>) -> anyhow::
             .map_err(|e| listing("S3 Vectors buckets", describe_sdk_error(&e)))?;
         for bucket in page.vector_buckets() {
             let arn = bucket.vector_bucket_arn();
-            match clients
-                .s3vectors
-                .list_tags_for_resource()
-                .resource_arn(arn)
-                .send()
-                .await
-            {
+            match clients.s3vectors.list_tags_for_resource().resource_arn(arn).send().await {
                 Ok(t) => keep(arn, t.tags().clone().into_iter().collect()),
                 Err(e) if e.code() == Some("NotFoundException") => {}
                 Err(e) => return Err(listing("S3 Vectors bucket tags", describe_sdk_error(&e))),
@@ -145,35 +125,18 @@ pub async fn every_environment(clients: &Clients, env: Option<&str>) -> anyhow::
             break;
         }
     }
-    let mut kbs = clients
-        .bedrockagent
-        .list_knowledge_bases()
-        .into_paginator()
-        .send();
+    let mut kbs = clients.bedrockagent.list_knowledge_bases().into_paginator().send();
     while let Some(page) = kbs.next().await {
         let page = page.map_err(|e| listing("Knowledge Bases", describe_sdk_error(&e)))?;
-        for kb in page
-            .knowledge_base_summaries()
-            .iter()
-            .filter(|k| k.name().starts_with(&prefix))
-        {
+        for kb in page.knowledge_base_summaries().iter().filter(|k| k.name().starts_with(&prefix)) {
             let arn = format!(
                 "arn:aws:bedrock:{}:{}:knowledge-base/{}",
                 clients.region,
                 clients.account,
                 kb.knowledge_base_id()
             );
-            match clients
-                .bedrockagent
-                .list_tags_for_resource()
-                .resource_arn(&arn)
-                .send()
-                .await
-            {
-                Ok(t) => keep(
-                    &arn,
-                    t.tags().cloned().unwrap_or_default().into_iter().collect(),
-                ),
+            match clients.bedrockagent.list_tags_for_resource().resource_arn(&arn).send().await {
+                Ok(t) => keep(&arn, t.tags().cloned().unwrap_or_default().into_iter().collect()),
                 Err(e) if e.code() == Some("ResourceNotFoundException") => {}
                 Err(e) => return Err(listing("Knowledge Base tags", describe_sdk_error(&e))),
             }
@@ -181,11 +144,7 @@ pub async fn every_environment(clients: &Clients, env: Option<&str>) -> anyhow::
     }
     // Runtime names allow no `-`: ours start agentcore_mt_.
     let underscored = prefix.replace('-', "_");
-    let mut runtimes = clients
-        .agentcore
-        .list_agent_runtimes()
-        .into_paginator()
-        .send();
+    let mut runtimes = clients.agentcore.list_agent_runtimes().into_paginator().send();
     while let Some(page) = runtimes.next().await {
         let page = page.map_err(|e| listing("AgentCore runtimes", describe_sdk_error(&e)))?;
         for r in page
@@ -194,17 +153,8 @@ pub async fn every_environment(clients: &Clients, env: Option<&str>) -> anyhow::
             .filter(|r| r.agent_runtime_name().starts_with(&underscored))
         {
             let arn = r.agent_runtime_arn();
-            match clients
-                .agentcore
-                .list_tags_for_resource()
-                .resource_arn(arn)
-                .send()
-                .await
-            {
-                Ok(t) => keep(
-                    arn,
-                    t.tags().cloned().unwrap_or_default().into_iter().collect(),
-                ),
+            match clients.agentcore.list_tags_for_resource().resource_arn(arn).send().await {
+                Ok(t) => keep(arn, t.tags().cloned().unwrap_or_default().into_iter().collect()),
                 Err(e) if e.code() == Some("ResourceNotFoundException") => {}
                 Err(e) => return Err(listing("AgentCore runtime tags", describe_sdk_error(&e))),
             }
@@ -215,9 +165,8 @@ pub async fn every_environment(clients: &Clients, env: Option<&str>) -> anyhow::
 }
 
 fn dated<'a>(arn: &str, tags: impl Iterator<Item = (&'a str, &'a str)>) -> Option<Dated> {
-    let tags: std::collections::BTreeMap<&str, &str> = tags
-        .filter_map(|(k, v)| Some((k.strip_prefix(TAG_PREFIX)?, v)))
-        .collect();
+    let tags: std::collections::BTreeMap<&str, &str> =
+        tags.filter_map(|(k, v)| Some((k.strip_prefix(TAG_PREFIX)?, v))).collect();
     if tags.get("project") != Some(&PROJECT) {
         return None;
     }

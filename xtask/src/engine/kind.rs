@@ -128,11 +128,7 @@ pub trait ResourceKind: Send + Sync {
 
     /// The fields that differ. The default compares each property the stack sets.
     fn diff(&self, target: &Target, observed: &Observed) -> Vec<FieldChange> {
-        diff_properties(
-            &target.properties,
-            &observed.properties,
-            self.immutable_fields(),
-        )
+        diff_properties(&target.properties, &observed.properties, self.immutable_fields())
     }
 
     /// Attributes known from the desired state alone, before deploy (a content digest): a
@@ -194,11 +190,9 @@ fn normalized(v: &Value) -> Value {
             items.sort_by_key(|a| a.to_string());
             Value::Array(items)
         }
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), normalized(v)))
-                .collect(),
-        ),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), normalized(v))).collect())
+        }
         other => other.clone(),
     }
 }
@@ -217,19 +211,13 @@ mod tests {
         assert!(
             matches!(busy().retry_on(&["ConflictException"]), CloudError::Retryable(m) if m.contains("UPDATING"))
         );
-        assert!(matches!(
-            busy().retry_on(&["DependencyViolation"]),
-            CloudError::Service { .. }
-        ));
+        assert!(matches!(busy().retry_on(&["DependencyViolation"]), CloudError::Service { .. }));
         // The code decides, never the text: a message that merely mentions a code is not it.
         let other = CloudError::Service {
             code: "ValidationException".into(),
             message: "ValidationException: not a ConflictException".into(),
         };
-        assert!(matches!(
-            other.retry_on(&["ConflictException"]),
-            CloudError::Service { .. }
-        ));
+        assert!(matches!(other.retry_on(&["ConflictException"]), CloudError::Service { .. }));
     }
 
     #[test]

@@ -170,17 +170,9 @@ fn units(stacks: &[&Stack]) -> Vec<Unit> {
         let order =
             model::graph::topo_order(&s.resources).expect("stacks are validated before use");
         for id in order {
-            let res = s
-                .resources
-                .iter()
-                .find(|r| r.id == id)
-                .cloned()
-                .expect("id from the same stack");
-            out.push(Unit {
-                stack: s.name.clone(),
-                tutorial: s.tutorial,
-                res,
-            });
+            let res =
+                s.resources.iter().find(|r| r.id == id).cloned().expect("id from the same stack");
+            out.push(Unit { stack: s.name.clone(), tutorial: s.tutorial, res });
         }
     }
     out
@@ -189,10 +181,7 @@ fn units(stacks: &[&Stack]) -> Vec<Unit> {
 impl Engine {
     fn kind(&self, unit: &Unit) -> Result<Arc<dyn ResourceKind>, String> {
         self.kinds.get(unit.res.kind.kind).cloned().ok_or_else(|| {
-            format!(
-                "no implementation for kind {} on this target",
-                unit.res.kind.kind
-            )
+            format!("no implementation for kind {} on this target", unit.res.kind.kind)
         })
     }
 
@@ -277,10 +266,9 @@ impl Engine {
             };
             let target = self.target(unit, props);
             let observed = match self.kind(unit) {
-                Ok(kind) => self
-                    .observe(kind.as_ref(), unit, &target)
-                    .await
-                    .map_err(|e| e.to_string()),
+                Ok(kind) => {
+                    self.observe(kind.as_ref(), unit, &target).await.map_err(|e| e.to_string())
+                }
                 Err(e) => Err(e),
             };
             if let Ok(Some(o)) = &observed {
@@ -298,13 +286,7 @@ impl Engine {
     pub async fn observed_outputs(
         &self,
         stacks: &[&Stack],
-    ) -> Vec<(
-        String,
-        String,
-        String,
-        String,
-        Result<Option<Outputs>, String>,
-    )> {
+    ) -> Vec<(String, String, String, String, Result<Option<Outputs>, String>)> {
         let units = units(stacks);
         let observed = self.observe_all(&units).await;
         units
@@ -313,13 +295,7 @@ impl Engine {
             .map(|(u, (target, found))| {
                 let name = target.map(|t| t.physical_name).unwrap_or_default();
                 let state = found.map(|o| o.filter(|o| o.owned).map(|o| o.outputs));
-                (
-                    u.stack.clone(),
-                    u.res.id.clone(),
-                    u.res.kind.kind.to_string(),
-                    name,
-                    state,
-                )
+                (u.stack.clone(), u.res.id.clone(), u.res.kind.kind.to_string(), name, state)
             })
             .collect()
     }
@@ -360,11 +336,8 @@ impl Engine {
                     continue;
                 }
             };
-            let parent_made_anew = unit
-                .res
-                .dependencies()
-                .iter()
-                .any(|d| made_anew.contains(&key(&unit.stack, d)));
+            let parent_made_anew =
+                unit.res.dependencies().iter().any(|d| made_anew.contains(&key(&unit.stack, d)));
             // Observed under the name it has now: with unknown values, the desired target
             // cannot be looked up (it would send the placeholder), the current one can.
             let lookup = if unknown.get() {
@@ -450,11 +423,7 @@ impl Engine {
                         .iter()
                         .find(|u| u.stack == r.stack_or(&unit.stack) && u.res.id == r.resource)
                         .expect("the stacks a stack builds on are deployed with it");
-                    let needs_ready = dep
-                        .res
-                        .kind
-                        .ready_attributes
-                        .contains(&r.attribute.as_str());
+                    let needs_ready = dep.res.kind.ready_attributes.contains(&r.attribute.as_str());
                     (r.clone(), needs_ready, receivers[&dep.key()].clone())
                 })
                 .collect();
@@ -579,12 +548,8 @@ impl Engine {
                 return outcome;
             }
         };
-        self.reporter
-            .started(&unit.stack, &unit.res.id, unit.res.kind.kind, "observing");
-        match self
-            .converge(kind.as_ref(), unit, &target, &mut outcome, tx)
-            .await
-        {
+        self.reporter.started(&unit.stack, &unit.res.id, unit.res.kind.kind, "observing");
+        match self.converge(kind.as_ref(), unit, &target, &mut outcome, tx).await {
             Ok(()) => {}
             Err(e) => outcome.error = Some(e.to_string()),
         }
@@ -613,8 +578,7 @@ impl Engine {
                     obs.outputs
                 } else if changes.iter().any(|c| c.replaces) {
                     outcome.action = Action::Replace;
-                    self.reporter
-                        .started(stack, id, unit.res.kind.kind, "replacing");
+                    self.reporter.started(stack, id, unit.res.kind.kind, "replacing");
                     match retry::retry(self.backoff, deadline, note, || kind.delete(target, &obs))
                         .await
                     {
@@ -625,8 +589,7 @@ impl Engine {
                     self.create(kind, unit, target, deadline).await?
                 } else {
                     outcome.action = Action::Update;
-                    self.reporter
-                        .started(stack, id, unit.res.kind.kind, "updating");
+                    self.reporter.started(stack, id, unit.res.kind.kind, "updating");
                     retry::retry(self.backoff, deadline, note, || {
                         kind.update(target, &obs, &changes)
                     })
@@ -635,15 +598,12 @@ impl Engine {
             }
             None => {
                 outcome.action = Action::Create;
-                self.reporter
-                    .started(stack, id, unit.res.kind.kind, "creating");
+                self.reporter.started(stack, id, unit.res.kind.kind, "creating");
                 self.create(kind, unit, target, deadline).await?
             }
         };
         tx.send_replace(Phase::Known(outputs.clone()));
-        let ready = self
-            .wait_ready(kind, unit, target, outputs, deadline)
-            .await?;
+        let ready = self.wait_ready(kind, unit, target, outputs, deadline).await?;
         outcome.outputs = Some(ready.clone());
         tx.send_replace(Phase::Ready(ready));
         Ok(())
@@ -697,10 +657,8 @@ impl Engine {
         let note = |why: &str| self.reporter.retrying(&unit.stack, &unit.res.id, why);
         let mut attempt = 0;
         loop {
-            match retry::retry(self.backoff, deadline, note, || {
-                kind.poll_ready(target, &outputs)
-            })
-            .await?
+            match retry::retry(self.backoff, deadline, note, || kind.poll_ready(target, &outputs))
+                .await?
             {
                 Progress::Done(o) => return Ok(o),
                 Progress::Pending(state) => {
@@ -737,8 +695,7 @@ impl Engine {
             match self.observe(kind, unit, target).await? {
                 None => return Ok(()),
                 Some(_) => {
-                    self.reporter
-                        .progress(&unit.stack, &unit.res.id, "deleting");
+                    self.reporter.progress(&unit.stack, &unit.res.id, "deleting");
                     let pause = self.backoff.delay(attempt);
                     if Instant::now() + pause > deadline {
                         return Err(CloudError::Fatal("still there after the deadline".into()));
@@ -806,10 +763,7 @@ impl Engine {
         found: Result<Option<Observed>, String>,
         dependents: Vec<(String, watch::Receiver<Option<bool>>)>,
     ) -> Outcome {
-        let name = target
-            .as_ref()
-            .map(|t| t.physical_name.clone())
-            .unwrap_or_default();
+        let name = target.as_ref().map(|t| t.physical_name.clone()).unwrap_or_default();
         let mut outcome = self.outcome(unit, &name, Action::Noop);
         let (target, obs) = match (target, found) {
             (_, Err(e)) => {
@@ -852,10 +806,7 @@ impl Engine {
         // are gone: they may need its attributes to be found again if this destroy stops.
         if unit.res.kind.cascades {
             outcome.action = Action::Delete;
-            outcome.note = Some(format!(
-                "deleted with {}",
-                unit.res.dependencies().join(", ")
-            ));
+            outcome.note = Some(format!("deleted with {}", unit.res.dependencies().join(", ")));
             return outcome;
         }
         outcome.action = Action::Delete;
@@ -866,8 +817,7 @@ impl Engine {
                 return outcome;
             }
         };
-        self.reporter
-            .started(&unit.stack, &unit.res.id, unit.res.kind.kind, "deleting");
+        self.reporter.started(&unit.stack, &unit.res.id, unit.res.kind.kind, "deleting");
         let deadline = Self::deadline(unit);
         let note = |why: &str| self.reporter.retrying(&unit.stack, &unit.res.id, why);
         let result =
@@ -913,18 +863,11 @@ fn blank_outcome() -> Outcome {
 
 /// Counts of outcomes per action (failed ones separately).
 pub fn count_actions(outcomes: &[Outcome]) -> BTreeMap<&'static str, usize> {
-    let mut counts: BTreeMap<&'static str, usize> = [
-        "create",
-        "update",
-        "replace",
-        "delete",
-        "noop",
-        "failed",
-        "interrupted",
-    ]
-    .into_iter()
-    .map(|a| (a, 0))
-    .collect();
+    let mut counts: BTreeMap<&'static str, usize> =
+        ["create", "update", "replace", "delete", "noop", "failed", "interrupted"]
+            .into_iter()
+            .map(|a| (a, 0))
+            .collect();
     for o in outcomes {
         let k = match &o.error {
             None => o.action.as_str(),

@@ -17,10 +17,7 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff {
-            initial: Duration::from_millis(200),
-            max: Duration::from_secs(10),
-        }
+        Backoff { initial: Duration::from_millis(200), max: Duration::from_secs(10) }
     }
 }
 
@@ -45,11 +42,7 @@ pub struct Budget {
 
 impl Budget {
     pub fn new(deadline: Instant) -> Budget {
-        Budget {
-            deadline,
-            first_bounded: None,
-            attempts: 0,
-        }
+        Budget { deadline, first_bounded: None, attempts: 0 }
     }
 
     /// For a retryable `error`: the pause before the next attempt and why; any other error, or
@@ -109,10 +102,7 @@ mod tests {
 
     #[test]
     fn delays_grow_and_are_capped() {
-        let b = Backoff {
-            initial: Duration::from_millis(100),
-            max: Duration::from_secs(2),
-        };
+        let b = Backoff { initial: Duration::from_millis(100), max: Duration::from_secs(2) };
         for attempt in 0..30 {
             let d = b.delay(attempt);
             let ceiling = (b.initial * 2u32.pow(attempt.min(16))).min(b.max);
@@ -160,12 +150,7 @@ mod tests {
             Backoff::default(),
             start + Duration::from_secs(900),
             |_| {},
-            || async {
-                Err(CloudError::RetryableFor(
-                    "role".into(),
-                    Duration::from_secs(60),
-                ))
-            },
+            || async { Err(CloudError::RetryableFor("role".into(), Duration::from_secs(60))) },
         )
         .await;
         assert!(matches!(got, Err(CloudError::Fatal(m)) if m.contains("gave up")));

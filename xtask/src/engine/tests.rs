@@ -31,11 +31,7 @@ fn all_ok(outcomes: &[Outcome]) -> bool {
 fn failures(outcomes: &[Outcome]) -> Vec<String> {
     outcomes
         .iter()
-        .filter_map(|o| {
-            o.error
-                .as_ref()
-                .map(|e| format!("{}/{}: {e}", o.stack, o.id))
-        })
+        .filter_map(|o| o.error.as_ref().map(|e| format!("{}/{}: {e}", o.stack, o.id)))
         .collect()
 }
 
@@ -48,22 +44,12 @@ async fn deploy_is_idempotent_and_destroy_leaves_nothing() {
     let first = e.deploy(&selected).await;
     assert!(all_ok(&first), "{:?}", failures(&first));
     let created = count_actions(&first)["create"];
-    assert_eq!(
-        created,
-        selected.iter().map(|s| s.resources.len()).sum::<usize>()
-    );
+    assert_eq!(created, selected.iter().map(|s| s.resources.len()).sum::<usize>());
 
     let (_, before) = cloud.calls();
     let second = e.deploy(&selected).await;
-    assert!(
-        second.iter().all(|o| o.action == Action::Noop),
-        "{second:?}"
-    );
-    assert_eq!(
-        cloud.calls().1,
-        before,
-        "a converged re-deploy made mutating calls"
-    );
+    assert!(second.iter().all(|o| o.action == Action::Noop), "{second:?}");
+    assert_eq!(cloud.calls().1, before, "a converged re-deploy made mutating calls");
 
     let plan = e.plan(&selected).await;
     assert!(plan.iter().all(|o| o.action == Action::Noop && o.ok()));
@@ -94,29 +80,19 @@ async fn converges_after_a_crash_at_every_mutating_call() {
         let e = engine(&cloud, "dev");
         cloud.crash_after(Some(k));
         let crashed = e.deploy(&selected).await;
-        assert!(
-            !all_ok(&crashed),
-            "k={k}: the injected crash went unnoticed"
-        );
+        assert!(!all_ok(&crashed), "k={k}: the injected crash went unnoticed");
 
         cloud.crash_after(None);
         let resumed = e.deploy(&selected).await;
         assert!(all_ok(&resumed), "k={k}: {:?}", failures(&resumed));
         let (_, before) = cloud.calls();
         let settled = e.deploy(&selected).await;
-        assert!(
-            settled.iter().all(|o| o.action == Action::Noop),
-            "k={k}: not converged"
-        );
+        assert!(settled.iter().all(|o| o.action == Action::Noop), "k={k}: not converged");
         assert_eq!(cloud.calls().1, before, "k={k}");
 
         let gone = e.destroy(&selected, &[]).await;
         assert!(all_ok(&gone), "k={k}: {:?}", failures(&gone));
-        assert!(
-            cloud.inventory().is_empty(),
-            "k={k}: left {:?}",
-            cloud.inventory()
-        );
+        assert!(cloud.inventory().is_empty(), "k={k}: left {:?}", cloud.inventory());
     }
 }
 
@@ -137,11 +113,7 @@ async fn destroy_resumes_after_a_crash_at_every_mutating_call() {
         cloud.crash_after(None);
         let gone = e.destroy(&selected, &[]).await;
         assert!(all_ok(&gone), "k={k}: {:?}", failures(&gone));
-        assert!(
-            cloud.inventory().is_empty(),
-            "k={k}: left {:?}",
-            cloud.inventory()
-        );
+        assert!(cloud.inventory().is_empty(), "k={k}: left {:?}", cloud.inventory());
     }
 }
 
@@ -156,10 +128,7 @@ async fn survives_random_throttling() {
         let up = e.deploy(&selected).await;
         assert!(all_ok(&up), "seed {seed}: {:?}", failures(&up));
         let again = e.deploy(&selected).await;
-        assert!(
-            again.iter().all(|o| o.action == Action::Noop && o.ok()),
-            "seed {seed}"
-        );
+        assert!(again.iter().all(|o| o.action == Action::Noop && o.ok()), "seed {seed}");
         let gone = e.destroy(&selected, &[]).await;
         assert!(all_ok(&gone), "seed {seed}: {:?}", failures(&gone));
         assert!(cloud.inventory().is_empty());
@@ -182,35 +151,20 @@ async fn a_resource_with_our_name_but_not_our_tags_is_never_touched() {
     let t1: Vec<&Stack> = stacks.iter().filter(|s| s.tutorial == 1).collect();
     let cloud = FakeCloud::new();
     let name = "agentcore-mt-dev-t1-documents-000000000000";
-    let theirs: kind::Tags = [("owner".to_string(), "someone-else".to_string())]
-        .into_iter()
-        .collect();
+    let theirs: kind::Tags =
+        [("owner".to_string(), "someone-else".to_string())].into_iter().collect();
     cloud.insert("s3.bucket", name, theirs.clone());
     let e = engine(&cloud, "dev");
 
     let up = e.deploy(&t1).await;
-    let bucket = up
-        .iter()
-        .find(|o| o.id == "documents")
-        .expect("documents outcome");
-    let err = bucket
-        .error
-        .as_deref()
-        .expect("deploy must refuse the foreign bucket");
-    assert!(
-        err.contains("not carry this environment's ownership tags"),
-        "{err}"
-    );
-    let sync = up
-        .iter()
-        .find(|o| o.id == "policy_documents")
-        .expect("sync outcome");
+    let bucket = up.iter().find(|o| o.id == "documents").expect("documents outcome");
+    let err = bucket.error.as_deref().expect("deploy must refuse the foreign bucket");
+    assert!(err.contains("not carry this environment's ownership tags"), "{err}");
+    let sync = up.iter().find(|o| o.id == "policy_documents").expect("sync outcome");
     assert!(sync.error.as_deref().is_some_and(|e| e.contains("skipped")));
 
     let plan = e.plan(&t1).await;
-    assert!(plan
-        .iter()
-        .any(|o| o.id == "documents" && o.error.is_some()));
+    assert!(plan.iter().any(|o| o.id == "documents" && o.error.is_some()));
 
     let gone = e.destroy(&t1, &[]).await;
     assert!(all_ok(&gone), "{:?}", failures(&gone));
@@ -235,11 +189,7 @@ async fn a_changed_property_is_planned_and_applied_as_an_update() {
     let e = engine(&cloud, "dev");
     let sel: Vec<&Stack> = stacks.iter().collect();
     assert!(all_ok(&e.deploy(&sel).await));
-    let pool = stacks[0]
-        .resources
-        .iter_mut()
-        .find(|r| r.id == "user_pool")
-        .expect("user_pool");
+    let pool = stacks[0].resources.iter_mut().find(|r| r.id == "user_pool").expect("user_pool");
     pool.properties["password_min_length"] = serde_json::json!(16);
     let sel: Vec<&Stack> = stacks.iter().collect();
     let plan = e.plan(&sel).await;
@@ -262,20 +212,13 @@ async fn an_immutable_change_is_planned_and_applied_as_a_replacement() {
     let e = engine(&cloud, "dev");
     assert!(all_ok(&e.deploy(&stacks.iter().collect::<Vec<_>>()).await));
     // The fake kinds cannot change a field called `immutable` in place.
-    let bucket = stacks[0]
-        .resources
-        .iter_mut()
-        .find(|r| r.id == "documents")
-        .expect("documents");
+    let bucket = stacks[0].resources.iter_mut().find(|r| r.id == "documents").expect("documents");
     bucket.properties["immutable"] = serde_json::json!("v2");
     let sel: Vec<&Stack> = stacks.iter().collect();
     let plan = e.plan(&sel).await;
     let p = plan.iter().find(|o| o.id == "documents").expect("planned");
     assert_eq!(p.action, Action::Replace);
-    assert!(p
-        .changes
-        .iter()
-        .any(|c| c.field == "immutable" && c.replaces));
+    assert!(p.changes.iter().any(|c| c.field == "immutable" && c.replaces));
     let up = e.deploy(&sel).await;
     assert!(all_ok(&up), "{:?}", failures(&up));
     assert_eq!(count_actions(&up)["replace"], 1);
@@ -295,17 +238,9 @@ async fn plan_output_reads_well() {
         .map(|o| crate::output::outcome_line(o, crate::output::Tense::Planned, false))
         .collect();
     assert!(all_ok(&e.deploy(&stacks.iter().collect::<Vec<_>>()).await));
-    let pool = stacks[0]
-        .resources
-        .iter_mut()
-        .find(|r| r.id == "user_pool")
-        .expect("user_pool");
+    let pool = stacks[0].resources.iter_mut().find(|r| r.id == "user_pool").expect("user_pool");
     pool.properties["password_min_length"] = serde_json::json!(16);
-    let client = stacks[0]
-        .resources
-        .iter_mut()
-        .find(|r| r.id == "app_client")
-        .expect("app_client");
+    let client = stacks[0].resources.iter_mut().find(|r| r.id == "app_client").expect("app_client");
     client.properties["auth_flows"] =
         serde_json::json!(["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]);
     let t1: Vec<&Stack> = stacks.iter().filter(|s| s.tutorial == 1).collect();

@@ -184,11 +184,7 @@ pub struct Typed<K>(pub K);
 
 impl<K: Kind> Typed<K> {
     fn properties(&self, t: &Target) -> CloudResult<K::Properties> {
-        parse(
-            t.properties.clone(),
-            t,
-            "properties after resolving references",
-        )
+        parse(t.properties.clone(), t, "properties after resolving references")
     }
 
     fn outputs(&self, t: &Target, o: &Outputs) -> CloudResult<K::Outputs> {

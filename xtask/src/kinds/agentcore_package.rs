@@ -50,16 +50,9 @@ fn check_files(p: &Properties, root: &std::path::Path) -> Vec<String> {
         }
     }
     if !root.join(&p.requirements).is_file() {
-        problems.push(format!(
-            "requirements file {} does not exist",
-            p.requirements
-        ));
+        problems.push(format!("requirements file {} does not exist", p.requirements));
     }
-    if !p
-        .sources
-        .iter()
-        .any(|d| root.join(d).join("main.py").is_file())
-    {
+    if !p.sources.iter().any(|d| root.join(d).join("main.py").is_file()) {
         problems.push("no source directory holds the entry point main.py".to_string());
     }
     if !["3.10", "3.11", "3.12", "3.13", "3.14"].contains(&p.python.as_str()) {
@@ -97,9 +90,7 @@ impl AgentPackage {
     fn platform(&self, p: &Properties) -> Platform {
         match self.0.target {
             TargetKind::Local => Platform::Local,
-            TargetKind::Aws => Platform::Aws {
-                python: p.python.clone(),
-            },
+            TargetKind::Aws => Platform::Aws { python: p.python.clone() },
         }
     }
 
@@ -170,9 +161,7 @@ impl Kind for AgentPackage {
         let manifest = self.manifest(p).await?;
         let built = self.build(p, manifest).await?;
         let key = key(target, &built.digest);
-        let body = ByteStream::from_path(&built.path)
-            .await
-            .map_err(CloudError::fatal)?;
+        let body = ByteStream::from_path(&built.path).await.map_err(CloudError::fatal)?;
         self.0
             .s3
             .put_object()
@@ -184,12 +173,7 @@ impl Kind for AgentPackage {
             .send()
             .await
             .map_err(|e| classify(e, &["NoSuchBucket"]))?;
-        Ok(Outputs {
-            bucket: p.bucket.clone(),
-            key,
-            digest: built.digest,
-            size: built.size,
-        })
+        Ok(Outputs { bucket: p.bucket.clone(), key, digest: built.digest, size: built.size })
     }
 
     async fn update(

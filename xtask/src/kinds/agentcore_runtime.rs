@@ -34,12 +34,7 @@ pub const INFO: KindInfo = KindInfo {
     ready_attributes: &["version"],
     deadline_secs: 900,
     // Includes the retries while IAM propagates a new execution role.
-    sim: Sim {
-        call: 1.0,
-        ready: 50.0,
-        gone: 30.0,
-        ..SIM
-    },
+    sim: Sim { call: 1.0, ready: 50.0, gone: 30.0, ..SIM },
     ..KindInfo::DEFAULT
 };
 
@@ -94,12 +89,7 @@ fn non_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::E
 
 /// Environment variables the kind sets from other properties: the agent's token settings must
 /// equal its authorizer's, and the model is chosen per target.
-const RESERVED: &[&str] = &[
-    "AUTH_ISSUER",
-    "AUTH_ALLOWED_CLIENTS",
-    "MODEL_ID",
-    "AGENT_BIND_HOST",
-];
+const RESERVED: &[&str] = &["AUTH_ISSUER", "AUTH_ALLOWED_CLIENTS", "MODEL_ID", "AGENT_BIND_HOST"];
 
 fn not_reserved<'de, D: serde::Deserializer<'de>>(
     d: D,
@@ -117,14 +107,8 @@ fn not_reserved<'de, D: serde::Deserializer<'de>>(
 /// What the agent needs to verify tokens itself (`agents/common/agent_common/tokens.py`), set
 /// from the same properties as the authorizer so that the two cannot disagree.
 fn auth_environment(p: &Properties) -> [(&'static str, String); 2] {
-    let issuer = p
-        .discovery_url
-        .trim_end_matches("/.well-known/openid-configuration")
-        .to_string();
-    [
-        ("AUTH_ISSUER", issuer),
-        ("AUTH_ALLOWED_CLIENTS", p.allowed_clients.join(",")),
-    ]
+    let issuer = p.discovery_url.trim_end_matches("/.well-known/openid-configuration").to_string();
+    [("AUTH_ISSUER", issuer), ("AUTH_ALLOWED_CLIENTS", p.allowed_clients.join(","))]
 }
 
 const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
@@ -178,9 +162,8 @@ impl Module for Runtime {
 
 /// Prefixes of system-defined cross-region inference profiles ("Supported Regions and models
 /// for inference profiles", Amazon Bedrock User Guide).
-const PROFILE_PREFIXES: &[&str] = &[
-    "us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "ca.", "global.",
-];
+const PROFILE_PREFIXES: &[&str] =
+    &["us.", "eu.", "apac.", "us-gov.", "jp.", "au.", "ca.", "global."];
 
 /// The model id the agent calls: one written with a profile prefix as written; otherwise the
 /// region's profile for it (`profiles`: what ListInferenceProfiles lists there), its geography's
@@ -192,10 +175,7 @@ pub fn pick_model(model: &str, profiles: &[String]) -> String {
     let suffix = format!(".{model}");
     let mut found: Vec<&String> = profiles.iter().filter(|p| p.ends_with(&suffix)).collect();
     found.sort_by_key(|p| p.starts_with("global."));
-    found
-        .first()
-        .map(|p| p.to_string())
-        .unwrap_or_else(|| model.to_string())
+    found.first().map(|p| p.to_string()).unwrap_or_else(|| model.to_string())
 }
 
 impl Runtime {
@@ -204,10 +184,7 @@ impl Runtime {
         if self.0.target == TargetKind::Local {
             return Ok(p.model_id.local.clone());
         }
-        if PROFILE_PREFIXES
-            .iter()
-            .any(|x| p.model_id.aws.starts_with(x))
-        {
+        if PROFILE_PREFIXES.iter().any(|x| p.model_id.aws.starts_with(x)) {
             return Ok(p.model_id.aws.clone());
         }
         let profiles = self
@@ -294,10 +271,7 @@ impl Runtime {
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify(e, NOT_FOUND))?;
             names.extend(
-                page.log_groups()
-                    .iter()
-                    .filter_map(|g| g.log_group_name())
-                    .map(str::to_string),
+                page.log_groups().iter().filter_map(|g| g.log_group_name()).map(str::to_string),
             );
         }
         for name in names {
@@ -318,12 +292,7 @@ impl Runtime {
     }
 
     async fn find_id(&self, name: &str) -> CloudResult<Option<String>> {
-        let pages = self
-            .0
-            .agentcore
-            .list_agent_runtimes()
-            .into_paginator()
-            .send();
+        let pages = self.0.agentcore.list_agent_runtimes().into_paginator().send();
         first_in_pages(pages, NOT_FOUND, |page| {
             page.agent_runtimes()
                 .iter()
@@ -381,13 +350,7 @@ impl Kind for Runtime {
         let Some(id) = self.find_id(&target.physical_name).await? else {
             return Ok(None);
         };
-        let got = self
-            .0
-            .agentcore
-            .get_agent_runtime()
-            .agent_runtime_id(&id)
-            .send()
-            .await;
+        let got = self.0.agentcore.get_agent_runtime().agent_runtime_id(&id).send().await;
         let Some(r) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
             return Ok(None);
         };
@@ -399,12 +362,8 @@ impl Kind for Runtime {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        let tags: BTreeMap<String, String> = tags
-            .tags()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let tags: BTreeMap<String, String> =
+            tags.tags().cloned().unwrap_or_default().into_iter().collect();
         if !names::is_owned(&target.tags, &tags) {
             return Ok(Some(Found::Foreign));
         }
@@ -430,12 +389,8 @@ impl Kind for Runtime {
             Some(RequestHeaderConfiguration::RequestHeaderAllowlist(h)) => h.clone(),
             _ => Vec::new(),
         };
-        let mut env: BTreeMap<String, String> = r
-            .environment_variables()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let mut env: BTreeMap<String, String> =
+            r.environment_variables().cloned().unwrap_or_default().into_iter().collect();
         // MODEL_ID is set from `model_id` for this target; compare it there.
         let model = env.remove("MODEL_ID");
         // The agent's token settings are derived from the properties: compared there, and kept
@@ -464,24 +419,15 @@ impl Kind for Runtime {
             }
         });
         let model_id = match self.0.target {
-            TargetKind::Aws => ModelIds {
-                aws: model,
-                local: Some(p.model_id.local.clone()),
-            },
-            TargetKind::Local => ModelIds {
-                aws: Some(p.model_id.aws.clone()),
-                local: model,
-            },
+            TargetKind::Aws => ModelIds { aws: model, local: Some(p.model_id.local.clone()) },
+            TargetKind::Local => ModelIds { aws: Some(p.model_id.aws.clone()), local: model },
         };
         let state = State {
             role_arn: r.role_arn().to_string(),
             package_bucket: s3.map(|s| s.bucket().to_string()),
             package_key: s3.map(|s| s.prefix().to_string()),
             python: code.and_then(|c| {
-                c.runtime()
-                    .as_str()
-                    .strip_prefix("PYTHON_")
-                    .map(|v| v.replace('_', "."))
+                c.runtime().as_str().strip_prefix("PYTHON_").map(|v| v.replace('_', "."))
             }),
             entry_point: code.and_then(|c| c.entry_point().first().cloned()),
             discovery_url: jwt.map(|j| j.discovery_url().to_string()),
@@ -607,20 +553,14 @@ mod tests {
             "eu.anthropic.claude-sonnet-4-5-20250929-v1:0",
             "eu.amazon.nova-lite-v1:0",
         ]);
-        assert_eq!(
-            super::pick_model(model, &eu),
-            "eu.anthropic.claude-sonnet-4-5-20250929-v1:0"
-        );
+        assert_eq!(super::pick_model(model, &eu), "eu.anthropic.claude-sonnet-4-5-20250929-v1:0");
         let global_only = listed(&["global.anthropic.claude-sonnet-4-5-20250929-v1:0"]);
         assert_eq!(
             super::pick_model(model, &global_only),
             "global.anthropic.claude-sonnet-4-5-20250929-v1:0"
         );
         assert_eq!(super::pick_model(model, &listed(&[])), model);
-        assert_eq!(
-            super::pick_model("us.amazon.nova-lite-v1:0", &eu),
-            "us.amazon.nova-lite-v1:0"
-        );
+        assert_eq!(super::pick_model("us.amazon.nova-lite-v1:0", &eu), "us.amazon.nova-lite-v1:0");
     }
 
     #[test]
@@ -628,25 +568,13 @@ mod tests {
         // As `classify` makes them: the service's code, and its text after it.
         let retried = |m: &str| {
             let code = m.split(':').next().unwrap().to_string();
-            let e = CloudError::Service {
-                code,
-                message: m.into(),
-            };
-            matches!(
-                busy(propagation(e)),
-                CloudError::Retryable(_) | CloudError::RetryableFor(..)
-            )
+            let e = CloudError::Service { code, message: m.into() };
+            matches!(busy(propagation(e)), CloudError::Retryable(_) | CloudError::RetryableFor(..))
         };
-        assert!(retried(
-            "ValidationException: Role validation failed for arn:aws:iam::1:role/x"
-        ));
-        assert!(retried(
-            "ValidationException: The role cannot be assumed by AgentCore"
-        ));
+        assert!(retried("ValidationException: Role validation failed for arn:aws:iam::1:role/x"));
+        assert!(retried("ValidationException: The role cannot be assumed by AgentCore"));
         assert!(retried("ConflictException: runtime is in UPDATING state"));
-        assert!(!retried(
-            "ValidationException: agentRuntimeName must match ^[a-zA-Z]..."
-        ));
+        assert!(!retried("ValidationException: agentRuntimeName must match ^[a-zA-Z]..."));
         assert!(!retried("ServiceQuotaExceededException: too many runtimes"));
     }
 }

@@ -25,12 +25,7 @@ pub const INFO: KindInfo = KindInfo {
     kind: "bedrock.data_source",
     attributes: &["id", "knowledge_base_id"],
     deadline_secs: 600,
-    sim: Sim {
-        call: 0.5,
-        ready: 5.0,
-        gone: 10.0,
-        ..SIM
-    },
+    sim: Sim { call: 0.5, ready: 5.0, gone: 10.0, ..SIM },
     ..KindInfo::DEFAULT
 };
 
@@ -145,9 +140,7 @@ fn chunking(p: &Properties) -> CloudResult<VectorIngestionConfiguration> {
         .fixed_size_chunking_configuration(fixed)
         .build()
         .map_err(CloudError::fatal)?;
-    Ok(VectorIngestionConfiguration::builder()
-        .chunking_configuration(chunking)
-        .build())
+    Ok(VectorIngestionConfiguration::builder().chunking_configuration(chunking).build())
 }
 
 #[async_trait]
@@ -156,11 +149,8 @@ impl Kind for DataSource {
     type State = State;
     type Outputs = Outputs;
     // Bedrock does not change the chunking of an existing data source.
-    const IMMUTABLE: &'static [&'static str] = &[
-        "knowledge_base_id",
-        "chunk_max_tokens",
-        "chunk_overlap_percentage",
-    ];
+    const IMMUTABLE: &'static [&'static str] =
+        &["knowledge_base_id", "chunk_max_tokens", "chunk_overlap_percentage"];
 
     /// Besides the properties: the bucket's owner account, which the data source must name.
     fn diff(
@@ -209,9 +199,7 @@ impl Kind for DataSource {
         let ds = out
             .data_source
             .ok_or_else(|| CloudError::Fatal("GetDataSource returned nothing".into()))?;
-        let s3 = ds
-            .data_source_configuration()
-            .and_then(|c| c.s3_configuration());
+        let s3 = ds.data_source_configuration().and_then(|c| c.s3_configuration());
         let fixed = ds
             .vector_ingestion_configuration()
             .and_then(|v| v.chunking_configuration())
@@ -223,9 +211,7 @@ impl Kind for DataSource {
             bucket_owner_account_id: s3
                 .and_then(|s| s.bucket_owner_account_id())
                 .map(str::to_string),
-            inclusion_prefixes: s3
-                .map(|s| s.inclusion_prefixes().to_vec())
-                .unwrap_or_default(),
+            inclusion_prefixes: s3.map(|s| s.inclusion_prefixes().to_vec()).unwrap_or_default(),
             chunk_max_tokens: fixed.map(|f| f.max_tokens()).unwrap_or(p.chunk_max_tokens),
             chunk_overlap_percentage: fixed
                 .map(|f| f.overlap_percentage())
@@ -234,13 +220,7 @@ impl Kind for DataSource {
             data_deletion_policy: ds.data_deletion_policy().map(|d| d.as_str().to_string()),
         };
         let knowledge_base_id = p.knowledge_base_id.clone();
-        Ok(Found::ours(
-            state,
-            Outputs {
-                id,
-                knowledge_base_id,
-            },
-        ))
+        Ok(Found::ours(state, Outputs { id, knowledge_base_id }))
     }
 
     async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
@@ -273,8 +253,7 @@ impl Kind for DataSource {
         seen: &SeenOf<Self>,
         _changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        self.put(target, p, seen, DataDeletionPolicy::Delete)
-            .await?;
+        self.put(target, p, seen, DataDeletionPolicy::Delete).await?;
         Ok(seen.outputs.clone())
     }
 
@@ -307,13 +286,9 @@ impl Kind for DataSource {
     ) -> CloudResult<()> {
         match seen.state.status.as_str() {
             "DELETING" => return Ok(()),
-            "DELETE_UNSUCCESSFUL" => {
-                self.put(target, p, seen, DataDeletionPolicy::Retain)
-                    .await?
-            }
+            "DELETE_UNSUCCESSFUL" => self.put(target, p, seen, DataDeletionPolicy::Retain).await?,
             _ if seen.state.data_deletion_policy.as_deref() != Some("DELETE") => {
-                self.put(target, p, seen, DataDeletionPolicy::Delete)
-                    .await?
+                self.put(target, p, seen, DataDeletionPolicy::Delete).await?
             }
             _ => {}
         }

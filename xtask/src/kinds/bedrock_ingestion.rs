@@ -25,11 +25,7 @@ pub const INFO: KindInfo = KindInfo {
     ready_attributes: &["job_id"],
     deadline_secs: 1800,
     cascades: true,
-    sim: Sim {
-        call: 0.5,
-        ready: 60.0,
-        ..SIM
-    },
+    sim: Sim { call: 0.5, ready: 60.0, ..SIM },
     ..KindInfo::DEFAULT
 };
 
@@ -91,11 +87,7 @@ impl Module for Ingestion {
 const PREFIX: &str = "documents digest ";
 
 fn outputs(job_id: &str, digest: &str) -> Outputs {
-    Outputs {
-        job_id: job_id.to_string(),
-        documents_digest: digest.to_string(),
-        statistics: None,
-    }
+    Outputs { job_id: job_id.to_string(), documents_digest: digest.to_string(), statistics: None }
 }
 
 #[async_trait]
@@ -153,10 +145,7 @@ impl Kind for Ingestion {
             .to_string();
         // Inside our data source: ours.
         let outputs = outputs(chosen.ingestion_job_id(), &digest);
-        let state = State {
-            documents_digest: digest,
-            running,
-        };
+        let state = State { documents_digest: digest, running };
         Ok(Found::ours(state, outputs))
     }
 

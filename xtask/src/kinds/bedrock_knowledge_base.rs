@@ -28,12 +28,7 @@ pub const INFO: KindInfo = KindInfo {
     attributes: &["id", "arn", "name"],
     ready_attributes: &["id"],
     deadline_secs: 900,
-    sim: Sim {
-        call: 1.0,
-        ready: 45.0,
-        gone: 30.0,
-        ..SIM
-    },
+    sim: Sim { call: 1.0, ready: 45.0, gone: 30.0, ..SIM },
     ..KindInfo::DEFAULT
 };
 
@@ -83,10 +78,7 @@ impl KnowledgeBase {
         if model.starts_with("arn:") {
             model.to_string()
         } else {
-            format!(
-                "arn:aws:bedrock:{}::foundation-model/{model}",
-                self.0.region
-            )
+            format!("arn:aws:bedrock:{}::foundation-model/{model}", self.0.region)
         }
     }
 
@@ -103,9 +95,7 @@ impl KnowledgeBase {
             .vector_knowledge_base_configuration(vector)
             .build()
             .map_err(CloudError::fatal)?;
-        let s3 = S3VectorsConfiguration::builder()
-            .index_arn(&p.index_arn)
-            .build();
+        let s3 = S3VectorsConfiguration::builder().index_arn(&p.index_arn).build();
         let storage = StorageConfiguration::builder()
             .r#type(KnowledgeBaseStorageType::S3Vectors)
             .s3_vectors_configuration(s3)
@@ -126,12 +116,7 @@ impl KnowledgeBase {
     }
 
     async fn find(&self, name: &str) -> CloudResult<Option<String>> {
-        let pages = self
-            .0
-            .bedrockagent
-            .list_knowledge_bases()
-            .into_paginator()
-            .send();
+        let pages = self.0.bedrockagent.list_knowledge_bases().into_paginator().send();
         first_in_pages(pages, NOT_FOUND, |page| {
             page.knowledge_base_summaries()
                 .iter()
@@ -153,13 +138,7 @@ impl Kind for KnowledgeBase {
         let Some(id) = self.find(&target.physical_name).await? else {
             return Ok(None);
         };
-        let got = self
-            .0
-            .bedrockagent
-            .get_knowledge_base()
-            .knowledge_base_id(&id)
-            .send()
-            .await;
+        let got = self.0.bedrockagent.get_knowledge_base().knowledge_base_id(&id).send().await;
         let Some(out) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
             return Ok(None);
         };
@@ -175,12 +154,7 @@ impl Kind for KnowledgeBase {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        let tags = tags
-            .tags()
-            .cloned()
-            .unwrap_or_default()
-            .into_iter()
-            .collect();
+        let tags = tags.tags().cloned().unwrap_or_default().into_iter().collect();
         if !names::is_owned(&target.tags, &tags) {
             return Ok(Some(Found::Foreign));
         }
@@ -191,11 +165,7 @@ impl Kind for KnowledgeBase {
         let same_model = model.as_deref() == Some(self.model_arn(&p.embedding_model).as_str());
         let state = State {
             role_arn: Some(kb.role_arn().to_string()),
-            embedding_model: if same_model {
-                Some(p.embedding_model.clone())
-            } else {
-                model
-            },
+            embedding_model: if same_model { Some(p.embedding_model.clone()) } else { model },
             index_arn: kb
                 .storage_configuration()
                 .and_then(|s| s.s3_vectors_configuration())

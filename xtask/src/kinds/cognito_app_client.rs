@@ -40,13 +40,9 @@ fn default_write_attributes() -> Vec<String> {
 }
 
 fn default_flows() -> Vec<String> {
-    [
-        "ALLOW_USER_PASSWORD_AUTH",
-        "ALLOW_USER_SRP_AUTH",
-        "ALLOW_REFRESH_TOKEN_AUTH",
-    ]
-    .map(String::from)
-    .to_vec()
+    ["ALLOW_USER_PASSWORD_AUTH", "ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"]
+        .map(String::from)
+        .to_vec()
 }
 fn default_access_minutes() -> i32 {
     60
@@ -82,10 +78,7 @@ fn units() -> TokenValidityUnitsType {
 }
 
 fn flows(p: &Properties) -> Vec<ExplicitAuthFlowsType> {
-    p.auth_flows
-        .iter()
-        .map(|f| ExplicitAuthFlowsType::from(f.as_str()))
-        .collect()
+    p.auth_flows.iter().map(|f| ExplicitAuthFlowsType::from(f.as_str())).collect()
 }
 
 #[async_trait]
@@ -166,10 +159,7 @@ impl Kind for AppClient {
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
         let id = out.user_pool_client().and_then(|c| c.client_id());
-        Ok(Outputs {
-            id: given(id, "CreateUserPoolClient")?,
-            name: target.physical_name.clone(),
-        })
+        Ok(Outputs { id: given(id, "CreateUserPoolClient")?, name: target.physical_name.clone() })
     }
 
     async fn update(

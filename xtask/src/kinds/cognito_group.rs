@@ -65,21 +65,14 @@ impl Kind for Group {
         let Some(out) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
             return Ok(None);
         };
-        let group = out
-            .group
-            .unwrap_or_else(|| unreachable!("GetGroup returns the group"));
+        let group = out.group.unwrap_or_else(|| unreachable!("GetGroup returns the group"));
         let state = Properties {
             user_pool_id: p.user_pool_id.clone(),
             name: p.name.clone(),
             description: group.description().unwrap_or_default().to_string(),
             precedence: group.precedence(),
         };
-        Ok(Found::ours(
-            state,
-            Outputs {
-                name: p.name.clone(),
-            },
-        ))
+        Ok(Found::ours(state, Outputs { name: p.name.clone() }))
     }
 
     async fn create(&self, _t: &Target, p: &Properties) -> CloudResult<Outputs> {
@@ -93,9 +86,7 @@ impl Kind for Group {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(Outputs {
-            name: p.name.clone(),
-        })
+        Ok(Outputs { name: p.name.clone() })
     }
 
     async fn update(
@@ -115,9 +106,7 @@ impl Kind for Group {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(Outputs {
-            name: p.name.clone(),
-        })
+        Ok(Outputs { name: p.name.clone() })
     }
 
     async fn delete(&self, _t: &Target, p: &Properties, _seen: &SeenOf<Self>) -> CloudResult<()> {

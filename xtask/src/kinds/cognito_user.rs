@@ -72,13 +72,7 @@ impl Module for User {
 fn attribute_list(attrs: &BTreeMap<String, String>) -> Vec<AttributeType> {
     attrs
         .iter()
-        .map(|(k, v)| {
-            AttributeType::builder()
-                .name(k)
-                .value(v)
-                .build()
-                .expect("name is set")
-        })
+        .map(|(k, v)| AttributeType::builder().name(k).value(v).build().expect("name is set"))
         .collect()
 }
 
@@ -95,11 +89,7 @@ impl User {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify(e, NOT_FOUND))?;
-            groups.extend(
-                page.groups()
-                    .iter()
-                    .filter_map(|g| g.group_name().map(str::to_string)),
-            );
+            groups.extend(page.groups().iter().filter_map(|g| g.group_name().map(str::to_string)));
         }
         groups.sort();
         Ok(groups)
@@ -224,10 +214,7 @@ impl Kind for User {
         let sub = given(sub, "AdminCreateUser")?;
         self.set_password(p).await?;
         self.converge_groups(p, &[]).await?;
-        Ok(Outputs {
-            username: p.username.clone(),
-            sub,
-        })
+        Ok(Outputs { username: p.username.clone(), sub })
     }
 
     async fn update(

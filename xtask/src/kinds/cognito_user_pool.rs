@@ -58,13 +58,7 @@ impl Module for UserPool {
 impl UserPool {
     async fn find_id(&self, name: &str) -> CloudResult<Vec<String>> {
         let mut ids = Vec::new();
-        let mut pages = self
-            .0
-            .cognito
-            .list_user_pools()
-            .max_results(60)
-            .into_paginator()
-            .send();
+        let mut pages = self.0.cognito.list_user_pools().max_results(60).into_paginator().send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| classify(e, NOT_FOUND))?;
             for p in page.user_pools() {
@@ -114,9 +108,7 @@ impl UserPool {
     }
 
     fn admin_only() -> AdminCreateUserConfigType {
-        AdminCreateUserConfigType::builder()
-            .allow_admin_create_user_only(true)
-            .build()
+        AdminCreateUserConfigType::builder().allow_admin_create_user_only(true).build()
     }
 }
 
@@ -146,12 +138,7 @@ impl Kind for UserPool {
                 Err(crate::engine::CloudError::NotFound(_)) => continue,
                 Err(e) => return Err(e),
             };
-            let tags = pool
-                .user_pool_tags()
-                .cloned()
-                .unwrap_or_default()
-                .into_iter()
-                .collect();
+            let tags = pool.user_pool_tags().cloned().unwrap_or_default().into_iter().collect();
             let owned = names::is_owned(&target.tags, &tags);
             // Prefer the one that is ours when several pools share the name.
             if found.as_ref().is_some_and(|(o, _)| *o) && !owned {
@@ -169,10 +156,8 @@ impl Kind for UserPool {
                 .and_then(|p| p.minimum_length())
                 .unwrap_or(8);
             let seen = if owned {
-                let state = Properties {
-                    password_min_length: min_length,
-                    custom_attributes: custom,
-                };
+                let state =
+                    Properties { password_min_length: min_length, custom_attributes: custom };
                 let arn = given(pool.arn(), "DescribeUserPool")?;
                 Found::ours(state, self.outputs(id, arn, &target.physical_name))
             } else {
@@ -216,9 +201,7 @@ impl Kind for UserPool {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        let pool = out
-            .user_pool
-            .unwrap_or_else(|| unreachable!("CreateUserPool returns the pool"));
+        let pool = out.user_pool.unwrap_or_else(|| unreachable!("CreateUserPool returns the pool"));
         Ok(self.outputs(
             given(pool.id(), "CreateUserPool")?,
             given(pool.arn(), "CreateUserPool")?,
@@ -243,11 +226,8 @@ impl Kind for UserPool {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        let tags = current
-            .user_pool()
-            .and_then(|p| p.user_pool_tags())
-            .cloned()
-            .unwrap_or_default();
+        let tags =
+            current.user_pool().and_then(|p| p.user_pool_tags()).cloned().unwrap_or_default();
         self.0
             .cognito
             .update_user_pool()

@@ -64,9 +64,9 @@ pub async fn read(clients: &Clients, secret_arn: &str) -> CloudResult<(String, S
         .map_err(|e| classify(e, NOT_FOUND))?;
     match serde_json::from_str::<Login>(out.secret_string().unwrap_or("{}")) {
         Ok(l) => Ok((l.username, l.password)),
-        Err(_) => Err(CloudError::Fatal(format!(
-            "secret {secret_arn} holds no username and password"
-        ))),
+        Err(_) => {
+            Err(CloudError::Fatal(format!("secret {secret_arn} holds no username and password")))
+        }
     }
 }
 
@@ -87,32 +87,15 @@ impl Kind for DatabaseCredentials {
         }
         let username = read(&self.0, &arn).await?.0;
         let name = target.physical_name.clone();
-        let outputs = Outputs {
-            arn,
-            name,
-            username: username.clone(),
-        };
-        Ok(Found::ours(
-            Properties {
-                username,
-                description,
-            },
-            outputs,
-        ))
+        let outputs = Outputs { arn, name, username: username.clone() };
+        Ok(Found::ours(Properties { username, description }, outputs))
     }
 
     async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
-        let value = Login {
-            username: p.username.clone(),
-            password: generate_password(32),
-        };
+        let value = Login { username: p.username.clone(), password: generate_password(32) };
         let value = serde_json::to_string(&value).expect("strings serialize");
         let arn = generated_secret::create_tagged(&self.0, target, &p.description, value).await?;
-        Ok(Outputs {
-            arn,
-            name: target.physical_name.clone(),
-            username: p.username.clone(),
-        })
+        Ok(Outputs { arn, name: target.physical_name.clone(), username: p.username.clone() })
     }
 
     async fn update(

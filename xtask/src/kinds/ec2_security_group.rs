@@ -61,12 +61,7 @@ impl Kind for SecurityGroup {
             .0
             .ec2
             .describe_security_groups()
-            .filters(
-                Filter::builder()
-                    .name("group-name")
-                    .values(&target.physical_name)
-                    .build(),
-            )
+            .filters(Filter::builder().name("group-name").values(&target.physical_name).build())
             .filters(Filter::builder().name("vpc-id").values(&p.vpc_id).build())
             .send()
             .await
@@ -81,12 +76,7 @@ impl Kind for SecurityGroup {
             vpc_id: sg.vpc_id().unwrap_or_default().to_string(),
             description: sg.description().unwrap_or_default().to_string(),
         };
-        Ok(Found::ours(
-            state,
-            Id {
-                id: given(sg.group_id(), "DescribeSecurityGroups")?,
-            },
-        ))
+        Ok(Found::ours(state, Id { id: given(sg.group_id(), "DescribeSecurityGroups")? }))
     }
 
     async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Id> {
@@ -101,9 +91,7 @@ impl Kind for SecurityGroup {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(Id {
-            id: given(out.group_id(), "CreateSecurityGroup")?,
-        })
+        Ok(Id { id: given(out.group_id(), "CreateSecurityGroup")? })
     }
 
     async fn delete(&self, _t: &Target, _p: &Properties, seen: &SeenOf<Self>) -> CloudResult<()> {

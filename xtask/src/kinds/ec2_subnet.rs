@@ -15,11 +15,7 @@ use crate::engine::{
 pub const INFO: KindInfo = KindInfo {
     kind: "ec2.subnet",
     attributes: &["id", "availability_zone"],
-    sim: Sim {
-        call: 1.0,
-        gone: 2.0,
-        ..SIM
-    },
+    sim: Sim { call: 1.0, gone: 2.0, ..SIM },
     ..KindInfo::DEFAULT
 };
 
@@ -80,9 +76,7 @@ impl Kind for Subnet {
             return Ok(Some(Found::Foreign));
         }
         let zones = self.zones().await?;
-        let zone_index = zones
-            .iter()
-            .position(|z| Some(z.as_str()) == s.availability_zone());
+        let zone_index = zones.iter().position(|z| Some(z.as_str()) == s.availability_zone());
         let state = Properties {
             vpc_id: s.vpc_id().unwrap_or_default().to_string(),
             cidr_block: s.cidr_block().unwrap_or_default().to_string(),
@@ -145,12 +139,7 @@ impl Subnet {
             .describe_availability_zones()
             // Standard zones only: Local and Wavelength Zones (whose names sort first, e.g.
             // us-east-1-bos-1a) have no Aurora.
-            .filters(
-                Filter::builder()
-                    .name("zone-type")
-                    .values("availability-zone")
-                    .build(),
-            )
+            .filters(Filter::builder().name("zone-type").values("availability-zone").build())
             .filters(Filter::builder().name("state").values("available").build())
             .send()
             .await

@@ -15,11 +15,7 @@ use crate::model::names;
 pub const INFO: KindInfo = KindInfo {
     kind: "ec2.vpc",
     attributes: &["id"],
-    sim: Sim {
-        call: 1.0,
-        gone: 2.0,
-        ..SIM
-    },
+    sim: Sim { call: 1.0, gone: 2.0, ..SIM },
     ..KindInfo::DEFAULT
 };
 
@@ -30,21 +26,13 @@ pub struct Properties {
     pub cidr_block: String,
 }
 
-pub(super) const NOT_FOUND: &[&str] = &[
-    "InvalidVpcID.NotFound",
-    "InvalidSubnetID.NotFound",
-    "InvalidGroup.NotFound",
-];
+pub(super) const NOT_FOUND: &[&str] =
+    &["InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidGroup.NotFound"];
 
 /// Our tags plus `Name`, for the create call of any EC2 resource.
 pub(super) fn tag_spec(kind: ResourceType, target: &Target) -> TagSpecification {
     let mut spec = TagSpecification::builder().resource_type(kind);
-    spec = spec.tags(
-        Tag::builder()
-            .key("Name")
-            .value(&target.physical_name)
-            .build(),
-    );
+    spec = spec.tags(Tag::builder().key("Name").value(&target.physical_name).build());
     for (k, v) in tags_with_created_at(target) {
         spec = spec.tags(Tag::builder().key(k).value(v).build());
     }
@@ -52,10 +40,7 @@ pub(super) fn tag_spec(kind: ResourceType, target: &Target) -> TagSpecification 
 }
 
 pub(super) fn by_name(target: &Target) -> Filter {
-    Filter::builder()
-        .name("tag:Name")
-        .values(&target.physical_name)
-        .build()
+    Filter::builder().name("tag:Name").values(&target.physical_name).build()
 }
 
 /// Of the resources found by `Name`, the one with our tags, else the first, and whether it is
@@ -66,20 +51,13 @@ pub(super) fn by_tags<'a, T>(
     target: &Target,
 ) -> Option<(&'a T, bool)> {
     let ours = |r: &T| names::is_owned(&target.tags, &tag_map(tags(r)));
-    found
-        .iter()
-        .find(|r| ours(r))
-        .or(found.first())
-        .map(|r| (r, ours(r)))
+    found.iter().find(|r| ours(r)).or(found.first()).map(|r| (r, ours(r)))
 }
 
 pub(super) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
     tags.iter()
         .map(|t| {
-            (
-                t.key().unwrap_or_default().to_string(),
-                t.value().unwrap_or_default().to_string(),
-            )
+            (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())
         })
         .collect()
 }
@@ -136,15 +114,8 @@ impl Kind for Vpc {
         if !owned {
             return Ok(Some(Found::Foreign));
         }
-        let state = Properties {
-            cidr_block: vpc.cidr_block().unwrap_or_default().to_string(),
-        };
-        Ok(Found::ours(
-            state,
-            Id {
-                id: given(vpc.vpc_id(), "DescribeVpcs")?,
-            },
-        ))
+        let state = Properties { cidr_block: vpc.cidr_block().unwrap_or_default().to_string() };
+        Ok(Found::ours(state, Id { id: given(vpc.vpc_id(), "DescribeVpcs")? }))
     }
 
     async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Id> {
@@ -157,9 +128,7 @@ impl Kind for Vpc {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(Id {
-            id: given(out.vpc().and_then(|v| v.vpc_id()), "CreateVpc")?,
-        })
+        Ok(Id { id: given(out.vpc().and_then(|v| v.vpc_id()), "CreateVpc")? })
     }
 
     async fn delete(&self, _t: &Target, _p: &Properties, seen: &SeenOf<Self>) -> CloudResult<()> {

@@ -64,10 +64,8 @@ pub fn generate_password(length: usize) -> String {
     const SYMBOL: &[u8] = b"!#%*+-=?@^_";
     let mut rng = rand::rngs::OsRng;
     let all: Vec<u8> = [UPPER, LOWER, DIGIT, SYMBOL].concat();
-    let mut out: Vec<u8> = [UPPER, LOWER, DIGIT, SYMBOL]
-        .iter()
-        .map(|set| set[rng.gen_range(0..set.len())])
-        .collect();
+    let mut out: Vec<u8> =
+        [UPPER, LOWER, DIGIT, SYMBOL].iter().map(|set| set[rng.gen_range(0..set.len())]).collect();
     while out.len() < length.max(12) {
         out.push(all[rng.gen_range(0..all.len())]);
     }
@@ -113,12 +111,7 @@ pub(super) async fn describe(
     clients: &Clients,
     target: &Target,
 ) -> CloudResult<Option<(String, bool, String)>> {
-    let got = clients
-        .secrets
-        .describe_secret()
-        .secret_id(&target.physical_name)
-        .send()
-        .await;
+    let got = clients.secrets.describe_secret().secret_id(&target.physical_name).send().await;
     let Some(secret) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
         return Ok(None);
     };
@@ -129,10 +122,7 @@ pub(super) async fn describe(
         .tags()
         .iter()
         .map(|t| {
-            (
-                t.key().unwrap_or_default().to_string(),
-                t.value().unwrap_or_default().to_string(),
-            )
+            (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())
         })
         .collect();
     let owned = names::is_owned(&target.tags, &tags);
@@ -213,11 +203,8 @@ impl Kind for GeneratedSecret {
     }
 
     async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
-        let values: BTreeMap<&str, String> = p
-            .keys
-            .iter()
-            .map(|k| (k.as_str(), generate_password(p.length)))
-            .collect();
+        let values: BTreeMap<&str, String> =
+            p.keys.iter().map(|k| (k.as_str(), generate_password(p.length))).collect();
         let arn = create_tagged(
             &self.0,
             target,
@@ -240,9 +227,7 @@ impl Kind for GeneratedSecret {
         let mut values = self.current_values(arn).await?;
         values.retain(|k, _| p.keys.contains(k));
         for k in &p.keys {
-            values
-                .entry(k.clone())
-                .or_insert_with(|| generate_password(p.length));
+            values.entry(k.clone()).or_insert_with(|| generate_password(p.length));
         }
         self.0
             .secrets

@@ -67,10 +67,7 @@ struct Document<S> {
 
 impl<S> Document<S> {
     fn of(statement: Vec<S>) -> Self {
-        Document {
-            version: "2012-10-17".into(),
-            statement,
-        }
+        Document { version: "2012-10-17".into(), statement }
     }
 }
 
@@ -113,9 +110,7 @@ impl Role {
         let one = |k: &str, v: &str| BTreeMap::from([(k.to_string(), v.to_string())]);
         Document::of(vec![Trust {
             effect: "Allow".into(),
-            principal: Principal {
-                service: p.service.clone(),
-            },
+            principal: Principal { service: p.service.clone() },
             action: "sts:AssumeRole".into(),
             condition: Condition {
                 string_equals: one("aws:SourceAccount", &self.0.account),
@@ -169,10 +164,7 @@ fn json_text(doc: &impl Serialize) -> String {
 }
 
 fn outputs(role: &aws_sdk_iam::types::Role) -> Outputs {
-    Outputs {
-        arn: role.arn().to_string(),
-        name: role.role_name().to_string(),
-    }
+    Outputs { arn: role.arn().to_string(), name: role.role_name().to_string() }
 }
 
 /// IAM returns policy documents URL-encoded. `None`: not a document of this shape.
@@ -192,9 +184,7 @@ fn decode<T: DeserializeOwned>(doc: &str) -> Option<T> {
         i += 1;
     }
     let text = String::from_utf8_lossy(&bytes);
-    serde_json::from_str(&text)
-        .or_else(|_| serde_json::from_str(doc))
-        .ok()
+    serde_json::from_str(&text).or_else(|_| serde_json::from_str(doc)).ok()
 }
 
 #[async_trait]
@@ -204,19 +194,11 @@ impl Kind for Role {
     type Outputs = Outputs;
 
     async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
-        let got = self
-            .0
-            .iam
-            .get_role()
-            .role_name(&target.physical_name)
-            .send()
-            .await;
+        let got = self.0.iam.get_role().role_name(&target.physical_name).send().await;
         let Some(out) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
             return Ok(None);
         };
-        let role = out
-            .role
-            .ok_or_else(|| CloudError::Fatal("GetRole returned no role".into()))?;
+        let role = out.role.ok_or_else(|| CloudError::Fatal("GetRole returned no role".into()))?;
         let tags = self
             .0
             .iam
@@ -225,11 +207,8 @@ impl Kind for Role {
             .send()
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
-        let tags = tags
-            .tags()
-            .iter()
-            .map(|t| (t.key().to_string(), t.value().to_string()))
-            .collect();
+        let tags =
+            tags.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect();
         if !names::is_owned(&target.tags, &tags) {
             return Ok(Some(Found::Foreign));
         }
@@ -249,11 +228,7 @@ impl Kind for Role {
         };
         let trust: Option<Document<Trust>> = role.assume_role_policy_document().and_then(decode);
         let state = if trust.as_ref() == Some(&self.trust(p)) {
-            State {
-                service: Some(p.service.clone()),
-                source_arn: p.source_arn.clone(),
-                statements,
-            }
+            State { service: Some(p.service.clone()), source_arn: p.source_arn.clone(), statements }
         } else {
             let first = trust.and_then(|t| t.statement.into_iter().next());
             State {
@@ -270,13 +245,7 @@ impl Kind for Role {
     async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
         let tags = tags_with_created_at(target)
             .into_iter()
-            .map(|(k, v)| {
-                Tag::builder()
-                    .key(k)
-                    .value(v)
-                    .build()
-                    .expect("key and value")
-            })
+            .map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value"))
             .collect();
         let out = self
             .0
@@ -290,9 +259,8 @@ impl Kind for Role {
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
         self.put_policy(&target.physical_name, p).await?;
-        let role = out
-            .role
-            .ok_or_else(|| CloudError::Fatal("CreateRole returned no role".into()))?;
+        let role =
+            out.role.ok_or_else(|| CloudError::Fatal("CreateRole returned no role".into()))?;
         Ok(outputs(&role))
     }
 

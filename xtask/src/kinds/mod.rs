@@ -88,12 +88,7 @@ pub struct Sim {
 }
 
 /// One call, a sixth of a second, usable and gone at once.
-pub const SIM: Sim = Sim {
-    create_steps: 1,
-    call: 0.15,
-    ready: 0.0,
-    gone: 0.0,
-};
+pub const SIM: Sim = Sim { create_steps: 1, call: 0.15, ready: 0.0, gone: 0.0 };
 
 /// What a kind's module declares besides its behaviour: its metadata, its constructor, and the
 /// checks of what its properties name on disk (made before any API call).
@@ -213,22 +208,14 @@ pub fn parse<'de, D: serde::Deserializer<'de>>(
             }
         }
     }
-    let mut p = Parse {
-        name,
-        d: Some(d),
-        out: None,
-        de: std::marker::PhantomData,
-    };
+    let mut p = Parse { name, d: Some(d), out: None, de: std::marker::PhantomData };
     each_kind(&mut p);
     p.out
 }
 
 /// The implementations that talk to AWS (or the local cloud), by kind name.
 pub fn registry(clients: &Clients) -> HashMap<&'static str, Arc<dyn ResourceKind>> {
-    all()
-        .iter()
-        .map(|e| (e.info.kind, (e.make)(clients)))
-        .collect()
+    all().iter().map(|e| (e.info.kind, (e.make)(clients))).collect()
 }
 
 /// Checks of what a resource's properties point at on disk, made before any API call.
@@ -241,14 +228,8 @@ pub fn check_files(info: &KindInfo, properties: &Value, root: &Path) -> Vec<Stri
 /// from its ARN alone (an S3 Vectors index goes with its bucket's turn).
 pub fn from_arn(arn: &str) -> Option<(&'static str, Orphan)> {
     let mut parts = arn.splitn(6, ':');
-    let (_, _, service, _, _, resource) = (
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-        parts.next()?,
-    );
+    let (_, _, service, _, _, resource) =
+        (parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?, parts.next()?);
     let (kind, name, id): (&str, &str, &str) = match (service, resource.split_once(['/', ':'])) {
         ("s3", None) => ("s3.bucket", resource, ""),
         ("iam", Some(("role", name))) => ("iam.role", name, ""),
@@ -267,11 +248,7 @@ pub fn from_arn(arn: &str) -> Option<(&'static str, Orphan)> {
         ("bedrock-agentcore", Some(("runtime", id))) => ("agentcore.runtime", "", id),
         _ => return None,
     };
-    let orphan = Orphan {
-        arn: arn.to_string(),
-        name: name.to_string(),
-        id: id.to_string(),
-    };
+    let orphan = Orphan { arn: arn.to_string(), name: name.to_string(), id: id.to_string() };
     Some((kind, orphan))
 }
 
@@ -321,9 +298,7 @@ pub fn cidr<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> 
     };
     let (addr, prefix) = text.split_once('/').ok_or_else(|| bad("no /prefix"))?;
     let addr: std::net::Ipv4Addr = addr.parse().map_err(|_| bad("not an IPv4 address"))?;
-    let prefix: u32 = prefix
-        .parse()
-        .map_err(|_| bad("the prefix is not a number"))?;
+    let prefix: u32 = prefix.parse().map_err(|_| bad("the prefix is not a number"))?;
     if !(16..=28).contains(&prefix) {
         return Err(bad("the prefix is outside /16 to /28"));
     }
@@ -447,12 +422,7 @@ mod arn_tests {
                 "",
                 None,
             ),
-            (
-                "arn:aws:ec2:us-east-1:1:security-group/sg-1",
-                "ec2.security_group",
-                "",
-                Some("sg-1"),
-            ),
+            ("arn:aws:ec2:us-east-1:1:security-group/sg-1", "ec2.security_group", "", Some("sg-1")),
             (
                 "arn:aws:rds:us-east-1:1:cluster:agentcore-mt-pr-1-t2-db",
                 "rds.cluster",
@@ -525,15 +495,8 @@ mod typed_tests {
             serde_json::from_value(serde_json::to_value(l).unwrap()).unwrap()
         };
         assert!(round(&Life::deleting()).is_deleting());
-        let live = Life::Live(Props {
-            cluster_id: "c".into(),
-        });
-        assert_eq!(
-            round(&live).live(),
-            Some(&Props {
-                cluster_id: "c".into()
-            })
-        );
+        let live = Life::Live(Props { cluster_id: "c".into() });
+        assert_eq!(round(&live).live(), Some(&Props { cluster_id: "c".into() }));
     }
 
     /// An identifier AWS must return is an error naming the call when it is missing, never an

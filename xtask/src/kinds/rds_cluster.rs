@@ -25,12 +25,7 @@ pub const INFO: KindInfo = KindInfo {
     attributes: &["id", "arn", "master_secret_arn", "database", "endpoint"],
     ready_attributes: &["endpoint"],
     deadline_secs: 3600,
-    sim: Sim {
-        call: 2.0,
-        ready: 420.0,
-        gone: 300.0,
-        ..SIM
-    },
+    sim: Sim { call: 2.0, ready: 420.0, gone: 300.0, ..SIM },
     ..KindInfo::DEFAULT
 };
 
@@ -141,10 +136,7 @@ fn outputs(c: &aws_sdk_rds::types::DbCluster, ready: bool) -> CloudResult<Output
     Ok(Outputs {
         id: given(c.db_cluster_identifier(), "DescribeDBClusters")?,
         arn: given(c.db_cluster_arn(), "DescribeDBClusters")?,
-        master_secret_arn: c
-            .master_user_secret()
-            .and_then(|s| s.secret_arn())
-            .map(str::to_string),
+        master_secret_arn: c.master_user_secret().and_then(|s| s.secret_arn()).map(str::to_string),
         database: c.database_name().map(str::to_string),
         endpoint: ready.then(|| c.endpoint().map(str::to_string)).flatten(),
     })
@@ -281,10 +273,9 @@ impl Kind for Cluster {
             Some(c) if c.status() == Some("available") => {
                 Ok(Progress::Done(self::outputs(&c, true)?))
             }
-            Some(c) => Ok(Progress::Pending(format!(
-                "cluster {}",
-                c.status().unwrap_or("unknown")
-            ))),
+            Some(c) => {
+                Ok(Progress::Pending(format!("cluster {}", c.status().unwrap_or("unknown"))))
+            }
             None => Ok(Progress::Done(outputs.clone())),
         }
     }
@@ -297,10 +288,7 @@ impl Kind for Cluster {
     ) -> CloudResult<()> {
         match &seen.state {
             Life::Deleting { .. } => Ok(()),
-            Life::Live(c) => {
-                self.remove(&target.physical_name, c.protect == Some(true))
-                    .await
-            }
+            Life::Live(c) => self.remove(&target.physical_name, c.protect == Some(true)).await,
         }
     }
 
@@ -314,14 +302,11 @@ impl Cluster {
     async fn remove(&self, name: &str, protect: bool) -> CloudResult<()> {
         let mut call = self.0.rds.delete_db_cluster().db_cluster_identifier(name);
         call = if protect {
-            call.skip_final_snapshot(false)
-                .final_db_snapshot_identifier(format!("{name}-final"))
+            call.skip_final_snapshot(false).final_db_snapshot_identifier(format!("{name}-final"))
         } else {
             call.skip_final_snapshot(true)
         };
-        call.send()
-            .await
-            .map_err(|e| busy(classify(e, NOT_FOUND)))?;
+        call.send().await.map_err(|e| busy(classify(e, NOT_FOUND)))?;
         Ok(())
     }
 }
@@ -351,14 +336,8 @@ mod tests {
         assert!(super::minor_upgrade_of("16.8", "16.9"));
         assert!(super::minor_upgrade_of("16.8", "16.10"));
         assert!(!super::minor_upgrade_of("16.8", "16.8"));
-        assert!(
-            !super::minor_upgrade_of("16.8", "16.4"),
-            "a downgrade is drift"
-        );
-        assert!(
-            !super::minor_upgrade_of("16.8", "17.1"),
-            "a major upgrade is drift"
-        );
+        assert!(!super::minor_upgrade_of("16.8", "16.4"), "a downgrade is drift");
+        assert!(!super::minor_upgrade_of("16.8", "17.1"), "a major upgrade is drift");
         assert!(!super::minor_upgrade_of("16.8", ""));
     }
 }

@@ -17,12 +17,7 @@ pub const INFO: KindInfo = KindInfo {
     attributes: &["id", "arn", "endpoint"],
     ready_attributes: &["endpoint"],
     deadline_secs: 3600,
-    sim: Sim {
-        call: 2.0,
-        ready: 480.0,
-        gone: 400.0,
-        ..SIM
-    },
+    sim: Sim { call: 2.0, ready: 480.0, gone: 400.0, ..SIM },
     ..KindInfo::DEFAULT
 };
 

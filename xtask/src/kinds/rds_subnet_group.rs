@@ -73,10 +73,7 @@ pub(super) fn rds_tags(target: &Target) -> Vec<Tag> {
 pub(super) fn tag_map(tags: &[Tag]) -> std::collections::BTreeMap<String, String> {
     tags.iter()
         .map(|t| {
-            (
-                t.key().unwrap_or_default().to_string(),
-                t.value().unwrap_or_default().to_string(),
-            )
+            (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())
         })
         .collect()
 }
@@ -127,18 +124,12 @@ impl Kind for SubnetGroup {
         if !names::is_owned(&target.tags, &tags_of(&self.0, &arn).await?) {
             return Ok(Some(Found::Foreign));
         }
-        let mut subnet_ids: Vec<String> = g
-            .subnets()
-            .iter()
-            .filter_map(|s| s.subnet_identifier().map(str::to_string))
-            .collect();
+        let mut subnet_ids: Vec<String> =
+            g.subnets().iter().filter_map(|s| s.subnet_identifier().map(str::to_string)).collect();
         subnet_ids.sort();
         let state = Properties {
             subnet_ids,
-            description: g
-                .db_subnet_group_description()
-                .unwrap_or_default()
-                .to_string(),
+            description: g.db_subnet_group_description().unwrap_or_default().to_string(),
         };
         let name = target.physical_name.clone();
         Ok(Found::ours(state, Outputs { name, arn }))
@@ -157,10 +148,7 @@ impl Kind for SubnetGroup {
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
         let arn = out.db_subnet_group().and_then(|g| g.db_subnet_group_arn());
-        Ok(Outputs {
-            name: target.physical_name.clone(),
-            arn: given(arn, "CreateDBSubnetGroup")?,
-        })
+        Ok(Outputs { name: target.physical_name.clone(), arn: given(arn, "CreateDBSubnetGroup")? })
     }
 
     async fn update(

@@ -69,10 +69,7 @@ impl Module for Bucket {
 }
 
 fn outputs(name: &str) -> Outputs {
-    Outputs {
-        name: name.to_string(),
-        arn: format!("arn:aws:s3:::{name}"),
-    }
+    Outputs { name: name.to_string(), arn: format!("arn:aws:s3:::{name}") }
 }
 
 impl Bucket {
@@ -293,11 +290,9 @@ impl Kind for Bucket {
             .await
             .map_err(|e| classify(e, &["NoSuchTagSet"]))
         {
-            Ok(out) => out
-                .tag_set()
-                .iter()
-                .map(|t| (t.key().to_string(), t.value().to_string()))
-                .collect(),
+            Ok(out) => {
+                out.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect()
+            }
             Err(CloudError::NotFound(_)) => Default::default(),
             Err(e) => return Err(e),
         };
@@ -333,13 +328,8 @@ impl Kind for Bucket {
         }
         // Tags in the create call itself: the bucket is never, even briefly, ours by name only.
         for (k, v) in tags_with_created_at(target) {
-            config = config.tags(
-                Tag::builder()
-                    .key(k)
-                    .value(v)
-                    .build()
-                    .expect("key and value are set"),
-            );
+            config =
+                config.tags(Tag::builder().key(k).value(v).build().expect("key and value are set"));
         }
         self.0
             .s3

@@ -66,12 +66,7 @@ fn check_files(p: &Properties, root: &Path) -> Vec<String> {
     let dir = root.join(&p.source);
     let files = match local_files(&dir, "") {
         Ok(f) => f,
-        Err(e) => {
-            return vec![format!(
-                "cannot read the source directory {}: {e}",
-                dir.display()
-            )]
-        }
+        Err(e) => return vec![format!("cannot read the source directory {}: {e}", dir.display())],
     };
     let Some(rule) = &p.sidecars else {
         return Vec::new();
@@ -92,33 +87,24 @@ fn check_files(p: &Properties, root: &Path) -> Vec<String> {
 
 fn check_sidecar(path: &Path, rule: &Sidecars) -> Result<(), String> {
     let shown = path.display();
-    let size = std::fs::metadata(path)
-        .map_err(|e| format!("{shown}: {e}"))?
-        .len();
+    let size = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?.len();
     if size > SIDECAR_MAX_BYTES {
-        return Err(format!(
-            "{shown} is {size} bytes; Bedrock accepts metadata files up to 10 KB"
-        ));
+        return Err(format!("{shown} is {size} bytes; Bedrock accepts metadata files up to 10 KB"));
     }
     let doc: Value =
         serde_json::from_slice(&std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?)
             .map_err(|e| format!("{shown} is not valid JSON: {e}"))?;
     let Some(obj) = doc.as_object().filter(|o| o.len() == 1) else {
-        return Err(format!(
-            "{shown} must hold exactly one key, \"metadataAttributes\""
-        ));
+        return Err(format!("{shown} must hold exactly one key, \"metadataAttributes\""));
     };
     let attrs = obj
         .get("metadataAttributes")
         .and_then(Value::as_object)
         .ok_or_else(|| format!("{shown} must hold an object \"metadataAttributes\""))?;
-    if let Some((k, _)) = attrs
-        .iter()
-        .find(|(_, v)| !(v.is_string() || v.is_number() || v.is_boolean()))
+    if let Some((k, _)) =
+        attrs.iter().find(|(_, v)| !(v.is_string() || v.is_number() || v.is_boolean()))
     {
-        return Err(format!(
-            "{shown}: attribute `{k}` must be a string, number or boolean"
-        ));
+        return Err(format!("{shown}: attribute `{k}` must be a string, number or boolean"));
     }
     match attrs.get(&rule.attribute).and_then(Value::as_str) {
         Some(v) if rule.values.iter().any(|a| a == v) => Ok(()),
@@ -179,11 +165,8 @@ pub fn local_files(
             if path.is_dir() {
                 stack.push(path);
             } else {
-                let rel = path
-                    .strip_prefix(dir)
-                    .expect("below dir")
-                    .to_string_lossy()
-                    .replace('\\', "/");
+                let rel =
+                    path.strip_prefix(dir).expect("below dir").to_string_lossy().replace('\\', "/");
                 let md5 = hex::encode(Md5::digest(std::fs::read(&path)?));
                 out.insert(format!("{prefix}{rel}"), (path, md5));
             }
@@ -242,9 +225,7 @@ impl Objects {
             if remote.get(key) == Some(md5) {
                 continue;
             }
-            let body = ByteStream::from_path(path)
-                .await
-                .map_err(CloudError::fatal)?;
+            let body = ByteStream::from_path(path).await.map_err(CloudError::fatal)?;
             self.0
                 .s3
                 .put_object()
@@ -268,12 +249,7 @@ impl Objects {
         for chunk in keys.chunks(1000) {
             let ids = chunk
                 .iter()
-                .map(|k| {
-                    ObjectIdentifier::builder()
-                        .key(*k)
-                        .build()
-                        .expect("key is set")
-                })
+                .map(|k| ObjectIdentifier::builder().key(*k).build().expect("key is set"))
                 .collect();
             self.0
                 .s3
@@ -340,10 +316,7 @@ impl Kind for Objects {
 
     fn planned_outputs(&self, _t: &Target, p: &Properties) -> Option<Outputs> {
         let files = self.local(p).ok()?;
-        Some(outputs(
-            p,
-            &files.into_iter().map(|(k, (_, md5))| (k, md5)).collect(),
-        ))
+        Some(outputs(p, &files.into_iter().map(|(k, (_, md5))| (k, md5)).collect()))
     }
 
     /// File by file (the properties only say where the files are).
@@ -387,7 +360,6 @@ impl Kind for Objects {
     }
 
     async fn delete(&self, _t: &Target, p: &Properties, seen: &SeenOf<Self>) -> CloudResult<()> {
-        self.delete_keys(&p.bucket, &seen.state.files.keys().collect::<Vec<_>>())
-            .await
+        self.delete_keys(&p.bucket, &seen.state.files.keys().collect::<Vec<_>>()).await
     }
 }

@@ -28,11 +28,8 @@ pub struct Outputs {
     pub name: String,
 }
 
-pub(super) const NOT_FOUND: &[&str] = &[
-    "NotFoundException",
-    "NoSuchVectorBucket",
-    "ResourceNotFoundException",
-];
+pub(super) const NOT_FOUND: &[&str] =
+    &["NotFoundException", "NoSuchVectorBucket", "ResourceNotFoundException"];
 
 pub struct VectorBucket(pub Clients);
 
@@ -118,10 +115,7 @@ impl Kind for VectorBucket {
             .await
             .map_err(|e| classify(e, NOT_FOUND))?;
         let arn = out.vector_bucket().map(|b| b.vector_bucket_arn());
-        Ok(Outputs {
-            arn: given(arn, "GetVectorBucket")?,
-            name: target.physical_name.clone(),
-        })
+        Ok(Outputs { arn: given(arn, "GetVectorBucket")?, name: target.physical_name.clone() })
     }
 
     async fn delete(

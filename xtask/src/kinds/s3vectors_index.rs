@@ -40,10 +40,7 @@ fn default_metric() -> String {
     "cosine".into()
 }
 fn default_non_filterable() -> Vec<String> {
-    vec![
-        "AMAZON_BEDROCK_TEXT".into(),
-        "AMAZON_BEDROCK_METADATA".into(),
-    ]
+    vec!["AMAZON_BEDROCK_TEXT".into(), "AMAZON_BEDROCK_METADATA".into()]
 }
 
 pub struct VectorIndex(pub Clients);
@@ -62,12 +59,8 @@ impl Kind for VectorIndex {
     type State = Properties;
     type Outputs = Outputs;
     const UPDATE: Update = Update::Nothing; // every property forces replacement
-    const IMMUTABLE: &'static [&'static str] = &[
-        "bucket_name",
-        "dimension",
-        "distance_metric",
-        "non_filterable_metadata_keys",
-    ];
+    const IMMUTABLE: &'static [&'static str] =
+        &["bucket_name", "dimension", "distance_metric", "non_filterable_metadata_keys"];
 
     async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
         let got = self
@@ -81,9 +74,8 @@ impl Kind for VectorIndex {
         let Some(out) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
             return Ok(None);
         };
-        let index = out
-            .index
-            .ok_or_else(|| CloudError::Fatal("GetIndex returned no index".into()))?;
+        let index =
+            out.index.ok_or_else(|| CloudError::Fatal("GetIndex returned no index".into()))?;
         let arn = index.index_arn().to_string();
         if !names::is_owned(&target.tags, &tags_of(&self.0, &arn).await?) {
             return Ok(Some(Found::Foreign));

@@ -110,13 +110,8 @@ fn scram_verifier_with(password: &str, salt: &[u8], iterations: u32) -> String {
 }
 
 fn check_role_name(name: &str) -> CloudResult<()> {
-    let ok = name
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+    let ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && name.len() <= 63;
     if ok {
         Ok(())
@@ -161,21 +156,11 @@ impl SqlLogin {
             scram_verifier(&password)
         );
         admin.query(&self.0, &sql, vec![], None).await?;
+        admin.query(&self.0, &format!("ALTER ROLE \"{username}\" RESET ALL"), vec![], None).await?;
         admin
             .query(
                 &self.0,
-                &format!("ALTER ROLE \"{username}\" RESET ALL"),
-                vec![],
-                None,
-            )
-            .await?;
-        admin
-            .query(
-                &self.0,
-                &format!(
-                    "ALTER ROLE \"{username}\" IN DATABASE \"{}\" RESET ALL",
-                    p.database
-                ),
+                &format!("ALTER ROLE \"{username}\" IN DATABASE \"{}\" RESET ALL", p.database),
                 vec![],
                 None,
             )
@@ -227,10 +212,8 @@ impl Kind for SqlLogin {
             Err(e) if refused_sign_in(&e) => false,
             Err(e) => return Err(e),
         };
-        let state = State {
-            signs_in_with_the_secret: signs_in,
-            role_settings: role.settings.into_list(),
-        };
+        let state =
+            State { signs_in_with_the_secret: signs_in, role_settings: role.settings.into_list() };
         Ok(Found::ours(state, Outputs { username }))
     }
 
@@ -250,11 +233,7 @@ impl Kind for SqlLogin {
             ));
         }
         if !seen.state.role_settings.is_empty() {
-            changes.push(change(
-                "role_settings",
-                &seen.state.role_settings,
-                Vec::<String>::new(),
-            ));
+            changes.push(change("role_settings", &seen.state.role_settings, Vec::<String>::new()));
         }
         changes
     }
@@ -270,10 +249,7 @@ mod tests {
     fn scram_verifier_matches_postgres() {
         // Computed by PostgreSQL 15 for password "pencil", salt "salt-of-16-bytes" and 4096 iterations.
         let v = super::scram_verifier_with("pencil", b"salt-of-16-bytes", 4096);
-        assert!(
-            v.starts_with("SCRAM-SHA-256$4096:c2FsdC1vZi0xNi1ieXRlcw==$"),
-            "{v}"
-        );
+        assert!(v.starts_with("SCRAM-SHA-256$4096:c2FsdC1vZi0xNi1ieXRlcw==$"), "{v}");
         assert_eq!(v.matches(':').count(), 2);
     }
 }

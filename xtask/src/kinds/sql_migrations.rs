@@ -90,11 +90,7 @@ impl SqlMigrations {
             let path = entry.map_err(CloudError::fatal)?.path();
             if path.extension().is_some_and(|x| x == "sql") {
                 let sql = std::fs::read_to_string(&path).map_err(CloudError::fatal)?;
-                let version = path
-                    .file_stem()
-                    .unwrap_or_default()
-                    .to_string_lossy()
-                    .to_string();
+                let version = path.file_stem().unwrap_or_default().to_string_lossy().to_string();
                 files.push(File {
                     version,
                     checksum: hex::encode(Sha256::digest(sql.as_bytes())),
@@ -127,21 +123,14 @@ impl SqlMigrations {
             Err(e) if sqlstate(&e) == Some("42P01") => Vec::new(), // no ledger yet
             Err(e) => return Err(e),
         };
-        Ok(Some(
-            rows.into_iter().map(|r| (r.version, r.checksum)).collect(),
-        ))
+        Ok(Some(rows.into_iter().map(|r| (r.version, r.checksum)).collect()))
     }
 
     async fn apply(&self, p: &Properties) -> CloudResult<Outputs> {
         let db = Self::db(p);
         db.query(&self.0, LEDGER, vec![], None).await?;
-        let applied: Vec<String> = self
-            .applied(p)
-            .await?
-            .unwrap_or_default()
-            .into_iter()
-            .map(|(v, _)| v)
-            .collect();
+        let applied: Vec<String> =
+            self.applied(p).await?.unwrap_or_default().into_iter().map(|(v, _)| v).collect();
         let files = self.files(p)?;
         for f in files.iter().filter(|f| !applied.contains(&f.version)) {
             let tx = db.begin(&self.0).await?;
@@ -183,9 +172,7 @@ impl SqlMigrations {
 }
 
 fn outputs(files: &[File]) -> Outputs {
-    Outputs {
-        version: files.last().map(|f| f.version.clone()),
-    }
+    Outputs { version: files.last().map(|f| f.version.clone()) }
 }
 
 #[async_trait]
@@ -239,11 +226,7 @@ impl Kind for SqlMigrations {
         seen: &SeenOf<Self>,
         _changes: Vec<FieldChange>,
     ) -> Vec<FieldChange> {
-        seen.state
-            .pending
-            .iter()
-            .map(|v| change(&format!("migrations/{v}"), (), "apply"))
-            .collect()
+        seen.state.pending.iter().map(|v| change(&format!("migrations/{v}"), (), "apply")).collect()
     }
 
     async fn create(&self, _t: &Target, p: &Properties) -> CloudResult<Outputs> {

@@ -74,21 +74,14 @@ impl Kind for SqlSigningKey {
 
     async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {
         let sql = "SELECT encode(sha256(convert_to(key, 'UTF8')), 'hex') AS digest FROM app_private.signing_keys WHERE name = :name";
-        let row: Option<Row> = admin(p)
-            .read_one(&self.0, sql, vec![text("name", &p.name)])
-            .await?;
+        let row: Option<Row> = admin(p).read_one(&self.0, sql, vec![text("name", &p.name)]).await?;
         let Some(row) = row else {
             return Ok(None);
         };
         let key = generated_secret::read_key(&self.0, &p.key_secret_arn, &p.name).await?;
         let in_sync =
             row.digest.as_deref() == Some(hex::encode(Sha256::digest(key.as_bytes())).as_str());
-        Ok(Found::ours(
-            State { in_sync },
-            Outputs {
-                name: p.name.clone(),
-            },
-        ))
+        Ok(Found::ours(State { in_sync }, Outputs { name: p.name.clone() }))
     }
 
     /// The key alone: the properties only say where it comes from and goes.
@@ -101,26 +94,13 @@ impl Kind for SqlSigningKey {
         if seen.state.in_sync {
             return Vec::new();
         }
-        vec![change(
-            "key",
-            "differs from the secret",
-            "the secret's value",
-        )]
+        vec![change("key", "differs from the secret", "the secret's value")]
     }
 
     async fn create(&self, _t: &Target, p: &Properties) -> CloudResult<Outputs> {
         let key = generated_secret::read_key(&self.0, &p.key_secret_arn, &p.name).await?;
         let sql = "INSERT INTO app_private.signing_keys (name, key) VALUES (:name, :key) ON CONFLICT (name) DO UPDATE SET key = EXCLUDED.key";
-        admin(p)
-            .query(
-                &self.0,
-                sql,
-                vec![text("name", &p.name), text("key", &key)],
-                None,
-            )
-            .await?;
-        Ok(Outputs {
-            name: p.name.clone(),
-        })
+        admin(p).query(&self.0, sql, vec![text("name", &p.name), text("key", &key)], None).await?;
+        Ok(Outputs { name: p.name.clone() })
     }
 }

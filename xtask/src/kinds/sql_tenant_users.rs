@@ -77,21 +77,14 @@ fn admin(p: &Properties) -> Database {
 }
 
 fn desired(p: &Properties) -> BTreeMap<String, String> {
-    p.users
-        .iter()
-        .map(|u| (u.sub.clone(), u.tenant_id.clone()))
-        .collect()
+    p.users.iter().map(|u| (u.sub.clone(), u.tenant_id.clone())).collect()
 }
 
 impl SqlTenantUsers {
     async fn current(&self, p: &Properties) -> CloudResult<Option<BTreeMap<String, String>>> {
         let sql = "SELECT user_sub, tenant_id FROM claims.user_tenants ORDER BY user_sub";
         let rows = found(admin(p).read::<Row>(&self.0, sql, vec![]).await)?;
-        Ok(rows.map(|rows| {
-            rows.into_iter()
-                .map(|r| (r.user_sub, r.tenant_id))
-                .collect()
-        }))
+        Ok(rows.map(|rows| rows.into_iter().map(|r| (r.user_sub, r.tenant_id)).collect()))
     }
 
     async fn converge(&self, p: &Properties) -> CloudResult<Outputs> {
@@ -111,13 +104,8 @@ impl SqlTenantUsers {
             }
             for (sub, tenant) in want.iter().filter(|(s, t)| current.get(*s) != Some(t)) {
                 let sql = "INSERT INTO claims.user_tenants (user_sub, tenant_id) VALUES (:sub, :tenant) ON CONFLICT (user_sub) DO UPDATE SET tenant_id = EXCLUDED.tenant_id";
-                db.query(
-                    &self.0,
-                    sql,
-                    vec![text("sub", sub), text("tenant", tenant)],
-                    Some(&tx),
-                )
-                .await?;
+                db.query(&self.0, sql, vec![text("sub", sub), text("tenant", tenant)], Some(&tx))
+                    .await?;
             }
             Ok(())
         };

@@ -53,11 +53,7 @@ impl<'de> Visitor<'de> for DeclaredVisitor {
             }
         }
         match (spec, kind) {
-            (Some((kind, properties)), _) => Ok(Declared {
-                kind,
-                properties,
-                depends_on,
-            }),
+            (Some((kind, properties)), _) => Ok(Declared { kind, properties, depends_on }),
             (None, Some(_)) => Err(de::Error::missing_field("properties")),
             (None, None) => Err(de::Error::missing_field("kind")),
         }

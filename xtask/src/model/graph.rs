@@ -22,10 +22,8 @@ pub fn topo_order(resources: &[Resource]) -> Result<Vec<String>, Vec<String>> {
             Mark::Done => return Ok(()),
             Mark::Active => {
                 let start = stack.iter().position(|&s| s == i).unwrap_or(0);
-                let mut cycle: Vec<String> = stack[start..]
-                    .iter()
-                    .map(|&s| resources[s].id.clone())
-                    .collect();
+                let mut cycle: Vec<String> =
+                    stack[start..].iter().map(|&s| resources[s].id.clone()).collect();
                 cycle.push(resources[i].id.clone());
                 return Err(cycle);
             }

@@ -66,12 +66,8 @@ impl Resource {
 impl Resource {
     /// The ids of its own stack this resource depends on, each once.
     pub fn dependencies(&self) -> Vec<String> {
-        let mut deps: Vec<String> = self
-            .refs
-            .iter()
-            .filter(|r| r.stack.is_none())
-            .map(|r| r.resource.clone())
-            .collect();
+        let mut deps: Vec<String> =
+            self.refs.iter().filter(|r| r.stack.is_none()).map(|r| r.resource.clone()).collect();
         deps.sort();
         deps.dedup();
         deps
@@ -153,22 +149,17 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
     for (id, spec) in file.resources {
         let line = line_of_key(source, &id);
         if let Err(m) = names::check_logical_id(&id) {
-            diags.push(diag(
-                line,
-                m,
-                "rename the resource and every reference to it",
-            ));
+            diags.push(diag(line, m, "rename the resource and every reference to it"));
         }
         let (kind, mut properties) = (spec.kind, spec.properties);
         rebase_files(kind.files, &mut properties, path);
         let depends_on = serde_json::Value::from(spec.depends_on);
         let found = refs::find_refs(&properties).and_then(|found| {
             let waits = refs::find_refs(&depends_on)?;
-            let whole = depends_on.as_array().into_iter().flatten().all(|entry| {
-                waits
-                    .iter()
-                    .any(|r| entry.as_str() == Some(r.to_string().as_str()))
-            });
+            let whole =
+                depends_on.as_array().into_iter().flatten().all(|entry| {
+                    waits.iter().any(|r| entry.as_str() == Some(r.to_string().as_str()))
+                });
             if waits.len() != depends_on.as_array().map_or(0, Vec::len) || !whole {
                 return Err(
                     "each `depends_on` entry is one reference, e.g. \"${ingestion.job_id}\"".into(),
@@ -205,11 +196,7 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
 
     // Physical names are checked with the longest env name and a 12-digit account, so that any
     // valid --env gives valid names.
-    let naming = Naming {
-        env: "x".repeat(16),
-        tutorial: file.tutorial,
-        account: "0".repeat(12),
-    };
+    let naming = Naming { env: "x".repeat(16), tutorial: file.tutorial, account: "0".repeat(12) };
     for r in &resources {
         let name = names::physical_name(r.kind.name_style, &naming, &r.id, &r.properties);
         if name.contains("${") {
@@ -257,21 +244,11 @@ fn unresolved(
 ) -> Option<(String, String)> {
     match resources.iter().find(|o| o.id == reference.resource) {
         None => Some((
-            format!(
-                "{what} refers to `{}`, which {holder} does not define",
-                reference.resource
-            ),
-            format!(
-                "define `{}` or use one of: {}",
-                reference.resource,
-                ids(resources)
-            ),
+            format!("{what} refers to `{}`, which {holder} does not define", reference.resource),
+            format!("define `{}` or use one of: {}", reference.resource, ids(resources)),
         )),
         Some(t) if !t.kind.attributes.contains(&reference.attribute.as_str()) => Some((
-            format!(
-                "`{reference}`: a {} has no attribute `{}`",
-                t.kind.kind, reference.attribute
-            ),
+            format!("`{reference}`: a {} has no attribute `{}`", t.kind.kind, reference.attribute),
             format!("use one of: {}", t.kind.attributes.join(", ")),
         )),
         Some(_) => None,
@@ -279,11 +256,7 @@ fn unresolved(
 }
 
 fn ids(resources: &[Resource]) -> String {
-    resources
-        .iter()
-        .map(|r| r.id.as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
+    resources.iter().map(|r| r.id.as_str()).collect::<Vec<_>>().join(", ")
 }
 
 /// serde's message for a misspelt key of a resource (`invalid value: string "propertys",
@@ -293,10 +266,9 @@ fn resource_key_message(message: &str) -> String {
         return message.to_string();
     };
     match rest.1.split_once("\", expected \"kind\" or \"properties\"") {
-        Some((key, _)) => format!(
-            "{}: unknown key `{key}` (a resource has `kind` and `properties`)",
-            rest.0
-        ),
+        Some((key, _)) => {
+            format!("{}: unknown key `{key}` (a resource has `kind` and `properties`)", rest.0)
+        }
         None => message.to_string(),
     }
 }
@@ -305,13 +277,11 @@ fn resource_key_message(message: &str) -> String {
 /// path is joined to that directory, then written relative to the workspace (where the kinds
 /// resolve it) when it lies inside it, so that names shown stay short; absolute otherwise.
 fn rebase_files(fields: &[&str], properties: &mut serde_json::Value, stack_file: &Path) {
-    let workspace = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask/ sits in the workspace");
+    let workspace =
+        Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ sits in the workspace");
     let dir = stack_file.parent().unwrap_or(Path::new("."));
-    let dir = std::env::current_dir()
-        .map(|cwd| cwd.join(dir))
-        .unwrap_or_else(|_| dir.to_path_buf());
+    let dir =
+        std::env::current_dir().map(|cwd| cwd.join(dir)).unwrap_or_else(|_| dir.to_path_buf());
     let rebase = |value: &mut serde_json::Value| {
         let Some(text) = value.as_str() else {
             return;
@@ -455,9 +425,7 @@ fn unclosed_quote(source: &str, upto: usize) -> Option<usize> {
     };
     source.lines().take(upto).enumerate().find_map(|(i, line)| {
         let text = line.trim_start();
-        let value = text
-            .strip_prefix("- ")
-            .or_else(|| text.split_once(": ").map(|(_, v)| v))?;
+        let value = text.strip_prefix("- ").or_else(|| text.split_once(": ").map(|(_, v)| v))?;
         open(value).then_some(i + 1)
     })
 }
@@ -481,11 +449,7 @@ fn line_of_key(source: &str, key: &str) -> Option<usize> {
         if in_resources {
             let trimmed = line.trim_start();
             let indent = line.len() - trimmed.len();
-            if indent == 2
-                && trimmed
-                    .strip_prefix(key)
-                    .is_some_and(|rest| rest.starts_with(':'))
-            {
+            if indent == 2 && trimmed.strip_prefix(key).is_some_and(|rest| rest.starts_with(':')) {
                 return Some(i + 1);
             }
         }
@@ -535,10 +499,7 @@ pub fn load_all(dir: &Path) -> Result<Vec<Stack>, Invalid> {
         diags.extend(check_stack_refs(s, &stacks));
     }
     for (i, s) in stacks.iter().enumerate() {
-        if stacks[..i]
-            .iter()
-            .any(|o| o.tutorial == s.tutorial || o.name == s.name)
-        {
+        if stacks[..i].iter().any(|o| o.tutorial == s.tutorial || o.name == s.name) {
             diags.push(Diagnostic {
                 file: s.file.clone(),
                 line: Some(1),
@@ -615,10 +576,7 @@ pub fn with_required<'a>(all: &'a [Stack], selected: &[&'a Stack]) -> Vec<&'a St
         }
         i += 1;
     }
-    let mut out: Vec<&Stack> = all
-        .iter()
-        .filter(|s| names.contains(&s.name.as_str()))
-        .collect();
+    let mut out: Vec<&Stack> = all.iter().filter(|s| names.contains(&s.name.as_str())).collect();
     out.sort_by_key(|s| s.tutorial);
     out
 }
@@ -628,9 +586,7 @@ pub fn dependents<'a>(all: &'a [Stack], selected: &[&Stack]) -> Vec<&'a Stack> {
     all.iter()
         .filter(|s| !selected.iter().any(|x| x.name == s.name))
         .filter(|s| {
-            with_required(all, &[*s])
-                .iter()
-                .any(|r| selected.iter().any(|x| x.name == r.name))
+            with_required(all, &[*s]).iter().any(|r| selected.iter().any(|x| x.name == r.name))
         })
         .collect()
 }

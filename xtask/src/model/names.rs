@@ -44,11 +44,9 @@ pub fn physical_name(
         NameStyle::S3Bucket => format!("{dashed}-{}", naming.account),
         NameStyle::SecretPath => format!("{PROJECT}/{}/t{}/{logical}", naming.env, naming.tutorial),
         NameStyle::Underscored => dashed.replace('-', "_"),
-        NameStyle::Property(field) => properties
-            .get(field)
-            .and_then(|v| v.as_str())
-            .unwrap_or_default()
-            .to_string(),
+        NameStyle::Property(field) => {
+            properties.get(field).and_then(|v| v.as_str()).unwrap_or_default().to_string()
+        }
     }
 }
 
@@ -85,24 +83,17 @@ fn check_bucket_name(name: &str) -> Result<(), String> {
             name.len()
         ));
     }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.')
-    {
+    if !name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.') {
         return Err(format!(
             "S3 bucket name `{name}` may hold only lowercase letters, digits, `-` and `.`"
         ));
     }
     let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
     if !edge_ok(name.chars().next()) || !edge_ok(name.chars().last()) {
-        return Err(format!(
-            "S3 bucket name `{name}` must begin and end with a letter or digit"
-        ));
+        return Err(format!("S3 bucket name `{name}` must begin and end with a letter or digit"));
     }
     if name.contains("..") {
-        return Err(format!(
-            "S3 bucket name `{name}` must not hold two adjacent periods"
-        ));
+        return Err(format!("S3 bucket name `{name}` must not hold two adjacent periods"));
     }
     Ok(())
 }
@@ -123,7 +114,7 @@ pub fn check_env_name(env: &str) -> Result<(), String> {
         // agentcore-mt-locks-<account>-<region> is the lock bucket (lock.rs); a policy scoped
         // to an environment named `locks` would reach every lease.
         return Err(
-            "the environment name `locks` is reserved (the lock bucket is named after it)".into(),
+            "the environment name `locks` is reserved (the lock bucket is named after it)".into()
         );
     }
     if ok {
@@ -141,9 +132,7 @@ pub fn check_logical_id(id: &str) -> Result<(), String> {
     let ok = !id.is_empty()
         && id.len() <= 24
         && id.chars().next().is_some_and(|c| c.is_ascii_lowercase())
-        && id
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if ok {
         Ok(())
     } else {
@@ -211,17 +200,9 @@ mod tests {
     fn env_names() {
         assert!(check_env_name("dev").is_ok());
         assert!(check_env_name("pr-42").is_ok());
-        for bad in [
-            "",
-            "Dev",
-            "pr_42",
-            "-x",
-            "x-",
-            "a--b",
-            "4pr",
-            "a-very-long-environment",
-            "locks",
-        ] {
+        for bad in
+            ["", "Dev", "pr_42", "-x", "x-", "a--b", "4pr", "a-very-long-environment", "locks"]
+        {
             assert!(check_env_name(bad).is_err(), "{bad} accepted");
         }
     }
@@ -241,11 +222,7 @@ mod tests {
 
     #[test]
     fn agentcore_names_map_dashes() {
-        let naming = Naming {
-            env: "pr-42".into(),
-            tutorial: 2,
-            account: "0".into(),
-        };
+        let naming = Naming { env: "pr-42".into(), tutorial: 2, account: "0".into() };
         let name = physical_name(
             NameStyle::Underscored,
             &naming,

@@ -91,12 +91,9 @@ fn refs_in_str(s: &str) -> Result<Vec<Ref>, String> {
 pub fn resolve(value: &Value, lookup: &dyn Fn(&Ref) -> Option<Value>) -> Option<Value> {
     Some(match value {
         Value::String(s) => resolve_str(s, lookup)?,
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| resolve(v, lookup))
-                .collect::<Option<_>>()?,
-        ),
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| resolve(v, lookup)).collect::<Option<_>>()?)
+        }
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| Some((k.clone(), resolve(v, lookup)?)))
@@ -163,9 +160,6 @@ mod tests {
         assert_eq!(refs[0].stack_or("own"), "unstructured-rag");
         assert_eq!(refs[0].to_string(), "${unstructured-rag.user_pool.id}");
         let local = &find_refs(&json!("${pool.id}")).unwrap()[0];
-        assert_eq!(
-            (local.stack_or("own"), local.to_string().as_str()),
-            ("own", "${pool.id}")
-        );
+        assert_eq!((local.stack_or("own"), local.to_string().as_str()), ("own", "${pool.id}"));
     }
 }

@@ -17,10 +17,7 @@ const HEAD: &str = "name: broken\ntutorial: 9\ndescription: a test\nresources:\n
 fn shipped_stacks_are_valid() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
     let stacks = super::load_all(&dir).expect("valid");
-    assert_eq!(
-        stacks.iter().map(|s| s.tutorial).collect::<Vec<_>>(),
-        vec![1, 2, 3]
-    );
+    assert_eq!(stacks.iter().map(|s| s.tutorial).collect::<Vec<_>>(), vec![1, 2, 3]);
     assert!(super::select(&stacks, "1").unwrap()[0].name == "unstructured-rag");
     assert!(super::select(&stacks, "structured-rls").unwrap()[0].tutorial == 2);
     assert_eq!(super::select(&stacks, "all").unwrap().len(), 3);
@@ -119,11 +116,8 @@ fn document_sidecars_are_checked_before_any_call() {
     std::fs::write(d.join("bad-json.md"), "x").unwrap();
     std::fs::write(d.join("bad-json.md.metadata.json"), "{not json").unwrap();
     std::fs::write(d.join("gold.md"), "x").unwrap();
-    std::fs::write(
-        d.join("gold.md.metadata.json"),
-        r#"{"metadataAttributes": {"tier": "gold"}}"#,
-    )
-    .unwrap();
+    std::fs::write(d.join("gold.md.metadata.json"), r#"{"metadataAttributes": {"tier": "gold"}}"#)
+        .unwrap();
     std::fs::write(d.join("nested.md"), "x").unwrap();
     std::fs::write(
         d.join("nested.md.metadata.json"),
@@ -150,14 +144,9 @@ fn document_sidecars_are_checked_before_any_call() {
     );
     let stack =
         parse_stack(Path::new("stacks/broken.yaml"), &source).expect("the stack itself is valid");
-    let err = super::check_files(&[&stack], Path::new("/"))
-        .unwrap_err()
-        .to_string();
-    let mut lines: Vec<String> = err
-        .replace(&d.display().to_string(), "<docs>")
-        .lines()
-        .map(str::to_string)
-        .collect();
+    let err = super::check_files(&[&stack], Path::new("/")).unwrap_err().to_string();
+    let mut lines: Vec<String> =
+        err.replace(&d.display().to_string(), "<docs>").lines().map(str::to_string).collect();
     lines.sort(); // directory order differs between file systems
     insta::assert_snapshot!(lines.join("\n"));
 }
@@ -201,22 +190,15 @@ fn stacks_declare_exactly_the_demo_users_of_sample_data() {
             let groups = props["groups"].as_array().unwrap();
             let group_ref = groups[0].as_str().unwrap(); // ${<group resource>.name}
             let stack = stacks.iter().find(|s| s.tutorial == *tutorial).unwrap();
-            let id = group_ref
-                .trim_start_matches("${")
-                .split('.')
-                .next()
-                .unwrap();
+            let id = group_ref.trim_start_matches("${").split('.').next().unwrap();
             let resource = stack.resources.iter().find(|r| r.id == id).unwrap();
             assert_eq!(resource.properties["name"], group, "{name}");
         }
         if let Some(tenant) = u["tenant"].as_str() {
             assert_eq!(props["attributes"]["custom:tenant_id"], tenant, "{name}");
             let stack = stacks.iter().find(|s| s.tutorial == *tutorial).unwrap();
-            let map = stack
-                .resources
-                .iter()
-                .find(|r| r.kind.kind == "rdsdata.tenant_users")
-                .unwrap();
+            let map =
+                stack.resources.iter().find(|r| r.kind.kind == "rdsdata.tenant_users").unwrap();
             let id = stack
                 .resources
                 .iter()
@@ -253,10 +235,8 @@ fn runtime_with_no_allowed_client() {
 /// The agent's token settings come from the authorizer's properties, never from `environment`.
 #[test]
 fn runtime_environment_cannot_override_the_token_settings() {
-    let text = errors(&runtime(
-        "[c]",
-        "      environment:\n        AUTH_ALLOWED_CLIENTS: c,attacker\n",
-    ));
+    let text =
+        errors(&runtime("[c]", "      environment:\n        AUTH_ALLOWED_CLIENTS: c,attacker\n"));
     assert!(text.contains("AUTH_ALLOWED_CLIENTS"), "{text}");
     insta::assert_snapshot!(text);
     assert_eq!(errors(&runtime("[c]", "")), "valid");
@@ -271,11 +251,7 @@ fn runtimes_depend_on_readiness_not_on_a_start() {
     let stacks = super::load_all(&dir).expect("valid");
     let mut checked = 0;
     for s in &stacks {
-        for r in s
-            .resources
-            .iter()
-            .filter(|r| r.kind.kind == "agentcore.runtime")
-        {
+        for r in s.resources.iter().filter(|r| r.kind.kind == "agentcore.runtime") {
             for reference in &r.depends_on {
                 let target = stacks
                     .iter()
@@ -284,10 +260,7 @@ fn runtimes_depend_on_readiness_not_on_a_start() {
                     .unwrap();
                 let cascading_sql = target.kind.kind.starts_with("rdsdata.");
                 assert!(
-                    target
-                        .kind
-                        .ready_attributes
-                        .contains(&reference.attribute.as_str())
+                    target.kind.ready_attributes.contains(&reference.attribute.as_str())
                         || cascading_sql,
                     "{}: `{}` of {} resolves before the resource is ready",
                     r.id,
@@ -307,10 +280,8 @@ fn load_dir(files: &[(&str, &str)]) -> Result<Vec<super::Stack>, String> {
     for (name, text) in files {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
-    super::load_all(dir.path()).map_err(|e| {
-        e.to_string()
-            .replace(&dir.path().display().to_string(), "<dir>")
-    })
+    super::load_all(dir.path())
+        .map_err(|e| e.to_string().replace(&dir.path().display().to_string(), "<dir>"))
 }
 
 const BASE: &str = "name: base\ntutorial: 1\ndescription: x\nresources:\n  pool:\n    kind: cognito.user_pool\n    properties: {}\n";
@@ -362,20 +333,13 @@ fn execution_roles_read_their_package_and_never_mint_tokens_for_any_user() {
     let stacks = super::load_all(&dir).expect("valid");
     let resource = |stack: &super::Stack, value: &serde_json::Value| {
         let r = super::refs::find_refs(value).unwrap().remove(0);
-        let owner = stacks
-            .iter()
-            .find(|s| s.name == r.stack_or(&stack.name))
-            .unwrap();
+        let owner = stacks.iter().find(|s| s.name == r.stack_or(&stack.name)).unwrap();
         let found = owner.resources.iter().find(|x| x.id == r.resource).unwrap();
         (owner.name.clone(), found.clone())
     };
     let mut checked = 0;
     for s in &stacks {
-        for rt in s
-            .resources
-            .iter()
-            .filter(|r| r.kind.kind == "agentcore.runtime")
-        {
+        for rt in s.resources.iter().filter(|r| r.kind.kind == "agentcore.runtime") {
             let (_, role) = resource(s, &rt.properties["role_arn"]);
             let (_, package) = resource(s, &rt.properties["package_bucket"]);
             let statements = role.properties["statements"].as_array().unwrap();
@@ -402,11 +366,7 @@ fn execution_roles_read_their_package_and_never_mint_tokens_for_any_user() {
                 rt.id,
                 package.id
             );
-            assert!(
-                !allowed.iter().any(|(a, _)| a.ends_with("ForUserId")),
-                "{}",
-                rt.id
-            );
+            assert!(!allowed.iter().any(|(a, _)| a.ends_with("ForUserId")), "{}", rt.id);
             assert!(actions("Deny")
                 .iter()
                 .any(|(a, _)| a == "bedrock-agentcore:GetWorkloadAccessTokenForUserId"));
@@ -424,15 +384,9 @@ fn cidr_blocks_aws_would_refuse() {
         ))
     };
     assert_eq!(vpc("10.42.0.0/16"), "valid");
-    let report = [
-        "10.42.1.0/33",
-        "10.42.1.0/8",
-        "10.42.1.7/24",
-        "10.42.1/24",
-        "10.42.1.0",
-    ]
-    .map(vpc)
-    .join("\n---\n");
+    let report = ["10.42.1.0/33", "10.42.1.0/8", "10.42.1.7/24", "10.42.1/24", "10.42.1.0"]
+        .map(vpc)
+        .join("\n---\n");
     insta::assert_snapshot!(report);
 }
 
@@ -466,11 +420,7 @@ fn every_error_of_a_file_is_reported_at_once() {
     };
     assert_eq!(waits("\"${pool.id}\""), "valid");
     assert!(waits("\"after ${pool.id}\"").contains("each `depends_on` entry is one reference"));
-    assert!(
-        waits("\"${pool.nothing}\"").contains("nothing"),
-        "{}",
-        waits("\"${pool.nothing}\"")
-    );
+    assert!(waits("\"${pool.nothing}\"").contains("nothing"), "{}", waits("\"${pool.nothing}\""));
 }
 
 /// A quote left open on one line is reported there, not where the parser noticed it.
@@ -510,17 +460,10 @@ fn relative_paths_are_relative_to_the_stack_file() {
     );
     let shipped =
         super::load_all(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks")).unwrap();
-    let package = shipped[0]
-        .resources
-        .iter()
-        .find(|r| r.id == "policy_agent_package")
-        .unwrap();
+    let package = shipped[0].resources.iter().find(|r| r.id == "policy_agent_package").unwrap();
     assert_eq!(
         package.properties["sources"],
         serde_json::json!(["agents/policy", "agents/common"])
     );
-    assert_eq!(
-        package.properties["requirements"],
-        "agents/requirements.txt"
-    );
+    assert_eq!(package.properties["requirements"], "agents/requirements.txt");
 }

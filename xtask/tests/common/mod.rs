@@ -9,17 +9,12 @@ use std::process::{Command, Output};
 use serde_json::Value;
 
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap()
-        .to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 /// The venv is shared by every test (installed once, under a lock).
 pub fn venv() -> PathBuf {
-    std::env::var_os("XTASK_VENV")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root().join(".xtask/venv"))
+    std::env::var_os("XTASK_VENV").map(PathBuf::from).unwrap_or_else(|| root().join(".xtask/venv"))
 }
 
 /// The provisioner with `args`, its state in `state`, the shared venv, no environment or
@@ -61,10 +56,7 @@ pub fn summary(events: &[Value]) -> &Value {
 }
 
 pub fn event<'a>(events: &'a [Value], id: &str) -> &'a Value {
-    events
-        .iter()
-        .find(|e| e["id"] == id)
-        .unwrap_or_else(|| panic!("no event for {id}"))
+    events.iter().find(|e| e["id"] == id).unwrap_or_else(|| panic!("no event for {id}"))
 }
 
 /// The fields a plan or deploy event changes, in its order.
@@ -100,16 +92,11 @@ impl Cloud {
             .envs(env.iter().copied())
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "local up failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let endpoints = events(&out)
-            .into_iter()
-            .find(|e| e["type"] == "local")
-            .expect("a local event")["endpoints"]
-            .clone();
+        assert!(out.status.success(), "local up failed: {}", String::from_utf8_lossy(&out.stderr));
+        let endpoints =
+            events(&out).into_iter().find(|e| e["type"] == "local").expect("a local event")
+                ["endpoints"]
+                .clone();
         Cloud { state, endpoints }
     }
 
@@ -144,11 +131,7 @@ impl Cloud {
             .env("DATA_API_URL", self.endpoint("data_api"))
             .output()
             .unwrap();
-        assert!(
-            out.status.success(),
-            "{script}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{script}: {}", String::from_utf8_lossy(&out.stderr));
         serde_json::from_slice(&out.stdout).unwrap()
     }
 
@@ -207,11 +190,7 @@ impl Cloud {
             .filter_map(|n| std::fs::read_to_string(dir.join(format!("{n}.pid"))).ok())
             .filter_map(|s| s.trim().parse().ok())
             .collect();
-        for entry in std::fs::read_dir(dir.join("clusters"))
-            .into_iter()
-            .flatten()
-            .flatten()
-        {
+        for entry in std::fs::read_dir(dir.join("clusters")).into_iter().flatten().flatten() {
             if let Some(pid) = std::fs::read_to_string(entry.path().join("postmaster.pid"))
                 .ok()
                 .and_then(|s| s.lines().next().and_then(|l| l.trim().parse().ok()))
@@ -222,12 +201,7 @@ impl Cloud {
         // Descendants (agents started by the runtime host, PostgreSQL's own children).
         let parent_of = |pid: u32| -> Option<u32> {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            stat.rsplit_once(')')?
-                .1
-                .split_whitespace()
-                .nth(1)?
-                .parse()
-                .ok()
+            stat.rsplit_once(')')?.1.split_whitespace().nth(1)?.parse().ok()
         };
         let all: Vec<u32> = std::fs::read_dir("/proc")
             .unwrap()
@@ -247,16 +221,9 @@ impl Cloud {
         }
         let mut inodes = std::collections::BTreeMap::new();
         for pid in &pids {
-            for fd in std::fs::read_dir(format!("/proc/{pid}/fd"))
-                .into_iter()
-                .flatten()
-                .flatten()
-            {
+            for fd in std::fs::read_dir(format!("/proc/{pid}/fd")).into_iter().flatten().flatten() {
                 if let Some(inode) = std::fs::read_link(fd.path()).ok().and_then(|l| {
-                    l.to_str()?
-                        .strip_prefix("socket:[")?
-                        .strip_suffix(']')
-                        .map(str::to_string)
+                    l.to_str()?.strip_prefix("socket:[")?.strip_suffix(']').map(str::to_string)
                 }) {
                     inodes.insert(inode, *pid);
                 }
@@ -264,11 +231,7 @@ impl Cloud {
         }
         let mut out = Vec::new();
         for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
-            for line in std::fs::read_to_string(table)
-                .unwrap_or_default()
-                .lines()
-                .skip(1)
-            {
+            for line in std::fs::read_to_string(table).unwrap_or_default().lines().skip(1) {
                 let f: Vec<&str> = line.split_whitespace().collect();
                 // local_address, state (0A = LISTEN), inode
                 if f.len() > 9 && f[3] == "0A" {
