@@ -34,7 +34,7 @@ impl Deployed {
     }
 
     /// `attr` of the first deployed resource of `kind` in `stack`.
-    pub fn of_kind<K: crate::kinds::Module>(&self, stack: &Stack, attr: &str) -> Option<String> {
+    pub fn of_kind<K: crate::engine::Kind>(&self, stack: &Stack, attr: &str) -> Option<String> {
         stack
             .resources
             .iter()

@@ -7,8 +7,11 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use serde_json::Value;
 
+use std::path::Path;
+
 use super::kind::{diff_properties, CloudError, CloudResult, FieldChange, Observed, Progress};
 use super::{Outputs, ResourceKind, Target};
+use crate::kinds::KindInfo;
 
 /// What `observe` found under our name and is ours: its current state, in the stack file's
 /// vocabulary for the fields the stack sets, and its attributes.
@@ -56,6 +59,15 @@ pub trait Kind: Send + Sync + Sized + 'static {
     type State: Serialize + DeserializeOwned + Send + Sync;
     /// The attributes other resources reference.
     type Outputs: Serialize + DeserializeOwned + Clone + Send + Sync;
+
+    /// What the rest of the program knows of the kind (its name, naming, attributes, deadline,
+    /// and how the fake cloud and the benchmark model it).
+    const INFO: &'static KindInfo;
+
+    /// Checks of what the properties name on disk, made before any API call.
+    fn check_files(_p: &Self::Properties, _root: &Path) -> Vec<String> {
+        Vec::new()
+    }
 
     /// Fields the service cannot update in place: a change replaces the resource.
     const IMMUTABLE: &'static [&'static str] = &[];

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 
-use super::{KindInfo, Module, Sim, SIM};
+use super::{KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients, TargetKind};
 use crate::engine::{
     found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target,
@@ -74,18 +74,6 @@ pub struct Outputs {
 
 pub struct AgentPackage(pub Clients);
 
-impl Module for AgentPackage {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        AgentPackage(clients.clone())
-    }
-
-    fn check_files(p: &Properties, root: &std::path::Path) -> Vec<String> {
-        check_files(p, root)
-    }
-}
-
 impl AgentPackage {
     fn platform(&self, p: &Properties) -> Platform {
         match self.0.target {
@@ -128,6 +116,11 @@ impl Kind for AgentPackage {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
+
+    fn check_files(p: &Properties, root: &std::path::Path) -> Vec<String> {
+        check_files(p, root)
+    }
 
     async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
         let manifest = self.manifest(p).await?;

@@ -14,9 +14,7 @@ use aws_sdk_bedrockagentcorecontrol::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{
-    client_token, first_in_pages, propagation, tags_with_created_at, KindInfo, Module, Sim, SIM,
-};
+use super::{client_token, first_in_pages, propagation, tags_with_created_at, KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients, TargetKind};
 use crate::engine::{
     found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan, Progress,
@@ -151,14 +149,6 @@ pub struct Outputs {
 }
 
 pub struct Runtime(pub Clients);
-
-impl Module for Runtime {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        Runtime(clients.clone())
-    }
-}
 
 /// Prefixes of system-defined cross-region inference profiles ("Supported Regions and models
 /// for inference profiles", Amazon Bedrock User Guide).
@@ -345,6 +335,7 @@ impl Kind for Runtime {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
 
     async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
         let Some(id) = self.find_id(&target.physical_name).await? else {

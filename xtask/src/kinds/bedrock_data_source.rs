@@ -14,7 +14,7 @@ use aws_sdk_bedrockagent::types::{
 use serde::{Deserialize, Serialize};
 
 use super::bedrock_knowledge_base::NOT_FOUND;
-use super::{client_token, KindInfo, Module, Sim, SIM};
+use super::{client_token, KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     change, found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Progress,
@@ -70,14 +70,6 @@ pub struct Outputs {
 }
 
 pub struct DataSource(pub Clients);
-
-impl Module for DataSource {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        DataSource(clients.clone())
-    }
-}
 
 impl DataSource {
     /// UpdateDataSource with the stack's settings, the existing chunking and `policy`. "You can't
@@ -148,6 +140,7 @@ impl Kind for DataSource {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
     // Bedrock does not change the chunking of an existing data source.
     const IMMUTABLE: &'static [&'static str] =
         &["knowledge_base_id", "chunk_max_tokens", "chunk_overlap_percentage"];

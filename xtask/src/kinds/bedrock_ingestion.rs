@@ -10,7 +10,7 @@ use aws_sdk_bedrockagent::types::{
 use serde::{Deserialize, Serialize};
 
 use super::bedrock_knowledge_base::NOT_FOUND;
-use super::{client_token, KindInfo, Module, Sim, SIM};
+use super::{client_token, KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     change, found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Progress,
@@ -76,14 +76,6 @@ pub struct Statistics {
 
 pub struct Ingestion(pub Clients);
 
-impl Module for Ingestion {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        Ingestion(clients.clone())
-    }
-}
-
 const PREFIX: &str = "documents digest ";
 
 fn outputs(job_id: &str, digest: &str) -> Outputs {
@@ -95,6 +87,7 @@ impl Kind for Ingestion {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
     const UPDATE: Update = Update::CreateAgain;
 
     async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {

@@ -13,9 +13,7 @@ use aws_sdk_bedrockagent::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{
-    client_token, first_in_pages, propagation, tags_with_created_at, KindInfo, Module, Sim, SIM,
-};
+use super::{client_token, first_in_pages, propagation, tags_with_created_at, KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan, Progress,
@@ -64,14 +62,6 @@ pub struct Outputs {
 }
 
 pub struct KnowledgeBase(pub Clients);
-
-impl Module for KnowledgeBase {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        KnowledgeBase(clients.clone())
-    }
-}
 
 impl KnowledgeBase {
     fn model_arn(&self, model: &str) -> String {
@@ -132,6 +122,7 @@ impl Kind for KnowledgeBase {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
     const IMMUTABLE: &'static [&'static str] = &["embedding_model", "index_arn"];
 
     async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {

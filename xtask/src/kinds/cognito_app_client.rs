@@ -7,7 +7,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{given, KindInfo, Module};
+use super::{given, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{found, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target};
 
@@ -61,14 +61,6 @@ pub struct Outputs {
 
 pub struct AppClient(pub Clients);
 
-impl Module for AppClient {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        AppClient(clients.clone())
-    }
-}
-
 fn units() -> TokenValidityUnitsType {
     TokenValidityUnitsType::builder()
         .access_token(TimeUnitsType::Minutes)
@@ -86,6 +78,7 @@ impl Kind for AppClient {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
     const IMMUTABLE: &'static [&'static str] = &["user_pool_id"];
 
     async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {

@@ -4,7 +4,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{KindInfo, Module};
+use super::KindInfo;
 use crate::cloud::{classify, Clients};
 use crate::engine::{found, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target};
 use crate::model::NameStyle;
@@ -38,19 +38,12 @@ pub struct Outputs {
 
 pub struct Group(pub Clients);
 
-impl Module for Group {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        Group(clients.clone())
-    }
-}
-
 #[async_trait]
 impl Kind for Group {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
     const IMMUTABLE: &'static [&'static str] = &["user_pool_id", "name"];
 
     async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {

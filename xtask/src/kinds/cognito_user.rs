@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::types::{AttributeType, MessageActionType, UserStatusType};
 use serde::{Deserialize, Serialize};
 
-use super::{generated_secret, given, KindInfo, Module, Sim, SIM};
+use super::{generated_secret, given, KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     change, found, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target,
@@ -60,14 +60,6 @@ pub struct Outputs {
 }
 
 pub struct User(pub Clients);
-
-impl Module for User {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        User(clients.clone())
-    }
-}
 
 fn attribute_list(attrs: &BTreeMap<String, String>) -> Vec<AttributeType> {
     attrs
@@ -143,6 +135,7 @@ impl Kind for User {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
     const IMMUTABLE: &'static [&'static str] = &["user_pool_id", "username"];
 
     async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {

@@ -8,7 +8,7 @@ use aws_sdk_cognitoidentityprovider::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{given, tags_with_created_at, KindInfo, Module};
+use super::{given, tags_with_created_at, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{CloudResult, FieldChange, Found, Kind, Observation, Orphan, SeenOf, Target};
 use crate::model::names;
@@ -46,14 +46,6 @@ pub struct Outputs {
 }
 
 pub struct UserPool(pub Clients);
-
-impl Module for UserPool {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        UserPool(clients.clone())
-    }
-}
 
 impl UserPool {
     async fn find_id(&self, name: &str) -> CloudResult<Vec<String>> {
@@ -117,6 +109,7 @@ impl Kind for UserPool {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
     // Cognito can add custom attributes but never remove or change one.
     const IMMUTABLE: &'static [&'static str] = &["custom_attributes"];
 

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
 use super::generated_secret::{self, generate_password};
-use super::{KindInfo, Module};
+use super::KindInfo;
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     CloudError, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target,
@@ -45,14 +45,6 @@ struct Login {
 
 pub struct DatabaseCredentials(pub Clients);
 
-impl Module for DatabaseCredentials {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        DatabaseCredentials(clients.clone())
-    }
-}
-
 /// The login in a credentials secret.
 pub async fn read(clients: &Clients, secret_arn: &str) -> CloudResult<(String, String)> {
     let out = clients
@@ -75,6 +67,7 @@ impl Kind for DatabaseCredentials {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
     const IMMUTABLE: &'static [&'static str] = &["username"];
 
     async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {

@@ -6,7 +6,7 @@ use aws_sdk_ec2::types::{Filter, ResourceType};
 use serde::{Deserialize, Serialize};
 
 use super::ec2_vpc::{dependency_wait, tag_map, tag_spec, Id, NOT_FOUND};
-use super::{given, KindInfo, Module};
+use super::{given, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{CloudResult, Found, Kind, Observation, Orphan, SeenOf, Target, Update};
 use crate::model::names;
@@ -27,14 +27,6 @@ pub struct Properties {
 
 pub struct SecurityGroup(pub Clients);
 
-impl Module for SecurityGroup {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        SecurityGroup(clients.clone())
-    }
-}
-
 impl SecurityGroup {
     async fn remove(&self, id: &str) -> CloudResult<()> {
         self.0
@@ -53,6 +45,7 @@ impl Kind for SecurityGroup {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Id;
+    const INFO: &'static KindInfo = &INFO;
     const UPDATE: Update = Update::Nothing;
     const IMMUTABLE: &'static [&'static str] = &["vpc_id", "description"];
 

@@ -6,7 +6,7 @@ use aws_sdk_ec2::types::ResourceType;
 use serde::{Deserialize, Serialize};
 
 use super::ec2_vpc::{by_name, by_tags, dependency_wait, tag_spec, NOT_FOUND};
-use super::{given, KindInfo, Module, Sim, SIM};
+use super::{given, KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     CloudError, CloudResult, Found, Kind, Observation, Orphan, SeenOf, Target, Update,
@@ -37,14 +37,6 @@ pub struct Outputs {
 
 pub struct Subnet(pub Clients);
 
-impl Module for Subnet {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        Subnet(clients.clone())
-    }
-}
-
 fn outputs(s: &aws_sdk_ec2::types::Subnet, call: &str) -> CloudResult<Outputs> {
     Ok(Outputs {
         id: given(s.subnet_id(), call)?,
@@ -57,6 +49,7 @@ impl Kind for Subnet {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
     const UPDATE: Update = Update::Nothing; // every property forces replacement
     const IMMUTABLE: &'static [&'static str] = &["vpc_id", "cidr_block", "zone_index"];
 

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde::{Deserialize, Serialize};
 
-use super::{given, tags_with_created_at, KindInfo, Module, Sim, SIM};
+use super::{given, tags_with_created_at, KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{CloudResult, Found, Kind, Observation, Orphan, SeenOf, Target, Update};
 use crate::model::names;
@@ -70,14 +70,6 @@ pub struct Id {
 
 pub struct Vpc(pub Clients);
 
-impl Module for Vpc {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        Vpc(clients.clone())
-    }
-}
-
 impl Vpc {
     async fn remove(&self, id: &str) -> CloudResult<()> {
         self.0
@@ -96,6 +88,7 @@ impl Kind for Vpc {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Id;
+    const INFO: &'static KindInfo = &INFO;
     const UPDATE: Update = Update::Nothing; // the only property forces replacement
     const IMMUTABLE: &'static [&'static str] = &["cidr_block"];
 

@@ -9,7 +9,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 
-use super::{given, tags_with_created_at, KindInfo, Module};
+use super::{given, tags_with_created_at, KindInfo};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan, SeenOf, Target,
@@ -47,14 +47,6 @@ pub struct Outputs {
 }
 
 pub struct GeneratedSecret(pub Clients);
-
-impl Module for GeneratedSecret {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        GeneratedSecret(clients.clone())
-    }
-}
 
 /// A password that satisfies Cognito's strictest policy: upper, lower, digit and symbol.
 pub fn generate_password(length: usize) -> String {
@@ -185,6 +177,7 @@ impl Kind for GeneratedSecret {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
 
     async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
         let Some((arn, owned, description)) = describe(&self.0, target).await? else {

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 
-use super::{tags_with_created_at, KindInfo, Module, Sim, SIM};
+use super::{tags_with_created_at, KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan, SeenOf, Target,
@@ -96,14 +96,6 @@ struct Condition {
 }
 
 pub struct Role(pub Clients);
-
-impl Module for Role {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        Role(clients.clone())
-    }
-}
 
 impl Role {
     fn trust(&self, p: &Properties) -> Document<Trust> {
@@ -192,6 +184,7 @@ impl Kind for Role {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
 
     async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
         let got = self.0.iam.get_role().role_name(&target.physical_name).send().await;

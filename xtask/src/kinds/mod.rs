@@ -90,65 +90,54 @@ pub struct Sim {
 /// One call, a sixth of a second, usable and gone at once.
 pub const SIM: Sim = Sim { create_steps: 1, call: 0.15, ready: 0.0, gone: 0.0 };
 
-/// What a kind's module declares besides its behaviour: its metadata, its constructor, and the
-/// checks of what its properties name on disk (made before any API call).
-pub trait Module: Kind {
-    const INFO: &'static KindInfo;
-
-    fn new(clients: &Clients) -> Self;
-
-    fn check_files(_p: &Self::Properties, _root: &Path) -> Vec<String> {
-        Vec::new()
-    }
-}
-
 /// Something done for each kind with its own types (build its entry, read its properties).
+/// `new` is the kind's constructor (its tuple struct's name).
 pub trait EachKind {
-    fn kind<K: Module>(&mut self);
+    fn kind<K: Kind>(&mut self, new: fn(Clients) -> K);
 }
 
 /// Every kind: adding one is its module and one line here.
 pub fn each_kind(v: &mut impl EachKind) {
-    v.kind::<cognito_user_pool::UserPool>();
-    v.kind::<cognito_group::Group>();
-    v.kind::<cognito_app_client::AppClient>();
-    v.kind::<cognito_user::User>();
-    v.kind::<generated_secret::GeneratedSecret>();
-    v.kind::<s3_bucket::Bucket>();
-    v.kind::<s3_objects::Objects>();
-    v.kind::<database_credentials::DatabaseCredentials>();
-    v.kind::<ec2_vpc::Vpc>();
-    v.kind::<ec2_subnet::Subnet>();
-    v.kind::<ec2_security_group::SecurityGroup>();
-    v.kind::<rds_subnet_group::SubnetGroup>();
-    v.kind::<rds_cluster::Cluster>();
-    v.kind::<rds_instance::Instance>();
-    v.kind::<sql_migrations::SqlMigrations>();
-    v.kind::<sql_login::SqlLogin>();
-    v.kind::<sql_signing_key::SqlSigningKey>();
-    v.kind::<sql_tenant_users::SqlTenantUsers>();
-    v.kind::<iam_role::Role>();
-    v.kind::<s3vectors_bucket::VectorBucket>();
-    v.kind::<s3vectors_index::VectorIndex>();
-    v.kind::<bedrock_knowledge_base::KnowledgeBase>();
-    v.kind::<bedrock_data_source::DataSource>();
-    v.kind::<bedrock_ingestion::Ingestion>();
-    v.kind::<agentcore_package::AgentPackage>();
-    v.kind::<agentcore_runtime::Runtime>();
+    v.kind(cognito_user_pool::UserPool);
+    v.kind(cognito_group::Group);
+    v.kind(cognito_app_client::AppClient);
+    v.kind(cognito_user::User);
+    v.kind(generated_secret::GeneratedSecret);
+    v.kind(s3_bucket::Bucket);
+    v.kind(s3_objects::Objects);
+    v.kind(database_credentials::DatabaseCredentials);
+    v.kind(ec2_vpc::Vpc);
+    v.kind(ec2_subnet::Subnet);
+    v.kind(ec2_security_group::SecurityGroup);
+    v.kind(rds_subnet_group::SubnetGroup);
+    v.kind(rds_cluster::Cluster);
+    v.kind(rds_instance::Instance);
+    v.kind(sql_migrations::SqlMigrations);
+    v.kind(sql_login::SqlLogin);
+    v.kind(sql_signing_key::SqlSigningKey);
+    v.kind(sql_tenant_users::SqlTenantUsers);
+    v.kind(iam_role::Role);
+    v.kind(s3vectors_bucket::VectorBucket);
+    v.kind(s3vectors_index::VectorIndex);
+    v.kind(bedrock_knowledge_base::KnowledgeBase);
+    v.kind(bedrock_data_source::DataSource);
+    v.kind(bedrock_ingestion::Ingestion);
+    v.kind(agentcore_package::AgentPackage);
+    v.kind(agentcore_runtime::Runtime);
 }
 
 /// A kind as the engine uses it, with its types erased.
 pub struct Entry {
     pub info: &'static KindInfo,
-    make: fn(&Clients) -> Arc<dyn ResourceKind>,
+    make: Box<dyn Fn(&Clients) -> Arc<dyn ResourceKind> + Send + Sync>,
     check_files: fn(&Value, &Path) -> Vec<String>,
 }
 
 impl EachKind for Vec<Entry> {
-    fn kind<K: Module>(&mut self) {
+    fn kind<K: Kind>(&mut self, new: fn(Clients) -> K) {
         self.push(Entry {
             info: K::INFO,
-            make: |c| Arc::new(Typed(K::new(c))),
+            make: Box::new(move |c| Arc::new(Typed(new(c.clone())))),
             check_files: |p, root| match serde_json::from_value::<K::Properties>(p.clone()) {
                 Ok(p) => K::check_files(&p, root),
                 Err(_) => Vec::new(), // reported with its line when the stack file was read
@@ -196,7 +185,7 @@ pub fn parse<'de, D: serde::Deserializer<'de>>(
         de: std::marker::PhantomData<&'de ()>,
     }
     impl<'de, D: serde::Deserializer<'de>> EachKind for Parse<'_, 'de, D> {
-        fn kind<K: Module>(&mut self) {
+        fn kind<K: Kind>(&mut self, _new: fn(Clients) -> K) {
             if K::INFO.kind != self.name {
                 return;
             }

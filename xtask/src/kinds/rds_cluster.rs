@@ -13,7 +13,7 @@ use aws_sdk_rds::types::ServerlessV2ScalingConfiguration;
 use serde::{Deserialize, Serialize};
 
 use super::rds_subnet_group::{is_ours, rds_tags, NOT_FOUND};
-use super::{given, KindInfo, Life, Module, Sim, SIM};
+use super::{given, KindInfo, Life, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     change, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan, Progress,
@@ -84,14 +84,6 @@ pub struct Outputs {
 
 pub struct Cluster(pub Clients);
 
-impl Module for Cluster {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        Cluster(clients.clone())
-    }
-}
-
 impl Cluster {
     async fn describe(&self, id: &str) -> CloudResult<Option<aws_sdk_rds::types::DbCluster>> {
         match self
@@ -147,6 +139,7 @@ impl Kind for Cluster {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
     const IMMUTABLE: &'static [&'static str] = &["database_name", "subnet_group_name"];
 
     async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::rds_cluster::busy;
 use super::rds_subnet_group::{is_ours, rds_tags, NOT_FOUND};
-use super::{given, KindInfo, Life, Module, Sim, SIM};
+use super::{given, KindInfo, Life, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan, Progress, SeenOf,
@@ -62,14 +62,6 @@ pub struct Outputs {
     pub endpoint: Option<String>,
 }
 
-impl Module for Instance {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        Instance(clients.clone())
-    }
-}
-
 fn outputs(i: &aws_sdk_rds::types::DbInstance) -> CloudResult<Outputs> {
     let ready = i.db_instance_status() == Some("available");
     Ok(Outputs {
@@ -88,6 +80,7 @@ impl Kind for Instance {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
     const IMMUTABLE: &'static [&'static str] = &["cluster_id"];
 
     async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {

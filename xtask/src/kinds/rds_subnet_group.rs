@@ -5,7 +5,7 @@ use aws_sdk_rds::types::Tag;
 use serde::{Deserialize, Serialize};
 
 use super::ec2_vpc::dependency_wait;
-use super::{given, tags_with_created_at, KindInfo, Module, Sim, SIM};
+use super::{given, tags_with_created_at, KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     found, CloudResult, FieldChange, Found, Kind, Observation, Orphan, SeenOf, Target,
@@ -41,14 +41,6 @@ pub struct Outputs {
 }
 
 pub struct SubnetGroup(pub Clients);
-
-impl Module for SubnetGroup {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        SubnetGroup(clients.clone())
-    }
-}
 
 impl SubnetGroup {
     async fn remove(&self, name: &str) -> CloudResult<()> {
@@ -105,6 +97,7 @@ impl Kind for SubnetGroup {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
 
     async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {
         let got = self

@@ -10,7 +10,7 @@ use aws_sdk_s3::types::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{tags_with_created_at, KindInfo, Module, Sim, SIM};
+use super::{tags_with_created_at, KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     change, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan, SeenOf, Target,
@@ -59,14 +59,6 @@ pub struct Outputs {
 }
 
 pub struct Bucket(pub Clients);
-
-impl Module for Bucket {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        Bucket(clients.clone())
-    }
-}
 
 fn outputs(name: &str) -> Outputs {
     Outputs { name: name.to_string(), arn: format!("arn:aws:s3:::{name}") }
@@ -257,6 +249,7 @@ impl Kind for Bucket {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
 
     async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {
         let name = &target.physical_name;

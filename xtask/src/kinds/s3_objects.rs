@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Sha256;
 
-use super::{KindInfo, Module, Sim, SIM};
+use super::{KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     change, found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target,
@@ -139,18 +139,6 @@ pub struct Outputs {
 }
 
 pub struct Objects(pub Clients);
-
-impl Module for Objects {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        Objects(clients.clone())
-    }
-
-    fn check_files(p: &Properties, root: &Path) -> Vec<String> {
-        check_files(p, root)
-    }
-}
 
 /// The files under `dir` as object key -> MD5 hex, keys relative to `dir` behind `prefix`.
 pub fn local_files(
@@ -301,6 +289,11 @@ impl Kind for Objects {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
+
+    fn check_files(p: &Properties, root: &Path) -> Vec<String> {
+        check_files(p, root)
+    }
 
     async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {
         match self.remote(p).await? {

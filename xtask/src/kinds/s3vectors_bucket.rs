@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{given, tags_with_created_at, KindInfo, Module, Sim, SIM};
+use super::{given, tags_with_created_at, KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     found, CloudError, CloudResult, Found, Kind, Observation, Orphan, SeenOf, Target, Update,
@@ -32,14 +32,6 @@ pub(super) const NOT_FOUND: &[&str] =
     &["NotFoundException", "NoSuchVectorBucket", "ResourceNotFoundException"];
 
 pub struct VectorBucket(pub Clients);
-
-impl Module for VectorBucket {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        VectorBucket(clients.clone())
-    }
-}
 
 impl VectorBucket {
     async fn remove(&self, name: &str) -> CloudResult<()> {
@@ -73,6 +65,7 @@ impl Kind for VectorBucket {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
     const UPDATE: Update = Update::Nothing;
 
     async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {

@@ -7,7 +7,7 @@ use aws_sdk_s3vectors::types::{DataType, DistanceMetric, MetadataConfiguration};
 use serde::{Deserialize, Serialize};
 
 use super::s3vectors_bucket::{tags_of, Outputs, NOT_FOUND};
-use super::{given, tags_with_created_at, KindInfo, Module, Sim, SIM};
+use super::{given, tags_with_created_at, KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
     found, CloudError, CloudResult, Found, Kind, Observation, SeenOf, Target, Update,
@@ -45,19 +45,12 @@ fn default_non_filterable() -> Vec<String> {
 
 pub struct VectorIndex(pub Clients);
 
-impl Module for VectorIndex {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        VectorIndex(clients.clone())
-    }
-}
-
 #[async_trait]
 impl Kind for VectorIndex {
     type Properties = Properties;
     type State = Properties;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
     const UPDATE: Update = Update::Nothing; // every property forces replacement
     const IMMUTABLE: &'static [&'static str] =
         &["bucket_name", "dimension", "distance_metric", "non_filterable_metadata_keys"];

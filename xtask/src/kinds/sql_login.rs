@@ -9,7 +9,7 @@ use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{database_credentials, KindInfo, Module, Sim, SIM};
+use super::{database_credentials, KindInfo, Sim, SIM};
 use crate::cloud::data_api::{text, Database};
 use crate::cloud::Clients;
 use crate::engine::{
@@ -73,14 +73,6 @@ impl Settings {
 }
 
 pub struct SqlLogin(pub Clients);
-
-impl Module for SqlLogin {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        SqlLogin(clients.clone())
-    }
-}
 
 /// PostgreSQL's stored form of a SCRAM-SHA-256 password (RFC 5802 / 7677).
 pub fn scram_verifier(password: &str) -> String {
@@ -174,6 +166,7 @@ impl Kind for SqlLogin {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
     const UPDATE: Update = Update::CreateAgain;
 
     async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {

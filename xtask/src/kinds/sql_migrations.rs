@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{KindInfo, Module, Sim, SIM};
+use super::{KindInfo, Sim, SIM};
 use crate::cloud::data_api::{split_statements, sqlstate, text, Database};
 use crate::cloud::Clients;
 use crate::engine::{
@@ -62,14 +62,6 @@ struct Applied {
 }
 
 pub struct SqlMigrations(pub Clients);
-
-impl Module for SqlMigrations {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        SqlMigrations(clients.clone())
-    }
-}
 
 struct File {
     version: String,
@@ -180,6 +172,7 @@ impl Kind for SqlMigrations {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
     const UPDATE: Update = Update::CreateAgain;
 
     async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {

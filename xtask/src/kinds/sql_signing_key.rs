@@ -6,7 +6,7 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::{generated_secret, KindInfo, Module, Sim, SIM};
+use super::{generated_secret, KindInfo, Sim, SIM};
 use crate::cloud::data_api::{text, Database};
 use crate::cloud::Clients;
 use crate::engine::{
@@ -53,14 +53,6 @@ struct Row {
 
 pub struct SqlSigningKey(pub Clients);
 
-impl Module for SqlSigningKey {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        SqlSigningKey(clients.clone())
-    }
-}
-
 fn admin(p: &Properties) -> Database {
     Database::new(&p.cluster_arn, &p.admin_secret_arn, &p.database)
 }
@@ -70,6 +62,7 @@ impl Kind for SqlSigningKey {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
     const UPDATE: Update = Update::CreateAgain;
 
     async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {

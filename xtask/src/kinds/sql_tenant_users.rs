@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::{KindInfo, Module, Sim, SIM};
+use super::{KindInfo, Sim, SIM};
 use crate::cloud::data_api::{text, Database};
 use crate::cloud::Clients;
 use crate::engine::{
@@ -64,14 +64,6 @@ struct Row {
 
 pub struct SqlTenantUsers(pub Clients);
 
-impl Module for SqlTenantUsers {
-    const INFO: &'static KindInfo = &INFO;
-
-    fn new(clients: &Clients) -> Self {
-        SqlTenantUsers(clients.clone())
-    }
-}
-
 fn admin(p: &Properties) -> Database {
     Database::new(&p.cluster_arn, &p.admin_secret_arn, &p.database)
 }
@@ -123,6 +115,7 @@ impl Kind for SqlTenantUsers {
     type Properties = Properties;
     type State = State;
     type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
     const UPDATE: Update = Update::CreateAgain;
 
     async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {

@@ -58,7 +58,7 @@ pub struct Resource {
 
 impl Resource {
     /// Whether it is of kind `K`.
-    pub fn is<K: crate::kinds::Module>(&self) -> bool {
+    pub fn is<K: crate::engine::Kind>(&self) -> bool {
         self.kind.kind == K::INFO.kind
     }
 }
