@@ -147,28 +147,30 @@ async def _bedrock_agent_handle_request(method, path, headers, body, query_param
     refused = _kb_refusal(method, path, body)
     if refused is not None:
         return refused
-    fresh = []
 
     async def call():
         out = await _bedrock_agent_call(method, path, headers, body, query_params)
-        fresh.append(out)
-        return out
+        return _walk_ingestion_job(method, path, out)
 
-    out = await _idempotent("bedrock-agent", method, path, body, call)
-    # An ingestion job goes STARTING -> IN_PROGRESS -> COMPLETE (or FAILED) (IngestionJob,
-    # Amazon Bedrock API reference); ministack finishes it within the start call. A repeated
-    # client token answers the original job, which walks no second time.
+    return await _idempotent("bedrock-agent", method, path, body, call)
+
+
+def _walk_ingestion_job(method, path, out):
+    """An ingestion job goes STARTING -> IN_PROGRESS -> COMPLETE (or FAILED) (IngestionJob,
+    Amazon Bedrock API reference); ministack finishes it within the start call. The job walks
+    from its start, and StartIngestionJob answers it as it is then: STARTING. A repeated client
+    token gets this same answer back (`_idempotent`), and the job walks no second time."""
     m = re.match(r"^/knowledgebases/([^/]+)/datasources/([^/]+)/ingestionjobs/?$", path)
-    if method == "PUT" and m and fresh and out[0] < 300:
-        job = json.loads(out[2])["ingestionJob"]
-        rec = bedrock_agent._ingestion_jobs.get(f"{unquote(m.group(1))}/{unquote(m.group(2))}/{job['ingestionJobId']}")
-        if rec is not None and rec.get("Status") in ("COMPLETE", "FAILED"):
-            _settle(rec, "Status", [("STARTING", _DELAY / 2), ("IN_PROGRESS", _DELAY / 2), (rec["Status"], 0)])
-            # StartIngestionJob answers the job as it is then: STARTING, not already finished.
-            answer = json.loads(out[2])
-            answer["ingestionJob"]["status"] = rec["Status"]
-            out = (out[0], out[1], json.dumps(answer).encode())
-    return out
+    if method != "PUT" or not m or out[0] >= 300:
+        return out
+    answer = json.loads(out[2])
+    job = answer["ingestionJob"]
+    rec = bedrock_agent._ingestion_jobs.get(f"{unquote(m.group(1))}/{unquote(m.group(2))}/{job['ingestionJobId']}")
+    if rec is None or rec.get("Status") not in ("COMPLETE", "FAILED"):
+        return out
+    _settle(rec, "Status", [("STARTING", _DELAY / 2), ("IN_PROGRESS", _DELAY / 2), (rec["Status"], 0)])
+    job["status"] = rec["Status"]
+    return (out[0], out[1], json.dumps(answer).encode())
 
 
 async def _bedrock_agent_call(method, path, headers, body, query_params):

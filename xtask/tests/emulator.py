@@ -202,9 +202,14 @@ elif command == "aws-rules":
                 return seen
             time.sleep(0.05)
     # Ingestion jobs: STARTING -> IN_PROGRESS -> COMPLETE.
-    job = bedrock.start_ingestion_job(knowledgeBaseId=kb["knowledgeBaseId"], dataSourceId=ds["dataSourceId"])["ingestionJob"]
+    start = dict(knowledgeBaseId=kb["knowledgeBaseId"], dataSourceId=ds["dataSourceId"], clientToken="probe-ingestion-start-token-0123456789")
+    job = bedrock.start_ingestion_job(**start)["ingestionJob"]
     get_job = lambda: bedrock.get_ingestion_job(knowledgeBaseId=kb["knowledgeBaseId"], dataSourceId=ds["dataSourceId"], ingestionJobId=job["ingestionJobId"])["ingestionJob"]["status"]
     out["ingestion_states"] = until(get_job, lambda s: s in ("COMPLETE", "FAILED"), job["status"])
+    # The same client token again, after the job ended: the original answer (same job, as it was
+    # then), and the job does not start over.
+    again = bedrock.start_ingestion_job(**start)["ingestionJob"]
+    out["ingestion_replay"] = [again["ingestionJobId"] == job["ingestionJobId"], again["status"], get_job()]
     # Runtimes: CREATING -> READY, no update meanwhile; DELETING, then gone.
     runtime_args = dict(agentRuntimeArtifact={"codeConfiguration": {"code": {"s3": {"bucket": "elsewhere", "prefix": "agent.zip"}}, "runtime": "PYTHON_3_12", "entryPoint": ["main.py"]}}, roleArn="arn:aws:iam::000000000000:role/r", networkConfiguration={"networkMode": "PUBLIC"})
     runtime = agentcore.create_agent_runtime(agentRuntimeName=f"{arg}_runtime", **runtime_args)

@@ -352,6 +352,8 @@ fn the_local_cloud_refuses_what_aws_refuses() {
             "ds_update_with_the_same_chunking": "ok",
             // its bucket does not exist: the job fails, after the states every job goes through
             "ingestion_states": ["STARTING", "IN_PROGRESS", "FAILED"],
+            // a repeated client token: the original answer, and no second walk
+            "ingestion_replay": [true, "STARTING", "FAILED"],
             "runtime_status_after_create": "CREATING",
             "runtime_update_while_creating": "ConflictException",
             "runtime_states_after_delete": ["DELETING", "ResourceNotFoundException"],
