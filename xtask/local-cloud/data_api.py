@@ -153,10 +153,14 @@ class Servers:
         if now - self.last_gc < 2:
             return
         self.last_gc = now
+        # Only servers that ran before the clusters were listed: one started while the list was
+        # being read belongs to a cluster the list may be too old to hold.
+        with self.lock:
+            known = set(self.ports)
         live = {c["DbClusterResourceId"] for c in _rds().describe_db_clusters()["DBClusters"]}
         with self.lock:
-            for rid in list(self.ports):
-                if rid not in live:
+            for rid in known - live:
+                if rid in self.ports:
                     self._remove(rid)
                     del self.ports[rid]
 

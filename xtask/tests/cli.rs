@@ -47,6 +47,12 @@ fn idle_in_transaction(cloud: &Cloud) -> usize {
             ])
             .output()
             .unwrap();
+        // The server of a cluster destroyed by an earlier round is stopped by the local Data
+        // API's garbage collection, which may happen between the check above and psql's
+        // connection (seen in CI): a server gone holds no session either.
+        if !out.status.success() && !socket.exists() {
+            continue;
+        }
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         n += String::from_utf8_lossy(&out.stdout).trim().parse::<usize>().unwrap();
     }
