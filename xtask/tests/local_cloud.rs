@@ -551,3 +551,36 @@ fn a_resource_removed_from_the_stack_file_is_reported_not_forgotten() {
     assert_eq!(summary(&gone)["orphans"], 0);
     assert_eq!(cloud.inventory("dev"), empty_inventory());
 }
+
+/// A local cloud that answers late (a busy machine; here its ministack is stopped for 4 s) is
+/// waited for, not started anew: a new start would lose everything deployed on it. `local
+/// status` meanwhile says it runs but does not answer.
+#[test]
+fn a_local_cloud_that_answers_late_is_waited_for_not_started_anew() {
+    let cloud = Cloud::up();
+    let pid = cloud.endpoints["ministack_pid"].as_u64().unwrap().to_string();
+    let signal = |pid: &str, sig: &str| {
+        let kill = std::process::Command::new("kill").args([sig, pid]).status().unwrap();
+        assert!(kill.success());
+    };
+    signal(&pid, "-STOP");
+    let status = cloud.xtask(&["local", "status", "--output-format", "json"]);
+    let resume = {
+        let pid = pid.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_secs(4));
+            signal(&pid, "-CONT");
+        })
+    };
+    let up = cloud.ok(&["local", "up"]);
+    resume.join().unwrap();
+    let local = up.iter().find(|e| e["type"] == "local").expect("a local event");
+    assert_eq!(local["endpoints"], cloud.endpoints, "the local cloud was started anew");
+
+    assert_eq!(status.status.code(), Some(1));
+    let status = events(&status);
+    let state = status.iter().find(|e| e["type"] == "local").expect("a local event");
+    assert_eq!(state["state"], "not_answering", "{status:?}");
+    let status = cloud.ok(&["local", "status"]);
+    assert!(status.iter().any(|e| e["type"] == "local" && e["state"] == "up"), "{status:?}");
+}

@@ -39,14 +39,22 @@ pub fn run(action: &LocalAction, paths: &Paths, out: &Output) -> Result<Exit> {
         }
         LocalAction::Status => match local::running(paths) {
             Some(e) => {
-                for (part, ok) in local::health(&e) {
-                    out.say(&format!("{} {part}", if ok { "●" } else { "✗" }));
+                let health = local::health(&e);
+                for (part, ok) in &health {
+                    out.say(&format!("{} {part}", if *ok { "●" } else { "✗" }));
                 }
                 out.say(&format!(
                     "AWS APIs at {}, S3 Vectors at {}, RDS Data API at {}, AgentCore Runtime invocations at {}",
                     e.ministack, e.moto, e.data_api, e.runtime_host
                 ));
-                out.event(event("up", None, Some(e), None));
+                if health.iter().all(|(_, ok)| *ok) {
+                    out.event(event("up", None, Some(e), None));
+                } else {
+                    // Running, but a part did not answer within 2 s: busy, or hung.
+                    out.say("a part did not answer: deploy waits up to 90 s for it; `cargo xtask local down` stops the local cloud");
+                    out.event(event("not_answering", None, Some(e), None));
+                    return Ok(Exit::Failed);
+                }
             }
             None => {
                 out.say("○ the local cloud is not running (`cargo xtask local up` starts it; deploy does too)");

@@ -99,6 +99,15 @@ pub fn install(paths: &Paths, progress: &dyn Fn(&str)) -> Result<()> {
 /// Starts whatever is not running yet and returns the endpoints.
 pub fn up(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     if let Some(e) = running(paths) {
+        // Ours and alive but maybe slow to answer (a busy machine): wait for it. Starting anew
+        // would throw away everything deployed on it, for one late answer.
+        if !health(&e).iter().all(|(_, ok)| *ok) {
+            progress("waiting for the local cloud to answer");
+            wait_healthy(&e, &paths.dir.join("logs")).context(
+                "`cargo xtask local down` stops it (what is deployed on it goes with it); \
+                 then run this again",
+            )?;
+        }
         return Ok(e);
     }
     // A free port can be taken by another process between our look and the server's bind (many
@@ -190,14 +199,23 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     Ok(e)
 }
 
-/// The endpoints if every process is alive and answering.
+/// The endpoints if every process is alive and still holds its port, answering or not (see
+/// `health`).
 pub fn running(paths: &Paths) -> Option<Endpoints> {
     let e: Endpoints =
         serde_json::from_str(&std::fs::read_to_string(paths.state_file()).ok()?).ok()?;
-    let alive = [e.ministack_pid, e.moto_pid, e.data_api_pid, e.runtime_host_pid]
-        .iter()
-        .all(|p| pid_alive(*p));
-    (alive && health(&e).iter().all(|(_, ok)| *ok)).then_some(e)
+    let ours = parts(&e).iter().all(|(pid, _, url)| pid_alive(*pid) && owns_listener(*pid, url));
+    ours.then_some(e)
+}
+
+/// Each process: its pid, name and URL.
+fn parts(e: &Endpoints) -> [(u32, &'static str, &String); 4] {
+    [
+        (e.ministack_pid, "ministack", &e.ministack),
+        (e.moto_pid, "moto", &e.moto),
+        (e.data_api_pid, "data-api", &e.data_api),
+        (e.runtime_host_pid, "runtime-host", &e.runtime_host),
+    ]
 }
 
 /// Each part and whether it answers.
@@ -217,30 +235,16 @@ fn wait_healthy(e: &Endpoints, logs: &Path) -> Result<()> {
         if h.iter().all(|(_, ok)| *ok) {
             // An answer is not proof: another process may have taken a port between our look
             // and the server's bind, and answer in its place.
-            for (pid, name, url) in [
-                (e.ministack_pid, "ministack", &e.ministack),
-                (e.moto_pid, "moto", &e.moto),
-                (e.data_api_pid, "data-api", &e.data_api),
-                (e.runtime_host_pid, "runtime-host", &e.runtime_host),
-            ] {
-                let port = url.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0);
-                if !owns_listener(pid, port) {
+            for (pid, name, url) in parts(e) {
+                if !owns_listener(pid, url) {
                     bail!("{url} answers, but not from our {name} (pid {pid}): another process took the port");
                 }
             }
             return Ok(());
         }
-        for (pid, name) in [
-            (e.ministack_pid, "ministack"),
-            (e.moto_pid, "moto"),
-            (e.data_api_pid, "data-api"),
-            (e.runtime_host_pid, "runtime-host"),
-        ] {
+        for (pid, name, _) in parts(e) {
             if !pid_alive(pid) {
-                bail!(
-                    "{name} exited during start-up; see {}",
-                    logs.join(format!("{name}.log")).display()
-                );
+                bail!("{name} exited; see {}", logs.join(format!("{name}.log")).display());
             }
         }
         if start.elapsed() > Duration::from_secs(90) {
@@ -348,9 +352,10 @@ fn free_port() -> Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
-/// Whether process `pid` holds the socket listening on 127.0.0.1:`port` (Linux `/proc`; true
-/// where there is no `/proc` to ask).
-fn owns_listener(pid: u32, port: u16) -> bool {
+/// Whether process `pid` holds the socket listening on `url`'s port (Linux `/proc`; true where
+/// there is no `/proc` to ask).
+fn owns_listener(pid: u32, url: &str) -> bool {
+    let port = url.rsplit(':').next().and_then(|p| p.parse::<u16>().ok()).unwrap_or(0);
     let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
         return !Path::new("/proc/net/tcp").exists();
     };

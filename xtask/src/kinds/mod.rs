@@ -126,10 +126,13 @@ pub fn each_kind(v: &mut impl EachKind) {
     v.kind(agentcore_runtime::Runtime);
 }
 
+/// Makes a kind's engine side from the clients.
+type Make = Box<dyn Fn(&Clients) -> Arc<dyn ResourceKind> + Send + Sync>;
+
 /// A kind as the engine uses it, with its types erased.
 pub struct Entry {
     pub info: &'static KindInfo,
-    make: Box<dyn Fn(&Clients) -> Arc<dyn ResourceKind> + Send + Sync>,
+    make: Make,
     check_files: fn(&Value, &Path) -> Vec<String>,
 }
 
