@@ -5,6 +5,7 @@
 //! tolerates deploy never having run or having stopped anywhere, deleting what is gone is
 //! success, and a resource with our name but not our tags is never touched.
 
+pub mod info;
 pub mod kind;
 pub mod retry;
 pub mod typed;

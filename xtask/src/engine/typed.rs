@@ -9,9 +9,9 @@ use serde_json::Value;
 
 use std::path::Path;
 
+use super::info::KindInfo;
 use super::kind::{diff_properties, CloudError, CloudResult, FieldChange, Observed, Progress};
 use super::{Outputs, ResourceKind, Target};
-use crate::kinds::KindInfo;
 
 /// What `observe` found under our name and is ours: its current state, in the stack file's
 /// vocabulary for the fields the stack sets, and its attributes.
