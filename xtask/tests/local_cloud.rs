@@ -584,3 +584,24 @@ fn a_local_cloud_that_answers_late_is_waited_for_not_started_anew() {
     let status = cloud.ok(&["local", "status"]);
     assert!(status.iter().any(|e| e["type"] == "local" && e["state"] == "up"), "{status:?}");
 }
+
+/// A local cloud one of whose processes has died is started anew, empty, and the command says
+/// so (on stderr, in every output format) rather than silently showing nothing deployed.
+#[test]
+fn a_local_cloud_with_a_dead_process_is_started_anew_and_says_so() {
+    let cloud = Cloud::up();
+    let pid = cloud.endpoints["runtime_host_pid"].as_u64().unwrap().to_string();
+    let kill = std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+    assert!(kill.success());
+    let out = cloud.xtask(&["local", "up", "--output-format", "json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "the local cloud had stopped (its runtime-host (pid {pid}) has exited)"
+        )) && stderr.contains("what was deployed on it is gone"),
+        "{stderr}"
+    );
+    let again = cloud.xtask(&["local", "up"]);
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("had stopped"), "said twice");
+}

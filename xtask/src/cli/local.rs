@@ -18,6 +18,7 @@ pub fn run(action: &LocalAction, paths: &Paths, out: &Output) -> Result<Exit> {
             out.event(event("installed", Some(paths.venv.clone()), None, None));
         }
         LocalAction::Up => {
+            super::session::warn_if_gone(paths, out);
             let spin = out.spinner("starting the local cloud");
             let e = local::up(paths, &|m| spin.set_message(m.to_string()))
                 .context("the local cloud did not start")?;

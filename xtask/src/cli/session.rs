@@ -226,9 +226,20 @@ impl<'a> Online<'a> {
     }
 }
 
+/// Says so when the local cloud recorded here has stopped: the start that follows is a new,
+/// empty one, without what was deployed on the old.
+pub(super) fn warn_if_gone(paths: &local::Paths, out: &Output) {
+    if let Some(why) = local::gone(paths) {
+        out.warn(&format!(
+            "warning: the local cloud had stopped ({why}): starting a new, empty one; what was deployed on it is gone (deploy again)"
+        ));
+    }
+}
+
 async fn connect(g: &Global, home: &Home, out: &Output) -> Result<Clients> {
     let (sdk, local) = match g.target {
         TargetKind::Local => {
+            warn_if_gone(&home.paths, out);
             let spin = out.spinner("starting the local cloud");
             let endpoints = local::up(&home.paths, &|m| spin.set_message(m.to_string()))?;
             spin.finish_and_clear();

@@ -208,6 +208,22 @@ pub fn running(paths: &Paths) -> Option<Endpoints> {
     ours.then_some(e)
 }
 
+/// Why the local cloud recorded in the state directory can no longer be used, if one is
+/// recorded and cannot: the next start replaces it with a new, empty one.
+pub fn gone(paths: &Paths) -> Option<String> {
+    let e: Endpoints =
+        serde_json::from_str(&std::fs::read_to_string(paths.state_file()).ok()?).ok()?;
+    parts(&e).iter().find_map(|(pid, name, url)| {
+        if !pid_alive(*pid) {
+            Some(format!("its {name} (pid {pid}) has exited"))
+        } else if !owns_listener(*pid, url) {
+            Some(format!("its {name} (pid {pid}) no longer listens on {url}"))
+        } else {
+            None
+        }
+    })
+}
+
 /// Each process: its pid, name and URL.
 fn parts(e: &Endpoints) -> [(u32, &'static str, &String); 4] {
     [
