@@ -33,6 +33,11 @@ fn idle_in_transaction(cloud: &Cloud) -> usize {
             continue;
         };
         let lines: Vec<&str> = pid.lines().collect();
+        // The pid file is written in steps: one read before its port and socket lines are in
+        // holds no session to count.
+        if lines.len() < 5 || lines[4].is_empty() {
+            continue;
+        }
         // A server still starting (its pid file is written before its socket) or stopping (an
         // auto-pause) accepts no connections and so holds no session. Seen in a CI run.
         let socket = std::path::Path::new(lines[4]).join(format!(".s.PGSQL.{}", lines[3]));
