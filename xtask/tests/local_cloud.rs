@@ -593,6 +593,13 @@ fn a_local_cloud_with_a_dead_process_is_started_anew_and_says_so() {
     let pid = cloud.endpoints["runtime_host_pid"].as_u64().unwrap().to_string();
     let kill = std::process::Command::new("kill").args(["-KILL", &pid]).status().unwrap();
     assert!(kill.success());
+    let status = cloud.xtask(&["local", "status"]);
+    assert_eq!(status.status.code(), Some(1));
+    let said = String::from_utf8_lossy(&status.stderr);
+    assert!(
+        said.contains(&format!("has stopped (its runtime-host (pid {pid}) has exited)")),
+        "{said}"
+    );
     let out = cloud.xtask(&["local", "up", "--output-format", "json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stderr = String::from_utf8_lossy(&out.stderr);

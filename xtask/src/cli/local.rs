@@ -58,7 +58,10 @@ pub fn run(action: &LocalAction, paths: &Paths, out: &Output) -> Result<Exit> {
                 }
             }
             None => {
-                out.say("○ the local cloud is not running (`cargo xtask local up` starts it; deploy does too)");
+                out.say(&match local::gone(paths) {
+                    Some(why) => format!("○ the local cloud has stopped ({why}); `cargo xtask local up` starts a new, empty one (deploy does too)"),
+                    None => "○ the local cloud is not running (`cargo xtask local up` starts it; deploy does too)".to_string(),
+                });
                 out.event(event("down", None, None, None));
                 return Ok(Exit::Failed);
             }
