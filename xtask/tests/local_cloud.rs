@@ -612,3 +612,34 @@ fn a_local_cloud_with_a_dead_process_is_started_anew_and_says_so() {
     let again = cloud.xtask(&["local", "up"]);
     assert!(!String::from_utf8_lossy(&again.stderr).contains("had stopped"), "said twice");
 }
+
+/// Two commands that find no local cloud at once start one between them, not one each (the
+/// second used to stop the first's half-started processes on its way).
+#[test]
+fn two_commands_at_once_start_one_local_cloud() {
+    let state = tempfile::tempdir().unwrap();
+    let start = || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(["local", "up", "--output-format", "json"])
+            .env("XTASK_STATE_DIR", state.path())
+            .env("XTASK_VENV", common::venv())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let (a, b) = (start(), start());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let endpoints = |out: &std::process::Output| {
+        events(out).into_iter().find(|e| e["type"] == "local").map(|e| e["endpoints"].clone())
+    };
+    let (ea, eb) = (endpoints(&a), endpoints(&b));
+    let pid = ea.as_ref().and_then(|e| e["ministack_pid"].as_u64());
+    let alive = pid.is_some_and(|p| std::path::Path::new(&format!("/proc/{p}")).exists());
+    run(state.path(), &["local", "down"]);
+    for out in [&a, &b] {
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    assert_eq!(ea, eb, "two local clouds were started");
+    assert!(alive, "the local cloud both use is not running");
+}

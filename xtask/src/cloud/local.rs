@@ -96,8 +96,23 @@ pub fn install(paths: &Paths, progress: &dyn Fn(&str)) -> Result<()> {
     Ok(())
 }
 
+/// Held while the local cloud is started or stopped: two commands at once would otherwise each
+/// start one, the second stopping the first's half-started processes on its way.
+fn exclusive(paths: &Paths, progress: &dyn Fn(&str)) -> Result<std::fs::File> {
+    std::fs::create_dir_all(&paths.dir)?;
+    let path = paths.dir.join("start.lock");
+    let lock = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create {}", path.display()))?;
+    if lock.try_lock().is_err() {
+        progress("waiting for another command that is starting or stopping the local cloud");
+        lock.lock()?;
+    }
+    Ok(lock)
+}
+
 /// Starts whatever is not running yet and returns the endpoints.
 pub fn up(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
+    let _started_by_one = exclusive(paths, progress)?;
     if let Some(e) = running(paths) {
         // Ours and alive but maybe slow to answer (a busy machine): wait for it. Starting anew
         // would throw away everything deployed on it, for one late answer.
@@ -121,7 +136,7 @@ pub fn up(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
                 attempt += 1;
             }
             Err(e) => {
-                let _ = down(paths);
+                let _ = stop(paths);
                 return Err(e);
             }
         }
@@ -130,7 +145,7 @@ pub fn up(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
 
 fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     install(paths, progress)?;
-    down(paths)?; // a half-started cloud from a killed run
+    stop(paths)?; // a half-started cloud from a killed run
     std::fs::create_dir_all(&paths.dir)?;
     let pg = Postgres::find()?;
     let logs = paths.dir.join("logs");
@@ -278,6 +293,15 @@ fn wait_healthy(e: &Endpoints, logs: &Path) -> Result<()> {
 /// Stops every process of this local cloud by its pid. Its state (held in memory by the
 /// emulators) goes with it.
 pub fn down(paths: &Paths) -> Result<bool> {
+    if !paths.dir.exists() {
+        return Ok(false);
+    }
+    let _stopped_by_one = exclusive(paths, &|_| ())?;
+    stop(paths)
+}
+
+/// `down`, for a caller that holds the lock.
+fn stop(paths: &Paths) -> Result<bool> {
     let mut stopped = false;
     // The runtime host first (it stops the agents it started), then the Data API (it stops the
     // PostgreSQL servers of its clusters on the way out).
