@@ -217,18 +217,23 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
 /// The endpoints if every process is alive and still holds its port, answering or not (see
 /// `health`).
 pub fn running(paths: &Paths) -> Option<Endpoints> {
-    let e: Endpoints =
-        serde_json::from_str(&std::fs::read_to_string(paths.state_file()).ok()?).ok()?;
-    let ours = parts(&e).iter().all(|(pid, _, url)| pid_alive(*pid) && owns_listener(*pid, url));
-    ours.then_some(e)
+    recorded(paths).filter(|e| unusable(e).is_none())
 }
 
 /// Why the local cloud recorded in the state directory can no longer be used, if one is
 /// recorded and cannot: the next start replaces it with a new, empty one.
 pub fn gone(paths: &Paths) -> Option<String> {
-    let e: Endpoints =
-        serde_json::from_str(&std::fs::read_to_string(paths.state_file()).ok()?).ok()?;
-    parts(&e).iter().find_map(|(pid, name, url)| {
+    recorded(paths).and_then(|e| unusable(&e))
+}
+
+/// The local cloud the last start recorded, whatever became of it.
+fn recorded(paths: &Paths) -> Option<Endpoints> {
+    serde_json::from_str(&std::fs::read_to_string(paths.state_file()).ok()?).ok()
+}
+
+/// The first part that has exited or no longer holds its port.
+fn unusable(e: &Endpoints) -> Option<String> {
+    parts(e).iter().find_map(|(pid, name, url)| {
         if !pid_alive(*pid) {
             Some(format!("its {name} (pid {pid}) has exited"))
         } else if !owns_listener(*pid, url) {
