@@ -200,6 +200,27 @@ def test_an_unreachable_pool_refuses_rather_than_accepts():
         tokens.verify(make_token(access()), ISSUER, [CLIENT], cache)
 
 
+def test_a_failed_fetch_is_retried_at_most_once_per_interval():
+    clock = [1000.0]
+    tries = []
+
+    def fetch(url):
+        tries.append(clock[0])
+        if len(tries) == 1:
+            raise OSError("connection refused")
+        return jwks()
+
+    cache = tokens.Jwks("https://example/jwks.json", fetch=fetch, clock=lambda: clock[0])
+    good = make_token(access())
+    for _ in range(50):  # every request while the pool was unreachable
+        with pytest.raises(tokens.Invalid, match="cannot be read"):
+            tokens.verify(good, ISSUER, [CLIENT], cache)
+    assert len(tries) == 1, "a failed fetch was retried by every request"
+    clock[0] += tokens.REFETCH_SECONDS
+    tokens.verify(good, ISSUER, [CLIENT], cache)
+    assert len(tries) == 2
+
+
 def test_jwks_url_follows_the_cognito_endpoint_override():
     assert tokens.jwks_url(ISSUER, {}) == ISSUER + "/.well-known/jwks.json"
     assert tokens.jwks_url(ISSUER, {"AWS_ENDPOINT_URL": "http://127.0.0.1:4566/"}) == "http://127.0.0.1:4566/us-east-1_TestPool/.well-known/jwks.json"

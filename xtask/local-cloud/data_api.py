@@ -92,10 +92,15 @@ class Servers:
             subprocess.run(["chown", f"{OWNER}:{OWNER}", data], check=True)
         if not os.path.exists(os.path.join(data, "PG_VERSION")):
             _pg("initdb", "-U", "postgres", "-E", "UTF8", "--no-locale", "-A", "scram-sha-256", "--auth-local=trust", "-D", data)
-            with open(os.path.join(data, "pg_hba.conf"), "w") as f:
+            hba = os.path.join(data, "pg_hba.conf")
+            with open(hba, "w") as f:
                 # The superuser only over the socket (to create the master user); everyone else
                 # signs in with a password over loopback TCP, as the Data API does on AWS.
                 f.write("local all postgres trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+            if OWNER:
+                # Written by this process (root), 0600 under main()'s umask: the server's user
+                # (runuser) must own it to read it.
+                subprocess.run(["chown", f"{OWNER}:{OWNER}", hba], check=True)
         # A server left running by an earlier, failed start.
         _pg("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
         log = os.path.join(CLUSTERS_DIR, f"{rid}.log")
@@ -548,14 +553,22 @@ def handle(path, body):
 
 class Handler(common.JsonHandler):
     protocol_version = "HTTP/1.1"
+    # Only SigV4-signed JSON (the SDKs' rest-json), never a page's text/plain POST: see
+    # `local_common.refusal`.
+    part = "data-api"
+    json_body = True
 
     def log_message(self, fmt, *args):  # requests carry SQL parameters: never log them
         pass
 
     def do_GET(self):
+        if self.refused():
+            return
         self.reply(200, {"status": "ok"})
 
     def do_POST(self):
+        if self.refused():
+            return
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
         try:
@@ -568,6 +581,12 @@ class Handler(common.JsonHandler):
 
 
 def main():
+    # Everything this process writes (pg_hba.conf among it) is its own user's alone: the clusters
+    # hold data and password verifiers. PostgreSQL's tools run under PG_WRAP with this umask too
+    # (its data directories are 0700 anyway); CLUSTERS_DIR itself was made, and given to PG_OWNER,
+    # before this process started (`Postgres::prepare`), and each cluster's directory is chowned
+    # to PG_OWNER here, so the server's user still reaches what it needs.
+    os.umask(0o077)
     os.makedirs(CLUSTERS_DIR, exist_ok=True)
 
     def expire():

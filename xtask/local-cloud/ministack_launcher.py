@@ -10,9 +10,22 @@ import threading
 import time
 from urllib.parse import unquote
 
-from ministack.core.responses import error_response_json, json_response
-from ministack.core.responses import get_account_id, get_region
-from ministack.services import bedrock, bedrock_agent, bedrock_agentcore, cognito, ec2, rds, s3
+# Gap: ministack writes its token-signing keys (STATE_DIR/cognito-rsa-key.pem and
+# STATE_DIR/cognito-pool-keys/<pool>-{access,id}.pem) with open() and makedirs() under the
+# process's umask, 0644 and 0755 with the usual 022: any user of the machine could read them and
+# mint any user's tokens. Everything this process writes is its own user's alone (0600, 0700),
+# and so is STATE_DIR itself. Set before ministack is imported: its Cognito module writes the
+# shared key at import.
+os.umask(0o077)
+if os.environ.get("STATE_DIR"):
+    os.makedirs(os.environ["STATE_DIR"], exist_ok=True)
+    os.chmod(os.environ["STATE_DIR"], 0o700)
+
+# Written beside this script by `cargo xtask local up`, before ministack starts.
+import local_common  # noqa: E402
+from ministack.core.responses import error_response_json, json_response  # noqa: E402
+from ministack.core.responses import get_account_id, get_region  # noqa: E402
+from ministack.services import bedrock, bedrock_agent, bedrock_agentcore, cognito, ec2, rds, s3  # noqa: E402
 
 
 # Gap: ministack drops ServerlessV2ScalingConfiguration.SecondsUntilAutoPause (AWS stores and
@@ -596,7 +609,55 @@ def _describe_availability_zones(p):
 
 ec2._ACTION_MAP["DescribeAvailabilityZones"] = _describe_availability_zones
 
-if __name__ == "__main__":
-    from ministack.app import main
+# Gap: ministack answers every origin: `Access-Control-Allow-Origin: *` on its answers (Cognito's
+# and S3's among them) and on every CORS preflight, so a cross-origin GetSecretValue from any web
+# page the developer visits returns the secret. LocalStack refuses foreign origins by default;
+# here every origin is refused, and so is a request for a host that is not loopback (DNS
+# rebinding) or one that is not AWS-shaped (unsigned, or with a content type the Fetch standard
+# lets a page send without a preflight): `local_common.refusal`. No `Access-Control-*` header
+# leaves this server.
+def _guarded(app):
+    async def guarded(scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            return await app(scope, receive, send)
+        method = scope.get("method", "GET")
+        query = scope.get("query_string", b"").decode("latin-1")
+        target = scope.get("path", "") + (f"?{query}" if query else "")
+        why = local_common.refusal(method, target, scope.get("headers", []), "ministack")
+        if why is not None:
+            if scope["type"] == "websocket":
+                await receive()  # websocket.connect
+                await send({"type": "websocket.close", "code": 1008})
+                return
+            body = local_common.refused_body(why)
+            await send({
+                "type": "http.response.start",
+                "status": 403,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"x-amzn-errortype", local_common.REFUSED_TYPE.encode()),
+                    (b"connection", b"close"),
+                ],
+            })
+            await send({"type": "http.response.body", "body": b"" if method == "HEAD" else body})
+            return
 
-    sys.exit(main())
+        async def send_without_cors(message):
+            if message["type"] in ("http.response.start", "websocket.accept") and message.get("headers"):
+                message = dict(message, headers=local_common.without_cors(message["headers"]))
+            await send(message)
+
+        await app(scope, receive, send_without_cors)
+
+    return guarded
+
+
+if __name__ == "__main__":
+    import ministack.app
+
+    # Loads botocore's Cognito model now, not in the event loop on the first request.
+    local_common.refusal("POST", "/", [("host", "localhost")], "ministack")
+    # main() serves the module's `app`.
+    ministack.app.app = _guarded(ministack.app.app)
+    sys.exit(ministack.app.main())

@@ -395,11 +395,16 @@ AGENTS = Agents()
 class Handler(common.JsonHandler):
     # HTTP/1.0: the agent's streamed answer is passed on as it comes and ends with the connection.
     protocol_version = "HTTP/1.0"
+    # Invocations with a bearer token or JSON, health and /local/agents; never a page's request:
+    # see `local_common.refusal`.
+    part = "runtime-host"
 
     def log_message(self, fmt, *args):
         sys.stderr.write("runtime-host: " + (fmt % args) + "\n")
 
     def do_GET(self):
+        if self.refused():
+            return
         if self.path == "/health":
             self.reply(200, {"status": "ok", "agents": len(AGENTS.running)})
         elif self.path == "/local/agents":
@@ -412,6 +417,8 @@ class Handler(common.JsonHandler):
             self.reply(404, {"message": "not found"}, "UnknownOperationException")
 
     def do_POST(self):
+        if self.refused():
+            return
         if not _in_flight.acquire(blocking=False):
             self.close_connection = True
             self.reply(429, {"message": f"Rate exceeded: more than {MAX_IN_FLIGHT} invocations in flight"}, "ThrottlingException")
@@ -485,6 +492,9 @@ class Handler(common.JsonHandler):
 
 
 def main():
+    # Everything this process writes (agent code unpacked from the emulator's S3, the agents'
+    # logs) is its own user's alone.
+    os.umask(0o077)
     os.makedirs(RUNTIMES_DIR, exist_ok=True)
     common.serve(PORT, Handler, AGENTS.prune, 5, AGENTS.stop_all)
 

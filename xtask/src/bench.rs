@@ -147,7 +147,7 @@ pub async fn run(
     paths: &crate::cloud::local::Paths,
     state_dir: &Path,
     out: &Output,
-) -> anyhow::Result<crate::cli::Exit> {
+) -> anyhow::Result<crate::output::Exit> {
     if args.rls {
         return rls(args, root, paths, state_dir, out);
     }
@@ -188,7 +188,7 @@ pub async fn run(
         worst_over_critical: worst / m.critical_path,
         sequential_over_worst: m.sequential / worst,
     }));
-    Ok(crate::cli::Exit::Ok)
+    Ok(crate::output::Exit::Ok)
 }
 
 /// `bench --rls`: see `xtask/bench/rls_bench.py`.
@@ -198,7 +198,7 @@ fn rls(
     paths: &crate::cloud::local::Paths,
     state_dir: &Path,
     out: &Output,
-) -> anyhow::Result<crate::cli::Exit> {
+) -> anyhow::Result<crate::output::Exit> {
     use anyhow::Context;
     let spin = out.spinner("starting the local cloud");
     let endpoints = crate::cloud::local::up(paths, &|m| spin.set_message(m.to_string()))?;
@@ -263,7 +263,7 @@ fn rls(
         out.say(&format!("    {}", line.as_str().unwrap_or_default()));
     }
     out.event(Event::BenchRls { report });
-    Ok(crate::cli::Exit::Ok)
+    Ok(crate::output::Exit::Ok)
 }
 
 #[cfg(test)]

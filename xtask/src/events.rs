@@ -34,7 +34,7 @@ pub enum Event {
     /// `permissions`: the IAM policy document.
     Policy { env: Option<String>, document: Value },
     /// `cost`: one deployed resource's idle monthly cost.
-    Cost(crate::cost::Line),
+    Cost(crate::lifecycle::cost::Line),
     /// `verify`: one case and how it went.
     Case(crate::agents::Case),
     /// `invoke`: the agent's answer.
@@ -156,7 +156,7 @@ pub struct Error {
     pub diagnostics: Option<Vec<crate::model::Diagnostic>>,
     /// `locked`: the run that holds the lock.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub holder: Option<crate::lock::Holder>,
+    pub holder: Option<crate::lifecycle::lock::Holder>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub acquired_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -272,7 +272,7 @@ pub enum Summary {
 #[derive(Debug, Serialize)]
 pub struct Lock {
     pub waited_seconds: f64,
-    pub took_over_from: Option<crate::lock::Holder>,
+    pub took_over_from: Option<crate::lifecycle::lock::Holder>,
     pub api_calls: Calls,
 }
 
@@ -284,7 +284,7 @@ pub struct Prices {
 
 #[derive(Debug, Serialize)]
 pub struct BrokenLease {
-    pub holder: crate::lock::Holder,
+    pub holder: crate::lifecycle::lock::Holder,
     pub acquired_at: String,
     pub renewed_at: String,
     pub expires_at: String,
@@ -300,7 +300,7 @@ pub struct Environment {
     pub youngest_age_seconds: Option<u64>,
     pub expires_at: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub holder: Option<crate::lock::Holder>,
+    pub holder: Option<crate::lifecycle::lock::Holder>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub deleted: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -365,8 +365,8 @@ mod tests {
     }
     const VARIANTS: usize = 26;
 
-    fn holder() -> crate::lock::Holder {
-        crate::lock::Holder {
+    fn holder() -> crate::lifecycle::lock::Holder {
+        crate::lifecycle::lock::Holder {
             command: "deploy".into(),
             host: "h".into(),
             pid: 1,
@@ -473,7 +473,7 @@ mod tests {
             }),
             Event::Stack { stack: s("st"), file: PathBuf::from("f"), resources: 1, valid: true },
             Event::Policy { env: None, document: Value::Null },
-            Event::Cost(crate::cost::Line {
+            Event::Cost(crate::lifecycle::cost::Line {
                 stack: s("st"),
                 id: s("id"),
                 kind: s("k"),

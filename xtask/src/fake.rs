@@ -217,6 +217,10 @@ impl ResourceKind for FakeKind {
         }))
     }
 
+    async fn find(&self, target: &Target) -> CloudResult<Option<Observed>> {
+        self.observe(target).await
+    }
+
     async fn create(&self, target: &Target) -> CloudResult<Outputs> {
         self.cloud.call(self.info.kind, true).await?;
         let ready =

@@ -4,20 +4,16 @@ mod agents;
 mod bench;
 mod cli;
 mod cloud;
-mod cost;
 mod demo;
 mod engine;
 mod events;
 mod fake;
-mod gc;
 mod kinds;
-mod lock;
+mod lifecycle;
 mod model;
-mod orphans;
 mod output;
 mod packaging;
 mod permissions;
-mod report;
 mod web;
 
 #[tokio::main]

@@ -2,10 +2,11 @@
 //! a terminal), newline-delimited JSON events to stdout with `--output-format json`.
 
 use std::collections::HashMap;
-use std::io::{IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Write};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use anyhow::{bail, Result};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::events::{ErrorKind, Event};
@@ -296,4 +297,56 @@ mod tests {
             "{coloured:?}"
         );
     }
+}
+
+/// Exit codes: 0 success, 1 a resource failed, 2 bad input (arguments or stack files), 130
+/// interrupted.
+pub enum Exit {
+    Ok,
+    Failed,
+    Invalid,
+    /// Stopped by Ctrl-C (130, as a shell reports SIGINT).
+    Interrupted,
+    /// Another run holds the environment's lock (3).
+    Locked,
+}
+
+impl Exit {
+    /// How a run that did its work ended: interrupted (Ctrl-C) before failed before ok.
+    pub fn of(ok: bool, interrupted: bool) -> Exit {
+        if interrupted {
+            Exit::Interrupted
+        } else if ok {
+            Exit::Ok
+        } else {
+            Exit::Failed
+        }
+    }
+
+    pub fn code(&self) -> u8 {
+        match self {
+            Exit::Ok => 0,
+            Exit::Failed => 1,
+            Exit::Invalid => 2,
+            Exit::Locked => 3,
+            Exit::Interrupted => 130,
+        }
+    }
+}
+
+/// Asks a person before an AWS account changes (`what`: what is planned, listed above); an
+/// error without a terminal or without a yes.
+pub fn ask(what: &str) -> Result<()> {
+    if !std::io::stdin().is_terminal() {
+        bail!(
+            "refusing to change an AWS account without confirmation ({what})\n  hint: pass --yes (CI=true implies it)"
+        );
+    }
+    eprint!("{what}. Continue? [y/N] ");
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        bail!("stopped: nothing was changed");
+    }
+    Ok(())
 }

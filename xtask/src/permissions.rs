@@ -280,21 +280,30 @@ pub fn policy(env: Option<&str>, scope: Option<&Scope>) -> Value {
             "Resource": resource,
         }));
     }
-    // The environment's lock (lock.rs): its lease object in the account's lock bucket, which
-    // the first run makes and a destroy removes once no lease is left in it.
+    // The environment's lock (lifecycle/lock.rs): its lease object and its deployment record
+    // (what gc dates it by) in the account's lock bucket, which the first run makes and every
+    // run keeps. gc lists the records.
     {
-        let lease = match env {
-            Some(e) => format!("leases/{e}.json"),
-            None => "leases/*".into(),
+        let (lease, record) = match env {
+            Some(e) => (format!("leases/{e}.json"), format!("environments/{e}.json")),
+            None => ("leases/*".into(), "environments/*".into()),
         };
         statements.push(json!({
             "Sid": "LOCKS",
             "Effect": "Allow",
-            "Action": ["s3:CreateBucket", "s3:DeleteBucket", "s3:PutBucketPublicAccessBlock", "s3:PutBucketTagging", "s3:TagResource", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Action": ["s3:CreateBucket", "s3:PutBucketPublicAccessBlock", "s3:PutBucketTagging", "s3:TagResource", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
             "Resource": [
                 format!("arn:aws:s3:::{PROJECT}-locks-*"),
                 format!("arn:aws:s3:::{PROJECT}-locks-*/{lease}"),
+                format!("arn:aws:s3:::{PROJECT}-locks-*/{record}"),
             ],
+        }));
+        statements.push(json!({
+            "Sid": "LOCKSRECORDS",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": format!("arn:aws:s3:::{PROJECT}-locks-*"),
+            "Condition": {"StringLike": {"s3:prefix": ["environments/*"]}},
         }));
     }
     // `gc` finds the environments' roles (the tagging API does not list IAM roles) and secrets

@@ -200,6 +200,16 @@ fn agents_answer_each_user_with_their_own_data_and_verify_passes() {
         .collect();
     assert!(logs.contains(&"v2.log".to_string()), "version 2 did not run: {logs:?}");
 
+    // The sources change after the deploy (a pull request closed after other merges), and the
+    // migrations directory is gone from the checkout: destroy finds everything from the cloud
+    // alone (it used to miss the claims runtime and its role, exit 0, and leak them for good).
+    let source = std::fs::read_to_string(&main).unwrap();
+    std::fs::write(&main, source + "\n# changed after the deploy\n").unwrap();
+    let stack_two = Path::new(dir).join("02.yaml");
+    let text = std::fs::read_to_string(&stack_two).unwrap();
+    let sql = format!("directory: {}/sql", root().display());
+    assert!(text.contains(&sql), "{text}");
+    std::fs::write(&stack_two, text.replace(&sql, "directory: /no/such/sql")).unwrap();
     // Destroy leaves nothing, and the host stops the agents of runtimes that are gone.
     let gone = cloud.ok(&["destroy", "--stacks-dir", dir]);
     assert!(summary(&gone)["counts"]["delete"].as_u64().unwrap() > 0);

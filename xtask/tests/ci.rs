@@ -129,10 +129,14 @@ fn a_killed_holders_lease_expires_and_the_next_run_takes_over() {
         s["counts"]
     );
 
-    // A killed run with a long lease: `unlock` breaks it, saying whose it was.
+    // A killed run with a long lease, on this machine: its pid is gone, so the next run takes
+    // over at once instead of waiting 600 s.
+    let killed_pid = killed(&cloud, &["deploy", "-t", "1", "--env", "pr-3"], "600");
+    let (code, next) = json_run(&cloud, &["deploy", "-t", "1", "--env", "pr-3"]);
+    assert_eq!(code, Some(0), "{next:?}");
+    assert_eq!(summary(&next)["lock"]["took_over_from"]["pid"], killed_pid);
+    // And `unlock` breaks such a lease without --force, saying whose it was.
     let killed_pid = killed(&cloud, &["destroy", "-t", "1", "--env", "pr-3"], "600");
-    let (code, _) = json_run(&cloud, &["destroy", "-t", "1", "--env", "pr-3"]);
-    assert_eq!(code, Some(3), "a 600 s lease was not honoured");
     let broke = cloud.ok(&["unlock", "--env", "pr-3"]);
     let e = broke.iter().find(|e| e["type"] == "unlock").unwrap();
     assert_eq!(e["was_locked"], true);
@@ -148,7 +152,13 @@ fn a_killed_holders_lease_expires_and_the_next_run_takes_over() {
         &["deploy", "-t", "1", "--env", "pr-3"],
         &[("XTASK_LOCK_LEASE_SECONDS", "3")],
     );
-    let broke = cloud.ok(&["unlock", "--env", "pr-3"]);
+    // Live: refused (exit 3) naming the holder, and nothing broken; then broken with --force.
+    let (code, refused) = json_run(&cloud, &["unlock", "--env", "pr-3"]);
+    assert_eq!(code, Some(3), "{refused:?}");
+    let error = refused.iter().find(|e| e["type"] == "error").unwrap();
+    assert_eq!(error["holder"]["pid"], running.id(), "{error}");
+    assert!(error["message"].as_str().unwrap().contains("--force"), "{error}");
+    let broke = cloud.ok(&["unlock", "--env", "pr-3", "--force"]);
     assert_eq!(
         broke.iter().find(|e| e["type"] == "unlock").unwrap()["holder"]["pid"],
         running.id()
@@ -201,7 +211,26 @@ fn gc_destroys_leaked_environments_whole_and_nothing_else() {
     // Young, but with an expiry that has passed; and young without one.
     cloud.ok(&["deploy", "-t", "1", "--env", "pr-ttl", "--ttl", "1s"]);
     cloud.ok(&["deploy", "-t", "1", "--env", "pr-young"]);
-    // Old too, but outside --prefix.
+    // Forged: someone else's pool and bucket carrying our tags for `pr-99999` (made and expired in
+    // 2001), an expiry in 2001 put on the young environment's bucket and one in 2999 on the old
+    // one's. gc decides by name and deployment record, never by these tags.
+    cloud.emulator("make-forged", "pr-99999");
+    // What AgentCore leaves behind untagged: a deleted runtime's log group, of pr-killed and of
+    // pr-young (which stays).
+    for env in ["pr_killed", "pr_young"] {
+        let group = format!(
+            "/aws/bedrock-agentcore/runtimes/agentcore_mt_{env}_t1_old_agent-AbCdEf1234-DEFAULT"
+        );
+        cloud.emulator("make-log-group", &group);
+    }
+    cloud.emulator(
+        "forge-expiry",
+        "agentcore-mt-pr-young-t1-documents-000000000000=2001-01-01T00:00:00Z",
+    );
+    cloud.emulator(
+        "forge-expiry",
+        "agentcore-mt-pr-old-t1-documents-000000000000=2999-01-01T00:00:00Z",
+    );
     let before = held(&cloud, "pr-young");
     assert!(held(&cloud, "pr-killed") > 0, "the killed run made nothing");
 
@@ -226,6 +255,7 @@ fn gc_destroys_leaked_environments_whole_and_nothing_else() {
         assert_eq!(status(&dry, env), "would_destroy", "{env}: {dry:?}");
     }
     assert_eq!(status(&dry, "pr-young"), "kept");
+    assert_eq!(status(&dry, "pr-99999"), "not listed", "{dry:?}");
     // Every tagged kind of tutorial 1 is found, also those the tagging API does not list (the
     // roles, and here the secret, the vector bucket, the Knowledge Base and the runtime): pool,
     // secret, two buckets, vector bucket, two roles, Knowledge Base, runtime.
@@ -259,6 +289,12 @@ fn gc_destroys_leaked_environments_whole_and_nothing_else() {
     );
     assert_eq!(held(&cloud, "pr-old"), 1, "{old}");
     assert_eq!(held(&cloud, "pr-young"), before, "gc touched the young environment");
+    assert_eq!(status(&run, "pr-99999"), "not listed", "{run:?}");
+    assert_eq!(
+        cloud.emulator("forged-alive", "-"),
+        serde_json::json!({"pools": ["customer-prod-users"], "objects": ["ledger.csv"]}),
+        "gc deleted what only carried our tags"
+    );
     eprintln!("gc destroyed 3 environments (one killed mid-deploy), kept 1, in {seconds:.1}s");
 
     // Nothing left to do; then the young one goes too once it is old enough.
@@ -269,12 +305,14 @@ fn gc_destroys_leaked_environments_whole_and_nothing_else() {
     }
     assert_eq!(status(&again, "pr-young"), "destroyed", "{again:?}");
     assert_eq!(cloud.inventory("pr-young"), common::empty_inventory());
+    assert_eq!(status(&again, "pr-99999"), "not listed", "{again:?}");
+    assert_eq!(cloud.emulator("forged-alive", "-")["objects"], serde_json::json!(["ledger.csv"]));
 }
 
 /// The workflow's jobs in the order a pull request's life runs them, with the event each runs on.
 const JOBS: &[(&str, &str)] = &[
-    ("deploy", "github.event_name == 'pull_request' && github.event.action != 'closed'"),
-    ("destroy", "github.event_name == 'pull_request' && github.event.action == 'closed'"),
+    ("deploy", "github.event_name == 'pull_request' && github.event.action != 'closed' && github.event.pull_request.head.repo.full_name == github.repository"),
+    ("destroy", "github.event_name == 'pull_request' && github.event.action == 'closed' && github.event.pull_request.head.repo.full_name == github.repository"),
     ("gc", "github.event_name == 'schedule' || github.event_name == 'workflow_dispatch'"),
 ];
 
@@ -318,7 +356,18 @@ fn the_workflow_passes_actionlint() {
         assert!(j["concurrency"]["group"].is_string(), "{job}: a concurrency group");
     }
     let deploy = &w["jobs"]["deploy"];
-    assert_eq!(deploy["concurrency"]["group"], w["jobs"]["destroy"]["concurrency"]["group"]);
+    // A pending destroy must never be replaced (and so cancelled) by a reopen's deploy: GitHub
+    // keeps one pending run per concurrency group.
+    assert_ne!(deploy["concurrency"]["group"], w["jobs"]["destroy"]["concurrency"]["group"]);
+    for job in ["deploy", "destroy"] {
+        assert!(
+            w["jobs"][job]["concurrency"]["group"]
+                .as_str()
+                .unwrap()
+                .contains("github.event.pull_request.number"),
+            "{job}: one group per pull request"
+        );
+    }
     assert!(deploy["concurrency"]["group"]
         .as_str()
         .unwrap()

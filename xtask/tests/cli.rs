@@ -327,11 +327,14 @@ fn on_aws_the_plan_comes_before_the_question() {
         .find("refusing to change an AWS account without confirmation (20 to create planned above)")
         .expect(&stderr);
     assert!(plan < refusal, "{stderr}");
-    // Declined: not even the lock bucket (made for this run's lease) is left in the account.
+    // Declined: no lease and no deployment record are left; the lock bucket stays, so that
+    // its global name is never free for another account to take.
+    let locks = cloud.inventory("agentcore-mt-locks-")["buckets"].clone();
+    assert_eq!(locks.as_array().map(Vec::len), Some(1), "{locks}");
     assert_eq!(
-        cloud.inventory("locks")["buckets"],
+        locks[0]["objects"],
         serde_json::json!([]),
-        "a declined deploy left the lock bucket"
+        "a declined deploy left a lease or record"
     );
     // A plan with errors (S3 Vectors sent to an endpoint that is not S3 Vectors) stops before
     // the question.

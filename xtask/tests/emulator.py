@@ -263,5 +263,30 @@ elif command == "retain-data-source":
 elif command == "make-bucket":
     s3.create_bucket(Bucket=arg)
     print(json.dumps({"created": arg}))
+elif command == "make-log-group":
+    # A log group as AgentCore leaves one behind for a runtime it deleted (untagged).
+    logs.create_log_group(logGroupName=arg)
+    print(json.dumps({"created": arg}))
+elif command == "make-forged":
+    # Someone else's production pool and bucket, named nothing like ours, carrying our tags for
+    # environment `arg` (anyone allowed to tag can do this), dated 2001 and expired then.
+    tags = {"agentcore-mt:project": "agentcore-mt", "agentcore-mt:env": arg, "agentcore-mt:stack": "unknown", "agentcore-mt:logical-id": "x", "agentcore-mt:created-at": "2001-01-01T00:00:00Z", "agentcore-mt:expires-at": "2001-01-01T00:00:00Z"}
+    pool = idp.create_user_pool(PoolName="customer-prod-users", UserPoolTags=tags)["UserPool"]
+    s3.create_bucket(Bucket="customer-prod-data")
+    s3.put_bucket_tagging(Bucket="customer-prod-data", Tagging={"TagSet": [{"Key": k, "Value": v} for k, v in tags.items()]})
+    s3.put_object(Bucket="customer-prod-data", Key="ledger.csv", Body=b"theirs")
+    print(json.dumps({"pool": pool["Id"], "bucket": "customer-prod-data"}))
+elif command == "forged-alive":
+    # Whether make-forged's pool and bucket (with its object) are still there.
+    pools = [p["Name"] for p in idp.list_user_pools(MaxResults=60)["UserPools"] if p["Name"] == "customer-prod-users"]
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket="customer-prod-data").get("Contents", [])] if any(b["Name"] == "customer-prod-data" for b in s3.list_buckets()["Buckets"]) else None
+    print(json.dumps({"pools": pools, "objects": keys}))
+elif command == "forge-expiry":
+    # `BUCKET=TIME`: sets the bucket's expires-at tag to TIME (a forged expiry), keeping its others.
+    bucket, at = arg.split("=", 1)
+    tagset = [t for t in s3.get_bucket_tagging(Bucket=bucket)["TagSet"] if t["Key"] != "agentcore-mt:expires-at"]
+    tagset.append({"Key": "agentcore-mt:expires-at", "Value": at})
+    s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tagset})
+    print(json.dumps({"bucket": bucket, "expires_at": at}))
 else:
     sys.exit(f"unknown command {command}")

@@ -69,7 +69,13 @@ class Jwks:
             fresh = self.fetched_at is not None and now - self.fetched_at < KEYS_TTL
             if fresh and kid in self.keys:
                 return self.keys[kid]
-            if self.tried_at is None or not fresh or now - self.tried_at >= REFETCH_SECONDS:
+            # After a failed fetch, the next one waits REFETCH_SECONDS too: an unreachable pool
+            # must not turn every request into a fetch (and every caller into a wait on the lock).
+            failed = self.tried_at is not None and self.tried_at != self.fetched_at
+            settled = self.tried_at is not None and now - self.tried_at < REFETCH_SECONDS
+            if failed and settled:
+                raise Invalid("the pool's signing keys cannot be read (the last try failed; retried in a few seconds)")
+            if self.tried_at is None or not fresh or not settled:
                 self._refresh(now)
             if kid not in self.keys:
                 raise Invalid("the token's signing key is not one of the pool's keys")

@@ -10,7 +10,7 @@ use super::Exit;
 use crate::cloud::{self, TargetKind};
 use crate::engine::{self, Outcome};
 use crate::events::{self, Calls, ErrorKind, Event, Summary};
-use crate::lock;
+use crate::lifecycle::lock;
 use crate::model::Stack;
 
 /// Which of the three runs this is.
@@ -25,7 +25,6 @@ pub enum Run {
 /// releases it; a lock broken meanwhile fails the run.
 pub async fn locked<F>(
     run: &Online<'_>,
-    what: Run,
     work: impl FnOnce(Option<events::Lock>) -> F,
 ) -> Result<Exit>
 where
@@ -42,7 +41,6 @@ where
     };
     let result = work(Some(info)).await;
     let lost = held.lost.is_set();
-    let lock_bucket = held.locks().clone();
     held.release().await;
     if lost {
         run.out.warn(&format!(
@@ -50,12 +48,6 @@ where
             run.g.env, run.command
         ));
         return Ok(Exit::Failed);
-    }
-    // After a destroy; or when this run made the bucket and then changed nothing (a deploy
-    // declined at the question, or stopped by an invalid plan): no bucket is left behind.
-    let (_, changed) = run.clients.calls.snapshot();
-    if what == Run::Destroy || (lock_bucket.made_bucket() && changed == 0) {
-        lock_bucket.remove_bucket_if_empty().await;
     }
     result
 }
@@ -191,15 +183,16 @@ pub async fn finish(
 /// accounted for by the selected stacks. Returns how many.
 async fn report_orphans(run: &Online<'_>, stacks: &[&Stack], destroyed: bool) -> usize {
     let out = run.out;
-    let found = match cloud::tagged::every_environment(&run.clients, Some(&run.g.env)).await {
-        Ok(found) => found,
-        Err(e) => {
-            out.warn(&format!(
-                "note: could not look for resources left outside the stack files: {e}"
-            ));
-            return 0;
-        }
-    };
+    let found =
+        match crate::lifecycle::owned::every_environment(&run.clients, Some(&run.g.env)).await {
+            Ok(found) => found,
+            Err(e) => {
+                out.warn(&format!(
+                    "note: could not look for resources left outside the stack files: {e}"
+                ));
+                return 0;
+            }
+        };
     let mut count = 0;
     for t in found.into_iter().filter(|t| stacks.iter().any(|s| s.name == t.stack)) {
         let declared = stacks

@@ -21,8 +21,8 @@ pub async fn run(run: &Online<'_>) -> Result<Exit> {
             }
         }
     }
-    let table = crate::cost::table();
-    let (lines, total) = crate::cost::estimate(&table, &deployed);
+    let table = crate::lifecycle::cost::table();
+    let (lines, total) = crate::lifecycle::cost::estimate(&table, &deployed);
     if out.format == Format::Human {
         let width = lines.iter().map(|l| l.stack.len() + l.id.len() + 1).max().unwrap_or(8).max(8);
         println!("{:<width$}  {:>9}  BASIS", "RESOURCE", "$/MONTH");

@@ -8,10 +8,12 @@ use super::session::Online;
 use super::{plan, Exit};
 use crate::engine::{Action, Outcome};
 use crate::events::{self, ErrorKind, Event};
+use crate::lifecycle::lock;
+use crate::lifecycle::owned::Dated;
 use crate::model::{self, Stack};
 
 pub async fn run(run: &Online<'_>, orphans: bool) -> Result<Exit> {
-    apply::locked(run, Run::Destroy, |lock| async move {
+    apply::locked(run, |lock| async move {
         let (stacks, context) = (run.stacks(), run.context());
         if let Some(exit) = refuse_if_built_on(run, &stacks).await {
             return Ok(exit);
@@ -20,8 +22,15 @@ pub async fn run(run: &Online<'_>, orphans: bool) -> Result<Exit> {
             plan::confirm(run, &deletions(run, &stacks).await)?;
         }
         let outcomes = run.engine.destroy(&stacks, &context).await;
-        if orphans {
-            delete_orphans(run, &stacks, &context).await;
+        let left = sweep(run, &stacks, &context, &outcomes, orphans).await;
+        if left == Some(0) && outcomes.iter().all(Outcome::ok) {
+            // Nothing of the environment is left: gc has nothing to date.
+            if let Err(e) = lock::Locks::new(&run.clients).forget(&run.g.env).await {
+                run.out.warn(&format!(
+                    "note: the deployment record of env `{}` stays: {e}",
+                    run.g.env
+                ));
+            }
         }
         Ok(apply::finish(run, Run::Destroy, &outcomes, lock).await)
     })
@@ -50,17 +59,43 @@ async fn deletions(run: &Online<'_>, stacks: &[&Stack]) -> Vec<Outcome> {
         .collect()
 }
 
-/// What carries the environment's tags but no stack declares any more (its tags prove it is
-/// the environment's), deleted.
-async fn delete_orphans(run: &Online<'_>, stacks: &[&Stack], context: &[&Stack]) {
-    let names: Vec<&str> = stacks.iter().map(|s| s.name.as_str()).collect();
-    match crate::cloud::tagged::every_environment(&run.clients, Some(&run.g.env)).await {
-        Ok(found) => {
-            let everything = stacks.len() + context.len() == run.all.len();
-            let undeclared = crate::orphans::undeclared(&found, &run.all, &names, everything);
-            crate::orphans::delete(&undeclared, &run.engine.kinds, &run.stop, run.out).await;
+/// After the engine's destroy, what the environment still owns (name and tags) of the selected
+/// stacks that the engine could not find from this checkout (a resource whose reference did not
+/// resolve: its stack file changed since the deploy) is deleted by its ARN; with `orphans`, also
+/// what no stack declares any more. Returns how many resources of the environment are left
+/// (`None`: the inventory could not be read).
+async fn sweep(
+    run: &Online<'_>,
+    stacks: &[&Stack],
+    context: &[&Stack],
+    outcomes: &[Outcome],
+    orphans: bool,
+) -> Option<usize> {
+    let env = &run.g.env;
+    let found = match crate::lifecycle::owned::every_environment(&run.clients, Some(env)).await {
+        Ok(found) => found,
+        Err(e) => {
+            run.out.warn(&format!("error: could not list what env `{env}` owns: {e:#}"));
+            return None;
         }
-        Err(e) => run.out.warn(&format!("error: could not look for orphans: {e:#}")),
+    };
+    let unseen = |d: &&Dated| {
+        outcomes.iter().any(|o| {
+            o.stack == d.stack && o.id == d.logical_id && o.note.as_deref() == Some("not found")
+        })
+    };
+    let mut doomed: Vec<&Dated> = found.iter().filter(unseen).collect();
+    if orphans {
+        let names: Vec<&str> = stacks.iter().map(|s| s.name.as_str()).collect();
+        let everything = stacks.len() + context.len() == run.all.len();
+        doomed.extend(crate::lifecycle::orphans::undeclared(&found, &run.all, &names, everything));
+    }
+    if !doomed.is_empty() {
+        crate::lifecycle::orphans::delete(&doomed, &run.engine.kinds, &run.stop, run.out).await;
+    }
+    match crate::lifecycle::owned::every_environment(&run.clients, Some(env)).await {
+        Ok(left) => Some(left.len()),
+        Err(_) => None,
     }
 }
 

@@ -28,8 +28,8 @@ use clap::{Args, Parser, Subcommand};
 use crate::cloud::TargetKind;
 use crate::events::{ErrorKind, Event, Summary};
 use crate::model;
+pub use crate::output::Exit;
 use crate::output::{Format, Output};
-pub use session::ask;
 use session::{Ctx, Home, Online};
 
 /// Deploys and tears down the agentcore-multitenant reference architecture (Cognito, S3,
@@ -244,7 +244,12 @@ enum Command {
     #[command(
         after_help = "Examples:\n  cargo xtask unlock --env pr-42\n  cargo xtask unlock --env pr-42 --target aws"
     )]
-    Unlock,
+    Unlock {
+        /// Break a lease that is still live (renewed by a run that may still be going); without
+        /// it, only an expired lease or one whose holder on this machine is gone is broken.
+        #[arg(long)]
+        force: bool,
+    },
     /// Remove leaked environments: finds every environment by its ownership tags (the tagging
     /// API, and IAM roles, which it does not cover), and destroys each one that is due, whole:
     /// its expiry (deploy --ttl) has passed, or, without one, its youngest resource is older
@@ -253,7 +258,7 @@ enum Command {
     #[command(
         after_help = "Examples:\n  cargo xtask gc --older-than 6h --prefix pr- --dry-run\n  cargo xtask gc --older-than 6h --prefix pr- --target aws --output-format json"
     )]
-    Gc(crate::gc::GcArgs),
+    Gc(crate::lifecycle::gc::GcArgs),
     /// Measure the engine's schedule on a simulated cloud in virtual time.
     #[command(
         after_help = "Examples:\n  cargo xtask bench                         # the schedule in virtual time, 5 runs\n  cargo xtask bench --rls --rows 100000 --tenants 100"
@@ -278,18 +283,6 @@ enum LocalAction {
     Down,
     /// Whether each part of the local cloud runs and answers.
     Status,
-}
-
-/// Exit codes: 0 success, 1 a resource failed, 2 bad input (arguments or stack files), 130
-/// interrupted.
-pub enum Exit {
-    Ok,
-    Failed,
-    Invalid,
-    /// Stopped by Ctrl-C (130, as a shell reports SIGINT).
-    Interrupted,
-    /// Another run holds the environment's lock (3).
-    Locked,
 }
 
 fn root() -> PathBuf {
@@ -332,7 +325,7 @@ impl Command {
     fn name(&self) -> &'static str {
         match self {
             Command::Deploy { .. } => "deploy",
-            Command::Unlock => "unlock",
+            Command::Unlock { .. } => "unlock",
             Command::Gc(_) => "gc",
             Command::Plan(_) => "plan",
             Command::Status(_) => "status",
@@ -374,29 +367,6 @@ pub async fn run(cli: Cli) -> Exit {
     exit
 }
 
-impl Exit {
-    /// How a run that did its work ended: interrupted (Ctrl-C) before failed before ok.
-    pub fn of(ok: bool, interrupted: bool) -> Exit {
-        if interrupted {
-            Exit::Interrupted
-        } else if ok {
-            Exit::Ok
-        } else {
-            Exit::Failed
-        }
-    }
-
-    pub fn code(&self) -> u8 {
-        match self {
-            Exit::Ok => 0,
-            Exit::Failed => 1,
-            Exit::Invalid => 2,
-            Exit::Locked => 3,
-            Exit::Interrupted => 130,
-        }
-    }
-}
-
 /// Dispatches on the command: those that need no stack files first, then those that need no
 /// cloud, then the rest, connected.
 async fn execute(cli: &Cli, out: &Output) -> Result<Exit> {
@@ -422,7 +392,7 @@ async fn execute(cli: &Cli, out: &Output) -> Result<Exit> {
         | Command::Invoke { select, .. }
         | Command::Package { select, .. } => select.tutorial.as_str(),
         Command::Demo { tutorial, .. } => tutorial.as_str(),
-        Command::Unlock | Command::Gc(_) => "all",
+        Command::Unlock { .. } | Command::Gc(_) => "all",
     };
     let command = cli.command.name();
     let widen = matches!(cli.command, Command::Deploy { .. } | Command::Plan(_));
@@ -448,11 +418,12 @@ async fn execute(cli: &Cli, out: &Output) -> Result<Exit> {
         Command::Retrieve { user, query, .. } => retrieve::run(&run, user, query).await,
         Command::Invoke { user, prompt, .. } => invoke::run(&run, user, prompt).await,
         Command::Demo { port, .. } => demo::run(&run, *port).await,
-        Command::Unlock => unlock::run(&run).await,
+        Command::Unlock { force } => unlock::run(&run, *force).await,
         Command::Gc(args) => {
             let ask = session::needs_confirmation(g);
             let (all, lock_timeout) = (&run.all, g.lock_timeout);
-            crate::gc::run(args, all, &run.engine, &run.clients, lock_timeout, ask, out).await
+            crate::lifecycle::gc::run(args, all, &run.engine, &run.clients, lock_timeout, ask, out)
+                .await
         }
         Command::Local { .. }
         | Command::Report { .. }

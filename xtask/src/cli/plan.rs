@@ -4,10 +4,11 @@
 use anyhow::{bail, Result};
 
 use super::apply::{self, Run};
-use super::session::{ask, Online};
+use super::session::Online;
 use super::Exit;
 use crate::engine::{self, Action, Outcome};
 use crate::events::Resource;
+use crate::output::ask;
 use crate::output::Tense;
 
 pub async fn run(run: &Online<'_>) -> Result<Exit> {

@@ -39,6 +39,6 @@ pub fn run(files: &[PathBuf], out: &Output) -> Result<Exit> {
             }
         }
     }
-    print!("{}", crate::report::markdown(&events));
+    print!("{}", crate::lifecycle::report::markdown(&events));
     Ok(Exit::Ok)
 }

@@ -1,12 +1,11 @@
 //! What the commands share: where state lives, the selected stacks, the connection to the
 //! target and the engine over it, and the questions and hints several commands ask or give.
 
-use std::io::{BufRead, IsTerminal};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
 use super::{Exit, Global};
 use crate::cloud::{self, local, Clients, TargetKind};
@@ -101,7 +100,11 @@ impl<'a> Ctx<'a> {
             ));
             stacks = closure.clone();
         }
-        if let Err(e) = model::check_files(&stacks, &home.root) {
+        // Teardown needs only the cloud: a checkout without an agent's sources or the migrations
+        // (an older commit, a renamed directory) must still destroy what was deployed.
+        let checked =
+            if command == "destroy" { Ok(()) } else { model::check_files(&stacks, &home.root) };
+        if let Err(e) = checked {
             out.error(
                 ErrorKind::InvalidFiles,
                 &format!("the files the stacks name are invalid; nothing was changed\n{e}"),
@@ -296,23 +299,6 @@ fn watch_interrupts(stop: engine::Stop, out: Output) {
             std::process::exit(130);
         }
     });
-}
-
-/// Asks a person before an AWS account changes (`what`: what is planned, listed above); an
-/// error without a terminal or without a yes.
-pub fn ask(what: &str) -> Result<()> {
-    if !std::io::stdin().is_terminal() {
-        bail!(
-            "refusing to change an AWS account without confirmation ({what})\n  hint: pass --yes (CI=true implies it)"
-        );
-    }
-    eprint!("{what}. Continue? [y/N] ");
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    if !matches!(answer.trim(), "y" | "Y" | "yes") {
-        bail!("stopped: nothing was changed");
-    }
-    Ok(())
 }
 
 /// The demo users a stack file declares.

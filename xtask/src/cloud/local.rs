@@ -5,6 +5,7 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -150,6 +151,15 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     let pg = Postgres::find()?;
     let logs = paths.dir.join("logs");
     std::fs::create_dir_all(&logs)?;
+    // Private: the emulators' signing keys, secrets' and the agents' files are in here. Only
+    // traversable by others where PostgreSQL runs as the `postgres` user and must reach its
+    // cluster directories (which it then owns, 0700).
+    let mode = if pg.owner.is_some() { 0o711 } else { 0o700 };
+    std::fs::set_permissions(&paths.dir, std::fs::Permissions::from_mode(mode))?;
+    std::fs::set_permissions(&logs, std::fs::Permissions::from_mode(0o700))?;
+    // What all four servers share (the origin and request-shape checks among it), beside them:
+    // before the first starts.
+    std::fs::write(paths.dir.join("local_common.py"), LOCAL_COMMON)?;
 
     progress("starting ministack");
     let ms_state = paths.dir.join("ministack-state");
@@ -177,8 +187,6 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     progress("starting the local RDS Data API");
     let clusters = paths.dir.join("clusters");
     pg.prepare(&clusters)?;
-    // What the Data API and the runtime host share, beside them.
-    std::fs::write(paths.dir.join("local_common.py"), LOCAL_COMMON)?;
     let (api_port, api_pid) = launch(paths, "data-api", ("data_api.py", DATA_API), |c, port| {
         c.env("MINISTACK_URL", &ministack)
             .env("DATA_API_PORT", port.to_string())

@@ -3,7 +3,6 @@
 
 pub mod data_api;
 pub mod local;
-pub mod tagged;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -126,6 +126,11 @@ pub trait ResourceKind: Send + Sync {
     /// Finds the resource by physical name; `None` if it does not exist. Read-only.
     async fn observe(&self, target: &Target) -> CloudResult<Option<Observed>>;
 
+    /// Finds the resource for teardown and inventories (destroy, status): from what the cloud
+    /// holds alone, never from the checked-out files or a package index, so a resource deployed
+    /// from other sources is found all the same. Read-only.
+    async fn find(&self, target: &Target) -> CloudResult<Option<Observed>>;
+
     /// The fields that differ. The default compares each property the stack sets.
     fn diff(&self, target: &Target, observed: &Observed) -> Vec<FieldChange> {
         diff_properties(&target.properties, &observed.properties, self.immutable_fields())

@@ -151,6 +151,14 @@ fn key(stack: &str, id: &str) -> String {
 }
 
 /// How far a resource has come during a deploy.
+/// How a resource is looked at: compared with the checked-out stack (deploy, plan), or found
+/// from what the cloud holds alone (destroy, status).
+#[derive(Debug, Clone, Copy)]
+enum Look {
+    Compare,
+    Find,
+}
+
 #[derive(Debug, Clone)]
 enum Phase {
     Waiting,
@@ -215,12 +223,29 @@ impl Engine {
         unit: &Unit,
         target: &Target,
     ) -> Result<Option<Observed>, CloudError> {
+        self.look(kind, unit, target, Look::Compare).await
+    }
+
+    /// `observe` for deploy and plan, which compare with the checked-out files; `find` for
+    /// destroy and inventories, which must find what exists whatever is checked out.
+    async fn look(
+        &self,
+        kind: &dyn ResourceKind,
+        unit: &Unit,
+        target: &Target,
+        look: Look,
+    ) -> Result<Option<Observed>, CloudError> {
         let reporter = &self.reporter;
         let observed = retry::retry(
             self.backoff,
             Self::deadline(unit),
             |why| reporter.retrying(&unit.stack, &unit.res.id, why),
-            || kind.observe(target),
+            || async {
+                match look {
+                    Look::Compare => kind.observe(target).await,
+                    Look::Find => kind.find(target).await,
+                }
+            },
         )
         .await;
         match observed {
@@ -246,8 +271,8 @@ impl Engine {
         }
     }
 
-    /// Observes every resource in dependency order. For each: its target (if its references
-    /// could be resolved) and what exists under its name.
+    /// Finds every resource in dependency order (`Look::Find`: whatever is checked out). For
+    /// each: its target (if its references could be resolved) and what exists under its name.
     async fn observe_all(
         &self,
         units: &[Unit],
@@ -267,9 +292,10 @@ impl Engine {
             };
             let target = self.target(unit, props);
             let observed = match self.kind(unit) {
-                Ok(kind) => {
-                    self.observe(kind.as_ref(), unit, &target).await.map_err(|e| e.to_string())
-                }
+                Ok(kind) => self
+                    .look(kind.as_ref(), unit, &target, Look::Find)
+                    .await
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e),
             };
             if let Ok(Some(o)) = &observed {
@@ -693,7 +719,7 @@ impl Engine {
     ) -> Result<(), CloudError> {
         let mut attempt = 0;
         loop {
-            match self.observe(kind, unit, target).await? {
+            match self.look(kind, unit, target, Look::Find).await? {
                 None => return Ok(()),
                 Some(_) => {
                     self.reporter.progress(&unit.stack, &unit.res.id, "deleting");

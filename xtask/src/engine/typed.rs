@@ -75,6 +75,13 @@ pub trait Kind: Send + Sync + Sized + 'static {
     /// Finds the resource by physical name; `None` if it does not exist. Read-only.
     async fn observe(&self, t: &Target, p: &Self::Properties) -> Observation<Self>;
 
+    /// Finds the resource for teardown and inventories from what the cloud holds alone: kinds
+    /// whose `observe` reads the checked-out files (a package's digest, migration files) answer
+    /// here without them. The default is `observe`.
+    async fn find(&self, t: &Target, p: &Self::Properties) -> Observation<Self> {
+        self.observe(t, p).await
+    }
+
     /// Adjusts the field-by-field comparison of the properties with the observed state (a
     /// change that is not one, a state the properties do not name).
     fn diff(
@@ -212,6 +219,17 @@ impl<K: Kind> Typed<K> {
     }
 }
 
+fn observed<K: Kind>(found: Found<K::State, K::Outputs>) -> Observed {
+    match found {
+        Found::Foreign => Observed::foreign(),
+        Found::Ours(seen) => Observed {
+            owned: true,
+            properties: to_value(&seen.state),
+            outputs: outputs_of(&seen.outputs),
+        },
+    }
+}
+
 #[async_trait]
 impl<K: Kind> ResourceKind for Typed<K> {
     fn immutable_fields(&self) -> &'static [&'static str] {
@@ -220,14 +238,12 @@ impl<K: Kind> ResourceKind for Typed<K> {
 
     async fn observe(&self, t: &Target) -> CloudResult<Option<Observed>> {
         let p = self.properties(t)?;
-        Ok(self.0.observe(t, &p).await?.map(|found| match found {
-            Found::Foreign => Observed::foreign(),
-            Found::Ours(seen) => Observed {
-                owned: true,
-                properties: to_value(&seen.state),
-                outputs: outputs_of(&seen.outputs),
-            },
-        }))
+        Ok(self.0.observe(t, &p).await?.map(observed::<K>))
+    }
+
+    async fn find(&self, t: &Target) -> CloudResult<Option<Observed>> {
+        let p = self.properties(t)?;
+        Ok(self.0.find(t, &p).await?.map(observed::<K>))
     }
 
     fn diff(&self, t: &Target, observed: &Observed) -> Vec<FieldChange> {

@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use serde::{Deserialize, Serialize};
 
-use super::{KindInfo, Sim, SIM};
+use super::{given, KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients, TargetKind};
 use crate::engine::{
     found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target,
@@ -107,8 +107,13 @@ impl AgentPackage {
     }
 }
 
+/// Where the agent's packages are: `agents/<name>/`.
+fn prefix(target: &Target) -> String {
+    format!("agents/{}/", target.physical_name)
+}
+
 fn key(target: &Target, digest: &str) -> String {
-    format!("agents/{}/{digest}.zip", target.physical_name)
+    format!("{}{digest}.zip", prefix(target))
 }
 
 #[async_trait]
@@ -146,6 +151,47 @@ impl Kind for AgentPackage {
             key,
             digest: manifest.digest,
             size: head.content_length().unwrap_or_default() as u64,
+        };
+        Ok(Found::ours(p.clone(), outputs))
+    }
+
+    /// The newest package under the agent's prefix, whatever today's sources are (no manifest,
+    /// no package index): destroy after the agent changed finds the package the runtime runs,
+    /// so the runtime's reference resolves and the runtime goes too.
+    async fn find(&self, target: &Target, p: &Properties) -> Observation<Self> {
+        let prefix = prefix(target);
+        let mut newest: Option<aws_sdk_s3::types::Object> = None;
+        let mut pages = self
+            .0
+            .s3
+            .list_objects_v2()
+            .bucket(&p.bucket)
+            .expected_bucket_owner(&self.0.account)
+            .prefix(&prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let Some(page) = found(page.map_err(|e| classify(e, &["NoSuchBucket"])))? else {
+                return Ok(None);
+            };
+            for o in page.contents().iter().filter(|o| o.key().is_some_and(|k| k.ends_with(".zip")))
+            {
+                if newest.as_ref().is_none_or(|n| n.last_modified() < o.last_modified()) {
+                    newest = Some(o.clone());
+                }
+            }
+        }
+        let Some(object) = newest else {
+            return Ok(None);
+        };
+        let key = given(object.key(), "ListObjectsV2 Contents.Key")?;
+        let digest =
+            key.strip_prefix(&prefix).and_then(|k| k.strip_suffix(".zip")).unwrap_or_default();
+        let outputs = Outputs {
+            bucket: p.bucket.clone(),
+            digest: digest.to_string(),
+            key,
+            size: object.size().unwrap_or_default() as u64,
         };
         Ok(Found::ours(p.clone(), outputs))
     }

@@ -99,7 +99,34 @@ fn not_reserved<'de, D: serde::Deserializer<'de>>(
              allowed_clients, MODEL_ID from model_id)"
         )));
     }
+    if let Some(k) = env.keys().find(|k| redirects_the_sdk(k)) {
+        return Err(serde::de::Error::custom(format!(
+            "environment must not set {k}: it would re-point the agent's own AWS calls (its token \
+             check's JWKS, the Knowledge Base, the Data API) at another endpoint"
+        )));
+    }
     Ok(env)
+}
+
+/// Settings the AWS SDKs and the agent's token check read to choose where to send requests
+/// (`AWS_ENDPOINT_URL`, `AWS_ENDPOINT_URL_<SERVICE>`, `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS`,
+/// a config or credentials file, a CA bundle): reserved, compared without case.
+fn redirects_the_sdk(key: &str) -> bool {
+    let k = key.to_ascii_uppercase();
+    k.starts_with("AWS_ENDPOINT_URL")
+        || [
+            "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
+            "AWS_CONFIG_FILE",
+            "AWS_SHARED_CREDENTIALS_FILE",
+            "AWS_CA_BUNDLE",
+            "AWS_PROFILE",
+            "REQUESTS_CA_BUNDLE",
+            "SSL_CERT_FILE",
+            "HTTPS_PROXY",
+            "HTTP_PROXY",
+            "ALL_PROXY",
+        ]
+        .contains(&k.as_str())
 }
 
 /// What the agent needs to verify tokens itself (`agents/common/agent_common/tokens.py`), set
@@ -552,6 +579,27 @@ mod tests {
         );
         assert_eq!(super::pick_model(model, &listed(&[])), model);
         assert_eq!(super::pick_model("us.amazon.nova-lite-v1:0", &eu), "us.amazon.nova-lite-v1:0");
+    }
+
+    /// A stack cannot re-point the agent's AWS calls (its JWKS fetch included) elsewhere.
+    #[test]
+    fn endpoint_settings_are_reserved() {
+        let parse = |k: &str| {
+            let yaml = format!("{k}: http://127.0.0.1:9/");
+            let d = serde_yaml_ng::Deserializer::from_str(&yaml);
+            not_reserved(d).map_err(|e| e.to_string())
+        };
+        for k in [
+            "AWS_ENDPOINT_URL",
+            "AWS_ENDPOINT_URL_COGNITO_IDENTITY_PROVIDER",
+            "aws_endpoint_url_s3",
+            "HTTPS_PROXY",
+            "AWS_CA_BUNDLE",
+        ] {
+            let e = parse(k).unwrap_err();
+            assert!(e.contains("re-point"), "{k}: {e}");
+        }
+        assert!(parse("TABLE_NAME").is_ok());
     }
 
     #[test]

@@ -291,17 +291,37 @@ impl Kind for Cluster {
 }
 
 impl Cluster {
-    /// Deletes the cluster; a protected one leaves a final snapshot.
+    /// Deletes the cluster; a protected one has its deletion protection turned off first (a
+    /// destroy is the explicit request) and leaves a final snapshot named with the time, so a
+    /// second destroy of the environment never collides with the first one's snapshot.
     async fn remove(&self, name: &str, protect: bool) -> CloudResult<()> {
         let mut call = self.0.rds.delete_db_cluster().db_cluster_identifier(name);
         call = if protect {
-            call.skip_final_snapshot(false).final_db_snapshot_identifier(format!("{name}-final"))
+            self.0
+                .rds
+                .modify_db_cluster()
+                .db_cluster_identifier(name)
+                .deletion_protection(false)
+                .apply_immediately(true)
+                .send()
+                .await
+                .map_err(|e| busy(classify(e, NOT_FOUND)))?;
+            call.skip_final_snapshot(false)
+                .final_db_snapshot_identifier(final_snapshot(name, std::time::SystemTime::now()))
         } else {
             call.skip_final_snapshot(true)
         };
         call.send().await.map_err(|e| busy(classify(e, NOT_FOUND)))?;
         Ok(())
     }
+}
+
+/// `<cluster>-final-<UTC time to the second>`: letters, digits and single hyphens, as
+/// DBClusterSnapshotIdentifier requires.
+fn final_snapshot(cluster: &str, at: std::time::SystemTime) -> String {
+    let time = humantime::format_rfc3339_seconds(at).to_string();
+    let digits: String = time.chars().filter(char::is_ascii_digit).collect();
+    format!("{cluster}-final-{digits}")
 }
 
 fn scaling(p: &Properties) -> ServerlessV2ScalingConfiguration {
@@ -324,6 +344,16 @@ pub(super) fn busy(e: CloudError) -> CloudError {
 
 #[cfg(test)]
 mod tests {
+    /// Two destroys of a protected cluster a second apart name different final snapshots.
+    #[test]
+    fn final_snapshots_are_named_by_time() {
+        let t = humantime::parse_rfc3339("2026-12-03T15:30:00Z").unwrap();
+        let name = super::final_snapshot("agentcore-mt-dev-t2-claims-db", t);
+        assert_eq!(name, "agentcore-mt-dev-t2-claims-db-final-20261203153000");
+        let later = super::final_snapshot("x", t + std::time::Duration::from_secs(1));
+        assert_ne!(later, super::final_snapshot("x", t));
+    }
+
     #[test]
     fn a_minor_upgrade_is_not_drift() {
         assert!(super::minor_upgrade_of("16.8", "16.9"));

@@ -212,6 +212,17 @@ impl Kind for SqlMigrations {
         Ok(Found::ours(State { pending }, Outputs { version }))
     }
 
+    /// What was applied, without the files: a checkout that lacks or changed a migration must
+    /// still find the schema (and let its cluster go) on destroy.
+    async fn find(&self, _t: &Target, p: &Properties) -> Observation<Self> {
+        let Some(applied) = self.applied(p).await? else {
+            return Ok(None);
+        };
+        let version = applied.last().map(|(v, _)| v.clone());
+        Ok(version
+            .and_then(|v| Found::ours(State { pending: Vec::new() }, Outputs { version: Some(v) })))
+    }
+
     /// The migrations to apply, whatever the properties say (they name where the files are).
     fn diff(
         &self,

@@ -107,6 +107,10 @@ pub fn check_env_name(env: &str) -> Result<(), String> {
         && !env.ends_with('-')
         // RDS identifiers may not contain two consecutive hyphens (CreateDBCluster).
         && !env.contains("--")
+        // A part `t<digit>...` would make names ambiguous: `pr-1-t1`'s tutorial 1 and `pr-1`'s
+        // tutorial 1 with a resource id starting `t1_` would share `agentcore-mt-pr-1-t1-t1-...`,
+        // and a policy or a reaper scoped to `pr-1` would reach `pr-1-t1`.
+        && !env.split('-').any(|part| part.starts_with('t') && part[1..].starts_with(|c: char| c.is_ascii_digit()))
         && env
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
@@ -122,9 +126,29 @@ pub fn check_env_name(env: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "invalid environment name `{env}`: use 1 to 16 lowercase letters, digits and `-`, \
-             starting with a letter, not ending with `-` and without `--` (for example `dev` or `pr-42`)"
+             starting with a letter, not ending with `-`, without `--` and without a part like `t1` \
+             (which names use for the tutorial), for example `dev` or `pr-42`"
         ))
     }
+}
+
+/// Whether `name` is the physical name environment `env` gives the resource `logical_id` in
+/// `style` (in some tutorial): with the environment's tags, this is what proves a resource found
+/// by its tags is the environment's (tags alone can be put on anything by anyone who may tag).
+pub fn is_environments_name(
+    style: NameStyle,
+    name: &str,
+    env: &str,
+    logical_id: &str,
+    account: &str,
+) -> bool {
+    if matches!(style, NameStyle::Property(_)) || check_env_name(env).is_err() {
+        return false;
+    }
+    (1..=99).any(|tutorial| {
+        let naming = Naming { env: env.to_string(), tutorial, account: account.to_string() };
+        physical_name(style, &naming, logical_id, &serde_json::Value::Null) == name
+    })
 }
 
 /// Logical ids become parts of physical names: lowercase letters, digits and `_`.
@@ -200,11 +224,48 @@ mod tests {
     fn env_names() {
         assert!(check_env_name("dev").is_ok());
         assert!(check_env_name("pr-42").is_ok());
-        for bad in
-            ["", "Dev", "pr_42", "-x", "x-", "a--b", "4pr", "a-very-long-environment", "locks"]
-        {
+        for bad in [
+            "",
+            "Dev",
+            "pr_42",
+            "-x",
+            "x-",
+            "a--b",
+            "4pr",
+            "a-very-long-environment",
+            "locks",
+            "pr-1-t1",
+            "t2",
+            "pr-t10x",
+        ] {
             assert!(check_env_name(bad).is_err(), "{bad} accepted");
         }
+    }
+
+    /// A name is the environment's only as its naming gives it, in full: a prefix, another
+    /// environment's name, another resource id or another account's bucket is not.
+    #[test]
+    fn names_prove_the_environment_with_the_tags() {
+        use NameStyle::*;
+        let ours = |style, name: &str| {
+            is_environments_name(style, name, "pr-1", "documents", "000000000000")
+        };
+        assert!(ours(Dashed, "agentcore-mt-pr-1-t1-documents"));
+        assert!(ours(S3Bucket, "agentcore-mt-pr-1-t1-documents-000000000000"));
+        assert!(ours(SecretPath, "agentcore-mt/pr-1/t2/documents"));
+        assert!(ours(Underscored, "agentcore_mt_pr_1_t1_documents"));
+        for foreign in [
+            "customer-prod-data",
+            "agentcore-mt-pr-1-t1-documents-111111111111",
+            "agentcore-mt-pr-1-t1-documents-000000000000-x",
+            "agentcore-mt-pr-10-t1-documents",
+            "agentcore-mt-pr-1-t1-other",
+            "agentcore-mt-pr-1-documents",
+        ] {
+            assert!(!ours(S3Bucket, foreign) && !ours(Dashed, foreign), "{foreign}");
+        }
+        assert!(!ours(Dashed, "agentcore-mt-pr-1-t1-documents-000000000000"));
+        assert!(!is_environments_name(Dashed, "agentcore-mt-pr-1-t1-t1-x", "pr-1-t1", "x", "0"));
     }
 
     #[test]

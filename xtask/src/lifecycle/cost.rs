@@ -23,7 +23,7 @@ pub struct Table {
 
 /// The committed table.
 pub fn table() -> Table {
-    serde_json::from_str(include_str!("../prices/idle-monthly.json"))
+    serde_json::from_str(include_str!("../../prices/idle-monthly.json"))
         .expect("xtask/prices/idle-monthly.json is valid (a test reads it)")
 }
 

@@ -1,6 +1,6 @@
 //! `cargo xtask gc`: the reaper for environments a pipeline left behind (a job killed before its
 //! destroy, a pull request closed while CI was down). Environments are found by their ownership
-//! tags, across every kind (`cloud::tagged::every_environment`), and dated by their tags: an
+//! tags, across every kind (`crate::lifecycle::owned::every_environment`), and dated by their tags: an
 //! environment is due when its expiry (`deploy --ttl`) has passed or, without one, when even its
 //! youngest resource is older than `--older-than`. A due environment is destroyed whole (every
 //! stack, under its lock, as `destroy` would); resources without our tags are never touched.
@@ -11,13 +11,14 @@ use std::time::{Duration, SystemTime};
 
 use crate::events::{self, Calls, Event, Summary};
 use anyhow::Result;
+use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
-use crate::cli::Exit;
-use crate::cloud::tagged::{every_environment, Dated};
 use crate::cloud::Clients;
 use crate::engine::{self, Engine, Outcome};
-use crate::lock;
+use crate::lifecycle::lock;
+use crate::lifecycle::owned::{every_environment, Dated};
 use crate::model::Stack;
+use crate::output::Exit;
 use crate::output::Output;
 
 #[derive(Debug, clap::Args)]
@@ -34,15 +35,17 @@ pub struct GcArgs {
     dry_run: bool,
 }
 
-/// One environment as its resources' tags describe it.
+/// One environment: how many resources it owns, and what its deployment record says.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Found {
     pub env: String,
     pub resources: usize,
-    /// The newest `created-at` among its resources.
+    /// Its last deploy, by its record.
     pub youngest: Option<SystemTime>,
-    /// The earliest `expires-at` among its resources.
+    /// Its expiry, by its record.
     pub expires: Option<SystemTime>,
+    /// It has a deployment record in this account and region.
+    pub recorded: bool,
 }
 
 /// Why an environment is due, or `None` if it is kept.
@@ -62,29 +65,31 @@ pub fn due(found: &Found, older_than: Duration, now: SystemTime) -> Option<Strin
                 )
             })
         }
-        // Ours by tags but undated (made by hand with our tags?): never reaped by age.
+        // No deployment record (another region's, or made by hand): never reaped by age.
         None => None,
     }
 }
 
-/// Groups resources by environment.
-pub fn environments(resources: &[Dated]) -> Vec<Found> {
-    let time = |s: &Option<String>| s.as_deref().and_then(|t| humantime::parse_rfc3339(t).ok());
+/// Groups resources by environment, dated by the deployment records (`records`: each recorded
+/// environment's record; an environment with a record and nothing left is listed too).
+pub fn environments(resources: &[Dated], records: &[lock::Record]) -> Vec<Found> {
+    let time = |s: Option<&str>| s.and_then(|t| humantime::parse_rfc3339(t).ok());
     let mut by_env: BTreeMap<&str, Found> = BTreeMap::new();
+    let blank = |env: &str| Found {
+        env: env.to_string(),
+        resources: 0,
+        youngest: None,
+        expires: None,
+        recorded: false,
+    };
     for r in resources {
-        let f = by_env.entry(&r.env).or_insert_with(|| Found {
-            env: r.env.clone(),
-            resources: 0,
-            youngest: None,
-            expires: None,
-        });
-        f.resources += 1;
-        if let Some(c) = time(&r.created_at) {
-            f.youngest = Some(f.youngest.map_or(c, |y| y.max(c)));
-        }
-        if let Some(e) = time(&r.expires_at) {
-            f.expires = Some(f.expires.map_or(e, |x| x.min(e)));
-        }
+        by_env.entry(&r.env).or_insert_with(|| blank(&r.env)).resources += 1;
+    }
+    for record in records {
+        let f = by_env.entry(&record.env).or_insert_with(|| blank(&record.env));
+        f.recorded = true;
+        f.youngest = time(Some(&record.deployed_at));
+        f.expires = time(record.expires_at.as_deref());
     }
     by_env.into_values().collect()
 }
@@ -99,13 +104,28 @@ pub async fn run(
     out: &Output,
 ) -> Result<Exit> {
     let started = std::time::Instant::now();
-    let spin = out.spinner("finding environments by their tags");
+    let spin = out.spinner("finding environments by their names, tags and deployment records");
     let resources = every_environment(clients, None).await;
+    let leases = lock::Locks::new(clients);
+    let mut records = Vec::new();
+    let recorded =
+        leases.recorded().await.map_err(|e| anyhow::anyhow!("listing deployment records: {e}"))?;
+    for env in recorded.iter().filter(|e| e.starts_with(&args.prefix)) {
+        if crate::model::names::check_env_name(env).is_err() {
+            continue;
+        }
+        match leases.record(env).await {
+            Ok(Some(r)) if &r.env == env => records.push(r),
+            Ok(_) => {}
+            Err(e) => {
+                out.warn(&format!("note: the deployment record of `{env}` is unreadable: {e}"))
+            }
+        }
+    }
     spin.finish_and_clear();
-    let found = environments(&resources?);
+    let found = environments(&resources?, &records);
     let now = SystemTime::now();
     let stacks: Vec<&Stack> = all.iter().collect();
-    let leases = lock::Locks::new(clients);
     let mut counts: BTreeMap<&'static str, usize> =
         ["destroyed", "would_destroy", "kept", "in_use", "failed"]
             .into_iter()
@@ -120,7 +140,7 @@ pub async fn run(
         for line in &due_now {
             out.say(&format!("- {line}"));
         }
-        crate::cli::ask(&format!("{} environment(s) to destroy, listed above", due_now.len()))?;
+        crate::output::ask(&format!("{} environment(s) to destroy, listed above", due_now.len()))?;
     }
     for f in found {
         if engine.stop.is_set() {
@@ -146,7 +166,10 @@ pub async fn run(
                     "youngest resource {} old",
                     humantime::format_duration(Duration::from_secs(a))
                 ),
-                (None, None) => "no created-at tag".into(),
+                (None, None) if !f.recorded => {
+                    "no deployment record in this account and region (deployed elsewhere, or by hand): never reaped".into()
+                }
+                (None, None) => "its deployment record has no date".into(),
             };
             out.say(&format!("= {}: kept ({reason}; {} resources)", f.env, f.resources));
             out.event(Event::Environment(event("kept", &reason)));
@@ -194,17 +217,26 @@ pub async fn run(
         let (orphans, orphans_failed) = match every_environment(clients, Some(&f.env)).await {
             Ok(left) => {
                 let names: Vec<&str> = all.iter().map(|s| s.name.as_str()).collect();
-                let undeclared = crate::orphans::undeclared(&left, all, &names, true);
-                crate::orphans::delete(&undeclared, &env_engine.kinds, &engine.stop, out).await
+                let undeclared = crate::lifecycle::orphans::undeclared(&left, all, &names, true);
+                crate::lifecycle::orphans::delete(&undeclared, &env_engine.kinds, &engine.stop, out)
+                    .await
             }
             Err(e) => {
                 out.warn(&format!("error: {}: could not look for orphans: {e:#}", f.env));
                 (0, 1)
             }
         };
-        held.release().await;
+        // What AgentCore left behind untagged (a runtime's log groups), found by name.
+        let (logs, logs_failed) = delete_log_groups(clients, &f.env, out).await;
+        let (orphans, orphans_failed) = (orphans + logs, orphans_failed + logs_failed);
         let deleted = engine::count_actions(&outcomes)["delete"] + orphans;
         let failed: Vec<&Outcome> = outcomes.iter().filter(|o| !o.ok()).collect();
+        if failed.is_empty() && orphans_failed == 0 {
+            if let Err(e) = leases.forget(&f.env).await {
+                out.warn(&format!("note: the deployment record of `{}` stays: {e}", f.env));
+            }
+        }
+        held.release().await;
         if failed.is_empty() && orphans_failed == 0 {
             out.say(&format!("✓ {}: destroyed ({deleted} deleted)", f.env));
             out.event(Event::Environment(events::Environment {
@@ -229,9 +261,6 @@ pub async fn run(
             }));
             *counts.get_mut("failed").unwrap() += 1;
         }
-    }
-    if counts["destroyed"] > 0 {
-        leases.remove_bucket_if_empty().await;
     }
     let interrupted = engine.stop.is_set();
     let ok = counts["failed"] == 0;
@@ -263,6 +292,35 @@ pub async fn run(
     Ok(Exit::of(ok, interrupted))
 }
 
+/// Deletes the environment's leftover runtime log groups; returns how many went and failed.
+async fn delete_log_groups(clients: &Clients, env: &str, out: &Output) -> (usize, usize) {
+    let names = match crate::lifecycle::owned::runtime_log_groups(clients, env).await {
+        Ok(names) => names,
+        Err(e) => {
+            out.warn(&format!("error: {env}: {e:#}"));
+            return (0, 1);
+        }
+    };
+    let (mut deleted, mut failed) = (0, 0);
+    for name in names {
+        match clients.logs.delete_log_group().log_group_name(&name).send().await {
+            Ok(_) => {
+                out.say(&format!("✓ - delete  {name} (a runtime's log group left behind)"));
+                deleted += 1;
+            }
+            Err(e) if e.code() == Some("ResourceNotFoundException") => {}
+            Err(e) => {
+                out.warn(&format!(
+                    "error: {env}: log group {name}: {}",
+                    crate::cloud::describe_sdk_error(&e)
+                ));
+                failed += 1;
+            }
+        }
+    }
+    (deleted, failed)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -271,26 +329,42 @@ mod tests {
         humantime::parse_rfc3339(s).unwrap()
     }
 
-    fn dated(env: &str, created: &str, expires: Option<&str>) -> Dated {
+    /// A resource of `env` (its tags may say anything: made and expired in 2001, forged).
+    fn dated(env: &str) -> Dated {
         Dated {
             env: env.into(),
-            arn: format!("arn:{env}:{created}"),
+            arn: format!("arn:aws:s3:::agentcore-mt-{env}-t1-x-0"),
+            name: format!("agentcore-mt-{env}-t1-x-0"),
             stack: "unstructured-rag".into(),
-            logical_id: "user_pool".into(),
-            created_at: Some(created.into()),
-            expires_at: expires.map(str::to_string),
+            logical_id: "x".into(),
         }
     }
 
+    fn record(env: &str, deployed: &str, expires: Option<&str>) -> lock::Record {
+        lock::Record {
+            env: env.into(),
+            created_at: "2026-01-01T00:00:00Z".into(),
+            deployed_at: deployed.into(),
+            expires_at: expires.map(str::to_string),
+            deployed_by: lock::Holder::this_process("deploy"),
+        }
+    }
+
+    /// Age and expiry come from the deployment record only; the resources' tags (forged here:
+    /// made and expired in 2001) change nothing.
     #[test]
-    fn an_environment_is_as_young_as_its_youngest_resource_and_expires_with_its_first_expiry() {
-        let found = environments(&[
-            dated("pr-1", "2026-01-01T00:00:00Z", None),
-            dated("pr-1", "2026-01-01T05:00:00Z", None),
-            dated("pr-2", "2026-01-01T00:00:00Z", Some("2026-01-02T00:00:00Z")),
-            dated("pr-2", "2026-01-01T01:00:00Z", Some("2026-01-01T12:00:00Z")),
-        ]);
-        assert_eq!(found.len(), 2);
+    fn an_environment_is_dated_by_its_record_never_by_tags() {
+        let found = environments(
+            &[dated("pr-1"), dated("pr-1"), dated("pr-2"), dated("pr-3")],
+            &[
+                record("pr-1", "2026-01-01T05:00:00Z", None),
+                record("pr-2", "2026-01-01T01:00:00Z", Some("2026-01-01T12:00:00Z")),
+            ],
+        );
+        assert_eq!(found.len(), 3);
+        // pr-3: tags only, no record: never due, whatever its tags say.
+        assert!(!found[2].recorded);
+        assert_eq!(due(&found[2], Duration::ZERO, at("2030-01-01T00:00:00Z")), None);
         assert_eq!(found[0].youngest, Some(at("2026-01-01T05:00:00Z")));
         assert_eq!(found[1].expires, Some(at("2026-01-01T12:00:00Z")));
         let six = Duration::from_secs(6 * 3600);
@@ -301,7 +375,8 @@ mod tests {
         assert_eq!(due(&found[1], six, at("2026-01-01T11:59:59Z")), None);
         assert!(due(&found[1], Duration::from_secs(1 << 40), at("2026-01-01T12:00:00Z")).is_some());
         // Undated: never by age.
-        let undated = Found { env: "x".into(), resources: 1, youngest: None, expires: None };
+        let undated =
+            Found { env: "x".into(), resources: 1, youngest: None, expires: None, recorded: false };
         assert_eq!(due(&undated, Duration::ZERO, at("2030-01-01T00:00:00Z")), None);
     }
 }

@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 
 use crate::events::{self, Event};
 
-use crate::cloud::tagged::Dated;
 use crate::engine::{CloudError, ResourceKind, Stop};
+use crate::lifecycle::owned::Dated;
 use crate::model::Stack;
 use crate::output::Output;
 

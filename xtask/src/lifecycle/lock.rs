@@ -11,7 +11,12 @@
 //! on its own monotonic clock.
 //!
 //! The bucket is made on first use (tagged, public access blocked, every call naming our
-//! account as its expected owner) and removed after a destroy when no lease is left in it.
+//! account as its expected owner) and kept: deleting it would free its global name for another
+//! account to take, and a bucket deleted moments ago answers 409 OperationAborted to the next run.
+//!
+//! It also holds each environment's deployment record, `environments/<env>.json` (when it was
+//! first deployed, last deployed, until when it may live): what gc dates an environment by.
+//! Only the deploying identity can write it; anyone who may tag can forge a resource's tags.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -71,6 +76,15 @@ impl Holder {
     }
 }
 
+impl Holder {
+    /// The holder is a process of this machine that no longer runs (killed: its lease cannot be
+    /// released, only wait out or broken). `false` when it may run, or runs elsewhere.
+    pub fn is_dead_here(&self) -> bool {
+        let here = Holder::this_process(&self.command).host;
+        self.host == here && !std::path::Path::new(&format!("/proc/{}", self.pid)).exists()
+    }
+}
+
 impl std::fmt::Display for Holder {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "`{}` (pid {} on {}", self.command, self.pid, self.host)?;
@@ -82,6 +96,22 @@ impl std::fmt::Display for Holder {
         }
         write!(f, ")")
     }
+}
+
+/// Where the deployment records are, in the lock bucket.
+const RECORDS: &str = "environments/";
+
+/// An environment's deployment record: what gc dates it by.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Record {
+    pub env: String,
+    /// The first deploy.
+    pub created_at: String,
+    /// The last deploy.
+    pub deployed_at: String,
+    /// Set by the first deploy with `--ttl`.
+    pub expires_at: Option<String>,
+    pub deployed_by: Holder,
 }
 
 /// The lease object's content.
@@ -108,11 +138,23 @@ impl Lease {
         }
     }
 
-    /// Past its stated expiry on this machine's clock.
-    fn expired(&self) -> bool {
+    /// Past its stated expiry on this machine's clock (what a person is told; never what a
+    /// takeover decides by).
+    pub fn expired(&self) -> bool {
         humantime::parse_rfc3339(&self.expires_at).is_ok_and(|t| t < SystemTime::now())
     }
 }
+
+/// Whether a waiter may take over `lease`, unchanged (same ETag) since `since`: when it has
+/// been silent for a whole lease on this machine's monotonic clock, or its holder was a process
+/// of this machine that is gone. Its `expires_at` does not decide: a waiter whose wall clock
+/// runs ahead would read a live lease as expired.
+fn may_take_over(lease: &Lease, since: Instant) -> bool {
+    since.elapsed() >= Duration::from_secs(lease.lease_seconds) || lease.holder.is_dead_here()
+}
+
+/// The longest pause between two polls of a held lease.
+const POLL_MAX: Duration = Duration::from_secs(2);
 
 fn rfc3339(t: SystemTime) -> String {
     humantime::format_rfc3339_seconds(t).to_string()
@@ -136,8 +178,6 @@ pub struct Locks {
     account: String,
     region: String,
     lease: Duration,
-    /// This run made the bucket (it did not exist before).
-    made: Arc<std::sync::atomic::AtomicBool>,
 }
 
 /// What an S3 call answered, by error code (never by message text).
@@ -184,12 +224,116 @@ impl Locks {
             account: clients.account.clone(),
             region: clients.region.clone(),
             lease: lease_duration(),
-            made: Default::default(),
         }
     }
 
     fn key(env: &str) -> String {
         format!("leases/{env}.json")
+    }
+
+    fn record_key(env: &str) -> String {
+        format!("{RECORDS}{env}.json")
+    }
+
+    /// Writes `env`'s deployment record at the start of a deploy (under its lease): the first
+    /// deploy's time stays, the last deploy's is now, and `ttl` (from now) is kept from the
+    /// first deploy that gave one, so `--ttl 72h` counts from the environment's creation.
+    pub async fn record_deploy(
+        &self,
+        env: &str,
+        ttl: Option<Duration>,
+        holder: &Holder,
+    ) -> Result<Record, String> {
+        let now = SystemTime::now();
+        let old = self.record(env).await?;
+        let record = Record {
+            env: env.to_string(),
+            created_at: old.as_ref().map_or_else(|| rfc3339(now), |r| r.created_at.clone()),
+            deployed_at: rfc3339(now),
+            expires_at: old
+                .as_ref()
+                .and_then(|r| r.expires_at.clone())
+                .or_else(|| ttl.map(|t| rfc3339(now + t))),
+            deployed_by: holder.clone(),
+        };
+        let body = serde_json::to_vec_pretty(&record).expect("a record serializes");
+        let put = self
+            .s3
+            .put_object()
+            .bucket(&self.bucket)
+            .key(Self::record_key(env))
+            .expected_bucket_owner(&self.account)
+            .content_type("application/json")
+            .body(ByteStream::from(body));
+        match answer(put.send().await) {
+            Answer::Ok(_) => Ok(record),
+            Answer::Condition | Answer::NoBucket => Err("the lock bucket is gone".into()),
+            Answer::Error(e) => Err(e),
+        }
+    }
+
+    /// The deployment record of `env`, if there is one.
+    pub async fn record(&self, env: &str) -> Result<Option<Record>, String> {
+        let got = self
+            .s3
+            .get_object()
+            .bucket(&self.bucket)
+            .key(Self::record_key(env))
+            .expected_bucket_owner(&self.account)
+            .send()
+            .await;
+        let out = match answer(got) {
+            Answer::Ok(out) => out,
+            Answer::Condition | Answer::NoBucket => return Ok(None),
+            Answer::Error(e) => return Err(e),
+        };
+        let bytes = out.body.collect().await.map_err(|e| e.to_string())?.into_bytes();
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| format!("the deployment record of `{env}` is not one ({e})"))
+    }
+
+    /// Every environment with a deployment record in this account and region.
+    pub async fn recorded(&self) -> Result<Vec<String>, String> {
+        let mut envs = Vec::new();
+        let mut pages = self
+            .s3
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .expected_bucket_owner(&self.account)
+            .prefix(RECORDS)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = match answer(page) {
+                Answer::Ok(page) => page,
+                Answer::Condition | Answer::NoBucket => break,
+                Answer::Error(e) => return Err(e),
+            };
+            for o in page.contents() {
+                let env = o.key().and_then(|k| k.strip_prefix(RECORDS)?.strip_suffix(".json"));
+                if let Some(env) = env {
+                    envs.push(env.to_string());
+                }
+            }
+        }
+        Ok(envs)
+    }
+
+    /// Removes `env`'s deployment record (after everything of it was destroyed).
+    pub async fn forget(&self, env: &str) -> Result<(), String> {
+        let done = self
+            .s3
+            .delete_object()
+            .bucket(&self.bucket)
+            .key(Self::record_key(env))
+            .expected_bucket_owner(&self.account)
+            .send()
+            .await;
+        match answer(done) {
+            Answer::Ok(_) | Answer::Condition | Answer::NoBucket => Ok(()),
+            Answer::Error(e) => Err(e),
+        }
     }
 
     /// Takes the lease of `env`, waiting up to `timeout` for its holder to release it or for it
@@ -210,10 +354,7 @@ impl Locks {
         let mut told: Option<Holder> = None;
         let mut transient = 0;
         // Polls of a held lease: the engine's jittered backoff, at most 2 s apart.
-        let backoff = crate::engine::Backoff {
-            initial: Duration::from_millis(500),
-            max: Duration::from_secs(2),
-        };
+        let backoff = crate::engine::Backoff { initial: Duration::from_millis(500), max: POLL_MAX };
         let mut polls = 0;
         loop {
             if stop.is_set() {
@@ -243,8 +384,7 @@ impl Locks {
                         _ => Instant::now(),
                     };
                     watched = Some((etag.clone(), since));
-                    let silent = since.elapsed() >= Duration::from_secs(current.lease_seconds);
-                    if current.expired() || silent {
+                    if may_take_over(&current, since) {
                         let taken = Lease::new(env, holder, &acquired_at, self.lease);
                         if let Answer::Ok(new) =
                             self.put(env, &taken, Condition::Is(etag.clone())).await
@@ -260,7 +400,12 @@ impl Locks {
                         }
                         continue;
                     }
-                    if started.elapsed() >= timeout {
+                    // A lease that looks expired is watched for one whole lease, whatever the
+                    // timeout: if it stays silent its holder is gone (a killed CI runner), and
+                    // the run goes on; if it is renewed, a clock here is wrong, and it is held.
+                    let looks_expired = current.expired()
+                        && since.elapsed() < Duration::from_secs(current.lease_seconds) + POLL_MAX;
+                    if started.elapsed() >= timeout && !looks_expired {
                         return Err(LockError::Held {
                             env: env.to_string(),
                             lease: Box::new(current),
@@ -297,21 +442,34 @@ impl Locks {
                 (self.clone(), env.to_string(), etag.clone(), lost.clone(), stop.clone());
             let mut lease = lease.clone();
             tokio::spawn(async move {
+                // When the lease this run last wrote was written: once it has run out unrenewed,
+                // another run may have taken it over, renewal errors or not.
+                let mut renewed = Instant::now();
                 loop {
                     tokio::time::sleep(locks.lease / 3).await;
                     let mut current = etag.lock().await;
                     let now = SystemTime::now();
                     lease.renewed_at = rfc3339(now);
                     lease.expires_at = rfc3339(now + locks.lease);
+                    let sent = Instant::now();
                     match locks.put(&env, &lease, Condition::Is(current.clone())).await {
-                        Answer::Ok(new) => *current = new,
+                        Answer::Ok(new) => {
+                            *current = new;
+                            renewed = sent;
+                        }
                         // Taken over or broken: another run may be changing the environment.
                         Answer::Condition | Answer::NoBucket => {
                             lost.set();
                             stop.set();
                             return;
                         }
-                        // Try again at the next third; the lease outlives two failures.
+                        // One failure is tolerated; after a second, the lease would run out
+                        // before the next try: stop while it is still ours.
+                        Answer::Error(_) if renewed.elapsed() + locks.lease / 3 >= locks.lease => {
+                            lost.set();
+                            stop.set();
+                            return;
+                        }
                         Answer::Error(_) => {}
                     }
                 }
@@ -413,7 +571,9 @@ impl Locks {
             .send()
             .await;
         match made {
-            Ok(_) => self.made.store(true, std::sync::atomic::Ordering::SeqCst),
+            // us-east-1 answers 200 to CreateBucket on a bucket we own: nothing here may decide
+            // on "this run made it".
+            Ok(_) => {}
             Err(e) if e.code() == Some("BucketAlreadyOwnedByYou") => {}
             Err(e) if e.code() == Some("BucketAlreadyExists") => {
                 return Err(format!("the lock bucket {} belongs to another account", self.bucket))
@@ -436,23 +596,6 @@ impl Locks {
             .await
             .map_err(|e| describe_sdk_error(&e))?;
         Ok(())
-    }
-
-    /// Whether this run made the lock bucket.
-    pub fn made_bucket(&self) -> bool {
-        self.made.load(std::sync::atomic::Ordering::SeqCst)
-    }
-
-    /// Removes the lock bucket if no lease is in it (after a destroy: no environment may be
-    /// left that needs it; the next run makes it again). A bucket still holding a lease stays.
-    pub async fn remove_bucket_if_empty(&self) {
-        let _ = self
-            .s3
-            .delete_bucket()
-            .bucket(&self.bucket)
-            .expected_bucket_owner(&self.account)
-            .send()
-            .await;
     }
 }
 
@@ -483,15 +626,35 @@ impl Held {
             let _ = self.locks.delete(&self.env, &etag).await;
         }
     }
-
-    pub fn locks(&self) -> &Locks {
-        &self.locks
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A waiter whose clock runs an hour ahead sees a live lease as expired: it still waits a
+    /// whole lease of silence before it takes over.
+    #[test]
+    fn a_skewed_clock_never_takes_a_live_lease() {
+        let h = Holder::this_process("deploy");
+        let mut live = Lease::new("pr-1", &h, "2026-01-01T00:00:00Z", Duration::from_secs(60));
+        live.expires_at = rfc3339(SystemTime::now() - Duration::from_secs(3600));
+        assert!(live.expired(), "as a clock an hour ahead sees it");
+        assert!(!may_take_over(&live, Instant::now()));
+        let quiet = Instant::now() - Duration::from_secs(61);
+        assert!(may_take_over(&live, quiet));
+    }
+
+    /// A holder on this machine whose process is gone is dead; one elsewhere, or alive, is not.
+    #[test]
+    fn a_holder_is_dead_only_when_its_process_here_is_gone() {
+        let me = Holder::this_process("deploy");
+        assert!(!me.is_dead_here());
+        let gone = Holder { pid: u32::MAX - 1, ..me.clone() };
+        assert!(gone.is_dead_here());
+        let elsewhere = Holder { host: "runner-7".into(), ..gone };
+        assert!(!elsewhere.is_dead_here());
+    }
 
     #[test]
     fn a_lease_past_its_expiry_is_expired() {
