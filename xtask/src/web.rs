@@ -7,7 +7,10 @@
 //! server-side), and relays a question with the browser's bearer token to the runtime's
 //! invocation URL, which a browser cannot call itself. The access token lives in the page's
 //! memory only. Every request must name this server's own host (no DNS rebinding), and a
-//! request from another origin is refused.
+//! request from another origin is refused. The API answers only the person who started the
+//! demo: the URL it prints carries a token made for this run, which the first visit trades for
+//! an HttpOnly, SameSite=Strict cookie (as notebook servers do); another local user or process
+//! that finds the port gets 401.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -48,7 +51,12 @@ struct Ctx {
     target: String,
     /// `host:port` values a request may name.
     hosts: Vec<String>,
+    /// This run's token (in the printed URL, then in the cookie).
+    token: String,
 }
+
+/// The cookie that carries this run's token.
+const COOKIE: &str = "agentcore_mt_demo";
 
 /// What the page shows of `all` (the selected stacks' agents; `known`: those stacks and what
 /// they build on).
@@ -105,6 +113,7 @@ pub async fn serve(
         agents,
         env: env.to_string(),
         hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
+        token: hex::encode(rand::random::<[u8; 24]>()),
     });
     let api = Router::new()
         .route("/api/agents", get(list_agents))
@@ -119,9 +128,10 @@ pub async fn serve(
             tower_http::services::ServeDir::new(dist)
                 .fallback(tower_http::services::ServeFile::new(dist.join("index.html"))),
         )
-        .layer(middleware::from_fn_with_state(ctx.clone(), guard))
-        .with_state(ctx);
-    ready(&format!("http://127.0.0.1:{port}/"));
+        .layer(middleware::from_fn_with_state(ctx.clone(), guard));
+    let token = ctx.token.clone();
+    let app = app.with_state(ctx);
+    ready(&format!("http://127.0.0.1:{port}/?token={token}"));
     axum::serve(listener, app)
         .with_graceful_shutdown(async {
             let _ = tokio::signal::ctrl_c().await;
@@ -148,6 +158,42 @@ async fn guard(State(ctx): State<Arc<Ctx>>, req: Request, next: Next) -> Respons
             "refused: the demo answers only requests for its own address on 127.0.0.1",
         )
             .into_response();
+    }
+    // The printed URL's token, traded for the cookie (and dropped from the address bar).
+    let given =
+        req.uri().query().and_then(|q| q.split('&').find_map(|kv| kv.strip_prefix("token=")));
+    if let Some(given) = given {
+        if !same_token(given, &ctx.token) {
+            return problem(
+                StatusCode::FORBIDDEN,
+                "wrong_token",
+                "This is not the address `cargo xtask demo` printed for this run.",
+            );
+        }
+        let cookie = format!("{COOKIE}={}; HttpOnly; SameSite=Strict; Path=/", ctx.token);
+        let mut resp = Response::new(Body::empty());
+        *resp.status_mut() = StatusCode::SEE_OTHER;
+        let to = HeaderValue::from_str(req.uri().path()).unwrap_or(HeaderValue::from_static("/"));
+        resp.headers_mut().insert(header::LOCATION, to);
+        if let Ok(v) = HeaderValue::from_str(&cookie) {
+            resp.headers_mut().insert(header::SET_COOKIE, v);
+        }
+        return resp;
+    }
+    let signed_in = req
+        .headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().strip_prefix(COOKIE)?.strip_prefix('='))
+        .any(|t| same_token(t, &ctx.token));
+    if req.uri().path().starts_with("/api/") && !signed_in {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "no_demo_token",
+            "Open the address `cargo xtask demo` printed: it carries this run's token.",
+        );
     }
     let mut resp = next.run(req).await;
     let h = resp.headers_mut();
@@ -178,6 +224,11 @@ async fn list_agents(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
             "examples": a.examples,
         })).collect::<Vec<_>>(),
     }))
+}
+
+/// Compares tokens by their digests, so that the time taken says nothing of where they differ.
+fn same_token(given: &str, token: &str) -> bool {
+    Sha256::digest(given.as_bytes()) == Sha256::digest(token.as_bytes())
 }
 
 fn problem(status: StatusCode, code: &str, message: &str) -> Response {

@@ -329,7 +329,7 @@ fn on_aws_the_plan_comes_before_the_question() {
     assert!(plan < refusal, "{stderr}");
     // Declined: no lease and no deployment record are left; the lock bucket stays, so that
     // its global name is never free for another account to take.
-    let locks = cloud.inventory("agentcore-mt-locks-")["buckets"].clone();
+    let locks = cloud.inventory("locks")["buckets"].clone();
     assert_eq!(locks.as_array().map(Vec::len), Some(1), "{locks}");
     assert_eq!(
         locks[0]["objects"],

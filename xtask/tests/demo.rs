@@ -59,9 +59,14 @@ impl Demo {
             + &std::fs::read_to_string(&self.err).unwrap_or_default()
     }
 
+    /// The printed URL without its token.
+    fn base(&self) -> &str {
+        self.url.split_once('?').map_or(self.url.as_str(), |(b, _)| b)
+    }
+
     /// Status line and body of a raw HTTP/1.1 request (headers exactly as given).
     fn raw(&self, request: &str) -> (u16, String) {
-        let addr = self.url.trim_start_matches("http://").trim_end_matches('/');
+        let addr = self.base().trim_start_matches("http://").trim_end_matches('/');
         let mut s = std::net::TcpStream::connect(addr).unwrap();
         s.write_all(request.as_bytes()).unwrap();
         let mut answer = String::new();
@@ -98,7 +103,28 @@ fn the_demo_page_shows_each_user_only_their_own_data_in_a_real_browser() {
     assert_eq!(summary(&up)["counts"]["create"], 47, "{}", summary(&up));
     let logs = tempfile::tempdir().unwrap();
     let demo = Demo::start(cloud.state.path(), logs.path());
-    let host = demo.url.trim_start_matches("http://").trim_end_matches('/').to_string();
+    let host = demo.base().trim_start_matches("http://").trim_end_matches('/').to_string();
+    let token =
+        demo.url.split_once("?token=").expect("the printed URL carries a token").1.to_string();
+
+    // The API answers only the person who started the demo: without the run's cookie, 401;
+    // a wrong token, 403; the printed URL's token becomes an HttpOnly, SameSite=Strict cookie.
+    let (status, answer) =
+        demo.raw(&format!("GET /api/agents HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
+    assert_eq!(status, 401, "{answer}");
+    let (status, _) = demo.raw(&format!(
+        "GET /?token=not-{token} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    ));
+    assert_eq!(status, 403);
+    let (status, answer) = demo
+        .raw(&format!("GET /?token={token} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"));
+    assert_eq!(status, 303, "{answer}");
+    assert!(answer.to_lowercase().contains("httponly; samesite=strict"), "{answer}");
+    let cookie = format!("Cookie: agentcore_mt_demo={token}\r\n");
+    let (status, answer) = demo.raw(&format!(
+        "GET /api/agents HTTP/1.1\r\nHost: {host}\r\n{cookie}Connection: close\r\n\r\n"
+    ));
+    assert_eq!(status, 200, "{answer}");
 
     // Only requests for its own address, from its own origin (no DNS rebinding, no CSRF).
     let (status, _) =
@@ -113,7 +139,7 @@ fn the_demo_page_shows_each_user_only_their_own_data_in_a_real_browser() {
     // Only the listed demo users sign in without a password.
     let body = r#"{"agent":"claims","username":"admin"}"#;
     let (status, answer) = demo.raw(&format!(
-        "POST /api/sign-in HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST /api/sign-in HTTP/1.1\r\nHost: {host}\r\n{cookie}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     ));
     assert_eq!(status, 400, "{answer}");

@@ -643,3 +643,97 @@ fn two_commands_at_once_start_one_local_cloud() {
     assert_eq!(ea, eb, "two local clouds were started");
     assert!(alive, "the local cloud both use is not running");
 }
+
+/// A raw HTTP/1.1 request to `url`'s host and port; the answer's status and its whole text.
+fn raw(url: &str, request: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let addr = url.trim_start_matches("http://").trim_end_matches('/');
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.write_all(request.replace("{host}", addr).as_bytes()).unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    let status = answer.split(' ').nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    (status, answer)
+}
+
+/// What a web page the developer visits can send to the local cloud's ports: a cross-origin
+/// "simple" request (text/plain, no preflight), a preflight, a DNS-rebound host, an unsigned
+/// text/plain POST to the Data API. Every endpoint refuses each (403) and never answers with an
+/// Access-Control-Allow-Origin header; what it keeps on disk (the emulators' token-signing keys
+/// among it) is readable by its owner only.
+#[test]
+fn no_web_page_can_drive_the_local_cloud() {
+    let cloud = Cloud::up();
+    let secret = r#"{"SecretId":"agentcore-mt/dev/t2/tenant-token-key"}"#;
+    let attacks = [
+        (
+            "cross-origin GetSecretValue as text/plain",
+            format!("POST / HTTP/1.1\r\nHost: {{host}}\r\nOrigin: http://evil.example\r\nContent-Type: text/plain\r\nX-Amz-Target: secretsmanager.GetSecretValue\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{secret}", secret.len()),
+        ),
+        (
+            "preflight",
+            "OPTIONS / HTTP/1.1\r\nHost: {host}\r\nOrigin: http://evil.example\r\nAccess-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: authorization\r\nConnection: close\r\n\r\n".to_string(),
+        ),
+        (
+            "sandboxed page (Origin: null)",
+            "GET / HTTP/1.1\r\nHost: {host}\r\nOrigin: null\r\nConnection: close\r\n\r\n".to_string(),
+        ),
+        (
+            "DNS rebinding",
+            "GET / HTTP/1.1\r\nHost: evil.example\r\nConnection: close\r\n\r\n".to_string(),
+        ),
+        (
+            "unsigned text/plain POST (no Origin header)",
+            "POST /Execute HTTP/1.1\r\nHost: {host}\r\nContent-Type: text/plain\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}".to_string(),
+        ),
+    ];
+    let mut refused = 0;
+    for part in ["ministack", "moto", "data_api", "runtime_host"] {
+        for (attack, request) in &attacks {
+            let (status, answer) = raw(cloud.endpoint(part), request);
+            assert_eq!(status, 403, "{part}: {attack} was answered: {answer}");
+            assert!(
+                !answer.to_lowercase().contains("access-control-allow"),
+                "{part}: {attack}: a CORS header: {answer}"
+            );
+            refused += 1;
+        }
+    }
+    eprintln!("{refused} requests a web page could send, refused");
+    // Private state: the directory and the emulators' keys.
+    use std::os::unix::fs::PermissionsExt;
+    let dir = cloud.state.path().join("local");
+    let mode = std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777;
+    assert!(mode & 0o066 == 0, "{} is {mode:o}", dir.display());
+    // A sign-in makes ministack write its token-signing keys.
+    cloud.ok(&["deploy", "--tutorial", "1"]);
+    cloud.ok(&["retrieve", "-t", "1", "--user", "john-regular", "deductible"]);
+    let mut files = Vec::new();
+    let mut todo = vec![dir.join("ministack-state")];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            let mode = e.metadata().unwrap().permissions().mode() & 0o777;
+            assert!(mode & 0o077 == 0, "{} is {mode:o}", p.display());
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                files.push(p);
+            }
+        }
+    }
+    assert!(files.iter().any(|f| f.extension().is_some_and(|x| x == "pem")), "no key: {files:?}");
+}
+
+/// A cluster with `protect: true` (deletion protection on) is destroyed when asked: destroy
+/// turns the protection off first (it used to fail on every run: InvalidParameterCombination).
+#[test]
+fn a_protected_cluster_is_destroyed_when_asked() {
+    let cloud = Cloud::up();
+    let stacks = common::stack_copy("02-structured-rls.yaml", "protect: false", "protect: true");
+    let dir = stacks.path().to_str().unwrap();
+    cloud.ok(&["deploy", "-t", "2", "--env", "prot", "--stacks-dir", dir]);
+    let gone = cloud.ok(&["destroy", "-t", "2", "--env", "prot", "--stacks-dir", dir]);
+    assert_eq!(summary(&gone)["ok"], true, "{gone:?}");
+    assert_eq!(cloud.inventory("prot"), empty_inventory());
+}

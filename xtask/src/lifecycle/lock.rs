@@ -153,6 +153,13 @@ fn may_take_over(lease: &Lease, since: Instant) -> bool {
     since.elapsed() >= Duration::from_secs(lease.lease_seconds) || lease.holder.is_dead_here()
 }
 
+/// Whether a holder whose renewal just failed must stop, its last good renewal `renewed_ago`:
+/// when its lease would run out before the next try (a third of a lease later), after which
+/// another run may take it over.
+fn gives_up(renewed_ago: Duration, lease: Duration) -> bool {
+    renewed_ago + lease / 3 >= lease
+}
+
 /// The longest pause between two polls of a held lease.
 const POLL_MAX: Duration = Duration::from_secs(2);
 
@@ -256,16 +263,7 @@ impl Locks {
                 .or_else(|| ttl.map(|t| rfc3339(now + t))),
             deployed_by: holder.clone(),
         };
-        let body = serde_json::to_vec_pretty(&record).expect("a record serializes");
-        let put = self
-            .s3
-            .put_object()
-            .bucket(&self.bucket)
-            .key(Self::record_key(env))
-            .expected_bucket_owner(&self.account)
-            .content_type("application/json")
-            .body(ByteStream::from(body));
-        match answer(put.send().await) {
+        match self.put_json(&Self::record_key(env), &record, None).await {
             Answer::Ok(_) => Ok(record),
             Answer::Condition | Answer::NoBucket => Err("the lock bucket is gone".into()),
             Answer::Error(e) => Err(e),
@@ -274,11 +272,21 @@ impl Locks {
 
     /// The deployment record of `env`, if there is one.
     pub async fn record(&self, env: &str) -> Result<Option<Record>, String> {
+        Ok(self.get_json(&Self::record_key(env), "deployment record").await?.map(|(r, _)| r))
+    }
+
+    /// The JSON object under `key` in the lock bucket (`what` it should be) and its ETag, if
+    /// there is one.
+    async fn get_json<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+        what: &str,
+    ) -> Result<Option<(T, String)>, String> {
         let got = self
             .s3
             .get_object()
             .bucket(&self.bucket)
-            .key(Self::record_key(env))
+            .key(key)
             .expected_bucket_owner(&self.account)
             .send()
             .await;
@@ -287,10 +295,11 @@ impl Locks {
             Answer::Condition | Answer::NoBucket => return Ok(None),
             Answer::Error(e) => return Err(e),
         };
+        let etag = out.e_tag().unwrap_or_default().to_string();
         let bytes = out.body.collect().await.map_err(|e| e.to_string())?.into_bytes();
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| format!("the deployment record of `{env}` is not one ({e})"))
+        let value = serde_json::from_slice(&bytes)
+            .map_err(|e| format!("the object {key} is not a {what} ({e})"))?;
+        Ok(Some((value, etag)))
     }
 
     /// Every environment with a deployment record in this account and region.
@@ -322,18 +331,7 @@ impl Locks {
 
     /// Removes `env`'s deployment record (after everything of it was destroyed).
     pub async fn forget(&self, env: &str) -> Result<(), String> {
-        let done = self
-            .s3
-            .delete_object()
-            .bucket(&self.bucket)
-            .key(Self::record_key(env))
-            .expected_bucket_owner(&self.account)
-            .send()
-            .await;
-        match answer(done) {
-            Answer::Ok(_) | Answer::Condition | Answer::NoBucket => Ok(()),
-            Answer::Error(e) => Err(e),
-        }
+        self.delete_key(&Self::record_key(env), None).await
     }
 
     /// Takes the lease of `env`, waiting up to `timeout` for its holder to release it or for it
@@ -465,7 +463,7 @@ impl Locks {
                         }
                         // One failure is tolerated; after a second, the lease would run out
                         // before the next try: stop while it is still ours.
-                        Answer::Error(_) if renewed.elapsed() + locks.lease / 3 >= locks.lease => {
+                        Answer::Error(_) if gives_up(renewed.elapsed(), locks.lease) => {
                             lost.set();
                             stop.set();
                             return;
@@ -480,18 +478,29 @@ impl Locks {
 
     /// Writes the lease: only if none exists (`Absent`) or only over the one with this ETag.
     async fn put(&self, env: &str, lease: &Lease, condition: Condition) -> Answer<String> {
-        let body = serde_json::to_vec_pretty(lease).expect("a lease serializes");
+        self.put_json(&Self::key(env), lease, Some(condition)).await
+    }
+
+    /// Writes `value` as JSON under `key` (only under `condition`, if one is given); its ETag.
+    async fn put_json<T: Serialize>(
+        &self,
+        key: &str,
+        value: &T,
+        condition: Option<Condition>,
+    ) -> Answer<String> {
+        let body = serde_json::to_vec_pretty(value).expect("JSON of our own types");
         let call = self
             .s3
             .put_object()
             .bucket(&self.bucket)
-            .key(Self::key(env))
+            .key(key)
             .expected_bucket_owner(&self.account)
             .content_type("application/json")
             .body(ByteStream::from(body));
         let call = match condition {
-            Condition::Absent => call.if_none_match("*"),
-            Condition::Is(etag) => call.if_match(etag),
+            None => call,
+            Some(Condition::Absent) => call.if_none_match("*"),
+            Some(Condition::Is(etag)) => call.if_match(etag),
         };
         match answer(call.send().await) {
             Answer::Ok(out) => Answer::Ok(out.e_tag().unwrap_or_default().to_string()),
@@ -503,24 +512,7 @@ impl Locks {
 
     /// The lease of `env` and its ETag, if one exists.
     pub async fn read(&self, env: &str) -> Result<Option<(Lease, String)>, String> {
-        let got = self
-            .s3
-            .get_object()
-            .bucket(&self.bucket)
-            .key(Self::key(env))
-            .expected_bucket_owner(&self.account)
-            .send()
-            .await;
-        let out = match answer(got) {
-            Answer::Ok(out) => out,
-            Answer::Condition | Answer::NoBucket => return Ok(None),
-            Answer::Error(e) => return Err(e),
-        };
-        let etag = out.e_tag().unwrap_or_default().to_string();
-        let bytes = out.body.collect().await.map_err(|e| e.to_string())?.into_bytes();
-        let lease = serde_json::from_slice(&bytes)
-            .map_err(|e| format!("the lease object is not a lease ({e})"))?;
-        Ok(Some((lease, etag)))
+        self.get_json(&Self::key(env), "lease").await
     }
 
     /// Breaks the lease of `env` (whoever holds it); returns what it was.
@@ -533,13 +525,18 @@ impl Locks {
     }
 
     async fn delete(&self, env: &str, etag: &str) -> Result<(), String> {
+        self.delete_key(&Self::key(env), Some(etag)).await
+    }
+
+    /// Deletes the object under `key` (only with this ETag, if one is given); gone is done.
+    async fn delete_key(&self, key: &str, etag: Option<&str>) -> Result<(), String> {
         let done = self
             .s3
             .delete_object()
             .bucket(&self.bucket)
-            .key(Self::key(env))
+            .key(key)
             .expected_bucket_owner(&self.account)
-            .if_match(etag)
+            .set_if_match(etag.map(str::to_string))
             .send()
             .await;
         match answer(done) {
@@ -643,6 +640,16 @@ mod tests {
         assert!(!may_take_over(&live, Instant::now()));
         let quiet = Instant::now() - Duration::from_secs(61);
         assert!(may_take_over(&live, quiet));
+    }
+
+    /// Renewals fail (an S3 outage): one failure is tolerated, the second stops the run while
+    /// its lease (60 s, renewed every 20 s) still holds.
+    #[test]
+    fn a_holder_whose_renewals_keep_failing_stops_before_its_lease_runs_out() {
+        let lease = Duration::from_secs(60);
+        assert!(!gives_up(Duration::from_secs(20), lease));
+        assert!(gives_up(Duration::from_secs(40), lease));
+        assert!(gives_up(Duration::from_secs(59), lease));
     }
 
     /// A holder on this machine whose process is gone is dead; one elsewhere, or alive, is not.
