@@ -6,7 +6,7 @@
 
 use serde_json::{json, Value};
 
-use crate::model::names::PROJECT;
+use crate::model::names::{PROJECT, TAG_PREFIX};
 
 /// Every action the provisioner needs, by service: what the SDK calls map to, and the rest.
 fn actions() -> Vec<(&'static str, Vec<&'static str>)> {
@@ -131,9 +131,11 @@ fn actions() -> Vec<(&'static str, Vec<&'static str>)> {
                 "GetRolePolicy",
                 "ListRoleTags",
                 "PutRolePolicy",
-                "UpdateAssumeRolePolicy",
                 "TagRole",
                 "ListRolePolicies",
+                // the account's boundary: read, and put back on a role that lost it
+                "GetPolicy",
+                "PutRolePermissionsBoundary",
             ],
         ),
         (
@@ -243,42 +245,33 @@ pub fn policy(env: Option<&str>, scope: Option<&Scope>) -> Value {
     let read: Vec<&str> = scope.map(|s| services(&s.read)).unwrap_or_default();
     let wanted = |service: &str| full.as_ref().is_none_or(|n| n.contains(&service));
     let only_read = |service: &str| !wanted(service) && read.contains(&service);
-    let dashed = match env {
-        Some(e) => format!("{PROJECT}-{e}-*"),
-        None => format!("{PROJECT}-*"),
-    };
-    let secrets = match env {
-        Some(e) => format!("{PROJECT}/{e}/*"),
-        None => format!("{PROJECT}/*"),
-    };
-    let mut statements = Vec::new();
+    let n = Names::of(env);
+    let mut statements: Vec<Value> = Vec::new();
     for (service, names) in actions().into_iter().filter(|(s, _)| wanted(s) || only_read(s)) {
-        let list: Vec<String> = names
-            .iter()
-            .filter(|a| {
-                !only_read(service)
-                    || ["Get", "List", "Describe", "Head"].iter().any(|p| a.starts_with(p))
-            })
-            .map(|a| format!("{}:{a}", iam_prefix(service)))
-            .collect();
-        let resource = match service {
-            // Names we choose; the rest are found or named by ids the services assign.
-            "iam" => json!([format!("arn:aws:iam::*:role/{dashed}")]),
-            "s3" => json!([format!("arn:aws:s3:::{dashed}"), format!("arn:aws:s3:::{dashed}/*")]),
-            "secretsmanager" => json!([
-                format!("arn:aws:secretsmanager:*:*:secret:{secrets}"),
-                // the RDS-managed master password, read by the SQL steps
-                "arn:aws:secretsmanager:*:*:secret:rds!cluster-*",
-            ]),
-            "logs" => json!(["arn:aws:logs:*:*:log-group:/aws/bedrock-agentcore/runtimes/*"]),
-            _ => json!("*"),
-        };
-        statements.push(json!({
-            "Sid": service.replace('-', "").to_uppercase(),
-            "Effect": "Allow",
-            "Action": list,
-            "Resource": resource,
-        }));
+        // Actions with the same resources and condition share one statement, in first-seen order.
+        let mut groups: Vec<(Grant, Vec<String>)> = Vec::new();
+        for a in names.iter().filter(|a| !only_read(service) || is_read(a)) {
+            let grant = grant(service, a, &n);
+            let action = format!("{}:{a}", iam_prefix(service));
+            match groups.iter_mut().find(|(g, _)| *g == grant) {
+                Some((_, list)) => list.push(action),
+                None => groups.push((grant, vec![action])),
+            }
+        }
+        for (grant, list) in groups {
+            let mut sid = format!("{}{}", service.replace('-', "").to_uppercase(), grant.suffix);
+            // Sids are unique within a policy.
+            let taken = |sid: &str| statements.iter().any(|s| s["Sid"] == sid);
+            if taken(&sid) {
+                sid = (2..).map(|i| format!("{sid}{i}")).find(|s| !taken(s)).expect("a free Sid");
+            }
+            let mut statement =
+                json!({"Sid": sid, "Effect": "Allow", "Action": list, "Resource": grant.resource});
+            if let Some(condition) = grant.condition {
+                statement["Condition"] = condition;
+            }
+            statements.push(statement);
+        }
     }
     // The environment's lock (lifecycle/lock.rs): its lease object and its deployment record
     // (what gc dates it by) in the account's lock bucket, which the first run makes and every
@@ -289,11 +282,17 @@ pub fn policy(env: Option<&str>, scope: Option<&Scope>) -> Value {
             None => ("leases/*".into(), "environments/*".into()),
         };
         statements.push(json!({
+            "Sid": "LOCKBUCKET",
+            "Effect": "Allow",
+            "Action": ["s3:CreateBucket", "s3:PutBucketPublicAccessBlock", "s3:PutBucketTagging", "s3:TagResource"],
+            "Resource": format!("arn:aws:s3:::{PROJECT}-locks-*"),
+        }));
+        // (a bucket pattern's `*` would match its objects too: these name the objects alone)
+        statements.push(json!({
             "Sid": "LOCKS",
             "Effect": "Allow",
-            "Action": ["s3:CreateBucket", "s3:PutBucketPublicAccessBlock", "s3:PutBucketTagging", "s3:TagResource", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
+            "Action": ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"],
             "Resource": [
-                format!("arn:aws:s3:::{PROJECT}-locks-*"),
                 format!("arn:aws:s3:::{PROJECT}-locks-*/{lease}"),
                 format!("arn:aws:s3:::{PROJECT}-locks-*/{record}"),
             ],
@@ -328,7 +327,7 @@ pub fn policy(env: Option<&str>, scope: Option<&Scope>) -> Value {
             "Sid": "PASSROLE",
             "Effect": "Allow",
             "Action": ["iam:PassRole"],
-            "Resource": [format!("arn:aws:iam::*:role/{dashed}")],
+            "Resource": n.roles(),
             "Condition": {"StringEquals": {"iam:PassedToService": passed}},
         }));
     }
@@ -337,7 +336,8 @@ pub fn policy(env: Option<&str>, scope: Option<&Scope>) -> Value {
     let linked: Vec<&str> = [
         ("rds", "rds.amazonaws.com"),
         ("bedrock-agentcore", "bedrock-agentcore.amazonaws.com"),
-        ("bedrock-agentcore", "network.bedrock-agentcore.amazonaws.com"),
+        // the runtimes' workload identities (AgentCore Identity), on the first runtime
+        ("bedrock-agentcore", "runtime-identity.bedrock-agentcore.amazonaws.com"),
     ]
     .iter()
     .filter(|(s, _)| wanted(s))
@@ -348,11 +348,328 @@ pub fn policy(env: Option<&str>, scope: Option<&Scope>) -> Value {
             "Sid": "SERVICELINKEDROLES",
             "Effect": "Allow",
             "Action": ["iam:CreateServiceLinkedRole"],
-            "Resource": "*",
+            "Resource": "arn:aws:iam::*:role/aws-service-role/*",
             "Condition": {"StringEquals": {"iam:AWSServiceName": linked}},
         }));
     }
-    json!({"Version": "2012-10-17", "Statement": statements})
+    // A subnet or security group only in the environment's own VPC (AWS authorizes those creates
+    // on the VPC too, by its tags).
+    if wanted("ec2") {
+        statements.push(json!({
+            "Sid": "EC2INOWNVPC",
+            "Effect": "Allow",
+            "Action": ["ec2:CreateSubnet", "ec2:CreateSecurityGroup"],
+            "Resource": "arn:aws:ec2:*:*:vpc/*",
+            "Condition": n.tagged("ResourceTag"),
+        }));
+    }
+    // The RDS-managed master password (`rds!cluster-<uuid>`, named by RDS), read by the SQL
+    // steps: only that of a cluster of ours, by the tag RDS gives it.
+    if wanted("rds-data") || wanted("rds") {
+        statements.push(json!({
+            "Sid": "RDSMASTERSECRET",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"],
+            "Resource": "arn:aws:secretsmanager:*:*:secret:rds!cluster-*",
+            "Condition": {"ArnLike": {"aws:ResourceTag/aws:rds:primaryDBClusterArn": format!("arn:aws:rds:*:*:cluster:{}", n.dashed)}},
+        }));
+        // RDS makes that secret as the caller ("Permissions required for Secrets Manager
+        // integration", Aurora User Guide): only through RDS.
+        statements.push(json!({
+            "Sid": "RDSMAKESSECRET",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:CreateSecret", "secretsmanager:TagResource"],
+            "Resource": "arn:aws:secretsmanager:*:*:secret:rds!cluster-*",
+            "Condition": {"Bool": {"aws:ViaAWSService": "true"}},
+        }));
+    }
+    // An encrypted cluster with an RDS-managed master password: RDS and Secrets Manager use the
+    // AWS-managed keys on the caller's behalf (kms:ViaService), and make grants for themselves.
+    if wanted("rds") {
+        statements.push(json!({
+            "Sid": "KMSVIASERVICE",
+            "Effect": "Allow",
+            "Action": ["kms:DescribeKey", "kms:CreateGrant", "kms:Decrypt", "kms:GenerateDataKey"],
+            "Resource": "arn:aws:kms:*:*:key/*",
+            "Condition": {
+                "StringLike": {"kms:ViaService": ["rds.*.amazonaws.com", "secretsmanager.*.amazonaws.com"]},
+                "ForAnyValue:StringEquals": {"kms:ResourceAliases": ["alias/aws/rds", "alias/aws/secretsmanager"]},
+            },
+        }));
+    }
+    // Runtimes in PUBLIC network mode only: a runtime in VPC mode runs this identity's code
+    // inside whatever VPC it names (AgentCore makes the network interfaces as itself).
+    if wanted("bedrock-agentcore") {
+        statements.push(json!({
+            "Sid": "NOVPCRUNTIMES",
+            "Effect": "Deny",
+            "Action": ["bedrock-agentcore:CreateAgentRuntime", "bedrock-agentcore:UpdateAgentRuntime"],
+            "Resource": "*",
+            "Condition": {"Null": {"bedrock-agentcore:subnets": "false"}},
+        }));
+    }
+    // (Removing or rewriting the boundary, attaching managed policies, rewriting trust:
+    // granted by no statement here, so denied; an explicit Deny would not fit the size.)
+    json!({"Version": "2012-10-17", "Statement": merged(statements)})
+}
+
+/// Statements that grant on the same resources under the same condition become one (the first's
+/// Sid; the listings of every service on `"*"` are one `READ`): IAM counts a policy's size, and
+/// a role's inline policies may hold 10,240 characters in all.
+fn merged(statements: Vec<Value>) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::new();
+    for s in statements {
+        let same = |o: &&mut Value| {
+            o["Effect"] == s["Effect"]
+                && o["Resource"] == s["Resource"]
+                && o["Condition"] == s["Condition"]
+        };
+        match out.iter_mut().find(|o| same(o)) {
+            Some(o) => {
+                let actions = o["Action"].as_array_mut().expect("a list of actions");
+                for a in s["Action"].as_array().into_iter().flatten() {
+                    if !actions.contains(a) {
+                        actions.push(a.clone());
+                    }
+                }
+                if o["Resource"] == "*" && o.get("Condition").is_none() {
+                    o["Sid"] = json!("READ");
+                }
+            }
+            None => out.push(s),
+        }
+    }
+    out
+}
+
+/// The name of the account's permissions boundary, the managed policy every role of every
+/// environment carries (`permissions --boundary` prints it; an administrator creates it once).
+pub const BOUNDARY: &str = "agentcore-mt-boundary";
+
+/// Its ARN in `account` (`*`: any).
+pub fn boundary_arn(account: &str) -> String {
+    format!("arn:aws:iam::{account}:policy/{BOUNDARY}")
+}
+
+/// The account's permissions boundary: the most any role of any environment may do, whatever
+/// its own policy says: what the Knowledge Base and the agents need, each only on its own
+/// environment's resources (`${aws:PrincipalTag/agentcore-mt:env}`: the role's env tag, which
+/// the deploy policy lets a create set to its own environment only), and nothing of IAM.
+pub fn boundary_document() -> Value {
+    let env = format!("${{aws:PrincipalTag/{TAG_PREFIX}env}}");
+    let own = format!("{PROJECT}-{env}-t?-*");
+    // Runtime names hold the environment with `_`: the role's `env-id` tag.
+    let under = format!(
+        "{}_${{aws:PrincipalTag/{}}}_t?_*",
+        PROJECT.replace('-', "_"),
+        crate::kinds::iam_role::ENV_ID
+    );
+    json!({"Version": "2012-10-17", "Statement": [
+        {"Sid": "RUNTIMELOGS", "Effect": "Allow",
+         "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"],
+         "Resource": format!("arn:aws:logs:*:*:log-group:/aws/bedrock-agentcore/runtimes/{under}")},
+        {"Sid": "LISTINGS", "Effect": "Allow", "Action": ["logs:DescribeLogGroups", "xray:GetSamplingRules", "xray:GetSamplingTargets"], "Resource": "*"},
+        {"Sid": "TRACES", "Effect": "Allow", "Action": ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], "Resource": "*"},
+        {"Sid": "METRICS", "Effect": "Allow", "Action": ["cloudwatch:PutMetricData"], "Resource": "*",
+         "Condition": {"StringEquals": {"cloudwatch:namespace": "bedrock-agentcore"}}},
+        {"Sid": "MODELS", "Effect": "Allow", "Action": ["bedrock:InvokeModel", "bedrock:InvokeModelWithResponseStream"],
+         "Resource": ["arn:aws:bedrock:*::foundation-model/*", "arn:aws:bedrock:*:*:inference-profile/*"]},
+        {"Sid": "WORKLOADTOKENS", "Effect": "Allow",
+         "Action": ["bedrock-agentcore:GetWorkloadAccessToken", "bedrock-agentcore:GetWorkloadAccessTokenForJWT"],
+         "Resource": ["arn:aws:bedrock-agentcore:*:*:workload-identity-directory/default", format!("arn:aws:bedrock-agentcore:*:*:workload-identity-directory/default/workload-identity/{under}")]},
+        {"Sid": "OWNOBJECTS", "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+         "Resource": [format!("arn:aws:s3:::{own}"), format!("arn:aws:s3:::{own}/*")]},
+        {"Sid": "OWNVECTORS", "Effect": "Allow",
+         "Action": ["s3vectors:PutVectors", "s3vectors:GetVectors", "s3vectors:DeleteVectors", "s3vectors:QueryVectors", "s3vectors:GetIndex"],
+         "Resource": format!("arn:aws:s3vectors:*:*:bucket/{own}/index/*")},
+        {"Sid": "OWNSECRETS", "Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"],
+         "Resource": format!("arn:aws:secretsmanager:*:*:secret:{PROJECT}/{env}/*")},
+        {"Sid": "OWNDATABASE", "Effect": "Allow",
+         "Action": ["rds-data:ExecuteStatement", "rds-data:BeginTransaction", "rds-data:CommitTransaction", "rds-data:RollbackTransaction"],
+         "Resource": format!("arn:aws:rds:*:*:cluster:{own}")},
+        {"Sid": "OWNKNOWLEDGE", "Effect": "Allow", "Action": ["bedrock:Retrieve"],
+         "Resource": "arn:aws:bedrock:*:*:knowledge-base/*",
+         "Condition": {"StringEquals": {format!("aws:ResourceTag/{TAG_PREFIX}env"): env}}},
+    ]})
+}
+
+/// What the names of one environment (or of any) look like in ARNs. No environment name has a
+/// part `t` + one character or `t` + digits (`check_env_name`), so `agentcore-mt-pr-1-t?-*`
+/// names pr-1's resources and no other environment's (`pr-1-tx`, `pr-10` are not names).
+struct Names {
+    /// `agentcore-mt-<env>-t?-*`, or `agentcore-mt-*`.
+    dashed: String,
+    /// The same for AgentCore runtime names (no `-`).
+    under: String,
+    /// `agentcore-mt/<env>/*`, or `agentcore-mt/*`.
+    secrets: String,
+    /// The ownership tag a resource must carry (`aws:ResourceTag/...`) or a create must set
+    /// (`aws:RequestTag/...`): the environment's, or, for any environment, the project's.
+    tags: Vec<(String, String)>,
+}
+
+impl Names {
+    fn of(env: Option<&str>) -> Names {
+        match env {
+            // (the env tag's key is the project's own, `agentcore-mt:env`: it alone says whose)
+            Some(e) => {
+                let tags = vec![(format!("{TAG_PREFIX}env"), e.to_string())];
+                Names {
+                    dashed: format!("{PROJECT}-{e}-t?-*"),
+                    under: format!("{PROJECT}-{e}-t?-*").replace('-', "_"),
+                    secrets: format!("{PROJECT}/{e}/*"),
+                    tags,
+                }
+            }
+            None => Names {
+                dashed: format!("{PROJECT}-*"),
+                under: format!("{PROJECT}-*").replace('-', "_"),
+                secrets: format!("{PROJECT}/*"),
+                tags: vec![(format!("{TAG_PREFIX}project"), PROJECT.to_string())],
+            },
+        }
+    }
+
+    /// A role's tags in a create or tag request: the environment's, both ways it is written
+    /// (the boundary scopes runtime logs and workload tokens by `env-id`, `pr_1`).
+    fn role_tagged(&self) -> Value {
+        let mut condition = self.tagged("RequestTag");
+        if let Some((_, env)) = self.tags.iter().find(|(k, _)| k.ends_with(":env")) {
+            condition["StringEquals"]
+                [format!("aws:RequestTag/{}", crate::kinds::iam_role::ENV_ID)] =
+                json!(env.replace('-', "_"));
+        }
+        condition
+    }
+
+    fn roles(&self) -> Value {
+        json!([format!("arn:aws:iam::*:role/{}", self.dashed)])
+    }
+
+    /// `StringEquals` on `aws:<which>/<ownership tag>` for every ownership tag.
+    fn tagged(&self, which: &str) -> Value {
+        let map: serde_json::Map<String, Value> =
+            self.tags.iter().map(|(k, v)| (format!("aws:{which}/{k}"), json!(v))).collect();
+        json!({ "StringEquals": map })
+    }
+}
+
+/// Where and when an action is granted: its resources, its condition, and the suffix of the
+/// statement's Sid.
+#[derive(Debug, PartialEq)]
+struct Grant {
+    resource: Value,
+    condition: Option<Value>,
+    suffix: &'static str,
+}
+
+fn is_read(action: &str) -> bool {
+    ["Get", "List", "Describe", "Head"].iter().any(|p| action.starts_with(p))
+}
+
+/// The grant of one action. By name where we choose names (roles, buckets, secrets, clusters,
+/// vector buckets, runtimes, log groups); by the ownership tags (`aws:ResourceTag`, and
+/// `aws:RequestTag` on creation) where the service assigns ids and supports them (Cognito, EC2,
+/// Bedrock); `"*"` only for reads that name no resource or only expose no secret, and for the
+/// calls AWS authorizes on `"*"` alone (listings, the tagging API, DescribeLogGroups).
+fn grant(service: &str, action: &str, n: &Names) -> Grant {
+    let any = || Grant { resource: json!("*"), condition: None, suffix: "READ" };
+    let named = |resource: Value| Grant { resource, condition: None, suffix: "" };
+    let tagged =
+        |resource: Value| Grant { resource, condition: Some(n.tagged("ResourceTag")), suffix: "" };
+    let creating = |resource: Value| Grant {
+        resource,
+        condition: Some(n.tagged("RequestTag")),
+        suffix: "CREATE",
+    };
+    // Tags change only on what is already the environment's, and only to the environment's: a
+    // tag the identity may put on anything would turn anything into "its own" for `tagged`.
+    let retagging = |resource: Value| {
+        let mut condition = n.tagged("RequestTag");
+        for (k, v) in n.tagged("ResourceTag")["StringEquals"].as_object().expect("a map") {
+            condition["StringEquals"][k] = v.clone();
+        }
+        Grant { resource, condition: Some(condition), suffix: "TAG" }
+    };
+    let d = &n.dashed;
+    match service {
+        // Roles only under the account's boundary (a role without it, or with another, could be
+        // given any permission and trust any account); made with the environment's tags, which
+        // the boundary's statements match against.
+        "iam" if action == "CreateRole" => {
+            let mut condition = n.role_tagged();
+            condition["ArnLike"] = json!({"iam:PermissionsBoundary": boundary_arn("*")});
+            Grant { resource: n.roles(), condition: Some(condition), suffix: "CREATE" }
+        }
+        "iam" if ["PutRolePolicy", "DeleteRolePolicy", "PutRolePermissionsBoundary"].contains(&action) => Grant {
+            resource: n.roles(),
+            condition: Some(json!({"ArnLike": {"iam:PermissionsBoundary": boundary_arn("*")}})),
+            suffix: "BOUNDED",
+        },
+        "iam" if action == "TagRole" => {
+            Grant { resource: n.roles(), condition: Some(n.role_tagged()), suffix: "TAG" }
+        }
+        "iam" if action == "GetPolicy" => Grant { suffix: "BOUNDARY", ..named(json!(boundary_arn("*"))) },
+        "iam" => named(n.roles()),
+        "s3" => named(json!([format!("arn:aws:s3:::{d}"), format!("arn:aws:s3:::{d}/*")])),
+        "secretsmanager" if action == "ListSecrets" => any(),
+        "secretsmanager" => named(json!([format!("arn:aws:secretsmanager:*:*:secret:{}", n.secrets)])),
+        "rds" if is_read(action) => any(),
+        "rds" => named(json!([
+            format!("arn:aws:rds:*:*:cluster:{d}"),
+            format!("arn:aws:rds:*:*:db:{d}"),
+            format!("arn:aws:rds:*:*:subgrp:{d}"),
+            // a protected cluster's final snapshot
+            format!("arn:aws:rds:*:*:cluster-snapshot:{d}"),
+            "arn:aws:rds:*:*:cluster-pg:default.*",
+            "arn:aws:rds:*:*:pg:default.*",
+            "arn:aws:rds:*:*:og:default:*",
+        ])),
+        "rds-data" => named(json!([format!("arn:aws:rds:*:*:cluster:{d}")])),
+        "s3vectors" if action == "ListVectorBuckets" => any(),
+        "s3vectors" => named(json!([
+            format!("arn:aws:s3vectors:*:*:bucket/{d}"),
+            format!("arn:aws:s3vectors:*:*:bucket/{d}/index/*"),
+        ])),
+        "cognito-idp" if action == "CreateUserPool" => creating(json!("*")),
+        // UpdateUserPool carries the pool's tags (UserPoolTags): it retags as TagResource does.
+        "cognito-idp" if action == "TagResource" || action == "UpdateUserPool" => {
+            retagging(json!("arn:aws:cognito-idp:*:*:userpool/*"))
+        }
+        "cognito-idp" if action == "ListUserPools" || action == "DescribeUserPool" || action == "ListTagsForResource" => any(),
+        "cognito-idp" => tagged(json!("arn:aws:cognito-idp:*:*:userpool/*")),
+        "ec2" if is_read(action) => any(),
+        // (these actions name only VPCs, subnets and security groups: any EC2 ARN, by condition)
+        "ec2" if action == "CreateTags" => Grant {
+            resource: json!("arn:aws:ec2:*:*:*"),
+            condition: Some({
+                let mut c = n.tagged("RequestTag");
+                c["StringEquals"]["ec2:CreateAction"] = json!(["CreateVpc", "CreateSubnet", "CreateSecurityGroup"]);
+                c
+            }),
+            suffix: "TAGS",
+        },
+        "ec2" if action == "CreateVpc" => creating(json!("arn:aws:ec2:*:*:vpc/*")),
+        "ec2" if action.starts_with("Create") => {
+            creating(json!(["arn:aws:ec2:*:*:subnet/*", "arn:aws:ec2:*:*:security-group/*"]))
+        }
+        "ec2" => tagged(json!("arn:aws:ec2:*:*:*")),
+        "bedrock" if action == "CreateKnowledgeBase" => creating(json!("*")),
+        "bedrock" if action == "TagResource" => retagging(json!("arn:aws:bedrock:*:*:knowledge-base/*")),
+        "bedrock" if is_read(action) => any(),
+        "bedrock" => tagged(json!("arn:aws:bedrock:*:*:knowledge-base/*")),
+        "bedrock-agentcore" if action == "CreateAgentRuntime" => creating(json!("*")),
+        "bedrock-agentcore" if action == "TagResource" => retagging(json!(format!("arn:aws:bedrock-agentcore:*:*:runtime/{}", n.under))),
+        "bedrock-agentcore" if action == "ListAgentRuntimes" => any(),
+        "bedrock-agentcore" => named(json!([
+            format!("arn:aws:bedrock-agentcore:*:*:runtime/{}", n.under),
+            "arn:aws:bedrock-agentcore:*:*:workload-identity-directory/default",
+            format!("arn:aws:bedrock-agentcore:*:*:workload-identity-directory/default/workload-identity/{}", n.under),
+        ])),
+        "logs" if action == "DescribeLogGroups" => any(),
+        "logs" => named(json!([format!("arn:aws:logs:*:*:log-group:/aws/bedrock-agentcore/runtimes/{}", n.under)])),
+        _ => any(),
+    }
 }
 
 #[cfg(test)]
@@ -396,6 +713,9 @@ mod tests {
         ("sts", "get_caller_identity", None),
         // A user's own sign-in, not an IAM-authorized call.
         ("cognito", "initiate_auth", None),
+        // The local cloud's own boundary, made by the role kind there only (on AWS an
+        // administrator makes it; the deploy policy denies it).
+        ("iam", "create_policy", None),
     ];
 
     /// The IAM action checked for `op` of SDK client `client`; `None`: none is.
@@ -496,5 +816,39 @@ mod tests {
         let any = super::policy(None, None).to_string();
         assert!(any.contains("role/agentcore-mt-*"));
         assert!(!any.contains("\"*:*\""));
+    }
+
+    /// `"Resource": "*"` only for reads and for the calls AWS authorizes on `"*"` alone, and a
+    /// create there only with the environment's tag in the request; under 10,240 characters (a
+    /// role's inline policies, all together).
+    #[test]
+    fn nothing_that_changes_anything_is_granted_on_everything() {
+        // Wildcard-only actions (Service Authorization Reference), each a create that must carry
+        // the environment's tag, or a listing.
+        const ONLY_ON_ANY: &[&str] = &[
+            "cognito-idp:CreateUserPool",
+            "bedrock:CreateKnowledgeBase",
+            "bedrock-agentcore:CreateAgentRuntime",
+            "iam:CreateServiceLinkedRole",
+        ];
+        for env in [Some("pr-1"), None] {
+            let policy = super::policy(env, None);
+            let size = serde_json::to_string(&policy).unwrap().len();
+            assert!(size < 10_240, "{size} characters");
+            for s in policy["Statement"].as_array().unwrap() {
+                if s["Effect"] != "Allow" || s["Resource"] != "*" {
+                    continue;
+                }
+                for a in s["Action"].as_array().unwrap() {
+                    let a = a.as_str().unwrap();
+                    let op = a.split(':').nth(1).unwrap();
+                    let read = super::is_read(op);
+                    assert!(read || ONLY_ON_ANY.contains(&a), "{a} on *: {s}");
+                    if !read && a != "iam:CreateServiceLinkedRole" {
+                        assert!(s["Condition"].to_string().contains("aws:RequestTag/"), "{a}: {s}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -55,6 +55,9 @@ IAM_ACTION = {
     "sts:GetCallerIdentity": None,  # needs no permission
     "cognito-idp:InitiateAuth": None,  # a user's own sign-in, not IAM-authorized
     "cognito-idp:RespondToAuthChallenge": None,
+    # The account's permissions boundary, made by the role kind on the local target only (on AWS
+    # an administrator makes it once; the deploy policy denies iam:CreatePolicy).
+    "iam:CreatePolicy": None,
 }
 
 session = botocore.session.get_session()
@@ -345,4 +348,5 @@ def main():
     }, indent=1))
 
 
-main()
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{root, venv, Cloud};
+use common::{record, root, venv, Cloud};
 use serde_json::Value;
 
 #[test]
@@ -41,16 +41,6 @@ fn every_request_matches_the_aws_service_models_and_the_policy() {
     eprintln!("tutorial 2 alone: {} operations", report["operations"].as_array().unwrap().len());
     assert_eq!(report["violations"], serde_json::json!([]), "{report:#}");
     assert_eq!(report["not_granted"], serde_json::json!([]), "{report:#}");
-}
-
-/// Runs the provisioner with its requests recorded into `file`.
-fn record(cloud: &Cloud, file: &std::path::Path, args: &[&str]) {
-    let out = common::xtask(cloud.state.path(), args)
-        .args(["--output-format", "json"])
-        .env("XTASK_RECORD_REQUESTS", file)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 /// The contract checker's report on `requests`, with the policy `permissions` (these args)

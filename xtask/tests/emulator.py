@@ -263,6 +263,15 @@ elif command == "retain-data-source":
 elif command == "make-bucket":
     s3.create_bucket(Bucket=arg)
     print(json.dumps({"created": arg}))
+elif command == "role-policies":
+    # Each role named with prefix `arg`: its inline policy, as deployed.
+    out = {}
+    for r in iam.list_roles()["Roles"]:
+        if r["RoleName"].startswith(arg):
+            for name in iam.list_role_policies(RoleName=r["RoleName"])["PolicyNames"]:
+                doc = iam.get_role_policy(RoleName=r["RoleName"], PolicyName=name)["PolicyDocument"]
+                out[r["RoleName"]] = json.loads(doc) if isinstance(doc, str) else doc
+    print(json.dumps(out))
 elif command == "make-log-group":
     # A log group as AgentCore leaves one behind for a runtime it deleted (untagged).
     logs.create_log_group(logGroupName=arg)

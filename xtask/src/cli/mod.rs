@@ -217,7 +217,7 @@ enum Command {
     /// roles AWS creates on first use. Names we choose (roles, buckets, secrets) are scoped to
     /// the environment's prefix.
     #[command(
-        after_help = "Examples:\n  cargo xtask permissions --env pr-42 > policy.json\n  cargo xtask permissions -t 1 --env pr-42   # only what tutorial 1 needs\n  cargo xtask permissions --any-env         # for a CI role that deploys every pull request"
+        after_help = "Examples:\n  cargo xtask permissions --env pr-42 > policy.json\n  cargo xtask permissions -t 1 --env pr-42   # only what tutorial 1 needs\n  cargo xtask permissions --any-env         # for a CI role that deploys every pull request\n  cargo xtask permissions --boundary        # the roles' permissions boundary, created once per account"
     )]
     Permissions {
         /// For every environment of this project (agentcore-mt-*), e.g. for a CI role.
@@ -227,6 +227,11 @@ enum Command {
         /// Without it: every tutorial.
         #[arg(long, short)]
         tutorial: Option<String>,
+        /// Print instead the account's permissions boundary (the managed policy
+        /// `agentcore-mt-boundary` every role the provisioner makes carries), for an
+        /// administrator to create once per account.
+        #[arg(long, conflicts_with_all = ["any_env", "tutorial"])]
+        boundary: bool,
     },
     /// Turn the JSON output of deploy, plan, destroy, verify and cost runs (files, or stdin; one
     /// run after another) into a Markdown summary: changes, failures, verify cases that did not
@@ -378,8 +383,8 @@ async fn execute(cli: &Cli, out: &Output) -> Result<Exit> {
         Command::Bench(args) => {
             return crate::bench::run(args, &home.root, &home.paths, &home.state_dir, out).await
         }
-        Command::Permissions { any_env, tutorial } => {
-            return permissions::run(g, &home, *any_env, tutorial.as_deref(), out)
+        Command::Permissions { any_env, tutorial, boundary } => {
+            return permissions::run(g, &home, *any_env, tutorial.as_deref(), *boundary, out)
         }
         Command::Deploy { select, .. }
         | Command::Plan(select)

@@ -15,8 +15,17 @@ pub fn run(
     home: &Home,
     any_env: bool,
     tutorial: Option<&str>,
+    boundary: bool,
     out: &Output,
 ) -> Result<Exit> {
+    if boundary {
+        let document = crate::permissions::boundary_document();
+        if out.format == Format::Human {
+            println!("{}", serde_json::to_string_pretty(&document)?);
+        }
+        out.event(Event::Policy { env: None, document });
+        return Ok(Exit::Ok);
+    }
     if !any_env {
         if let Err(exit) = check_env(g, out) {
             return Ok(exit);

@@ -54,6 +54,11 @@ pub async fn run(run: &Online<'_>) -> Result<Exit> {
         run.target_name(),
         started.elapsed().as_secs_f64()
     ));
+    if let Some(hint) = marketplace_hint(
+        cases.iter().filter(|c| c.outcome == Verdict::Fail).map(|c| c.detail.as_str()),
+    ) {
+        out.warn(hint);
+    }
     out.event(Event::Summary(Summary::Verify {
         command: "verify",
         cases: cases.len(),
@@ -62,4 +67,27 @@ pub async fn run(run: &Online<'_>) -> Result<Exit> {
         not_run,
     }));
     Ok(if failed == 0 { Exit::Ok } else { Exit::Failed })
+}
+
+/// The first call of a third-party model in an account subscribes to it through AWS Marketplace,
+/// which the execution roles may not do (`aws-marketplace:Subscribe` is the account's decision,
+/// not an agent's): a failure that says so gets the one-time step.
+fn marketplace_hint<'a>(mut details: impl Iterator<Item = &'a str>) -> Option<&'static str> {
+    details.any(|d| {
+        let d = d.to_ascii_lowercase();
+        d.contains("aws-marketplace") || d.contains("model access") || d.contains("marketplace subscription")
+    })
+    .then_some(
+        "hint: the model's first use in this AWS account subscribes to it through AWS Marketplace, which the agents' roles may not do: enable the model once (Bedrock console, Model access, or one call by an administrator), then run verify again",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_marketplace_refusal_names_the_one_time_step() {
+        let denied = "answer 500: AccessDeniedException: not authorized to perform aws-marketplace:Subscribe";
+        assert!(super::marketplace_hint([denied].into_iter()).is_some());
+        assert!(super::marketplace_hint(["Sources: tier regular"].into_iter()).is_none());
+    }
 }

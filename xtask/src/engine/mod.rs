@@ -194,12 +194,13 @@ impl Engine {
         })
     }
 
-    fn target(&self, unit: &Unit, properties: Value) -> Target {
+    fn target(&self, unit: &Unit, mut properties: Value) -> Target {
         let naming = Naming {
             env: self.env.clone(),
             tutorial: unit.tutorial,
             account: self.account.clone(),
         };
+        names::fill_placeholders(&mut properties, &naming);
         Target {
             logical_id: unit.res.id.clone(),
             physical_name: names::physical_name(

@@ -1,6 +1,9 @@
 //! An IAM role a service assumes (the Knowledge Base's, an agent's): trust limited to that
 //! service in this account (and, where given, to a source ARN pattern), one inline policy with
-//! exactly the permissions the stack lists. Tagged at creation.
+//! exactly the permissions the stack lists, under the account's permissions boundary
+//! (`permissions::BOUNDARY`; a role found without it, or with another, gets it back). Tagged at
+//! creation. On the local cloud the first role makes the boundary; on AWS an administrator does,
+//! once (`cargo xtask permissions --boundary`): the deploying identity may not write it.
 
 use async_trait::async_trait;
 use aws_sdk_iam::types::Tag;
@@ -10,9 +13,10 @@ use serde_json::Value;
 use std::collections::BTreeMap;
 
 use super::{tags_with_created_at, KindInfo, Sim, SIM};
-use crate::cloud::{classify, Clients};
+use crate::cloud::{classify, Clients, TargetKind};
 use crate::engine::{
-    found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan, SeenOf, Target,
+    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan, SeenOf,
+    Target,
 };
 use crate::model::names;
 
@@ -40,6 +44,9 @@ pub struct Properties {
 }
 
 const NOT_FOUND: &[&str] = &["NoSuchEntity"];
+
+/// A role's tag with its environment as AgentCore runtime names write it (`pr_1`).
+pub const ENV_ID: &str = "agentcore-mt:env-id";
 const POLICY: &str = "permissions";
 
 /// What `observe` reads back: the trust policy's service and source ARN (the properties'
@@ -49,6 +56,9 @@ pub struct State {
     service: Option<String>,
     source_arn: Option<String>,
     statements: Option<Vec<Value>>,
+    /// The role's permissions boundary (compared in `diff`: no property names it).
+    #[serde(default)]
+    boundary: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -125,6 +135,45 @@ impl Role {
         Ok(())
     }
 
+    fn boundary_arn(&self) -> String {
+        crate::permissions::boundary_arn(&self.0.account)
+    }
+
+    /// The account's permissions boundary, made here on the local cloud if it is not there yet;
+    /// on AWS its absence is an error that says who makes it.
+    async fn boundary(&self) -> CloudResult<String> {
+        let arn = self.boundary_arn();
+        let got = self.0.iam.get_policy().policy_arn(&arn).send().await;
+        match got.map_err(|e| classify(e, NOT_FOUND)) {
+            Ok(_) => return Ok(arn),
+            Err(CloudError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+        if self.0.target != TargetKind::Local {
+            return Err(CloudError::Fatal(format!(
+                "the account's permissions boundary {arn} does not exist: every role is made under it, and the deploying identity may not write it\n  \
+                 hint: an administrator creates it once: cargo xtask permissions --boundary > boundary.json && \
+                 aws iam create-policy --policy-name {} --policy-document file://boundary.json",
+                crate::permissions::BOUNDARY
+            )));
+        }
+        let made = self
+            .0
+            .iam
+            .create_policy()
+            .policy_name(crate::permissions::BOUNDARY)
+            .policy_document(json_text(&crate::permissions::boundary_document()))
+            .description("agentcore-multitenant: the most any role of any environment may do")
+            .send()
+            .await;
+        match made.map_err(|e| classify(e, NOT_FOUND)) {
+            Ok(_) => Ok(arn),
+            // Another role's create made it meanwhile.
+            Err(CloudError::Service { code, .. }) if code == "EntityAlreadyExists" => Ok(arn),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Its inline policy first: IAM refuses to delete a role that still has one.
     async fn remove(&self, name: &str) -> CloudResult<()> {
         match self
@@ -186,6 +235,11 @@ impl Kind for Role {
     type Outputs = Outputs;
     const INFO: &'static KindInfo = &INFO;
 
+    /// Who may assume the role is set when it is made, never rewritten: a deploy identity that
+    /// may change trust policies can make any of its roles trust anyone (IAM offers no
+    /// condition to bound UpdateAssumeRolePolicy), so the deploy policy grants none.
+    const IMMUTABLE: &'static [&'static str] = &["service", "source_arn"];
+
     async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
         let got = self.0.iam.get_role().role_name(&target.physical_name).send().await;
         let Some(out) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
@@ -220,8 +274,17 @@ impl Kind for Role {
             Err(e) => return Err(e),
         };
         let trust: Option<Document<Trust>> = role.assume_role_policy_document().and_then(decode);
+        let boundary = role
+            .permissions_boundary()
+            .and_then(|b| b.permissions_boundary_arn())
+            .map(str::to_string);
         let state = if trust.as_ref() == Some(&self.trust(p)) {
-            State { service: Some(p.service.clone()), source_arn: p.source_arn.clone(), statements }
+            State {
+                service: Some(p.service.clone()),
+                source_arn: p.source_arn.clone(),
+                statements,
+                boundary,
+            }
         } else {
             let first = trust.and_then(|t| t.statement.into_iter().next());
             State {
@@ -230,13 +293,35 @@ impl Kind for Role {
                     .and_then(|t| t.condition.arn_like)
                     .and_then(|a| a.get("aws:SourceArn").cloned()),
                 statements,
+                boundary,
             }
         };
         Ok(Found::ours(state, outputs(&role)))
     }
 
+    /// A role without the account's boundary, or with another, is changed back.
+    fn diff(
+        &self,
+        _p: &Properties,
+        seen: &SeenOf<Self>,
+        mut changes: Vec<FieldChange>,
+    ) -> Vec<FieldChange> {
+        let want = self.boundary_arn();
+        if seen.state.boundary.as_deref() != Some(want.as_str()) {
+            changes.push(change("permissions_boundary", &seen.state.boundary, want));
+        }
+        changes
+    }
+
     async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
-        let tags = tags_with_created_at(target)
+        let boundary = self.boundary().await?;
+        let mut tags = tags_with_created_at(target);
+        // The environment as runtime names hold it (`pr_1`): the boundary scopes a role's runtime
+        // logs and workload tokens with it (no policy variable turns `-` into `_`).
+        if let Some(env) = target.tags.get(&format!("{}env", names::TAG_PREFIX)) {
+            tags.push((ENV_ID.to_string(), env.replace('-', "_")));
+        }
+        let tags = tags
             .into_iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build().expect("key and value"))
             .collect();
@@ -247,6 +332,7 @@ impl Kind for Role {
             .role_name(&target.physical_name)
             .assume_role_policy_document(json_text(&self.trust(p)))
             .description(format!("{} for {}", target.logical_id, p.service))
+            .permissions_boundary(boundary)
             .set_tags(Some(tags))
             .send()
             .await
@@ -262,16 +348,22 @@ impl Kind for Role {
         target: &Target,
         p: &Properties,
         seen: &SeenOf<Self>,
-        _changes: &[FieldChange],
+        changes: &[FieldChange],
     ) -> CloudResult<Outputs> {
-        self.0
-            .iam
-            .update_assume_role_policy()
-            .role_name(&target.physical_name)
-            .policy_document(json_text(&self.trust(p)))
-            .send()
-            .await
-            .map_err(|e| classify(e, NOT_FOUND))?;
+        if changes.iter().any(|c| c.field == "permissions_boundary") {
+            let boundary = self.boundary().await?;
+            self.0
+                .iam
+                .put_role_permissions_boundary()
+                .role_name(&target.physical_name)
+                .permissions_boundary(boundary)
+                .send()
+                .await
+                .map_err(|e| classify(e, NOT_FOUND))?;
+            if changes.iter().all(|c| c.field == "permissions_boundary") {
+                return Ok(seen.outputs.clone());
+            }
+        }
         self.put_policy(&target.physical_name, p).await?;
         Ok(seen.outputs.clone())
     }

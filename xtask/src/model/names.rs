@@ -50,6 +50,28 @@ pub fn physical_name(
     }
 }
 
+/// Fills the environment's placeholders in every string of `value`: `{{account}}`, `{{env}}`
+/// and `{{env_}}` (the environment with `_` for `-`, as AgentCore runtime names hold it). For
+/// IAM statements and trust conditions that name the environment's own resources
+/// (`runtime/agentcore_mt_{{env_}}_t?_*`), which no reference gives before they exist.
+pub fn fill_placeholders(value: &mut serde_json::Value, naming: &Naming) {
+    match value {
+        serde_json::Value::String(s) if s.contains("{{") => {
+            *s = s
+                .replace("{{account}}", &naming.account)
+                .replace("{{env_}}", &naming.env.replace('-', "_"))
+                .replace("{{env}}", &naming.env);
+        }
+        serde_json::Value::Array(items) => {
+            items.iter_mut().for_each(|v| fill_placeholders(v, naming))
+        }
+        serde_json::Value::Object(map) => {
+            map.values_mut().for_each(|v| fill_placeholders(v, naming))
+        }
+        _ => {}
+    }
+}
+
 /// Checks a physical name against the service's rules; the error says what is wrong.
 pub fn check_physical_name(style: NameStyle, name: &str) -> Result<(), String> {
     match style {
@@ -110,15 +132,20 @@ pub fn check_env_name(env: &str) -> Result<(), String> {
         // A part `t<digit>...` would make names ambiguous: `pr-1-t1`'s tutorial 1 and `pr-1`'s
         // tutorial 1 with a resource id starting `t1_` would share `agentcore-mt-pr-1-t1-t1-...`,
         // and a policy or a reaper scoped to `pr-1` would reach `pr-1-t1`.
-        && !env.split('-').any(|part| part.starts_with('t') && part[1..].starts_with(|c: char| c.is_ascii_digit()))
+        // Nor a part `t` + one character (`tx`): the deploy policy names an environment's
+        // resources `agentcore-mt-<env>-t?-*`, which would reach `<env>-tx-...` too.
+        && !env.split('-').any(|part| {
+            part.starts_with('t')
+                && (part.len() == 2 || part[1..].starts_with(|c: char| c.is_ascii_digit()))
+        })
         && env
             .chars()
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-    if env == "locks" {
+    if env == "locks" || env.starts_with("locks-") {
         // agentcore-mt-locks-<account>-<region> is the lock bucket (lock.rs); a policy scoped
         // to an environment named `locks` would reach every lease.
         return Err(
-            "the environment name `locks` is reserved (the lock bucket is named after it)".into()
+            format!("the environment name `{env}` is reserved: the lock bucket's name starts `agentcore-mt-locks-`, and a policy scoped to the lock bucket would reach its resources")
         );
     }
     if ok {
@@ -126,8 +153,8 @@ pub fn check_env_name(env: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "invalid environment name `{env}`: use 1 to 16 lowercase letters, digits and `-`, \
-             starting with a letter, not ending with `-`, without `--` and without a part like `t1` \
-             (which names use for the tutorial), for example `dev` or `pr-42`"
+             starting with a letter, not ending with `-`, without `--` and without a part like `t1` or \
+             `tx` (names use `t<N>` for the tutorial), for example `dev` or `pr-42`"
         ))
     }
 }
@@ -224,6 +251,7 @@ mod tests {
     fn env_names() {
         assert!(check_env_name("dev").is_ok());
         assert!(check_env_name("pr-42").is_ok());
+        assert!(check_env_name("pr-1-test").is_ok() && check_env_name("test").is_ok());
         for bad in [
             "",
             "Dev",
@@ -237,6 +265,8 @@ mod tests {
             "pr-1-t1",
             "t2",
             "pr-t10x",
+            "pr-1-tx",
+            "locks-a",
         ] {
             assert!(check_env_name(bad).is_err(), "{bad} accepted");
         }

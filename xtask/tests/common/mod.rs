@@ -254,3 +254,14 @@ pub fn is_loopback(hex: &str) -> bool {
         _ => false,
     }
 }
+
+/// Runs the provisioner on `cloud` with its requests recorded into `file` (appended); it must
+/// succeed.
+pub fn record(cloud: &Cloud, file: &Path, args: &[&str]) {
+    let out = xtask(cloud.state.path(), args)
+        .args(["--output-format", "json"])
+        .env("XTASK_RECORD_REQUESTS", file)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+}
