@@ -508,3 +508,38 @@ fn help_and_messages() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `cargo xtask --help` lists each command on one short line, as cargo and kubectl do; the
+/// detail is in `cargo xtask <command> --help`.
+#[test]
+fn help_lists_one_line_per_command() {
+    let mut help = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"));
+    help.arg("--help").env_remove("COLUMNS");
+    for var in
+        ["XTASK_ENV", "XTASK_TARGET", "XTASK_STATE_DIR", "XTASK_STACKS_DIR", "XTASK_LOCK_TIMEOUT"]
+    {
+        help.env_remove(var); // (their values would show in the help)
+    }
+    let out = help.output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8(out.stdout).unwrap();
+    let commands: Vec<&str> = help
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .collect();
+    assert!(commands.len() >= 15, "{help}");
+    for line in &commands {
+        assert!(!line.starts_with("   "), "a command's entry runs over one line: {line:?}\n{help}");
+        assert!(line.len() <= 100, "{line:?}");
+    }
+    insta::assert_snapshot!(help);
+    // The detail stays in the command's own help.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["verify", "--help"])
+        .output()
+        .unwrap();
+    let verify = String::from_utf8(out.stdout).unwrap();
+    assert!(verify.contains("Authorization headers"), "{verify}");
+}

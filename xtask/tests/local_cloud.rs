@@ -520,6 +520,29 @@ fn aws_target_without_credentials_says_what_to_do() {
     assert!(error["message"].as_str().unwrap().contains("no AWS credentials were found"));
     assert_eq!(summary(&events)["exit_code"], 1);
     assert!(!state.path().join("local").exists(), "the local cloud was started for an AWS run");
+
+    // No region at all: said first, before any call (it used to print `region )` and an
+    // endpoint `https://sts..amazonaws.com`).
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["plan", "--tutorial", "1", "--target", "aws"])
+        .env("XTASK_STATE_DIR", state.path())
+        .env("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+        .env("AWS_SECRET_ACCESS_KEY", "not-a-real-key")
+        .env_remove("AWS_REGION")
+        .env_remove("AWS_DEFAULT_REGION")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", state.path().join("none"))
+        .env("AWS_SHARED_CREDENTIALS_FILE", state.path().join("none"))
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("no AWS region is set") && stderr.contains("AWS_REGION=us-east-1"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("amazonaws.com") && !stderr.contains("(region )"), "{stderr}");
 }
 
 #[test]

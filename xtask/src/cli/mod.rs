@@ -83,6 +83,8 @@ struct Global {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Create or update the selected tutorials and wait until they are usable.
+    ///
     /// Create or update everything the selected tutorials need, then wait until it is usable.
     /// Running it again on a converged environment changes nothing.
     #[command(
@@ -101,11 +103,15 @@ enum Command {
         after_help = "Examples:\n  cargo xtask plan -t 1                     # changes only\n  cargo xtask plan -v                       # every resource, also those that stay\n  cargo xtask plan --env pr-42 --output-format json"
     )]
     Plan(Select),
+    /// Show what exists of the selected tutorials.
+    ///
     /// Show what exists of the selected tutorials, with its outputs (pool id, client id, ...).
     #[command(
         after_help = "Examples:\n  cargo xtask status -t 2                   # a table on stdout, totals last\n  cargo xtask status -v                     # with each resource's outputs (pool id, client id, ...)"
     )]
     Status(Select),
+    /// Delete everything the selected tutorials own.
+    ///
     /// Delete everything the selected tutorials own, dependents first. Safe to run again, and
     /// on an environment that was never (or only partly) deployed. Never touches a resource
     /// that lacks this environment's ownership tags.
@@ -120,6 +126,8 @@ enum Command {
         #[arg(long)]
         orphans: bool,
     },
+    /// Show what the deployed resources cost per month while idle.
+    ///
     /// What the deployed resources cost per month while idle (no sign-ins, no invocations, the
     /// database paused), each and in total, from the committed price table
     /// (xtask/prices/idle-monthly.json: us-east-1 prices with their source and date). Read-only.
@@ -132,6 +140,8 @@ enum Command {
         after_help = "Examples:\n  cargo xtask validate\n  cargo xtask validate --stacks-dir my-stacks --output-format json"
     )]
     Validate(Select),
+    /// Retrieve from tutorial 1's Knowledge Base as a demo user.
+    ///
     /// Sign in as a demo user and retrieve from tutorial 1's Knowledge Base with the metadata
     /// filter that user's tier (Cognito group) allows, as the policy agent does.
     #[command(
@@ -146,6 +156,8 @@ enum Command {
         /// The question, e.g. "What is the deductible for auto insurance?"
         query: String,
     },
+    /// Ask a tutorial's agent as a demo user.
+    ///
     /// Sign in as a demo user and ask the tutorial's agent on AgentCore Runtime: the Cognito
     /// access token goes as a bearer token to the runtime's invocation URL; the answer streams
     /// to stdout.
@@ -161,6 +173,8 @@ enum Command {
         /// The question, e.g. "Show me all claims".
         prompt: String,
     },
+    /// Prove the tenant isolation of the deployed environment.
+    ///
     /// Prove the isolation claims against the deployed environment: each demo user gets
     /// exactly their own data (the reference article's tables), prompt injections that try to
     /// switch tier or tenant change nothing, forged, expired, foreign or missing tokens are
@@ -171,6 +185,8 @@ enum Command {
         after_help = "Examples:\n  cargo xtask verify                        # every deployed agent\n  cargo xtask verify -t 2 --output-format json"
     )]
     Verify(Select),
+    /// Serve tutorial 3's web page on 127.0.0.1.
+    ///
     /// Serve tutorial 3's web page on 127.0.0.1 (against --target local or aws) until Ctrl-C:
     /// sign in as a demo user, or with a username and password, and talk to both agents; a
     /// side-by-side view asks two users the same question. Builds the page on first use (npm,
@@ -190,6 +206,8 @@ enum Command {
         #[arg(long)]
         build_only: bool,
     },
+    /// Build the agents' code packages without deploying.
+    ///
     /// Build the agents' code packages (deterministic zips with vendored dependencies) without
     /// deploying; prints path, size and digest of each.
     #[command(
@@ -203,6 +221,8 @@ enum Command {
         #[arg(long = "for", value_enum, default_value = "aws", hide_possible_values = true)]
         platform: TargetKind,
     },
+    /// Manage the local cloud by hand.
+    ///
     /// Manage the local cloud (ministack, moto, the RDS Data API over PostgreSQL; 127.0.0.1) by hand.
     #[command(
         after_help = "Examples:\n  cargo xtask local up\n  cargo xtask local status\n  cargo xtask local down"
@@ -211,6 +231,8 @@ enum Command {
         #[command(subcommand)]
         action: LocalAction,
     },
+    /// Print the IAM policy the deploying identity needs.
+    ///
     /// Print the IAM policy the deploying identity (a CI role, a person) needs for --env, or for
     /// every environment with --any-env: each API call deploy, destroy and verify make, the
     /// tagging at creation, passing the roles to Bedrock and AgentCore, and the service-linked
@@ -233,6 +255,8 @@ enum Command {
         #[arg(long, conflicts_with_all = ["any_env", "tutorial"])]
         boundary: bool,
     },
+    /// Turn runs' JSON output into a Markdown summary.
+    ///
     /// Turn the JSON output of deploy, plan, destroy, verify and cost runs (files, or stdin; one
     /// run after another) into a Markdown summary: changes, failures, verify cases that did not
     /// pass, time, idle cost. For a CI job summary or a pull-request comment.
@@ -243,6 +267,8 @@ enum Command {
         /// NDJSON files (`--output-format json` of the commands); none: stdin.
         files: Vec<PathBuf>,
     },
+    /// Break the lock of --env left by a killed run.
+    ///
     /// Break the lock of --env: for a run that was killed and whose lease has not expired yet
     /// (leases expire by themselves a minute after their holder stops renewing them). Says
     /// whose it was.
@@ -255,11 +281,13 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Remove leaked environments: finds every environment by its ownership tags (the tagging
-    /// API, and IAM roles, which it does not cover), and destroys each one that is due, whole:
-    /// its expiry (deploy --ttl) has passed, or, without one, its youngest resource is older
-    /// than --older-than. Never touches a resource without our tags, a younger environment, or
-    /// one whose lock another run holds.
+    /// Destroy leaked environments that are due.
+    ///
+    /// Finds every environment by what it owns (name and ownership tags) and by its deployment
+    /// record in the lock bucket, and destroys each one that is due, whole: the expiry its
+    /// record holds (deploy --ttl) has passed, or, without one, its last deploy is older than
+    /// --older-than. Never touches what is not an environment's by name and tags, a younger
+    /// environment, one without a record, or one whose lock another run holds.
     #[command(
         after_help = "Examples:\n  cargo xtask gc --older-than 6h --prefix pr- --dry-run\n  cargo xtask gc --older-than 6h --prefix pr- --target aws --output-format json"
     )]

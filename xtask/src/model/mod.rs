@@ -245,14 +245,38 @@ fn unresolved(
     match resources.iter().find(|o| o.id == reference.resource) {
         None => Some((
             format!("{what} refers to `{}`, which {holder} does not define", reference.resource),
-            format!("define `{}` or use one of: {}", reference.resource, ids(resources)),
+            format!(
+                "{}define `{}` or use one of: {}",
+                did_you_mean(&reference.resource, resources.iter().map(|r| r.id.as_str())),
+                reference.resource,
+                ids(resources)
+            ),
         )),
         Some(t) if !t.kind.attributes.contains(&reference.attribute.as_str()) => Some((
             format!("`{reference}`: a {} has no attribute `{}`", t.kind.kind, reference.attribute),
-            format!("use one of: {}", t.kind.attributes.join(", ")),
+            format!(
+                "{}use one of: {}",
+                did_you_mean(&reference.attribute, t.kind.attributes.iter().copied()),
+                t.kind.attributes.join(", ")
+            ),
         )),
         Some(_) => None,
     }
+}
+
+/// The candidate closest to `word` (a misspelling of it), if one is close enough to suggest.
+pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(score, _)| *score >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| c)
+}
+
+/// "did you mean `x`? " when one of `candidates` is close to `word`, else nothing.
+fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    closest(word, candidates).map(|c| format!("did you mean `{c}`? ")).unwrap_or_default()
 }
 
 fn ids(resources: &[Resource]) -> String {
@@ -311,10 +335,30 @@ fn rebase_files(fields: &[&str], properties: &mut serde_json::Value, stack_file:
     }
 }
 
+/// serde's "unknown field `x`, expected one of `a`, `b`" (or variant) with the closest of them
+/// named first: "unknown field `x` (did you mean `a`?), expected one of ...".
+fn with_suggestion(message: String) -> String {
+    let Some(rest) = ["unknown field `", "unknown variant `"]
+        .iter()
+        .find_map(|p| message.find(p).map(|i| (i, p.len())))
+    else {
+        return message;
+    };
+    let parts: Vec<&str> = message[rest.0 + rest.1..].split('`').collect();
+    let (word, candidates) = (parts[0], parts.iter().skip(2).step_by(2).copied());
+    match closest(word, candidates) {
+        Some(c) => {
+            let at = rest.0 + rest.1 + word.len() + 1;
+            format!("{} (did you mean `{c}`?){}", &message[..at], &message[at..])
+        }
+        None => message,
+    }
+}
+
 /// A serde_yaml error as (line, message, hint).
 fn yaml_error(e: &serde_yaml_ng::Error) -> (Option<usize>, String, &'static str) {
     let line = e.location().map(|l| l.line());
-    let message = resource_key_message(&strip_location(&e.to_string()));
+    let message = with_suggestion(resource_key_message(&strip_location(&e.to_string())));
     let hint = if message.contains("unknown key") {
         "a resource has `kind`, `properties` and optionally `depends_on`: fix the spelling"
     } else if message.contains("unknown field") {
@@ -489,14 +533,20 @@ pub fn load_all(dir: &Path) -> Result<Vec<Stack>, Invalid> {
     }
     let mut stacks = Vec::new();
     let mut diags = Vec::new();
+    // Stacks whose file failed to load, by the name the file gives (or its file name says):
+    // what builds on them is not checked against them, and is said once.
+    let mut broken: Vec<String> = Vec::new();
     for f in files {
         match load_stack(&f) {
             Ok(s) => stacks.push(s),
-            Err(Invalid(d)) => diags.extend(d),
+            Err(Invalid(d)) => {
+                broken.push(name_of_broken(&f));
+                diags.extend(d)
+            }
         }
     }
     for s in &stacks {
-        diags.extend(check_stack_refs(s, &stacks));
+        diags.extend(check_stack_refs(s, &stacks, &broken));
     }
     for (i, s) in stacks.iter().enumerate() {
         if stacks[..i].iter().any(|o| o.tutorial == s.tutorial || o.name == s.name) {
@@ -520,14 +570,44 @@ pub fn load_all(dir: &Path) -> Result<Vec<Stack>, Invalid> {
 
 /// References from `stack` to other stacks: the stack, resource and attribute exist, and the
 /// stack referenced is an earlier tutorial (so stacks never depend on each other in a cycle).
-fn check_stack_refs(stack: &Stack, stacks: &[Stack]) -> Vec<Diagnostic> {
+/// The name of a stack whose file failed to load: its `name:` if the YAML reads at all, else its
+/// file name without the tutorial number (`02-structured-rls.yaml`: `structured-rls`).
+fn name_of_broken(file: &Path) -> String {
+    let text = std::fs::read_to_string(file).unwrap_or_default();
+    let named = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("name").and_then(|n| n.as_str()).map(str::to_string));
+    named.unwrap_or_else(|| {
+        let stem = file.file_stem().unwrap_or_default().to_string_lossy();
+        stem.trim_start_matches(|c: char| c.is_ascii_digit() || c == '-').to_string()
+    })
+}
+
+fn check_stack_refs(stack: &Stack, stacks: &[Stack], broken: &[String]) -> Vec<Diagnostic> {
     let source = std::fs::read_to_string(&stack.file).unwrap_or_default();
     let mut diags = Vec::new();
+    let mut unchecked: Vec<&str> = Vec::new();
     for r in &stack.resources {
         for reference in &r.refs {
             let Some(name) = &reference.stack else {
                 continue;
             };
+            if broken.contains(name) {
+                // Its file's own errors are reported; one line here, not one per reference.
+                if !unchecked.contains(&name.as_str()) {
+                    unchecked.push(name);
+                    diags.push(Diagnostic {
+                        file: stack.file.clone(),
+                        line: line_of_text(&source, &reference.to_string()).or(Some(r.line)),
+                        message: format!(
+                            "not checked: stack `{}` builds on `{name}`, whose file has errors (above)",
+                            stack.name
+                        ),
+                        hint: format!("fix `{name}`'s file first; then this one is checked against it"),
+                    });
+                }
+                continue;
+            }
             let line = line_of_text(&source, &reference.to_string()).or(Some(r.line));
             let diag = |message: String, hint: String| Diagnostic {
                 file: stack.file.clone(),

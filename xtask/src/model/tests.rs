@@ -467,3 +467,36 @@ fn relative_paths_are_relative_to_the_stack_file() {
     );
     assert_eq!(package.properties["requirements"], "agents/requirements.txt");
 }
+
+/// One broken stack file is reported once: what builds on it is not checked against it and says
+/// so in one line, instead of "the stack does not exist" at every reference.
+#[test]
+fn a_broken_stack_is_reported_once_and_its_dependents_are_not_blamed() {
+    let broken = BASE.replace("properties: {}", "properties: {password_min_lenght: 12}");
+    let two_refs = on_base("${base.pool.id}").replace(
+        "      user_pool_id: ${base.pool.id}\n",
+        "      user_pool_id: ${base.pool.id}\n  web2:\n    kind: cognito.app_client\n    properties:\n      user_pool_id: ${base.pool.id}\n",
+    );
+    let report = load_dir(&[("01-base.yaml", &broken), ("02-top.yaml", &two_refs)]).unwrap_err();
+    assert!(!report.contains("does not exist"), "{report}");
+    assert_eq!(report.matches("not checked").count(), 1, "{report}");
+    insta::assert_snapshot!(report);
+}
+
+/// A misspelt field, resource id or attribute names the closest match first.
+#[test]
+fn misspellings_name_the_closest_match_first() {
+    let field = load_dir(&[(
+        "1.yaml",
+        &BASE.replace("properties: {}", "properties: {password_min_lenght: 12}"),
+    )])
+    .unwrap_err();
+    assert!(field.contains("(did you mean `password_min_length`?)"), "{field}");
+    let id = load_dir(&[("1.yaml", BASE), ("2.yaml", &on_base("${base.pol.id}"))]).unwrap_err();
+    assert!(id.contains("did you mean `pool`?"), "{id}");
+    let attribute =
+        load_dir(&[("1.yaml", BASE), ("2.yaml", &on_base("${base.pool.idd}"))]).unwrap_err();
+    assert!(attribute.contains("did you mean `id`?"), "{attribute}");
+    // Nothing close: no suggestion.
+    assert_eq!(super::closest("zzz", ["pool", "id"]), None);
+}
