@@ -81,3 +81,19 @@ def test_no_tool_takes_a_tier_or_tenant_argument():
     for spec in specs:
         params = set(spec["inputSchema"]["json"].get("properties", {}))
         assert not params & {"tier", "tenant", "tenant_id", "sub", "user", "username"}, spec["name"]
+
+
+def test_retrieved_passages_are_answered_with_the_sentence_that_answers():
+    from agent_common.offline_model import answer
+
+    passages = (
+        "Source: s3://docs/regular/auto-insurance.md\n# Auto Insurance\n\n## Deductible\n\n"
+        "The deductible for auto insurance under the regular tier is $1,000 per claim. The deductible\n"
+        "applies to collision and comprehensive claims alike.\n\n## Coverage\n\n- Liability coverage up to $100,000.\n"
+        "\nSource: s3://docs/regular/home-insurance.md\n# Home Insurance\n\nThe home deductible is $2,500."
+    )
+    got = answer(passages, "What is the deductible for auto insurance?")
+    assert got == "Source: s3://docs/regular/auto-insurance.md\nThe deductible for auto insurance under the regular tier is $1,000 per claim."
+    # Only from what retrieval returned: nothing matching, or not passages, stays as it is.
+    assert answer("No policy document matches.", "deductible?") == "No policy document matches."
+    assert answer("CLM-A-001 | Alice", "Show me all claims") == "CLM-A-001 | Alice"

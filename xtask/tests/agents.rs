@@ -65,12 +65,14 @@ fn agents_answer_each_user_with_their_own_data_and_verify_passes() {
     // Each demo user gets exactly their own data.
     let john =
         answer(&cloud, dir, "1", "john-regular", "What is the deductible for auto insurance?");
-    assert!(john.contains("$1,000") && john.contains("Customer tier: regular"), "{john}");
-    assert!(!john.contains("Customer tier: platinum"), "{john}");
+    assert!(john.contains("$1,000") && john.contains("(tier regular)"), "{john}");
+    assert!(!john.contains("Customer tier: platinum") && !john.contains("/platinum/"), "{john}");
+    // Answered as a model would: the sentence that answers, not whole documents.
+    assert!(john.lines().count() <= 6, "{john}");
     let sarah =
         answer(&cloud, dir, "1", "sarah-platinum", "What is the deductible for auto insurance?");
-    assert!(sarah.contains("$500") && sarah.contains("Customer tier: platinum"), "{sarah}");
-    assert!(!sarah.contains("Customer tier: regular"), "{sarah}");
+    assert!(sarah.contains("$500") && sarah.contains("(tier platinum)"), "{sarah}");
+    assert!(!sarah.contains("Customer tier: regular") && !sarah.contains("/regular/"), "{sarah}");
     let mike = answer(&cloud, dir, "2", "mike-broker-a", "Show me all claims");
     for c in ["CLM-A-001", "CLM-A-002", "CLM-A-003"] {
         assert!(mike.contains(c), "{mike}");
