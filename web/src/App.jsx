@@ -16,7 +16,43 @@ import SpaceBetween from "@cloudscape-design/components/space-between";
 import Spinner from "@cloudscape-design/components/spinner";
 import StatusIndicator from "@cloudscape-design/components/status-indicator";
 import Tabs from "@cloudscape-design/components/tabs";
+import Markdown from "react-markdown";
 import { ask, DemoError, listAgents, scope, signIn, splitSources } from "./api.js";
+
+/** Links in an answer: web addresses only (no javascript:, data: or relative ones), opened apart. */
+function safeUrl(url) {
+  try {
+    const u = new URL(url);
+    return u.protocol === "https:" || u.protocol === "http:" ? u.href : "";
+  } catch {
+    return "";
+  }
+}
+
+/** An answer's markdown as chat pages show it: headings, emphasis, lists, code; any HTML in it
+ * stays text (react-markdown renders none without a raw-HTML plugin), links only to web addresses. */
+function AnswerText({ text }) {
+  return (
+    <Markdown
+      urlTransform={safeUrl}
+      components={{
+        a: ({ href, children }) =>
+          href ? (
+            <a href={href} target="_blank" rel="noopener noreferrer nofollow">
+              {children}
+            </a>
+          ) : (
+            <span>{children}</span>
+          ),
+        img: ({ alt }) => <span>{alt}</span>,
+        // A paragraph keeps its line breaks (the claims agent answers a claim per line).
+        p: ({ children }) => <p style={{ whiteSpace: "pre-wrap", margin: "0 0 0.6em" }}>{children}</p>,
+      }}
+    >
+      {text}
+    </Markdown>
+  );
+}
 
 const TITLES = {
   wrong_credentials: "Sign-in failed",
@@ -76,8 +112,8 @@ function AnswerView({ state }) {
   return (
     <Grid gridDefinition={[{ colspan: { default: 12, m: 7 } }, { colspan: { default: 12, m: 5 } }]}>
       <Container header={<Header variant="h3" actions={status}>Answer</Header>}>
-        <div data-testid="answer" data-status={state.status} style={{ whiteSpace: "pre-wrap", overflowWrap: "anywhere" }}>
-          {body || (state.status === "error" ? "" : <Spinner />)}
+        <div data-testid="answer" data-status={state.status} style={{ overflowWrap: "anywhere" }}>
+          {body ? <AnswerText text={body} /> : state.status === "error" ? "" : <Spinner />}
         </div>
       </Container>
       <Container header={<Header variant="h3" description="Written by the agent's code, not by the model">Sources</Header>}>

@@ -152,6 +152,48 @@ for (const user of Object.keys(USERS)) {
   });
 }
 
+await check("an answer's markdown renders as text: headings and emphasis shown, HTML and scripts never run", async () => {
+  await signInAs("john-regular");
+  const answer = [
+    "## Deductible",
+    "",
+    "The deductible is **$1,000** per claim.",
+    "",
+    '<img src="x" onerror="window.__xss = 1"><script>window.__xss = 2</script>',
+    "",
+    "[click me](javascript:window.__xss=3) and [the docs](https://docs.aws.amazon.com/)",
+    "",
+    "Sources: s3://docs/regular/auto-insurance.md (tier regular)",
+  ].join("\n");
+  await page.route("**/api/invoke", (route) =>
+    route.fulfill({ status: 200, contentType: "application/x-ndjson", body: JSON.stringify({ type: "text", text: answer }) + "\n" }),
+  );
+  const input = page.locator('[data-testid="prompt"] input');
+  await input.fill("What is the deductible for auto insurance?");
+  await input.press("Enter");
+  const shown = page.locator('[data-testid="answer"]');
+  await shown.locator("strong").waitFor({ timeout: 30_000 });
+  await page.unroute("**/api/invoke");
+  const seen = await shown.evaluate((el) => ({
+    text: el.innerText,
+    h2: el.querySelectorAll("h2").length,
+    strong: el.querySelector("strong")?.innerText,
+    elements: [...el.querySelectorAll("img, script, iframe")].length,
+    links: [...el.querySelectorAll("a")].map((a) => [a.getAttribute("href"), a.getAttribute("rel")]),
+    xss: window.__xss ?? null,
+  }));
+  expect(seen.h2 === 1 && seen.strong === "$1,000", `not rendered: ${JSON.stringify(seen)}`);
+  expect(seen.text.includes("<img") && seen.text.includes("<script>"), `HTML not kept as text: ${JSON.stringify(seen)}`);
+  expect(seen.elements === 0 && seen.xss === null, `HTML ran: ${JSON.stringify(seen)}`);
+  expect(
+    seen.links.length === 1 && seen.links[0][0] === "https://docs.aws.amazon.com/" && /noopener/.test(seen.links[0][1]),
+    `links: ${JSON.stringify(seen.links)}`,
+  );
+  expect(!seen.text.includes("Sources:"), "the sources line stays in the sources panel");
+  await shot("markdown-answer");
+  await page.locator('[data-testid="sign-out"]').click();
+});
+
 await check("a wrong password says so, and the password is kept nowhere", async () => {
   await choose("agent", "Policy agent");
   await page.getByText("Sign in with a username and password").click();
