@@ -259,7 +259,7 @@ async fn connect(g: &Global, home: &Home, out: &Output) -> Result<Clients> {
     // Before any call: without a region every endpoint is `https://sts..amazonaws.com`.
     if g.target == TargetKind::Aws && sdk.region().is_none_or(|r| r.as_ref().is_empty()) {
         anyhow::bail!(
-            "no AWS region is set, so there is no endpoint to call; nothing was changed\n  hint: set one, e.g. AWS_REGION=us-east-1 cargo xtask ..., or `aws configure set region us-east-1` (for a profile: --profile NAME)"
+            "no AWS region is set, so there is no endpoint to call; nothing was changed\n  hint: set one, e.g. AWS_REGION=us-east-1 cargo xtask ..., or `aws configure set region us-east-1` (with AWS_PROFILE=NAME: `aws configure set region us-east-1 --profile NAME`)"
         );
     }
     let packager = crate::packaging::Packager::new(&home.paths);
