@@ -760,3 +760,20 @@ fn a_protected_cluster_is_destroyed_when_asked() {
     assert_eq!(summary(&gone)["ok"], true, "{gone:?}");
     assert_eq!(cloud.inventory("prot"), empty_inventory());
 }
+
+/// A stack naming a migrations directory that is not there fails before any call (it used to be
+/// found after the VPC and the cluster were made): validate and deploy say which directory.
+#[test]
+fn a_missing_migrations_directory_is_found_before_any_call() {
+    let state = tempfile::tempdir().unwrap();
+    let sql = format!("directory: {}/sql", root().display());
+    let stacks = common::stack_copy("02-structured-rls.yaml", &sql, "directory: /no/such/sql");
+    let dir = stacks.path().to_str().unwrap();
+    for command in ["validate", "deploy"] {
+        let out = run(state.path(), &[command, "-t", "2", "--stacks-dir", dir]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(stderr.contains("/no/such/sql"), "{command}: {stderr}");
+    }
+    assert!(!state.path().join("local").exists(), "the local cloud was started");
+}

@@ -43,6 +43,32 @@ pub struct Properties {
     pub directory: String,
 }
 
+/// The migrations directory exists and holds at least one `.sql` file, each readable text:
+/// found before any call, not after the cluster was made.
+fn check_files(p: &Properties, root: &std::path::Path) -> Vec<String> {
+    let dir = root.join(&p.directory);
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(entries) => entries,
+        Err(e) => {
+            return vec![format!("cannot read the migrations directory {}: {e}", dir.display())]
+        }
+    };
+    let mut problems = Vec::new();
+    let mut found = 0;
+    for path in entries.flatten().map(|e| e.path()) {
+        if path.extension().is_some_and(|x| x == "sql") {
+            found += 1;
+            if let Err(e) = std::fs::read_to_string(&path) {
+                problems.push(format!("cannot read the migration {}: {e}", path.display()));
+            }
+        }
+    }
+    if found == 0 {
+        problems.push(format!("the migrations directory {} holds no .sql file", dir.display()));
+    }
+    problems
+}
+
 /// The migrations not applied yet.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct State {
@@ -174,6 +200,10 @@ impl Kind for SqlMigrations {
     type Outputs = Outputs;
     const INFO: &'static KindInfo = &INFO;
     const UPDATE: Update = Update::CreateAgain;
+
+    fn check_files(p: &Properties, root: &std::path::Path) -> Vec<String> {
+        check_files(p, root)
+    }
 
     async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {
         let Some(applied) = self.applied(p).await? else {
