@@ -543,3 +543,24 @@ fn help_lists_one_line_per_command() {
     let verify = String::from_utf8(out.stdout).unwrap();
     assert!(verify.contains("Authorization headers"), "{verify}");
 }
+
+/// What may break another run's lock, or delete on AWS, names its environment: without --env
+/// (or XTASK_ENV) `unlock` and `destroy --target aws` refuse (exit 2) before anything, since the
+/// default `dev` may be someone else's live environment.
+#[test]
+fn breaking_or_deleting_on_aws_needs_the_environment_named() {
+    let state = tempfile::tempdir().unwrap();
+    for args in [&["unlock"][..], &["destroy", "--target", "aws"][..]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .env("XTASK_STATE_DIR", state.path())
+            .env_remove("XTASK_ENV")
+            .env_remove("XTASK_TARGET")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains("needs the environment named: --env NAME"), "{args:?}: {stderr}");
+        assert!(!state.path().join("local").exists(), "{args:?} started the local cloud");
+    }
+}

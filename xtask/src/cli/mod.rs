@@ -56,6 +56,10 @@ struct Global {
     /// request) live in one account. Lowercase letters, digits and `-`, at most 16.
     #[arg(long, global = true, default_value = "dev", env = "XTASK_ENV")]
     env: String,
+    /// `--env` or XTASK_ENV was given (not the default): commands that may break someone
+    /// else's run or delete on AWS require it.
+    #[arg(skip)]
+    env_given: bool,
     /// Where to deploy: the local cloud on 127.0.0.1, or AWS through the standard credential
     /// chain (AWS_PROFILE, AWS_REGION, SSO, web identity).
     #[arg(long, global = true, value_enum, default_value = "local", env = "XTASK_TARGET")]
@@ -350,7 +354,14 @@ impl Cli {
                 cmd = cmd.mut_subcommand(name, |c| c.mut_arg("tutorial", |a| a.help(help)));
             }
         }
-        Cli::from_arg_matches(&cmd.get_matches()).unwrap_or_else(|e| e.exit())
+        let matches = cmd.get_matches();
+        let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+        let given = |m: &clap::ArgMatches| {
+            m.value_source("env").is_some_and(|s| s != clap::parser::ValueSource::DefaultValue)
+        };
+        cli.global.env_given =
+            given(&matches) || matches.subcommand().is_some_and(|(_, m)| given(m));
+        cli
     }
 }
 
@@ -428,6 +439,20 @@ async fn execute(cli: &Cli, out: &Output) -> Result<Exit> {
         Command::Unlock { .. } | Command::Gc(_) => "all",
     };
     let command = cli.command.name();
+    // What may break another run's lock, or delete on AWS, names its environment: the default
+    // `dev` may be someone else's live one.
+    let breaks = matches!(cli.command, Command::Unlock { .. })
+        || (matches!(cli.command, Command::Destroy { .. }) && g.target == TargetKind::Aws);
+    if breaks && !g.env_given {
+        out.error(
+            ErrorKind::InvalidEnv,
+            &format!(
+                "{command} needs the environment named: --env NAME (or XTASK_ENV); the default `dev` may be someone else's; nothing was changed\n  hint: cargo xtask {command} --env dev{}",
+                if g.target == TargetKind::Aws { " --target aws" } else { "" }
+            ),
+        );
+        return Ok(Exit::Invalid);
+    }
     let widen = matches!(cli.command, Command::Deploy { .. } | Command::Plan(_));
     let cx = match Ctx::open(g, out, home, command, tutorial, widen) {
         Ok(cx) => cx,
