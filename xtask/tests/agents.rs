@@ -347,3 +347,33 @@ fn verify_catches_an_agent_that_ignores_the_tier() {
         .all(|c| c["outcome"] != "fail"));
     cloud.ok(&["destroy", "--stacks-dir", dir]);
 }
+
+/// With only tutorial 1 deployed, `verify` and `invoke` with the default `--tutorial all` work on
+/// what is deployed and say what they skipped (they failed: "the agent `claims_agent` of
+/// tutorial 2 is not deployed"); asked for tutorial 2 by name, verify says it is not deployed.
+#[test]
+fn verify_and_invoke_work_on_what_is_deployed() {
+    let cloud = Cloud::up();
+    cloud.ok(&["deploy", "-t", "1"]);
+    let out = cloud.xtask(&["verify", "--output-format", "json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(stderr.contains("tutorial 2 (structured-rls) skipped"), "{stderr}");
+    let events = common::events(&out);
+    assert!(summary(&events)["passed"].as_u64().unwrap() >= 20, "{events:?}");
+    let john = answer(
+        &cloud,
+        &root().join("stacks").display().to_string(),
+        "all",
+        "john-regular",
+        "What is the deductible for auto insurance?",
+    );
+    assert!(john.contains("$1,000"), "{john}");
+    let out = cloud.xtask(&["verify", "-t", "2"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains("is not deployed") && stderr.contains("deploy --tutorial 2"),
+        "{stderr}"
+    );
+}

@@ -64,6 +64,8 @@ pub struct Ctx<'a> {
     pub command: &'static str,
     pub all: Vec<Stack>,
     selected: Vec<usize>,
+    /// The selection is every tutorial (`--tutorial all`, the default), not one asked for.
+    pub everything: bool,
     closure: Vec<usize>,
 }
 
@@ -113,7 +115,8 @@ impl<'a> Ctx<'a> {
         }
         let selected = stacks.iter().map(|s| index(s)).collect();
         let closure = closure.iter().map(|s| index(s)).collect();
-        Ok(Ctx { g, out, home, command, selected, closure, all })
+        let everything = tutorial == "all";
+        Ok(Ctx { g, out, home, command, selected, everything, closure, all })
     }
 
     /// The selected stacks.
@@ -206,10 +209,36 @@ impl<'a> Online<'a> {
     }
 
     /// The deployed agents of the selection (with what it builds on, for their attributes).
+    /// The selected tutorials' agents. With every tutorial selected (the default), those not
+    /// deployed are skipped with a note, so that `verify` and `invoke` work on what is there;
+    /// an error only when none is, or when the tutorial asked for is not.
     pub async fn agents(&self) -> Result<Vec<crate::agents::Agent>> {
         let known = self.closure();
         let found = self.deployed(&known).await;
-        crate::agents::Agent::all(&self.stacks(), &known, &found)
+        let mut agents = Vec::new();
+        let mut missing = Vec::new();
+        for stack in self.stacks() {
+            match crate::agents::Agent::all(&[stack], &known, &found) {
+                Ok(a) => agents.extend(a),
+                Err(e) if self.everything => missing.push((stack, e)),
+                Err(e) => return Err(e),
+            }
+        }
+        if agents.is_empty() {
+            if let Some((_, e)) = missing.into_iter().next() {
+                return Err(e);
+            }
+            return Ok(agents);
+        }
+        for (stack, e) in missing {
+            let why = e.to_string();
+            self.out.warn(&format!(
+                "note: tutorial {} skipped: {}",
+                stack.label(),
+                why.lines().next().unwrap_or_default()
+            ));
+        }
+        Ok(agents)
     }
 
     /// No selected tutorial has an agent: invalid input (exit 2), reported with `hint`.
