@@ -81,7 +81,9 @@ async fn sweep(
     };
     let unseen = |d: &&Dated| {
         outcomes.iter().any(|o| {
-            o.stack == d.stack && o.id == d.logical_id && o.note.as_deref() == Some("not found")
+            o.stack == d.stack
+                && o.id == d.logical_id
+                && o.note.as_deref() == Some(crate::engine::NOT_FOUND)
         })
     };
     let mut doomed: Vec<&Dated> = found.iter().filter(unseen).collect();
@@ -90,9 +92,10 @@ async fn sweep(
         let everything = stacks.len() + context.len() == run.all.len();
         doomed.extend(crate::lifecycle::orphans::undeclared(&found, &run.all, &names, everything));
     }
-    if !doomed.is_empty() {
-        crate::lifecycle::orphans::delete(&doomed, &run.engine.kinds, &run.stop, run.out).await;
+    if doomed.is_empty() {
+        return Some(found.len()); // nothing deleted since that listing
     }
+    crate::lifecycle::orphans::delete(&doomed, &run.engine.kinds, &run.stop, run.out).await;
     match crate::lifecycle::owned::every_environment(&run.clients, Some(env)).await {
         Ok(left) => Some(left.len()),
         Err(_) => None,

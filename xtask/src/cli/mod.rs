@@ -454,7 +454,10 @@ async fn execute(cli: &Cli, out: &Output) -> Result<Exit> {
         return Ok(Exit::Invalid);
     }
     let widen = matches!(cli.command, Command::Deploy { .. } | Command::Plan(_));
-    let cx = match Ctx::open(g, out, home, command, tutorial, widen) {
+    // Teardown needs only the cloud: a checkout without an agent's sources or the migrations
+    // (an older commit, a renamed directory) must still destroy what was deployed.
+    let reads_files = !matches!(cli.command, Command::Destroy { .. });
+    let cx = match Ctx::open(g, out, home, command, tutorial, widen, reads_files) {
         Ok(cx) => cx,
         Err(exit) => return Ok(exit),
     };

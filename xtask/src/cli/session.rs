@@ -71,7 +71,8 @@ pub struct Ctx<'a> {
 
 impl<'a> Ctx<'a> {
     /// Loads the stack files and selects `tutorial`; `widen`: the selection takes in what it
-    /// builds on (deploy, plan). Invalid input is reported here (exit 2).
+    /// builds on (deploy, plan); `reads_files`: the files the stacks name are checked (not for
+    /// destroy, which needs only the cloud). Invalid input is reported here (exit 2).
     pub fn open(
         g: &'a Global,
         out: &'a Output,
@@ -79,6 +80,7 @@ impl<'a> Ctx<'a> {
         command: &'static str,
         tutorial: &str,
         widen: bool,
+        reads_files: bool,
     ) -> Result<Ctx<'a>, Exit> {
         check_env(g, out)?;
         let all = home.load(out)?;
@@ -102,10 +104,7 @@ impl<'a> Ctx<'a> {
             ));
             stacks = closure.clone();
         }
-        // Teardown needs only the cloud: a checkout without an agent's sources or the migrations
-        // (an older commit, a renamed directory) must still destroy what was deployed.
-        let checked =
-            if command == "destroy" { Ok(()) } else { model::check_files(&stacks, &home.root) };
+        let checked = if reads_files { model::check_files(&stacks, &home.root) } else { Ok(()) };
         if let Err(e) = checked {
             out.error(
                 ErrorKind::InvalidFiles,

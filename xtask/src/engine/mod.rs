@@ -101,6 +101,10 @@ pub struct Engine {
 }
 
 /// The outcome text of a resource a stop left alone; counted as `interrupted`.
+/// The note of a destroy that found nothing under the resource's name (or could not resolve
+/// its references to look).
+pub const NOT_FOUND: &str = "not found";
+
 pub const INTERRUPTED: &str = "interrupted";
 
 /// How long calls in flight may take to finish after a stop, before they are abandoned.
@@ -800,7 +804,7 @@ impl Engine {
             }
             (Some(t), Ok(Some(obs))) => (t, obs),
             _ => {
-                outcome.note = Some("not found".into());
+                outcome.note = Some(NOT_FOUND.into());
                 return outcome;
             }
         };

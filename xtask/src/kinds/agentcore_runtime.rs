@@ -272,42 +272,6 @@ impl Runtime {
             .map_err(CloudError::fatal)
     }
 
-    /// The log groups the runtime wrote to (`/aws/bedrock-agentcore/runtimes/<id>-<endpoint>`),
-    /// which AWS creates for it and leaves behind when the runtime is deleted.
-    async fn delete_log_groups(&self, id: &str) -> CloudResult<()> {
-        const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
-        let prefix = format!("{LOG_GROUPS}{id}-");
-        let mut pages = self
-            .0
-            .logs
-            .describe_log_groups()
-            .log_group_name_prefix(&prefix)
-            .into_paginator()
-            .send();
-        let mut names = Vec::new();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| classify(e, NOT_FOUND))?;
-            names.extend(
-                page.log_groups().iter().filter_map(|g| g.log_group_name()).map(str::to_string),
-            );
-        }
-        for name in names {
-            match self
-                .0
-                .logs
-                .delete_log_group()
-                .log_group_name(&name)
-                .send()
-                .await
-                .map_err(|e| classify(e, NOT_FOUND))
-            {
-                Ok(_) | Err(CloudError::NotFound(_)) => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(())
-    }
-
     async fn find_id(&self, name: &str) -> CloudResult<Option<String>> {
         let pages = self.0.agentcore.list_agent_runtimes().into_paginator().send();
         first_in_pages(pages, NOT_FOUND, |page| {
@@ -318,6 +282,44 @@ impl Runtime {
         })
         .await
     }
+}
+
+/// Deletes the log groups whose name starts with `prefix` and passes `keep` (a runtime's:
+/// `/aws/bedrock-agentcore/runtimes/<id>-<endpoint>`, which AWS creates for it and leaves behind
+/// when the runtime is deleted; gc's, of a destroyed environment's runtimes). Returns their names.
+pub async fn delete_log_groups(
+    clients: &Clients,
+    prefix: &str,
+    keep: impl Fn(&str) -> bool,
+) -> CloudResult<Vec<String>> {
+    const NOT_FOUND: &[&str] = &["ResourceNotFoundException"];
+    let mut pages =
+        clients.logs.describe_log_groups().log_group_name_prefix(prefix).into_paginator().send();
+    let mut names = Vec::new();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| classify(e, NOT_FOUND))?;
+        names.extend(
+            page.log_groups()
+                .iter()
+                .filter_map(|g| g.log_group_name())
+                .filter(|n| keep(n))
+                .map(str::to_string),
+        );
+    }
+    for name in &names {
+        match clients
+            .logs
+            .delete_log_group()
+            .log_group_name(name)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))
+        {
+            Ok(_) | Err(CloudError::NotFound(_)) => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(names)
 }
 
 /// What create and update both send (their builders are different types, so each sets these).
@@ -345,7 +347,7 @@ impl Runtime {
 
     /// Its logs first: a destroy stopped in between finds the runtime again and repeats this.
     async fn remove(&self, id: &str) -> CloudResult<()> {
-        self.delete_log_groups(id).await?;
+        delete_log_groups(&self.0, &format!("{LOG_GROUPS}{id}-"), |_| true).await?;
         self.0
             .agentcore
             .delete_agent_runtime()

@@ -11,7 +11,6 @@ use std::time::{Duration, SystemTime};
 
 use crate::events::{self, Calls, Event, Summary};
 use anyhow::Result;
-use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 
 use crate::cloud::Clients;
 use crate::engine::{self, Engine, Outcome};
@@ -292,33 +291,34 @@ pub async fn run(
     Ok(Exit::of(ok, interrupted))
 }
 
-/// Deletes the environment's leftover runtime log groups; returns how many went and failed.
+/// Deletes the log groups AgentCore made for the environment's runtimes and left behind
+/// (untagged: AWS creates them), found by the runtime names' prefix `agentcore_mt_<env>_t<N>_`,
+/// which only this environment's runtimes carry (no environment name has a part `t<digit>`).
+/// Returns how many went and failed.
 async fn delete_log_groups(clients: &Clients, env: &str, out: &Output) -> (usize, usize) {
-    let names = match crate::lifecycle::owned::runtime_log_groups(clients, env).await {
-        Ok(names) => names,
-        Err(e) => {
-            out.warn(&format!("error: {env}: {e:#}"));
-            return (0, 1);
-        }
+    let prefix = format!(
+        "{}{}_{}_t",
+        crate::kinds::agentcore_runtime::LOG_GROUPS,
+        crate::model::names::PROJECT.replace('-', "_"),
+        env.replace('-', "_")
+    );
+    let ours = |name: &str| {
+        let rest = &name[prefix.len()..];
+        let digits = rest.chars().take_while(char::is_ascii_digit).count();
+        digits > 0 && rest[digits..].starts_with('_')
     };
-    let (mut deleted, mut failed) = (0, 0);
-    for name in names {
-        match clients.logs.delete_log_group().log_group_name(&name).send().await {
-            Ok(_) => {
+    match crate::kinds::agentcore_runtime::delete_log_groups(clients, &prefix, ours).await {
+        Ok(names) => {
+            for name in &names {
                 out.say(&format!("✓ - delete  {name} (a runtime's log group left behind)"));
-                deleted += 1;
             }
-            Err(e) if e.code() == Some("ResourceNotFoundException") => {}
-            Err(e) => {
-                out.warn(&format!(
-                    "error: {env}: log group {name}: {}",
-                    crate::cloud::describe_sdk_error(&e)
-                ));
-                failed += 1;
-            }
+            (names.len(), 0)
+        }
+        Err(e) => {
+            out.warn(&format!("error: {env}: runtime log groups: {e}"));
+            (0, 1)
         }
     }
-    (deleted, failed)
 }
 
 #[cfg(test)]

@@ -188,29 +188,6 @@ pub async fn every_environment(clients: &Clients, env: Option<&str>) -> anyhow::
     Ok(out)
 }
 
-/// Log groups AgentCore made for the environment's runtimes and left behind (untagged: AWS
-/// creates them; found by the runtime names' prefix `agentcore_mt_<env>_t<N>_`, which only this
-/// environment's runtimes carry, since no environment name has a part `t<digit>`).
-pub async fn runtime_log_groups(clients: &Clients, env: &str) -> anyhow::Result<Vec<String>> {
-    let root = "/aws/bedrock-agentcore/runtimes/";
-    let prefix = format!("{root}{}_{}_t", PROJECT.replace('-', "_"), env.replace('-', "_"));
-    let mut pages =
-        clients.logs.describe_log_groups().log_group_name_prefix(&prefix).into_paginator().send();
-    let mut out = Vec::new();
-    while let Some(page) = pages.next().await {
-        let page =
-            page.map_err(|e| anyhow::anyhow!("listing log groups: {}", describe_sdk_error(&e)))?;
-        for name in page.log_groups().iter().filter_map(|g| g.log_group_name()) {
-            let rest = &name[prefix.len()..];
-            let digits = rest.chars().take_while(char::is_ascii_digit).count();
-            if digits > 0 && rest[digits..].starts_with('_') {
-                out.push(name.to_string());
-            }
-        }
-    }
-    Ok(out)
-}
-
 /// Whether a resource carrying an environment's tags also has the name that environment gives
 /// it: both together prove it is the environment's.
 pub fn owned(d: &Dated, account: &str) -> bool {
