@@ -272,6 +272,13 @@ elif command == "role-policies":
                 doc = iam.get_role_policy(RoleName=r["RoleName"], PolicyName=name)["PolicyDocument"]
                 out[r["RoleName"]] = json.loads(doc) if isinstance(doc, str) else doc
     print(json.dumps(out))
+elif command == "drop-boundary":
+    # Takes role `arg`'s permissions boundary away (as someone with IAM rights could).
+    iam.delete_role_permissions_boundary(RoleName=arg)
+    print(json.dumps({"role": arg}))
+elif command == "role-boundary":
+    role = iam.get_role(RoleName=arg)["Role"]
+    print(json.dumps({"boundary": role.get("PermissionsBoundary", {}).get("PermissionsBoundaryArn")}))
 elif command == "make-log-group":
     # A log group as AgentCore leaves one behind for a runtime it deleted (untagged).
     logs.create_log_group(logGroupName=arg)

@@ -777,3 +777,23 @@ fn a_missing_migrations_directory_is_found_before_any_call() {
     }
     assert!(!state.path().join("local").exists(), "the local cloud was started");
 }
+
+/// Every role carries the account's permissions boundary; one that lost it is shown changed by
+/// plan and gets it back from deploy (and only that call is made).
+#[test]
+fn a_role_without_the_boundary_gets_it_back() {
+    let cloud = Cloud::up();
+    cloud.ok(&["deploy", "-t", "1", "--env", "bnd"]);
+    let role = "agentcore-mt-bnd-t1-kb-role";
+    let boundary = "arn:aws:iam::000000000000:policy/agentcore-mt-boundary";
+    assert_eq!(cloud.emulator("role-boundary", role)["boundary"], boundary);
+    cloud.emulator("drop-boundary", role);
+    assert_eq!(cloud.emulator("role-boundary", role)["boundary"], Value::Null);
+    let plan = cloud.ok(&["plan", "-t", "1", "--env", "bnd"]);
+    assert_eq!(event(&plan, "kb_role")["action"], "update", "{plan:?}");
+    assert_eq!(changed_fields(event(&plan, "kb_role")), ["permissions_boundary"]);
+    let fixed = cloud.ok(&["deploy", "-t", "1", "--env", "bnd"]);
+    assert_eq!(summary(&fixed)["api_calls"]["mutating"], 1, "{fixed:?}");
+    assert_eq!(cloud.emulator("role-boundary", role)["boundary"], boundary);
+    cloud.ok(&["destroy", "--env", "bnd"]);
+}
