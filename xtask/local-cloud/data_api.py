@@ -48,6 +48,9 @@ TX_IDLE_SECONDS = float(os.environ.get("DATA_API_TX_IDLE_SECONDS") or 180)
 # DATA_API_RESUME_SECONDS of DatabaseResumingException.
 PAUSE_AFTER = os.environ.get("DATA_API_PAUSE_AFTER_SECONDS")
 RESUME_SECONDS = float(os.environ.get("DATA_API_RESUME_SECONDS") or 3)
+# Where the stand-in of the express configuration's internet access gateway listens
+# (db_gateway.py); its CA is written to gateway/ca.pem beside CLUSTERS_DIR.
+GATEWAY_PORT = int(os.environ.get("GATEWAY_PORT") or 0)
 
 
 
@@ -85,6 +88,9 @@ class Servers:
                 self.ports[rid] = self._start(rid, cluster)
             return self.ports[rid]
 
+    def data_dir(self, cluster):
+        return os.path.join(CLUSTERS_DIR, cluster["DbClusterResourceId"])
+
     def _start(self, rid, cluster):
         data = os.path.join(CLUSTERS_DIR, rid)
         os.makedirs(data, exist_ok=True)
@@ -92,15 +98,17 @@ class Servers:
             subprocess.run(["chown", f"{OWNER}:{OWNER}", data], check=True)
         if not os.path.exists(os.path.join(data, "PG_VERSION")):
             _pg("initdb", "-U", "postgres", "-E", "UTF8", "--no-locale", "-A", "scram-sha-256", "--auth-local=trust", "-D", data)
-            hba = os.path.join(data, "pg_hba.conf")
-            with open(hba, "w") as f:
-                # The superuser only over the socket (to create the master user); everyone else
-                # signs in with a password over loopback TCP, as the Data API does on AWS.
-                f.write("local all postgres trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
-            if OWNER:
-                # Written by this process (root), 0600 under main()'s umask: the server's user
-                # (runuser) must own it to read it.
-                subprocess.run(["chown", f"{OWNER}:{OWNER}", hba], check=True)
+        hba = os.path.join(data, "pg_hba.conf")
+        with open(hba, "w") as f:
+            # Over the socket (in the 0700 data directory: this process's user alone): the
+            # superuser, to create the master user, and the gateway (db_gateway.py), which has
+            # checked the IAM token or password itself. Everyone else signs in with a password over
+            # loopback TCP, as the Data API does on AWS.
+            f.write("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+        if OWNER:
+            # Written by this process (root), 0600 under main()'s umask: the server's user
+            # (runuser) must own it to read it.
+            subprocess.run(["chown", f"{OWNER}:{OWNER}", hba], check=True)
         # A server left running by an earlier, failed start.
         _pg("pg_ctl", "-D", data, "-m", "immediate", "-w", "stop", check=False)
         log = os.path.join(CLUSTERS_DIR, f"{rid}.log")
@@ -113,11 +121,21 @@ class Servers:
             raise RuntimeError(f"PostgreSQL for cluster {rid} did not start; see {log}")
         admin = pg8000.native.Connection("postgres", unix_sock=os.path.join(data, f".s.PGSQL.{port}"), database="postgres")
         try:
-            user, password = _master_credentials(cluster)
-            exists = admin.run("SELECT 1 FROM pg_roles WHERE rolname = :u", u=user)
-            # DDL takes no parameters: send a SCRAM verifier, never the password itself.
-            verb = "ALTER" if exists else "CREATE"
-            admin.run(f'{verb} ROLE "{user}" LOGIN CREATEROLE CREATEDB PASSWORD \'{_scram(password)}\'')
+            # Aurora's role for IAM authentication: its members sign in only with a token.
+            admin.run("DO $$ BEGIN CREATE ROLE rds_iam NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+            if cluster.get("InternetAccessGatewayEnabled"):
+                # Express configuration: the master user has no password and is granted rds_iam.
+                user = cluster["MasterUsername"]
+                exists = admin.run("SELECT 1 FROM pg_roles WHERE rolname = :u", u=user)
+                verb = "ALTER" if exists else "CREATE"
+                admin.run(f'{verb} ROLE "{user}" LOGIN CREATEROLE CREATEDB PASSWORD NULL')
+                admin.run(f'GRANT rds_iam TO "{user}"')
+            else:
+                user, password = _master_credentials(cluster)
+                exists = admin.run("SELECT 1 FROM pg_roles WHERE rolname = :u", u=user)
+                # DDL takes no parameters: send a SCRAM verifier, never the password itself.
+                verb = "ALTER" if exists else "CREATE"
+                admin.run(f'{verb} ROLE "{user}" LOGIN CREATEROLE CREATEDB PASSWORD \'{_scram(password)}\'')
             database = cluster.get("DatabaseName") or "postgres"
             if admin.run("SELECT 1 FROM pg_database WHERE datname = :d", d=database):
                 pass
@@ -594,6 +612,13 @@ def main():
         # A destroyed cluster's server stops even when no statement follows the destroy.
         SERVERS.collect_garbage()
 
+    if GATEWAY_PORT:
+        import db_gateway
+
+        db_gateway.Gateway(
+            GATEWAY_PORT, SERVERS, lambda: _rds().describe_db_clusters()["DBClusters"], common.REGION,
+            os.path.join(os.path.dirname(CLUSTERS_DIR), "gateway"),
+        ).serve_in_background()
     common.serve(PORT, Handler, expire, min(5.0, TX_IDLE_SECONDS / 4), SERVERS.stop_all)
 
 

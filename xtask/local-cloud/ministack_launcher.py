@@ -2,6 +2,7 @@
 AWS code stays exactly what runs against AWS. Each bridge names the gap it closes.
 """
 import base64
+import hashlib
 import json
 import os
 import re
@@ -559,6 +560,114 @@ def _needs_available(action):
         return call(p)
 
     rds._ACTION_MAP[action] = wrapped
+
+
+# Gap: ministack knows nothing of Aurora's express configuration (CreateDBCluster with
+# WithExpressConfiguration, "Create with express configuration", Aurora User Guide): it would make
+# an ordinary cluster with no writer. As the page documents it: one call makes the cluster and its
+# Serverless v2 writer instance; no VPC ("DB subnet group: No VPC associated. Cannot be set."), the
+# AWS owned key ("Cannot be modified"), the default engine version ("You cannot select a specific
+# engine version"), IAM authentication for the master user ("Supported Value = iam-db-auth. Cannot
+# be modified"; "managed credentials in AWS Secrets Manager ... cannot be used"), the Data API off
+# ("Can be changed after the create operation completes"), master user `postgres` unless named,
+# port 5432. What the page says cannot be set is refused with InvalidParameterCombination (the
+# code AWS answers for a VPC: "Amazon RDS can't associate a VPC because Internet Access Gateway
+# is enabled", as reported by users; the page names no code). The writer is `<cluster>-instance-1`
+# (as in AWS's own example). DescribeDBClusters reports InternetAccessGatewayEnabled and
+# VPCNetworkingEnabled (DBCluster, RDS API reference: "applicable only for Aurora PostgreSQL
+# clusters created through express configuration").
+_EXPRESS_REFUSED = {
+    "DBSubnetGroupName": "Amazon RDS can't associate a VPC because Internet Access Gateway is enabled.",
+    "VpcSecurityGroupIds.VpcSecurityGroupId.1": "Amazon RDS can't associate a VPC because Internet Access Gateway is enabled.",
+    "KmsKeyId": "Express configuration uses an AWS owned key; KmsKeyId cannot be set.",
+    "EngineVersion": "Express configuration uses the default engine version; EngineVersion cannot be set.",
+    "MasterUserPassword": "Amazon RDS requires IAM DB authentication for the master user when Internet Access Gateway is enabled.",
+    "ManageMasterUserPassword": "Amazon RDS requires IAM DB authentication for the master user when Internet Access Gateway is enabled.",
+    "EnableHttpEndpoint": "Express configuration doesn't support enabling the Data API at creation; enable it after the cluster is available.",
+    "DBClusterParameterGroupName": "Express configuration uses the default parameter group; it can be changed after creation.",
+}
+_EXPRESS_ENGINE_VERSION = "17.7"  # the default observed for express clusters in 2026
+_create_cluster = rds._ACTION_MAP["CreateDBCluster"]
+
+
+def _create_db_cluster(p):
+    if rds._p(p, "WithExpressConfiguration") != "true":
+        return _create_cluster(p)
+    for param, message in _EXPRESS_REFUSED.items():
+        if rds._p(p, param) not in ("", None):
+            return rds._error("InvalidParameterCombination", message, 400)
+    auth = rds._p(p, "MasterUserAuthenticationType")
+    if auth and auth != "iam-db-auth":
+        return rds._error("InvalidParameterCombination", _EXPRESS_REFUSED["MasterUserPassword"], 400)
+    engine = rds._p(p, "Engine") or "aurora-postgresql"
+    if engine != "aurora-postgresql":
+        return rds._error("InvalidParameterCombination", "Express configuration supports Aurora PostgreSQL only.", 400)
+    ident = rds._p(p, "DBClusterIdentifier")
+    q = {k: v for k, v in p.items() if k != "WithExpressConfiguration"}
+    q.update({
+        "Engine": [engine],
+        "EngineVersion": [_EXPRESS_ENGINE_VERSION],
+        "MasterUsername": [rds._p(p, "MasterUsername") or "postgres"],
+        "EnableIAMDatabaseAuthentication": ["true"],
+        "StorageEncrypted": ["true"],
+        "Port": ["5432"],
+    })
+    out = _create_cluster(q)
+    record = rds._clusters._data.get(rds._clusters._scoped(ident))
+    if out[0] >= 300 or record is None:
+        return out
+    record["InternetAccessGatewayEnabled"] = True
+    record["VPCNetworkingEnabled"] = False
+    record["DBSubnetGroup"] = ""
+    record["VpcSecurityGroups"] = []
+    record.pop("MasterUserSecret", None)
+    writer = rds._ACTION_MAP["CreateDBInstance"]({
+        "DBInstanceIdentifier": [f"{ident}-instance-1"],
+        "DBClusterIdentifier": [ident],
+        "Engine": [engine],
+        "DBInstanceClass": ["db.serverless"],
+    })
+    if writer[0] >= 300:
+        return writer
+    # ministack publishes `localhost` as every cluster's endpoint (its host, for containers); the
+    # gateway tells clusters apart by the endpoint name the client asks for (TLS server name), so
+    # each express cluster gets the AWS-form name of its own, which only this local cloud's
+    # gateway answers for (clients dial it at 127.0.0.1 and verify the certificate for the name).
+    suffix = hashlib.sha256(f"{get_account_id()}/{ident}".encode()).hexdigest()[:12]
+    name = f"{ident}.cluster-{suffix}.{get_region()}.rds.amazonaws.com"
+    record["Endpoint"] = record["_express_endpoint"] = name
+    instance = rds._instances._data.get(rds._instances._scoped(f"{ident}-instance-1"))
+    if instance is not None and isinstance(instance.get("Endpoint"), dict):
+        instance["Endpoint"]["Address"] = name
+    if isinstance(record.get("_shared_endpoint"), dict):
+        record["_shared_endpoint"]["Address"] = name
+    return out
+
+
+rds._ACTION_MAP["CreateDBCluster"] = _create_db_cluster
+_sync_endpoints = rds._sync_cluster_endpoints
+
+
+def _sync_cluster_endpoints(cluster):
+    """ministack points a cluster's endpoint at its compute's (`localhost`) on many calls; an
+    express cluster keeps the name of its own."""
+    _sync_endpoints(cluster)
+    if cluster.get("_express_endpoint"):
+        cluster["Endpoint"] = cluster["_express_endpoint"]
+
+
+rds._sync_cluster_endpoints = _sync_cluster_endpoints
+_cluster_xml = rds._cluster_xml
+
+
+def _express_cluster_xml(c):
+    xml = _cluster_xml(c)
+    if c.get("InternetAccessGatewayEnabled"):
+        xml += "<InternetAccessGatewayEnabled>true</InternetAccessGatewayEnabled><VPCNetworkingEnabled>false</VPCNetworkingEnabled>"
+    return xml
+
+
+rds._cluster_xml = _express_cluster_xml
 
 
 _creating("CreateDBCluster", "DBClusterIdentifier", rds._clusters, "Status")

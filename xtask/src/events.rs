@@ -526,6 +526,7 @@ mod tests {
                     moto_pid: 1,
                     data_api_pid: 1,
                     runtime_host_pid: 1,
+                    database_gateway: s("127.0.0.1:1"),
                 }),
                 stopped: Some(false),
             },

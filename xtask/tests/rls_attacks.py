@@ -21,9 +21,16 @@ sm = session.client("secretsmanager", endpoint_url=ministack)
 idp = session.client("cognito-idp", endpoint_url=ministack)
 data = session.client("rds-data", endpoint_url=data_api)
 
-cluster = rds.describe_db_clusters(DBClusterIdentifier=f"agentcore-mt-{env}-t2-claims-db")["DBClusters"][0]
+# The full configuration's cluster, with its RDS-managed master secret; or the express
+# configuration's, whose Data API admin is the login `claims_db_admin` made (its master user has
+# no password).
+try:
+    cluster = rds.describe_db_clusters(DBClusterIdentifier=f"agentcore-mt-{env}-t2-claims-db")["DBClusters"][0]
+    MASTER = cluster["MasterUserSecret"]["SecretArn"]
+except rds.exceptions.DBClusterNotFoundFault:
+    cluster = rds.describe_db_clusters(DBClusterIdentifier=f"agentcore-mt-{env}-t2-claims-db-express")["DBClusters"][0]
+    MASTER = sm.describe_secret(SecretId=f"agentcore-mt/{env}/t2/db-admin-login")["ARN"]
 CLUSTER = cluster["DBClusterArn"]
-MASTER = cluster["MasterUserSecret"]["SecretArn"]
 APP = sm.describe_secret(SecretId=f"agentcore-mt/{env}/t2/app-user-login")["ARN"]
 KEY = json.loads(sm.get_secret_value(SecretId=f"agentcore-mt/{env}/t2/tenant-token-key")["SecretString"])["tenant_token"]
 pool = next(p for p in idp.list_user_pools(MaxResults=60)["UserPools"] if p["Name"] == f"agentcore-mt-{env}-t2-user-pool")

@@ -83,6 +83,10 @@ struct Global {
     /// (for example 10m). 0s: fail at once (exit 3), naming the holder.
     #[arg(long, global = true, default_value = "0s", value_parser = humantime::parse_duration, env = "XTASK_LOCK_TIMEOUT")]
     lock_timeout: std::time::Duration,
+    /// Override what the environment chooses between, as the stacks declare it (for example
+    /// database=full for a pr-* environment, which takes the express path by default).
+    #[arg(long, global = true, value_name = "CHOICE=VALUE")]
+    choose: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

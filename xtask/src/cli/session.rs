@@ -83,7 +83,12 @@ impl<'a> Ctx<'a> {
         reads_files: bool,
     ) -> Result<Ctx<'a>, Exit> {
         check_env(g, out)?;
-        let all = home.load(out)?;
+        // The stacks as this environment has them (its choices made: `model::choices`).
+        let all =
+            model::choices::for_environment(home.load(out)?, &g.env, &g.choose).map_err(|m| {
+                out.error(ErrorKind::InvalidStack, &m);
+                Exit::Invalid
+            })?;
         let index = |s: &Stack| all.iter().position(|x| x.name == s.name).expect("one of all");
         let mut stacks = model::select(&all, tutorial).map_err(|m| {
             out.error(ErrorKind::UnknownTutorial, &m);
@@ -111,6 +116,21 @@ impl<'a> Ctx<'a> {
                 &format!("the files the stacks name are invalid; nothing was changed\n{e}"),
             );
             return Err(Exit::Invalid);
+        }
+        if matches!(command, "deploy" | "plan" | "destroy") {
+            for s in &closure {
+                for (name, value) in &s.chosen {
+                    let why = match g.choose.iter().any(|o| o.starts_with(&format!("{name}="))) {
+                        true => "--choose".to_string(),
+                        false => s.choices[name].for_env(&g.env).1,
+                    };
+                    out.say(&format!(
+                        "tutorial {}: {name} = {value} ({why}; the values are {})",
+                        s.tutorial,
+                        s.choices[name].values.join(", ")
+                    ));
+                }
+            }
         }
         let selected = stacks.iter().map(|s| index(s)).collect();
         let closure = closure.iter().map(|s| index(s)).collect();
@@ -279,6 +299,7 @@ async fn connect(g: &Global, home: &Home, out: &Output) -> Result<Clients> {
                 rds_data: Some(endpoints.data_api.clone()),
                 s3vectors: Some(endpoints.moto.clone()),
                 runtime_host: Some(endpoints.runtime_host.clone()),
+                database_gateway: endpoints.database_gateway(&home.paths),
             };
             (sdk, Some(local))
         }

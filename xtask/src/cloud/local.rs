@@ -19,6 +19,7 @@ pub const ACCOUNT: &str = "000000000000";
 
 const REQUIREMENTS: &str = include_str!("../../local-cloud/requirements.txt");
 const DATA_API: &str = include_str!("../../local-cloud/data_api.py");
+const DB_GATEWAY: &str = include_str!("../../local-cloud/db_gateway.py");
 const MINISTACK_LAUNCHER: &str = include_str!("../../local-cloud/ministack_launcher.py");
 const MOTO_LAUNCHER: &str = include_str!("../../local-cloud/moto_launcher.py");
 const RUNTIME_HOST: &str = include_str!("../../local-cloud/runtime_host.py");
@@ -60,6 +61,21 @@ pub struct Endpoints {
     pub moto_pid: u32,
     pub data_api_pid: u32,
     pub runtime_host_pid: u32,
+    /// The stand-in of Aurora's internet access gateway (`db_gateway.py`, in the data-api
+    /// process): `127.0.0.1:<port>`; empty for a local cloud started before it existed.
+    #[serde(default)]
+    pub database_gateway: String,
+}
+
+impl Endpoints {
+    /// Where the database gateway listens and its CA, if this local cloud has one.
+    pub fn database_gateway(&self, paths: &Paths) -> Option<super::postgres::Gateway> {
+        let addr: std::net::SocketAddr = self.database_gateway.parse().ok()?;
+        Some(super::postgres::Gateway {
+            dial: (addr.ip(), addr.port()),
+            ca: paths.dir.join("gateway").join("ca.pem"),
+        })
+    }
 }
 
 /// Creates the venv and installs the pinned packages, once (a lock keeps concurrent callers
@@ -187,8 +203,11 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     progress("starting the local RDS Data API");
     let clusters = paths.dir.join("clusters");
     pg.prepare(&clusters)?;
+    std::fs::write(paths.dir.join("db_gateway.py"), DB_GATEWAY)?;
+    let gateway_port = free_port()?;
     let (api_port, api_pid) = launch(paths, "data-api", ("data_api.py", DATA_API), |c, port| {
         c.env("MINISTACK_URL", &ministack)
+            .env("GATEWAY_PORT", gateway_port.to_string())
             .env("DATA_API_PORT", port.to_string())
             .env("CLUSTERS_DIR", &clusters)
             .env("PG_BIN", &pg.bin)
@@ -215,6 +234,7 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
         moto_pid,
         data_api_pid: api_pid,
         runtime_host_pid: host_pid,
+        database_gateway: format!("127.0.0.1:{gateway_port}"),
     };
     progress("waiting for the local cloud to answer");
     wait_healthy(&e, &logs)?;

@@ -3,6 +3,7 @@
 
 pub mod data_api;
 pub mod local;
+pub mod postgres;
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -180,6 +181,10 @@ pub struct Clients {
     pub packager: crate::packaging::Packager,
     /// The repository root: stack properties name files relative to it.
     pub root: std::path::PathBuf,
+    /// Credentials, region and clock, for RDS IAM authentication tokens.
+    pub sdk: SdkConfig,
+    /// Locally: where the database gateway listens and the CA it is trusted by.
+    pub database_gateway: Option<postgres::Gateway>,
 }
 
 /// Per-service endpoints of the local cloud where they differ from the main one.
@@ -188,6 +193,8 @@ pub struct LocalEndpoints {
     pub rds_data: Option<String>,
     pub s3vectors: Option<String>,
     pub runtime_host: Option<String>,
+    /// The stand-in of Aurora's internet access gateway: where to dial, and its CA.
+    pub database_gateway: Option<postgres::Gateway>,
 }
 
 /// SDK settings for `target`. Local: the emulator's endpoint and dummy static credentials.
@@ -361,6 +368,8 @@ impl Clients {
             calls,
             open_transactions: Default::default(),
             root,
+            sdk: sdk.clone(),
+            database_gateway: endpoints.and_then(|e| e.database_gateway.clone()),
         })
     }
 }

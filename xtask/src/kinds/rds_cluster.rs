@@ -281,39 +281,73 @@ impl Kind for Cluster {
     ) -> CloudResult<()> {
         match &seen.state {
             Life::Deleting { .. } => Ok(()),
-            Life::Live(c) => self.remove(&target.physical_name, c.protect == Some(true)).await,
+            Life::Live(c) => remove(&self.0, &target.physical_name, c.protect == Some(true)).await,
         }
     }
 
     async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
-        self.remove(&orphan.name, false).await
+        remove(&self.0, &orphan.name, false).await
     }
 }
 
-impl Cluster {
-    /// Deletes the cluster; a protected one has its deletion protection turned off first (a
-    /// destroy is the explicit request) and leaves a final snapshot named with the time, so a
-    /// second destroy of the environment never collides with the first one's snapshot.
-    async fn remove(&self, name: &str, protect: bool) -> CloudResult<()> {
-        let mut call = self.0.rds.delete_db_cluster().db_cluster_identifier(name);
-        call = if protect {
-            self.0
+/// Deletes a cluster: its instances first (the cluster refuses while it holds any: "Aurora
+/// doesn't provide a single-step method to delete a DB cluster"), retried until they are gone;
+/// then the cluster. A protected one has its deletion protection turned off first (a destroy is
+/// the explicit request) and leaves a final snapshot named with the time, so a second destroy of
+/// the environment never collides with the first one's snapshot.
+pub(super) async fn remove(clients: &Clients, name: &str, protect: bool) -> CloudResult<()> {
+    let members: Vec<String> =
+        match clients.rds.describe_db_clusters().db_cluster_identifier(name).send().await {
+            Ok(out) => out
+                .db_clusters()
+                .iter()
+                .flat_map(|c| c.db_cluster_members())
+                .filter_map(|m| m.db_instance_identifier().map(str::to_string))
+                .collect(),
+            Err(e) => match classify(e, NOT_FOUND) {
+                CloudError::NotFound(_) => return Ok(()),
+                e => return Err(e),
+            },
+        };
+    if !members.is_empty() {
+        for id in &members {
+            let deleted = clients
                 .rds
-                .modify_db_cluster()
-                .db_cluster_identifier(name)
-                .deletion_protection(false)
-                .apply_immediately(true)
+                .delete_db_instance()
+                .db_instance_identifier(id)
+                .skip_final_snapshot(true)
                 .send()
                 .await
-                .map_err(|e| busy(classify(e, NOT_FOUND)))?;
-            call.skip_final_snapshot(false)
-                .final_db_snapshot_identifier(final_snapshot(name, std::time::SystemTime::now()))
-        } else {
-            call.skip_final_snapshot(true)
-        };
-        call.send().await.map_err(|e| busy(classify(e, NOT_FOUND)))?;
-        Ok(())
+                .map_err(|e| busy(classify(e, NOT_FOUND)));
+            match deleted {
+                // Already deleting: waiting for it is what comes next anyway.
+                Ok(_) | Err(CloudError::NotFound(_)) | Err(CloudError::Retryable(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        return Err(CloudError::Retryable(format!(
+            "waiting for the instance(s) {} to be deleted before the cluster",
+            members.join(", ")
+        )));
     }
+    let mut call = clients.rds.delete_db_cluster().db_cluster_identifier(name);
+    call = if protect {
+        clients
+            .rds
+            .modify_db_cluster()
+            .db_cluster_identifier(name)
+            .deletion_protection(false)
+            .apply_immediately(true)
+            .send()
+            .await
+            .map_err(|e| busy(classify(e, NOT_FOUND)))?;
+        call.skip_final_snapshot(false)
+            .final_db_snapshot_identifier(final_snapshot(name, std::time::SystemTime::now()))
+    } else {
+        call.skip_final_snapshot(true)
+    };
+    call.send().await.map_err(|e| busy(classify(e, NOT_FOUND)))?;
+    Ok(())
 }
 
 /// `<cluster>-final-<UTC time to the second>`: letters, digits and single hyphens, as

@@ -101,7 +101,7 @@ fn scram_verifier_with(password: &str, salt: &[u8], iterations: u32) -> String {
     )
 }
 
-fn check_role_name(name: &str) -> CloudResult<()> {
+pub(super) fn check_role_name(name: &str) -> CloudResult<()> {
     let ok = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
         && name.len() <= 63;

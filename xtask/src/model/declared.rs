@@ -2,6 +2,7 @@
 //! so that an unknown field or a wrong type is reported at its own line), and `depends_on`:
 //! references the resource waits for without using them (a runtime waits for the ingestion
 //! job to complete). They are the resource's, not its properties', so they never show in a diff.
+//! `when` (`{database: full}`) keeps the resource to the environments whose choices match.
 
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::Deserialize;
@@ -16,9 +17,10 @@ pub struct Declared {
     /// As the kind's type reads them, back as JSON (references still in place).
     pub properties: Value,
     pub depends_on: Vec<String>,
+    pub when: indexmap::IndexMap<String, String>,
 }
 
-pub const KEYS: &str = "a resource has `kind`, `properties` and optionally `depends_on`";
+pub const KEYS: &str = "a resource has `kind`, `properties` and optionally `depends_on` and `when`";
 
 impl<'de> Deserialize<'de> for Declared {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -39,6 +41,7 @@ impl<'de> Visitor<'de> for DeclaredVisitor {
         let mut kind: Option<String> = None;
         let mut spec = None;
         let mut depends_on = Vec::new();
+        let mut when = indexmap::IndexMap::new();
         while let Some(key) = map.next_key::<String>()? {
             match key.as_str() {
                 "kind" => kind = Some(map.next_value()?),
@@ -49,11 +52,12 @@ impl<'de> Visitor<'de> for DeclaredVisitor {
                     spec = Some(map.next_value_seed(PropertiesOf(kind))?);
                 }
                 "depends_on" => depends_on = map.next_value()?,
+                "when" => when = map.next_value()?,
                 other => return Err(de::Error::custom(format!("unknown key `{other}` ({KEYS})"))),
             }
         }
         match (spec, kind) {
-            (Some((kind, properties)), _) => Ok(Declared { kind, properties, depends_on }),
+            (Some((kind, properties)), _) => Ok(Declared { kind, properties, depends_on, when }),
             (None, Some(_)) => Err(de::Error::missing_field("properties")),
             (None, None) => Err(de::Error::missing_field("kind")),
         }

@@ -1,6 +1,7 @@
 //! The stack model: `stacks/*.yaml` parsed, validated and turned into a resource graph before
 //! any API call is made.
 
+pub mod choices;
 pub mod graph;
 pub mod names;
 pub mod refs;
@@ -23,6 +24,8 @@ struct StackFile {
     name: String,
     tutorial: u8,
     description: String,
+    #[serde(default)]
+    choices: IndexMap<String, choices::Choice>,
     resources: IndexMap<String, declared::Declared>,
 }
 
@@ -32,6 +35,10 @@ pub struct Stack {
     pub tutorial: u8,
     pub description: String,
     pub file: PathBuf,
+    /// What environments choose between (`database: express | full`), as declared.
+    pub choices: IndexMap<String, choices::Choice>,
+    /// What this environment chose, once the stack is made for it (`choices::for_environment`).
+    pub chosen: IndexMap<String, String>,
     pub resources: Vec<Resource>,
 }
 
@@ -53,6 +60,8 @@ pub struct Resource {
     /// The references of `depends_on` alone (the engine waits on `refs`; tests read these).
     #[cfg_attr(not(test), allow(dead_code))]
     pub depends_on: Vec<Ref>,
+    /// The choices an environment must have made for it to hold this resource.
+    pub when: IndexMap<String, String>,
     pub line: usize,
 }
 
@@ -151,16 +160,17 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
         if let Err(m) = names::check_logical_id(&id) {
             diags.push(diag(line, m, "rename the resource and every reference to it"));
         }
-        let (kind, mut properties) = (spec.kind, spec.properties);
+        let (kind, mut properties, when) = (spec.kind, spec.properties, spec.when);
         rebase_files(kind.files, &mut properties, path);
         let depends_on = serde_json::Value::from(spec.depends_on);
         let found = refs::find_refs(&properties).and_then(|found| {
             let waits = refs::find_refs(&depends_on)?;
-            let whole =
-                depends_on.as_array().into_iter().flatten().all(|entry| {
-                    waits.iter().any(|r| entry.as_str() == Some(r.to_string().as_str()))
-                });
-            if waits.len() != depends_on.as_array().map_or(0, Vec::len) || !whole {
+            // Each entry exactly one `${...}` (which may name alternatives).
+            let whole = depends_on.as_array().into_iter().flatten().all(|entry| {
+                let text = entry.as_str().unwrap_or_default();
+                matches!(refs::groups(text).as_deref(), Ok([g]) if g.text == text)
+            });
+            if !whole {
                 return Err(
                     "each `depends_on` entry is one reference, e.g. \"${ingestion.job_id}\"".into(),
                 );
@@ -177,6 +187,7 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
                 id,
                 kind,
                 properties,
+                when,
                 line: line.unwrap_or(0),
             }),
             Err(m) => diags.push(diag(line, m, "references look like `${user_pool.id}`")),
@@ -212,6 +223,10 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
     }
 
     if diags.is_empty() {
+        diags.extend(choices::check(path, source, &file.choices, &resources));
+    }
+
+    if diags.is_empty() {
         if let Err(cycle) = graph::topo_order(&resources) {
             let line = resources.iter().find(|r| r.id == cycle[0]).map(|r| r.line);
             diags.push(diag(
@@ -230,6 +245,8 @@ pub fn parse_stack(path: &Path, source: &str) -> Result<Stack, Invalid> {
         tutorial: file.tutorial,
         description: file.description,
         file: path.to_path_buf(),
+        choices: file.choices,
+        chosen: IndexMap::new(),
         resources,
     })
 }
@@ -360,7 +377,7 @@ fn yaml_error(e: &serde_yaml_ng::Error) -> (Option<usize>, String, &'static str)
     let line = e.location().map(|l| l.line());
     let message = with_suggestion(resource_key_message(&strip_location(&e.to_string())));
     let hint = if message.contains("unknown key") {
-        "a resource has `kind`, `properties` and optionally `depends_on`: fix the spelling"
+        "a resource has `kind`, `properties` and optionally `depends_on` and `when`: fix the spelling"
     } else if message.contains("unknown field") {
         "remove the field or fix its spelling; the expected fields are listed above"
     } else if message.contains("unknown variant") {
@@ -547,6 +564,9 @@ pub fn load_all(dir: &Path) -> Result<Vec<Stack>, Invalid> {
     }
     for s in &stacks {
         diags.extend(check_stack_refs(s, &stacks, &broken));
+    }
+    if diags.is_empty() {
+        diags.extend(choices::check_across(&stacks));
     }
     for (i, s) in stacks.iter().enumerate() {
         if stacks[..i].iter().any(|o| o.tutorial == s.tutorial || o.name == s.name) {

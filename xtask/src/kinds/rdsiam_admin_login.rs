@@ -1,0 +1,207 @@
+//! The Data API's login on a cluster with express configuration, made by its master user over an
+//! IAM-authenticated connection. The Data API signs in with a secret's username and password, and
+//! an express cluster's master user has neither ("Create with express configuration": Data API
+//! "doesn't support authentication with master username/password. You must create new user
+//! credentials to access Data API."). This login gets the password of its
+//! `secretsmanager.database_credentials` secret (as a SCRAM verifier, never the password), may
+//! create roles, and owns the database it creates: the migrations then run as it through the
+//! Data API, exactly as they run as the master user on the full configuration.
+//! Lives and dies with its cluster.
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+
+use super::sql_login::{check_role_name, scram_verifier};
+use super::{database_credentials, KindInfo, Sim, SIM};
+use crate::cloud::postgres;
+use crate::cloud::Clients;
+use crate::engine::{
+    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target,
+    Update,
+};
+
+pub const INFO: KindInfo = KindInfo {
+    kind: "rdsiam.admin_login",
+    attributes: &["username", "database", "secret_arn"],
+    deadline_secs: 600,
+    cascades: true,
+    // Two sign-ins (TLS, IAM token) and five statements.
+    sim: Sim { call: 2.0, ..SIM },
+    ..KindInfo::DEFAULT
+};
+
+/// Express clusters listen on 5432 ("Port: Default value = 5432. Cannot be modified.").
+const PORT: u16 = 5432;
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Properties {
+    /// The cluster's endpoint (known once it is usable).
+    pub endpoint: String,
+    pub master_username: String,
+    /// The database to create, owned by the login.
+    pub database: String,
+    /// A `secretsmanager.database_credentials` secret: the login's name and password.
+    pub login_secret_arn: String,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct State {
+    owns_database: bool,
+    signs_in_with_the_secret: bool,
+    role_settings: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Outputs {
+    pub username: String,
+    pub database: String,
+    /// The secret the Data API signs in with (`login_secret_arn`, passed on).
+    pub secret_arn: String,
+}
+
+pub struct AdminLogin(pub Clients);
+
+impl AdminLogin {
+    /// The master user's connection, with a fresh IAM token.
+    async fn as_master(&self, p: &Properties) -> CloudResult<tokio_postgres::Client> {
+        let token = postgres::iam_token(&self.0, &p.endpoint, PORT, &p.master_username).await?;
+        postgres::connect(&self.0, &p.endpoint, PORT, &p.master_username, "postgres", &token).await
+    }
+
+    async fn converge(&self, p: &Properties) -> CloudResult<Outputs> {
+        let (username, password) = database_credentials::read(&self.0, &p.login_secret_arn).await?;
+        check_role_name(&username)?;
+        check_role_name(&p.database)?;
+        let db = self.as_master(p).await?;
+        let exists = !db
+            .query("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&username])
+            .await
+            .map_err(postgres::sql_error)?
+            .is_empty();
+        let verb = if exists { "ALTER" } else { "CREATE" };
+        // A verifier is not a password: it cannot sign in anywhere, so this text is safe to send.
+        let statements = [
+            format!(
+                "{verb} ROLE \"{username}\" WITH LOGIN CREATEROLE NOSUPERUSER PASSWORD '{}'",
+                scram_verifier(&password)
+            ),
+            format!("ALTER ROLE \"{username}\" RESET ALL"),
+            // The master user becomes a member, so that it may give the login the database.
+            format!("GRANT \"{username}\" TO CURRENT_USER"),
+        ];
+        for sql in &statements {
+            db.batch_execute(sql).await.map_err(postgres::sql_error)?;
+        }
+        let has_db = !db
+            .query("SELECT 1 FROM pg_database WHERE datname = $1", &[&p.database])
+            .await
+            .map_err(postgres::sql_error)?
+            .is_empty();
+        let sql = if has_db {
+            format!("ALTER DATABASE \"{}\" OWNER TO \"{username}\"", p.database)
+        } else {
+            format!("CREATE DATABASE \"{}\" OWNER \"{username}\"", p.database)
+        };
+        db.batch_execute(&sql).await.map_err(postgres::sql_error)?;
+        Ok(Outputs {
+            username,
+            database: p.database.clone(),
+            secret_arn: p.login_secret_arn.clone(),
+        })
+    }
+}
+
+#[async_trait]
+impl Kind for AdminLogin {
+    type Properties = Properties;
+    type State = State;
+    type Outputs = Outputs;
+    const INFO: &'static KindInfo = &INFO;
+    const UPDATE: Update = Update::CreateAgain;
+
+    async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {
+        let Some((username, password)) =
+            found(database_credentials::read(&self.0, &p.login_secret_arn).await)?
+        else {
+            return Ok(None);
+        };
+        check_role_name(&username)?;
+        let db = self.as_master(p).await?;
+        let role = db
+            .query(
+                "SELECT r.rolcanlogin, \
+                 ARRAY(SELECT unnest(s.setconfig) FROM pg_db_role_setting s WHERE s.setrole = r.oid ORDER BY 1) \
+                 FROM pg_roles r WHERE r.rolname = $1",
+                &[&username],
+            )
+            .await
+            .map_err(postgres::sql_error)?;
+        let Some(row) = role.first() else {
+            return Ok(None);
+        };
+        if !row.get::<_, bool>(0) {
+            return Ok(None);
+        }
+        let role_settings: Vec<String> = row.get(1);
+        let owns_database = !db
+            .query(
+                "SELECT 1 FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba \
+                 WHERE d.datname = $1 AND r.rolname = $2",
+                &[&p.database, &username],
+            )
+            .await
+            .map_err(postgres::sql_error)?
+            .is_empty();
+        // Signing in is the only way to know the password is in place.
+        let signs_in =
+            match postgres::connect(&self.0, &p.endpoint, PORT, &username, "postgres", &password)
+                .await
+            {
+                Ok(_) => true,
+                Err(CloudError::Service { code, .. })
+                    if ["28P01", "28000"].contains(&code.as_str()) =>
+                {
+                    false
+                }
+                Err(e) => return Err(e),
+            };
+        let outputs = Outputs {
+            username,
+            database: p.database.clone(),
+            secret_arn: p.login_secret_arn.clone(),
+        };
+        Ok(Found::ours(
+            State { owns_database, signs_in_with_the_secret: signs_in, role_settings },
+            outputs,
+        ))
+    }
+
+    /// What can drift in the database (the properties are only where things are).
+    fn diff(
+        &self,
+        _p: &Properties,
+        seen: &SeenOf<Self>,
+        _changes: Vec<FieldChange>,
+    ) -> Vec<FieldChange> {
+        let mut changes = Vec::new();
+        if !seen.state.owns_database {
+            changes.push(change("owns_database", false, true));
+        }
+        if !seen.state.signs_in_with_the_secret {
+            changes.push(change(
+                "password",
+                "changed outside deploy: the secret's password does not sign in",
+                "the secret's password",
+            ));
+        }
+        if !seen.state.role_settings.is_empty() {
+            changes.push(change("role_settings", &seen.state.role_settings, Vec::<String>::new()));
+        }
+        changes
+    }
+
+    async fn create(&self, _t: &Target, p: &Properties) -> CloudResult<Outputs> {
+        self.converge(p).await
+    }
+}
