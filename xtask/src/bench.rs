@@ -1,5 +1,7 @@
 //! `cargo xtask bench`: the engine's deploy schedule for the full tutorial 1, 2 and 3 graph (the
-//! shipped stacks, agents included) on the fake cloud, in virtual time, with AWS-like latencies.
+//! shipped stacks, agents included, as `--env` chooses: a `pr-*` environment's claims database
+//! takes the express path) on the fake cloud, in virtual time, with AWS-like latencies (each
+//! kind's `Sim`, with its source beside it).
 //!
 //! It reports the makespan against the critical-path lower bound (no schedule can be faster)
 //! and against the sum of all steps (what a sequential script takes). Every kind is the real
@@ -41,13 +43,17 @@ fn latencies() -> HashMap<&'static str, Latency> {
     kinds::infos().map(|k| (k.kind, Latency::from(k.sim))).collect()
 }
 
-/// The shipped stacks: tutorials 1, 2 and 3 with their agents.
-pub fn full_graph(root: &Path) -> anyhow::Result<Vec<Stack>> {
-    model::load_all(&root.join("stacks")).map_err(|e| anyhow::anyhow!("{e}"))
+/// The shipped stacks: tutorials 1, 2 and 3 with their agents, as environment `env` (name, and
+/// `--choose` overrides) deploys them.
+pub fn full_graph(root: &Path, env: &(String, Vec<String>)) -> anyhow::Result<Vec<Stack>> {
+    let all = model::load_all(&root.join("stacks")).map_err(|e| anyhow::anyhow!("{e}"))?;
+    model::choices::for_environment(all, &env.0, &env.1).map_err(|e| anyhow::anyhow!("{e}"))
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct Measure {
+    /// The resources on the critical path, first to last, each with when it is ready.
+    pub path: Vec<String>,
     pub makespan: f64,
     pub critical_path: f64,
     pub sequential: f64,
@@ -55,20 +61,21 @@ pub struct Measure {
 }
 
 /// Lower bound and sequential sum under the engine's own rules: observe, create, and (where a
-/// dependent needs it) wait until ready.
-fn bounds(stacks: &[Stack], lat: &HashMap<&'static str, Latency>) -> (f64, f64) {
-    let mut critical: f64 = 0.0;
+/// dependent needs it) wait until ready; with the resources on the critical path, first to last.
+fn bounds(stacks: &[Stack], lat: &HashMap<&'static str, Latency>) -> (f64, f64, Vec<String>) {
     let mut sequential = 0.0;
-    // By (stack, id): when its attributes are known, and when it is ready. Stacks are in
-    // tutorial order, so what a stack builds on is always timed before it.
+    // By (stack, id): when its attributes are known, when it is ready, and what it waited for
+    // last. Stacks are in tutorial order, so what a stack builds on is timed before it.
     let mut known: HashMap<(&str, &str), f64> = HashMap::new();
     let mut ready: HashMap<(&str, &str), f64> = HashMap::new();
+    let mut after: HashMap<(&str, &str), Option<(&str, &str)>> = HashMap::new();
+    let mut last: Option<((&str, &str), f64)> = None;
     for s in stacks {
         let order = model::graph::topo_order(&s.resources).expect("acyclic");
         for id in &order {
             let r = s.resources.iter().find(|r| &r.id == id).expect("same stack");
             let l = lat.get(r.kind.kind).copied().unwrap_or_default();
-            let start = r
+            let (start, waited) = r
                 .refs
                 .iter()
                 .map(|rf| {
@@ -80,29 +87,41 @@ fn bounds(stacks: &[Stack], lat: &HashMap<&'static str, Latency>) -> (f64, f64) 
                         .expect("validated");
                     let at = (stack, dep.id.as_str());
                     if dep.kind.ready_attributes.contains(&rf.attribute.as_str()) {
-                        ready[&at]
+                        (ready[&at], Some(at))
                     } else {
-                        known[&at]
+                        (known[&at], Some(at))
                     }
                 })
-                .fold(0.0, f64::max);
+                .fold((0.0, None), |a, b| if b.0 > a.0 { b } else { a });
             // observe, then every call of the create (as many as the fake cloud makes)
             let calls = 1.0 + r.kind.sim.create_steps as f64;
             let k = start + calls * l.call.as_secs_f64();
-            known.insert((s.name.as_str(), r.id.as_str()), k);
-            ready.insert((s.name.as_str(), r.id.as_str()), k + l.ready.as_secs_f64());
-            critical = critical.max(k + l.ready.as_secs_f64());
+            let me = (s.name.as_str(), r.id.as_str());
+            known.insert(me, k);
+            ready.insert(me, k + l.ready.as_secs_f64());
+            after.insert(me, waited);
+            if last.is_none_or(|(_, t)| k + l.ready.as_secs_f64() > t) {
+                last = Some((me, k + l.ready.as_secs_f64()));
+            }
             sequential += calls * l.call.as_secs_f64() + l.ready.as_secs_f64();
         }
     }
-    (critical, sequential)
+    let critical = last.map(|(_, t)| t).unwrap_or_default();
+    let mut path = Vec::new();
+    let mut at = last.map(|(r, _)| r);
+    while let Some(r) = at {
+        path.push(format!("{}/{} ({:.0} s)", r.0, r.1, ready[&r]));
+        at = after[&r];
+    }
+    path.reverse();
+    (critical, sequential, path)
 }
 
 /// One deploy of the full graph on a fresh fake cloud, in virtual time.
-pub fn measure(root: &Path) -> anyhow::Result<Measure> {
-    let stacks = full_graph(root)?;
+pub fn measure(root: &Path, env: &(String, Vec<String>)) -> anyhow::Result<Measure> {
+    let stacks = full_graph(root, env)?;
     let lat = latencies();
-    let (critical_path, sequential) = bounds(&stacks, &lat);
+    let (critical_path, sequential, path) = bounds(&stacks, &lat);
     let rt =
         tokio::runtime::Builder::new_current_thread().enable_all().start_paused(true).build()?;
     let makespan = std::thread::scope(|scope| {
@@ -116,7 +135,7 @@ pub fn measure(root: &Path) -> anyhow::Result<Measure> {
                     let infos: Vec<&'static KindInfo> = kinds::infos().collect();
                     let engine = Arc::new(Engine {
                         kinds: fake::registry(&cloud, &infos),
-                        env: "bench".into(),
+                        env: env.0.clone(),
                         account: "000000000000".into(),
                         reporter: Arc::new(Silent),
                         backoff: Backoff::default(),
@@ -134,6 +153,7 @@ pub fn measure(root: &Path) -> anyhow::Result<Measure> {
             .expect("the benchmark thread does not panic")
     })?;
     Ok(Measure {
+        path,
         makespan,
         critical_path,
         sequential,
@@ -143,6 +163,7 @@ pub fn measure(root: &Path) -> anyhow::Result<Measure> {
 
 pub async fn run(
     args: &BenchArgs,
+    env: &(String, Vec<String>),
     root: &Path,
     paths: &crate::cloud::local::Paths,
     state_dir: &Path,
@@ -151,17 +172,23 @@ pub async fn run(
     if args.rls {
         return rls(args, root, paths, state_dir, out);
     }
-    let root = root.to_path_buf();
     let runs = args.runs.max(1);
+    let (at, from) = (env.clone(), root.to_path_buf());
     let results = tokio::task::spawn_blocking(move || {
-        (0..runs).map(|_| measure(&root)).collect::<anyhow::Result<Vec<_>>>()
+        (0..runs).map(|_| measure(&from, &at)).collect::<anyhow::Result<Vec<_>>>()
     })
     .await??;
     let worst = results.iter().map(|m| m.makespan).fold(0.0, f64::max);
     let best = results.iter().map(|m| m.makespan).fold(f64::MAX, f64::min);
     let m = &results[0];
+    let chosen = full_graph(root, env)?
+        .iter()
+        .flat_map(|s| s.chosen.iter().map(|(k, v)| format!("{k} {v}")).collect::<Vec<_>>())
+        .collect::<Vec<_>>()
+        .join(", ");
     out.say(&format!(
-        "deploy schedule, tutorials 1, 2 and 3 with their agents ({} resources), virtual time, {runs} run{}:",
+        "deploy schedule of env `{}` ({chosen}), tutorials 1, 2 and 3 with their agents ({} resources), virtual time, {runs} run{}:",
+        env.0,
         m.resources,
         if runs == 1 { "" } else { "s" }
     ));
@@ -178,7 +205,10 @@ pub async fn run(
         m.sequential,
         m.sequential / worst
     ));
+    out.say(&format!("  critical path              {}", m.path.join(" -> ")));
     out.event(Event::Bench(events::Bench {
+        env: env.0.clone(),
+        critical_path: m.path.clone(),
         resources: m.resources,
         runs,
         critical_path_s: m.critical_path,
@@ -271,7 +301,7 @@ mod tests {
     #[test]
     fn the_schedule_overlaps_independent_work() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
-        let m = super::measure(root).unwrap();
+        let m = super::measure(root, &("dev".into(), vec![])).unwrap();
         assert!(
             m.makespan >= m.critical_path - 1e-6,
             "{m:?}: faster than the lower bound means the bound is wrong"

@@ -315,6 +315,9 @@ pub fn tenths(seconds: f64) -> f64 {
 /// The deploy schedule in virtual time, in seconds.
 #[derive(Debug, Serialize)]
 pub struct Bench {
+    pub env: String,
+    /// The resources on the critical path, first to last, with when each is ready.
+    pub critical_path: Vec<String>,
     pub resources: usize,
     pub runs: u32,
     pub critical_path_s: f64,
@@ -552,6 +555,8 @@ mod tests {
                 failed: Some(1),
             }),
             Event::Bench(Bench {
+                env: s("pr-1"),
+                critical_path: vec![s("a/b (1 s)")],
                 resources: 1,
                 runs: 1,
                 critical_path_s: 1.0,

@@ -112,6 +112,8 @@ fn actions() -> Vec<(&'static str, Vec<&'static str>)> {
                 "AddTagsToResource",
             ],
         ),
+        // Express clusters' master users sign in with an IAM token (rdsiam.admin_login).
+        ("rds-db", vec!["connect"]),
         (
             "rds-data",
             vec![
@@ -215,6 +217,7 @@ fn services_of(kind: &str) -> &'static [&'static str] {
         "ec2" => &["ec2"],
         "rds" => &["rds", "ec2"],
         "rdsdata" => &["rds-data", "secretsmanager"],
+        "rdsiam" => &["rds-db", "secretsmanager"],
         "iam" => &["iam"],
         "s3vectors" => &["s3vectors"],
         "bedrock" => &["bedrock"],
@@ -615,7 +618,10 @@ fn grant(service: &str, action: &str, n: &Names) -> Grant {
         "secretsmanager" if action == "ListSecrets" => any(),
         "secretsmanager" => named(json!([format!("arn:aws:secretsmanager:*:*:secret:{}", n.secrets)])),
         "rds" if is_read(action) => any(),
-        "rds" => named(json!([
+        // The Data API's actions in the same statement as RDS's (they apply to the cluster's ARN
+        // alone, whatever else the statement lists): the policy must fit the 10,240 characters
+        // of a role's inline policies.
+        "rds" | "rds-data" => named(json!([
             format!("arn:aws:rds:*:*:cluster:{d}"),
             format!("arn:aws:rds:*:*:db:{d}"),
             format!("arn:aws:rds:*:*:subgrp:{d}"),
@@ -625,7 +631,9 @@ fn grant(service: &str, action: &str, n: &Names) -> Grant {
             "arn:aws:rds:*:*:pg:default.*",
             "arn:aws:rds:*:*:og:default:*",
         ])),
-        "rds-data" => named(json!([format!("arn:aws:rds:*:*:cluster:{d}")])),
+        // The database user names the environment (`agentcore_mt_<env>_t2_admin`): a cluster's
+        // resource id is not known before it exists, so the user is what scopes the grant.
+        "rds-db" => named(json!([format!("arn:aws:rds-db:*:*:dbuser:*/{}", n.under)])),
         "s3vectors" if action == "ListVectorBuckets" => any(),
         "s3vectors" => named(json!([
             format!("arn:aws:s3vectors:*:*:bucket/{d}"),

@@ -106,4 +106,27 @@ if full_env:
     full = rds.describe_db_clusters(DBClusterIdentifier=f"agentcore-mt-{full_env}-t2-claims-db")["DBClusters"][0]
     case("a cluster with the full configuration (in its VPC: no gateway)", False,
          lambda: connect(full["MasterUsername"], token(full["MasterUsername"], host=full["Endpoint"], port=full["Port"]), sni=full["Endpoint"]))
+
+# The control plane: what "Create with express configuration" says cannot be set is refused.
+def _express(**extra):
+    ident = "agentcore-mt-probe-t2-express"
+    try:
+        rds.create_db_cluster(DBClusterIdentifier=ident, Engine="aurora-postgresql", WithExpressConfiguration=True, **extra)
+    except rds.exceptions.ClientError as e:
+        raise RuntimeError(e.response["Error"]["Code"])
+    made = rds.describe_db_clusters(DBClusterIdentifier=ident)["DBClusters"][0]
+    writer = rds.describe_db_instances(DBInstanceIdentifier=f"{ident}-instance-1")["DBInstances"][0]
+    for i in made["DBClusterMembers"]:
+        rds.delete_db_instance(DBInstanceIdentifier=i["DBInstanceIdentifier"], SkipFinalSnapshot=True)
+    return f"made ({made['MasterUsername']}, secret {'MasterUserSecret' in made}, writer {writer['DBInstanceClass']}, VPC {made.get('VPCNetworkingEnabled')})"
+
+
+case("express configuration with the defaults: cluster and writer, master postgres, no secret", True, _express)
+for param, value in [
+    ("DBSubnetGroupName", "default"), ("VpcSecurityGroupIds", ["sg-1"]), ("KmsKeyId", "alias/aws/rds"),
+    ("EngineVersion", "16.8"), ("ManageMasterUserPassword", True), ("MasterUserPassword", "a-password-1"),
+    ("EnableHttpEndpoint", True), ("MasterUserAuthenticationType", "password"),
+]:
+    case(f"express configuration with {param} (refused: InvalidParameterCombination)", False, lambda: _express(**{param: value}))
+    cases[-1]["ok"] = cases[-1]["ok"] and "InvalidParameterCombination" in cases[-1]["got"]
 print(json.dumps(cases, indent=1))

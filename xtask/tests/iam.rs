@@ -63,6 +63,10 @@ fn every_request_is_allowed_by_the_policy_in_force_and_nothing_else_is() {
     record(&cloud, &own, &["verify", "--env", "pr-1"]);
     record(&cloud, &own, &["gc", "--older-than", "1000h", "--prefix", "pr-", "--dry-run"]);
     record(&cloud, &own, &["destroy", "--env", "pr-1"]);
+    // pr-1 takes the express path by default; the full path's requests are its work too.
+    let full = ["--tutorial", "2", "--env", "pr-1", "--choose", "database=full"];
+    record(&cloud, &own, &[&["deploy"][..], &full[..]].concat());
+    record(&cloud, &own, &[&["destroy"][..], &full[..]].concat());
     // Another environment's whole life.
     let other = state.join("pr-2.jsonl");
     record(&cloud, &other, &["deploy", "--env", "pr-2"]);

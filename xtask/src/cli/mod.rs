@@ -424,7 +424,9 @@ async fn execute(cli: &Cli, out: &Output) -> Result<Exit> {
         Command::Local { action } => return local::run(action, &home.paths, out),
         Command::Report { files } => return report::run(files, out),
         Command::Bench(args) => {
-            return crate::bench::run(args, &home.root, &home.paths, &home.state_dir, out).await
+            let env = (g.env.clone(), g.choose.clone());
+            return crate::bench::run(args, &env, &home.root, &home.paths, &home.state_dir, out)
+                .await;
         }
         Command::Permissions { any_env, tutorial, boundary } => {
             return permissions::run(g, &home, *any_env, tutorial.as_deref(), *boundary, out)

@@ -50,5 +50,7 @@ pub struct Sim {
     pub gone: f64,
 }
 
-/// One call, a sixth of a second, usable and gone at once.
+/// One call, a sixth of a second, usable and gone at once. Source: none published (AWS gives no
+/// latency for control-plane calls); an estimate of one round trip within a region. Each kind's
+/// own `sim` says where its numbers come from, or that they are estimates.
 pub const SIM: Sim = Sim { create_steps: 1, call: 0.15, ready: 0.0, gone: 0.0 };

@@ -688,6 +688,7 @@ impl Engine {
     ) -> Result<Outputs, CloudError> {
         let note = |why: &str| self.reporter.retrying(&unit.stack, &unit.res.id, why);
         let mut attempt = 0;
+        let since = Instant::now();
         loop {
             match retry::retry(self.backoff, deadline, note, || kind.poll_ready(target, &outputs))
                 .await?
@@ -695,7 +696,7 @@ impl Engine {
                 Progress::Done(o) => return Ok(o),
                 Progress::Pending(state) => {
                     self.reporter.progress(&unit.stack, &unit.res.id, &state);
-                    let pause = self.backoff.delay(attempt);
+                    let pause = self.backoff.poll(attempt, since.elapsed());
                     if Instant::now() + pause > deadline {
                         return Err(CloudError::Fatal(format!(
                             "not ready before the deadline; last state: {state}"

@@ -30,6 +30,13 @@ impl Backoff {
         let half = capped / 2;
         half + rand::thread_rng().gen_range(Duration::ZERO..=half)
     }
+
+    /// The pause between two looks at something becoming ready, `waited` into the wait: the
+    /// backoff, but no longer than a twentieth of the time waited so far (and at least
+    /// `initial`), so that a wait of any length ends within about 5% of the moment it could.
+    pub fn poll(&self, attempt: u32, waited: Duration) -> Duration {
+        self.delay(attempt).min((waited / 20).max(self.initial))
+    }
 }
 
 /// How long a retrying loop may go on: until `deadline`, and for a `RetryableFor` answer no
@@ -108,6 +115,18 @@ mod tests {
             let ceiling = (b.initial * 2u32.pow(attempt.min(16))).min(b.max);
             assert!(d >= ceiling / 2 && d <= ceiling, "attempt {attempt}: {d:?}");
         }
+    }
+
+    #[test]
+    fn polls_come_no_later_than_a_twentieth_of_the_wait() {
+        let b = Backoff::default();
+        for attempt in 0..30 {
+            let waited = Duration::from_secs(u64::from(attempt) * 3);
+            let d = b.poll(attempt, waited);
+            assert!(d <= (waited / 20).max(b.initial), "attempt {attempt} after {waited:?}: {d:?}");
+            assert!(d >= b.initial / 2, "never a busy loop: {d:?}");
+        }
+        assert!(b.poll(30, Duration::from_secs(3600)) <= b.max, "the cap still holds");
     }
 
     #[tokio::test(start_paused = true)]

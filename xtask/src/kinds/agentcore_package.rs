@@ -24,6 +24,7 @@ pub const INFO: KindInfo = KindInfo {
     // The package is an object in a bucket of the stack: deleting the bucket removes it.
     cascades: true,
     files: &["sources", "requirements"],
+    // Source: none published (it is our own zip upload, a few MB to S3): 3 s, an estimate.
     sim: Sim { call: 3.0, ..SIM },
     ..KindInfo::DEFAULT
 };

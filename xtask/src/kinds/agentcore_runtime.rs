@@ -32,6 +32,10 @@ pub const INFO: KindInfo = KindInfo {
     ready_attributes: &["version"],
     deadline_secs: 900,
     // Includes the retries while IAM propagates a new execution role.
+    // Source: none published for CreateAgentRuntime to READY with direct code deployment (searched
+    // 2026-12: AWS docs give no figure; the starter toolkit's build step alone went 103 s -> 50 s,
+    // aws/bedrock-agentcore-starter-toolkit PR #146, and AgentCore requires start-up within 60 s,
+    // issue #356 there): 50 s is an estimate. Delete: estimate.
     sim: Sim { call: 1.0, ready: 50.0, gone: 30.0, ..SIM },
     ..KindInfo::DEFAULT
 };

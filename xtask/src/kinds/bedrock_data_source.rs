@@ -25,6 +25,8 @@ pub const INFO: KindInfo = KindInfo {
     kind: "bedrock.data_source",
     attributes: &["id", "knowledge_base_id"],
     deadline_secs: 600,
+    // Source: none published; CreateDataSource is synchronous in the API reference (the data
+    // source is AVAILABLE on return): 5 s, an estimate.
     sim: Sim { call: 0.5, ready: 5.0, gone: 10.0, ..SIM },
     ..KindInfo::DEFAULT
 };

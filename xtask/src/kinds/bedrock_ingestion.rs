@@ -25,6 +25,9 @@ pub const INFO: KindInfo = KindInfo {
     ready_attributes: &["job_id"],
     deadline_secs: 1800,
     cascades: true,
+    // Source: one report of 3-5 minutes for StartIngestionJob on a real corpus
+    // (substack.vandriichuk.com, "The evolution of data ingestion"); AWS publishes none. Tutorial 1
+    // ingests four small documents: 60 s, an estimate below that report.
     sim: Sim { call: 0.5, ready: 60.0, ..SIM },
     ..KindInfo::DEFAULT
 };

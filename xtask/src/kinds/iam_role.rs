@@ -23,6 +23,9 @@ use crate::model::names;
 pub const INFO: KindInfo = KindInfo {
     kind: "iam.role",
     attributes: &["arn", "name"],
+    // Source: none published per call. IAM's eventual consistency is modelled where it bites (the
+    // runtime's and Knowledge Base's creates retry "cannot be assumed"); tools wait 6-10 s for it
+    // (ce-provision PR #2438, aws-spa waitAfterCreate 10000 ms).
     sim: Sim {
         create_steps: 2, // CreateRole, PutRolePolicy
         call: 0.3,

@@ -29,7 +29,7 @@ pub const INFO: KindInfo = KindInfo {
     attributes: &["id", "arn", "endpoint", "port", "master_username"],
     ready_attributes: &["endpoint"],
     deadline_secs: 1800,
-    // "create-db-cluster to SELECT version() in under 45 seconds" (Darryl Ruggles, "Aurora
+    // Source: "create-db-cluster to SELECT version() in under 45 seconds" (Darryl Ruggles, "Aurora
     // PostgreSQL Express Configuration: From Zero to Production Database in 30 Seconds", 2026,
     // darryl-ruggles.cloud); AWS: "ready in seconds". Deleting: instance then cluster, measured
     // for the full configuration (rds.cluster's `gone`) as nothing is published for express.
@@ -41,7 +41,7 @@ pub const INFO: KindInfo = KindInfo {
 #[serde(deny_unknown_fields)]
 pub struct Properties {
     /// The master user, who signs in only with an IAM token. Per environment
-    /// (`mt_{{env_}}_admin`), so that `rds-db:connect` can be granted for this environment's
+    /// (`agentcore_mt_{{env_}}_t2_admin`), so that `rds-db:connect` can be granted for this environment's
     /// clusters alone: the cluster's resource id is not known before it exists.
     pub master_username: String,
     #[serde(default)]

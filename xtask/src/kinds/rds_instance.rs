@@ -17,6 +17,8 @@ pub const INFO: KindInfo = KindInfo {
     attributes: &["id", "arn", "endpoint"],
     ready_attributes: &["endpoint"],
     deadline_secs: 3600,
+    // Source: as rds.cluster's: the db.serverless writer takes ~8 minutes after its cluster (the
+    // same "ten-minute provisioning cycle" in all, darryl-ruggles.cloud, 2026).
     sim: Sim { call: 2.0, ready: 480.0, gone: 400.0, ..SIM },
     ..KindInfo::DEFAULT
 };

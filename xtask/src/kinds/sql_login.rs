@@ -22,6 +22,8 @@ pub const INFO: KindInfo = KindInfo {
     attributes: &["username"],
     deadline_secs: 600,
     cascades: true,
+    // Source: none published for a Data API call (ExecuteStatement on a running cluster): 1 s,
+    // an estimate.
     sim: Sim { call: 1.0, ..SIM },
     ..KindInfo::DEFAULT
 };

@@ -24,6 +24,8 @@ pub const INFO: KindInfo = KindInfo {
     deadline_secs: 900,
     cascades: true,
     files: &["directory"],
+    // Source: none published; one Data API transaction per migration file with DDL: 8 s each,
+    // an estimate (a resuming cluster adds its resume time).
     sim: Sim {
         create_steps: 5, // one transaction per file
         call: 8.0,

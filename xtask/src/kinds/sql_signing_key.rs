@@ -20,6 +20,7 @@ pub const INFO: KindInfo = KindInfo {
     attributes: &["name"],
     deadline_secs: 600,
     cascades: true,
+    // Source: none published for a Data API call: 1 s, an estimate.
     sim: Sim { call: 1.0, ..SIM },
     ..KindInfo::DEFAULT
 };

@@ -21,6 +21,7 @@ pub const INFO: KindInfo = KindInfo {
     attributes: &["count"],
     deadline_secs: 600,
     cascades: true,
+    // Source: none published for a Data API call: 1 s, an estimate.
     sim: Sim {
         create_steps: 3, // begin, rows, commit
         call: 1.0,
