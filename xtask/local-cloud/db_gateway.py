@@ -8,11 +8,11 @@ What it enforces, as the Aurora User Guide documents it:
 - TLS: the client's first message must be SSLRequest. The certificate is issued for the endpoint
   by a CA of the local cloud (`ca.pem` here); on AWS the gateway "uses the AWS root certificates
   (ACM root CAs)".
-- A user granted `rds_iam` signs in only with an IAM authentication token ("IAM database
-  authentication for MariaDB, MySQL, and PostgreSQL": a user with rds_iam cannot use a password),
-  and the express master user has it ("the required setup for the database administrator user,
-  including granting the rds_iam role, is automatically managed for you"). Other users sign in
-  with their password.
+- IAM authentication only: "You can only use RDS IAM authentication with the internet access
+  gateway" ("Create with express configuration", Limitations), so a password signs nobody in
+  through it (password users reach the database through the Data API alone), and a token only
+  a user granted `rds_iam`, as the express master user is ("the required setup for the database
+  administrator user, including granting the rds_iam role, is automatically managed for you").
 - A token is a SigV4-presigned `connect` request for `<endpoint>:<port>` and the user
   (`Action=connect&DBUser=...`, service `rds-db`), valid 15 minutes at most ("Connecting to your
   DB cluster using IAM authentication"). Checked here: the signature (with the local cloud's
@@ -267,8 +267,8 @@ class Gateway:
                 client.sendall(_error("28000", f'PAM authentication failed for user "{user}"'))
                 print(f"gateway: IAM sign-in of {user!r} refused: {why}", flush=True)
                 return
-        elif iam_user or not self.servers.signs_in(cluster, user, secret):
-            client.sendall(_error("28P01", f'password authentication failed for user "{user}"'))
+        else:
+            client.sendall(_error("28000", f'PAM authentication failed for user "{user}": the internet access gateway accepts only IAM authentication tokens'))
             return
         backend = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         backend.connect(socket_path)

@@ -105,6 +105,9 @@ fn actions() -> Vec<(&'static str, Vec<&'static str>)> {
                 "DescribeDBInstances",
                 "DescribeDBSubnetGroups",
                 "EnableHttpEndpoint",
+                // CreateDBCluster with WithExpressConfiguration ("Create with express
+                // configuration", Prerequisites); not an operation of its own.
+                "EnableInternetAccessGateway",
                 "ListTagsForResource",
                 "ModifyDBCluster",
                 "ModifyDBInstance",

@@ -60,7 +60,8 @@ def case(name, expect_ok, attempt):
 
 
 case("the master user with a valid IAM token", True, lambda: connect(MASTER, token(MASTER)))
-case("the Data API's login with its password", True, lambda: connect(admin["username"], admin["password"], "claims"))
+case("the Data API's login with its password (the gateway takes IAM tokens only)", False, lambda: connect(admin["username"], admin["password"], "claims"))
+case("app_user with its password", False, lambda: connect(app["username"], app["password"], "claims"))
 case("the master user with a password (none exists; IAM only)", False, lambda: connect(MASTER, "postgres"))
 case("the master user with the Data API login's password", False, lambda: connect(MASTER, admin["password"]))
 case("a token for another user, presented as the master user", False, lambda: connect(MASTER, token(admin["username"])))

@@ -11,13 +11,13 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::sql_login::{check_role_name, scram_verifier};
+use super::sql_login::{check_role_name, refused_sign_in, scram_verifier};
 use super::{database_credentials, KindInfo, Sim, SIM};
+use crate::cloud::data_api::Database;
 use crate::cloud::postgres;
 use crate::cloud::Clients;
 use crate::engine::{
-    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target,
-    Update,
+    change, found, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target, Update,
 };
 
 pub const INFO: KindInfo = KindInfo {
@@ -38,6 +38,8 @@ const PORT: u16 = 5432;
 #[derive(Debug, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Properties {
+    /// The cluster: the Data API signs in as the login there.
+    pub cluster_arn: String,
     /// The cluster's endpoint (known once it is usable).
     pub endpoint: String,
     pub master_username: String,
@@ -123,7 +125,7 @@ impl Kind for AdminLogin {
     const UPDATE: Update = Update::CreateAgain;
 
     async fn observe(&self, _t: &Target, p: &Properties) -> Observation<Self> {
-        let Some((username, password)) =
+        let Some((username, _)) =
             found(database_credentials::read(&self.0, &p.login_secret_arn).await)?
         else {
             return Ok(None);
@@ -155,19 +157,14 @@ impl Kind for AdminLogin {
             .await
             .map_err(postgres::sql_error)?
             .is_empty();
-        // Signing in is the only way to know the password is in place.
-        let signs_in =
-            match postgres::connect(&self.0, &p.endpoint, PORT, &username, "postgres", &password)
-                .await
-            {
-                Ok(_) => true,
-                Err(CloudError::Service { code, .. })
-                    if ["28P01", "28000"].contains(&code.as_str()) =>
-                {
-                    false
-                }
-                Err(e) => return Err(e),
-            };
+        // Signing in is the only way to know the password is in place; through the Data API,
+        // the login's only way in (the gateway takes IAM tokens alone).
+        let as_login = Database::new(&p.cluster_arn, &p.login_secret_arn, "postgres");
+        let signs_in = match as_login.query(&self.0, "SELECT 1 AS one", vec![], None).await {
+            Ok(_) => true,
+            Err(e) if refused_sign_in(&e) => false,
+            Err(e) => return Err(e),
+        };
         let outputs = Outputs {
             username,
             database: p.database.clone(),

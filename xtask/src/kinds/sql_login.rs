@@ -119,7 +119,7 @@ pub(super) fn check_role_name(name: &str) -> CloudResult<()> {
 /// Signing in as the role failed because of its password (28P01), or the role cannot log in
 /// (28000). A sign-in refused before any SQL runs may come without a SQLSTATE; then only
 /// PostgreSQL's text tells.
-fn refused_sign_in(e: &CloudError) -> bool {
+pub(super) fn refused_sign_in(e: &CloudError) -> bool {
     match crate::cloud::data_api::sqlstate(e) {
         Some(state) => ["28P01", "28000"].contains(&state),
         None => matches!(e, CloudError::Service { message: m, .. }
