@@ -42,8 +42,8 @@ fn a_pull_request_takes_the_express_path_and_proves_the_same_isolation() {
     // The isolation verify proves is the same on both paths.
     let verified = cloud.ok(&["verify", "--tutorial", "2", "--env", "pr-1"]);
     let s = summary(&verified);
-    assert_eq!(s["ok"], true, "{s}");
     assert_eq!(s["failed"], 0, "{s}");
+    assert!(s["passed"].as_u64().unwrap() >= 20, "{s}");
     let full = cloud.ok(&["deploy", "--tutorial", "2", "--env", "dev"]);
     assert!(kinds(&full).contains(&"rds.cluster".to_string()), "dev takes the full path");
 

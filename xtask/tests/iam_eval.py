@@ -409,8 +409,10 @@ def role_cases(roles, env, other):
                 case(f"reads {secret}", "secretsmanager:GetSecretValue", own, mine_tags, "Allowed")
                 case(f"reads another environment's {secret}", "secretsmanager:GetSecretValue", arn("secretsmanager", f"secret:agentcore-mt/{other}/t2/{secret}{SECRET_SUFFIX}"), theirs, "Denied")
             case("reads the master secret", "secretsmanager:GetSecretValue", arn("secretsmanager", f"secret:rds!cluster-0123{SECRET_SUFFIX}"), {}, "Denied")
-            case("runs SQL on its cluster", "rds-data:ExecuteStatement", arn("rds", f"cluster:agentcore-mt-{env}-t2-claims-db"), mine_tags, "Allowed")
-            case("runs SQL on another environment's", "rds-data:ExecuteStatement", arn("rds", f"cluster:agentcore-mt-{other}-t2-claims-db"), theirs, "Denied")
+            # A pull request's cluster is its express one (stacks/02: choices), others' the full one.
+            db = lambda e: "claims-db-express" if e.startswith("pr-") else "claims-db"
+            case("runs SQL on its cluster", "rds-data:ExecuteStatement", arn("rds", f"cluster:agentcore-mt-{env}-t2-{db(env)}"), mine_tags, "Allowed")
+            case("runs SQL on another environment's", "rds-data:ExecuteStatement", arn("rds", f"cluster:agentcore-mt-{other}-t2-{db(other)}"), theirs, "Denied")
     # A role whose own policy allows everything (a pull request's code can write any inline
     # policy) is still held by the boundary.
     everything = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}

@@ -488,8 +488,13 @@ async fn execute(cli: &Cli, out: &Output) -> Result<Exit> {
         Command::Unlock { force } => unlock::run(&run, *force).await,
         Command::Gc(args) => {
             let ask = session::needs_confirmation(g);
-            let (all, lock_timeout) = (&run.all, g.lock_timeout);
-            crate::lifecycle::gc::run(args, all, &run.engine, &run.clients, lock_timeout, ask, out)
+            // The stack files as written: each environment gc destroys makes its own choices.
+            let all = match run.home.load(out) {
+                Ok(all) => all,
+                Err(exit) => return Ok(exit),
+            };
+            let lock_timeout = g.lock_timeout;
+            crate::lifecycle::gc::run(args, &all, &run.engine, &run.clients, lock_timeout, ask, out)
                 .await
         }
         Command::Local { .. }

@@ -124,7 +124,6 @@ pub async fn run(
     spin.finish_and_clear();
     let found = environments(&resources?, &records);
     let now = SystemTime::now();
-    let stacks: Vec<&Stack> = all.iter().collect();
     let mut counts: BTreeMap<&'static str, usize> =
         ["destroyed", "would_destroy", "kept", "in_use", "failed"]
             .into_iter()
@@ -211,6 +210,17 @@ pub async fn run(
             backoff: engine::Backoff::default(),
             stop: engine.stop.clone(),
         });
+        // The stacks as this environment has them (a pull request's express database).
+        let made = match crate::model::choices::for_environment(all.to_vec(), &f.env, &[]) {
+            Ok(made) => made,
+            Err(e) => {
+                out.warn(&format!("error: {}: {e}", f.env));
+                *counts.get_mut("failed").unwrap() += 1;
+                continue;
+            }
+        };
+        let all = made.as_slice();
+        let stacks: Vec<&Stack> = all.iter().collect();
         let outcomes = env_engine.destroy(&stacks, &[]).await;
         // What no stack declares any more (its tags prove it is this environment's).
         let (orphans, orphans_failed) = match every_environment(clients, Some(&f.env)).await {
