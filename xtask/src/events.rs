@@ -170,6 +170,9 @@ pub struct Error {
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorKind {
+    /// The command line does not parse (an unknown option, a malformed value, a missing
+    /// argument): clap's message.
+    InvalidArguments,
     /// `--env` is not a valid environment name.
     InvalidEnv,
     /// `--tutorial` names no stack file.
@@ -661,6 +664,7 @@ mod tests {
         let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
             .expect("the README");
         for kind in [
+            ErrorKind::InvalidArguments,
             ErrorKind::InvalidEnv,
             ErrorKind::UnknownTutorial,
             ErrorKind::InvalidStack,

@@ -427,6 +427,40 @@ fn an_unreachable_aws_is_named_in_one_line() {
 /// Help that explains: every subcommand has examples, `--tutorial` lists what the stack files
 /// define, no option repeats another's text, every option has a description; an unknown demo
 /// user is invalid input (exit 2) for retrieve and invoke alike, with a hint naming the users.
+/// Issue 28 item 7: a command line that does not parse still ends, in JSON mode, with an error
+/// and a summary on stdout (it printed nothing there before), and exits 2.
+#[test]
+fn argument_errors_end_with_a_json_summary() {
+    for args in [
+        &["gc", "--older-than", "1x"][..],
+        &["invoke", "-t", "2", "--user", "mike-broker-a"][..],
+        &["deploy", "--enviroment", "pr-1"][..],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+            .args(args)
+            .args(["--output-format", "json"])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let events = common::events(&out);
+        assert_eq!(events.len(), 2, "{args:?}: {events:?}");
+        assert_eq!(events[0]["type"], "error");
+        assert_eq!(events[0]["kind"], "invalid_arguments", "{args:?}");
+        assert!(!events[0]["message"].as_str().unwrap().is_empty());
+        assert_eq!(events[1]["type"], "summary");
+        assert_eq!(events[1]["command"], args[0]);
+        assert_eq!(events[1]["ok"], false);
+        assert_eq!(events[1]["exit_code"], 2);
+        assert!(!out.stderr.is_empty(), "clap's message for people stays on stderr");
+    }
+    // --help is not an error.
+    let help = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["gc", "--help", "--output-format", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(help.status.code(), Some(0));
+}
+
 #[test]
 fn help_and_messages() {
     let help = |args: &[&str]| {
@@ -467,7 +501,9 @@ fn help_and_messages() {
     }
     let deploy = help(&["deploy"]);
     assert!(
-        deploy.contains("1 (unstructured-rag), 2 (structured-rls), 3 (enterprise-demo), or all"),
+        deploy.split_whitespace().collect::<Vec<_>>().join(" ").contains(
+            "1 (unstructured-rag), 2 (structured-rls), 3 (enterprise-demo), several with commas (1,2), or all"
+        ),
         "{deploy}"
     );
     let package = help(&["package"]);

@@ -44,8 +44,9 @@ where
     held.release().await;
     if lost {
         run.out.warn(&format!(
-            "error: the lock of env `{}` was broken or taken over by another run while this one ran: it stopped; check what that run did, then run `cargo xtask {}` again",
-            run.g.env, run.command
+            "error: the lock of env `{}` was broken or taken over by another run while this one ran: it stopped; check what that run did, then run `{}` again",
+            run.g.env,
+            run.g.command_line(run.command)
         ));
         return Ok(Exit::Failed);
     }
@@ -173,7 +174,8 @@ pub async fn finish(
     let waiting = outcomes.iter().filter(|o| o.error.as_deref() == Some(&not_started)).count();
     if waiting > 0 {
         out.warn(&format!(
-            "{waiting} resource(s) were not started: run `cargo xtask {command}` again to go on"
+            "{waiting} resource(s) were not started: run `{}` again to go on",
+            g.command_line(command)
         ));
     }
     Exit::of(ok, interrupted)

@@ -23,7 +23,9 @@ pub async fn run(run: &Online<'_>) -> Result<Exit> {
     }
     let table = crate::lifecycle::cost::table();
     let (lines, total) = crate::lifecycle::cost::estimate(&table, &deployed);
-    if out.format == Format::Human {
+    if out.format == Format::Human && lines.is_empty() {
+        println!("nothing of env `{}` is deployed: $0.00 per month", run.g.env);
+    } else if out.format == Format::Human {
         let width = lines.iter().map(|l| l.stack.len() + l.id.len() + 1).max().unwrap_or(8).max(8);
         println!("{:<width$}  {:>9}  BASIS", "RESOURCE", "$/MONTH");
         for l in &lines {

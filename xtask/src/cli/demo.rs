@@ -11,7 +11,7 @@ pub async fn run(run: &Online<'_>, port: u16) -> Result<Exit> {
     let out = run.out;
     let agents = run.agents().await?;
     if agents.is_empty() {
-        return Ok(run.no_agent("\n  hint: cargo xtask demo --tutorial 3"));
+        return Ok(run.no_agent(&format!("\n  hint: {}", run.g.command_line("demo --tutorial 3"))));
     }
     let spin = out.spinner("building the web page");
     let dist = crate::web::bundle(&run.home.root, &run.home.state_dir, &|m| {

@@ -124,9 +124,9 @@ async fn refuse_if_built_on(run: &Online<'_>, stacks: &[&Stack]) -> Option<Exit>
     };
     let names: Vec<String> = deployed.iter().map(|d| d.label()).collect();
     let message = format!(
-        "tutorial {} builds on what you asked to destroy and is deployed; nothing was changed\n  hint: destroy it first (cargo xtask destroy --tutorial {}), or everything (--tutorial all)",
+        "tutorial {} builds on what you asked to destroy and is deployed; nothing was changed\n  hint: destroy it first ({}), or everything (--tutorial all)",
         names.join(", "),
-        first.tutorial
+        run.g.command_line(&format!("destroy --tutorial {}", first.tutorial))
     );
     run.out.warn(&format!("error: {message}"));
     run.out.event(Event::Error(events::Error {

@@ -89,6 +89,24 @@ struct Global {
     choose: Vec<String>,
 }
 
+impl Global {
+    /// `cargo xtask <rest>` as a hint to paste: with this run's `--env`, `--target` and
+    /// `--choose` where they are not the defaults, so that it acts on what this run did.
+    pub fn command_line(&self, rest: &str) -> String {
+        let mut line = format!("cargo xtask {rest}");
+        if self.env_given || self.env != "dev" {
+            line.push_str(&format!(" --env {}", self.env));
+        }
+        if self.target == TargetKind::Aws {
+            line.push_str(" --target aws");
+        }
+        for c in &self.choose {
+            line.push_str(&format!(" --choose {c}"));
+        }
+        line
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Create or update the selected tutorials and wait until they are usable.
@@ -309,7 +327,8 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct Select {
-    /// Which tutorial: its number or stack name, as the stack files define them, or all.
+    /// Which tutorial: its number or stack name, as the stack files define them, several with
+    /// commas (1,2), or all.
     #[arg(long, short, default_value = "all")]
     tutorial: String,
 }
@@ -344,7 +363,7 @@ impl Cli {
         if let Ok(all) = model::load_all(&dir) {
             let listed: Vec<String> = all.iter().map(|s| s.label()).collect();
             let help = format!(
-                "Which tutorial: {}, or all (from the stack files in {})",
+                "Which tutorial: {}, several with commas (1,2), or all (from the stack files in {})",
                 listed.join(", "),
                 dir.display()
             );
@@ -358,7 +377,7 @@ impl Cli {
                 cmd = cmd.mut_subcommand(name, |c| c.mut_arg("tutorial", |a| a.help(help)));
             }
         }
-        let matches = cmd.get_matches();
+        let matches = cmd.try_get_matches().unwrap_or_else(|e| exit_on(e));
         let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
         let given = |m: &clap::ArgMatches| {
             m.value_source("env").is_some_and(|s| s != clap::parser::ValueSource::DefaultValue)
@@ -391,6 +410,34 @@ impl Command {
             Command::Bench(_) => "bench",
         }
     }
+}
+
+/// A command line that does not parse: clap's message on stderr as always and, when JSON output
+/// was asked for, an error and a summary on stdout, so that a machine learns how the run ended.
+fn exit_on(e: clap::Error) -> ! {
+    use clap::error::ErrorKind as Clap;
+    let args: Vec<String> = std::env::args().collect();
+    let json = args.windows(2).any(|w| w[0] == "--output-format" && w[1] == "json")
+        || args.iter().any(|a| a == "--output-format=json");
+    let help = matches!(e.kind(), Clap::DisplayHelp | Clap::DisplayVersion);
+    if json && !help {
+        let out = Output::new(Format::Json, false);
+        let message = e.render().to_string();
+        let first = message.lines().next().unwrap_or_default().trim_start_matches("error: ");
+        out.event(Event::Error(crate::events::Error::new(ErrorKind::InvalidArguments, first)));
+        use clap::CommandFactory;
+        let names: Vec<String> =
+            Cli::command().get_subcommands().map(|c| c.get_name().to_string()).collect();
+        let command = args.iter().skip(1).find(|a| names.contains(a)).cloned();
+        out.event(Event::Summary(Summary::Ended {
+            // (the process ends here)
+            command: Box::leak(command.unwrap_or_else(|| "xtask".into()).into_boxed_str()),
+            env: std::env::var("XTASK_ENV").unwrap_or_else(|_| "dev".into()),
+            ok: false,
+            exit_code: 2,
+        }));
+    }
+    e.exit()
 }
 
 /// Runs the command. Every path ends, in JSON mode, with a summary event (after an error event
@@ -503,5 +550,32 @@ async fn execute(cli: &Cli, out: &Output) -> Result<Exit> {
         | Command::Permissions { .. }
         | Command::Validate(_)
         | Command::Package { .. } => unreachable!("{command} returned above"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    /// Issue 28 item 8: a hint pasted acts on what the run did, not on `dev`.
+    #[test]
+    fn hints_carry_the_runs_environment_target_and_choices() {
+        let cli = super::Cli::try_parse_from([
+            "xtask",
+            "destroy",
+            "--env",
+            "pr-5",
+            "--target",
+            "aws",
+            "--choose",
+            "database=full",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.global.command_line("destroy --tutorial 3"),
+            "cargo xtask destroy --tutorial 3 --env pr-5 --target aws --choose database=full"
+        );
+        let default = super::Cli::try_parse_from(["xtask", "deploy"]).unwrap();
+        assert_eq!(default.global.command_line("deploy"), "cargo xtask deploy");
     }
 }

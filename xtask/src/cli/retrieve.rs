@@ -41,9 +41,9 @@ pub async fn run(run: &Online<'_>, user: &str, query: &str) -> Result<Exit> {
         (found.get(&stack.name, "app_client", "id"), found.of_kind::<KnowledgeBase>(stack, "id"))
     else {
         bail!(
-            "tutorial {}'s app client and Knowledge Base are not deployed\n  hint: cargo xtask deploy --tutorial {} (with the same --env)",
+            "tutorial {}'s app client and Knowledge Base are not deployed\n  hint: {}",
             stack.tutorial,
-            stack.tutorial
+            run.g.command_line(&format!("deploy --tutorial {}", stack.tutorial))
         );
     };
     let secret_arn = found

@@ -64,7 +64,8 @@ pub fn estimate(table: &Table, deployed: &[(String, String, String, String)]) ->
             }
         })
         .collect();
-    let total = lines.iter().map(|l| l.monthly_usd).sum();
+    // A fold from 0.0: f64's `sum` starts at -0.0, which printed "$-0.00" for nothing.
+    let total = lines.iter().map(|l| l.monthly_usd).fold(0.0, |a, b| a + b);
     (lines, total)
 }
 
@@ -88,6 +89,14 @@ mod tests {
         for kind in table.kinds.keys() {
             assert!(crate::kinds::entry(kind).is_some(), "{kind} is not a kind");
         }
+    }
+
+    /// Issue 28 item 11: an empty environment costs $0.00, not "$-0.00".
+    #[test]
+    fn nothing_costs_positive_zero() {
+        let (lines, total) = estimate(&table(), &[]);
+        assert!(lines.is_empty());
+        assert_eq!(format!("{total:.2}"), "0.00");
     }
 
     #[test]

@@ -719,17 +719,27 @@ pub fn select<'a>(stacks: &'a [Stack], which: &str) -> Result<Vec<&'a Stack>, St
     if which == "all" {
         return Ok(stacks.iter().collect());
     }
-    let found: Vec<&Stack> = stacks
-        .iter()
-        .filter(|s| s.name == which || which.parse::<u8>().is_ok_and(|n| n == s.tutorial))
-        .collect();
-    if found.is_empty() {
-        let known: Vec<String> = stacks.iter().map(|s| s.label()).collect();
-        return Err(format!(
-            "no stack matches --tutorial {which}; known: {}, or all",
-            known.join(", ")
-        ));
+    // One tutorial, or several separated by commas (`1,2`), by number or name.
+    let mut found: Vec<&Stack> = Vec::new();
+    for one in which.split(',').map(str::trim) {
+        let matched: Vec<&Stack> = stacks
+            .iter()
+            .filter(|s| s.name == one || one.parse::<u8>().is_ok_and(|n| n == s.tutorial))
+            .collect();
+        if matched.is_empty() {
+            let known: Vec<String> = stacks.iter().map(|s| s.label()).collect();
+            return Err(format!(
+                "no stack matches --tutorial {one}; known: {}, or all (several: 1,2)",
+                known.join(", ")
+            ));
+        }
+        for m in matched {
+            if !found.iter().any(|f| f.name == m.name) {
+                found.push(m);
+            }
+        }
     }
+    found.sort_by_key(|s| s.tutorial);
     Ok(found)
 }
 

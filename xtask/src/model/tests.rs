@@ -21,6 +21,11 @@ fn shipped_stacks_are_valid() {
     assert!(super::select(&stacks, "1").unwrap()[0].name == "unstructured-rag");
     assert!(super::select(&stacks, "structured-rls").unwrap()[0].tutorial == 2);
     assert_eq!(super::select(&stacks, "all").unwrap().len(), 3);
+    // Issue 28 item 11: several at once, by number or name, each once, in tutorial order.
+    let two: Vec<u8> =
+        super::select(&stacks, "2,1, structured-rls").unwrap().iter().map(|s| s.tutorial).collect();
+    assert_eq!(two, [1, 2]);
+    assert!(super::select(&stacks, "1,9").unwrap_err().contains("--tutorial 9"));
     insta::assert_snapshot!("unknown_tutorial", super::select(&stacks, "7").unwrap_err());
 }
 
