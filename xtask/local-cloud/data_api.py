@@ -104,7 +104,9 @@ class Servers:
             # superuser, to create the master user, and the gateway (db_gateway.py), which has
             # checked the IAM token or password itself. Everyone else signs in with a password over
             # loopback TCP, as the Data API does on AWS.
-            f.write("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+            # Members of rds_iam never with a password (a master user that gave itself one with
+            # ALTER ROLE gets nothing by it), as on Aurora.
+            f.write("local all all trust\nhost all +rds_iam 127.0.0.1/32 reject\nhost all all 127.0.0.1/32 scram-sha-256\n")
         if OWNER:
             # Written by this process (root), 0600 under main()'s umask: the server's user
             # (runuser) must own it to read it.

@@ -209,7 +209,18 @@ class Gateway:
             except OSError:
                 pass
 
+    def _express(self, name):
+        """The one available express cluster answering to `name`, or None (a name two clusters
+        answer to routes to neither)."""
+        named = [c for c in self.clusters() if c.get("Endpoint") == name and c.get("InternetAccessGatewayEnabled")]
+        cluster = named[0] if len(named) == 1 else None
+        if cluster is None or cluster.get("Status") not in ("available", "modifying", "backing-up"):
+            return None
+        return cluster
+
     def _session(self, raw):
+        # Until signed in, a client has 30 s (then the session is the database's).
+        raw.settimeout(30)
         length, code = struct.unpack("!ii", _read_exact(raw, 8))
         if length != 8 or code != SSL_REQUEST:
             raw.sendall(_error("28000", "connections through the internet access gateway must use TLS"))
@@ -220,7 +231,8 @@ class Gateway:
         names = {}
 
         def pick(sock, name, _ctx):
-            if not name:
+            # A certificate only for an express cluster's endpoint (none minted for any name).
+            if not name or self._express(name) is None:
                 return ssl.ALERT_DESCRIPTION_UNRECOGNIZED_NAME
             names["sni"] = name
             sock.context = self.certs.context(name)
@@ -238,17 +250,26 @@ class Gateway:
         parts = body[4:].split(b"\0")
         params = dict(zip(parts[0::2], parts[1::2]))
         user = params.get(b"user", b"").decode()
-        named = [c for c in self.clusters() if c.get("Endpoint") == names.get("sni") and c.get("InternetAccessGatewayEnabled")]
-        # One cluster per name, or none: a name two clusters answer to routes to neither.
-        cluster = named[0] if len(named) == 1 else None
-        if cluster is None or cluster.get("Status") not in ("available", "modifying", "backing-up"):
+        cluster = self._express(names.get("sni"))
+        if cluster is None:
             client.sendall(_error("08001", f"no available cluster with express configuration at {names.get('sni')}"))
+            return
+        if not 0 < len(user.encode()) <= 63:
+            # PostgreSQL cuts names at 63 bytes: a token for a longer one must not sign in as its prefix.
+            client.sendall(_error("28000", f'PAM authentication failed for user "{user}"'))
             return
         client.sendall(b"R" + struct.pack("!ii", 8, 3))  # AuthenticationCleartextPassword
         kind, size = struct.unpack("!ci", _read_exact(client, 5))
         if kind != b"p" or not 5 <= size <= 10000:
             return
         secret = _read_exact(client, size - 4).rstrip(b"\0").decode(errors="replace")
+        # The token first (pure computation): nothing of the cluster's server is started or
+        # asked for a client without one.
+        why = check_token(secret, user, cluster["Endpoint"], cluster.get("Port", 5432), self.region) if "Action=connect" in secret else "not an IAM authentication token"
+        if why is not None:
+            client.sendall(_error("28000", f'PAM authentication failed for user "{user}": the internet access gateway accepts only valid IAM authentication tokens'))
+            print(f"gateway: sign-in of {user!r} refused: {why}", flush=True)
+            return
         port = self.servers.port(cluster)
         data = self.servers.data_dir(cluster)
         socket_path = os.path.join(data, f".s.PGSQL.{port}")
@@ -259,17 +280,11 @@ class Gateway:
             ))
         finally:
             admin.close()
-        if "Action=connect" in secret:
-            why = check_token(secret, user, cluster["Endpoint"], cluster.get("Port", 5432), self.region)
-            if why is None and not iam_user:
-                why = "the user is not granted rds_iam"
-            if why is not None:
-                client.sendall(_error("28000", f'PAM authentication failed for user "{user}"'))
-                print(f"gateway: IAM sign-in of {user!r} refused: {why}", flush=True)
-                return
-        else:
-            client.sendall(_error("28000", f'PAM authentication failed for user "{user}": the internet access gateway accepts only IAM authentication tokens'))
+        if not iam_user:
+            client.sendall(_error("28000", f'PAM authentication failed for user "{user}"'))
+            print(f"gateway: sign-in of {user!r} refused: the user is not granted rds_iam", flush=True)
             return
+        client.settimeout(None)
         backend = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         backend.connect(socket_path)
         backend.sendall(struct.pack("!i", length) + body)

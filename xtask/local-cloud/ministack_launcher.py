@@ -603,11 +603,16 @@ def _create_db_cluster(p):
     if engine != "aurora-postgresql":
         return rds._error("InvalidParameterCombination", "Express configuration supports Aurora PostgreSQL only.", 400)
     ident = rds._p(p, "DBClusterIdentifier")
+    master = rds._p(p, "MasterUsername") or "postgres"
+    # "1-63 alphanumeric characters; the first character must be a letter" (the page's Master
+    # username row; `_` as Aurora PostgreSQL allows it).
+    if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]{0,62}", master):
+        return rds._error("InvalidParameterValue", f"MasterUsername {master!r} must be 1 to 63 letters, digits or underscores, starting with a letter.", 400)
     q = {k: v for k, v in p.items() if k != "WithExpressConfiguration"}
     q.update({
         "Engine": [engine],
         "EngineVersion": [_EXPRESS_ENGINE_VERSION],
-        "MasterUsername": [rds._p(p, "MasterUsername") or "postgres"],
+        "MasterUsername": [master],
         "EnableIAMDatabaseAuthentication": ["true"],
         "StorageEncrypted": ["true"],
         "Port": ["5432"],

@@ -442,7 +442,8 @@ fn argument_errors_end_with_a_json_summary() {
             .output()
             .unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
-        let events = common::events(&out);
+        let events: Vec<Value> =
+            common::events(&out).into_iter().filter(|e| e["type"] != "version").collect();
         assert_eq!(events.len(), 2, "{args:?}: {events:?}");
         assert_eq!(events[0]["type"], "error");
         assert_eq!(events[0]["kind"], "invalid_arguments", "{args:?}");

@@ -62,6 +62,20 @@ def case(name, expect_ok, attempt):
 case("the master user with a valid IAM token", True, lambda: connect(MASTER, token(MASTER)))
 case("the Data API's login with its password (the gateway takes IAM tokens only)", False, lambda: connect(admin["username"], admin["password"], "claims"))
 case("app_user with its password", False, lambda: connect(app["username"], app["password"], "claims"))
+def _master_reads(sql):
+    sock = socket.create_connection((gw_host, int(gw_port)), timeout=10)
+    conn = pg8000.native.Connection(MASTER, host=ENDPOINT, password=token(MASTER), database="claims",
+                                    ssl_context=ssl.create_default_context(cafile=ca), sock=sock, timeout=10)
+    try:
+        return conn.run(sql)
+    finally:
+        conn.close()
+
+
+case("the master user reads the claims (it keeps none of the admin login's privileges)", False,
+     lambda: _master_reads("SELECT count(*) FROM claims.claims"))
+case("the master user reads the tenant-token keys", False,
+     lambda: _master_reads("SELECT count(*) FROM app_private.signing_keys"))
 case("the master user with a password (none exists; IAM only)", False, lambda: connect(MASTER, "postgres"))
 case("the master user with the Data API login's password", False, lambda: connect(MASTER, admin["password"]))
 case("a token for another user, presented as the master user", False, lambda: connect(MASTER, token(admin["username"])))

@@ -52,6 +52,7 @@ pub struct Properties {
 #[derive(Debug, Serialize, Deserialize)]
 pub struct State {
     owns_database: bool,
+    master_inherits: bool,
     signs_in_with_the_secret: bool,
     role_settings: Vec<String>,
 }
@@ -83,15 +84,17 @@ impl AdminLogin {
             .await
             .map_err(postgres::sql_error)?
             .is_empty();
+        // (ALTER ROLE may not name SUPERUSER, not even NOSUPERUSER, unless run by a superuser,
+        // which neither master user is; a role this one creates is never a superuser.)
         let verb = if exists { "ALTER" } else { "CREATE" };
         // A verifier is not a password: it cannot sign in anywhere, so this text is safe to send.
         let statements = [
             format!(
-                "{verb} ROLE \"{username}\" WITH LOGIN CREATEROLE NOSUPERUSER PASSWORD '{}'",
+                "{verb} ROLE \"{username}\" WITH LOGIN CREATEROLE PASSWORD '{}'",
                 scram_verifier(&password)
             ),
             format!("ALTER ROLE \"{username}\" RESET ALL"),
-            // The master user becomes a member, so that it may give the login the database.
+            // The master user becomes a member for as long as it gives the login the database.
             format!("GRANT \"{username}\" TO CURRENT_USER"),
         ];
         for sql in &statements {
@@ -108,6 +111,12 @@ impl AdminLogin {
             format!("CREATE DATABASE \"{}\" OWNER \"{username}\"", p.database)
         };
         db.batch_execute(&sql).await.map_err(postgres::sql_error)?;
+        // Then no longer: the master user answers to IAM tokens from the internet, and would
+        // otherwise hold, through the login, everything the migrations make (the tables, the
+        // tenant-token key). (PostgreSQL 16 and later keep the ADMIN OPTION CREATEROLE gave it,
+        // which inherits nothing.)
+        let revoke = format!("REVOKE \"{username}\" FROM CURRENT_USER");
+        db.batch_execute(&revoke).await.map_err(postgres::sql_error)?;
         Ok(Outputs {
             username,
             database: p.database.clone(),
@@ -148,6 +157,12 @@ impl Kind for AdminLogin {
             return Ok(None);
         }
         let role_settings: Vec<String> = row.get(1);
+        // Whether the master user inherits the login's privileges (it must not, see converge).
+        let master_inherits: bool = db
+            .query_one("SELECT pg_has_role(current_user, $1::text::name, 'USAGE')", &[&username])
+            .await
+            .map_err(postgres::sql_error)?
+            .get(0);
         let owns_database = !db
             .query(
                 "SELECT 1 FROM pg_database d JOIN pg_roles r ON r.oid = d.datdba \
@@ -171,7 +186,12 @@ impl Kind for AdminLogin {
             secret_arn: p.login_secret_arn.clone(),
         };
         Ok(Found::ours(
-            State { owns_database, signs_in_with_the_secret: signs_in, role_settings },
+            State {
+                owns_database,
+                master_inherits,
+                signs_in_with_the_secret: signs_in,
+                role_settings,
+            },
             outputs,
         ))
     }
@@ -186,6 +206,9 @@ impl Kind for AdminLogin {
         let mut changes = Vec::new();
         if !seen.state.owns_database {
             changes.push(change("owns_database", false, true));
+        }
+        if seen.state.master_inherits {
+            changes.push(change("master_inherits", true, false));
         }
         if !seen.state.signs_in_with_the_secret {
             changes.push(change(
