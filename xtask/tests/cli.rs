@@ -170,7 +170,20 @@ fn each_plan_counts_what_the_following_deploy_does() {
     let step = |what: &str| {
         let plan = cloud.ok(&["plan", "-t", "1", "--stacks-dir", &dir]);
         let deploy = cloud.ok(&["deploy", "-t", "1", "--stacks-dir", &dir]);
-        assert_eq!(counts(&plan), counts(&deploy), "{what}");
+        let acting = |events: &[Value]| -> Vec<String> {
+            events
+                .iter()
+                .filter(|e| e["type"] == "resource" && e["action"] != "noop")
+                .map(|e| format!("{} {}", e["action"], e["id"]))
+                .collect()
+        };
+        assert_eq!(
+            counts(&plan),
+            counts(&deploy),
+            "{what}: {:?} vs {:?}",
+            acting(&plan),
+            acting(&deploy)
+        );
         assert_eq!(counts(&deploy)["failed"], 0, "{what}");
         counts(&deploy)
     };
@@ -203,6 +216,36 @@ fn each_plan_counts_what_the_following_deploy_does() {
     );
     step("the chunking back");
     assert_eq!(step("nothing")["noop"], 20);
+    // Issue 28 item 1: the documents bucket renamed in the stack (a new bucket). What refers to
+    // it (its role, the data source, the Knowledge Base and the agent behind them) exists: plan
+    // must not announce them as creates (it said "8 create" where deploy made 2).
+    let file = stacks.path().join("01-unstructured-rag.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("  documents:\n", "  docs:\n").replace("${documents.", "${docs."),
+    )
+    .unwrap();
+    let renamed = step("the documents bucket renamed");
+    assert_eq!(renamed["create"], 2, "the new bucket and its documents: {renamed}");
+    // Item 2: the data source moved, so the Knowledge Base is ingested again, and what it
+    // returns comes from the new bucket only (no vector of the old one's is left).
+    assert_eq!(renamed["update"], 3, "kb_role, the data source, the ingestion: {renamed}");
+    let asked = cloud.ok(&[
+        "retrieve",
+        "-t",
+        "1",
+        "--user",
+        "john-regular",
+        "--stacks-dir",
+        &dir,
+        "What is the deductible for auto insurance?",
+    ]);
+    let found = asked.iter().find(|e| e["type"] == "retrieval").unwrap();
+    let uris: Vec<&str> =
+        found["results"].as_array().unwrap().iter().map(|r| r["uri"].as_str().unwrap()).collect();
+    assert!(!uris.is_empty(), "{found}");
+    assert!(uris.iter().all(|u| u.contains("-t1-docs-")), "the old bucket's documents: {uris:?}");
     cloud.ok(&["destroy", "--stacks-dir", &dir]);
 }
 

@@ -90,7 +90,8 @@ fn a_pull_request_takes_the_express_path_and_proves_the_same_isolation() {
     assert_eq!(drift["done"], true, "{drift}");
     // (plan names it; what runs SQL as the login cannot be looked at until it is repaired, and
     // says so with PostgreSQL's 28P01, so plan exits 1)
-    let plan = cloud.xtask(&["plan", "--tutorial", "2", "--env", "pr-1", "--output-format", "json"]);
+    let plan =
+        cloud.xtask(&["plan", "--tutorial", "2", "--env", "pr-1", "--output-format", "json"]);
     let plan = common::events(&plan);
     let login = common::event(&plan, "claims_db_admin");
     assert_eq!(login["action"], "update", "{login}");

@@ -371,15 +371,28 @@ impl Engine {
             let parent_made_anew =
                 unit.res.dependencies().iter().any(|d| made_anew.contains(&key(&unit.stack, d)));
             // Observed under the name it has now: with unknown values, the desired target
-            // cannot be looked up (it would send the placeholder), the current one can.
-            let lookup = if unknown.get() {
+            // cannot be looked up (it would send the placeholder), the current one can. When
+            // even that is unknown (it refers to a resource deploy makes, say a bucket renamed
+            // in the stack) but its name is its own (not a property), it is looked up by that
+            // name: it may well exist, and then deploy updates it rather than creating it
+            // (issue 28: plan announced creates that deploy did not make). A look that fails
+            // on the placeholder says nothing: the resource is planned as not found.
+            let by_name = unknown.get()
+                && now.is_none()
+                && !matches!(unit.res.kind.name_style, model::NameStyle::Property(_));
+            let lookup = if by_name {
+                Some(target.clone())
+            } else if unknown.get() {
                 now.map(|p| self.target(unit, p))
             } else {
                 Some(target.clone())
             };
             let mut found = match &lookup {
                 None => Ok(None),
-                Some(t) => self.observe(kind.as_ref(), unit, t).await,
+                Some(t) => match self.observe(kind.as_ref(), unit, t).await {
+                    Err(_) if by_name => Ok(None),
+                    other => other,
+                },
             };
             if unit.res.kind.cascades && parent_made_anew {
                 // It goes with its parent and is made again; what exists now is still what
@@ -394,7 +407,7 @@ impl Engine {
             match found {
                 Err(e) => o.error = Some(e.to_string()),
                 Ok(None) => {
-                    if lookup.is_none() {
+                    if lookup.is_none() || by_name {
                         o.note = Some("depends on a resource that does not exist yet".into());
                     } else if unit.res.kind.cascades && parent_made_anew {
                         o.note = Some("made anew with what it belongs to".into());
@@ -423,7 +436,9 @@ impl Engine {
                 let before = kind.planned_outputs(&target);
                 planned.entry(unit.key()).or_default().extend(before);
             }
-            if matches!(o.action, Action::Create | Action::Replace) && o.error.is_none() {
+            // Replaced only: what goes with a parent that is created did not exist to be found
+            // (and one found, say an ingestion job whose documents are new, lives on).
+            if o.action == Action::Replace && o.error.is_none() {
                 made_anew.push(unit.key());
             }
             out.push(o);

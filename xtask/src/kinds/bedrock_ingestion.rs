@@ -1,5 +1,8 @@
-//! Ingestion as a converging step: a job starts only when the documents changed since the last
-//! complete one (the documents' content digest is recorded in the job's description), deploy
+//! Ingestion as a converging step: a job starts only when what the Knowledge Base should hold
+//! changed since the last complete one: the documents, or where they are (`source`, the data
+//! source's bucket: a bucket renamed in the stack moves the data source, and the next job drops
+//! the old bucket's vectors and indexes the new one's). Their digest is recorded in the job's
+//! description. Chunking changes replace the data source, which then has no job yet. Deploy
 //! waits for it, and fails with the job's reasons when documents fail or when not every
 //! document's metadata sidecar was scanned. Goes with its data source (`cascades`).
 
@@ -41,6 +44,24 @@ pub struct Properties {
     pub documents_digest: String,
     /// How many `.metadata.json` sidecars the job must scan: a number, or a reference to one.
     pub expected_metadata_documents: Count,
+    /// Where the documents are (the data source's bucket ARN): a new place means a new job.
+    #[serde(default)]
+    pub source: String,
+}
+
+/// What a job records and a later deploy compares: the documents' digest, and with a `source`,
+/// a digest of both.
+fn content(p: &Properties) -> String {
+    if p.source.is_empty() {
+        return p.documents_digest.clone();
+    }
+    use sha2::Digest;
+    let h = sha2::Sha256::new()
+        .chain_update(p.documents_digest.as_bytes())
+        .chain_update(b"\n")
+        .chain_update(p.source.as_bytes())
+        .finalize();
+    format!("{}+{}", p.documents_digest, &hex::encode(h)[..16])
 }
 
 /// A number, or (in a stack file, before references are resolved) a reference to one.
@@ -152,7 +173,7 @@ impl Kind for Ingestion {
             .start_ingestion_job()
             .knowledge_base_id(&p.knowledge_base_id)
             .data_source_id(&p.data_source_id)
-            .description(format!("{PREFIX}{}", p.documents_digest))
+            .description(format!("{PREFIX}{}", content(p)))
             .client_token(client_token(target, "start"))
             .send()
             .await
@@ -161,7 +182,7 @@ impl Kind for Ingestion {
         let job = out
             .ingestion_job()
             .ok_or_else(|| CloudError::Fatal("StartIngestionJob returned no job".into()))?;
-        Ok(outputs(job.ingestion_job_id(), &p.documents_digest))
+        Ok(outputs(job.ingestion_job_id(), &content(p)))
     }
 
     async fn poll_ready(
@@ -235,17 +256,17 @@ impl Kind for Ingestion {
         }
     }
 
-    /// The documents alone: a new digest means a new job.
+    /// The documents and their place alone: a new digest means a new job.
     fn diff(
         &self,
         p: &Properties,
         seen: &SeenOf<Self>,
         _changes: Vec<FieldChange>,
     ) -> Vec<FieldChange> {
-        let have = &seen.state.documents_digest;
-        if *have == p.documents_digest {
+        let (have, want) = (&seen.state.documents_digest, content(p));
+        if *have == want {
             return Vec::new();
         }
-        vec![change("documents_digest", have, &p.documents_digest)]
+        vec![change("documents_digest", have, want)]
     }
 }
