@@ -313,7 +313,7 @@ impl Kind for Role {
         if seen.state.boundary.as_deref() != Some(want.as_str()) {
             changes.push(change("permissions_boundary", &seen.state.boundary, want));
         }
-        changes
+        by_statement(changes)
     }
 
     async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
@@ -382,5 +382,49 @@ impl Kind for Role {
 
     async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
         self.remove(&orphan.name).await
+    }
+}
+
+/// A changed policy as the statements that changed (`statements[2]`: the one before and after;
+/// one only added or removed has nothing on the other side), not the two whole documents
+/// (issue 28: a reviewer read two policies on one line to find one resource's change).
+fn by_statement(changes: Vec<FieldChange>) -> Vec<FieldChange> {
+    changes
+        .into_iter()
+        .flat_map(|c| match (c.field.as_str(), &c.current, &c.desired) {
+            ("statements", Value::Array(now), Value::Array(wanted)) => {
+                (0..now.len().max(wanted.len()))
+                    .filter(|i| now.get(*i) != wanted.get(*i))
+                    .map(|i| FieldChange {
+                        field: format!("statements[{i}]"),
+                        current: now.get(i).cloned().unwrap_or(Value::Null),
+                        desired: wanted.get(i).cloned().unwrap_or(Value::Null),
+                        replaces: c.replaces,
+                    })
+                    .collect::<Vec<_>>()
+            }
+            _ => vec![c],
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    /// Issue 28 item 1: a role's policy change reads as the statements that changed.
+    #[test]
+    fn a_policy_change_is_shown_statement_by_statement() {
+        let a = json!({"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::old/*"]});
+        let b = json!({"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": ["arn:aws:s3:::new/*"]});
+        let same = json!({"Effect": "Allow", "Action": ["bedrock:InvokeModel"], "Resource": ["*"]});
+        let extra = json!({"Effect": "Deny", "Action": ["*"], "Resource": ["*"]});
+        let whole = crate::engine::change("statements", json!([same, a]), json!([same, b, extra]));
+        let other = crate::engine::change("service", "x", "y");
+        let got = super::by_statement(vec![whole, other]);
+        let fields: Vec<&str> = got.iter().map(|c| c.field.as_str()).collect();
+        assert_eq!(fields, ["statements[1]", "statements[2]", "service"]);
+        assert_eq!((&got[0].current, &got[0].desired), (&a, &b));
+        assert_eq!((&got[1].current, &got[1].desired), (&serde_json::Value::Null, &extra));
     }
 }
