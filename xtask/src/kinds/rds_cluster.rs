@@ -52,10 +52,10 @@ pub struct Properties {
     pub protect: bool,
 }
 
-fn default_max() -> f64 {
+pub(super) fn default_max() -> f64 {
     2.0
 }
-fn default_pause() -> i32 {
+pub(super) fn default_pause() -> i32 {
     300
 }
 
@@ -88,34 +88,35 @@ pub struct Outputs {
 
 pub struct Cluster(pub Clients);
 
-impl Cluster {
-    async fn describe(&self, id: &str) -> CloudResult<Option<aws_sdk_rds::types::DbCluster>> {
-        match self
-            .0
-            .rds
-            .describe_db_clusters()
-            .db_cluster_identifier(id)
-            .send()
-            .await
-            .map_err(|e| classify(e, NOT_FOUND))
-        {
-            Ok(out) => Ok(out.db_clusters().first().cloned()),
-            Err(CloudError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+/// The cluster named `id`, if it exists (both cluster kinds).
+pub(super) async fn describe(
+    clients: &Clients,
+    id: &str,
+) -> CloudResult<Option<aws_sdk_rds::types::DbCluster>> {
+    match clients
+        .rds
+        .describe_db_clusters()
+        .db_cluster_identifier(id)
+        .send()
+        .await
+        .map_err(|e| classify(e, NOT_FOUND))
+    {
+        Ok(out) => Ok(out.db_clusters().first().cloned()),
+        Err(CloudError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
     }
+}
 
-    /// The Data API of a Serverless v2 cluster (`EnableHttpEndpoint`, not ModifyDBCluster).
-    async fn enable_data_api(&self, outputs: &Outputs) -> CloudResult<()> {
-        self.0
-            .rds
-            .enable_http_endpoint()
-            .resource_arn(&outputs.arn)
-            .send()
-            .await
-            .map_err(|e| busy(classify(e, NOT_FOUND)))?;
-        Ok(())
-    }
+/// The Data API of a Serverless v2 cluster (`EnableHttpEndpoint`, not ModifyDBCluster).
+pub(super) async fn enable_data_api(clients: &Clients, arn: &str) -> CloudResult<()> {
+    clients
+        .rds
+        .enable_http_endpoint()
+        .resource_arn(arn)
+        .send()
+        .await
+        .map_err(|e| busy(classify(e, NOT_FOUND)))?;
+    Ok(())
 }
 
 /// Whether `current` is `desired` after an automatic minor upgrade: same major version, a later
@@ -147,7 +148,7 @@ impl Kind for Cluster {
     const IMMUTABLE: &'static [&'static str] = &["database_name", "subnet_group_name"];
 
     async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {
-        let Some(c) = self.describe(&target.physical_name).await? else {
+        let Some(c) = describe(&self.0, &target.physical_name).await? else {
             return Ok(None);
         };
         // Ours by tags in every state, deleting included: what is not ours is neither deleted
@@ -213,7 +214,11 @@ impl Kind for Cluster {
             .storage_encrypted(true)
             .db_subnet_group_name(&p.subnet_group_name)
             .set_vpc_security_group_ids(Some(p.security_group_ids.clone()))
-            .serverless_v2_scaling_configuration(scaling(p))
+            .serverless_v2_scaling_configuration(scaling(
+                p.min_capacity,
+                p.max_capacity,
+                p.seconds_until_auto_pause,
+            ))
             .deletion_protection(p.protect)
             .copy_tags_to_snapshot(true)
             .set_tags(Some(rds_tags(target)))
@@ -242,14 +247,18 @@ impl Kind for Cluster {
             .db_cluster_identifier(&target.physical_name)
             .set_engine_version(upgrade.then(|| p.engine_version.clone()))
             .set_vpc_security_group_ids(Some(p.security_group_ids.clone()))
-            .serverless_v2_scaling_configuration(scaling(p))
+            .serverless_v2_scaling_configuration(scaling(
+                p.min_capacity,
+                p.max_capacity,
+                p.seconds_until_auto_pause,
+            ))
             .deletion_protection(p.protect)
             .apply_immediately(true)
             .send()
             .await
             .map_err(|e| busy(classify(e, NOT_FOUND)))?;
         if seen.state.live().and_then(|c| c.http_endpoint) != Some(true) {
-            self.enable_data_api(&seen.outputs).await?;
+            enable_data_api(&self.0, &seen.outputs.arn).await?;
         }
         Ok(seen.outputs.clone())
     }
@@ -260,11 +269,11 @@ impl Kind for Cluster {
         _p: &Properties,
         outputs: &Outputs,
     ) -> CloudResult<Progress<Outputs>> {
-        match self.describe(&target.physical_name).await? {
+        match describe(&self.0, &target.physical_name).await? {
             Some(c)
                 if c.status() == Some("available") && c.http_endpoint_enabled() != Some(true) =>
             {
-                self.enable_data_api(outputs).await?;
+                enable_data_api(&self.0, &outputs.arn).await?;
                 Ok(Progress::Pending("enabling the Data API".into()))
             }
             Some(c) if c.status() == Some("available") => {
@@ -362,11 +371,12 @@ fn final_snapshot(cluster: &str, at: std::time::SystemTime) -> String {
     format!("{cluster}-final-{digits}")
 }
 
-fn scaling(p: &Properties) -> ServerlessV2ScalingConfiguration {
+/// Serverless v2 capacity, as both cluster kinds set it.
+pub(super) fn scaling(min: f64, max: f64, pause: i32) -> ServerlessV2ScalingConfiguration {
     ServerlessV2ScalingConfiguration::builder()
-        .min_capacity(p.min_capacity)
-        .max_capacity(p.max_capacity)
-        .seconds_until_auto_pause(p.seconds_until_auto_pause)
+        .min_capacity(min)
+        .max_capacity(max)
+        .seconds_until_auto_pause(pause)
         .build()
 }
 

@@ -15,7 +15,7 @@ use async_trait::async_trait;
 use aws_sdk_rds::types::ServerlessV2ScalingConfiguration;
 use serde::{Deserialize, Serialize};
 
-use super::rds_cluster::busy;
+use super::rds_cluster::{busy, default_max, default_pause, describe, enable_data_api};
 use super::rds_subnet_group::{is_ours, rds_tags, NOT_FOUND};
 use super::{given, KindInfo, Life, Sim, SIM};
 use crate::cloud::{classify, Clients};
@@ -55,13 +55,6 @@ pub struct Properties {
     pub protect: bool,
 }
 
-fn default_max() -> f64 {
-    2.0
-}
-fn default_pause() -> i32 {
-    300
-}
-
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Current {
     pub master_username: Option<String>,
@@ -99,61 +92,25 @@ fn outputs(c: &aws_sdk_rds::types::DbCluster, ready: bool) -> CloudResult<Output
     })
 }
 
-impl ExpressCluster {
-    async fn describe(&self, id: &str) -> CloudResult<Option<aws_sdk_rds::types::DbCluster>> {
-        match self.0.rds.describe_db_clusters().db_cluster_identifier(id).send().await {
-            Ok(out) => Ok(out.db_clusters().first().cloned()),
-            Err(e) => match classify(e, NOT_FOUND) {
-                CloudError::NotFound(_) => Ok(None),
-                e => Err(e),
-            },
-        }
-    }
-
-    /// The writer's status, if the cluster has one.
-    async fn writer_status(
-        &self,
-        c: &aws_sdk_rds::types::DbCluster,
-    ) -> CloudResult<Option<String>> {
-        let Some(writer) = c
-            .db_cluster_members()
-            .iter()
-            .find(|m| m.is_cluster_writer() == Some(true))
-            .and_then(|m| m.db_instance_identifier())
-        else {
-            return Ok(None);
-        };
-        match self.0.rds.describe_db_instances().db_instance_identifier(writer).send().await {
-            Ok(out) => Ok(out
-                .db_instances()
-                .first()
-                .and_then(|i| i.db_instance_status())
-                .map(str::to_string)),
-            Err(e) => match classify(e, NOT_FOUND) {
-                CloudError::NotFound(_) => Ok(None),
-                e => Err(e),
-            },
-        }
-    }
-
-    async fn enable_data_api(&self, arn: &str) -> CloudResult<()> {
-        self.0
-            .rds
-            .enable_http_endpoint()
-            .resource_arn(arn)
-            .send()
-            .await
-            .map_err(|e| busy(classify(e, NOT_FOUND)))?;
-        Ok(())
-    }
+/// The writer's status, if the cluster has one.
+async fn writer_status(
+    clients: &Clients,
+    c: &aws_sdk_rds::types::DbCluster,
+) -> CloudResult<Option<String>> {
+    let Some(writer) = c
+        .db_cluster_members()
+        .iter()
+        .find(|m| m.is_cluster_writer() == Some(true))
+        .and_then(|m| m.db_instance_identifier())
+    else {
+        return Ok(None);
+    };
+    let found = super::rds_instance::describe(clients, writer).await?;
+    Ok(found.and_then(|i| i.db_instance_status().map(str::to_string)))
 }
 
 fn scaling(p: &Properties) -> ServerlessV2ScalingConfiguration {
-    ServerlessV2ScalingConfiguration::builder()
-        .min_capacity(p.min_capacity)
-        .max_capacity(p.max_capacity)
-        .seconds_until_auto_pause(p.seconds_until_auto_pause)
-        .build()
+    super::rds_cluster::scaling(p.min_capacity, p.max_capacity, p.seconds_until_auto_pause)
 }
 
 #[async_trait]
@@ -165,7 +122,7 @@ impl Kind for ExpressCluster {
     const IMMUTABLE: &'static [&'static str] = &["master_username"];
 
     async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {
-        let Some(c) = self.describe(&target.physical_name).await? else {
+        let Some(c) = describe(&self.0, &target.physical_name).await? else {
             return Ok(None);
         };
         if !is_ours(&self.0, c.db_cluster_arn().unwrap_or_default(), target).await? {
@@ -186,7 +143,7 @@ impl Kind for ExpressCluster {
         };
         let ready = c.status() == Some("available")
             && c.http_endpoint_enabled() == Some(true)
-            && self.writer_status(&c).await?.as_deref() == Some("available");
+            && writer_status(&self.0, &c).await?.as_deref() == Some("available");
         Ok(Found::ours(Life::Live(state), outputs(&c, ready)?))
     }
 
@@ -248,7 +205,7 @@ impl Kind for ExpressCluster {
             .await
             .map_err(|e| busy(classify(e, NOT_FOUND)))?;
         if seen.state.live().and_then(|c| c.http_endpoint) != Some(true) {
-            self.enable_data_api(&seen.outputs.arn).await?;
+            enable_data_api(&self.0, &seen.outputs.arn).await?;
         }
         Ok(seen.outputs.clone())
     }
@@ -259,13 +216,13 @@ impl Kind for ExpressCluster {
         _p: &Properties,
         outputs: &Outputs,
     ) -> CloudResult<Progress<Outputs>> {
-        let Some(c) = self.describe(&target.physical_name).await? else {
+        let Some(c) = describe(&self.0, &target.physical_name).await? else {
             return Ok(Progress::Done(outputs.clone()));
         };
         if c.status() != Some("available") {
             return Ok(Progress::Pending(format!("cluster {}", c.status().unwrap_or("unknown"))));
         }
-        match self.writer_status(&c).await?.as_deref() {
+        match writer_status(&self.0, &c).await?.as_deref() {
             Some("available") => {}
             other => {
                 return Ok(Progress::Pending(format!(
@@ -275,7 +232,7 @@ impl Kind for ExpressCluster {
             }
         }
         if c.http_endpoint_enabled() != Some(true) {
-            self.enable_data_api(&outputs.arn).await?;
+            enable_data_api(&self.0, &outputs.arn).await?;
             return Ok(Progress::Pending("enabling the Data API".into()));
         }
         Ok(Progress::Done(self::outputs(&c, true)?))

@@ -37,21 +37,22 @@ fn serverless() -> String {
 
 pub struct Instance(pub Clients);
 
-impl Instance {
-    async fn describe(&self, id: &str) -> CloudResult<Option<aws_sdk_rds::types::DbInstance>> {
-        match self
-            .0
-            .rds
-            .describe_db_instances()
-            .db_instance_identifier(id)
-            .send()
-            .await
-            .map_err(|e| classify(e, NOT_FOUND))
-        {
-            Ok(out) => Ok(out.db_instances().first().cloned()),
-            Err(CloudError::NotFound(_)) => Ok(None),
-            Err(e) => Err(e),
-        }
+/// The instance named `id`, if it exists (also the express cluster's writer).
+pub(super) async fn describe(
+    clients: &Clients,
+    id: &str,
+) -> CloudResult<Option<aws_sdk_rds::types::DbInstance>> {
+    match clients
+        .rds
+        .describe_db_instances()
+        .db_instance_identifier(id)
+        .send()
+        .await
+        .map_err(|e| classify(e, NOT_FOUND))
+    {
+        Ok(out) => Ok(out.db_instances().first().cloned()),
+        Err(CloudError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e),
     }
 }
 
@@ -86,7 +87,7 @@ impl Kind for Instance {
     const IMMUTABLE: &'static [&'static str] = &["cluster_id"];
 
     async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {
-        let Some(i) = self.describe(&target.physical_name).await? else {
+        let Some(i) = describe(&self.0, &target.physical_name).await? else {
             return Ok(None);
         };
         // Ours by tags in every state, deleting included: what is not ours is neither deleted
@@ -148,7 +149,7 @@ impl Kind for Instance {
         _p: &Properties,
         outputs: &Outputs,
     ) -> CloudResult<Progress<Outputs>> {
-        match self.describe(&target.physical_name).await? {
+        match describe(&self.0, &target.physical_name).await? {
             Some(i) if i.db_instance_status() == Some("available") => {
                 Ok(Progress::Done(self::outputs(&i)?))
             }

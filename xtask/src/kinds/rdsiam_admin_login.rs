@@ -11,7 +11,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::sql_login::{check_role_name, refused_sign_in, scram_verifier};
+use super::sql_login::{check_role_name, login_drift, refused_sign_in, scram_verifier};
 use super::{database_credentials, KindInfo, Sim, SIM};
 use crate::cloud::data_api::Database;
 use crate::cloud::postgres;
@@ -210,16 +210,7 @@ impl Kind for AdminLogin {
         if seen.state.master_inherits {
             changes.push(change("master_inherits", true, false));
         }
-        if !seen.state.signs_in_with_the_secret {
-            changes.push(change(
-                "password",
-                "changed outside deploy: the secret's password does not sign in",
-                "the secret's password",
-            ));
-        }
-        if !seen.state.role_settings.is_empty() {
-            changes.push(change("role_settings", &seen.state.role_settings, Vec::<String>::new()));
-        }
+        changes.extend(login_drift(seen.state.signs_in_with_the_secret, &seen.state.role_settings));
         changes
     }
 

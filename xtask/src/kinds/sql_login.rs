@@ -219,23 +219,29 @@ impl Kind for SqlLogin {
         seen: &SeenOf<Self>,
         _changes: Vec<FieldChange>,
     ) -> Vec<FieldChange> {
-        let mut changes = Vec::new();
-        if !seen.state.signs_in_with_the_secret {
-            changes.push(change(
-                "password",
-                "changed outside deploy: the secret's password does not sign in",
-                "the secret's password",
-            ));
-        }
-        if !seen.state.role_settings.is_empty() {
-            changes.push(change("role_settings", &seen.state.role_settings, Vec::<String>::new()));
-        }
-        changes
+        login_drift(seen.state.signs_in_with_the_secret, &seen.state.role_settings)
     }
 
     async fn create(&self, _t: &Target, p: &Properties) -> CloudResult<Outputs> {
         self.converge(p).await
     }
+}
+
+/// What a login can change itself, as changes: its password (the secret's no longer signs in)
+/// and its role settings (both login kinds).
+pub(super) fn login_drift(signs_in: bool, role_settings: &[String]) -> Vec<FieldChange> {
+    let mut changes = Vec::new();
+    if !signs_in {
+        changes.push(change(
+            "password",
+            "changed outside deploy: the secret's password does not sign in",
+            "the secret's password",
+        ));
+    }
+    if !role_settings.is_empty() {
+        changes.push(change("role_settings", role_settings, Vec::<String>::new()));
+    }
+    changes
 }
 
 #[cfg(test)]
