@@ -8,9 +8,16 @@ use crate::fake::{self, FakeCloud};
 use crate::kinds;
 use crate::model::Stack;
 
+/// The shipped stacks as environment `dev` deploys them (the full path).
 fn stacks() -> Vec<Stack> {
+    stacks_for("dev")
+}
+
+/// The shipped stacks as `env` deploys them (its choices made: `pr-*` takes the express path).
+fn stacks_for(env: &str) -> Vec<Stack> {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
-    model::load_all(&dir).expect("the shipped stacks are valid")
+    let all = model::load_all(&dir).expect("the shipped stacks are valid");
+    model::choices::for_environment(all, env, &[]).expect("every environment's stacks are valid")
 }
 
 fn engine(cloud: &Arc<FakeCloud>, env: &str) -> Arc<Engine> {
@@ -65,34 +72,37 @@ async fn deploy_is_idempotent_and_destroy_leaves_nothing() {
 /// converges, a third changes nothing, and destroy leaves nothing.
 #[tokio::test(start_paused = true)]
 async fn converges_after_a_crash_at_every_mutating_call() {
-    let stacks = stacks();
-    let selected: Vec<&Stack> = stacks.iter().collect();
-    let probe = FakeCloud::new();
-    assert!(all_ok(&engine(&probe, "dev").deploy(&selected).await));
-    let total = probe.calls().1;
-    assert!(total >= 10, "only {total} mutating calls in a full deploy");
-    eprintln!(
-        "crash points tested: {total} (every mutating call of a full deploy of tutorials 1, 2 and 3)"
+    // Both database paths: dev's full one and a pull request's express one.
+    for env in ["dev", "pr-1"] {
+        let stacks = stacks_for(env);
+        let selected: Vec<&Stack> = stacks.iter().collect();
+        let probe = FakeCloud::new();
+        assert!(all_ok(&engine(&probe, env).deploy(&selected).await));
+        let total = probe.calls().1;
+        assert!(total >= 10, "only {total} mutating calls in a full deploy");
+        eprintln!(
+        "crash points tested in {env}: {total} (every mutating call of a full deploy of tutorials 1, 2 and 3)"
     );
 
-    for k in 1..=total {
-        let cloud = FakeCloud::new();
-        let e = engine(&cloud, "dev");
-        cloud.crash_after(Some(k));
-        let crashed = e.deploy(&selected).await;
-        assert!(!all_ok(&crashed), "k={k}: the injected crash went unnoticed");
+        for k in 1..=total {
+            let cloud = FakeCloud::new();
+            let e = engine(&cloud, env);
+            cloud.crash_after(Some(k));
+            let crashed = e.deploy(&selected).await;
+            assert!(!all_ok(&crashed), "k={k}: the injected crash went unnoticed");
 
-        cloud.crash_after(None);
-        let resumed = e.deploy(&selected).await;
-        assert!(all_ok(&resumed), "k={k}: {:?}", failures(&resumed));
-        let (_, before) = cloud.calls();
-        let settled = e.deploy(&selected).await;
-        assert!(settled.iter().all(|o| o.action == Action::Noop), "k={k}: not converged");
-        assert_eq!(cloud.calls().1, before, "k={k}");
+            cloud.crash_after(None);
+            let resumed = e.deploy(&selected).await;
+            assert!(all_ok(&resumed), "k={k}: {:?}", failures(&resumed));
+            let (_, before) = cloud.calls();
+            let settled = e.deploy(&selected).await;
+            assert!(settled.iter().all(|o| o.action == Action::Noop), "k={k}: not converged");
+            assert_eq!(cloud.calls().1, before, "k={k}");
 
-        let gone = e.destroy(&selected, &[]).await;
-        assert!(all_ok(&gone), "k={k}: {:?}", failures(&gone));
-        assert!(cloud.inventory().is_empty(), "k={k}: left {:?}", cloud.inventory());
+            let gone = e.destroy(&selected, &[]).await;
+            assert!(all_ok(&gone), "k={k}: {:?}", failures(&gone));
+            assert!(cloud.inventory().is_empty(), "k={k}: left {:?}", cloud.inventory());
+        }
     }
 }
 
