@@ -87,7 +87,7 @@ pub struct Resource {
     /// create, update, delete or noop (a replacement is an update with `replace`).
     pub action: &'static str,
     pub replace: bool,
-    /// done, planned or failed.
+    /// done, planned, failed, or interrupted (not started, or abandoned, by a Ctrl-C).
     pub status: &'static str,
     pub seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -111,7 +111,11 @@ impl Resource {
                 a => a.as_str(),
             },
             replace: o.action == Action::Replace,
-            status: if o.ok() { status } else { "failed" },
+            status: match &o.error {
+                None => status,
+                Some(e) if e.starts_with(crate::engine::INTERRUPTED) => "interrupted",
+                Some(_) => "failed",
+            },
             seconds: (o.seconds * 1000.0).round() / 1000.0,
             error: o.error.clone(),
             note: o.note.clone(),
@@ -241,6 +245,8 @@ pub enum Summary {
     },
     Cost {
         command: &'static str,
+        env: String,
+        target: crate::cloud::TargetKind,
         ok: bool,
         resources: usize,
         monthly_usd: f64,
@@ -248,6 +254,8 @@ pub enum Summary {
     },
     Verify {
         command: &'static str,
+        env: String,
+        target: crate::cloud::TargetKind,
         cases: usize,
         passed: usize,
         failed: usize,
@@ -450,6 +458,8 @@ mod tests {
             Event::Summary(Summary::Status { command: "status", ok: true, api_calls: calls }),
             Event::Summary(Summary::Cost {
                 command: "cost",
+                env: s("dev"),
+                target: TargetKind::Local,
                 ok: true,
                 resources: 1,
                 monthly_usd: 1.0,
@@ -457,6 +467,8 @@ mod tests {
             }),
             Event::Summary(Summary::Verify {
                 command: "verify",
+                env: s("dev"),
+                target: TargetKind::Local,
                 cases: 1,
                 passed: 1,
                 failed: 0,

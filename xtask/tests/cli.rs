@@ -72,13 +72,33 @@ fn counts(events: &[Value]) -> Value {
 /// Sends SIGINT (by pid) to a full deploy once `after` resources have finished; returns the
 /// run's events and exit code.
 fn deploy_interrupted(cloud: &Cloud, env: &str, after: usize) -> (Vec<Value>, Option<i32>) {
-    let mut child =
-        common::xtask(cloud.state.path(), &["deploy", "--env", env, "--output-format", "json"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+    let (events, code, _) = interrupted(cloud, &["deploy", "--env", env], after, 1);
+    (events, code)
+}
+
+/// Runs `args` (JSON output) and sends it `signals` SIGINTs (by pid, 300 ms apart: a person
+/// pressing Ctrl-C again) once `after` resources have finished; its events, exit code, stderr
+/// and pid.
+fn interrupted(
+    cloud: &Cloud,
+    args: &[&str],
+    after: usize,
+    signals: usize,
+) -> (Vec<Value>, Option<i32>, String) {
+    let mut full = args.to_vec();
+    full.extend(["--output-format", "json"]);
+    let mut child = common::xtask(cloud.state.path(), &full)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
     let stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        text
+    });
     let mut lines = Vec::new();
     let mut finished = 0;
     let mut sent = false;
@@ -90,14 +110,79 @@ fn deploy_interrupted(cloud: &Cloud, env: &str, after: usize) -> (Vec<Value>, Op
         }
         lines.push(event);
         if finished >= after && !sent {
-            let kill =
-                Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-            assert!(kill.success());
+            for i in 0..signals {
+                if i > 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(300));
+                }
+                let kill =
+                    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+                assert!(kill.success());
+            }
             sent = true;
         }
     }
     let status = child.wait().unwrap();
-    (lines, status.code())
+    (lines, status.code(), errors.join().unwrap())
+}
+
+/// Issue 28 item 6: Ctrl-C during a destroy. What it did not reach is reported as interrupted
+/// (status `interrupted`), not as orphans: the summary counts none, no orphan event names a
+/// declared resource, and `report` says nothing of orphaned resources. A second Ctrl-C stops
+/// at once and says how the lock it leaves is freed; the next run on this machine takes it
+/// over at once and finishes the destroy.
+#[test]
+fn ctrl_c_during_destroy_reports_what_it_did_not_reach_not_orphans() {
+    let cloud = Cloud::up();
+    let env = "int-d";
+    cloud.ok(&["deploy", "-t", "1", "--env", env]);
+    let (events, code, _) = interrupted(&cloud, &["destroy", "-t", "1", "--env", env], 1, 1);
+    let s = summary(&events);
+    assert_eq!(s["interrupted"], true, "the destroy finished before the signal: {s}");
+    assert_eq!(code, Some(130), "{s}");
+    assert!(s["counts"]["interrupted"].as_u64().unwrap() > 0, "{s}");
+    assert_eq!(s["orphans"], 0, "resources the destroy did not reach counted as orphans: {s}");
+    assert!(!events.iter().any(|e| e["type"] == "orphan"), "{events:?}");
+    let not_reached: Vec<&Value> =
+        events.iter().filter(|e| e["type"] == "resource" && e["status"] == "interrupted").collect();
+    assert_eq!(
+        not_reached.len() as u64,
+        s["counts"]["interrupted"].as_u64().unwrap(),
+        "{events:?}"
+    );
+    assert!(
+        !events.iter().any(|e| e["type"] == "resource" && e["status"] == "failed"),
+        "{events:?}"
+    );
+    let ndjson: String = events.iter().map(|e| format!("{e}\n")).collect();
+    let mut report = common::xtask(cloud.state.path(), &["report"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::io::Write::write_all(&mut report.stdin.take().unwrap(), ndjson.as_bytes()).unwrap();
+    let markdown = String::from_utf8(report.wait_with_output().unwrap().stdout).unwrap();
+    assert!(!markdown.contains("orphaned"), "{markdown}");
+    assert!(
+        markdown.contains(" interrupted**") && markdown.contains("| interrupted: not started |"),
+        "{markdown}"
+    );
+
+    // Ctrl-C twice: stopped at once, the lock left held; the message says how it is freed.
+    cloud.ok(&["deploy", "-t", "1", "--env", env]);
+    let (events, code, stderr) = interrupted(&cloud, &["destroy", "-t", "1", "--env", env], 1, 2);
+    assert_eq!(code, Some(130), "{stderr}");
+    assert!(
+        stderr.contains("takes it over at once")
+            && stderr.contains("cargo xtask unlock --env int-d"),
+        "{stderr}"
+    );
+    assert!(events.iter().any(|e| e["type"] == "resource"), "{events:?}");
+    // The next run (no --lock-timeout) takes the dead run's lease over at once and goes on.
+    let next = cloud.ok(&["destroy", "-t", "1", "--env", env]);
+    let s = summary(&next);
+    assert_eq!(s["lock"]["took_over_from"]["command"], "destroy", "{s}");
+    assert_eq!(s["orphans"], 0, "{s}");
+    assert_eq!(cloud.inventory(env), empty_inventory());
 }
 
 /// Ctrl-C at several points of a full deploy: the run says so, starts nothing new, rolls back
@@ -496,6 +581,19 @@ fn argument_errors_end_with_a_json_summary() {
         assert_eq!(events[1]["ok"], false);
         assert_eq!(events[1]["exit_code"], 2);
         assert!(!out.stderr.is_empty(), "clap's message for people stays on stderr");
+    }
+    // `report` of nothing (an empty file, an empty pipe) is invalid input, not an empty report.
+    let empty = tempfile::NamedTempFile::new().unwrap();
+    for input in [Some(empty.path()), None] {
+        let mut report = Command::new(env!("CARGO_BIN_EXE_xtask"));
+        report.arg("report").args(input).args(["--output-format", "json"]).stdin(Stdio::null());
+        let out = report.output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{input:?}");
+        let events = common::events(&out);
+        let error = events.iter().find(|e| e["type"] == "error").expect("an error event");
+        assert!(error["message"].as_str().unwrap().contains("no events to report"), "{error}");
+        assert_eq!(summary(&events)["exit_code"], 2);
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("## agentcore-multitenant"));
     }
     // --help is not an error.
     let help = Command::new(env!("CARGO_BIN_EXE_xtask"))

@@ -116,7 +116,7 @@ pub async fn finish(
     let (g, out, command, stacks) = (run.g, run.out, run.command, run.stacks());
     // Resources removed from a stack file are invisible to deploy and destroy: find them by tag.
     let orphans = if what == Run::Plan || what == Run::Destroy {
-        report_orphans(run, &stacks, what == Run::Destroy).await
+        report_orphans(run, &stacks, (what == Run::Destroy).then_some(outcomes)).await
     } else {
         0
     };
@@ -182,8 +182,15 @@ pub async fn finish(
 }
 
 /// Warns of what carries this environment's tags but is not (or, after a destroy, no longer)
-/// accounted for by the selected stacks. Returns how many.
-async fn report_orphans(run: &Online<'_>, stacks: &[&Stack], destroyed: bool) -> usize {
+/// accounted for by the selected stacks. Returns how many. After a destroy (`destroyed`: its
+/// outcomes), a declared resource still listed is one only if the destroy deleted it (the
+/// tagging API lagging); one it did not reach (interrupted, failed) is reported as such, not
+/// as an orphan.
+async fn report_orphans(
+    run: &Online<'_>,
+    stacks: &[&Stack],
+    destroyed: Option<&[Outcome]>,
+) -> usize {
     let out = run.out;
     let found =
         match crate::lifecycle::owned::every_environment(&run.clients, Some(&run.g.env)).await {
@@ -200,7 +207,10 @@ async fn report_orphans(run: &Online<'_>, stacks: &[&Stack], destroyed: bool) ->
         let declared = stacks
             .iter()
             .any(|s| s.name == t.stack && s.resources.iter().any(|r| r.id == t.logical_id));
-        if declared && !destroyed {
+        let deleted = |outcomes: &[Outcome]| {
+            outcomes.iter().any(|o| o.stack == t.stack && o.id == t.logical_id && o.ok())
+        };
+        if declared && !destroyed.is_some_and(deleted) {
             continue;
         }
         count += 1;

@@ -49,6 +49,8 @@ pub async fn run(run: &Online<'_>) -> Result<Exit> {
     }
     out.event(Event::Summary(Summary::Cost {
         command: "cost",
+        env: run.g.env.clone(),
+        target: run.g.target,
         ok: failed == 0,
         resources,
         monthly_usd: (total * 1000.0).round() / 1000.0,

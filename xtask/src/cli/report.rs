@@ -39,6 +39,14 @@ pub fn run(files: &[PathBuf], out: &Output) -> Result<Exit> {
             }
         }
     }
+    if events.is_empty() {
+        let from: Vec<&str> = inputs.iter().map(|(name, _)| name.as_str()).collect();
+        out.error(
+            ErrorKind::InvalidInput,
+            &format!("{}: no events to report\n  hint: give the output of a command run with --output-format json, e.g. cargo xtask deploy --output-format json > deploy.ndjson", from.join(", ")),
+        );
+        return Ok(Exit::Invalid);
+    }
     print!("{}", crate::lifecycle::report::markdown(&events));
     Ok(Exit::Ok)
 }

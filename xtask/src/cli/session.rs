@@ -200,7 +200,7 @@ impl<'a> Online<'a> {
         let clients = connect(cx.g, &cx.home, cx.out).await?;
         let stop = engine::Stop::default();
         if interruptible {
-            watch_interrupts(stop.clone(), cx.out.clone());
+            watch_interrupts(stop.clone(), cx.out.clone(), cx.g.env.clone());
         }
         let engine = Arc::new(Engine {
             kinds: crate::kinds::registry(&clients),
@@ -339,7 +339,7 @@ async fn connect(g: &Global, home: &Home, out: &Output) -> Result<Clients> {
 /// On the first Ctrl-C: say so and set `stop` (nothing new starts; calls in flight get a
 /// bounded time; the run then ends with its summary and exit code 130). On the second: exit
 /// at once.
-fn watch_interrupts(stop: engine::Stop, out: Output) {
+fn watch_interrupts(stop: engine::Stop, out: Output, env: String) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
@@ -350,7 +350,9 @@ fn watch_interrupts(stop: engine::Stop, out: Output) {
         ));
         stop.set();
         if tokio::signal::ctrl_c().await.is_ok() {
-            out.warn("stopped at once: run the command again to go on from where it was");
+            out.warn(&format!(
+                "stopped at once: run the command again to go on from where it was (the lock of env `{env}` stays until its lease runs out: a run on this machine takes it over at once; elsewhere, break it with `cargo xtask unlock --env {env}`)"
+            ));
             std::process::exit(130);
         }
     });

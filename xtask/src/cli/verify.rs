@@ -61,6 +61,8 @@ pub async fn run(run: &Online<'_>) -> Result<Exit> {
     }
     out.event(Event::Summary(Summary::Verify {
         command: "verify",
+        env: run.g.env.clone(),
+        target: run.g.target,
         cases: cases.len(),
         passed,
         failed,

@@ -478,12 +478,10 @@ impl Engine {
             let engine = Arc::clone(self);
             let blank = self.outcome(&unit, "", Action::Noop);
             let handle = tasks.spawn(async move {
-                let started = Instant::now();
-                let mut outcome = engine.deploy_unit(&unit, deps, &tx).await;
+                let outcome = engine.deploy_unit(&unit, deps, &tx).await;
                 if !outcome.ok() {
                     tx.send_replace(Phase::Failed);
                 }
-                outcome.seconds = started.elapsed().as_secs_f64();
                 engine.reporter.finished(&outcome);
                 outcome
             });
@@ -596,10 +594,13 @@ impl Engine {
             }
         };
         self.reporter.started(&unit.stack, &unit.res.id, unit.res.kind.kind, "observing");
+        // Its own time: from when its inputs were there, not from the start of the run.
+        let started = Instant::now();
         match self.converge(kind.as_ref(), unit, &target, &mut outcome, tx).await {
             Ok(()) => {}
             Err(e) => outcome.error = Some(e.to_string()),
         }
+        outcome.seconds = started.elapsed().as_secs_f64();
         outcome
     }
 
@@ -792,10 +793,8 @@ impl Engine {
             let engine = Arc::clone(self);
             let blank = self.outcome(&unit, "", Action::Delete);
             let handle = tasks.spawn(async move {
-                let started = Instant::now();
-                let mut outcome = engine.destroy_unit(&unit, target, found, dependents).await;
+                let outcome = engine.destroy_unit(&unit, target, found, dependents).await;
                 tx.send_replace(Some(outcome.ok()));
-                outcome.seconds = started.elapsed().as_secs_f64();
                 engine.reporter.finished(&outcome);
                 outcome
             });
@@ -866,6 +865,8 @@ impl Engine {
             }
         };
         self.reporter.started(&unit.stack, &unit.res.id, unit.res.kind.kind, "deleting");
+        // Its own time: from when what depends on it was gone.
+        let started = Instant::now();
         let deadline = Self::deadline(unit);
         let note = |why: &str| self.reporter.retrying(&unit.stack, &unit.res.id, why);
         let result =
@@ -878,6 +879,7 @@ impl Engine {
         if let Err(e) = result {
             outcome.error = Some(e.to_string());
         }
+        outcome.seconds = started.elapsed().as_secs_f64();
         outcome
     }
 }

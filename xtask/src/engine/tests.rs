@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::*;
-use crate::fake::{self, FakeCloud};
+use crate::fake::{self, FakeCloud, Latency};
 use crate::kinds;
 use crate::model::Stack;
 
@@ -266,4 +266,36 @@ async fn plan_output_reads_well() {
         fresh.join("\n"),
         changed.join("\n")
     ));
+}
+
+/// Issue 28 item 11: a resource's seconds are its own time, from when its inputs were there
+/// (deploy) or what depends on it was gone (destroy), not from the start of the run.
+#[tokio::test(start_paused = true)]
+async fn a_resources_seconds_are_its_own_time() {
+    let stacks = stacks();
+    let selected: Vec<&Stack> = stacks.iter().collect();
+    let cloud = FakeCloud::new();
+    let slow = Latency {
+        call: Duration::ZERO,
+        ready: Duration::from_secs(100),
+        delete: Duration::from_secs(100),
+    };
+    cloud.set_latency("ec2.vpc", slow);
+    let slow_to_delete = Latency { delete: Duration::from_secs(50), ..Latency::default() };
+    cloud.set_latency("ec2.subnet", slow_to_delete);
+    let e = engine(&cloud, "dev");
+    let deployed = e.deploy(&selected).await;
+    assert!(all_ok(&deployed), "{:?}", failures(&deployed));
+    let seconds = |outcomes: &[Outcome], id: &str| {
+        outcomes.iter().find(|o| o.id == id).map(|o| o.seconds).expect("declared")
+    };
+    assert!(seconds(&deployed, "vpc") >= 100.0, "{}", seconds(&deployed, "vpc"));
+    // The subnet waited 100 s for the VPC, which is not its own time.
+    assert!(seconds(&deployed, "subnet_a") < 10.0, "{}", seconds(&deployed, "subnet_a"));
+    let gone = e.destroy(&selected, &[]).await;
+    assert!(all_ok(&gone), "{:?}", failures(&gone));
+    // The subnets take 50 s to go, before the VPC: its wait for them is not its own time.
+    let vpc = seconds(&gone, "vpc");
+    assert!((100.0..110.0).contains(&vpc), "{vpc}");
+    assert!(seconds(&gone, "subnet_a") >= 50.0);
 }

@@ -169,13 +169,16 @@ pub async fn run(
                 }
                 (None, None) => "its deployment record has no date".into(),
             };
-            out.say(&format!("= {}: kept ({reason}; {} resources)", f.env, f.resources));
+            out.say(&format!("= {}: kept ({reason}; {} tagged resources)", f.env, f.resources));
             out.event(Event::Environment(event("kept", &reason)));
             *counts.get_mut("kept").unwrap() += 1;
             continue;
         };
         if args.dry_run {
-            out.say(&format!("- {}: would be destroyed: {why} ({} resources)", f.env, f.resources));
+            out.say(&format!(
+                "- {}: would be destroyed: {why} ({} tagged resources)",
+                f.env, f.resources
+            ));
             out.event(Event::Environment(event("would_destroy", &why)));
             *counts.get_mut("would_destroy").unwrap() += 1;
             continue;
@@ -201,7 +204,7 @@ pub async fn run(
                 continue;
             }
         };
-        out.say(&format!("- {}: destroying: {why} ({} resources)", f.env, f.resources));
+        out.say(&format!("- {}: destroying: {why} ({} tagged resources)", f.env, f.resources));
         let env_engine = Arc::new(Engine {
             kinds: crate::kinds::registry(clients),
             env: f.env.clone(),

@@ -39,6 +39,76 @@ fn cell(v: &str) -> String {
     v.replace('|', "\\|").replace('\n', " ")
 }
 
+/// A resource table longer than this folds its plain creations and deletions away.
+const FOLD_OVER: usize = 10;
+
+/// A resource event that neither failed nor was interrupted.
+fn settled(e: &Value) -> bool {
+    e["status"] == "done" || e["status"] == "planned"
+}
+
+/// A value in a table cell: compact, at most 40 characters.
+fn short(v: &Value) -> String {
+    let t = match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    if t.chars().count() > 40 {
+        format!("{}…", t.chars().take(39).collect::<String>())
+    } else {
+        t
+    }
+}
+
+/// The changed fields of a resource event, `field: before → after` each.
+fn changes(e: &Value) -> String {
+    let list: Vec<String> = e["changes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|c| {
+            format!(
+                "`{}`: {} → {}{}",
+                text(&c["field"]),
+                short(&c["current"]),
+                short(&c["desired"]),
+                if c["replaces"] == true { " (replaces)" } else { "" }
+            )
+        })
+        .collect();
+    cell(&list.join("; "))
+}
+
+/// The table of resource events `rows` (nothing when there are none).
+fn resource_table(md: &mut String, rows: &[&Value]) {
+    if rows.is_empty() {
+        return;
+    }
+    md.push_str(
+        "\n| resource | kind | action | status | changes | seconds |\n|---|---|---|---|---|---|\n",
+    );
+    for e in rows {
+        let action = if e["replace"] == true { "replace".to_string() } else { text(&e["action"]) };
+        let status = match e["error"].as_str() {
+            // "interrupted: not started" says it once.
+            Some(err) if err.starts_with(&text(&e["status"])) => cell(err),
+            Some(err) => format!("{}: {}", text(&e["status"]), cell(err)),
+            None => text(&e["status"]),
+        };
+        let _ = writeln!(
+            md,
+            "| `{}/{}` | {} | {} | {} | {} | {} |",
+            text(&e["stack"]),
+            text(&e["id"]),
+            text(&e["kind"]),
+            action,
+            status,
+            changes(e),
+            text(&e["seconds"])
+        );
+    }
+}
+
 /// The Markdown summary of `events` (the lines of one or more runs).
 pub fn markdown(events: &[Value]) -> String {
     let mut md = String::from("## agentcore-multitenant\n");
@@ -69,13 +139,26 @@ pub fn markdown(events: &[Value]) -> String {
                     .into_iter()
                     .flatten()
                     .filter(|(_, n)| n.as_u64().unwrap_or(0) > 0)
-                    .map(|(k, n)| format!("{n} {k}"))
+                    .map(|(k, n)| {
+                        if k == "interrupted" {
+                            format!("**{n} interrupted**")
+                        } else {
+                            format!("{n} {k}")
+                        }
+                    })
                     .collect();
                 let _ = writeln!(
                     md,
                     "\n{}{} in {} s ({} mutating and {} read API calls){}",
                     if counts.is_empty() { "nothing".to_string() } else { counts.join(", ") },
-                    if s["interrupted"] == true { ", **interrupted**" } else { "" },
+                    // (said once: the counts name what an interruption left)
+                    if s["interrupted"] == true
+                        && s["counts"]["interrupted"].as_u64().unwrap_or(0) == 0
+                    {
+                        ", **interrupted**"
+                    } else {
+                        ""
+                    },
                     text(&s["seconds"]),
                     text(&s["api_calls"]["mutating"]),
                     text(&s["api_calls"]["read"]),
@@ -87,34 +170,30 @@ pub fn markdown(events: &[Value]) -> String {
                 );
                 let changed: Vec<&Value> = run
                     .iter()
-                    .filter(|e| {
-                        e["type"] == "resource"
-                            && (e["action"] != "noop" || e["status"] == "failed")
-                    })
+                    .filter(|e| e["type"] == "resource" && (e["action"] != "noop" || !settled(e)))
                     .collect();
-                if !changed.is_empty() {
-                    md.push_str("\n| resource | kind | action | status | seconds |\n|---|---|---|---|---|\n");
-                    for e in changed {
-                        let action = if e["replace"] == true {
-                            "replace".to_string()
+                // What needs a reader's eye (a failure, an interruption, a change of fields)
+                // is always in view; a long list of plain creations or deletions (a first
+                // deploy, a destroy) folds away under its count.
+                let (plain, notable): (Vec<&Value>, Vec<&Value>) = changed.iter().partition(|e| {
+                    settled(e) && (e["action"] == "create" || e["action"] == "delete")
+                });
+                if changed.len() <= FOLD_OVER {
+                    resource_table(&mut md, &changed);
+                } else {
+                    resource_table(&mut md, &notable);
+                    let _ = writeln!(
+                        md,
+                        "\n<details><summary>{} resource(s) {}</summary>\n",
+                        plain.len(),
+                        if command == "plan" {
+                            "to create or delete"
                         } else {
-                            text(&e["action"])
-                        };
-                        let status = match e["error"].as_str() {
-                            Some(err) => format!("{}: {}", text(&e["status"]), cell(err)),
-                            None => text(&e["status"]),
-                        };
-                        let _ = writeln!(
-                            md,
-                            "| `{}/{}` | {} | {} | {} | {} |",
-                            text(&e["stack"]),
-                            text(&e["id"]),
-                            text(&e["kind"]),
-                            action,
-                            status,
-                            text(&e["seconds"])
-                        );
-                    }
+                            "created or deleted"
+                        }
+                    );
+                    resource_table(&mut md, &plain);
+                    md.push_str("\n</details>\n");
                 }
             }
             "verify" => {
@@ -222,28 +301,41 @@ mod tests {
     use serde_json::json;
 
     /// A deploy with a replacement and a failure, a verify with a failed and a skipped case, a
-    /// cost, and a run that failed before its work: each reads as people expect.
+    /// cost, a run that failed before its work, an interrupted destroy and a first deploy:
+    /// each reads as people expect (interrupted rows say so, changed fields are shown, a long
+    /// list of creations folds away, every section names its environment).
     #[test]
     fn a_ci_run_reads_as_markdown() {
-        let events = vec![
+        let mut events = vec![
             json!({"type": "version", "version": 1}),
             json!({"type": "resource", "stack": "unstructured-rag", "id": "user_pool", "kind": "cognito.user_pool", "action": "noop", "replace": false, "status": "done", "seconds": 0.1}),
-            json!({"type": "resource", "stack": "unstructured-rag", "id": "policy_source", "kind": "bedrock.data_source", "action": "update", "replace": true, "status": "done", "seconds": 2.5}),
+            json!({"type": "resource", "stack": "unstructured-rag", "id": "policy_source", "kind": "bedrock.data_source", "action": "update", "replace": true, "status": "done", "seconds": 2.5, "changes": [{"field": "chunking.max_tokens", "current": 300, "desired": 512, "replaces": true}]}),
+            json!({"type": "resource", "stack": "unstructured-rag", "id": "tier_group", "kind": "cognito.group", "action": "update", "replace": false, "status": "done", "seconds": 0.4, "changes": [{"field": "description", "current": "Platinum", "desired": "Platinum tier | the long description that does not fit in a cell", "replaces": false}]}),
             json!({"type": "resource", "stack": "structured-rls", "id": "schema", "kind": "rdsdata.sql_migrations", "action": "update", "replace": false, "status": "failed", "seconds": 1.0, "error": "relation | x"}),
             json!({"type": "summary", "command": "deploy", "env": "pr-42", "target": "aws", "ok": false, "interrupted": false, "counts": {"create": 0, "replace": 1, "failed": 1, "noop": 1}, "api_calls": {"mutating": 3, "read": 40}, "orphans": 0, "seconds": 12.3}),
             json!({"type": "version", "version": 1}),
             json!({"type": "case", "tutorial": 2, "agent": "claims_agent", "category": "data", "name": "mike-broker-a sees broker-a's claims", "outcome": "pass", "detail": ""}),
             json!({"type": "case", "tutorial": 2, "agent": "claims_agent", "category": "token", "name": "a forged token", "outcome": "fail", "detail": "answered 200"}),
             json!({"type": "case", "tutorial": 1, "agent": "policy_agent", "category": "request", "name": "two headers", "outcome": "not run", "detail": "no second client"}),
-            json!({"type": "summary", "command": "verify", "cases": 3, "passed": 1, "failed": 1, "not_run": 1}),
+            json!({"type": "summary", "command": "verify", "env": "pr-42", "target": "aws", "cases": 3, "passed": 1, "failed": 1, "not_run": 1}),
             json!({"type": "version", "version": 1}),
             json!({"type": "cost", "stack": "structured-rls", "id": "claims_db", "kind": "rds.cluster", "monthly_usd": 0.5}),
             json!({"type": "cost", "stack": "structured-rls", "id": "vpc", "kind": "ec2.vpc", "monthly_usd": 0.0}),
-            json!({"type": "summary", "command": "cost", "ok": true, "resources": 2, "monthly_usd": 0.5, "prices": {"region": "us-east-1", "checked": "2026-12-01"}}),
+            json!({"type": "summary", "command": "cost", "env": "pr-42", "target": "aws", "ok": true, "resources": 2, "monthly_usd": 0.5, "prices": {"region": "us-east-1", "checked": "2026-12-01"}}),
             json!({"type": "version", "version": 1}),
             json!({"type": "error", "kind": "invalid_env", "message": "--env: invalid environment name `a--b`"}),
             json!({"type": "summary", "command": "destroy", "env": "a--b", "ok": false, "exit_code": 2}),
+            json!({"type": "version", "version": 1}),
+            json!({"type": "resource", "stack": "unstructured-rag", "id": "kb", "kind": "bedrock.knowledge_base", "action": "delete", "replace": false, "status": "done", "seconds": 3.0}),
+            json!({"type": "resource", "stack": "unstructured-rag", "id": "user_pool", "kind": "cognito.user_pool", "action": "delete", "replace": false, "status": "interrupted", "seconds": 0.0, "error": "interrupted: not started"}),
+            json!({"type": "summary", "command": "destroy", "env": "pr-42", "target": "aws", "ok": false, "interrupted": true, "counts": {"delete": 1, "interrupted": 1}, "api_calls": {"mutating": 1, "read": 9}, "orphans": 0, "seconds": 4.0}),
+            json!({"type": "version", "version": 1}),
         ];
+        for i in 0..12 {
+            events.push(json!({"type": "resource", "stack": "structured-rls", "id": format!("user_{i}"), "kind": "cognito.user", "action": "create", "replace": false, "status": "done", "seconds": 0.2}));
+        }
+        events.push(json!({"type": "resource", "stack": "structured-rls", "id": "schema", "kind": "rdsdata.sql_migrations", "action": "create", "replace": false, "status": "failed", "seconds": 1.0, "error": "syntax error"}));
+        events.push(json!({"type": "summary", "command": "deploy", "env": "pr-43", "target": "local", "ok": false, "interrupted": false, "counts": {"create": 12, "failed": 1}, "api_calls": {"mutating": 30, "read": 50}, "orphans": 0, "seconds": 20.0}));
         insta::assert_snapshot!(super::markdown(&events));
     }
 }
