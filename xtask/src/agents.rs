@@ -68,6 +68,7 @@ fn referenced(value: &Value, own: &str) -> Option<(String, String)> {
 }
 
 /// One agent (runtime) as deployed: everything needed to call it as a demo user.
+#[derive(Clone)]
 pub struct Agent {
     /// The tutorial that declares the runtime.
     pub tutorial: u8,
@@ -171,10 +172,13 @@ pub async fn sign_in(
 }
 
 /// Why a sign-in failed: `wrong_credentials` for Cognito's NotAuthorized and UserNotFound
-/// (which a person can fix by typing again), the service's words in `message`.
+/// (which a person can fix by typing again), `gone` when the app client or its pool no longer
+/// exists (ResourceNotFound: destroyed, or deployed anew under another id), the service's words
+/// in `message`.
 #[derive(Debug)]
 pub struct SignInError {
     pub wrong_credentials: bool,
+    pub gone: bool,
     pub message: String,
 }
 
@@ -200,10 +204,14 @@ pub async fn sign_in_with_password(
                 e.code(),
                 Some("NotAuthorizedException" | "UserNotFoundException")
             ),
+            gone: e.code() == Some("ResourceNotFoundException"),
             message: crate::cloud::describe_sdk_error(&e),
         })?;
-    let failed =
-        |message: &str| SignInError { wrong_credentials: false, message: message.to_string() };
+    let failed = |message: &str| SignInError {
+        wrong_credentials: false,
+        gone: false,
+        message: message.to_string(),
+    };
     let r = out.authentication_result().ok_or_else(|| {
         failed("Cognito answered without tokens (a challenge?): is the user's password permanent?")
     })?;

@@ -34,6 +34,7 @@ use crate::cloud::Clients;
 use crate::model::Stack;
 
 /// One agent of the demo, as the page sees it (no ARN, no secret).
+#[derive(Clone)]
 pub struct WebAgent {
     key: String,
     title: String,
@@ -46,7 +47,13 @@ pub struct WebAgent {
 
 struct Ctx {
     clients: Clients,
-    agents: Vec<WebAgent>,
+    /// The environment's agents as last read: read again when a sign-in or a question finds
+    /// one gone (the environment destroyed, or deployed anew since the demo started).
+    agents: std::sync::RwLock<Vec<WebAgent>>,
+    /// Asks the server to read the agents again.
+    stale: tokio::sync::Notify,
+    /// How many times they were read again (a handler waits for it to move).
+    reads: tokio::sync::watch::Sender<u64>,
     env: String,
     target: String,
     /// `host:port` values a request may name.
@@ -92,15 +99,20 @@ pub fn agents(known: &[&Stack], all: Vec<Agent>) -> Vec<WebAgent> {
         .collect()
 }
 
-/// Serves the page and its API on 127.0.0.1:`port` until Ctrl-C; `ready` hears the URL.
-pub async fn serve(
+/// Serves the page and its API on 127.0.0.1:`port` until Ctrl-C; `ready` hears the URL;
+/// `refresh` reads the environment's agents again when the server finds the ones it has gone.
+pub async fn serve<F>(
     clients: Clients,
     agents: Vec<WebAgent>,
     env: &str,
     dist: &Path,
     port: u16,
     ready: impl FnOnce(&str),
-) -> Result<()> {
+    refresh: impl Fn() -> F,
+) -> Result<()>
+where
+    F: std::future::Future<Output = Result<Vec<WebAgent>>>,
+{
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
         .await
         .with_context(|| {
@@ -110,7 +122,9 @@ pub async fn serve(
     let ctx = Arc::new(Ctx {
         target: format!("{:?}", clients.target).to_lowercase(),
         clients,
-        agents,
+        agents: std::sync::RwLock::new(agents),
+        stale: tokio::sync::Notify::new(),
+        reads: tokio::sync::watch::channel(0).0,
         env: env.to_string(),
         hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
         token: hex::encode(rand::random::<[u8; 24]>()),
@@ -130,14 +144,52 @@ pub async fn serve(
         )
         .layer(middleware::from_fn_with_state(ctx.clone(), guard));
     let token = ctx.token.clone();
+    let refresher = {
+        let ctx = ctx.clone();
+        async move {
+            loop {
+                ctx.stale.notified().await;
+                // A failed read keeps what was there: the handler then says what to do.
+                if let Ok(agents) = refresh().await {
+                    *ctx.agents.write().expect("not poisoned") = agents;
+                }
+                ctx.reads.send_modify(|n| *n += 1);
+            }
+        }
+    };
     let app = app.with_state(ctx);
     ready(&format!("http://127.0.0.1:{port}/?token={token}"));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let server = axum::serve(listener, app).with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    });
+    tokio::select! {
+        served = server => served?,
+        () = refresher => {}
+    }
     Ok(())
+}
+
+/// Has the server read the environment's agents again (at most one wait of 60 s); `true` when
+/// that read finished.
+async fn read_again(ctx: &Ctx) -> bool {
+    let mut reads = ctx.reads.subscribe();
+    reads.borrow_and_update();
+    ctx.stale.notify_one();
+    tokio::time::timeout(std::time::Duration::from_secs(60), reads.changed())
+        .await
+        .is_ok_and(|r| r.is_ok())
+}
+
+/// What a person is told when the agent they use is not in the environment any more.
+fn gone(ctx: &Ctx) -> Response {
+    problem(
+        StatusCode::CONFLICT,
+        "not_deployed",
+        &format!(
+            "This agent is no longer deployed in env `{}` (destroyed, or deployed anew and not finished). Deploy it (cargo xtask deploy --env {} --tutorial 3); this page finds it again at the next sign-in, without a restart.",
+            ctx.env, ctx.env
+        ),
+    )
 }
 
 /// Refuses a request that names another host (DNS rebinding) or comes from another origin, and
@@ -214,7 +266,7 @@ async fn list_agents(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
     Json(json!({
         "env": ctx.env,
         "target": ctx.target,
-        "agents": ctx.agents.iter().map(|a| json!({
+        "agents": ctx.agents.read().expect("not poisoned").iter().map(|a| json!({
             "key": a.key,
             "title": a.title,
             "description": a.description,
@@ -235,8 +287,8 @@ fn problem(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({"error": code, "message": message}))).into_response()
 }
 
-fn find<'a>(ctx: &'a Ctx, key: &str) -> Option<&'a WebAgent> {
-    ctx.agents.iter().find(|a| a.key == key)
+fn find(ctx: &Ctx, key: &str) -> Option<WebAgent> {
+    ctx.agents.read().expect("not poisoned").iter().find(|a| a.key == key).cloned()
 }
 
 fn unknown_agent() -> Response {
@@ -253,60 +305,80 @@ struct SignIn {
     password: Option<String>,
 }
 
+/// Signs in; when the agent's app client, pool or user secret is gone (the environment was
+/// destroyed or deployed anew since the demo started), reads the agents again and tries once
+/// more.
 async fn sign_in(State(ctx): State<Arc<Ctx>>, Json(body): Json<SignIn>) -> Response {
-    let Some(a) = find(&ctx, &body.agent) else {
-        return unknown_agent();
-    };
-    let password =
-        match body.password {
-            Some(p) => p,
-            None => {
-                let Some(secret) = a.agent.users.get(&body.username) else {
-                    return problem(
-                        StatusCode::BAD_REQUEST,
-                        "not_a_demo_user",
-                        "Only the listed demo users can sign in without a password.",
-                    );
-                };
-                match crate::kinds::generated_secret::read_key(&ctx.clients, secret, &body.username)
-                    .await
-                {
-                    Ok(p) => p,
-                    Err(_) => return problem(
-                        StatusCode::BAD_GATEWAY,
-                        "secret_unreadable",
-                        "The demo user's password could not be read from the environment's secret.",
-                    ),
-                }
-            }
-        };
-    match agents::sign_in_with_password(&ctx.clients, &a.agent.client_id, &body.username, &password)
-        .await
-    {
-        Ok(tokens) => {
-            let access = crate::demo::claims(&tokens.access).unwrap_or_default();
-            let id = crate::demo::claims(&tokens.id).unwrap_or_default();
-            Json(json!({
-                "access_token": tokens.access,
-                "expires_at": access["exp"],
-                "identity": {
-                    "username": id["cognito:username"].as_str().unwrap_or(&body.username),
-                    "sub": access["sub"],
-                    "groups": access["cognito:groups"],
-                    "tenant": id["custom:tenant_id"],
-                },
-            }))
-            .into_response()
+    match sign_in_once(&ctx, &body).await {
+        Err(()) if read_again(&ctx).await => {
+            sign_in_once(&ctx, &body).await.unwrap_or_else(|()| gone(&ctx))
         }
-        Err(e) if e.wrong_credentials => {
-            problem(StatusCode::UNAUTHORIZED, "wrong_credentials", "Wrong username or password.")
-        }
-        Err(e) => problem(
-            StatusCode::BAD_GATEWAY,
-            "sign_in_failed",
-            &format!("Cognito did not sign you in: {}", e.message),
-        ),
+        Err(()) => gone(&ctx),
+        Ok(answer) => answer,
     }
+}
+
+/// One sign-in; `Err` when what the server knows of the agent is stale.
+async fn sign_in_once(ctx: &Ctx, body: &SignIn) -> Result<Response, ()> {
+    let Some(a) = find(ctx, &body.agent) else {
+        return Ok(unknown_agent());
+    };
+    let password = match body.password.clone() {
+        Some(p) => p,
+        None => {
+            let Some(secret) = a.agent.users.get(&body.username) else {
+                return Ok(problem(
+                    StatusCode::BAD_REQUEST,
+                    "not_a_demo_user",
+                    "Only the listed demo users can sign in without a password.",
+                ));
+            };
+            match crate::kinds::generated_secret::read_key(&ctx.clients, secret, &body.username)
+                .await
+            {
+                Ok(p) => p,
+                // The secret named at the start is gone: the environment changed since.
+                Err(_) => return Err(()),
+            }
+        }
+    };
+    Ok(
+        match agents::sign_in_with_password(
+            &ctx.clients,
+            &a.agent.client_id,
+            &body.username,
+            &password,
+        )
+        .await
+        {
+            Ok(tokens) => {
+                let access = crate::demo::claims(&tokens.access).unwrap_or_default();
+                let id = crate::demo::claims(&tokens.id).unwrap_or_default();
+                Json(json!({
+                    "access_token": tokens.access,
+                    "expires_at": access["exp"],
+                    "identity": {
+                        "username": id["cognito:username"].as_str().unwrap_or(&body.username),
+                        "sub": access["sub"],
+                        "groups": access["cognito:groups"],
+                        "tenant": id["custom:tenant_id"],
+                    },
+                }))
+                .into_response()
+            }
+            Err(e) if e.gone => return Err(()),
+            Err(e) if e.wrong_credentials => problem(
+                StatusCode::UNAUTHORIZED,
+                "wrong_credentials",
+                "Wrong username or password.",
+            ),
+            Err(e) => problem(
+                StatusCode::BAD_GATEWAY,
+                "sign_in_failed",
+                &format!("Cognito did not sign you in: {}", e.message),
+            ),
+        },
+    )
 }
 
 #[derive(Deserialize)]
@@ -341,6 +413,15 @@ async fn invoke(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, Json(ask): Json
         .await;
         let last = match result {
             Ok(answer) if answer.status == 200 => json!({"type": "done"}),
+            // No such runtime: the environment was destroyed or deployed anew since the demo
+            // read it. Read it again (the next sign-in uses what is there now).
+            Ok(answer) if answer.status == 404 => {
+                ctx.stale.notify_one();
+                json!({"type": "error", "error": "not_deployed", "status": 404, "message": format!(
+                    "This agent is no longer deployed in env `{}` as it was when you signed in (destroyed, or deployed anew). Sign in again; if it is not deployed, deploy it (cargo xtask deploy --env {} --tutorial 3).",
+                    ctx.env, ctx.env
+                )})
+            }
             Ok(answer) => {
                 let (code, message) = explain(answer.status, &answer.text);
                 json!({"type": "error", "error": code, "message": message, "status": answer.status})
@@ -397,14 +478,35 @@ fn source_digest(web: &Path) -> Result<String> {
     Ok(hex::encode(h.finalize())[..16].to_string())
 }
 
+/// What to install when Node.js is missing or too old (Vite 8 needs 20.19; Debian 12's own
+/// `nodejs` is 18).
+const NODE_HINT: &str = "hint: install Node.js 20.19 or later with npm: Debian 12's and Ubuntu 22.04's own nodejs package (18) is too old; take NodeSource's packages (https://github.com/nodesource/distributions) or nvm";
+
+/// The `node --version` (without its `v`), if it is at least 20.19; why not otherwise.
+fn check_node(version: &str) -> Result<(), String> {
+    let v = version.trim().trim_start_matches('v');
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    if major > 20 || (major == 20 && minor >= 19) {
+        Ok(())
+    } else {
+        Err(format!("Node.js {v} is too old for the demo page (20.19 or later)\n  {NODE_HINT}"))
+    }
+}
+
 fn npm(web: &Path, args: &[&str], say: &dyn Fn(&str)) -> Result<()> {
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .with_context(|| format!("cannot run node\n  {NODE_HINT}"))?;
+    check_node(&String::from_utf8_lossy(&node.stdout)).map_err(anyhow::Error::msg)?;
     say(&format!("npm {}", args.join(" ")));
     let status = std::process::Command::new("npm")
         .args(args)
         .current_dir(web)
         .stdout(std::process::Stdio::null())
         .status()
-        .context("cannot run npm\n  hint: install Node.js 20 or later with npm (Debian: apt-get install nodejs npm)")?;
+        .with_context(|| format!("cannot run npm\n  {NODE_HINT}"))?;
     if !status.success() {
         bail!("`npm {}` in {} failed ({status})", args.join(" "), web.display());
     }
@@ -453,6 +555,16 @@ pub fn sizes(dir: &Path) -> BTreeMap<String, u64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn node_older_than_20_19_is_refused_with_what_to_install() {
+        assert!(super::check_node("v22.3.0\n").is_ok());
+        assert!(super::check_node("v20.19.1").is_ok());
+        let old = super::check_node("v18.19.0").unwrap_err();
+        assert!(old.contains("18.19.0 is too old") && old.contains("NodeSource"), "{old}");
+        assert!(!old.contains("apt-get install nodejs"), "{old}");
+        assert!(super::check_node("v20.11.0").is_err());
+    }
+
     #[test]
     fn refusals_say_what_to_do() {
         assert_eq!(super::explain(401, "").0, "refused");

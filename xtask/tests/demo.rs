@@ -178,6 +178,33 @@ fn the_demo_page_shows_each_user_only_their_own_data_in_a_real_browser() {
     assert!(report["passed"].as_u64().unwrap() >= 23, "{report}");
     assert!(shots.join("01-start.png").is_file());
 
+    // Issue 28 item 10: the environment destroyed and deployed again while the demo runs (new
+    // app clients, new runtimes). Destroyed: a sign-in says the agent is not deployed and how to
+    // deploy it; deployed again: the server reads the agents anew and the sign-in works, without
+    // a restart.
+    let sign_in = || {
+        let body = r#"{"agent":"claims","username":"mike-broker-a"}"#;
+        demo.raw(&format!(
+            "POST /api/sign-in HTTP/1.1\r\nHost: {host}\r\n{cookie}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ))
+    };
+    let (status, answer) = sign_in();
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(summary(&cloud.ok(&["destroy", "--tutorial", "3"]))["counts"]["delete"], 4);
+    let (status, answer) = sign_in();
+    assert_eq!(status, 409, "{answer}");
+    assert!(
+        answer.contains("not_deployed")
+            && answer.contains("cargo xtask deploy --env dev --tutorial 3"),
+        "{answer}"
+    );
+    assert_eq!(summary(&cloud.ok(&["deploy", "--tutorial", "3"]))["counts"]["create"], 4);
+    let (status, answer) = sign_in();
+    assert_eq!(status, 200, "a stale demo server: {answer}\n{}", demo.logs());
+    assert!(answer.contains("access_token") && answer.contains("broker-a"), "{answer}");
+    assert!(demo.logs().contains("reading its agents again"), "{}", demo.logs());
+
     // No demo user's password in anything the demo or the browser test printed.
     let demo_logs = demo.logs();
     drop(demo);

@@ -22,15 +22,22 @@ pub async fn run(run: &Online<'_>, port: u16) -> Result<Exit> {
     let bytes: u64 = crate::web::sizes(&dist).values().sum();
     let agents = crate::web::agents(&run.closure(), agents);
     let env = run.g.env.clone();
-    crate::web::serve(run.clients.clone(), agents, &env, &dist, port, |url| {
+    let ready = |url: &str| {
         out.warn(&format!(
             "demo of env `{env}` on {}: {url}  (page {} KiB; Ctrl-C stops it)",
             run.target_name(),
             bytes / 1024
         ));
         out.event(Event::Demo { url: url.to_string(), env: env.clone(), page_bytes: bytes });
-    })
-    .await?;
+    };
+    // What the page knows goes stale when the environment is destroyed or deployed anew while
+    // the demo runs: the server reads the agents again when it finds one gone.
+    let refresh = || async {
+        out.warn(&format!("env `{env}` changed since the demo started: reading its agents again"));
+        let agents = run.agents().await?;
+        Ok(crate::web::agents(&run.closure(), agents))
+    };
+    crate::web::serve(run.clients.clone(), agents, &env, &dist, port, ready, refresh).await?;
     Ok(Exit::Ok)
 }
 

@@ -352,14 +352,46 @@ fn root() -> PathBuf {
         .to_path_buf()
 }
 
+/// Global options that mean nothing to a command, hidden from its `--help` (each is still
+/// accepted there, and ignored, so that one XTASK_* environment serves every command).
+const NOT_FOR: &[(&str, &[&str])] = &[
+    (
+        "report",
+        &["env", "target", "verbose", "yes", "state_dir", "stacks_dir", "lock_timeout", "choose"],
+    ),
+    ("local", &["env", "target", "yes", "stacks_dir", "lock_timeout", "choose"]),
+    ("permissions", &["target", "verbose", "yes", "state_dir", "lock_timeout", "choose"]),
+    ("status", &["yes", "lock_timeout"]),
+];
+
 impl Cli {
+    /// The command line's definition, each command's help listing only the global options
+    /// that apply to it.
+    fn command_with_own_options() -> clap::Command {
+        use clap::CommandFactory;
+        let mut cmd = Cli::command();
+        // A subcommand that declares an argument itself does not get the global one: a hidden
+        // copy (same id, so parsing is unchanged) keeps it out of that command's help.
+        let globals: Vec<clap::Arg> =
+            cmd.get_arguments().filter(|a| a.is_global_set()).cloned().collect();
+        for (name, hidden) in NOT_FOR {
+            cmd = cmd.mut_subcommand(*name, |mut c| {
+                for a in globals.iter().filter(|a| hidden.contains(&a.get_id().as_str())) {
+                    c = c.arg(a.clone().hide(true));
+                }
+                c
+            });
+        }
+        cmd
+    }
+
     /// Parses the command line; `--tutorial`'s help lists what the stack files define.
     pub fn parse_listing_tutorials() -> Cli {
-        use clap::{CommandFactory, FromArgMatches};
+        use clap::FromArgMatches;
         let dir = std::env::var_os("XTASK_STACKS_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| root().join("stacks"));
-        let mut cmd = Cli::command();
+        let mut cmd = Cli::command_with_own_options();
         if let Ok(all) = model::load_all(&dir) {
             let listed: Vec<String> = all.iter().map(|s| s.label()).collect();
             let help = format!(
@@ -577,5 +609,47 @@ mod tests {
         );
         let default = super::Cli::try_parse_from(["xtask", "deploy"]).unwrap();
         assert_eq!(default.global.command_line("deploy"), "cargo xtask deploy");
+    }
+
+    /// Issue 28 item 11: a command's help lists only the global options that apply to it.
+    #[test]
+    fn help_lists_only_the_options_that_apply() {
+        let mut cmd = super::Cli::command_with_own_options();
+        cmd.build(); // (what parsing does: the global options reach the subcommands)
+        let mut help = |name: &str| {
+            // The options, not the examples after them.
+            let help = cmd.find_subcommand_mut(name).unwrap().render_long_help().to_string();
+            help.split("\nExamples:").next().unwrap_or_default().to_string()
+        };
+        let report = help("report");
+        for hidden in ["--env", "--target", "--lock-timeout", "--choose", "--stacks-dir", "--yes"] {
+            assert!(!report.contains(hidden), "report --help lists {hidden}:\n{report}");
+        }
+        assert!(report.contains("--output-format"), "{report}");
+        let status = help("status");
+        assert!(!status.contains("--lock-timeout") && !status.contains("--yes"), "{status}");
+        assert!(status.contains("--env") && status.contains("--target"), "{status}");
+        let local = help("local");
+        assert!(!local.contains("--env ") && local.contains("--state-dir"), "{local}");
+        let permissions = help("permissions");
+        assert!(!permissions.contains("--lock-timeout") && permissions.contains("--env"));
+        // Still accepted (one XTASK_* environment for every command), and still listed where
+        // they apply.
+        assert!(super::Cli::try_parse_from(["xtask", "status", "--lock-timeout", "5m"]).is_ok());
+        assert!(help("deploy").contains("--lock-timeout"));
+        // The real parser, as main uses it: the hidden copies parse as the globals do.
+        let matches = super::Cli::command_with_own_options()
+            .try_get_matches_from(["xtask", "status", "--env", "pr-9", "--lock-timeout", "5m"])
+            .unwrap();
+        let cli = <super::Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap();
+        assert_eq!(cli.global.env, "pr-9");
+        let matches = super::Cli::command_with_own_options()
+            .try_get_matches_from(["xtask", "report", "--output-format", "json"])
+            .unwrap();
+        assert!(<super::Cli as clap::FromArgMatches>::from_arg_matches(&matches).is_ok());
+        for args in [&["xtask", "demo", "--build-only"][..], &["xtask", "local", "up"]] {
+            let parsed = super::Cli::command_with_own_options().try_get_matches_from(args);
+            assert!(parsed.is_ok(), "{args:?}: {parsed:?}");
+        }
     }
 }

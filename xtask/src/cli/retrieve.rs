@@ -71,8 +71,9 @@ pub async fn run(run: &Online<'_>, user: &str, query: &str) -> Result<Exit> {
     if results.is_empty() {
         out.say("  (nothing retrieved)");
     }
-    // Human mode prints the answer on stdout too, so that it can be piped.
-    if out.format == Format::Human {
+    // Human mode prints the top result on stdout too when stdout is piped (on a terminal it
+    // would show twice).
+    if out.format == Format::Human && !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
         if let Some(first) = results.first() {
             println!("{}", first["text"].as_str().unwrap_or_default());
         }
