@@ -146,7 +146,8 @@ function useAsk(setSession) {
     } catch (e) {
       const error = asError(e);
       setState({ status: "error", text: "", error });
-      if (error.code === "expired" || error.code === "refused") setSession(null);
+      // Signed out: the token expired or was refused, or the agent was deployed anew since.
+      if (["expired", "refused", "not_deployed"].includes(error.code)) setSession(null);
     }
   };
   return [state, run, setState];

@@ -67,6 +67,16 @@ fn referenced(value: &Value, own: &str) -> Option<(String, String)> {
     Some((r.stack_or(own).to_string(), r.resource))
 }
 
+/// An agent whose runtime is not deployed; `hint`, set by the caller, deploys it in the run's
+/// environment and target.
+#[derive(Debug, thiserror::Error)]
+#[error("the agent `{agent}` of tutorial {tutorial} is not deployed{}", .hint.as_deref().map(|h| format!("\n  hint: {h}")).unwrap_or_default())]
+pub struct NotDeployed {
+    pub agent: String,
+    pub tutorial: u8,
+    pub hint: Option<String>,
+}
+
 /// One agent (runtime) as deployed: everything needed to call it as a demo user.
 #[derive(Clone)]
 pub struct Agent {
@@ -107,11 +117,10 @@ impl Agent {
         known: &[&Stack],
         deployed: &Deployed,
     ) -> Result<Agent> {
-        let arn = deployed.get(&stack.name, &runtime.id, "arn").with_context(|| {
-            format!(
-                "the agent `{}` of tutorial {} is not deployed\n  hint: cargo xtask deploy --tutorial {} (with the same --env and --target)",
-                runtime.id, stack.tutorial, stack.tutorial
-            )
+        let arn = deployed.get(&stack.name, &runtime.id, "arn").ok_or_else(|| NotDeployed {
+            agent: runtime.id.clone(),
+            tutorial: stack.tutorial,
+            hint: None,
         })?;
         let allowed = runtime.properties["allowed_clients"]
             .as_array()

@@ -32,7 +32,15 @@ pub enum Event {
     /// `validate`: one stack file that is valid.
     Stack { stack: String, file: PathBuf, resources: usize, valid: bool },
     /// `permissions`: the IAM policy document.
-    Policy { env: Option<String>, document: Value },
+    Policy {
+        env: Option<String>,
+        document: Value,
+        /// With `--parts`: which managed policy this is (1, 2, ...) and where it was written.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        part: Option<usize>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        file: Option<std::path::PathBuf>,
+    },
     /// `cost`: one deployed resource's idle monthly cost.
     Cost(crate::lifecycle::cost::Line),
     /// `verify`: one case and how it went.
@@ -490,7 +498,12 @@ mod tests {
                 exit_code: 2,
             }),
             Event::Stack { stack: s("st"), file: PathBuf::from("f"), resources: 1, valid: true },
-            Event::Policy { env: None, document: Value::Null },
+            Event::Policy {
+                env: None,
+                document: Value::Null,
+                part: Some(1),
+                file: Some("f".into()),
+            },
             Event::Cost(crate::lifecycle::cost::Line {
                 stack: s("st"),
                 id: s("id"),

@@ -237,6 +237,40 @@ pub struct Scope<'a> {
     pub read: Vec<&'a str>,
 }
 
+/// The most a managed policy holds, in characters (IAM does not count whitespace).
+pub const MANAGED_POLICY_LIMIT: usize = 6_144;
+/// The most a role's inline policies hold together, in characters.
+pub const INLINE_POLICY_LIMIT: usize = 10_240;
+
+/// A document's size as IAM counts it: its JSON without whitespace.
+pub fn size(document: &Value) -> usize {
+    serde_json::to_string(document).map(|s| s.len()).unwrap_or(usize::MAX)
+}
+
+/// `policy`'s statements in documents of at most `limit` characters each, in order: attached
+/// together (as managed policies), they grant exactly what `policy` grants (IAM allows what any
+/// attached policy allows and no Deny forbids, whichever policy holds the Deny). An error when
+/// one statement alone is larger than `limit`.
+pub fn parts(policy: &Value, limit: usize) -> Result<Vec<Value>, String> {
+    let doc = |statements: Vec<Value>| json!({"Version": "2012-10-17", "Statement": statements});
+    let mut parts: Vec<Vec<Value>> = Vec::new();
+    for statement in policy["Statement"].as_array().into_iter().flatten() {
+        if size(&doc(vec![statement.clone()])) > limit {
+            return Err(format!(
+                "statement {} alone is larger than {limit} characters",
+                statement["Sid"]
+            ));
+        }
+        match parts.last_mut() {
+            Some(last) if size(&doc([last.clone(), vec![statement.clone()]].concat())) <= limit => {
+                last.push(statement.clone())
+            }
+            _ => parts.push(vec![statement.clone()]),
+        }
+    }
+    Ok(parts.into_iter().map(doc).collect())
+}
+
 /// The policy document for environment `env` (`None`: every environment of this project),
 /// for `scope` (`None`: every kind, in full).
 pub fn policy(env: Option<&str>, scope: Option<&Scope>) -> Value {
@@ -833,6 +867,33 @@ mod tests {
     /// create there only with the environment's tag in the request; under 10,240 characters (a
     /// role's inline policies, all together).
     #[test]
+    fn the_policy_splits_into_managed_policies_that_grant_the_same() {
+        for env in [Some("pr-1"), None] {
+            let policy = super::policy(env, None);
+            let parts = super::parts(&policy, super::MANAGED_POLICY_LIMIT).unwrap();
+            assert!(
+                parts.len() >= 2,
+                "{} characters in {} part(s)",
+                super::size(&policy),
+                parts.len()
+            );
+            for p in &parts {
+                assert!(super::size(p) <= super::MANAGED_POLICY_LIMIT, "{}", super::size(p));
+                assert_eq!(p["Version"], "2012-10-17");
+            }
+            // Together: the same statements, in the same order, each once.
+            let together: Vec<&serde_json::Value> =
+                parts.iter().flat_map(|p| p["Statement"].as_array().unwrap()).collect();
+            let original: Vec<&serde_json::Value> =
+                policy["Statement"].as_array().unwrap().iter().collect();
+            assert_eq!(together, original);
+        }
+        // A statement larger than the limit is an error, not a policy AWS would refuse.
+        let policy = super::policy(Some("pr-1"), None);
+        assert!(super::parts(&policy, 200).unwrap_err().contains("alone is larger than 200"));
+    }
+
+    #[test]
     fn nothing_that_changes_anything_is_granted_on_everything() {
         // Wildcard-only actions (Service Authorization Reference), each a create that must carry
         // the environment's tag, or a listing.
@@ -844,8 +905,8 @@ mod tests {
         ];
         for env in [Some("pr-1"), None] {
             let policy = super::policy(env, None);
-            let size = serde_json::to_string(&policy).unwrap().len();
-            assert!(size < 10_240, "{size} characters");
+            let size = super::size(&policy);
+            assert!(size < super::INLINE_POLICY_LIMIT, "{size} characters");
             for s in policy["Statement"].as_array().unwrap() {
                 if s["Effect"] != "Allow" || s["Resource"] != "*" {
                     continue;

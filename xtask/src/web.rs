@@ -52,8 +52,18 @@ struct Ctx {
     agents: std::sync::RwLock<Vec<WebAgent>>,
     /// Asks the server to read the agents again.
     stale: tokio::sync::Notify,
-    /// How many times they were read again (a handler waits for it to move).
-    reads: tokio::sync::watch::Sender<u64>,
+    /// Reads again started so far (numbered from 1 as each starts).
+    started: std::sync::atomic::AtomicU64,
+    /// The number of the last read again that finished (a handler waits for one that started
+    /// after it asked).
+    finished: tokio::sync::watch::Sender<u64>,
+    /// Why the last read again failed, if it did (expired credentials are not "not deployed").
+    read_error: std::sync::Mutex<Option<String>>,
+    /// The command that deploys what the demo shows, in this run's environment and target.
+    deploy_hint: String,
+    /// The agents' keys when the demo started: one of them missing now is not deployed (any
+    /// more), not unknown.
+    keys: Vec<String>,
     env: String,
     target: String,
     /// `host:port` values a request may name.
@@ -99,8 +109,14 @@ pub fn agents(known: &[&Stack], all: Vec<Agent>) -> Vec<WebAgent> {
         .collect()
 }
 
-/// Serves the page and its API on 127.0.0.1:`port` until Ctrl-C; `ready` hears the URL;
-/// `refresh` reads the environment's agents again when the server finds the ones it has gone.
+/// What the server reads the environment's agents again with, when it finds the ones it has
+/// gone, and the command that deploys them (said when they are not there).
+pub struct Refresh<R> {
+    pub read: R,
+    pub deploy_hint: String,
+}
+
+/// Serves the page and its API on 127.0.0.1:`port` until Ctrl-C; `ready` hears the URL.
 pub async fn serve<F>(
     clients: Clients,
     agents: Vec<WebAgent>,
@@ -108,7 +124,7 @@ pub async fn serve<F>(
     dist: &Path,
     port: u16,
     ready: impl FnOnce(&str),
-    refresh: impl Fn() -> F,
+    refresh: Refresh<impl Fn() -> F>,
 ) -> Result<()>
 where
     F: std::future::Future<Output = Result<Vec<WebAgent>>>,
@@ -119,12 +135,17 @@ where
             format!("cannot listen on 127.0.0.1:{port}\n  hint: pass --port N (0: any free port)")
         })?;
     let port = listener.local_addr()?.port();
+    let keys = agents.iter().map(|a| a.key.clone()).collect();
     let ctx = Arc::new(Ctx {
         target: format!("{:?}", clients.target).to_lowercase(),
         clients,
         agents: std::sync::RwLock::new(agents),
         stale: tokio::sync::Notify::new(),
-        reads: tokio::sync::watch::channel(0).0,
+        started: std::sync::atomic::AtomicU64::new(0),
+        finished: tokio::sync::watch::channel(0).0,
+        read_error: std::sync::Mutex::new(None),
+        deploy_hint: refresh.deploy_hint,
+        keys,
         env: env.to_string(),
         hosts: vec![format!("127.0.0.1:{port}"), format!("localhost:{port}")],
         token: hex::encode(rand::random::<[u8; 24]>()),
@@ -149,11 +170,17 @@ where
         async move {
             loop {
                 ctx.stale.notified().await;
-                // A failed read keeps what was there: the handler then says what to do.
-                if let Ok(agents) = refresh().await {
-                    *ctx.agents.write().expect("not poisoned") = agents;
-                }
-                ctx.reads.send_modify(|n| *n += 1);
+                let n = ctx.started.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                // A failed read keeps what was there, and why it failed is told.
+                let read = (refresh.read)().await;
+                *ctx.read_error.lock().expect("not poisoned") = match read {
+                    Ok(agents) => {
+                        *ctx.agents.write().expect("not poisoned") = agents;
+                        None
+                    }
+                    Err(e) => Some(format!("{e:#}").lines().next().unwrap_or_default().to_string()),
+                };
+                ctx.finished.send_replace(n);
             }
         }
     };
@@ -169,25 +196,38 @@ where
     Ok(())
 }
 
-/// Has the server read the environment's agents again (at most one wait of 60 s); `true` when
-/// that read finished.
+/// Has the server read the environment's agents again, in a read that started after this call
+/// (one already under way may have read the old state); waits 60 s at most. `true` when that
+/// read finished.
 async fn read_again(ctx: &Ctx) -> bool {
-    let mut reads = ctx.reads.subscribe();
-    reads.borrow_and_update();
+    let mut finished = ctx.finished.subscribe();
+    // The next read to start is at least this one: the one under way, if any, has its number.
+    let wanted = ctx.started.load(std::sync::atomic::Ordering::SeqCst) + 1;
     ctx.stale.notify_one();
-    tokio::time::timeout(std::time::Duration::from_secs(60), reads.changed())
+    tokio::time::timeout(std::time::Duration::from_secs(60), finished.wait_for(|n| *n >= wanted))
         .await
         .is_ok_and(|r| r.is_ok())
 }
 
-/// What a person is told when the agent they use is not in the environment any more.
+/// What a person is told when the agent they use is not in the environment any more (or the
+/// environment could not be read again, and why).
 fn gone(ctx: &Ctx) -> Response {
+    if let Some(why) = ctx.read_error.lock().expect("not poisoned").clone() {
+        return problem(
+            StatusCode::BAD_GATEWAY,
+            "unreadable",
+            &format!(
+                "The agent's sign-in client is gone, and env `{}` could not be read again: {why}",
+                ctx.env
+            ),
+        );
+    }
     problem(
         StatusCode::CONFLICT,
         "not_deployed",
         &format!(
-            "This agent is no longer deployed in env `{}` (destroyed, or deployed anew and not finished). Deploy it (cargo xtask deploy --env {} --tutorial 3); this page finds it again at the next sign-in, without a restart.",
-            ctx.env, ctx.env
+            "This agent is no longer deployed in env `{}` (destroyed, or deployed anew and not finished). Deploy it ({}); this page finds it again at the next sign-in, without a restart.",
+            ctx.env, ctx.deploy_hint
         ),
     )
 }
@@ -310,9 +350,11 @@ struct SignIn {
 /// more.
 async fn sign_in(State(ctx): State<Arc<Ctx>>, Json(body): Json<SignIn>) -> Response {
     match sign_in_once(&ctx, &body).await {
-        Err(()) if read_again(&ctx).await => {
-            sign_in_once(&ctx, &body).await.unwrap_or_else(|()| gone(&ctx))
-        }
+        Err(()) if read_again(&ctx).await => match find(&ctx, &body.agent) {
+            // Read again, and not there any more: not deployed (not "no such agent").
+            None => gone(&ctx),
+            Some(_) => sign_in_once(&ctx, &body).await.unwrap_or_else(|()| gone(&ctx)),
+        },
         Err(()) => gone(&ctx),
         Ok(answer) => answer,
     }
@@ -321,7 +363,8 @@ async fn sign_in(State(ctx): State<Arc<Ctx>>, Json(body): Json<SignIn>) -> Respo
 /// One sign-in; `Err` when what the server knows of the agent is stale.
 async fn sign_in_once(ctx: &Ctx, body: &SignIn) -> Result<Response, ()> {
     let Some(a) = find(ctx, &body.agent) else {
-        return Ok(unknown_agent());
+        // Gone since the start (destroyed, or its read failed): read again.
+        return if ctx.keys.contains(&body.agent) { Err(()) } else { Ok(unknown_agent()) };
     };
     let password = match body.password.clone() {
         Some(p) => p,
@@ -338,7 +381,14 @@ async fn sign_in_once(ctx: &Ctx, body: &SignIn) -> Result<Response, ()> {
             {
                 Ok(p) => p,
                 // The secret named at the start is gone: the environment changed since.
-                Err(_) => return Err(()),
+                Err(crate::engine::CloudError::NotFound(_)) => return Err(()),
+                Err(e) => {
+                    return Ok(problem(
+                        StatusCode::BAD_GATEWAY,
+                        "secret_unreadable",
+                        &format!("The demo user's password could not be read from the environment's secret: {e}"),
+                    ))
+                }
             }
         }
     };
@@ -418,8 +468,8 @@ async fn invoke(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, Json(ask): Json
             Ok(answer) if answer.status == 404 => {
                 ctx.stale.notify_one();
                 json!({"type": "error", "error": "not_deployed", "status": 404, "message": format!(
-                    "This agent is no longer deployed in env `{}` as it was when you signed in (destroyed, or deployed anew). Sign in again; if it is not deployed, deploy it (cargo xtask deploy --env {} --tutorial 3).",
-                    ctx.env, ctx.env
+                    "This agent is no longer deployed in env `{}` as it was when you signed in (destroyed, or deployed anew). Sign in again; if it is not deployed, deploy it ({}).",
+                    ctx.env, ctx.deploy_hint
                 )})
             }
             Ok(answer) => {
@@ -478,19 +528,24 @@ fn source_digest(web: &Path) -> Result<String> {
     Ok(hex::encode(h.finalize())[..16].to_string())
 }
 
-/// What to install when Node.js is missing or too old (Vite 8 needs 20.19; Debian 12's own
-/// `nodejs` is 18).
-const NODE_HINT: &str = "hint: install Node.js 20.19 or later with npm: Debian 12's and Ubuntu 22.04's own nodejs package (18) is too old; take NodeSource's packages (https://github.com/nodesource/distributions) or nvm";
+/// What to install when Node.js is missing or too old (Vite 8's `engines`: `^20.19.0 ||
+/// >=22.12.0`; Debian 12's own `nodejs` is 18).
+const NODE_HINT: &str = "hint: install Node.js 20.19+ or 22.12+ with npm (Debian 12's own nodejs package, 18, is too old): NodeSource's packages (https://github.com/nodesource/distributions) or nvm";
 
-/// The `node --version` (without its `v`), if it is at least 20.19; why not otherwise.
+/// Whether `node --version` says a Node.js that Vite 8 runs on (`^20.19.0 || >=22.12.0`); why
+/// not otherwise.
 fn check_node(version: &str) -> Result<(), String> {
     let v = version.trim().trim_start_matches('v');
-    let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
-    if major > 20 || (major == 20 && minor >= 19) {
+    let mut parts = v.split('.').map(|p| p.parse::<u32>().ok());
+    let (Some(Some(major)), Some(Some(minor))) = (parts.next(), parts.next()) else {
+        return Err(format!("`node --version` answered {v:?}, not a version\n  {NODE_HINT}"));
+    };
+    if (major == 20 && minor >= 19) || (major == 22 && minor >= 12) || major > 22 {
         Ok(())
     } else {
-        Err(format!("Node.js {v} is too old for the demo page (20.19 or later)\n  {NODE_HINT}"))
+        Err(format!(
+            "Node.js {v} is not one the demo page builds with (20.19+ or 22.12+)\n  {NODE_HINT}"
+        ))
     }
 }
 
@@ -499,6 +554,9 @@ fn npm(web: &Path, args: &[&str], say: &dyn Fn(&str)) -> Result<()> {
         .arg("--version")
         .output()
         .with_context(|| format!("cannot run node\n  {NODE_HINT}"))?;
+    if !node.status.success() {
+        bail!("`node --version` failed ({})\n  {NODE_HINT}", node.status);
+    }
     check_node(&String::from_utf8_lossy(&node.stdout)).map_err(anyhow::Error::msg)?;
     say(&format!("npm {}", args.join(" ")));
     let status = std::process::Command::new("npm")
@@ -557,12 +615,17 @@ pub fn sizes(dir: &Path) -> BTreeMap<String, u64> {
 mod tests {
     #[test]
     fn node_older_than_20_19_is_refused_with_what_to_install() {
-        assert!(super::check_node("v22.3.0\n").is_ok());
+        assert!(super::check_node("v22.12.0\n").is_ok());
+        assert!(super::check_node("v24.1.0").is_ok());
         assert!(super::check_node("v20.19.1").is_ok());
         let old = super::check_node("v18.19.0").unwrap_err();
-        assert!(old.contains("18.19.0 is too old") && old.contains("NodeSource"), "{old}");
+        assert!(old.contains("18.19.0 is not one") && old.contains("NodeSource"), "{old}");
         assert!(!old.contains("apt-get install nodejs"), "{old}");
         assert!(super::check_node("v20.11.0").is_err());
+        // Vite 8 refuses these: 21, and 22 before 22.12.
+        assert!(super::check_node("v21.7.3").is_err());
+        assert!(super::check_node("v22.3.0").is_err());
+        assert!(super::check_node("").unwrap_err().contains("not a version"));
     }
 
     #[test]

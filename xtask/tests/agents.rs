@@ -376,4 +376,8 @@ fn verify_and_invoke_work_on_what_is_deployed() {
         stderr.contains("is not deployed") && stderr.contains("deploy --tutorial 2"),
         "{stderr}"
     );
+    // Issue 28 item 8: the hint, pasted, deploys in the environment asked about (not in dev).
+    let out = cloud.xtask(&["verify", "-t", "2", "--env", "pr-7"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("hint: cargo xtask deploy --tutorial 2 --env pr-7"), "{stderr}");
 }

@@ -76,9 +76,9 @@ fn deploy_interrupted(cloud: &Cloud, env: &str, after: usize) -> (Vec<Value>, Op
     (events, code)
 }
 
-/// Runs `args` (JSON output) and sends it `signals` SIGINTs (by pid, 300 ms apart: a person
-/// pressing Ctrl-C again) once `after` resources have finished; its events, exit code, stderr
-/// and pid.
+/// Runs `args` (JSON output) and sends it `signals` SIGINTs (by pid) once `after` resources
+/// have finished: the second when the run has said it is stopping (a person pressing Ctrl-C
+/// again while it waits for calls in flight). Its events, exit code and stderr.
 fn interrupted(
     cloud: &Cloud,
     args: &[&str],
@@ -93,12 +93,23 @@ fn interrupted(
         .spawn()
         .unwrap();
     let stdout = child.stdout.take().unwrap();
-    let mut stderr = child.stderr.take().unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (stopping_tx, stopping) = std::sync::mpsc::channel();
     let errors = std::thread::spawn(move || {
         let mut text = String::new();
-        let _ = std::io::Read::read_to_string(&mut stderr, &mut text);
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if line.starts_with("interrupted:") {
+                let _ = stopping_tx.send(());
+            }
+            text.push_str(&line);
+            text.push('\n');
+        }
         text
     });
+    let sigint = |pid: u32| {
+        let kill = Command::new("kill").args(["-INT", &pid.to_string()]).status().unwrap();
+        assert!(kill.success());
+    };
     let mut lines = Vec::new();
     let mut finished = 0;
     let mut sent = false;
@@ -110,13 +121,12 @@ fn interrupted(
         }
         lines.push(event);
         if finished >= after && !sent {
-            for i in 0..signals {
-                if i > 0 {
-                    std::thread::sleep(std::time::Duration::from_millis(300));
-                }
-                let kill =
-                    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
-                assert!(kill.success());
+            sigint(child.id());
+            if signals > 1 {
+                stopping
+                    .recv_timeout(std::time::Duration::from_secs(20))
+                    .expect("the run did not say it is stopping");
+                sigint(child.id());
             }
             sent = true;
         }
@@ -127,9 +137,9 @@ fn interrupted(
 
 /// Issue 28 item 6: Ctrl-C during a destroy. What it did not reach is reported as interrupted
 /// (status `interrupted`), not as orphans: the summary counts none, no orphan event names a
-/// declared resource, and `report` says nothing of orphaned resources. A second Ctrl-C stops
-/// at once and says how the lock it leaves is freed; the next run on this machine takes it
-/// over at once and finishes the destroy.
+/// declared resource, and `report` says nothing of orphaned resources. A second Ctrl-C (here
+/// during a deploy) stops at once and says how the lock it leaves is freed; the next run on
+/// this machine takes it over at once and destroys everything.
 #[test]
 fn ctrl_c_during_destroy_reports_what_it_did_not_reach_not_orphans() {
     let cloud = Cloud::up();
@@ -167,20 +177,23 @@ fn ctrl_c_during_destroy_reports_what_it_did_not_reach_not_orphans() {
         "{markdown}"
     );
 
-    // Ctrl-C twice: stopped at once, the lock left held; the message says how it is freed.
-    cloud.ok(&["deploy", "-t", "1", "--env", env]);
-    let (events, code, stderr) = interrupted(&cloud, &["destroy", "-t", "1", "--env", env], 1, 2);
+    // Ctrl-C twice during a deploy (calls in flight: the first stop waits for them): stopped at
+    // once, the lock left held; the message says how it is freed.
+    cloud.ok(&["destroy", "-t", "1", "--env", env]);
+    let (events, code, stderr) = interrupted(&cloud, &["deploy", "-t", "1", "--env", env], 1, 2);
     assert_eq!(code, Some(130), "{stderr}");
     assert!(
-        stderr.contains("takes it over at once")
-            && stderr.contains("cargo xtask unlock --env int-d"),
+        stderr.contains("stopped at once")
+            && stderr.contains("takes it over at once")
+            && stderr.contains("`cargo xtask unlock --env int-d`"),
         "{stderr}"
     );
-    assert!(events.iter().any(|e| e["type"] == "resource"), "{events:?}");
+    // Stopped at once: no summary (the process ended where it was).
+    assert!(!events.iter().any(|e| e["type"] == "summary"), "{events:?}");
     // The next run (no --lock-timeout) takes the dead run's lease over at once and goes on.
     let next = cloud.ok(&["destroy", "-t", "1", "--env", env]);
     let s = summary(&next);
-    assert_eq!(s["lock"]["took_over_from"]["command"], "destroy", "{s}");
+    assert_eq!(s["lock"]["took_over_from"]["command"], "deploy", "{s}");
     assert_eq!(s["orphans"], 0, "{s}");
     assert_eq!(cloud.inventory(env), empty_inventory());
 }
@@ -741,4 +754,51 @@ fn breaking_or_deleting_on_aws_needs_the_environment_named() {
         assert!(stderr.contains("needs the environment named: --env NAME"), "{args:?}: {stderr}");
         assert!(!state.path().join("local").exists(), "{args:?} started the local cloud");
     }
+}
+
+/// `permissions --parts DIR`: the deploy policy as managed policies (each within IAM's 6,144
+/// characters, whitespace not counted), written as files, one event each; together the same
+/// statements as the one document `permissions` prints.
+#[test]
+fn permissions_as_managed_policies_grant_what_the_one_document_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let parts_dir = dir.path().join("policies");
+    let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["permissions", "--env", "pr-1", "--output-format", "json", "--parts"])
+        .arg(&parts_dir)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let events = common::events(&out);
+    let parts: Vec<&Value> = events.iter().filter(|e| e["type"] == "policy").collect();
+    assert!(parts.len() >= 2, "{events:?}");
+    let mut statements = Vec::new();
+    for (i, p) in parts.iter().enumerate() {
+        assert_eq!(p["part"], i + 1);
+        let file = std::path::PathBuf::from(p["file"].as_str().unwrap());
+        assert_eq!(
+            file.file_name().unwrap().to_string_lossy(),
+            format!("agentcore-mt-deploy-pr-1-{}.json", i + 1)
+        );
+        let written: Value = serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap();
+        assert_eq!(written, p["document"]);
+        assert!(serde_json::to_string(&written).unwrap().len() <= 6_144);
+        statements.extend(written["Statement"].as_array().unwrap().clone());
+    }
+    let whole = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["permissions", "--env", "pr-1"])
+        .output()
+        .unwrap();
+    let whole: Value = serde_json::from_slice(&whole.stdout).unwrap();
+    assert_eq!(&statements, whole["Statement"].as_array().unwrap());
+    let human = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["permissions", "--env", "pr-1", "--parts"])
+        .arg(&parts_dir)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&human.stderr);
+    assert!(
+        said.contains("aws iam create-policy --policy-name agentcore-mt-deploy-pr-1-1"),
+        "{said}"
+    );
 }

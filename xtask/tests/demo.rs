@@ -195,8 +195,7 @@ fn the_demo_page_shows_each_user_only_their_own_data_in_a_real_browser() {
     let (status, answer) = sign_in();
     assert_eq!(status, 409, "{answer}");
     assert!(
-        answer.contains("not_deployed")
-            && answer.contains("cargo xtask deploy --env dev --tutorial 3"),
+        answer.contains("not_deployed") && answer.contains("(cargo xtask deploy --tutorial 3)"),
         "{answer}"
     );
     assert_eq!(summary(&cloud.ok(&["deploy", "--tutorial", "3"]))["counts"]["create"], 4);

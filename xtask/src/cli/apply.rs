@@ -207,11 +207,21 @@ async fn report_orphans(
         let declared = stacks
             .iter()
             .any(|s| s.name == t.stack && s.resources.iter().any(|r| r.id == t.logical_id));
-        let deleted = |outcomes: &[Outcome]| {
-            outcomes.iter().any(|o| o.stack == t.stack && o.id == t.logical_id && o.ok())
+        // A destroy that did not reach it (failed, interrupted) reported it already; a second
+        // resource with the same tags but another name (an old name, a crashed replacement's
+        // leftover) is still one.
+        let not_reached = |outcomes: &[Outcome]| {
+            outcomes.iter().any(|o| {
+                o.stack == t.stack
+                    && o.id == t.logical_id
+                    && !o.ok()
+                    && (o.physical_name.is_empty() || o.physical_name == t.name)
+            })
         };
-        if declared && !destroyed.is_some_and(deleted) {
-            continue;
+        match destroyed {
+            None if declared => continue,
+            Some(outcomes) if declared && not_reached(outcomes) => continue,
+            _ => {}
         }
         count += 1;
         let why = if declared {

@@ -7,7 +7,7 @@ use super::session::{Ctx, Online};
 use super::Exit;
 use crate::events::Event;
 
-pub async fn run(run: &Online<'_>, port: u16) -> Result<Exit> {
+pub async fn run(run: &Online<'_>, port: u16, tutorial: &str) -> Result<Exit> {
     let out = run.out;
     let agents = run.agents().await?;
     if agents.is_empty() {
@@ -32,11 +32,21 @@ pub async fn run(run: &Online<'_>, port: u16) -> Result<Exit> {
     };
     // What the page knows goes stale when the environment is destroyed or deployed anew while
     // the demo runs: the server reads the agents again when it finds one gone.
-    let refresh = || async {
+    let read = || async {
         out.warn(&format!("env `{env}` changed since the demo started: reading its agents again"));
-        let agents = run.agents().await?;
+        let agents = match run.agents().await {
+            Ok(agents) => agents,
+            // Not deployed (any more): nothing to show, which the page is told.
+            Err(e) if e.is::<crate::agents::NotDeployed>() => Vec::new(),
+            Err(e) => {
+                out.warn(&format!("error: reading env `{env}` again: {e:#}"));
+                return Err(e);
+            }
+        };
         Ok(crate::web::agents(&run.closure(), agents))
     };
+    let deploy_hint = run.g.command_line(&format!("deploy --tutorial {tutorial}"));
+    let refresh = crate::web::Refresh { read, deploy_hint };
     crate::web::serve(run.clients.clone(), agents, &env, &dist, port, ready, refresh).await?;
     Ok(Exit::Ok)
 }

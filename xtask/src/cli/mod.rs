@@ -265,7 +265,7 @@ enum Command {
     /// roles AWS creates on first use. Names we choose (roles, buckets, secrets) are scoped to
     /// the environment's prefix.
     #[command(
-        after_help = "Examples:\n  cargo xtask permissions --env pr-42 > policy.json\n  cargo xtask permissions -t 1 --env pr-42   # only what tutorial 1 needs\n  cargo xtask permissions --any-env         # for a CI role that deploys every pull request\n  cargo xtask permissions --boundary        # the roles' permissions boundary, created once per account"
+        after_help = "Examples:\n  cargo xtask permissions --env pr-42 > policy.json\n  cargo xtask permissions -t 1 --env pr-42   # only what tutorial 1 needs\n  cargo xtask permissions --any-env         # for a CI role that deploys every pull request\n  cargo xtask permissions --boundary        # the roles' permissions boundary, created once per account\n  cargo xtask permissions --env pr-42 --parts policies/   # as managed policies, to attach together"
     )]
     Permissions {
         /// For every environment of this project (agentcore-mt-*), e.g. for a CI role.
@@ -280,6 +280,11 @@ enum Command {
         /// administrator to create once per account.
         #[arg(long, conflicts_with_all = ["any_env", "tutorial"])]
         boundary: bool,
+        /// Write the policy as managed policies (6,144 characters each) into this directory,
+        /// `agentcore-mt-deploy-<env>-<n>.json`, for a role to attach together (the whole
+        /// policy, about 10,100 characters, fits only a role's inline policy, 10,240).
+        #[arg(long, value_name = "DIR", conflicts_with = "boundary")]
+        parts: Option<PathBuf>,
     },
     /// Turn runs' JSON output into a Markdown summary.
     ///
@@ -362,6 +367,13 @@ const NOT_FOR: &[(&str, &[&str])] = &[
     ("local", &["env", "target", "yes", "stacks_dir", "lock_timeout", "choose"]),
     ("permissions", &["target", "verbose", "yes", "state_dir", "lock_timeout", "choose"]),
     ("status", &["yes", "lock_timeout"]),
+    ("verify", &["yes", "lock_timeout"]),
+    ("invoke", &["yes", "lock_timeout"]),
+    ("retrieve", &["yes", "lock_timeout"]),
+    ("cost", &["yes", "lock_timeout"]),
+    ("demo", &["yes", "lock_timeout"]),
+    ("package", &["yes", "lock_timeout"]),
+    ("validate", &["target", "yes", "state_dir", "lock_timeout"]),
 ];
 
 impl Cli {
@@ -507,8 +519,14 @@ async fn execute(cli: &Cli, out: &Output) -> Result<Exit> {
             return crate::bench::run(args, &env, &home.root, &home.paths, &home.state_dir, out)
                 .await;
         }
-        Command::Permissions { any_env, tutorial, boundary } => {
-            return permissions::run(g, &home, *any_env, tutorial.as_deref(), *boundary, out)
+        Command::Permissions { any_env, tutorial, boundary, parts } => {
+            let what = permissions::What {
+                any_env: *any_env,
+                tutorial: tutorial.as_deref(),
+                boundary: *boundary,
+                parts: parts.as_deref(),
+            };
+            return permissions::run(g, &home, &what, out);
         }
         Command::Deploy { select, .. }
         | Command::Plan(select)
@@ -563,7 +581,7 @@ async fn execute(cli: &Cli, out: &Output) -> Result<Exit> {
         Command::Verify(_) => verify::run(&run).await,
         Command::Retrieve { user, query, .. } => retrieve::run(&run, user, query).await,
         Command::Invoke { user, prompt, .. } => invoke::run(&run, user, prompt).await,
-        Command::Demo { port, .. } => demo::run(&run, *port).await,
+        Command::Demo { port, tutorial, .. } => demo::run(&run, *port, tutorial).await,
         Command::Unlock { force } => unlock::run(&run, *force).await,
         Command::Gc(args) => {
             let ask = session::needs_confirmation(g);

@@ -10,6 +10,13 @@ use crate::events::ErrorKind;
 use crate::output::Output;
 
 pub fn run(files: &[PathBuf], out: &Output) -> Result<Exit> {
+    if files.is_empty() && std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        out.error(
+            ErrorKind::InvalidInput,
+            "no events to report: give NDJSON files, or pipe them in\n  hint: cargo xtask report deploy.ndjson verify.ndjson (from runs with --output-format json)",
+        );
+        return Ok(Exit::Invalid);
+    }
     let inputs: Vec<(String, String)> = if files.is_empty() {
         let mut text = String::new();
         std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)?;

@@ -71,9 +71,11 @@ pub async fn run(run: &Online<'_>, user: &str, query: &str) -> Result<Exit> {
     if results.is_empty() {
         out.say("  (nothing retrieved)");
     }
-    // Human mode prints the top result on stdout too when stdout is piped (on a terminal it
-    // would show twice).
-    if out.format == Format::Human && !std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+    // Human mode prints the top result on stdout too, unless both stdout and stderr are the
+    // terminal (where it would show twice).
+    let both_on_terminal = std::io::IsTerminal::is_terminal(&std::io::stdout())
+        && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if out.format == Format::Human && !both_on_terminal {
         if let Some(first) = results.first() {
             println!("{}", first["text"].as_str().unwrap_or_default());
         }

@@ -200,7 +200,13 @@ impl<'a> Online<'a> {
         let clients = connect(cx.g, &cx.home, cx.out).await?;
         let stop = engine::Stop::default();
         if interruptible {
-            watch_interrupts(stop.clone(), cx.out.clone(), cx.g.env.clone());
+            // (gc holds the lock of each environment it destroys, not of --env)
+            // (unlock always needs the environment named)
+            let env =
+                if cx.command == "gc" { "<the environment it was destroying>" } else { &cx.g.env };
+            let target = if cx.g.target == TargetKind::Aws { " --target aws" } else { "" };
+            let unlock = format!("cargo xtask unlock --env {env}{target}");
+            watch_interrupts(stop.clone(), cx.out.clone(), unlock);
         }
         let engine = Arc::new(Engine {
             kinds: crate::kinds::registry(&clients),
@@ -237,7 +243,19 @@ impl<'a> Online<'a> {
         let mut agents = Vec::new();
         let mut missing = Vec::new();
         for stack in self.stacks() {
-            match crate::agents::Agent::all(&[stack], &known, &found) {
+            // Not deployed: the hint deploys it in this run's environment and target.
+            let found = crate::agents::Agent::all(&[stack], &known, &found).map_err(|e| {
+                match e.downcast::<crate::agents::NotDeployed>() {
+                    Ok(n) => anyhow::Error::new(crate::agents::NotDeployed {
+                        hint: Some(
+                            self.g.command_line(&format!("deploy --tutorial {}", n.tutorial)),
+                        ),
+                        ..n
+                    }),
+                    Err(e) => e,
+                }
+            });
+            match found {
                 Ok(a) => agents.extend(a),
                 Err(e) if self.everything => missing.push((stack, e)),
                 Err(e) => return Err(e),
@@ -339,7 +357,7 @@ async fn connect(g: &Global, home: &Home, out: &Output) -> Result<Clients> {
 /// On the first Ctrl-C: say so and set `stop` (nothing new starts; calls in flight get a
 /// bounded time; the run then ends with its summary and exit code 130). On the second: exit
 /// at once.
-fn watch_interrupts(stop: engine::Stop, out: Output, env: String) {
+fn watch_interrupts(stop: engine::Stop, out: Output, unlock: String) {
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_err() {
             return;
@@ -351,7 +369,7 @@ fn watch_interrupts(stop: engine::Stop, out: Output, env: String) {
         stop.set();
         if tokio::signal::ctrl_c().await.is_ok() {
             out.warn(&format!(
-                "stopped at once: run the command again to go on from where it was (the lock of env `{env}` stays until its lease runs out: a run on this machine takes it over at once; elsewhere, break it with `cargo xtask unlock --env {env}`)"
+                "stopped at once: run the command again to go on from where it was (a lock this run held stays until its lease runs out: a run on this machine takes it over at once; from elsewhere, break it with `{unlock}`)"
             ));
             std::process::exit(130);
         }

@@ -827,6 +827,8 @@ impl Engine {
             outcome.note = Some(format!("left alone: {}", not_ours(unit, &target)));
             return outcome;
         }
+        // From here it is to be deleted: a stop or a failure below leaves a delete not done.
+        outcome.action = Action::Delete;
         for (id, mut rx) in dependents {
             let ok = loop {
                 if let Some(ok) = *rx.borrow_and_update() {

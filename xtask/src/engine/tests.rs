@@ -275,26 +275,27 @@ async fn a_resources_seconds_are_its_own_time() {
     let stacks = stacks();
     let selected: Vec<&Stack> = stacks.iter().collect();
     let cloud = FakeCloud::new();
-    let slow = Latency {
-        call: Duration::ZERO,
-        ready: Duration::from_secs(100),
-        delete: Duration::from_secs(100),
-    };
-    cloud.set_latency("ec2.vpc", slow);
-    let slow_to_delete = Latency { delete: Duration::from_secs(50), ..Latency::default() };
-    cloud.set_latency("ec2.subnet", slow_to_delete);
+    // Every VPC call takes 100 s: the subnets wait at least 200 s (observe, create) for its id.
+    cloud.set_latency("ec2.vpc", Latency { call: Duration::from_secs(100), ..Latency::default() });
     let e = engine(&cloud, "dev");
     let deployed = e.deploy(&selected).await;
     assert!(all_ok(&deployed), "{:?}", failures(&deployed));
     let seconds = |outcomes: &[Outcome], id: &str| {
         outcomes.iter().find(|o| o.id == id).map(|o| o.seconds).expect("declared")
     };
-    assert!(seconds(&deployed, "vpc") >= 100.0, "{}", seconds(&deployed, "vpc"));
-    // The subnet waited 100 s for the VPC, which is not its own time.
+    assert!(seconds(&deployed, "vpc") >= 200.0, "{}", seconds(&deployed, "vpc"));
+    // The subnet waited 200 s for the VPC, which is not its own time.
     assert!(seconds(&deployed, "subnet_a") < 10.0, "{}", seconds(&deployed, "subnet_a"));
+    // Destroy: the subnets take 50 s to go, then the VPC 100 s.
+    cloud
+        .set_latency("ec2.vpc", Latency { delete: Duration::from_secs(100), ..Latency::default() });
+    cloud.set_latency(
+        "ec2.subnet",
+        Latency { delete: Duration::from_secs(50), ..Latency::default() },
+    );
     let gone = e.destroy(&selected, &[]).await;
     assert!(all_ok(&gone), "{:?}", failures(&gone));
-    // The subnets take 50 s to go, before the VPC: its wait for them is not its own time.
+    // The VPC's wait for its subnets is not its own time.
     let vpc = seconds(&gone, "vpc");
     assert!((100.0..110.0).contains(&vpc), "{vpc}");
     assert!(seconds(&gone, "subnet_a") >= 50.0);

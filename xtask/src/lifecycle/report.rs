@@ -175,23 +175,32 @@ pub fn markdown(events: &[Value]) -> String {
                 // What needs a reader's eye (a failure, an interruption, a change of fields)
                 // is always in view; a long list of plain creations or deletions (a first
                 // deploy, a destroy) folds away under its count.
+                // (what a stop left alone, "not started", is as plain: the counts say how many)
                 let (plain, notable): (Vec<&Value>, Vec<&Value>) = changed.iter().partition(|e| {
-                    settled(e) && (e["action"] == "create" || e["action"] == "delete")
+                    (settled(e) && (e["action"] == "create" || e["action"] == "delete"))
+                        || e["error"] == "interrupted: not started"
                 });
-                if changed.len() <= FOLD_OVER {
+                if changed.len() <= FOLD_OVER || plain.is_empty() {
                     resource_table(&mut md, &changed);
                 } else {
                     resource_table(&mut md, &notable);
-                    let _ = writeln!(
-                        md,
-                        "\n<details><summary>{} resource(s) {}</summary>\n",
-                        plain.len(),
-                        if command == "plan" {
-                            "to create or delete"
-                        } else {
-                            "created or deleted"
+                    // What is folded, counted by what happened: "40 created, 3 not started".
+                    let mut what: Vec<(String, usize)> = Vec::new();
+                    for e in &plain {
+                        let word = match (e["status"].as_str(), e["action"].as_str()) {
+                            (Some("interrupted"), _) => "not started",
+                            (Some("planned"), Some("create")) => "to create",
+                            (Some("planned"), _) => "to delete",
+                            (_, Some("create")) => "created",
+                            _ => "deleted",
+                        };
+                        match what.iter_mut().find(|(w, _)| w == word) {
+                            Some((_, n)) => *n += 1,
+                            None => what.push((word.to_string(), 1)),
                         }
-                    );
+                    }
+                    let what: Vec<String> = what.iter().map(|(w, n)| format!("{n} {w}")).collect();
+                    let _ = writeln!(md, "\n<details><summary>{}</summary>\n", what.join(", "));
                     resource_table(&mut md, &plain);
                     md.push_str("\n</details>\n");
                 }
