@@ -2,6 +2,7 @@
 //! cloud on 127.0.0.1. Builds SDK clients that share one retry policy and one call counter.
 
 pub mod data_api;
+pub mod ec2;
 pub mod local;
 pub mod postgres;
 
@@ -159,7 +160,7 @@ pub struct Clients {
     pub locks: aws_sdk_s3::Client,
     pub lock_calls: Arc<CallCounter>,
     pub secrets: aws_sdk_secretsmanager::Client,
-    pub ec2: aws_sdk_ec2::Client,
+    pub ec2: ec2::Ec2,
     pub rds: aws_sdk_rds::Client,
     pub rdsdata: aws_sdk_rdsdata::Client,
     pub iam: aws_sdk_iam::Client,
@@ -197,6 +198,15 @@ pub struct LocalEndpoints {
     pub database_gateway: Option<postgres::Gateway>,
 }
 
+/// The SDK's HTTP client: hyper 1 and rustls on ring, with the system's root certificates (one
+/// TLS stack for the whole program; the SDK's default would compile AWS-LC from C as well).
+fn https() -> aws_smithy_runtime_api::client::http::SharedHttpClient {
+    use aws_smithy_http_client::tls;
+    aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(tls::rustls_provider::CryptoMode::Ring))
+        .build_https()
+}
+
 /// SDK settings for `target`. Local: the emulator's endpoint and dummy static credentials.
 pub async fn sdk_config(target: TargetKind, local_endpoint: Option<&str>) -> SdkConfig {
     // Standard mode retries throttling and transient errors with jittered backoff; more
@@ -207,6 +217,7 @@ pub async fn sdk_config(target: TargetKind, local_endpoint: Option<&str>) -> Sdk
         .connect_timeout(std::time::Duration::from_secs(5))
         .build();
     let loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(https())
         .retry_config(retry)
         .timeout_config(timeouts);
     match target {
@@ -309,9 +320,7 @@ impl Clients {
                     .interceptor(counting.clone())
                     .build(),
             ),
-            ec2: aws_sdk_ec2::Client::from_conf(
-                aws_sdk_ec2::config::Builder::from(sdk).interceptor(counting.clone()).build(),
-            ),
+            ec2: ec2::Ec2::new(sdk, calls.clone())?,
             rds: aws_sdk_rds::Client::from_conf(
                 aws_sdk_rds::config::Builder::from(sdk).interceptor(counting.clone()).build(),
             ),

@@ -2,12 +2,11 @@
 //! network; the Data API does not need any.
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{Filter, ResourceType};
 use serde::{Deserialize, Serialize};
 
-use super::ec2_vpc::{dependency_wait, tag_map, tag_spec, Id, NOT_FOUND};
+use super::ec2_vpc::{dependency_wait, tag_spec, Id, NOT_FOUND};
 use super::{given, KindInfo};
-use crate::cloud::{classify, Clients};
+use crate::cloud::Clients;
 use crate::engine::{CloudResult, Found, Kind, Observation, Orphan, SeenOf, Target, Update};
 use crate::model::names;
 
@@ -32,10 +31,10 @@ impl SecurityGroup {
         self.0
             .ec2
             .delete_security_group()
-            .group_id(id)
+            .param("GroupId", id)
             .send()
             .await
-            .map_err(|e| dependency_wait(classify(e, NOT_FOUND)))?;
+            .map_err(|e| dependency_wait(e.classify(NOT_FOUND)))?;
         Ok(())
     }
 }
@@ -54,37 +53,37 @@ impl Kind for SecurityGroup {
             .0
             .ec2
             .describe_security_groups()
-            .filters(Filter::builder().name("group-name").values(&target.physical_name).build())
-            .filters(Filter::builder().name("vpc-id").values(&p.vpc_id).build())
+            .filter("group-name", &[&target.physical_name])
+            .filter("vpc-id", &[&p.vpc_id])
             .send()
             .await
-            .map_err(|e| classify(e, NOT_FOUND))?;
-        let Some(sg) = out.security_groups().first() else {
+            .map_err(|e| e.classify(NOT_FOUND))?;
+        let Some(sg) = out.items("securityGroupInfo").into_iter().next() else {
             return Ok(None);
         };
-        if !names::is_owned(&target.tags, &tag_map(sg.tags())) {
+        if !names::is_owned(&target.tags, &sg.tags()) {
             return Ok(Some(Found::Foreign));
         }
         let state = Properties {
-            vpc_id: sg.vpc_id().unwrap_or_default().to_string(),
-            description: sg.description().unwrap_or_default().to_string(),
+            vpc_id: sg.get("vpcId").unwrap_or_default().to_string(),
+            description: sg.get("groupDescription").unwrap_or_default().to_string(),
         };
-        Ok(Found::ours(state, Id { id: given(sg.group_id(), "DescribeSecurityGroups")? }))
+        Ok(Found::ours(state, Id { id: given(sg.get("groupId"), "DescribeSecurityGroups")? }))
     }
 
     async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Id> {
-        let out = self
+        let request = self
             .0
             .ec2
             .create_security_group()
-            .group_name(&target.physical_name)
-            .description(&p.description)
-            .vpc_id(&p.vpc_id)
-            .tag_specifications(tag_spec(ResourceType::SecurityGroup, target))
+            .param("GroupName", &target.physical_name)
+            .param("GroupDescription", &p.description)
+            .param("VpcId", &p.vpc_id);
+        let out = tag_spec(request, "security-group", target)
             .send()
             .await
-            .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(Id { id: given(out.group_id(), "CreateSecurityGroup")? })
+            .map_err(|e| e.classify(NOT_FOUND))?;
+        Ok(Id { id: given(out.get("groupId"), "CreateSecurityGroup")? })
     }
 
     async fn delete(&self, _t: &Target, _p: &Properties, seen: &SeenOf<Self>) -> CloudResult<()> {

@@ -1,13 +1,12 @@
 //! A private subnet in one availability zone (Aurora wants a subnet group over two).
 
 use async_trait::async_trait;
-use aws_sdk_ec2::types::Filter;
-use aws_sdk_ec2::types::ResourceType;
 use serde::{Deserialize, Serialize};
 
 use super::ec2_vpc::{by_name, by_tags, dependency_wait, tag_spec, NOT_FOUND};
 use super::{given, KindInfo, Sim, SIM};
-use crate::cloud::{classify, Clients};
+use crate::cloud::ec2::Element;
+use crate::cloud::Clients;
 use crate::engine::{
     CloudError, CloudResult, Found, Kind, Observation, Orphan, SeenOf, Target, Update,
 };
@@ -38,10 +37,10 @@ pub struct Outputs {
 
 pub struct Subnet(pub Clients);
 
-fn outputs(s: &aws_sdk_ec2::types::Subnet, call: &str) -> CloudResult<Outputs> {
+fn outputs(s: &Element, call: &str) -> CloudResult<Outputs> {
     Ok(Outputs {
-        id: given(s.subnet_id(), call)?,
-        availability_zone: given(s.availability_zone(), call)?,
+        id: given(s.get("subnetId"), call)?,
+        availability_zone: given(s.get("availabilityZone"), call)?,
     })
 }
 
@@ -55,25 +54,21 @@ impl Kind for Subnet {
     const IMMUTABLE: &'static [&'static str] = &["vpc_id", "cidr_block", "zone_index"];
 
     async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
-        let out = self
-            .0
-            .ec2
-            .describe_subnets()
-            .filters(by_name(target))
+        let out = by_name(self.0.ec2.describe_subnets(), target)
             .send()
             .await
-            .map_err(|e| classify(e, NOT_FOUND))?;
-        let Some((s, owned)) = by_tags(out.subnets(), |s| s.tags(), target) else {
+            .map_err(|e| e.classify(NOT_FOUND))?;
+        let Some((s, owned)) = by_tags(&out.items("subnetSet"), target) else {
             return Ok(None);
         };
         if !owned {
             return Ok(Some(Found::Foreign));
         }
         let zones = self.zones().await?;
-        let zone_index = zones.iter().position(|z| Some(z.as_str()) == s.availability_zone());
+        let zone_index = zones.iter().position(|z| Some(z.as_str()) == s.get("availabilityZone"));
         let state = Properties {
-            vpc_id: s.vpc_id().unwrap_or_default().to_string(),
-            cidr_block: s.cidr_block().unwrap_or_default().to_string(),
+            vpc_id: s.get("vpcId").unwrap_or_default().to_string(),
+            cidr_block: s.get("cidrBlock").unwrap_or_default().to_string(),
             zone_index: zone_index.unwrap_or(p.zone_index),
         };
         Ok(Found::ours(state, outputs(s, "DescribeSubnets")?))
@@ -88,19 +83,17 @@ impl Kind for Subnet {
                 zones.len()
             ))
         })?;
-        let out = self
+        let request = self
             .0
             .ec2
             .create_subnet()
-            .vpc_id(&p.vpc_id)
-            .cidr_block(&p.cidr_block)
-            .availability_zone(zone)
-            .tag_specifications(tag_spec(ResourceType::Subnet, target))
-            .send()
-            .await
-            .map_err(|e| classify(e, NOT_FOUND))?;
+            .param("VpcId", &p.vpc_id)
+            .param("CidrBlock", &p.cidr_block)
+            .param("AvailabilityZone", zone);
+        let out =
+            tag_spec(request, "subnet", target).send().await.map_err(|e| e.classify(NOT_FOUND))?;
         let s = out
-            .subnet()
+            .child("subnet")
             .ok_or_else(|| CloudError::Fatal("CreateSubnet returned no subnet".into()))?;
         outputs(s, "CreateSubnet")
     }
@@ -119,10 +112,10 @@ impl Subnet {
         self.0
             .ec2
             .delete_subnet()
-            .subnet_id(id)
+            .param("SubnetId", id)
             .send()
             .await
-            .map_err(|e| dependency_wait(classify(e, NOT_FOUND)))?;
+            .map_err(|e| dependency_wait(e.classify(NOT_FOUND)))?;
         Ok(())
     }
 
@@ -133,15 +126,15 @@ impl Subnet {
             .describe_availability_zones()
             // Standard zones only: Local and Wavelength Zones (whose names sort first, e.g.
             // us-east-1-bos-1a) have no Aurora.
-            .filters(Filter::builder().name("zone-type").values("availability-zone").build())
-            .filters(Filter::builder().name("state").values("available").build())
+            .filter("zone-type", &["availability-zone"])
+            .filter("state", &["available"])
             .send()
             .await
-            .map_err(|e| classify(e, NOT_FOUND))?;
+            .map_err(|e| e.classify(NOT_FOUND))?;
         let mut zones: Vec<String> = out
-            .availability_zones()
-            .iter()
-            .filter_map(|z| z.zone_name().map(str::to_string))
+            .items("availabilityZoneInfo")
+            .into_iter()
+            .filter_map(|z| z.get("zoneName").map(str::to_string))
             .collect();
         zones.sort();
         Ok(zones)

@@ -1,14 +1,12 @@
 //! A VPC for the database: private only (no internet gateway, no NAT: the Data API needs none).
 //! Found again by its `Name` tag and owned by its ownership tags, both set at creation.
 
-use std::collections::BTreeMap;
-
 use async_trait::async_trait;
-use aws_sdk_ec2::types::{Filter, ResourceType, Tag, TagSpecification};
 use serde::{Deserialize, Serialize};
 
 use super::{given, tags_with_created_at, KindInfo, Sim, SIM};
-use crate::cloud::{classify, Clients};
+use crate::cloud::ec2::{Element, Request};
+use crate::cloud::Clients;
 use crate::engine::{CloudResult, Found, Kind, Observation, Orphan, SeenOf, Target, Update};
 use crate::model::names;
 
@@ -31,36 +29,26 @@ pub(super) const NOT_FOUND: &[&str] =
     &["InvalidVpcID.NotFound", "InvalidSubnetID.NotFound", "InvalidGroup.NotFound"];
 
 /// Our tags plus `Name`, for the create call of any EC2 resource.
-pub(super) fn tag_spec(kind: ResourceType, target: &Target) -> TagSpecification {
-    let mut spec = TagSpecification::builder().resource_type(kind);
-    spec = spec.tags(Tag::builder().key("Name").value(&target.physical_name).build());
-    for (k, v) in tags_with_created_at(target) {
-        spec = spec.tags(Tag::builder().key(k).value(v).build());
-    }
-    spec.build()
+pub(super) fn tag_spec<'a>(
+    request: Request<'a>,
+    resource_type: &str,
+    target: &Target,
+) -> Request<'a> {
+    let mut tags = vec![("Name".to_string(), target.physical_name.clone())];
+    tags.extend(tags_with_created_at(target));
+    request.tags(resource_type, &tags)
 }
 
-pub(super) fn by_name(target: &Target) -> Filter {
-    Filter::builder().name("tag:Name").values(&target.physical_name).build()
+/// Those named `target`'s physical name (EC2 names are `Name` tags).
+pub(super) fn by_name<'a>(request: Request<'a>, target: &Target) -> Request<'a> {
+    request.filter("tag:Name", &[&target.physical_name])
 }
 
 /// Of the resources found by `Name`, the one with our tags, else the first, and whether it is
 /// ours.
-pub(super) fn by_tags<'a, T>(
-    found: &'a [T],
-    tags: impl Fn(&T) -> &[Tag],
-    target: &Target,
-) -> Option<(&'a T, bool)> {
-    let ours = |r: &T| names::is_owned(&target.tags, &tag_map(tags(r)));
-    found.iter().find(|r| ours(r)).or(found.first()).map(|r| (r, ours(r)))
-}
-
-pub(super) fn tag_map(tags: &[Tag]) -> BTreeMap<String, String> {
-    tags.iter()
-        .map(|t| {
-            (t.key().unwrap_or_default().to_string(), t.value().unwrap_or_default().to_string())
-        })
-        .collect()
+pub(super) fn by_tags<'a>(found: &[&'a Element], target: &Target) -> Option<(&'a Element, bool)> {
+    let ours = |r: &Element| names::is_owned(&target.tags, &r.tags());
+    found.iter().copied().find(|r| ours(r)).or(found.first().copied()).map(|r| (r, ours(r)))
 }
 
 /// The id of an EC2 resource (a VPC, a subnet, a security group).
@@ -76,10 +64,10 @@ impl Vpc {
         self.0
             .ec2
             .delete_vpc()
-            .vpc_id(id)
+            .param("VpcId", id)
             .send()
             .await
-            .map_err(|e| dependency_wait(classify(e, NOT_FOUND)))?;
+            .map_err(|e| dependency_wait(e.classify(NOT_FOUND)))?;
         Ok(())
     }
 }
@@ -94,35 +82,25 @@ impl Kind for Vpc {
     const IMMUTABLE: &'static [&'static str] = &["cidr_block"];
 
     async fn observe(&self, target: &Target, _p: &Properties) -> Observation<Self> {
-        let out = self
-            .0
-            .ec2
-            .describe_vpcs()
-            .filters(by_name(target))
+        let out = by_name(self.0.ec2.describe_vpcs(), target)
             .send()
             .await
-            .map_err(|e| classify(e, NOT_FOUND))?;
-        let Some((vpc, owned)) = by_tags(out.vpcs(), |v| v.tags(), target) else {
+            .map_err(|e| e.classify(NOT_FOUND))?;
+        let Some((vpc, owned)) = by_tags(&out.items("vpcSet"), target) else {
             return Ok(None);
         };
         if !owned {
             return Ok(Some(Found::Foreign));
         }
-        let state = Properties { cidr_block: vpc.cidr_block().unwrap_or_default().to_string() };
-        Ok(Found::ours(state, Id { id: given(vpc.vpc_id(), "DescribeVpcs")? }))
+        let state = Properties { cidr_block: vpc.get("cidrBlock").unwrap_or_default().to_string() };
+        Ok(Found::ours(state, Id { id: given(vpc.get("vpcId"), "DescribeVpcs")? }))
     }
 
     async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Id> {
-        let out = self
-            .0
-            .ec2
-            .create_vpc()
-            .cidr_block(&p.cidr_block)
-            .tag_specifications(tag_spec(ResourceType::Vpc, target))
-            .send()
-            .await
-            .map_err(|e| classify(e, NOT_FOUND))?;
-        Ok(Id { id: given(out.vpc().and_then(|v| v.vpc_id()), "CreateVpc")? })
+        let request = self.0.ec2.create_vpc().param("CidrBlock", &p.cidr_block);
+        let out =
+            tag_spec(request, "vpc", target).send().await.map_err(|e| e.classify(NOT_FOUND))?;
+        Ok(Id { id: given(out.child("vpc").and_then(|v| v.get("vpcId")), "CreateVpc")? })
     }
 
     async fn delete(&self, _t: &Target, _p: &Properties, seen: &SeenOf<Self>) -> CloudResult<()> {
