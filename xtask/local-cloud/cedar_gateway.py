@@ -18,6 +18,7 @@ the token does not carry). Every answer says why, and that the policy engine sai
 """
 
 import json
+import re
 
 import cedarpy
 from cedar_mcp_schema_generator import generate_schema
@@ -50,7 +51,12 @@ def tool_actions(target, tools):
 
 def schema(target, tools):
     """The Cedar schema (JSON text) of `target`'s tools."""
-    out = generate_schema(STUB, tool_actions(target, tools))
+    return schema_of_tools(tool_actions(target, tools))
+
+
+def schema_of_tools(tools):
+    """The Cedar schema (JSON text) of a gateway's tools, named `<target>___<tool>`."""
+    out = generate_schema(STUB, tools)
     if not out.get("isOk"):
         raise ValueError(f"the tools' Cedar schema cannot be generated: {out.get('error')}")
     return out["schemaJson"]
@@ -62,6 +68,14 @@ def validate(policies, schema_json):
     policy carries an `@id` (its name in AgentCore Policy). Empty when they are valid."""
     result = cedarpy.validate_policies(policies, schema_json)
     errors = [] if result.validation_passed else [str(e) for e in result.errors]
+    return errors + rules(policies)
+
+
+def rules(policies, named=True):
+    """AWS's own rules for policy text, without a schema: it parses, holds static policies,
+    each with a resource constraint; `named`: each with an `@id` too (this repository's rule
+    for its `.cedar` files, whose policies are created under those names; not AWS's)."""
+    errors = []
     try:
         parsed = json.loads(cedarpy.policies_to_json_str(policies))
     except Exception as e:  # noqa: BLE001 (cedarpy raises its own parse errors)
@@ -70,11 +84,22 @@ def validate(policies, schema_json):
         errors.append("templates are not policies AgentCore Policy takes: write static policies")
     for number, p in parsed.get("staticPolicies", {}).items():
         name = (p.get("annotations") or {}).get("id")
-        if not name:
+        if named and not name:
             errors.append(f"{number}: no @id(\"...\"): AgentCore Policy names every policy")
         if (p.get("resource") or {}).get("op") == "All":
             errors.append(f"{name or number}: constrains no resource (AgentCore Policy refuses it): name the gateway")
     return errors
+
+
+def split(text):
+    """A `.cedar` file's policies as (`@id`, statement) pairs, in order: each policy starts at
+    its `@id("...")` annotation (the file's rule), for CreatePolicy, which takes one each."""
+    starts = [(m.start(), m.group(1)) for m in re.finditer(r'^@id\("([^"]+)"\)', text, re.M)]
+    out = []
+    for i, (at, name) in enumerate(starts):
+        end = starts[i + 1][0] if i + 1 < len(starts) else len(text)
+        out.append((name, text[at:end].strip()))
+    return out
 
 
 def policy_names(policies):

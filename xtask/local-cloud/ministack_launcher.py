@@ -23,6 +23,7 @@ if os.environ.get("STATE_DIR"):
     os.chmod(os.environ["STATE_DIR"], 0o700)
 
 # Written beside this script by `cargo xtask local up`, before ministack starts.
+import agentcore_control  # noqa: E402
 import local_common  # noqa: E402
 from ministack.core.responses import error_response_json, json_response  # noqa: E402
 from ministack.core.responses import get_account_id, get_region  # noqa: E402
@@ -76,6 +77,7 @@ _bedrock_agent_handle = bedrock_agent.handle_request
 # Every state transition below takes LOCAL_CLOUD_DELAY_SECONDS (default 1; 0 turns them off,
 # for measuring); KB_CREATING_SECONDS and RDS_DELETING_SECONDS override it for one transition.
 _DELAY = float(os.environ.get("LOCAL_CLOUD_DELAY_SECONDS") or 1)
+agentcore_control.configure(_DELAY)
 _KB_CREATING_SECONDS = float(os.environ.get("KB_CREATING_SECONDS") or _DELAY)
 
 
@@ -255,7 +257,25 @@ _agentcore_tags = {}
 
 
 async def _agentcore_handle_request(method, path, headers, body, query_params):
+    # Gap: ministack has no AgentCore Gateway or Policy ("Unsupported AgentCore path"): served
+    # by agentcore_control.py, as the service model and the developer guide describe them.
+    answer = agentcore_control.handle(method, path, headers, body, query_params)
+    if answer is not None:
+        return answer
     inner = path.strip("/")
+    if inner.startswith("tags/") and unquote(inner[len("tags/"):]) in agentcore_control.tags:
+        arn = unquote(inner[len("tags/"):])
+        held = agentcore_control.tags[arn]
+        if method == "GET":
+            return json_response({"tags": held}, content_type="application/json")
+        if method == "POST":
+            held.update(json.loads(body or b"{}").get("tags") or {})
+            return 204, {}, b""
+        if method == "DELETE":
+            keys = query_params.get("tagKeys") or []
+            for key in keys if isinstance(keys, list) else [keys]:
+                held.pop(key, None)
+            return 204, {}, b""
     if inner.startswith("tags/"):
         arn = unquote(inner[len("tags/"):])
         if not any(r["agentRuntimeArn"] == arn for r in bedrock_agentcore._runtimes.values()):

@@ -33,3 +33,18 @@ fn every_tool_call_is_decided_by_cedar_and_no_broker_reaches_another_tenant() {
         cases.len()
     );
 }
+
+/// The local cloud's AgentCore Gateway and Policy control plane (ministack has none), through
+/// boto3 and the pinned service model: engines, gateways with a JWT authorizer in ENFORCE mode,
+/// Lambda targets with the claims tools, the repository's policies created one by one and
+/// validated against the gateway's tools (a misspelled field, an unknown tool, no resource:
+/// CREATE_FAILED with the reason), names and refusals as AWS documents them, teardown in order.
+#[test]
+fn the_local_gateway_control_plane_keeps_aws_rules() {
+    let cloud = common::Cloud::up();
+    let report = cloud.script("agentcore_control.py", &[cloud.endpoint("ministack")]);
+    let cases = report["cases"].as_array().unwrap();
+    assert!(cases.len() >= 32, "{} cases", cases.len());
+    assert_eq!(report["failed"], serde_json::json!([]), "{:#}", report["failed"]);
+    eprintln!("gateway control plane: {} cases passed", cases.len());
+}

@@ -24,6 +24,8 @@ const MINISTACK_LAUNCHER: &str = include_str!("../../local-cloud/ministack_launc
 const MOTO_LAUNCHER: &str = include_str!("../../local-cloud/moto_launcher.py");
 const RUNTIME_HOST: &str = include_str!("../../local-cloud/runtime_host.py");
 const LOCAL_COMMON: &str = include_str!("../../local-cloud/local_common.py");
+const AGENTCORE_CONTROL: &str = include_str!("../../local-cloud/agentcore_control.py");
+const CEDAR_GATEWAY: &str = include_str!("../../local-cloud/cedar_gateway.py");
 /// The agents' token checks: the runtime host uses their JWKS cache (`agent_tokens.py` beside it).
 const AGENT_TOKENS: &str = include_str!("../../../agents/common/agent_common/tokens.py");
 
@@ -176,6 +178,9 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     // What all four servers share (the origin and request-shape checks among it), beside them:
     // before the first starts.
     std::fs::write(paths.dir.join("local_common.py"), LOCAL_COMMON)?;
+    // AgentCore Gateway and Policy's control plane (ministack has none) and the Cedar decision.
+    std::fs::write(paths.dir.join("agentcore_control.py"), AGENTCORE_CONTROL)?;
+    std::fs::write(paths.dir.join("cedar_gateway.py"), CEDAR_GATEWAY)?;
 
     progress("starting ministack");
     let ms_state = paths.dir.join("ministack-state");
