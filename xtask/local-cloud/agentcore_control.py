@@ -2,22 +2,29 @@
 (it answers 400 "Unsupported AgentCore path"): gateways, their targets, policy engines and their
 policies, kept in memory in the ministack process and served on its AgentCore routes.
 
-What it enforces is what the pinned service model (botocore's bedrock-agentcore-control) and
-the AgentCore developer guide say, as listed in xtask/docs/tutorial-4-facts.md:
-- names, by each resource's pattern; a name taken is a ConflictException;
-- a gateway's authorizer (CUSTOM_JWT needs a discovery URL ending in
-  /.well-known/openid-configuration), its protocol (MCP), its policy engine (which must exist)
-  and mode (LOG_ONLY or ENFORCE);
-- a target's configuration (exactly one kind; a Lambda target has an inline or S3 tool schema
-  and exactly one credential provider, GATEWAY_IAM_ROLE);
+What it enforces is what the pinned service model (botocore's bedrock-agentcore-control:
+patterns, enums, required members, modeled errors) and the AgentCore developer guide say, as
+listed in xtask/docs/tutorial-4-facts.md, and nothing it does not say:
+- names and ARNs, by the model's patterns; a gateway name taken in the account and region, a
+  target name taken in its gateway, a policy name taken in the account (the model: "Must be
+  unique within the account") are ConflictExceptions;
+- a gateway's authorizer (CUSTOM_JWT needs its configuration, whose discovery URL matches
+  `.+/.well-known/openid-configuration`), its protocol (MCP), its policy engine (which must
+  exist in the caller's account and region; else ValidationException, CreateGateway's modeled
+  error) and mode (LOG_ONLY or ENFORCE); a gateway's name cannot change;
+- a target's configuration (exactly one kind; a Lambda target has an inline or S3 tool schema;
+  at most one credential provider, of a modeled type);
 - states: CREATING then READY (gateways, targets) or ACTIVE (engines, policies), DELETING;
 - a policy is validated when it is created, against the Cedar schema of every gateway the
-  engine is attached to (generated from the gateways' tools, as AWS does), and AWS's own rules
-  (a policy constrains its resource); a policy that fails ends CREATE_FAILED with the reasons
-  (validation mode FAIL_ON_ANY_FINDINGS, the default) rather than the call failing;
-- an engine with policies cannot be deleted (ConflictException).
-What it does not do: the Cedar analyzer's findings (overly permissive policies), KMS keys,
-interceptors, gateway rules and rate limits.
+  engine is attached to (generated from the gateways' tools, as AWS does; with no tool yet,
+  the bare schema), and AWS's own rule that a policy constrains its resource; schema checks run
+  in either validation mode, so a policy that fails ends CREATE_FAILED with the reasons rather
+  than the call failing;
+- an engine with policies, or attached to a gateway, cannot be deleted (ConflictException).
+Every resource belongs to the caller's account and region: another's are not found.
+Not emulated: the Cedar analyzer's findings (overly permissive policies), `policy` and
+`policyGeneration` definitions, KMS keys, interceptors, rules and rate limits, updates of
+targets, engines and policies (answered 400 InvalidAction, as ministack answers what it lacks).
 """
 
 import json
@@ -28,28 +35,30 @@ import threading
 import time
 from urllib.parse import unquote
 
-from ministack.core.responses import error_response_json, json_response
+from ministack.core.responses import error_response_json, get_account_id, get_region, json_response
 
 import cedar_gateway
 
-ACCOUNT = "000000000000"
 JSON = "application/json"
 DELAY = 1.0
 
 GATEWAY_NAME = re.compile(r"^([0-9a-zA-Z][-]?){1,48}$")
 TARGET_NAME = re.compile(r"^([0-9a-zA-Z][-]?){1,100}$")
-ENGINE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")
+ENGINE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,47}$")  # 1-48, [A-Za-z][A-Za-z0-9_]*
 POLICY_NAME = ENGINE_NAME
 ROLE_ARN = re.compile(r"^arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+$")
-ENGINE_ARN = re.compile(r"^arn:aws[-a-z]*:bedrock-agentcore:[a-z0-9-]+:[0-9]{12}:policy-engine/[A-Za-z][A-Za-z0-9_]*-[a-z0-9]{10}$")
+ENGINE_ARN = re.compile(r"^arn:aws(-[^:]+)?:bedrock-agentcore:[a-z0-9-]+:[0-9]{12}:policy-engine/[a-zA-Z][a-zA-Z0-9-_]{0,99}-[a-zA-Z0-9_]{10}$")
+DISCOVERY_URL = re.compile(r"^.+/\.well-known/openid-configuration$")
 
 _lock = threading.RLock()
-gateways = {}  # id -> record
-targets = {}  # (gateway id, target id) -> record
-engines = {}  # id -> record
-policies = {}  # (engine id, policy id) -> record
+# Keys hold the (account, region) a resource was made in: lookups see only the caller's, and ids
+# never collide across accounts.
+gateways = {}  # (scope, id) -> record
+targets = {}  # (scope, gateway id, target id) -> record
+engines = {}  # (scope, id) -> record
+policies = {}  # (scope, engine id, policy id) -> record
 tags = {}  # arn -> {key: value}
-_tokens = {}  # (kind, clientToken) -> answer
+_tokens = {}  # (scope, method, path, clientToken) -> answer
 
 
 def configure(delay):
@@ -75,7 +84,7 @@ def _error(code, message, status=400):
 
 
 def _invalid(message):
-    return _error("ValidationException", message)
+    return error_response_json("ValidationException", message, 400, extra={"reason": "FieldValidationFailed"}, content_type=JSON)
 
 
 def _settle(record, steps):
@@ -109,10 +118,13 @@ def _locked(step):
         step()
 
 
-def _region(headers):
-    auth = (headers or {}).get("authorization") or (headers or {}).get("Authorization") or ""
-    m = re.search(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/", auth)
-    return m.group(1) if m else "us-east-1"
+def _scope():
+    """The caller's (account, region), as ministack reads them from the request."""
+    return (get_account_id(), get_region())
+
+
+def _view(record):
+    return {k: v for k, v in record.items() if not k.startswith("_")}
 
 
 # --- gateways ---------------------------------------------------------------------------------
@@ -132,10 +144,8 @@ def _check_gateway(req):
     if kind == "CUSTOM_JWT":
         if not jwt:
             return "authorizerConfiguration.customJWTAuthorizer is required for CUSTOM_JWT"
-        if not (jwt.get("discoveryUrl") or "").endswith("/.well-known/openid-configuration"):
-            return "discoveryUrl must end with /.well-known/openid-configuration"
-        if not (jwt.get("allowedClients") or jwt.get("allowedAudience") or jwt.get("allowedScopes") or jwt.get("customClaims")):
-            return "customJWTAuthorizer needs allowedClients, allowedAudience, allowedScopes or customClaims"
+        if not DISCOVERY_URL.match(jwt.get("discoveryUrl") or ""):
+            return "discoveryUrl must match .+/.well-known/openid-configuration"
     engine = req.get("policyEngineConfiguration")
     if engine is not None:
         if engine.get("mode") not in ("LOG_ONLY", "ENFORCE"):
@@ -145,25 +155,26 @@ def _check_gateway(req):
     return None
 
 
-def _engine_by_arn(arn):
-    return next((e for e in engines.values() if e["policyEngineArn"] == arn), None)
+def _engine_by_arn(scope, arn):
+    return next((e for (s, _), e in engines.items() if s == scope and e["policyEngineArn"] == arn), None)
 
 
 def _gateway_view(g):
-    return {k: v for k, v in g.items() if not k.startswith("_")}
+    return _view(g)
 
 
-def create_gateway(req, region):
+def create_gateway(req, scope):
+    account, region = scope
     why = _check_gateway(req)
     if why:
         return _invalid(why)
     engine = req.get("policyEngineConfiguration")
-    if engine is not None and _engine_by_arn(engine["arn"]) is None:
-        return _error("ResourceNotFoundException", f"policy engine {engine['arn']} not found", 404)
-    if any(g["name"] == req["name"] for g in gateways.values()):
+    if engine is not None and _engine_by_arn(scope, engine["arn"]) is None:
+        return _invalid(f"policyEngineConfiguration.arn: no policy engine {engine['arn']} in this account and region")
+    if any(s == scope and g["name"] == req["name"] for (s, _), g in gateways.items()):
         return _error("ConflictException", f"a gateway named {req['name']} exists", 409)
     gid = f"{req['name'].lower()}-{_suffix(string.ascii_lowercase + string.digits)}"
-    arn = f"arn:aws:bedrock-agentcore:{region}:{ACCOUNT}:gateway/{gid}"
+    arn = f"arn:aws:bedrock-agentcore:{region}:{account}:gateway/{gid}"
     g = {
         "gatewayId": gid,
         "gatewayArn": arn,
@@ -171,7 +182,7 @@ def create_gateway(req, region):
         "name": req["name"],
         "description": req.get("description"),
         "roleArn": req["roleArn"],
-        "protocolType": "MCP",
+        "protocolType": req.get("protocolType"),
         "protocolConfiguration": req.get("protocolConfiguration"),
         "authorizerType": req["authorizerType"],
         "authorizerConfiguration": req.get("authorizerConfiguration"),
@@ -182,28 +193,26 @@ def create_gateway(req, region):
         "statusReasons": [],
     }
     g = {k: v for k, v in g.items() if v is not None}
-    gateways[gid] = g
+    gateways[(scope, gid)] = g
     tags[arn] = dict(req.get("tags") or {})
     _settle(g, [("CREATING", DELAY), ("READY", 0)])
     return _ok(_gateway_view(g), 202)
 
 
-def update_gateway(gid, req):
-    g = gateways.get(gid)
+def update_gateway(scope, gid, req):
+    g = gateways.get((scope, gid))
     if g is None:
         return _error("ResourceNotFoundException", f"gateway {gid} not found", 404)
-    if g["status"] in ("CREATING", "UPDATING", "DELETING"):
-        return _error("ConflictException", f"gateway {gid} is {g['status']}", 409)
     why = _check_gateway(req)
     if why:
         return _invalid(why)
     if req["name"] != g["name"]:
         return _invalid("a gateway's name cannot change")
     engine = req.get("policyEngineConfiguration")
-    if engine is not None and _engine_by_arn(engine["arn"]) is None:
+    if engine is not None and _engine_by_arn(scope, engine["arn"]) is None:
         return _error("ResourceNotFoundException", f"policy engine {engine['arn']} not found", 404)
     # A full replacement: what the request leaves out is gone.
-    for field in ("description", "protocolConfiguration", "authorizerConfiguration", "policyEngineConfiguration", "exceptionLevel"):
+    for field in ("description", "protocolType", "protocolConfiguration", "authorizerConfiguration", "policyEngineConfiguration", "exceptionLevel"):
         if req.get(field) is None:
             g.pop(field, None)
         else:
@@ -215,17 +224,17 @@ def update_gateway(gid, req):
     return _ok(_gateway_view(g), 202)
 
 
-def delete_gateway(gid):
-    g = gateways.get(gid)
+def delete_gateway(scope, gid):
+    g = gateways.get((scope, gid))
     if g is None:
         return _error("ResourceNotFoundException", f"gateway {gid} not found", 404)
     g["status"] = "DELETING"
 
     def gone():
-        if gateways.get(gid) is g:
-            del gateways[gid]
+        if gateways.get((scope, gid)) is g:
+            del gateways[(scope, gid)]
             tags.pop(g["gatewayArn"], None)
-            for key in [k for k in targets if k[0] == gid]:
+            for key in [k for k in targets if k[:2] == (scope, gid)]:
                 del targets[key]
 
     _later(DELAY, gone)
@@ -259,18 +268,18 @@ def _check_target(req):
                 return "an mcpServer target's endpoint must be https://"
     providers = req.get("credentialProviderConfigurations")
     if providers is not None and len(providers) != 1:
-        return "credentialProviderConfigurations takes exactly one provider"
+        return "credentialProviderConfigurations takes one provider"
     for p in providers or []:
         if p.get("credentialProviderType") not in ("GATEWAY_IAM_ROLE", "OAUTH", "API_KEY", "CALLER_IAM_CREDENTIALS", "JWT_PASSTHROUGH"):
             return "credentialProviderType is not one of GATEWAY_IAM_ROLE, OAUTH, API_KEY, CALLER_IAM_CREDENTIALS, JWT_PASSTHROUGH"
     return None
 
 
-def tools_of(gid):
+def tools_of(scope, gid):
     """The gateway's tools as MCP clients see them, `<target>___<tool>`, from inline schemas."""
     out = []
-    for (g, _), t in targets.items():
-        if g != gid:
+    for (s, g, _), t in list(targets.items()):
+        if (s, g) != (scope, gid):
             continue
         for spec in (t["targetConfiguration"].get("mcp") or {}).values():
             for tool in ((spec or {}).get("toolSchema") or {}).get("inlinePayload") or []:
@@ -278,14 +287,14 @@ def tools_of(gid):
     return out
 
 
-def create_target(gid, req):
-    g = gateways.get(gid)
+def create_target(scope, gid, req):
+    g = gateways.get((scope, gid))
     if g is None:
         return _error("ResourceNotFoundException", f"gateway {gid} not found", 404)
     why = _check_target(req)
     if why:
         return _invalid(why)
-    if any(k[0] == gid and t["name"] == req["name"] for k, t in targets.items()):
+    if any(k[:2] == (scope, gid) and t["name"] == req["name"] for k, t in targets.items()):
         return _error("ConflictException", f"gateway {gid} has a target named {req['name']}", 409)
     tid = _suffix(string.ascii_uppercase + string.digits)
     t = {
@@ -294,19 +303,19 @@ def create_target(gid, req):
         "name": req["name"],
         "description": req.get("description"),
         "targetConfiguration": req["targetConfiguration"],
-        "credentialProviderConfigurations": req.get("credentialProviderConfigurations") or [],
+        "credentialProviderConfigurations": req.get("credentialProviderConfigurations"),
         "createdAt": _now(),
         "updatedAt": _now(),
         "statusReasons": [],
     }
     t = {k: v for k, v in t.items() if v is not None}
-    targets[(gid, tid)] = t
+    targets[(scope, gid, tid)] = t
     _settle(t, [("CREATING", DELAY), ("READY", 0)])
     return _ok(t, 202)
 
 
-def delete_target(gid, tid):
-    t = targets.get((gid, tid))
+def delete_target(scope, gid, tid):
+    t = targets.get((scope, gid, tid))
     if t is None:
         return _error("ResourceNotFoundException", f"target {tid} of gateway {gid} not found", 404)
     if t["status"].endswith("_PENDING_AUTH"):
@@ -314,8 +323,8 @@ def delete_target(gid, tid):
     t["status"] = "DELETING"
 
     def gone():
-        if targets.get((gid, tid)) is t:
-            del targets[(gid, tid)]
+        if targets.get((scope, gid, tid)) is t:
+            del targets[(scope, gid, tid)]
 
     _later(DELAY, gone)
     return _ok({"gatewayArn": t["gatewayArn"], "targetId": tid, "status": "DELETING", "statusReasons": []}, 202)
@@ -323,15 +332,14 @@ def delete_target(gid, tid):
 
 # --- policy engines and policies --------------------------------------------------------------
 
-def create_engine(req, region):
+def create_engine(req, scope):
+    account, region = scope
     if not ENGINE_NAME.match(req.get("name") or ""):
         return _invalid("name must match [A-Za-z][A-Za-z0-9_]{0,47}")
-    if any(e["name"] == req["name"] for e in engines.values()):
-        return _error("ConflictException", f"a policy engine named {req['name']} exists", 409)
     eid = f"{req['name']}-{_suffix(string.ascii_lowercase + string.digits)}"
     e = {
         "policyEngineId": eid,
-        "policyEngineArn": f"arn:aws:bedrock-agentcore:{region}:{ACCOUNT}:policy-engine/{eid}",
+        "policyEngineArn": f"arn:aws:bedrock-agentcore:{region}:{account}:policy-engine/{eid}",
         "name": req["name"],
         "description": req.get("description"),
         "createdAt": _now(),
@@ -339,66 +347,73 @@ def create_engine(req, region):
         "statusReasons": [],
     }
     e = {k: v for k, v in e.items() if v is not None}
-    engines[eid] = e
+    engines[(scope, eid)] = e
     tags[e["policyEngineArn"]] = dict(req.get("tags") or {})
     _settle(e, [("CREATING", DELAY), ("ACTIVE", 0)])
     return _ok(e, 202)
 
 
-def delete_engine(eid):
-    e = engines.get(eid)
+def delete_engine(scope, eid):
+    e = engines.get((scope, eid))
     if e is None:
         return _error("ResourceNotFoundException", f"policy engine {eid} not found", 404)
-    if any(k[0] == eid for k in policies):
+    if any(k[:2] == (scope, eid) for k in policies):
         return _error("ConflictException", f"policy engine {eid} still has policies: delete them first", 409)
+    if attached_gateways(scope, e):
+        return _error("ConflictException", f"policy engine {eid} is attached to a gateway: detach it first", 409)
     e["status"] = "DELETING"
 
     def gone():
-        if engines.get(eid) is e:
-            del engines[eid]
+        if engines.get((scope, eid)) is e:
+            del engines[(scope, eid)]
             tags.pop(e["policyEngineArn"], None)
 
     _later(DELAY, gone)
     return _ok(e, 202)
 
 
-def attached_gateways(engine):
-    return [g for g in gateways.values() if (g.get("policyEngineConfiguration") or {}).get("arn") == engine["policyEngineArn"]]
+def attached_gateways(scope, engine):
+    with _lock:
+        return [g for (s, _), g in gateways.items()
+                if s == scope and (g.get("policyEngineConfiguration") or {}).get("arn") == engine["policyEngineArn"]]
 
 
-def findings(engine, statement):
-    """Why `statement` fails validation for `engine`: AWS's own rules, then the Cedar schema of
-    every gateway the engine is attached to (generated from its targets' tools)."""
+def findings(scope, engine, statement):
+    """Why `statement` fails validation for `engine`: the Cedar schema of every gateway the
+    engine is attached to (generated from its targets' tools; with none yet, the bare schema),
+    and AWS's rule that a policy constrains its resource."""
     reasons = []
-    for g in attached_gateways(engine):
-        tools = tools_of(g["gatewayId"])
-        if not tools:
+    for g in attached_gateways(scope, engine):
+        try:
+            schema = cedar_gateway.schema_of_tools(tools_of(scope, g["gatewayId"]))
+        except ValueError as e:
+            reasons.append(f"gateway {g['gatewayId']}: {e}")
             continue
-        schema = cedar_gateway.schema_of_tools(tools)
-        reasons += [f"gateway {g['gatewayId']}: {e}" for e in cedar_gateway.validate(statement, schema)]
-    if not reasons:
-        reasons = cedar_gateway.rules(statement, named=False)
-    return reasons
+        reasons += [f"gateway {g['gatewayId']}: {e}" for e in cedar_gateway.validate(statement, schema, named=False)]
+    return reasons or cedar_gateway.rules(statement, named=False)
 
 
-def create_policy(eid, req):
-    e = engines.get(eid)
+def create_policy(scope, eid, req):
+    e = engines.get((scope, eid))
     if e is None:
         return _error("ResourceNotFoundException", f"policy engine {eid} not found", 404)
-    if e["status"] != "ACTIVE":
-        return _error("ConflictException", f"policy engine {eid} is {e['status']}", 409)
     if not POLICY_NAME.match(req.get("name") or ""):
         return _invalid("name must match [A-Za-z][A-Za-z0-9_]{0,47}")
-    statement = (((req.get("definition") or {}).get("cedar")) or {}).get("statement")
+    definition = req.get("definition") or {}
+    if len(definition) != 1:
+        return _invalid("definition must set exactly one of cedar, policy, policyGeneration")
+    statement = (definition.get("cedar") or {}).get("statement")
     if statement is None:
-        return _invalid("definition.cedar.statement is required")
+        # An emulator's limit, not AWS's: say so.
+        return _error("InvalidAction", "the local cloud emulates cedar definitions only", 400)
     if not 35 <= len(statement) <= 10000:
         return _invalid("definition.cedar.statement must be 35 to 10000 characters")
     mode = req.get("validationMode", "FAIL_ON_ANY_FINDINGS")
     if mode not in ("FAIL_ON_ANY_FINDINGS", "IGNORE_ALL_FINDINGS"):
         return _invalid("validationMode must be FAIL_ON_ANY_FINDINGS or IGNORE_ALL_FINDINGS")
-    if any(k[0] == eid and p["name"] == req["name"] for k, p in policies.items()):
-        return _error("ConflictException", f"policy engine {eid} has a policy named {req['name']}", 409)
+    # "Must be unique within the account" (CreatePolicyRequest.name in the model).
+    if any(k[0] == scope and p["name"] == req["name"] for k, p in policies.items()):
+        return _error("ConflictException", f"a policy named {req['name']} exists in this account", 409)
     pid = f"{req['name']}-{_suffix(string.ascii_lowercase + string.digits)}"
     p = {
         "policyId": pid,
@@ -407,48 +422,54 @@ def create_policy(eid, req):
         "name": req["name"],
         "description": req.get("description"),
         "definition": req["definition"],
-        "validationMode": mode,
+        "_validationMode": mode,
         "enforcementMode": req.get("enforcementMode", "ACTIVE"),
         "createdAt": _now(),
         "updatedAt": _now(),
         "statusReasons": [],
     }
     p = {k: v for k, v in p.items() if v is not None}
-    policies[(eid, pid)] = p
+    policies[(scope, eid, pid)] = p
     # Validated after the call, as AWS does: the answer is CREATING, the end CREATE_FAILED.
-    reasons = findings(e, statement)
-    if reasons and mode == "FAIL_ON_ANY_FINDINGS":
+    # Schema checks run in either mode (the analyzer's findings, which IGNORE_ALL_FINDINGS
+    # skips, are not emulated).
+    reasons = findings(scope, e, statement)
+    if reasons:
         p["statusReasons"] = reasons[:5]
         _settle(p, [("CREATING", DELAY), ("CREATE_FAILED", 0)])
     else:
         _settle(p, [("CREATING", DELAY), ("ACTIVE", 0)])
-    return _ok(p, 202)
+    return _ok(_view(p), 202)
 
 
-def delete_policy(eid, pid):
-    p = policies.get((eid, pid))
+def delete_policy(scope, eid, pid):
+    p = policies.get((scope, eid, pid))
     if p is None:
         return _error("ResourceNotFoundException", f"policy {pid} not found", 404)
     p["status"] = "DELETING"
 
     def gone():
-        if policies.get((eid, pid)) is p:
-            del policies[(eid, pid)]
+        if policies.get((scope, eid, pid)) is p:
+            del policies[(scope, eid, pid)]
 
     _later(DELAY, gone)
-    return _ok(p, 202)
+    return _ok(_view(p), 202)
 
 
-def enforced(gid):
-    """What the gateway's data plane enforces: (mode, the ACTIVE policies' text) or None."""
-    g = gateways.get(gid)
-    config = (g or {}).get("policyEngineConfiguration")
-    engine = _engine_by_arn(config["arn"]) if config else None
-    if engine is None:
-        return None
-    active = [p["definition"]["cedar"]["statement"] for (e, _), p in policies.items()
-              if e == engine["policyEngineId"] and p["status"] == "ACTIVE" and p.get("enforcementMode") == "ACTIVE"]
-    return config["mode"], "\n".join(active)
+def enforced(scope, gid):
+    """What the gateway's data plane enforces: None without an engine; else (mode, the ACTIVE
+    policies' text). An engine gone fails closed: ENFORCE with no policy denies everything."""
+    with _lock:
+        g = gateways.get((scope, gid))
+        config = (g or {}).get("policyEngineConfiguration")
+        if not config:
+            return None
+        engine = _engine_by_arn(scope, config["arn"])
+        if engine is None:
+            return "ENFORCE", ""
+        active = [p["definition"]["cedar"]["statement"] for (s, e, _), p in policies.items()
+                  if (s, e) == (scope, engine["policyEngineId"]) and p["status"] == "ACTIVE" and p.get("enforcementMode") == "ACTIVE"]
+        return config["mode"], "\n".join(active)
 
 
 # --- routes -----------------------------------------------------------------------------------
@@ -467,70 +488,73 @@ def handle(method, path, headers, body, query):
         req = json.loads(body or b"{}") if body else {}
     except json.JSONDecodeError:
         return _invalid("the request body is not JSON")
-    region = _region(headers)
+    scope = _scope()
     token = req.get("clientToken") if method in ("POST", "PUT") else None
-    key = (method, tuple(parts), token)
+    key = (scope, method, tuple(parts), token)
     with _lock:
         if token and key in _tokens:
             return _tokens[key]
-        out = _route(method, parts, req, region)
+        out = _route(method, parts, req, scope)
         if token and out[0] < 300 and method == "POST":
             _tokens[key] = out
         return out
 
 
-def _route(method, parts, req, region):
+def _route(method, parts, req, scope):
     n = len(parts)
     if parts[0] == "gateways":
         if n == 1 and method == "POST":
-            return create_gateway(req, region)
+            return create_gateway(req, scope)
         if n == 1 and method == "GET":
-            return _page([{k: g[k] for k in ("gatewayId", "name", "status", "authorizerType", "protocolType", "createdAt", "updatedAt") if k in g} for g in gateways.values()], "items")
+            return _page([{k: g[k] for k in ("gatewayId", "name", "status", "authorizerType", "protocolType", "createdAt", "updatedAt") if k in g}
+                          for (s, _), g in gateways.items() if s == scope], "items")
         gid = parts[1]
         if n == 2:
-            g = gateways.get(gid)
+            g = gateways.get((scope, gid))
             if method == "GET":
                 return _ok(_gateway_view(g)) if g else _error("ResourceNotFoundException", f"gateway {gid} not found", 404)
             if method == "PUT":
-                return update_gateway(gid, req)
+                return update_gateway(scope, gid, req)
             if method == "DELETE":
-                return delete_gateway(gid)
+                return delete_gateway(scope, gid)
         if n >= 3 and parts[2] == "targets":
             if n == 3 and method == "POST":
-                return create_target(gid, req)
+                return create_target(scope, gid, req)
             if n == 3 and method == "GET":
-                if gid not in gateways:
+                if (scope, gid) not in gateways:
                     return _error("ResourceNotFoundException", f"gateway {gid} not found", 404)
-                return _page([{k: t[k] for k in ("targetId", "name", "status", "createdAt", "updatedAt")} for (g, _), t in targets.items() if g == gid], "items")
+                return _page([{k: t[k] for k in ("targetId", "name", "status", "createdAt", "updatedAt")}
+                              for k, t in targets.items() if k[:2] == (scope, gid)], "items")
             if n == 4:
-                t = targets.get((gid, parts[3]))
+                t = targets.get((scope, gid, parts[3]))
                 if method == "GET":
                     return _ok(t) if t else _error("ResourceNotFoundException", f"target {parts[3]} not found", 404)
                 if method == "DELETE":
-                    return delete_target(gid, parts[3])
+                    return delete_target(scope, gid, parts[3])
     if parts[0] == "policy-engines":
         if n == 1 and method == "POST":
-            return create_engine(req, region)
+            return create_engine(req, scope)
         if n == 1 and method == "GET":
-            return _page(list(engines.values()), "policyEngines")
+            return _page([e for (s, _), e in engines.items() if s == scope], "policyEngines")
         eid = parts[1]
         if n == 2:
-            e = engines.get(eid)
+            e = engines.get((scope, eid))
             if method == "GET":
                 return _ok(e) if e else _error("ResourceNotFoundException", f"policy engine {eid} not found", 404)
             if method == "DELETE":
-                return delete_engine(eid)
+                return delete_engine(scope, eid)
         if n >= 3 and parts[2] == "policies":
             if n == 3 and method == "POST":
-                return create_policy(eid, req)
+                return create_policy(scope, eid, req)
             if n == 3 and method == "GET":
-                if eid not in engines:
+                if (scope, eid) not in engines:
                     return _error("ResourceNotFoundException", f"policy engine {eid} not found", 404)
-                return _page([p for (e, _), p in policies.items() if e == eid], "policies")
+                return _page([_view(p) for k, p in policies.items() if k[:2] == (scope, eid)], "policies")
             if n == 4:
-                p = policies.get((eid, parts[3]))
+                p = policies.get((scope, eid, parts[3]))
                 if method == "GET":
-                    return _ok(p) if p else _error("ResourceNotFoundException", f"policy {parts[3]} not found", 404)
+                    return _ok(_view(p)) if p else _error("ResourceNotFoundException", f"policy {parts[3]} not found", 404)
                 if method == "DELETE":
-                    return delete_policy(eid, parts[3])
-    return _error("ResourceNotFoundException", f"no such AgentCore resource: {method} /{'/'.join(parts)}", 404)
+                    return delete_policy(scope, eid, parts[3])
+    # What is not emulated is said as ministack says it, not as "not found".
+    return _error("InvalidAction", f"Unsupported AgentCore request: {method} /{'/'.join(parts)}", 400)

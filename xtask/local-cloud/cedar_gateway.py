@@ -62,13 +62,13 @@ def schema_of_tools(tools):
     return out["schemaJson"]
 
 
-def validate(policies, schema_json):
+def validate(policies, schema_json, named=True):
     """The policies' validation errors against the schema (strict), and AWS's own rules: a policy
     that constrains no resource is refused (devguide "example-policies-principal"), and every
     policy carries an `@id` (its name in AgentCore Policy). Empty when they are valid."""
     result = cedarpy.validate_policies(policies, schema_json)
     errors = [] if result.validation_passed else [str(e) for e in result.errors]
-    return errors + rules(policies)
+    return errors + rules(policies, named)
 
 
 def rules(policies, named=True):

@@ -263,15 +263,14 @@ async def _agentcore_handle_request(method, path, headers, body, query_params):
     if answer is not None:
         return answer
     inner = path.strip("/")
-    if inner.startswith("tags/") and unquote(inner[len("tags/"):]) in agentcore_control.tags:
-        arn = unquote(inner[len("tags/"):])
-        held = agentcore_control.tags[arn]
-        if method == "GET":
-            return json_response({"tags": held}, content_type="application/json")
-        if method == "POST":
+    with agentcore_control._lock:
+        held = agentcore_control.tags.get(unquote(inner[len("tags/"):])) if inner.startswith("tags/") else None
+        if held is not None and method == "GET":
+            return json_response({"tags": dict(held)}, content_type="application/json")
+        if held is not None and method == "POST":
             held.update(json.loads(body or b"{}").get("tags") or {})
             return 204, {}, b""
-        if method == "DELETE":
+        if held is not None and method == "DELETE":
             keys = query_params.get("tagKeys") or []
             for key in keys if isinstance(keys, list) else [keys]:
                 held.pop(key, None)

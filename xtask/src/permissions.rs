@@ -803,7 +803,7 @@ mod tests {
 
     /// Not SDK operations: methods of the same names on other values.
     const NOT_CALLS: &[&str] =
-        &["as_deref", "clone", "as_ref", "to_string", "bucket", "prefix", "display"];
+        &["as_deref", "clone", "as_ref", "to_string", "bucket", "prefix", "display", "credentials"];
 
     #[test]
     fn every_call_the_provisioner_makes_is_in_the_policy() {

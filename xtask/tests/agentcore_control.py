@@ -63,7 +63,6 @@ eid = engine["policyEngineId"]
 got = wait(lambda: ac.get_policy_engine(policyEngineId=eid), "status", ("ACTIVE",))
 check("then ACTIVE", got["status"] == "ACTIVE", got["status"])
 refused("an engine name with a hyphen", "ValidationException", lambda: raw.create_policy_engine(name="agentcore-mt-pr-1"))
-refused("an engine name taken", "ConflictException", lambda: ac.create_policy_engine(name="agentcore_mt_pr_1_t4_tools"))
 
 # A gateway with a JWT authorizer and the engine in ENFORCE mode: CREATING, then READY.
 refused("a gateway name with an underscore", "ValidationException",
@@ -75,7 +74,7 @@ refused("a discovery URL that is not an OpenID configuration", "ValidationExcept
                                   authorizerConfiguration={"customJWTAuthorizer": {"discoveryUrl": "https://example.com/jwks.json", "allowedClients": ["c"]}}))
 refused("a role that is not a role ARN", "ValidationException",
         lambda: raw.create_gateway(name="gw-x", roleArn="arn:aws:iam::000000000000:user/u", protocolType="MCP", authorizerType="CUSTOM_JWT", authorizerConfiguration=AUTH))
-refused("a policy engine that does not exist", "ResourceNotFoundException",
+refused("a policy engine that does not exist (CreateGateway's modeled error)", "ValidationException",
         lambda: ac.create_gateway(name="gw-x", roleArn=ROLE, protocolType="MCP", authorizerType="CUSTOM_JWT", authorizerConfiguration=AUTH,
                                   policyEngineConfiguration={"arn": engine["policyEngineArn"].replace(eid, "agentcore_mt_gone-abcdefghij"), "mode": "ENFORCE"}))
 gw = ac.create_gateway(name="agentcore-mt-pr-1-t4-tools", roleArn=ROLE, protocolType="MCP", authorizerType="CUSTOM_JWT",
@@ -138,14 +137,29 @@ refused("a policy shorter than 35 characters", "ValidationException",
 refused("a policy name taken", "ConflictException",
         lambda: ac.create_policy(policyEngineId=eid, name="broker_reads_own_tenant", definition={"cedar": {"statement": statement}}))
 refused("an engine with policies cannot be deleted", "ConflictException", lambda: ac.delete_policy_engine(policyEngineId=eid))
+# Policy names are unique in the account (the model), not only in their engine.
+other = ac.create_policy_engine(name="agentcore_mt_pr_2_t4_tools")
+refused("a policy name another engine holds in the account", "ConflictException",
+        lambda: ac.create_policy(policyEngineId=other["policyEngineId"], name="broker_reads_own_tenant", definition={"cedar": {"statement": statement}}))
+# Another account (a 12-digit access key is its account id, as ministack reads it) sees none of it.
+stranger = boto3.session.Session(aws_access_key_id="111122223333", aws_secret_access_key="test", region_name="us-east-1").client(
+    "bedrock-agentcore-control", endpoint_url=ministack)
+refused("another account cannot read the gateway", "ResourceNotFoundException", lambda: stranger.get_gateway(gatewayIdentifier=gid))
+refused("another account cannot delete the engine", "ResourceNotFoundException", lambda: stranger.delete_policy_engine(policyEngineId=eid))
+check("another account lists no gateway", stranger.list_gateways()["items"] == [], stranger.list_gateways()["items"])
+refused("an update the local cloud does not emulate says so", "InvalidAction",
+        lambda: ac.update_policy_engine(policyEngineId=eid, description={"optionalValue": "x"}))
 
-# Teardown in order: policies, engine, target, gateway; then nothing is left.
+# Teardown in order: policies, target, gateway, engines; then nothing is left.
 for pid in made:
     ac.delete_policy(policyEngineId=eid, policyId=pid)
 wait(lambda: {"n": len(ac.list_policies(policyEngineId=eid)["policies"])}, "n", (0,))
-ac.delete_policy_engine(policyEngineId=eid)
+refused("an engine a gateway uses cannot be deleted", "ConflictException", lambda: ac.delete_policy_engine(policyEngineId=eid))
 ac.delete_gateway_target(gatewayIdentifier=gid, targetId=tid)
 ac.delete_gateway(gatewayIdentifier=gid)
+wait(lambda: {"n": len(ac.list_gateways()["items"])}, "n", (0,))
+ac.delete_policy_engine(policyEngineId=eid)
+ac.delete_policy_engine(policyEngineId=other["policyEngineId"])
 deadline = time.time() + 30
 while time.time() < deadline and (ac.list_gateways()["items"] or ac.list_policy_engines()["policyEngines"]):
     time.sleep(0.2)

@@ -5,16 +5,23 @@
 //! EC2 API (hundreds of operations) and took 212 s of a 378 s first build on two cores, alone in
 //! one rustc (issue 24: a new machine's first deploy under six minutes). The calls keep the
 //! SDK's shape (`ec2.describe_vpcs().filter(..).send()`), its standard retry mode (throttling,
-//! 5xx and transport errors, up to 8 attempts with jittered exponential backoff), its 5 s
-//! connect timeout and the run's call counting; errors are classified by their code as every
-//! other service's are. The request shapes are checked against botocore's EC2 model by the
-//! contract test, and every request against the deploy policy by the IAM evaluator.
+//! 5xx and transport errors, up to 8 attempts, backoff min(1 s x 2^n, 20 s) with full jitter;
+//! a create only when it provably did not run: refused before connecting, or throttled), its
+//! 5 s connect timeout, its credentials cache (refreshed 5 minutes before expiry), its
+//! endpoint settings (`AWS_ENDPOINT_URL_EC2`, `AWS_ENDPOINT_URL`, the region's partition;
+//! FIPS and dual-stack endpoints are refused, not ignored), the run's call counting (once per
+//! operation) and request recording; errors are classified by their code as every other
+//! service's are. The recorded requests are checked against botocore's EC2 model by the
+//! contract test, and against the deploy policy by the IAM evaluator.
+//! Not done: the SDK's clock-skew correction (a host whose clock is minutes off fails here
+//! with AuthFailure while the other services' calls go through).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
+use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
 
@@ -33,15 +40,29 @@ pub struct Ec2 {
     endpoint: String,
     region: String,
     credentials: Option<SharedCredentialsProvider>,
+    /// The last credentials, until 5 minutes before they expire (the SDK's identity cache).
+    cached: Arc<tokio::sync::Mutex<Option<Credentials>>>,
     calls: Arc<CallCounter>,
 }
 
-/// Why a call failed: the service's error code and message, or no code (transport).
+/// What kind of failure.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Failure {
+    /// The service answered with an error (its code, or `HTTP<status>`).
+    Service,
+    /// No answer: `connect` when the request never left (nothing ran on the other side).
+    Transport { connect: bool },
+    /// Here, before sending: no credentials, a request that cannot be signed.
+    Local,
+}
+
+/// Why a call failed: the service's error code and message, or none (no answer).
 #[derive(Debug)]
 pub struct Ec2Error {
     pub code: Option<String>,
     pub message: String,
     pub status: Option<u16>,
+    pub failure: Failure,
 }
 
 impl std::fmt::Display for Ec2Error {
@@ -54,13 +75,29 @@ impl std::fmt::Display for Ec2Error {
 }
 
 impl Ec2Error {
-    /// Worth another attempt: throttling, a server error, no answer.
-    fn transient(&self) -> bool {
-        match &self.code {
-            Some(code) => {
-                RETRYABLE_CODES.contains(&code.as_str()) || self.status.is_some_and(|s| s >= 500)
-            }
-            None => true,
+    fn local(message: String) -> Ec2Error {
+        Ec2Error { code: None, message, status: None, failure: Failure::Local }
+    }
+
+    /// Throttled: the request was refused, so it did not run.
+    fn throttled(&self) -> bool {
+        self.code.as_deref().is_some_and(|c| RETRYABLE_CODES.contains(&c))
+    }
+
+    /// Worth another attempt of `action`: throttling, a server error, no answer; for a create
+    /// (not idempotent: EC2 takes no client token for these), only when it did not run.
+    fn transient(&self, action: &str) -> bool {
+        let ran_maybe = match self.failure {
+            Failure::Local => return false,
+            Failure::Transport { connect } => !connect,
+            Failure::Service => !self.throttled(),
+        };
+        if action.starts_with("Create") && ran_maybe {
+            return false;
+        }
+        match self.failure {
+            Failure::Service => self.throttled() || self.status.is_some_and(|s| s >= 500),
+            _ => true,
         }
     }
 
@@ -68,11 +105,18 @@ impl Ec2Error {
     /// transport errors, or the service's code.
     pub fn classify(self, not_found: &[&str]) -> CloudError {
         let text = self.to_string();
-        match self.code {
-            Some(code) if not_found.contains(&code.as_str()) => CloudError::NotFound(text),
-            Some(code) if RETRYABLE_CODES.contains(&code.as_str()) => CloudError::Retryable(text),
-            Some(code) => CloudError::Service { code, message: text },
-            None => CloudError::Retryable(text),
+        match (self.failure, self.code) {
+            (Failure::Local, _) => CloudError::Fatal(text),
+            (_, Some(code)) if not_found.contains(&code.as_str()) => CloudError::NotFound(text),
+            (_, Some(code)) if RETRYABLE_CODES.contains(&code.as_str()) => {
+                CloudError::Retryable(text)
+            }
+            (_, Some(code)) if self.status.is_some_and(|s| s >= 500) => {
+                CloudError::Retryable(format!("{code}: {text}"))
+            }
+            (_, Some(code)) => CloudError::Service { code, message: text },
+            // No answer: the engine looks again (a create that may have run is found by name).
+            (_, None) => CloudError::Retryable(text),
         }
     }
 }
@@ -133,15 +177,55 @@ pub struct Request<'a> {
 }
 
 impl Ec2 {
-    /// EC2 as the SDK configuration says: its endpoint (the local cloud's) or the region's.
+    /// EC2 as the SDK configuration says: `AWS_ENDPOINT_URL_EC2`, the configured endpoint (the
+    /// local cloud's), or the region's in its partition.
     pub fn new(sdk: &aws_config::SdkConfig, calls: Arc<CallCounter>) -> anyhow::Result<Ec2> {
         let region = sdk.region().map(|r| r.to_string()).unwrap_or_default();
-        let endpoint = sdk
-            .endpoint_url()
+        if sdk.use_fips() == Some(true) || sdk.use_dual_stack() == Some(true) {
+            anyhow::bail!(
+                "FIPS or dual-stack endpoints are set (AWS_USE_FIPS_ENDPOINT, AWS_USE_DUALSTACK_ENDPOINT): the provisioner's EC2 calls do not support them\n  hint: unset them, or set AWS_ENDPOINT_URL_EC2 to the endpoint to use"
+            );
+        }
+        let endpoint = std::env::var("AWS_ENDPOINT_URL_EC2")
+            .ok()
+            .or_else(|| sdk.endpoint_url().map(str::to_string))
             .map(|e| e.trim_end_matches('/').to_string())
-            .unwrap_or_else(|| format!("https://ec2.{region}.amazonaws.com"));
+            .unwrap_or_else(|| {
+                let domain =
+                    if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+                format!("https://ec2.{region}.{domain}")
+            });
         let http = reqwest::Client::builder().connect_timeout(Duration::from_secs(5)).build()?;
-        Ok(Ec2 { http, endpoint, region, credentials: sdk.credentials_provider(), calls })
+        Ok(Ec2 {
+            http,
+            endpoint,
+            region,
+            credentials: sdk.credentials_provider(),
+            cached: Arc::default(),
+            calls,
+        })
+    }
+
+    /// The credentials to sign with: the cached ones, or the provider's anew 5 minutes before
+    /// they expire.
+    async fn credentials(&self) -> Result<Credentials, Ec2Error> {
+        let mut cached = self.cached.lock().await;
+        let fresh = |c: &Credentials| {
+            c.expiry().is_none_or(|t| t > SystemTime::now() + Duration::from_secs(300))
+        };
+        if let Some(c) = cached.as_ref().filter(|c| fresh(c)) {
+            return Ok(c.clone());
+        }
+        let provider = self
+            .credentials
+            .as_ref()
+            .ok_or_else(|| Ec2Error::local("no AWS credentials are configured".into()))?;
+        let c = provider
+            .provide_credentials()
+            .await
+            .map_err(|e| Ec2Error::local(format!("no AWS credentials: {e}")))?;
+        *cached = Some(c.clone());
+        Ok(c)
     }
 
     fn request(&self, action: &'static str) -> Request<'_> {
@@ -221,15 +305,15 @@ impl Request<'_> {
     /// Sends it, retrying what is transient as the SDK's standard mode does; the answer's root.
     pub async fn send(self) -> Result<Element, Ec2Error> {
         let body = self.body();
+        self.ec2.calls.count(self.action);
         let mut attempt = 0;
         loop {
             attempt += 1;
-            self.ec2.calls.count(self.action);
             match self.once(&body).await {
-                Err(e) if e.transient() && attempt < ATTEMPTS => {
-                    // Exponential backoff with full jitter, 20 s at most (as the SDK's).
-                    let cap = Duration::from_millis(100 * 2u64.pow(attempt.min(8)))
-                        .min(Duration::from_secs(20));
+                Err(e) if e.transient(self.action) && attempt < ATTEMPTS => {
+                    // The SDK's standard mode: min(1 s x 2^(n-1), 20 s), full jitter.
+                    let cap =
+                        Duration::from_secs(1 << (attempt - 1).min(5)).min(Duration::from_secs(20));
                     tokio::time::sleep(cap.mul_f64(rand::random::<f64>())).await;
                 }
                 answer => return answer,
@@ -238,15 +322,8 @@ impl Request<'_> {
     }
 
     async fn once(&self, body: &str) -> Result<Element, Ec2Error> {
-        let transport = |message: String| Ec2Error { code: None, message, status: None };
-        let credentials = match &self.ec2.credentials {
-            Some(p) => p
-                .provide_credentials()
-                .await
-                .map_err(|e| transport(format!("no credentials: {e}")))?,
-            None => return Err(transport("no credentials configured".into())),
-        };
-        let identity = credentials.into();
+        let local = Ec2Error::local;
+        let identity = self.ec2.credentials().await?.into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.ec2.region)
@@ -254,7 +331,7 @@ impl Request<'_> {
             .time(SystemTime::now())
             .settings(SigningSettings::default())
             .build()
-            .map_err(|e| transport(format!("cannot sign: {e}")))?
+            .map_err(|e| local(format!("cannot sign: {e}")))?
             .into();
         let url = format!("{}/", self.ec2.endpoint);
         let content_type = "application/x-www-form-urlencoded; charset=utf-8";
@@ -263,7 +340,7 @@ impl Request<'_> {
             .uri(&url)
             .header("content-type", content_type)
             .body(body.to_string())
-            .map_err(|e| transport(format!("cannot build the request: {e}")))?;
+            .map_err(|e| local(format!("cannot build the request: {e}")))?;
         let headers = [("content-type", content_type)];
         let signable = SignableRequest::new(
             "POST",
@@ -271,26 +348,45 @@ impl Request<'_> {
             headers.into_iter(),
             SignableBody::Bytes(body.as_bytes()),
         )
-        .map_err(|e| transport(format!("cannot sign: {e}")))?;
-        let (instructions, _) = sign(signable, &params)
-            .map_err(|e| transport(format!("cannot sign: {e}")))?
-            .into_parts();
+        .map_err(|e| local(format!("cannot sign: {e}")))?;
+        let (instructions, _) =
+            sign(signable, &params).map_err(|e| local(format!("cannot sign: {e}")))?.into_parts();
         instructions.apply_to_request_http1x(&mut request);
+        // As the SDK interceptor does for every other service, each attempt.
+        if let Some(path) = std::env::var_os("XTASK_RECORD_REQUESTS") {
+            let mut headers = serde_json::Map::new();
+            headers.insert("content-type".into(), content_type.into());
+            let recorded = super::Recorded {
+                service: "ec2",
+                operation: self.action,
+                method: "POST",
+                uri: &url,
+                headers,
+                body: Some(body.as_bytes()),
+            };
+            super::record_request(&path, &recorded)
+                .map_err(|e| local(format!("cannot record the request: {e}")))?;
+        }
         let request = reqwest::Request::try_from(request)
-            .map_err(|e| transport(format!("cannot build the request: {e}")))?;
-        let response = self
-            .ec2
-            .http
-            .execute(request)
-            .await
-            .map_err(|e| transport(format!("EC2 {} at {url}: {e}", self.action)))?;
-        let status = response.status().as_u16();
-        let text =
-            response.text().await.map_err(|e| transport(format!("EC2 {}: {e}", self.action)))?;
-        let doc = roxmltree::Document::parse(&text).map_err(|e| Ec2Error {
+            .map_err(|e| local(format!("cannot build the request: {e}")))?;
+        let response = self.ec2.http.execute(request).await.map_err(|e| Ec2Error {
             code: None,
+            message: format!("EC2 {} at {url}: {e}", self.action),
+            status: None,
+            failure: Failure::Transport { connect: e.is_connect() },
+        })?;
+        let status = response.status().as_u16();
+        let text = response.text().await.map_err(|e| Ec2Error {
+            code: None,
+            message: format!("EC2 {}: {e}", self.action),
+            status: Some(status),
+            failure: Failure::Transport { connect: false },
+        })?;
+        let doc = roxmltree::Document::parse(&text).map_err(|e| Ec2Error {
+            code: (status < 500).then(|| format!("HTTP{status}")),
             message: format!("EC2 {} answered HTTP {status} with no XML: {e}", self.action),
             status: Some(status),
+            failure: Failure::Service,
         })?;
         let root = Element::of(doc.root_element());
         if (200..300).contains(&status) {
@@ -298,22 +394,18 @@ impl Request<'_> {
         }
         // <Response><Errors><Error><Code/><Message/></Error></Errors><RequestID/></Response>
         let error = root.child("Errors").and_then(|e| e.child("Error"));
+        let message = error.and_then(|e| e.get("Message")).unwrap_or("no message");
         Err(Ec2Error {
-            code: error.and_then(|e| e.get("Code")).map(str::to_string),
-            message: error.and_then(|e| e.get("Message")).unwrap_or("no message").to_string(),
+            code: Some(
+                error.and_then(|e| e.get("Code")).map_or(format!("HTTP{status}"), str::to_string),
+            ),
+            message: match root.get("RequestID") {
+                Some(id) => format!("{message} (request id {id})"),
+                None => message.to_string(),
+            },
             status: Some(status),
-        }
-        .with_code_or_status(status))
-    }
-}
-
-impl Ec2Error {
-    /// An error answer without a code still tells its status.
-    fn with_code_or_status(mut self, status: u16) -> Self {
-        if self.code.is_none() && status < 500 {
-            self.code = Some(format!("HTTP{status}"));
-        }
-        self
+            failure: Failure::Service,
+        })
     }
 }
 
@@ -327,6 +419,7 @@ mod tests {
             endpoint: "http://127.0.0.1:1".into(),
             region: "us-east-1".into(),
             credentials: None,
+            cached: Arc::default(),
             calls: Arc::new(CallCounter::default()),
         }
     }
@@ -381,25 +474,36 @@ mod tests {
         assert_eq!(vpcs[0].get("vpcId"), Some("vpc-1"));
         assert_eq!(vpcs[0].tags()["agentcore-mt:env"], "pr-1");
         assert!(root.items("subnetSet").is_empty());
-        let not_found = Ec2Error {
-            code: Some("InvalidVpcID.NotFound".into()),
+        let service = |code: &str, status| Ec2Error {
+            code: Some(code.into()),
             message: "m".into(),
-            status: Some(400),
+            status: Some(status),
+            failure: Failure::Service,
         };
-        assert!(matches!(not_found.classify(&["InvalidVpcID.NotFound"]), CloudError::NotFound(_)));
-        let throttled = Ec2Error {
-            code: Some("RequestLimitExceeded".into()),
-            message: "m".into(),
-            status: Some(503),
-        };
-        assert!(throttled.transient());
+        assert!(matches!(
+            service("InvalidVpcID.NotFound", 400).classify(&["InvalidVpcID.NotFound"]),
+            CloudError::NotFound(_)
+        ));
+        let throttled = service("RequestLimitExceeded", 503);
+        assert!(throttled.transient("DescribeVpcs") && throttled.transient("CreateVpc"));
         assert!(matches!(throttled.classify(&[]), CloudError::Retryable(_)));
-        let refused = Ec2Error {
-            code: Some("UnauthorizedOperation".into()),
-            message: "m".into(),
-            status: Some(403),
-        };
-        assert!(!refused.transient());
+        let refused = service("UnauthorizedOperation", 403);
+        assert!(!refused.transient("DescribeVpcs"));
         assert!(matches!(refused.classify(&[]), CloudError::Service { .. }));
+        // A create that may have run is not sent again: the engine looks for it by name.
+        let unavailable = service("Unavailable", 503);
+        assert!(unavailable.transient("DescribeVpcs") && !unavailable.transient("CreateVpc"));
+        let lost = |connect| Ec2Error {
+            code: None,
+            message: "m".into(),
+            status: None,
+            failure: Failure::Transport { connect },
+        };
+        assert!(lost(true).transient("CreateSubnet") && !lost(false).transient("CreateSubnet"));
+        assert!(matches!(lost(false).classify(&[]), CloudError::Retryable(_)));
+        // Nothing to retry in what fails here.
+        let local = Ec2Error::local("no AWS credentials".into());
+        assert!(!local.transient("DescribeVpcs"));
+        assert!(matches!(local.classify(&[]), CloudError::Fatal(_)));
     }
 }

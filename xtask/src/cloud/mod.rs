@@ -122,26 +122,48 @@ impl Intercept for CountingInterceptor {
             })
             .map(|(k, v)| (k.to_ascii_lowercase(), serde_json::Value::from(v)))
             .collect();
-        let body = request.body().bytes().map(|b| match std::str::from_utf8(b) {
-            Ok(text) => serde_json::json!({"text": text}),
-            Err(_) => serde_json::json!({"bytes": b.len()}),
-        });
         let meta = cfg.load::<Metadata>();
-        let line = serde_json::json!({
-            "service": meta.map(|m| m.service()),
-            "operation": meta.map(|m| m.name()),
-            "method": request.method(),
-            "uri": request.uri(),
-            "headers": headers,
-            "body": body,
-        });
-        static FILE: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _one_at_a_time = FILE.lock().expect("not poisoned");
-        use std::io::Write;
-        let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
-        writeln!(file, "{line}")?;
-        Ok(())
+        let request = Recorded {
+            service: meta.map(|m| m.service()).unwrap_or_default(),
+            operation: meta.map(|m| m.name()).unwrap_or_default(),
+            method: request.method(),
+            uri: request.uri(),
+            headers,
+            body: request.body().bytes(),
+        };
+        Ok(record_request(&path, &request)?)
     }
+}
+
+/// One HTTP request as the contract test reads it.
+pub struct Recorded<'a> {
+    pub service: &'a str,
+    pub operation: &'a str,
+    pub method: &'a str,
+    pub uri: &'a str,
+    pub headers: serde_json::Map<String, serde_json::Value>,
+    pub body: Option<&'a [u8]>,
+}
+
+/// Appends `request` to the `XTASK_RECORD_REQUESTS` file `path`, one JSON line.
+pub fn record_request(path: &std::ffi::OsStr, request: &Recorded<'_>) -> std::io::Result<()> {
+    let body = request.body.map(|b| match std::str::from_utf8(b) {
+        Ok(text) => serde_json::json!({"text": text}),
+        Err(_) => serde_json::json!({"bytes": b.len()}),
+    });
+    let line = serde_json::json!({
+        "service": request.service,
+        "operation": request.operation,
+        "method": request.method,
+        "uri": request.uri,
+        "headers": request.headers,
+        "body": body,
+    });
+    static FILE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = FILE.lock().expect("not poisoned");
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+    writeln!(file, "{line}")
 }
 
 /// The SDK clients of one run, all counted.
