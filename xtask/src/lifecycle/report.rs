@@ -36,7 +36,11 @@ fn text(v: &Value) -> String {
 
 /// A Markdown table cell: one line, no pipes.
 fn cell(v: &str) -> String {
-    v.replace('|', "\\|").replace('\n', " ")
+    v.replace('|', "\\|")
+        .replace('\n', " ")
+        .replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A resource table longer than this folds its plain creations and deletions away.
@@ -47,31 +51,51 @@ fn settled(e: &Value) -> bool {
     e["status"] == "done" || e["status"] == "planned"
 }
 
-/// A value in a table cell: compact, at most 40 characters.
+/// Kinds and fields whose values may be personal or set by anyone with access to the resource
+/// (a user's attributes, their tenant, a role's settings): a pull-request comment shows that
+/// they changed, not to what.
+const NOT_SHOWN: &[(&str, &str)] =
+    &[("cognito.user", ""), ("rdsdata.sql_tenant_users", ""), ("", "role_settings")];
+
+/// A value in a table cell: compact, at most 40 characters, in a code span; a value with
+/// anything but plain name characters (spaces, quotes, markup, `@`) is not shown.
 fn short(v: &Value) -> String {
     let t = match v {
         Value::String(s) => s.clone(),
-        other => other.to_string(),
+        Value::Number(_) | Value::Bool(_) | Value::Null => v.to_string(),
+        _ => return "(a structure)".into(),
     };
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_.:/,=+-".contains(c);
+    if !t.chars().all(plain) {
+        return "(not shown)".into();
+    }
     if t.chars().count() > 40 {
-        format!("{}…", t.chars().take(39).collect::<String>())
+        format!("`{}…`", t.chars().take(39).collect::<String>())
     } else {
-        t
+        format!("`{t}`")
     }
 }
 
 /// The changed fields of a resource event, `field: before → after` each.
 fn changes(e: &Value) -> String {
+    let kind = text(&e["kind"]);
     let list: Vec<String> = e["changes"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|c| {
+            let field = text(&c["field"]);
+            let hidden = NOT_SHOWN
+                .iter()
+                .any(|(k, f)| (k.is_empty() || *k == kind) && (f.is_empty() || field.ends_with(f)));
+            let values = if hidden {
+                String::new()
+            } else {
+                format!(": {} → {}", short(&c["current"]), short(&c["desired"]))
+            };
             format!(
-                "`{}`: {} → {}{}",
-                text(&c["field"]),
-                short(&c["current"]),
-                short(&c["desired"]),
+                "`{}`{values}{}",
+                field.replace('`', "'"),
                 if c["replaces"] == true { " (replaces)" } else { "" }
             )
         })
@@ -319,9 +343,11 @@ mod tests {
             json!({"type": "version", "version": 1}),
             json!({"type": "resource", "stack": "unstructured-rag", "id": "user_pool", "kind": "cognito.user_pool", "action": "noop", "replace": false, "status": "done", "seconds": 0.1}),
             json!({"type": "resource", "stack": "unstructured-rag", "id": "policy_source", "kind": "bedrock.data_source", "action": "update", "replace": true, "status": "done", "seconds": 2.5, "changes": [{"field": "chunking.max_tokens", "current": 300, "desired": 512, "replaces": true}]}),
-            json!({"type": "resource", "stack": "unstructured-rag", "id": "tier_group", "kind": "cognito.group", "action": "update", "replace": false, "status": "done", "seconds": 0.4, "changes": [{"field": "description", "current": "Platinum", "desired": "Platinum tier | the long description that does not fit in a cell", "replaces": false}]}),
+            json!({"type": "resource", "stack": "unstructured-rag", "id": "tier_group", "kind": "cognito.group", "action": "update", "replace": false, "status": "done", "seconds": 0.4, "changes": [{"field": "description", "current": "Platinum", "desired": "Platinum tier | the long description that does not fit in a cell", "replaces": false}, {"field": "precedence", "current": 1, "desired": 2, "replaces": false}]}),
+            json!({"type": "resource", "stack": "structured-rls", "id": "mike", "kind": "cognito.user", "action": "update", "replace": false, "status": "done", "seconds": 0.1, "changes": [{"field": "attributes.email", "current": "mike@example.com", "desired": "mike@evil.example", "replaces": false}]}),
+            json!({"type": "resource", "stack": "structured-rls", "id": "app_login", "kind": "rdsdata.sql_login", "action": "update", "replace": false, "status": "done", "seconds": 0.1, "changes": [{"field": "role_settings", "current": "search_path=x", "desired": "", "replaces": false}, {"field": "name", "current": "a</details><img src=x>", "desired": "b", "replaces": false}]}),
             json!({"type": "resource", "stack": "structured-rls", "id": "schema", "kind": "rdsdata.sql_migrations", "action": "update", "replace": false, "status": "failed", "seconds": 1.0, "error": "relation | x"}),
-            json!({"type": "summary", "command": "deploy", "env": "pr-42", "target": "aws", "ok": false, "interrupted": false, "counts": {"create": 0, "replace": 1, "failed": 1, "noop": 1}, "api_calls": {"mutating": 3, "read": 40}, "orphans": 0, "seconds": 12.3}),
+            json!({"type": "summary", "command": "deploy", "env": "pr-42", "target": "aws", "ok": false, "interrupted": false, "counts": {"create": 0, "update": 3, "replace": 1, "failed": 1, "noop": 1}, "api_calls": {"mutating": 3, "read": 40}, "orphans": 0, "seconds": 12.3}),
             json!({"type": "version", "version": 1}),
             json!({"type": "case", "tutorial": 2, "agent": "claims_agent", "category": "data", "name": "mike-broker-a sees broker-a's claims", "outcome": "pass", "detail": ""}),
             json!({"type": "case", "tutorial": 2, "agent": "claims_agent", "category": "token", "name": "a forged token", "outcome": "fail", "detail": "answered 200"}),
