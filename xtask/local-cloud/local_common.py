@@ -95,9 +95,9 @@ PUBLIC_READS = {
 # The JSON-protocol services whose unsigned operations (botocore's `authtype: none`) a part
 # serves: Cognito's sign-in, sign-up and token calls, as AWS serves them.
 UNSIGNED_SERVICES = {"ministack": ("cognito-idp",)}
-# AgentCore Runtime's invocation with OAuth: a bearer token, no SigV4 (the runtime host answers
-# 401 itself when the token is missing or wrong).
-_INVOCATION = re.compile(r"/runtimes/[^/]+/invocations")
+# AgentCore Runtime's invocation, and AgentCore Gateway's MCP endpoint, with OAuth: a bearer
+# token, no SigV4 (the runtime host answers 401 itself when the token is missing or wrong).
+_INVOCATION = re.compile(r"/runtimes/[^/]+/invocations|/gateways/[^/]+/mcp")
 
 
 @functools.cache

@@ -26,6 +26,7 @@ and show that the agent verifies tokens itself (it does: `agents/common/agent_co
 
 Environment: MINISTACK_URL, DATA_API_URL, RUNTIME_HOST_PORT, RUNTIMES_DIR.
 """
+import base64
 import concurrent.futures
 import ctypes
 import io
@@ -48,6 +49,7 @@ import jwt
 # The JWKS cache the agents use (agents/common/agent_common/tokens.py, written beside this script
 # by `cargo xtask local up`): keys cached, an unknown `kid` refetched at most once per interval.
 import agent_tokens as tokens  # noqa: E402
+import cedar_gateway  # noqa: E402
 import local_common as common  # noqa: E402
 
 MINISTACK = os.environ["MINISTACK_URL"]
@@ -75,6 +77,10 @@ def _control():
 
 def _s3():
     return common.client("s3", MINISTACK)
+
+
+def _lambda():
+    return common.client("lambda", MINISTACK)
 
 
 def _logs():
@@ -232,6 +238,117 @@ def forwarded(config, headers, authorization):
         if values:
             out[name] = values[0]
     return out
+
+
+# --- AgentCore Gateway's MCP endpoint -----------------------------------------------------
+#
+# `https://<gateway id>.gateway.bedrock-agentcore.<region>.amazonaws.com/mcp` is served here as
+# `/gateways/<gateway id>/mcp`. Each request: the gateway as the control plane has it (READY),
+# its JWT authorizer (the same checks as a runtime's), then JSON-RPC: `initialize`,
+# `tools/list`, `tools/call`. A call is decided by the gateway's policy engine with the real
+# Cedar engine (cedar_gateway.decide) over the ACTIVE policies and the schema of the gateway's
+# tools; ENFORCE denies as AWS does, with a tool result that is an error, not a JSON-RPC error.
+# A permitted call goes to its target: a Lambda target is invoked with the arguments as its
+# event and the tool's name in its client context (`bedrockAgentCoreToolName`).
+# Not emulated: MCP sessions, streaming, `tools/list` filtered by the policies, other targets.
+
+
+def gateway_config(gateway_id):
+    try:
+        g = _control().get_gateway(gatewayIdentifier=gateway_id)
+    except _control().exceptions.ResourceNotFoundException:
+        raise Reject(404, "ResourceNotFoundException", f"no gateway {gateway_id}") from None
+    if g.get("status") != "READY":
+        raise Reject(409, "ConflictException", f"gateway {gateway_id} is {g.get('status')}")
+    return g
+
+
+def gateway_tools(gateway_id):
+    """[(tool as MCP lists it, target)] of the gateway's READY targets with inline tool schemas."""
+    out = []
+    for summary in _control().list_gateway_targets(gatewayIdentifier=gateway_id)["items"]:
+        target = _control().get_gateway_target(gatewayIdentifier=gateway_id, targetId=summary["targetId"])
+        if target.get("status") != "READY":
+            continue
+        for spec in (target["targetConfiguration"].get("mcp") or {}).values():
+            for tool in ((spec or {}).get("toolSchema") or {}).get("inlinePayload") or []:
+                out.append(({"name": f"{target['name']}___{tool['name']}", "description": tool.get("description", ""),
+                             "inputSchema": tool.get("inputSchema", {})}, target))
+    return out
+
+
+def gateway_policies(engine_arn):
+    """The engine's ACTIVE policies in force, as one text."""
+    engine_id = engine_arn.rsplit("/", 1)[-1]
+    try:
+        listed = _control().list_policies(policyEngineId=engine_id)["policies"]
+    except _control().exceptions.ResourceNotFoundException:
+        return ""  # the engine is gone: ENFORCE with no policy denies everything
+    texts = []
+    for p in listed:
+        full = _control().get_policy(policyEngineId=engine_id, policyId=p["policyId"])
+        if full.get("status") == "ACTIVE" and full.get("enforcementMode", "ACTIVE") == "ACTIVE":
+            texts.append(full["definition"]["cedar"]["statement"])
+    return "\n".join(texts)
+
+
+def _rpc(request_id, result=None, error=None):
+    out = {"jsonrpc": "2.0", "id": request_id}
+    if error is not None:
+        out["error"] = error
+    else:
+        out["result"] = result
+    return out
+
+
+def mcp(gateway_id, headers, body):
+    """(HTTP status, JSON-RPC answer or None) for one MCP request to the gateway."""
+    g = gateway_config(gateway_id)
+    claims = authorize(g, bearer(headers))
+    try:
+        message = json.loads(body or b"{}", object_pairs_hook=cedar_gateway._no_duplicates)
+    except (json.JSONDecodeError, cedar_gateway.Refused) as e:
+        return 200, _rpc(None, error={"code": -32700, "message": f"Parse error: {e}"})
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or not isinstance(message.get("method"), str):
+        return 200, _rpc(None, error={"code": -32600, "message": "Invalid Request"})
+    request_id, method, params = message.get("id"), message["method"], message.get("params") or {}
+    if "id" not in message:
+        return 202, None  # a notification (notifications/initialized, ...): no answer
+    if method == "initialize":
+        return 200, _rpc(request_id, {
+            "protocolVersion": params.get("protocolVersion") or "2025-06-18",
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": g["name"], "version": "local"},
+        })
+    tools = gateway_tools(gateway_id)
+    if method == "tools/list":
+        return 200, _rpc(request_id, {"tools": [t for t, _ in tools]})
+    if method != "tools/call":
+        return 200, _rpc(request_id, error={"code": -32601, "message": f"Method not found: {method}"})
+    name, arguments = params.get("name"), params.get("arguments", {})
+    engine = g.get("policyEngineConfiguration")
+    if engine:
+        try:
+            schema = cedar_gateway.schema_of_tools([t for t, _ in tools])
+        except ValueError as e:
+            schema, decision = None, {"allowed": False, "reason": f"{cedar_gateway.DENIED} [{e}]"}
+        if schema is not None:
+            decision = cedar_gateway.decide(gateway_policies(engine["arn"]), schema, claims, g["gatewayArn"], name, arguments)
+        sys.stderr.write(f"runtime-host: gateway {gateway_id} {name}: {decision['reason']}\n")
+        if not decision["allowed"] and engine.get("mode") == "ENFORCE":
+            return 200, _rpc(request_id, {"content": [{"type": "text", "text": decision["reason"]}], "isError": True})
+    target = next((t for tool, t in tools if tool["name"] == name), None)
+    if target is None:
+        return 200, _rpc(request_id, error={"code": -32602, "message": f"Unknown tool: {name}"})
+    spec = target["targetConfiguration"]["mcp"]
+    if "lambda" not in spec:
+        return 200, _rpc(request_id, error={"code": -32603, "message": "the local gateway invokes Lambda targets only"})
+    context = base64.b64encode(json.dumps({"custom": {"bedrockAgentCoreToolName": name}}).encode()).decode()
+    out = _lambda().invoke(FunctionName=spec["lambda"]["lambdaArn"], Payload=json.dumps(arguments).encode(), ClientContext=context)
+    payload = out["Payload"].read().decode()
+    if out.get("FunctionError"):
+        return 200, _rpc(request_id, {"content": [{"type": "text", "text": payload}], "isError": True})
+    return 200, _rpc(request_id, {"content": [{"type": "text", "text": payload}], "isError": False})
 
 
 # --- agent processes -----------------------------------------------------------------------
@@ -458,6 +575,16 @@ class Handler(common.JsonHandler):
 
     def _invoke(self):
         url = urlsplit(self.path)
+        gateway = re.fullmatch(r"/gateways/([^/]+)/mcp", url.path)
+        if gateway:
+            status, answer = mcp(unquote(gateway.group(1)), self.headers, self._body())
+            if answer is None:
+                self.send_response(status)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+            else:
+                self.reply(status, answer)
+            return
         match = re.fullmatch(r"/runtimes/(.+)/invocations", url.path)
         if not match:
             raise Reject(404, "UnknownOperationException", f"no such operation: POST {url.path}")

@@ -48,3 +48,19 @@ fn the_local_gateway_control_plane_keeps_aws_rules() {
     assert_eq!(report["failed"], serde_json::json!([]), "{:#}", report["failed"]);
     eprintln!("gateway control plane: {} cases passed", cases.len());
 }
+
+/// The local gateway end to end (`gateway_mcp.py`): a pool whose pre token generation trigger
+/// (a Lambda, V2_0) puts the tenant into the access token; a gateway with that pool's JWT
+/// authorizer and an ENFORCE policy engine holding the repository's policies; a Lambda target
+/// with the claims tools; MCP `tools/call` as each broker, and as a broker with a valid token
+/// and forged arguments, which the policy engine denies (its words in the answer).
+#[test]
+fn the_local_gateway_decides_every_tool_call_with_the_policies() {
+    let cloud = common::Cloud::up();
+    let report = cloud
+        .script("gateway_mcp.py", &[cloud.endpoint("ministack"), cloud.endpoint("runtime_host")]);
+    let cases = report["cases"].as_array().unwrap();
+    assert_eq!(report["failed"], serde_json::json!([]), "{:#}", report["failed"]);
+    assert!(cases.len() >= 22, "{} cases", cases.len());
+    eprintln!("gateway MCP: {} cases passed", cases.len());
+}
