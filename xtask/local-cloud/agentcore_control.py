@@ -408,6 +408,8 @@ def create_policy(scope, eid, req):
         return _error("InvalidAction", "the local cloud emulates cedar definitions only", 400)
     if not 35 <= len(statement) <= 10000:
         return _invalid("definition.cedar.statement must be 35 to 10000 characters")
+    if req.get("enforcementMode", "ACTIVE") not in ("ACTIVE", "LOG_ONLY"):
+        return _invalid("enforcementMode must be ACTIVE or LOG_ONLY")
     mode = req.get("validationMode", "FAIL_ON_ANY_FINDINGS")
     if mode not in ("FAIL_ON_ANY_FINDINGS", "IGNORE_ALL_FINDINGS"):
         return _invalid("validationMode must be FAIL_ON_ANY_FINDINGS or IGNORE_ALL_FINDINGS")
@@ -454,22 +456,6 @@ def delete_policy(scope, eid, pid):
 
     _later(DELAY, gone)
     return _ok(_view(p), 202)
-
-
-def enforced(scope, gid):
-    """What the gateway's data plane enforces: None without an engine; else (mode, the ACTIVE
-    policies' text). An engine gone fails closed: ENFORCE with no policy denies everything."""
-    with _lock:
-        g = gateways.get((scope, gid))
-        config = (g or {}).get("policyEngineConfiguration")
-        if not config:
-            return None
-        engine = _engine_by_arn(scope, config["arn"])
-        if engine is None:
-            return "ENFORCE", ""
-        active = [p["definition"]["cedar"]["statement"] for (s, e, _), p in policies.items()
-                  if (s, e) == (scope, engine["policyEngineId"]) and p["status"] == "ACTIVE" and p.get("enforcementMode") == "ACTIVE"]
-        return config["mode"], "\n".join(active)
 
 
 # --- routes -----------------------------------------------------------------------------------

@@ -13,8 +13,11 @@ the request shape AWS documents (xtask/docs/tutorial-4-facts.md, section 3):
 
 ENFORCE: a call is allowed only when a permit applies and no forbid does. Whatever cannot be
 evaluated is denied: an unknown tool, arguments the schema does not describe (an extra or
-mistyped field, a duplicated key), a token without `sub`, a policy that errors (reading a tag
-the token does not carry). Every answer says why, and that the policy engine said it.
+mistyped field, a duplicated key), a token without `sub`. A policy that errors (reading a tag
+the token does not carry) does not apply, as Cedar defines it: a permit that errors permits
+nothing, and a forbid that errors forbids nothing, so forbids must be written so that they
+cannot error (guard with `has`/`hasTag`); the errors are returned in `errors` either way.
+Every answer says why, and that the policy engine said it.
 """
 
 import json
@@ -169,7 +172,7 @@ def decide(policies, schema_json, claims, gateway_arn, tool, args):
     names = policy_names(policies)
     reasons = [names.get(r, r) for r in (result.diagnostics.reasons or [])]
     if result.allowed:
-        return {"allowed": True, "reason": "permitted", "policies": reasons, "source": "policy-engine"}
+        return {"allowed": True, "reason": "permitted", "policies": reasons, "source": "policy-engine", "errors": errors}
     if reasons:
         return denied(f"Policy evaluation denied due to {', '.join(reasons)}", reasons)
     if errors:

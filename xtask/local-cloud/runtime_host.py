@@ -80,7 +80,13 @@ def _s3():
 
 
 def _lambda():
-    return common.client("lambda", MINISTACK)
+    # One attempt, and as long as a function may run: a tool that files a claim must not run
+    # twice because an answer was slow (botocore would retry after its 60 s read timeout).
+    import boto3
+    import botocore.config
+    session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=common.REGION)
+    config = botocore.config.Config(retries={"total_max_attempts": 1}, read_timeout=900)
+    return session.client("lambda", endpoint_url=MINISTACK, config=config)
 
 
 def _logs():
@@ -286,8 +292,11 @@ def gateway_policies(engine_arn):
         return ""  # the engine is gone: ENFORCE with no policy denies everything
     texts = []
     for p in listed:
-        full = _control().get_policy(policyEngineId=engine_id, policyId=p["policyId"])
-        if full.get("status") == "ACTIVE" and full.get("enforcementMode", "ACTIVE") == "ACTIVE":
+        try:
+            full = _control().get_policy(policyEngineId=engine_id, policyId=p["policyId"])
+        except _control().exceptions.ResourceNotFoundException:
+            continue  # deleted meanwhile
+        if full.get("status") == "ACTIVE" and full.get("enforcementMode") == "ACTIVE":
             texts.append(full["definition"]["cedar"]["statement"])
     return "\n".join(texts)
 
@@ -304,6 +313,13 @@ def _rpc(request_id, result=None, error=None):
 def mcp(gateway_id, headers, body):
     """(HTTP status, JSON-RPC answer or None) for one MCP request to the gateway."""
     g = gateway_config(gateway_id)
+    if g.get("authorizerType") != "CUSTOM_JWT":
+        raise Reject(403, "AccessDeniedException", "the local gateway serves only CUSTOM_JWT authorizers")
+    jwt_config = (g.get("authorizerConfiguration") or {}).get("customJWTAuthorizer") or {}
+    unsupported = [k for k in ("allowedScopes", "customClaims", "allowedWorkloadConfiguration") if jwt_config.get(k)]
+    if unsupported:
+        # Not checked here, so not silently admitted either.
+        raise Reject(403, "AccessDeniedException", f"the local gateway does not emulate {', '.join(unsupported)}")
     claims = authorize(g, bearer(headers))
     try:
         message = json.loads(body or b"{}", object_pairs_hook=cedar_gateway._no_duplicates)
@@ -334,9 +350,14 @@ def mcp(gateway_id, headers, body):
             schema, decision = None, {"allowed": False, "reason": f"{cedar_gateway.DENIED} [{e}]"}
         if schema is not None:
             decision = cedar_gateway.decide(gateway_policies(engine["arn"]), schema, claims, g["gatewayArn"], name, arguments)
-        sys.stderr.write(f"runtime-host: gateway {gateway_id} {name}: {decision['reason']}\n")
+        sys.stderr.write(f"runtime-host: gateway {gateway_id} {name!r}: {decision['reason']!r}\n")
         if not decision["allowed"] and engine.get("mode") == "ENFORCE":
-            return 200, _rpc(request_id, {"content": [{"type": "text", "text": decision["reason"]}], "isError": True})
+            reason = decision["reason"]
+            # The evaluator's own words (they echo the input and name what a policy reads) only
+            # with exceptionLevel DEBUG, as AWS gives details.
+            if g.get("exceptionLevel") != "DEBUG" and "could not be evaluated" in reason:
+                reason = f"{cedar_gateway.DENIED} [The request could not be evaluated.]"
+            return 200, _rpc(request_id, {"content": [{"type": "text", "text": reason}], "isError": True})
     target = next((t for tool, t in tools if tool["name"] == name), None)
     if target is None:
         return 200, _rpc(request_id, error={"code": -32602, "message": f"Unknown tool: {name}"})
@@ -347,7 +368,8 @@ def mcp(gateway_id, headers, body):
     out = _lambda().invoke(FunctionName=spec["lambda"]["lambdaArn"], Payload=json.dumps(arguments).encode(), ClientContext=context)
     payload = out["Payload"].read().decode()
     if out.get("FunctionError"):
-        return 200, _rpc(request_id, {"content": [{"type": "text", "text": payload}], "isError": True})
+        sys.stderr.write(f"runtime-host: gateway {gateway_id} {name!r}: the target failed: {payload[:500]!r}\n")
+        return 200, _rpc(request_id, {"content": [{"type": "text", "text": "The tool failed."}], "isError": True})
     return 200, _rpc(request_id, {"content": [{"type": "text", "text": payload}], "isError": False})
 
 

@@ -71,7 +71,9 @@ pool = idp.create_user_pool(
     Schema=[{"Name": "tenant_id", "AttributeDataType": "String", "Mutable": True}],
     LambdaConfig={"PreTokenGenerationConfig": {"LambdaVersion": "V2_0", "LambdaArn": trigger}},
 )["UserPool"]["Id"]
-client = idp.create_user_pool_client(UserPoolId=pool, ClientName="app", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"])["UserPoolClient"]["ClientId"]
+# Users may write their name, not their tenant (as the deployed clients: WriteAttributes).
+client = idp.create_user_pool_client(UserPoolId=pool, ClientName="app", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+                                     WriteAttributes=["name"])["UserPoolClient"]["ClientId"]
 other = idp.create_user_pool_client(UserPoolId=pool, ClientName="other", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"])["UserPoolClient"]["ClientId"]
 idp.create_group(UserPoolId=pool, GroupName="senior-broker")
 PASSWORD = "Pw-" + base64.b32encode(__import__("os").urandom(10)).decode()
@@ -83,8 +85,16 @@ idp.admin_add_user_to_group(UserPoolId=pool, Username="sara", GroupName="senior-
 
 
 def token(user, client_id=client):
-    out = idp.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": user, "PASSWORD": PASSWORD})
-    return out["AuthenticationResult"]["AccessToken"]
+    # The trigger is a Lambda run in a process of its own: its first start can be slow on a busy
+    # machine, and the emulator's sign-in fails meanwhile. Three tries, a second apart.
+    for attempt in range(3):
+        try:
+            out = idp.initiate_auth(ClientId=client_id, AuthFlow="USER_PASSWORD_AUTH", AuthParameters={"USERNAME": user, "PASSWORD": PASSWORD})
+            return out["AuthenticationResult"]["AccessToken"]
+        except idp.exceptions.ClientError as e:
+            if attempt == 2 or e.response["Error"]["Code"] == "NotAuthorizedException":
+                raise
+            time.sleep(1)
 
 
 def claims(t):
@@ -156,14 +166,16 @@ def allowed(name, bearer, tool, arguments):
     status, out = call(bearer, tool, arguments)
     result = (out or {}).get("result") or {}
     answer = json.loads(result["content"][0]["text"]) if result.get("content") and not result.get("isError") else None
-    check(name, status == 200 and answer is not None and answer["arguments"] == arguments, out)
+    check(name, status == 200 and answer is not None and answer["arguments"] == arguments
+          and answer["tool"] in (None, f"{spec['target']}___{tool}"), out)
 
 
-def denied(name, bearer, tool, arguments):
+def denied(name, bearer, tool, arguments, why="No policy applies to the request (denied by default)."):
     status, out = call(bearer, tool, arguments)
     result = (out or {}).get("result") or {}
     text = (result.get("content") or [{}])[0].get("text", "")
-    check(name, status == 200 and result.get("isError") is True and text.startswith("AuthorizeActionException - Tool Execution Denied"), out)
+    check(name, status == 200 and result.get("isError") is True
+          and text == f"AuthorizeActionException - Tool Execution Denied: Tool call not allowed due to policy enforcement [{why}]", out)
 
 
 allowed("mike lists broker-a's claims (his tenant)", mike, "list_my_claims", {"tenant_id": "broker-a"})
@@ -174,8 +186,20 @@ allowed("mike files a claim of 900 USD for his tenant", mike, "file_claim", {"te
 denied("mike files 25,000 USD: above the threshold without the senior group", mike, "file_claim", {"tenant_id": "broker-a", "policy_holder": "Alice", "claim_type": "auto", "amount_usd": 25000})
 allowed("sara, a senior broker, files 25,000 USD for her tenant", sara, "file_claim", {"tenant_id": "broker-a", "policy_holder": "Bob", "claim_type": "home", "amount_usd": 25000})
 denied("sara files 25,000 USD for the other tenant", sara, "file_claim", {"tenant_id": "broker-b", "policy_holder": "Bob", "claim_type": "home", "amount_usd": 25000})
-denied("an argument the tool does not have (as_tenant)", mike, "list_my_claims", {"tenant_id": "broker-a", "as_tenant": "broker-b"})
-denied("a tool the gateway does not have", mike, "delete_all_claims", {"tenant_id": "broker-a"})
+denied("an argument the tool does not have (as_tenant)", mike, "list_my_claims", {"tenant_id": "broker-a", "as_tenant": "broker-b"},
+       "The request could not be evaluated.")
+denied("a tool the gateway does not have", mike, "delete_all_claims", {"tenant_id": "broker-a"}, "The request could not be evaluated.")
+denied("an amount written 1e4 (a float, not the tool's integer)", mike, "file_claim",
+       {"tenant_id": "broker-a", "policy_holder": "Alice", "claim_type": "auto", "amount_usd": 1e4}, "The request could not be evaluated.")
+status, out = rpc(mike, "tools/call", {"name": f"{spec['target']}___list_my_claims", "arguments": None})
+check("arguments that are null are denied", status == 200 and (out.get("result") or {}).get("isError") is True, out)
+# The tenant comes from an attribute only an administrator writes: mike cannot rewrite his.
+try:
+    idp.update_user_attributes(AccessToken=mike, UserAttributes=[{"Name": "custom:tenant_id", "Value": "broker-b"}])
+    rewritten = claims(token("mike")).get("tenant_id")
+except idp.exceptions.NotAuthorizedException:
+    rewritten = None
+check("a broker cannot rewrite his own tenant", rewritten in (None, "broker-a"), rewritten)
 raw = b'{"jsonrpc": "2.0", "id": 99, "method": "tools/call", "params": {"name": "ClaimsTools___list_my_claims", "arguments": {"tenant_id": "broker-b", "tenant_id": "broker-a"}}}'
 status, out = rpc(mike, None, raw=raw)
 check("the tenant argument twice (the last his own) is refused before any decision", status == 200 and (out.get("error") or {}).get("code") == -32700, out)
