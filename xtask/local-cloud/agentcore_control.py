@@ -38,6 +38,7 @@ from urllib.parse import unquote
 from ministack.core.responses import error_response_json, get_account_id, get_region, json_response
 
 import cedar_gateway
+import local_common
 
 JSON = "application/json"
 DELAY = 1.0
@@ -88,34 +89,23 @@ def _invalid(message):
 
 
 def _settle(record, steps):
-    """`record["status"]` through `steps` [(state, seconds)], skipping if it changed meanwhile."""
-    (first, wait), rest = steps[0], steps[1:]
-    record["status"] = first
-    if rest:
-        def go():
-            with _lock:
-                if record.get("status") == first:
-                    _settle(record, rest)
-        if wait <= 0:
-            go()
-        else:
-            t = threading.Timer(wait, go)
-            t.daemon = True
-            t.start()
+    """`record["status"]` through `steps` [(state, seconds)], under the lock."""
+    local_common.settle(record, "status", steps, _lock)
 
 
-def _later(seconds, step):
-    if seconds <= 0:
-        step()
-        return
-    t = threading.Timer(seconds, lambda: _locked(step))
-    t.daemon = True
-    t.start()
+def _goes(store, key, then=None):
+    """The record at `key` DELETING, then gone from `store` (and `then` done) after DELAY,
+    unless something replaced it meanwhile."""
+    record = store[key]
+    record["status"] = "DELETING"
 
+    def gone():
+        if store.get(key) is record:
+            del store[key]
+            if then is not None:
+                then()
 
-def _locked(step):
-    with _lock:
-        step()
+    local_common.later(DELAY, gone, _lock)
 
 
 def _scope():
@@ -228,16 +218,13 @@ def delete_gateway(scope, gid):
     g = gateways.get((scope, gid))
     if g is None:
         return _error("ResourceNotFoundException", f"gateway {gid} not found", 404)
-    g["status"] = "DELETING"
 
-    def gone():
-        if gateways.get((scope, gid)) is g:
-            del gateways[(scope, gid)]
-            tags.pop(g["gatewayArn"], None)
-            for key in [k for k in targets if k[:2] == (scope, gid)]:
-                del targets[key]
+    def with_its_targets():
+        tags.pop(g["gatewayArn"], None)
+        for key in [k for k in targets if k[:2] == (scope, gid)]:
+            del targets[key]
 
-    _later(DELAY, gone)
+    _goes(gateways, (scope, gid), with_its_targets)
     return _ok({"gatewayId": gid, "status": "DELETING", "statusReasons": []}, 202)
 
 
@@ -320,13 +307,7 @@ def delete_target(scope, gid, tid):
         return _error("ResourceNotFoundException", f"target {tid} of gateway {gid} not found", 404)
     if t["status"].endswith("_PENDING_AUTH"):
         return _error("ConflictException", f"target {tid} is {t['status']}", 409)
-    t["status"] = "DELETING"
-
-    def gone():
-        if targets.get((scope, gid, tid)) is t:
-            del targets[(scope, gid, tid)]
-
-    _later(DELAY, gone)
+    _goes(targets, (scope, gid, tid))
     return _ok({"gatewayArn": t["gatewayArn"], "targetId": tid, "status": "DELETING", "statusReasons": []}, 202)
 
 
@@ -361,14 +342,7 @@ def delete_engine(scope, eid):
         return _error("ConflictException", f"policy engine {eid} still has policies: delete them first", 409)
     if attached_gateways(scope, e):
         return _error("ConflictException", f"policy engine {eid} is attached to a gateway: detach it first", 409)
-    e["status"] = "DELETING"
-
-    def gone():
-        if engines.get((scope, eid)) is e:
-            del engines[(scope, eid)]
-            tags.pop(e["policyEngineArn"], None)
-
-    _later(DELAY, gone)
+    _goes(engines, (scope, eid), lambda: tags.pop(e["policyEngineArn"], None))
     return _ok(e, 202)
 
 
@@ -448,13 +422,7 @@ def delete_policy(scope, eid, pid):
     p = policies.get((scope, eid, pid))
     if p is None:
         return _error("ResourceNotFoundException", f"policy {pid} not found", 404)
-    p["status"] = "DELETING"
-
-    def gone():
-        if policies.get((scope, eid, pid)) is p:
-            del policies[(scope, eid, pid)]
-
-    _later(DELAY, gone)
+    _goes(policies, (scope, eid, pid))
     return _ok(_view(p), 202)
 
 

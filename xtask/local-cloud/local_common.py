@@ -194,6 +194,34 @@ def without_cors(headers: Iterable) -> list:
 
 
 @functools.cache
+def later(seconds: float, step: Callable[[], None], lock: Any = None) -> None:
+    """Runs `step` after `seconds` (at once for 0), off the request; under `lock` if given."""
+    def run() -> None:
+        if lock is None:
+            step()
+        else:
+            with lock:
+                step()
+    if seconds <= 0:
+        run()
+        return
+    timer = threading.Timer(seconds, run)
+    timer.daemon = True
+    timer.start()
+
+
+def settle(record: dict, field: str, steps: list, lock: Any = None) -> None:
+    """Walks `record[field]` through `steps` [(state, seconds), ...]: each state holds for its
+    seconds; a step is skipped if something else changed the field meanwhile."""
+    (first, wait), rest = steps[0], steps[1:]
+    record[field] = first
+    if rest:
+        def go() -> None:
+            if record.get(field) == first:
+                settle(record, field, rest, lock)
+        later(wait, go, lock)
+
+
 def client(service: str, endpoint: str) -> Any:
     """A boto3 client of the emulator at `endpoint` (made on first use, then shared)."""
     session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)

@@ -81,26 +81,8 @@ agentcore_control.configure(_DELAY)
 _KB_CREATING_SECONDS = float(os.environ.get("KB_CREATING_SECONDS") or _DELAY)
 
 
-def _later(seconds, step):
-    """Runs `step` after `seconds` (at once for 0), off the request."""
-    if seconds <= 0:
-        step()
-        return
-    timer = threading.Timer(seconds, step)
-    timer.daemon = True
-    timer.start()
-
-
-def _settle(record, field, steps):
-    """Walks `record[field]` through `steps` [(state, seconds), ...]: each state holds for its
-    seconds; a step is skipped if something else changed the field meanwhile."""
-    (first, wait), rest = steps[0], steps[1:]
-    record[field] = first
-    if rest:
-        def go():
-            if record.get(field) == first:
-                _settle(record, field, rest)
-        _later(wait, go)
+_later = local_common.later
+_settle = local_common.settle
 _DS_PATH = re.compile(r"^/knowledgebases/([^/]+)/datasources/([^/]*)$")
 
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import boto3
 import botocore.config
-import botocore.exceptions
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "xtask/local-cloud"))
 import cedar_gateway  # noqa: E402
+from checks import check, refused, report, wait  # noqa: E402
 
 ministack = sys.argv[1]
 session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
@@ -24,32 +24,6 @@ ac = session.client("bedrock-agentcore-control", endpoint_url=ministack)
 # What a client that checks nothing sends (boto3 checks some shapes itself): the server's rules.
 raw = session.client("bedrock-agentcore-control", endpoint_url=ministack,
                      config=botocore.config.Config(parameter_validation=False))
-cases, failed = [], []
-
-
-def check(name, ok, detail=""):
-    case = {"name": name, "ok": bool(ok), "detail": str(detail)[:300]}
-    cases.append(case)
-    if not ok:
-        failed.append(case)
-
-
-def refused(name, code, call):
-    try:
-        out = call()
-        check(name, False, f"accepted: {out}")
-    except botocore.exceptions.ClientError as e:
-        got = e.response["Error"]["Code"]
-        check(name, got == code, f"{got}: {e.response['Error'].get('Message')}")
-
-
-def wait(get, field, until, seconds=30):
-    deadline = time.time() + seconds
-    while True:
-        out = get()
-        if out[field] in until or time.time() > deadline:
-            return out
-        time.sleep(0.2)
 
 
 ROLE = "arn:aws:iam::000000000000:role/agentcore-mt-pr-1-t4-gateway-role"
@@ -165,4 +139,4 @@ while time.time() < deadline and (ac.list_gateways()["items"] or ac.list_policy_
     time.sleep(0.2)
 check("destroyed in order, nothing is left", not ac.list_gateways()["items"] and not ac.list_policy_engines()["policyEngines"])
 refused("a gateway gone is not found", "ResourceNotFoundException", lambda: ac.get_gateway(gatewayIdentifier=gid))
-print(json.dumps({"cases": cases, "failed": failed}))
+report()

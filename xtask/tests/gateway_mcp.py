@@ -22,30 +22,14 @@ import boto3
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "xtask/local-cloud"))
 import cedar_gateway  # noqa: E402
+from checks import check, report, wait  # noqa: E402
 
 ministack, host = sys.argv[1], sys.argv[2]
 session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name="us-east-1")
 idp = session.client("cognito-idp", endpoint_url=ministack)
 lam = session.client("lambda", endpoint_url=ministack)
 ac = session.client("bedrock-agentcore-control", endpoint_url=ministack)
-cases, failed = [], []
 ROLE = "arn:aws:iam::000000000000:role/agentcore-mt-pr-1-t4-role"
-
-
-def check(name, ok, detail=""):
-    case = {"name": name, "ok": bool(ok), "detail": str(detail)[:400]}
-    cases.append(case)
-    if not ok:
-        failed.append(case)
-
-
-def wait(get, field, until, seconds=30):
-    deadline = time.time() + seconds
-    while True:
-        out = get()
-        if out[field] in until or time.time() > deadline:
-            return out
-        time.sleep(0.2)
 
 
 def function(name, source):
@@ -239,4 +223,4 @@ ac.delete_gateway_target(gatewayIdentifier=gid, targetId=target["targetId"])
 ac.delete_gateway(gatewayIdentifier=gid)
 wait(lambda: {"n": len(ac.list_gateways()["items"])}, "n", (0,))
 ac.delete_policy_engine(policyEngineId=eid)
-print(json.dumps({"cases": cases, "failed": failed}))
+report()

@@ -424,6 +424,61 @@ mod tests {
         }
     }
 
+    /// A provider that counts how often it is asked, its credentials expiring in `expires_in`.
+    #[derive(Debug)]
+    struct Counting(std::sync::atomic::AtomicUsize, Duration);
+
+    impl ProvideCredentials for Counting {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let expiry = SystemTime::now() + self.1;
+            aws_credential_types::provider::future::ProvideCredentials::ready(Ok(Credentials::new(
+                "AKID",
+                "secret",
+                None,
+                Some(expiry),
+                "test",
+            )))
+        }
+    }
+
+    /// The credentials are asked for once while they last (as the SDK's identity cache), and
+    /// anew within 5 minutes of their expiry: not once per request.
+    #[tokio::test]
+    async fn credentials_are_cached_until_they_near_expiry() {
+        for (lasting, asked) in [(Duration::from_secs(3600), 1), (Duration::from_secs(60), 3)] {
+            let provider = Arc::new(Counting(Default::default(), lasting));
+            let e = Ec2 {
+                credentials: Some(SharedCredentialsProvider::new(CountingRef(provider.clone()))),
+                ..ec2()
+            };
+            for _ in 0..3 {
+                e.credentials().await.unwrap();
+            }
+            assert_eq!(provider.0.load(std::sync::atomic::Ordering::SeqCst), asked, "{lasting:?}");
+        }
+    }
+
+    /// `Counting` shared, so that the test can read its count.
+    #[derive(Debug)]
+    struct CountingRef(Arc<Counting>);
+
+    impl ProvideCredentials for CountingRef {
+        fn provide_credentials<'a>(
+            &'a self,
+        ) -> aws_credential_types::provider::future::ProvideCredentials<'a>
+        where
+            Self: 'a,
+        {
+            self.0.provide_credentials()
+        }
+    }
+
     #[test]
     fn a_request_is_the_query_form_botocore_describes() {
         let e = ec2();
