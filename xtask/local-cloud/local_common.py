@@ -193,7 +193,6 @@ def without_cors(headers: Iterable) -> list:
     return [(n, v) for n, v in headers if not name(n).startswith("access-control-")]
 
 
-@functools.cache
 def later(seconds: float, step: Callable[[], None], lock: Any = None) -> None:
     """Runs `step` after `seconds` (at once for 0), off the request; under `lock` if given."""
     def run() -> None:
@@ -222,6 +221,7 @@ def settle(record: dict, field: str, steps: list, lock: Any = None) -> None:
         later(wait, go, lock)
 
 
+@functools.cache
 def client(service: str, endpoint: str) -> Any:
     """A boto3 client of the emulator at `endpoint` (made on first use, then shared)."""
     session = boto3.session.Session(aws_access_key_id="test", aws_secret_access_key="test", region_name=REGION)
