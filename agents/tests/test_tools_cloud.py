@@ -37,7 +37,7 @@ def env(cloud):
 
 def tools(cloud, user, key=None):
     sub = cloud["structured-rls"][user]["sub"] if user in cloud["structured-rls"] else user
-    db = claims_agent.Database(sub, env=env(cloud))
+    db = claims_agent.Database(sub, "tenant_token", env=env(cloud))
     if key is not None:
         db._key = key
     return {t.tool_name: t for t in claims_agent.tools_for(db)}

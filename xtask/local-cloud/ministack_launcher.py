@@ -2,6 +2,7 @@
 AWS code stays exactly what runs against AWS. Each bridge names the gap it closes.
 """
 import base64
+import contextvars
 import hashlib
 import json
 import os
@@ -27,7 +28,8 @@ import agentcore_control  # noqa: E402
 import local_common  # noqa: E402
 from ministack.core.responses import error_response_json, json_response  # noqa: E402
 from ministack.core.responses import get_account_id, get_region  # noqa: E402
-from ministack.services import bedrock, bedrock_agent, bedrock_agentcore, cognito, ec2, rds, s3  # noqa: E402
+from ministack.core import lambda_runtime  # noqa: E402
+from ministack.services import bedrock, bedrock_agent, bedrock_agentcore, cognito, ec2, lambda_svc, rds, s3  # noqa: E402
 
 
 # Gap: ministack drops ServerlessV2ScalingConfiguration.SecondsUntilAutoPause (AWS stores and
@@ -766,6 +768,58 @@ def _guarded(app):
         await app(scope, receive, send_without_cors)
 
     return guarded
+
+
+# Gap: ministack's Lambda ignores the invoker's client context (`X-Amz-Client-Context`, base64
+# JSON): the handler's `context.client_context` is always None. AgentCore Gateway passes the
+# tool's name there (`custom.bedrockAgentCoreToolName`), so tutorial 4's tools need it. The
+# pooled Python worker already takes per-invocation environment variables beside the event (the
+# durable-execution ones): the client context rides along as one more, and the worker's context
+# object gets `client_context` with `custom`, `env` and `client` from it, as on AWS.
+_CLIENT_CONTEXT_VAR = "_LOCAL_CLIENT_CONTEXT"
+_client_context = contextvars.ContextVar("client_context", default=None)
+_worker_script = lambda_runtime._PYTHON_WORKER_SCRIPT
+_worker_script = _worker_script.replace(
+    "for _ms_var in [", f"for _ms_var in [{json.dumps(_CLIENT_CONTEXT_VAR)}, ", 1
+).replace(
+    '"client_context": None,',
+    '"client_context": (lambda cc: type("ClientContext", (), {"custom": cc.get("custom"), "env": cc.get("env"), '
+    f'"client": cc.get("client")}})() if cc else None)(json.loads(os.environ.get({_CLIENT_CONTEXT_VAR!r}) or "null")),',
+    1,
+)
+if _worker_script.count(_CLIENT_CONTEXT_VAR) != 2:
+    raise SystemExit("ministack_launcher: ministack's Python worker changed; the client-context patch no longer applies")
+lambda_runtime._PYTHON_WORKER_SCRIPT = _worker_script
+_original_invoke = lambda_svc._invoke
+
+
+async def _invoke_with_client_context(name, event, headers, *args, **kwargs):
+    raw = next((v for k, v in (headers or {}).items() if k.lower() == "x-amz-client-context"), None)
+    decoded = None
+    if raw:
+        try:
+            decoded = json.loads(base64.b64decode(raw))
+        except ValueError:
+            return error_response_json("InvalidRequestContentException", "Client context must be base64-encoded JSON", 400)
+    token = _client_context.set(json.dumps(decoded) if isinstance(decoded, dict) else None)
+    try:
+        return await _original_invoke(name, event, headers, *args, **kwargs)
+    finally:
+        _client_context.reset(token)
+
+
+lambda_svc._invoke = _invoke_with_client_context
+_original_worker_invoke = lambda_runtime.Worker.invoke
+
+
+def _worker_invoke(self, event, request_id, *args, durable=None, **kwargs):
+    cc = _client_context.get()
+    if cc is not None:
+        durable = dict(durable or {}, **{_CLIENT_CONTEXT_VAR: cc})
+    return _original_worker_invoke(self, event, request_id, *args, durable=durable, **kwargs)
+
+
+lambda_runtime.Worker.invoke = _worker_invoke
 
 
 if __name__ == "__main__":

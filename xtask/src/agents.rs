@@ -17,6 +17,9 @@ use crate::kinds::generated_secret;
 use crate::model::Stack;
 
 mod ambiguous;
+mod tools;
+
+pub use tools::{verify as verify_tools, Gateway};
 
 pub const SESSION_HEADER: &str = "X-Amzn-Bedrock-AgentCore-Runtime-Session-Id";
 const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -400,6 +403,9 @@ pub enum Category {
     Token,
     /// Ambiguous requests and a bypassed authorizer are never answered.
     Request,
+    /// The gateway's tools: allowed for the caller's own tenant only, denied by the policy
+    /// engine otherwise, whatever arguments the caller forges.
+    Tool,
 }
 
 /// How a verify case went.
@@ -419,6 +425,7 @@ impl Category {
             Category::Injection => "injection",
             Category::Token => "token",
             Category::Request => "request",
+            Category::Tool => "tool",
         }
     }
 }

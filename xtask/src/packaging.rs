@@ -283,8 +283,30 @@ fn tree_digest(entries: &BTreeMap<String, (PathBuf, u32)>) -> Result<String> {
 }
 
 fn write_zip(path: &Path, entries: &BTreeMap<String, (PathBuf, u32)>) -> Result<()> {
+    zip_into(File::create(path)?, entries)?.flush()?;
+    Ok(())
+}
+
+/// Directories' contents merged at a zip's root, in memory, the same bytes for the same files
+/// (a Lambda function's code, which AWS identifies by the zip's SHA-256).
+pub fn zip_sources(sources: &[PathBuf]) -> Result<Vec<u8>> {
+    let mut entries = BTreeMap::new();
+    for dir in sources {
+        for (name, entry) in collect(dir, "")? {
+            if entries.insert(name.clone(), entry).is_some() {
+                bail!("{name} is in more than one of the source directories");
+            }
+        }
+    }
+    Ok(zip_into(std::io::Cursor::new(Vec::new()), &entries)?.into_inner())
+}
+
+fn zip_into<W: std::io::Write + std::io::Seek>(
+    out: W,
+    entries: &BTreeMap<String, (PathBuf, u32)>,
+) -> Result<W> {
     use zip::write::SimpleFileOptions;
-    let mut zip = zip::ZipWriter::new(File::create(path)?);
+    let mut zip = zip::ZipWriter::new(out);
     for (name, (file, mode)) in entries {
         let options = SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
@@ -294,8 +316,7 @@ fn write_zip(path: &Path, entries: &BTreeMap<String, (PathBuf, u32)>) -> Result<
         zip.start_file(name.as_str(), options)?;
         std::io::copy(&mut File::open(file)?, &mut zip)?;
     }
-    zip.finish()?.flush()?;
-    Ok(())
+    Ok(zip.finish()?)
 }
 
 /// The ELF machine of `path`, if it is an ELF file.

@@ -769,7 +769,7 @@ fn permissions_as_managed_policies_grant_what_the_one_document_does() {
     let dir = tempfile::tempdir().unwrap();
     let parts_dir = dir.path().join("policies");
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["permissions", "--env", "pr-1", "--output-format", "json", "--parts"])
+        .args(["permissions", "--env", "pr-1", "-t", "2", "--output-format", "json", "--parts"])
         .arg(&parts_dir)
         .output()
         .unwrap();
@@ -791,11 +791,19 @@ fn permissions_as_managed_policies_grant_what_the_one_document_does() {
         statements.extend(written["Statement"].as_array().unwrap().clone());
     }
     let whole = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["permissions", "--env", "pr-1"])
+        .args(["permissions", "--env", "pr-1", "-t", "2"])
         .output()
         .unwrap();
     let whole: Value = serde_json::from_slice(&whole.stdout).unwrap();
     assert_eq!(&statements, whole["Statement"].as_array().unwrap());
+    // Every tutorial's policy is over a role's inline limit (10,240): one document is refused,
+    // with the way out.
+    let all = Command::new(env!("CARGO_BIN_EXE_xtask"))
+        .args(["permissions", "--env", "pr-1"])
+        .output()
+        .unwrap();
+    assert_eq!(all.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&all.stderr).contains("--parts"), "{}", String::from_utf8_lossy(&all.stderr));
     let human = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["permissions", "--env", "pr-1", "--parts"])
         .arg(&parts_dir)

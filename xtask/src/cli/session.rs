@@ -278,6 +278,35 @@ impl<'a> Online<'a> {
         Ok(agents)
     }
 
+    /// The deployed gateways of the selection (tutorial 4's tool layer), as `agents` finds the
+    /// runtimes: those not deployed are skipped with a note when every tutorial is selected.
+    pub async fn gateways(&self) -> Result<Vec<crate::agents::Gateway>> {
+        let known = self.closure();
+        let found = self.deployed(&known).await;
+        let local = (self.g.target == TargetKind::Local).then_some(self.clients.agentcore_invoke.as_str());
+        let mut gateways = Vec::new();
+        for stack in self.stacks() {
+            match crate::agents::Gateway::all(&[stack], &known, &found, local) {
+                Ok(g) => gateways.extend(g),
+                Err(e) if self.everything => self.out.warn(&format!(
+                    "note: tutorial {} skipped: {}",
+                    stack.label(),
+                    e.to_string().lines().next().unwrap_or_default()
+                )),
+                Err(e) => match e.downcast::<crate::agents::NotDeployed>() {
+                    Ok(n) => {
+                        return Err(anyhow::Error::new(crate::agents::NotDeployed {
+                            hint: Some(self.g.command_line(&format!("deploy --tutorial {}", n.tutorial))),
+                            ..n
+                        }))
+                    }
+                    Err(e) => return Err(e),
+                },
+            }
+        }
+        Ok(gateways)
+    }
+
     /// No selected tutorial has an agent: invalid input (exit 2), reported with `hint`.
     pub fn no_agent(&self, hint: &str) -> Exit {
         self.out.error(ErrorKind::NoAgent, &format!("no selected tutorial has an agent{hint}"));

@@ -13,8 +13,9 @@ use crate::events::{Event, Summary};
 pub async fn run(run: &Online<'_>) -> Result<Exit> {
     let (out, started) = (run.out, Instant::now());
     let agents = run.agents().await?;
-    if agents.is_empty() {
-        return Ok(run.no_agent(" to verify"));
+    let gateways = run.gateways().await?;
+    if agents.is_empty() && gateways.is_empty() {
+        return Ok(run.no_agent(" or gateway to verify"));
     }
     let local = run.g.target == TargetKind::Local;
     let ctx = crate::agents::VerifyContext {
@@ -24,7 +25,7 @@ pub async fn run(run: &Online<'_>) -> Result<Exit> {
         agents_exposed: local,
     };
     let spin = out.spinner("verifying");
-    let cases = crate::agents::verify(&ctx, &agents, |c| {
+    let show = |c: &crate::agents::Case| {
         let mark = match c.outcome {
             Verdict::Pass => "✓",
             Verdict::Fail => "✗",
@@ -40,8 +41,15 @@ pub async fn run(run: &Online<'_>) -> Result<Exit> {
             c.name
         ));
         out.event(Event::Case(c.clone()));
-    })
-    .await;
+    };
+    let cases = crate::agents::verify(&ctx, &agents, show).await;
+    let cases = match cases {
+        Ok(mut cases) => crate::agents::verify_tools(&ctx, &gateways, show).await.map(|more| {
+            cases.extend(more);
+            cases
+        }),
+        Err(e) => Err(e),
+    };
     spin.finish_and_clear();
     let cases = cases?;
     let count = |v: Verdict| cases.iter().filter(|c| c.outcome == v).count();

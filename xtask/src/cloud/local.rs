@@ -185,9 +185,13 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     progress("starting ministack");
     let ms_state = paths.dir.join("ministack-state");
     std::fs::create_dir_all(&ms_state)?;
+    // The Data API's port, chosen now: ministack's Lambda functions (tutorial 4's tools) inherit
+    // its environment, and reach the Data API through AWS_ENDPOINT_URL_RDS_DATA.
+    let api_port = free_port()?;
     let (ms_port, ms_pid) =
         launch(paths, "ministack", ("ministack_launcher.py", MINISTACK_LAUNCHER), |c, port| {
             c.env("BIND_HOST", "127.0.0.1")
+                .env("AWS_ENDPOINT_URL_RDS_DATA", format!("http://127.0.0.1:{api_port}"))
                 .env("GATEWAY_PORT", port.to_string())
                 .env("STATE_DIR", &ms_state)
                 .env("MINISTACK_ACCOUNT_ID", ACCOUNT)
@@ -210,7 +214,7 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     pg.prepare(&clusters)?;
     std::fs::write(paths.dir.join("db_gateway.py"), DB_GATEWAY)?;
     let gateway_port = free_port()?;
-    let (api_port, api_pid) = launch(paths, "data-api", ("data_api.py", DATA_API), |c, port| {
+    let (api_port, api_pid) = launch_on(api_port, paths, "data-api", ("data_api.py", DATA_API), |c, port| {
         c.env("MINISTACK_URL", &ministack)
             .env("GATEWAY_PORT", gateway_port.to_string())
             .env("DATA_API_PORT", port.to_string())
@@ -376,10 +380,20 @@ fn stop(paths: &Paths) -> Result<bool> {
 fn launch(
     paths: &Paths,
     name: &str,
+    script: (&str, &str),
+    configure: impl FnOnce(&mut Command, u16),
+) -> Result<(u16, u32)> {
+    launch_on(free_port()?, paths, name, script, configure)
+}
+
+/// `launch` on a port chosen before.
+fn launch_on(
+    port: u16,
+    paths: &Paths,
+    name: &str,
     (file, script): (&str, &str),
     configure: impl FnOnce(&mut Command, u16),
 ) -> Result<(u16, u32)> {
-    let port = free_port()?;
     let file = paths.dir.join(file);
     std::fs::write(&file, script)?;
     let mut cmd = Command::new(paths.venv.join("bin/python"));

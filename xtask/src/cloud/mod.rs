@@ -196,6 +196,7 @@ pub struct Clients {
     pub tagging: aws_sdk_resourcegroupstagging::Client,
     pub agentcore: aws_sdk_bedrockagentcorecontrol::Client,
     pub logs: aws_sdk_cloudwatchlogs::Client,
+    pub lambda: aws_sdk_lambda::Client,
     pub target: TargetKind,
     /// Where agents are invoked: `https://bedrock-agentcore.<region>.amazonaws.com`, the local
     /// runtime host, or `AWS_ENDPOINT_URL_BEDROCK_AGENTCORE`.
@@ -380,6 +381,9 @@ impl Clients {
                 aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
                     .interceptor(counting.clone())
                     .build(),
+            ),
+            lambda: aws_sdk_lambda::Client::from_conf(
+                aws_sdk_lambda::config::Builder::from(sdk).interceptor(counting.clone()).build(),
             ),
             target,
             agentcore_invoke,

@@ -3,8 +3,9 @@
 
 use async_trait::async_trait;
 use aws_sdk_cognitoidentityprovider::types::{
-    AdminCreateUserConfigType, AttributeDataType, DeletionProtectionType, PasswordPolicyType,
-    SchemaAttributeType, StringAttributeConstraintsType, UserPoolPolicyType,
+    AdminCreateUserConfigType, AttributeDataType, DeletionProtectionType, LambdaConfigType,
+    PasswordPolicyType, PreTokenGenerationLambdaVersionType, PreTokenGenerationVersionConfigType,
+    SchemaAttributeType, StringAttributeConstraintsType, UserPoolPolicyType, UserPoolTierType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +29,12 @@ pub struct Properties {
     /// Custom string attributes, without the `custom:` prefix (for example `tenant_id`).
     #[serde(default)]
     pub custom_attributes: Vec<String>,
+    /// A Lambda function that customizes the tokens (pre token generation, event version
+    /// V2_0, which can add claims to access tokens; on AWS it needs the Essentials feature
+    /// plan, which the pool then gets). Its resource policy must let the pool invoke it
+    /// (`lambda.permission`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_token_generation_lambda_arn: Option<String>,
 }
 
 fn default_min_length() -> i32 {
@@ -99,6 +106,23 @@ impl UserPool {
             .build()
     }
 
+    fn triggers(p: &Properties) -> CloudResult<Option<LambdaConfigType>> {
+        let Some(arn) = &p.pre_token_generation_lambda_arn else {
+            return Ok(None);
+        };
+        let config = PreTokenGenerationVersionConfigType::builder()
+            .lambda_version(PreTokenGenerationLambdaVersionType::V20)
+            .lambda_arn(arn)
+            .build()
+            .map_err(crate::engine::CloudError::fatal)?;
+        Ok(Some(LambdaConfigType::builder().pre_token_generation_config(config).build()))
+    }
+
+    /// V2_0 triggers need Essentials or Plus; a pool without one keeps the plan AWS gives it.
+    fn tier(p: &Properties) -> Option<UserPoolTierType> {
+        p.pre_token_generation_lambda_arn.as_ref().map(|_| UserPoolTierType::Essentials)
+    }
+
     fn admin_only() -> AdminCreateUserConfigType {
         AdminCreateUserConfigType::builder().allow_admin_create_user_only(true).build()
     }
@@ -149,8 +173,16 @@ impl Kind for UserPool {
                 .and_then(|p| p.minimum_length())
                 .unwrap_or(8);
             let seen = if owned {
-                let state =
-                    Properties { password_min_length: min_length, custom_attributes: custom };
+                let trigger = pool
+                    .lambda_config()
+                    .and_then(|l| l.pre_token_generation_config())
+                    .filter(|c| c.lambda_version().as_str() == "V2_0")
+                    .map(|c| c.lambda_arn().to_string());
+                let state = Properties {
+                    password_min_length: min_length,
+                    custom_attributes: custom,
+                    pre_token_generation_lambda_arn: trigger,
+                };
                 let arn = given(pool.arn(), "DescribeUserPool")?;
                 Found::ours(state, self.outputs(id, arn, &target.physical_name))
             } else {
@@ -190,6 +222,8 @@ impl Kind for UserPool {
             // without custom attributes sends none (the contract test caught an empty list).
             .set_schema((!schema.is_empty()).then_some(schema))
             .deletion_protection(DeletionProtectionType::Inactive)
+            .set_lambda_config(Self::triggers(p)?)
+            .set_user_pool_tier(Self::tier(p))
             .set_user_pool_tags(Some(tags_with_created_at(target).into_iter().collect()))
             .send()
             .await
@@ -228,6 +262,8 @@ impl Kind for UserPool {
             .policies(Self::policies(p))
             .admin_create_user_config(Self::admin_only())
             .deletion_protection(DeletionProtectionType::Inactive)
+            .set_lambda_config(Self::triggers(p)?)
+            .set_user_pool_tier(Self::tier(p))
             .set_user_pool_tags(Some(tags))
             .send()
             .await

@@ -2,7 +2,11 @@
 //! (`INFO`), and a `ResourceKind` implementation (observe / create / update / delete).
 //! This file is the only place that lists them all.
 
+pub mod agentcore_gateway;
+pub mod agentcore_gateway_target;
 pub mod agentcore_package;
+pub mod agentcore_policy;
+pub mod agentcore_policy_engine;
 pub mod agentcore_runtime;
 pub mod bedrock_data_source;
 pub mod bedrock_ingestion;
@@ -17,6 +21,8 @@ pub mod ec2_subnet;
 pub mod ec2_vpc;
 pub mod generated_secret;
 pub mod iam_role;
+pub mod lambda_function;
+pub mod lambda_permission;
 pub mod rds_cluster;
 pub mod rds_express_cluster;
 pub mod rds_instance;
@@ -78,6 +84,12 @@ pub fn each_kind(v: &mut impl EachKind) {
     v.kind(bedrock_ingestion::Ingestion);
     v.kind(agentcore_package::AgentPackage);
     v.kind(agentcore_runtime::Runtime);
+    v.kind(lambda_function::Function);
+    v.kind(lambda_permission::Permission);
+    v.kind(agentcore_policy_engine::PolicyEngine);
+    v.kind(agentcore_gateway::Gateway);
+    v.kind(agentcore_gateway_target::GatewayTarget);
+    v.kind(agentcore_policy::Policy);
 }
 
 /// Makes a kind's engine side from the clients.
@@ -192,6 +204,8 @@ pub fn from_arn(arn: &str) -> Option<(&'static str, Orphan)> {
         }
         ("bedrock", Some(("knowledge-base", id))) => ("bedrock.knowledge_base", "", id),
         ("bedrock-agentcore", Some(("runtime", id))) => ("agentcore.runtime", "", id),
+        ("bedrock-agentcore", Some(("gateway", id))) => ("agentcore.gateway", "", id),
+        ("lambda", Some(("function", name))) => ("lambda.function", name, ""),
         _ => return None,
     };
     let orphan = Orphan { arn: arn.to_string(), name: name.to_string(), id: id.to_string() };

@@ -243,6 +243,17 @@ pub fn is_owned(
     ours.iter().all(|(k, v)| found.get(k) == Some(v))
 }
 
+/// True when `parent` (what a resource without tags lives in: a function's policy statement,
+/// a gateway's target, an engine's policy) is this project's and this environment's: it carries
+/// every ownership tag in `ours` but its own stack and logical id.
+pub fn parent_is_owned(
+    ours: &std::collections::BTreeMap<String, String>,
+    parent: &std::collections::BTreeMap<String, String>,
+) -> bool {
+    let own = |k: &str| k == format!("{TAG_PREFIX}stack") || k == format!("{TAG_PREFIX}logical-id");
+    ours.iter().filter(|(k, _)| !own(k)).all(|(k, v)| parent.get(k) == Some(v))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,10 +17,10 @@ const HEAD: &str = "name: broken\ntutorial: 9\ndescription: a test\nresources:\n
 fn shipped_stacks_are_valid() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
     let stacks = super::load_all(&dir).expect("valid");
-    assert_eq!(stacks.iter().map(|s| s.tutorial).collect::<Vec<_>>(), vec![1, 2, 3]);
+    assert_eq!(stacks.iter().map(|s| s.tutorial).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
     assert!(super::select(&stacks, "1").unwrap()[0].name == "unstructured-rag");
     assert!(super::select(&stacks, "structured-rls").unwrap()[0].tutorial == 2);
-    assert_eq!(super::select(&stacks, "all").unwrap().len(), 3);
+    assert_eq!(super::select(&stacks, "all").unwrap().len(), 4);
     // Issue 28 item 11: several at once, by number or name, each once, in tutorial order.
     let two: Vec<u8> =
         super::select(&stacks, "2,1, structured-rls").unwrap().iter().map(|s| s.tutorial).collect();
@@ -202,8 +202,13 @@ fn stacks_declare_exactly_the_demo_users_of_sample_data() {
         if let Some(tenant) = u["tenant"].as_str() {
             assert_eq!(props["attributes"]["custom:tenant_id"], tenant, "{name}");
             let stack = stacks.iter().find(|s| s.tutorial == *tutorial).unwrap();
-            let map =
-                stack.resources.iter().find(|r| r.kind.kind == "rdsdata.tenant_users").unwrap();
+            // Tutorial 4's tools act for a tenant, not a user: its senior broker has no row.
+            let Some(map) =
+                stack.resources.iter().find(|r| r.kind.kind == "rdsdata.tenant_users")
+            else {
+                assert_eq!(*tutorial, 4, "{name}: tutorial {tutorial} has no tenant map");
+                continue;
+            };
             let id = stack
                 .resources
                 .iter()

@@ -265,3 +265,35 @@ pub fn record(cloud: &Cloud, file: &Path, args: &[&str]) {
         .unwrap();
     assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// The policy `cargo xtask permissions` (these args) grants, as one document. Every tutorial's
+/// policy is over a role's inline limit since tutorial 4, so it is written as managed policies
+/// (`--parts`); IAM evaluates the policies attached to a role together, so their statements are
+/// one document. The boundary (`--boundary`) is printed as it is.
+#[allow(dead_code)]
+pub fn granted(args: &[&str]) -> serde_json::Value {
+    let xtask = env!("CARGO_BIN_EXE_xtask");
+    if args.contains(&"--boundary") {
+        let out = std::process::Command::new(xtask).args(args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        return serde_json::from_slice(&out.stdout).unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(xtask)
+        .args(args)
+        .args(["--parts", dir.path().to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut files: Vec<_> =
+        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert!(!files.is_empty(), "--parts wrote no policy");
+    let mut statements = Vec::new();
+    for f in files {
+        let part: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(f).unwrap()).unwrap();
+        statements.extend(part["Statement"].as_array().unwrap().iter().cloned());
+    }
+    serde_json::json!({"Version": "2012-10-17", "Statement": statements})
+}
