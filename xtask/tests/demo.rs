@@ -100,7 +100,7 @@ fn the_demo_page_shows_each_user_only_their_own_data_in_a_real_browser() {
     let cloud = Cloud::up();
     // Tutorial 3 alone on an empty environment deploys 1 and 2 with it.
     let up = cloud.ok(&["deploy", "--tutorial", "3"]);
-    assert_eq!(summary(&up)["counts"]["create"], 47, "{}", summary(&up));
+    assert_eq!(summary(&up)["counts"]["create"], 50, "{}", summary(&up));
     let logs = tempfile::tempdir().unwrap();
     let demo = Demo::start(cloud.state.path(), logs.path());
     let host = demo.base().trim_start_matches("http://").trim_end_matches('/').to_string();

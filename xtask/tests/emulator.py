@@ -21,6 +21,7 @@ iam = session.client("iam", endpoint_url=endpoint)
 bedrock = session.client("bedrock-agent", endpoint_url=endpoint)
 agentcore = session.client("bedrock-agentcore-control", endpoint_url=endpoint)
 logs = session.client("logs", endpoint_url=endpoint)
+lam = session.client("lambda", endpoint_url=endpoint)
 vectors = session.client("s3vectors", endpoint_url=os.environ["MOTO_URL"]) if os.environ.get("MOTO_URL") else None
 
 
@@ -62,7 +63,23 @@ def inventory(prefix):
     runtimes = sorted(r["agentRuntimeName"] for r in agentcore.list_agent_runtimes()["agentRuntimes"] if r["agentRuntimeName"].startswith(prefix.replace("-", "_")))
     log_prefix = "/aws/bedrock-agentcore/runtimes/" + prefix.replace("-", "_")
     log_groups = sorted(g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix=log_prefix)["logGroups"])
-    database = {"agent_runtimes": runtimes, "log_groups": log_groups, "roles": roles, "knowledge_bases": kbs, "vector_buckets": vector_buckets, "vector_indexes": indexes, "clusters": clusters, "instances": instances, "subnet_groups": subnet_groups, "cluster_snapshots": snapshots,
+    under = prefix.replace("-", "_")
+    functions = sorted(f["FunctionName"] for f in lam.list_functions()["Functions"] if f["FunctionName"].startswith(prefix))
+    log_groups += sorted(g["logGroupName"] for g in logs.describe_log_groups(logGroupNamePrefix="/aws/lambda/" + prefix)["logGroups"])
+    # Lambda permissions are statements of their function's policy: they go with it.
+    gateways = []
+    for g in agentcore.list_gateways()["items"]:
+        if g["name"].startswith(prefix):
+            targets = sorted(t["name"] for t in agentcore.list_gateway_targets(gatewayIdentifier=g["gatewayId"])["items"])
+            gateways.append({"name": g["name"], "targets": targets})
+    engines, policies = [], []
+    for e in agentcore.list_policy_engines()["policyEngines"]:
+        if e["name"].startswith(under):
+            engines.append(e["name"])
+        # Policy names are unique in the account: listed wherever they are.
+        policies += [p["name"] for p in agentcore.list_policies(policyEngineId=e["policyEngineId"])["policies"] if p["name"].startswith(under)]
+    database = {"functions": functions, "gateways": sorted(gateways, key=lambda g: g["name"]), "policy_engines": sorted(engines), "policies": sorted(policies),
+                "agent_runtimes": runtimes, "log_groups": log_groups, "roles": roles, "knowledge_bases": kbs, "vector_buckets": vector_buckets, "vector_indexes": indexes, "clusters": clusters, "instances": instances, "subnet_groups": subnet_groups, "cluster_snapshots": snapshots,
                 "vpcs": vpcs, "subnets": subnets, "security_groups": groups, "managed_secrets": managed}
     out.update({k: v for k, v in database.items() if v})
     return out
@@ -304,5 +321,23 @@ elif command == "forge-expiry":
     tagset.append({"Key": "agentcore-mt:expires-at", "Value": at})
     s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tagset})
     print(json.dumps({"bucket": bucket, "expires_at": at}))
+elif command == "gateway-log-only":
+    # Someone switches the gateway `arg` to LOG_ONLY (UpdateGateway replaces the whole
+    # configuration: everything else is sent as it was).
+    g = next(x for x in agentcore.list_gateways()["items"] if x["name"] == arg)
+    full = agentcore.get_gateway(gatewayIdentifier=g["gatewayId"])
+    keep = {k: full[k] for k in ("description", "roleArn", "protocolType", "authorizerType", "authorizerConfiguration") if k in full}
+    engine = dict(full["policyEngineConfiguration"], mode="LOG_ONLY")
+    agentcore.update_gateway(gatewayIdentifier=g["gatewayId"], name=g["name"], policyEngineConfiguration=engine, **keep)
+    print(json.dumps({"gateway": g["gatewayId"], "mode": "LOG_ONLY"}))
+elif command == "delete-policy":
+    # Someone deletes the policy named `arg`, wherever it is.
+    for e in agentcore.list_policy_engines()["policyEngines"]:
+        for p in agentcore.list_policies(policyEngineId=e["policyEngineId"])["policies"]:
+            if p["name"] == arg:
+                agentcore.delete_policy(policyEngineId=e["policyEngineId"], policyId=p["policyId"])
+                print(json.dumps({"deleted": p["policyId"]}))
+                sys.exit(0)
+    sys.exit(f"no policy {arg}")
 else:
     sys.exit(f"unknown command {command}")

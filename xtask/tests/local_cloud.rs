@@ -13,9 +13,9 @@ fn deploy_redeploy_destroy_every_tutorial() {
     let first = cloud.ok(&["deploy", "--tutorial", "all"]);
     let s = summary(&first);
     assert_eq!(s["ok"], true);
-    assert_eq!(s["counts"]["create"], 47, "{s}");
+    assert_eq!(s["counts"]["create"], 64, "{s}");
     let resources: Vec<&Value> = first.iter().filter(|e| e["type"] == "resource").collect();
-    assert_eq!(resources.len(), 47);
+    assert_eq!(resources.len(), 64);
     assert!(resources.iter().all(|e| e["status"] == "done" && e["action"] == "create"));
 
     let inv = cloud.inventory("dev");
@@ -98,7 +98,7 @@ fn deploy_redeploy_destroy_every_tutorial() {
     let again = cloud.ok(&["deploy", "--tutorial", "all"]);
     let s = summary(&again);
     assert_eq!(s["api_calls"]["mutating"], 0, "a converged re-deploy changed something: {s}");
-    assert_eq!(s["counts"]["noop"], 47);
+    assert_eq!(s["counts"]["noop"], 64);
 
     let plan = cloud.ok(&["plan", "--tutorial", "1"]);
     assert!(plan.iter().filter(|e| e["type"] == "resource").all(|e| e["action"] == "noop"));
@@ -127,15 +127,15 @@ fn deploy_redeploy_destroy_every_tutorial() {
     assert_eq!(inv["user_pools"][0]["clients"].as_array().unwrap().len(), 2);
     let back = cloud.ok(&["deploy", "--tutorial", "3"]);
     assert_eq!(summary(&back)["counts"]["create"], 4);
-    assert_eq!(summary(&back)["counts"]["noop"], 43);
+    assert_eq!(summary(&back)["counts"]["noop"], 46);
 
     let gone = cloud.ok(&["destroy"]);
-    assert_eq!(summary(&gone)["counts"]["delete"], 47);
+    assert_eq!(summary(&gone)["counts"]["delete"], 64);
     // Nothing left: no cluster, instance, final snapshot, managed secret, network, pool, bucket.
     assert_eq!(cloud.inventory("dev"), empty_inventory());
     let again = cloud.ok(&["destroy"]);
     assert_eq!(summary(&again)["api_calls"]["mutating"], 0);
-    assert_eq!(summary(&again)["counts"]["noop"], 47);
+    assert_eq!(summary(&again)["counts"]["noop"], 64);
 }
 
 #[test]

@@ -1,0 +1,107 @@
+//! Tutorial 4 deployed as a pull request deploys it (issue 26): the gateway, its Lambda target,
+//! the policy engine and the repository's policies on the local cloud, verified through the
+//! gateway's MCP endpoint as each broker and as an attacker with a valid token; a gateway
+//! switched to LOG_ONLY, or a policy deleted by hand, fails verify and is put back by the next
+//! deploy; a re-deploy changes nothing; destroy leaves nothing.
+
+mod common;
+
+use common::{empty_inventory, summary, Cloud};
+use serde_json::{json, Value};
+
+fn cases(events: &[Value]) -> Vec<&Value> {
+    events.iter().filter(|e| e["type"] == "case").collect()
+}
+
+fn failed(events: &[Value]) -> Vec<String> {
+    cases(events)
+        .iter()
+        .filter(|c| c["outcome"] == "fail")
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+fn the_tool_layer_is_deployed_verified_repaired_and_destroyed() {
+    let cloud = Cloud::up();
+    let env = "pr-4";
+    let first = cloud.ok(&["deploy", "--tutorial", "4", "--env", env]);
+    assert_eq!(summary(&first)["ok"], true);
+    let inv = cloud.inventory(env);
+    assert_eq!(
+        inv["gateways"],
+        json!([{"name": "agentcore-mt-pr-4-t4-gateway", "targets": ["ClaimsTools"]}]),
+        "{inv}"
+    );
+    assert_eq!(inv["policy_engines"], json!(["agentcore_mt_pr_4_t4_policy_engine"]));
+    assert_eq!(
+        inv["policies"],
+        json!([
+            "agentcore_mt_pr_4_t4_files_large",
+            "agentcore_mt_pr_4_t4_files_own",
+            "agentcore_mt_pr_4_t4_reads_own"
+        ])
+    );
+    assert_eq!(
+        inv["functions"],
+        json!(["agentcore-mt-pr-4-t2-token-trigger", "agentcore-mt-pr-4-t4-tools"])
+    );
+
+    // Every case passes: each broker's own calls, the attacker's denied by the policy engine,
+    // another tenant's claim number not found under one's own tenant (Row-Level Security).
+    let verified = cloud.ok(&["verify", "--tutorial", "4", "--env", env]);
+    let s = summary(&verified);
+    assert_eq!(s["failed"], 0, "{:?}", failed(&verified));
+    let all = cases(&verified);
+    let tool: Vec<&&Value> = all.iter().filter(|c| c["category"] == "tool").collect();
+    assert!(tool.len() >= 20, "the tool cases shrank: {}", tool.len());
+    let denied = tool
+        .iter()
+        .filter(|c| c["name"].as_str().unwrap().contains("denied by the policy engine"))
+        .count();
+    assert!(denied >= 8, "{denied} denial cases");
+    eprintln!("tutorial 4: {} tool cases passed, {denied} of them denials", tool.len());
+
+    // Converged: nothing to do.
+    let again = cloud.ok(&["deploy", "--tutorial", "4", "--env", env]);
+    assert_eq!(summary(&again)["api_calls"]["mutating"], 0, "{}", summary(&again));
+
+    // Someone switches the gateway to LOG_ONLY: every call is then allowed, so verify must fail
+    // (the mode, and the other tenant's data reaching the attacker), and deploy must put ENFORCE
+    // back.
+    cloud.emulator("gateway-log-only", "agentcore-mt-pr-4-t4-gateway");
+    let out = cloud.xtask(&["verify", "--tutorial", "4", "--env", env, "--output-format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "verify passed with the gateway in LOG_ONLY mode");
+    let broken = failed(&common::events(&out));
+    assert!(broken.iter().any(|n| n.contains("ENFORCE mode")), "{broken:?}");
+    assert!(broken.iter().any(|n| n.contains("other tenant's claims")), "{broken:?}");
+    let plan = cloud.ok(&["plan", "--tutorial", "4", "--env", env]);
+    let gateway = plan.iter().find(|e| e["type"] == "resource" && e["id"] == "gateway").unwrap();
+    assert_eq!(gateway["action"], "update", "{gateway}");
+    cloud.ok(&["deploy", "--tutorial", "4", "--env", env]);
+    let fixed = cloud.ok(&["verify", "--tutorial", "4", "--env", env]);
+    assert_eq!(summary(&fixed)["failed"], 0, "{:?}", failed(&fixed));
+
+    // Someone deletes the policy that lets brokers read their claims: verify fails (a broker's
+    // own reads are denied), deploy creates it again.
+    cloud.emulator("delete-policy", "agentcore_mt_pr_4_t4_reads_own");
+    let out = cloud.xtask(&["verify", "--tutorial", "4", "--env", env, "--output-format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "verify passed without the read policy");
+    let broken = failed(&common::events(&out));
+    assert!(broken.iter().any(|n| n.contains("lists their own claims")), "{broken:?}");
+    let repaired = cloud.ok(&["deploy", "--tutorial", "4", "--env", env]);
+    assert_eq!(summary(&repaired)["counts"]["create"], 1, "{}", summary(&repaired));
+    let fixed = cloud.ok(&["verify", "--tutorial", "4", "--env", env]);
+    assert_eq!(summary(&fixed)["failed"], 0, "{:?}", failed(&fixed));
+
+    // Destroy: tutorial 4 alone, then the rest; nothing left, the functions' logs included.
+    let four = cloud.ok(&["destroy", "--tutorial", "4", "--env", env]);
+    assert_eq!(summary(&four)["counts"]["delete"], 14, "{}", summary(&four));
+    let inv = cloud.inventory(env);
+    for key in ["gateways", "policy_engines", "policies"] {
+        assert!(inv.get(key).is_none(), "{key} left: {inv}");
+    }
+    assert_eq!(inv["functions"], json!(["agentcore-mt-pr-4-t2-token-trigger"]), "{inv}");
+    cloud.ok(&["destroy", "--env", env]);
+    assert_eq!(cloud.inventory(env), empty_inventory());
+}
