@@ -74,19 +74,21 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     tenant text := app_private.current_tenant();
+    n      bigint;
 BEGIN
     IF tenant IS NULL THEN
         RAISE EXCEPTION 'no verified tenant' USING ERRCODE = '42501';
     END IF;
-    -- One filing at a time per tenant: the number is the tenant's count plus one (the count
-    -- sees only this tenant's rows).
+    -- One filing at a time per tenant: the number follows the tenant's highest (the rows seen
+    -- are this tenant's only), three digits at least, more when it needs them.
     PERFORM pg_advisory_xact_lock(hashtext('file_claim:' || tenant));
+    SELECT coalesce(max(substring(c.claim_number FROM '-([0-9]{1,12})$')::bigint), 0) + 1 INTO n
+      FROM claims.claims c;
     RETURN QUERY
     INSERT INTO claims.claims AS c (tenant_id, claim_number, customer_name, policy_type, claim_amount, status, filed_at, description)
-    SELECT tenant,
-           'CLM-' || upper(substr(tenant, length(tenant))) || '-' || lpad((count(*) + 1)::text, 3, '0'),
-           p_customer, p_policy_type, p_amount, 'submitted', now(), coalesce(p_description, '')
-    FROM claims.claims
+    VALUES (tenant,
+            'CLM-' || upper(substr(tenant, length(tenant))) || '-' || CASE WHEN n < 1000 THEN lpad(n::text, 3, '0') ELSE n::text END,
+            p_customer, p_policy_type, p_amount, 'submitted', now(), coalesce(p_description, ''))
     RETURNING c.claim_number, c.customer_name, c.policy_type, c.claim_amount, c.status, c.filed_at;
 END
 $$;

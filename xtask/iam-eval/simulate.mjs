@@ -40,7 +40,8 @@ async function supportedTagFamilies(action, resource) {
     const types = await Promise.all(d.resourceTypes.map(async (rt) => ({ rt, det: await iamResourceTypeDetails(svc, rt.name) })))
     const match = mostSpecificMatchingResourceTypePatterns(resource, types.map((t) => t.det.arn))
     for (const t of types)
-      if (match.includes(t.det.arn)) keys.push(...t.rt.conditionKeys, ...t.det.conditionKeys.filter((k) => /^aws:resourcetag\//i.test(k)))
+      // (a resource type may list no condition keys at all: bedrock-agentcore's `policy`)
+      if (match.includes(t.det.arn)) keys.push(...(t.rt.conditionKeys ?? []), ...(t.det.conditionKeys ?? []).filter((k) => /^aws:resourcetag\//i.test(k)))
   }
   return new Set(keys.filter((k) => TAG_KEY.test(k)).map(family))
 }

@@ -227,6 +227,11 @@ fn actions() -> Vec<(&'static str, Vec<&'static str>)> {
                 "ListPolicies",
                 "ListTagsForResource",
                 "TagResource",
+                // A gateway gets a workload identity of its own (named as the gateway; not
+                // verified on AWS).
+                "CreateWorkloadIdentity",
+                "DeleteWorkloadIdentity",
+                "GetWorkloadIdentity",
             ],
         ),
         (
@@ -774,11 +779,10 @@ fn grant(service: &str, action: &str, n: &Names) -> Grant {
             format!("arn:aws:bedrock-agentcore:*:*:workload-identity-directory/default/workload-identity/{}", n.under),
         ])),
         // Gateway ids are the name, lowercased, and a suffix; engine ids the name and a suffix.
-        "bedrock-agentcore-gateway" if action == "CreateGateway" => creating(json!("*")),
-        // CreatePolicyEngine authorizes on "*" with no tag condition key (Service Authorization
-        // Reference): an engine decides nothing until a gateway of ours names it.
-        "bedrock-agentcore-gateway" if action == "CreatePolicyEngine" => {
-            Grant { resource: json!("*"), condition: None, suffix: "ENGINE" }
+        // Both authorize on "*" alone, with the request's tags as condition keys (Service
+        // Authorization Reference, as the pinned IAM data has it).
+        "bedrock-agentcore-gateway" if action == "CreateGateway" || action == "CreatePolicyEngine" => {
+            creating(json!("*"))
         }
         "bedrock-agentcore-gateway" if action == "ListGateways" || action == "ListPolicyEngines" => any(),
         "bedrock-agentcore-gateway" if action == "TagResource" => retagging(json!([
@@ -787,6 +791,8 @@ fn grant(service: &str, action: &str, n: &Names) -> Grant {
         ])),
         "bedrock-agentcore-gateway" => named(json!([
             format!("arn:aws:bedrock-agentcore:*:*:gateway/{d}"),
+            "arn:aws:bedrock-agentcore:*:*:workload-identity-directory/default",
+            format!("arn:aws:bedrock-agentcore:*:*:workload-identity-directory/default/workload-identity/{d}"),
             format!("arn:aws:bedrock-agentcore:*:*:policy-engine/{}", n.under),
             format!("arn:aws:bedrock-agentcore:*:*:policy-engine/{}/policy/*", n.under),
         ])),
@@ -986,7 +992,6 @@ mod tests {
             "bedrock:CreateKnowledgeBase",
             "bedrock-agentcore:CreateAgentRuntime",
             "bedrock-agentcore:CreateGateway",
-            // no tag condition key exists for it (Service Authorization Reference)
             "bedrock-agentcore:CreatePolicyEngine",
             "iam:CreateServiceLinkedRole",
         ];
@@ -1003,7 +1008,7 @@ mod tests {
                     let op = a.split(':').nth(1).unwrap();
                     let read = super::is_read(op);
                     assert!(read || ONLY_ON_ANY.contains(&a), "{a} on *: {s}");
-                    if !read && a != "iam:CreateServiceLinkedRole" && a != "bedrock-agentcore:CreatePolicyEngine" {
+                    if !read && a != "iam:CreateServiceLinkedRole" {
                         assert!(s["Condition"].to_string().contains("aws:RequestTag/"), "{a}: {s}");
                     }
                 }

@@ -662,7 +662,7 @@ fn help_and_messages() {
     let deploy = help(&["deploy"]);
     assert!(
         deploy.split_whitespace().collect::<Vec<_>>().join(" ").contains(
-            "1 (unstructured-rag), 2 (structured-rls), 3 (enterprise-demo), several with commas (1,2), or all"
+            "1 (unstructured-rag), 2 (structured-rls), 3 (enterprise-demo), 4 (tool-gateway), several with commas (1,2), or all"
         ),
         "{deploy}"
     );
@@ -769,7 +769,7 @@ fn permissions_as_managed_policies_grant_what_the_one_document_does() {
     let dir = tempfile::tempdir().unwrap();
     let parts_dir = dir.path().join("policies");
     let out = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["permissions", "--env", "pr-1", "-t", "2", "--output-format", "json", "--parts"])
+        .args(["permissions", "--env", "pr-1", "-t", "1", "--output-format", "json", "--parts"])
         .arg(&parts_dir)
         .output()
         .unwrap();
@@ -791,7 +791,7 @@ fn permissions_as_managed_policies_grant_what_the_one_document_does() {
         statements.extend(written["Statement"].as_array().unwrap().clone());
     }
     let whole = Command::new(env!("CARGO_BIN_EXE_xtask"))
-        .args(["permissions", "--env", "pr-1", "-t", "2"])
+        .args(["permissions", "--env", "pr-1", "-t", "1"])
         .output()
         .unwrap();
     let whole: Value = serde_json::from_slice(&whole.stdout).unwrap();

@@ -34,6 +34,7 @@ SERVICES = {
     "resourcegroupstaggingapi": "resourcegroupstaggingapi",
     "bedrockagentcorecontrol": "bedrock-agentcore-control",
     "cloudwatchlogs": "logs",
+    "lambda": "lambda",
     "sts": "sts",
 }
 

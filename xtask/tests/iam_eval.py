@@ -194,9 +194,30 @@ def authorizations(service, op, params):
         if op == "DeleteLogGroup":
             return one(arn("logs", f"log-group:{p['logGroupName']}"))
         return one("*")
+    if service == "lambda":
+        if "Resource" in p:  # TagResource, ListTags
+            return one(p["Resource"])
+        name = p.get("FunctionName", "")
+        function = name if name.startswith("arn:") else arn("lambda", f"function:{name}")
+        out = one(function)
+        if op in ("CreateFunction", "UpdateFunctionConfiguration") and p.get("Role"):
+            out += [("iam:PassRole", p["Role"], {"iam:PassedToService": "lambda.amazonaws.com"})]
+        return out
     if service == "bedrock-agentcore-control":
         if "resourceArn" in p:
             return one(p["resourceArn"])
+        if "gatewayIdentifier" in p:
+            out = one(arn("bedrock-agentcore", f"gateway/{p['gatewayIdentifier']}"))
+            if op == "UpdateGateway" and p.get("roleArn"):
+                out += [("iam:PassRole", p["roleArn"], {"iam:PassedToService": "bedrock-agentcore.amazonaws.com"})]
+            return out
+        if "policyEngineId" in p:
+            engine = f"policy-engine/{p['policyEngineId']}"
+            if "policyId" in p:
+                return one(arn("bedrock-agentcore", f"{engine}/policy/{p['policyId']}"), arn("bedrock-agentcore", engine))
+            return one(arn("bedrock-agentcore", engine))
+        if op == "CreateGateway":
+            return one("*") + [("iam:PassRole", p["roleArn"], {"iam:PassedToService": "bedrock-agentcore.amazonaws.com"})]
         if "agentRuntimeId" in p:
             out = one(arn("bedrock-agentcore", f"runtime/{p['agentRuntimeId']}"))
         elif "name" in p and "Workload" in op:
@@ -216,7 +237,7 @@ def authorizations(service, op, params):
 
 # Creates whose first resource ARN is the one being made (the others name its parent: a pool's
 # client, a Knowledge Base's data source; or "*" / ".../*").
-CREATES_NAMED = {"CreateRole", "CreateSecret", "CreateDBCluster", "CreateDBInstance", "CreateDBSubnetGroup", "CreateVectorBucket", "CreateIndex", "CreateBucket"}
+CREATES_NAMED = {"CreateFunction", "CreateRole", "CreateSecret", "CreateDBCluster", "CreateDBInstance", "CreateDBSubnetGroup", "CreateVectorBucket", "CreateIndex", "CreateBucket"}
 
 
 def owned_tags(env):
@@ -384,6 +405,35 @@ def role_cases(roles, env, other):
             case("embeds", "bedrock:InvokeModel", f"arn:aws:bedrock:{REGION}::foundation-model/amazon.titan-embed-text-v2:0", {}, "Allowed")
             case("reads another environment's documents", "s3:GetObject", f"arn:aws:s3:::agentcore-mt-{other}-t1-documents-{ACCOUNT}/regular/auto-insurance.md", {"s3:ResourceAccount": ACCOUNT}, "Denied")
             case("writes another environment's vectors", "s3vectors:PutVectors", arn("s3vectors", f"bucket/agentcore-mt-{other}-t1-vectors/index/agentcore-mt-{other}-t1-vector-index"), {}, "Denied")
+            continue
+        if name.endswith("-token-trigger-role"):
+            case("writes its logs", "logs:PutLogEvents", arn("logs", f"log-group:/aws/lambda/agentcore-mt-{env}-t2-token-trigger:log-stream:x"), {}, "Allowed")
+            case("writes another environment's function logs", "logs:PutLogEvents", arn("logs", f"log-group:/aws/lambda/agentcore-mt-{other}-t2-token-trigger:log-stream:x"), {}, "Denied")
+            case("reads a secret", "secretsmanager:GetSecretValue", arn("secretsmanager", f"secret:agentcore-mt/{env}/t2/tenant-token-key{SECRET_SUFFIX}"), mine_tags, "Denied")
+            continue
+        if name.endswith("-tools-role"):
+            db = lambda e: "claims-db-express" if e.startswith("pr-") else "claims-db"
+            case("writes its logs", "logs:CreateLogStream", arn("logs", f"log-group:/aws/lambda/agentcore-mt-{env}-t4-tools:log-stream:x"), {}, "Allowed")
+            case("runs SQL on its cluster", "rds-data:ExecuteStatement", arn("rds", f"cluster:agentcore-mt-{env}-t2-{db(env)}"), mine_tags, "Allowed")
+            case("runs SQL on another environment's", "rds-data:ExecuteStatement", arn("rds", f"cluster:agentcore-mt-{other}-t2-{db(other)}"), theirs, "Denied")
+            granted = [r for st in policy.get("Statement", []) if "secretsmanager:GetSecretValue" in (st.get("Action") if isinstance(st.get("Action"), list) else [st.get("Action")]) for r in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])]
+            for secret in ("t2/app-user-login", "t4/tool-key"):
+                own = next((r for r in granted if f"/{secret}" in r), arn("secretsmanager", f"secret:agentcore-mt/{env}/{secret}{SECRET_SUFFIX}"))
+                case(f"reads {secret}", "secretsmanager:GetSecretValue", own, mine_tags, "Allowed")
+                case(f"reads another environment's {secret}", "secretsmanager:GetSecretValue", arn("secretsmanager", f"secret:agentcore-mt/{other}/{secret}{SECRET_SUFFIX}"), theirs, "Denied")
+            # The claims agent's key signs tokens for any user: the tools may not read it.
+            case("reads the claims agent's tenant-token key", "secretsmanager:GetSecretValue", arn("secretsmanager", f"secret:agentcore-mt/{env}/t2/tenant-token-key{SECRET_SUFFIX}"), mine_tags, "Denied")
+            case("reads the master secret", "secretsmanager:GetSecretValue", arn("secretsmanager", f"secret:rds!cluster-0123{SECRET_SUFFIX}"), {}, "Denied")
+            continue
+        if name.endswith("-gateway-role"):
+            function = lambda e: arn("lambda", f"function:agentcore-mt-{e}-t4-tools")
+            engine = lambda e: arn("bedrock-agentcore", f"policy-engine/agentcore_mt_{e.replace('-', '_')}_t4_policy_engine-abcdefghij")
+            gateway = lambda e: arn("bedrock-agentcore", f"gateway/agentcore-mt-{e}-t4-gateway-abcdefghij")
+            case("invokes its tools", "lambda:InvokeFunction", function(env), {}, "Allowed")
+            case("asks its policy engine", "bedrock-agentcore:AuthorizeAction", gateway(env), {}, "Allowed")
+            case("invokes another environment's tools", "lambda:InvokeFunction", function(other), {}, "Denied")
+            case("invokes the token trigger", "lambda:InvokeFunction", arn("lambda", f"function:agentcore-mt-{env}-t2-token-trigger"), {}, "Denied")
+            case("asks another environment's policy engine", "bedrock-agentcore:AuthorizeAction", engine(other), {}, "Denied")
             continue
         agent = "policy_agent" if "policy-agent" in name else "claims_agent"
         t = "t1" if agent == "policy_agent" else "t2"

@@ -61,7 +61,9 @@ fn deploy_redeploy_destroy_every_tutorial() {
             "agentcore-mt/dev/t1/demo-passwords",
             "agentcore-mt/dev/t2/app-user-login",
             "agentcore-mt/dev/t2/demo-passwords",
-            "agentcore-mt/dev/t2/tenant-token-key"
+            "agentcore-mt/dev/t2/tenant-token-key",
+            "agentcore-mt/dev/t4/passwords",
+            "agentcore-mt/dev/t4/tool-key"
         ])
     );
     assert_eq!(inv["clusters"], serde_json::json!(["agentcore-mt-dev-t2-claims-db"]));
@@ -198,8 +200,8 @@ fn generated_passwords_are_never_printed_or_written() {
     }
     let secrets: Vec<Value> =
         serde_json::from_value(cloud.emulator("secrets", "agentcore-mt-dev-")).unwrap();
-    // 4 demo users, app_user, the tenant-token key and the RDS-managed master password.
-    assert_eq!(secrets.len(), 7, "every generated password: {secrets:?}");
+    // 5 demo users, app_user, the two tenant-token keys and the RDS-managed master password.
+    assert_eq!(secrets.len(), 9, "every generated password: {secrets:?}");
     let mut files = Vec::new();
     let mut dirs = vec![cloud.state.path().to_path_buf()];
     while let Some(d) = dirs.pop() {
@@ -226,7 +228,8 @@ fn generated_passwords_are_never_printed_or_written() {
         }
         // The signing key is meant to be in the database (a table only its owner reads); the
         // database passwords are not: PostgreSQL is only ever sent SCRAM verifiers.
-        let meant_for_the_database = secret.ends_with("/tenant-token-key");
+        let meant_for_the_database =
+            secret.ends_with("/tenant-token-key") || secret.ends_with("/tool-key");
         for f in &files {
             if meant_for_the_database && f.components().any(|c| c.as_os_str() == "clusters") {
                 continue;

@@ -30,8 +30,10 @@ pub struct Gateway {
     pub url: String,
     pub client_id: String,
     pub other_client_id: Option<String>,
-    /// The policies the stack declares for it.
-    pub policies: usize,
+    /// The policy engine it must enforce, as deployed.
+    pub engine_arn: String,
+    /// The policies the stack declares for it: logical id, and id where deployed.
+    pub policies: Vec<(String, Option<String>)>,
     /// username -> password secret ARN (the pool's stack's users and this stack's).
     pub users: BTreeMap<String, String>,
     /// The target's name, as the tools are prefixed (`<target>___<tool>`).
@@ -91,6 +93,17 @@ impl Gateway {
                         .get(&stack.name, &g.id, "url")
                         .context("the gateway has no URL")?,
                 };
+                let engine = referenced(&g.properties["policy_engine_arn"], &stack.name)
+                    .context("the gateway's policy_engine_arn does not reference a policy engine")?;
+                let engine_arn = deployed
+                    .get(&engine.0, &engine.1, "arn")
+                    .context("the gateway's policy engine is not deployed")?;
+                let policies = stack
+                    .resources
+                    .iter()
+                    .filter(|r| r.is::<PolicyKind>())
+                    .map(|r| (r.id.clone(), deployed.get(&stack.name, &r.id, "id")))
+                    .collect();
                 out.push(Gateway {
                     tutorial: stack.tutorial,
                     name: g.id.clone(),
@@ -98,7 +111,8 @@ impl Gateway {
                     url,
                     client_id,
                     other_client_id,
-                    policies: stack.resources.iter().filter(|r| r.is::<PolicyKind>()).count(),
+                    engine_arn,
+                    policies,
                     users,
                     target,
                 });
@@ -228,7 +242,10 @@ pub async fn verify(
         // The control plane: ENFORCE, and every policy of the stack ACTIVE. LOG_ONLY, or an
         // engine left out, would let any authenticated caller call any tool for any tenant.
         push(
-            format!("the gateway's policy engine is in ENFORCE mode with {} ACTIVE policies", g.policies),
+            format!(
+                "the gateway's policy engine is in ENFORCE mode with exactly its {} policies, ACTIVE",
+                g.policies.len()
+            ),
             enforcing(ctx, g).await,
         );
 
@@ -316,12 +333,20 @@ pub async fn verify(
             ("asks for the other tenant's claim", "get_claim", json!({"tenant_id": tenant(e), "claim_id": b_claim})),
             ("files for the other tenant", "file_claim", json!({"tenant_id": tenant(e), "policy_holder": "Mallory", "claim_type": "auto", "amount_usd": 100})),
             ("files above 10,000 USD without senior-broker", "file_claim", json!({"tenant_id": tenant(mike), "policy_holder": "Mallory", "claim_type": "home", "amount_usd": 20000})),
+        ] {
+            let r = call(m, tool, args).await?;
+            push(format!("{m} {name}: denied by the policy engine"), r.denied_by_policy());
+        }
+        // Arguments the tools' schema does not allow: refused before any tool runs (by the
+        // policy engine locally; AWS may refuse them earlier, when it checks the schema).
+        for (name, tool, args) in [
             ("adds an argument the tool does not have", "list_my_claims", json!({"tenant_id": tenant(mike), "tenant": tenant(e)})),
             ("sends the amount as text", "file_claim", json!({"tenant_id": tenant(mike), "policy_holder": "Mallory", "claim_type": "home", "amount_usd": "20000"})),
             ("calls a tool that does not exist", "delete_claim", json!({"tenant_id": tenant(mike)})),
         ] {
             let r = call(m, tool, args).await?;
-            push(format!("{m} {name}: denied by the policy engine"), r.denied_by_policy());
+            let by = if r.denied_by_policy().is_ok() { "denied by the policy engine" } else { "refused" };
+            push(format!("{m} {name}: {by}"), r.refused());
         }
         // Allowed by the policy (his own tenant), stopped by the data layer: the claim number is
         // another tenant's, and Row-Level Security keeps the transaction to his.
@@ -337,20 +362,25 @@ pub async fn verify(
                 }
             }),
         );
-        // The same key twice: the policy and the tool must never read different values.
-        let body = call_body(
-            &g.target,
-            "list_my_claims",
-            &format!(r#"{{"tenant_id":"{}","tenant_id":"{}"}}"#, tenant(e), tenant(mike)),
-        );
-        let r = post(&g.url, Some(&tokens[m].access), body).await?;
-        push(
-            format!("{m} names tenant_id twice (the other tenant first): not run"),
-            r.refused().or_else(|why| match r.allowed() {
-                Ok(a) if a["tenant"] == json!(tenant(mike)) => Ok(()),
-                _ => Err(why),
-            }),
-        );
+        // The same key twice, in both orders: the policy and the tool must never read different
+        // values (a policy reading one and the tool the other would act for the other tenant).
+        for (first, second, which) in
+            [(tenant(e), tenant(mike), "the other tenant first"), (tenant(mike), tenant(e), "his own first")]
+        {
+            let body = call_body(
+                &g.target,
+                "list_my_claims",
+                &format!(r#"{{"tenant_id":"{first}","tenant_id":"{second}"}}"#),
+            );
+            let r = post(&g.url, Some(&tokens[m].access), body).await?;
+            push(
+                format!("{m} names tenant_id twice ({which}): never run for the other tenant"),
+                r.refused().or_else(|why| match r.allowed() {
+                    Ok(a) if a["tenant"] == json!(tenant(mike)) && claim_numbers(&a).iter().all(|n| !e.claims.contains(n)) => Ok(()),
+                    _ => Err(why),
+                }),
+            );
+        }
         // Filing: within the threshold for a broker; above it for a senior broker.
         let r = call(
             m,
@@ -418,28 +448,43 @@ fn filed(r: &Reply, tenant: &str) -> Result<(), String> {
     })
 }
 
-/// The gateway's engine in ENFORCE mode and every declared policy ACTIVE, from the control plane.
+/// The gateway's engine (the stack's) in ENFORCE mode, holding exactly the stack's policies, each
+/// ACTIVE: one more permit, or a LOG_ONLY one, would widen what callers may do.
 async fn enforcing(ctx: &VerifyContext<'_>, g: &Gateway) -> Result<(), String> {
     let c = &ctx.clients.agentcore;
-    let gw = c.get_gateway().gateway_identifier(&g.id).send().await.map_err(|e| crate::cloud::describe_sdk_error(&e))?;
+    let gw = c
+        .get_gateway()
+        .gateway_identifier(&g.id)
+        .send()
+        .await
+        .map_err(|e| crate::cloud::describe_sdk_error(&e))?;
     let engine = gw.policy_engine_configuration().ok_or("the gateway has no policy engine")?;
     if engine.mode().as_str() != "ENFORCE" {
         return Err(format!("the policy engine is in {} mode", engine.mode().as_str()));
     }
+    if engine.arn() != g.engine_arn {
+        return Err(format!("the gateway names engine {}, not the stack's {}", engine.arn(), g.engine_arn));
+    }
     let engine_id = engine.arn().rsplit('/').next().unwrap_or_default();
-    let listed = c
-        .list_policies()
-        .policy_engine_id(engine_id)
-        .send()
-        .await
-        .map_err(|e| crate::cloud::describe_sdk_error(&e))?;
-    let active = listed
-        .policies()
-        .iter()
-        .filter(|p| p.status().as_str() == "ACTIVE" && p.enforcement_mode().as_str() == "ACTIVE")
-        .count();
-    if active < g.policies {
-        return Err(format!("{active} of the {} policies are ACTIVE", g.policies));
+    let mut found = Vec::new();
+    let mut pages = c.list_policies().policy_engine_id(engine_id).into_paginator().send();
+    while let Some(page) = pages.next().await {
+        let page = page.map_err(|e| crate::cloud::describe_sdk_error(&e))?;
+        for p in page.policies() {
+            let ok = p.status().as_str() == "ACTIVE" && p.enforcement_mode().as_str() == "ACTIVE";
+            found.push((p.policy_id().to_string(), p.name().to_string(), ok));
+        }
+    }
+    let declared = |id: &str| g.policies.iter().any(|(_, d)| d.as_deref() == Some(id));
+    if let Some((_, name, _)) = found.iter().find(|(id, _, _)| !declared(id)) {
+        return Err(format!("the engine holds a policy the stack does not declare: {name}"));
+    }
+    let missing = |d: &Option<String>| d.as_ref().is_none_or(|d| !found.iter().any(|(f, _, _)| f == d));
+    if let Some((logical, _)) = g.policies.iter().find(|(_, d)| missing(d)) {
+        return Err(format!("the stack's policy {logical} is not in the engine"));
+    }
+    if let Some((_, name, _)) = found.iter().find(|(_, _, ok)| !ok) {
+        return Err(format!("policy {name} is not ACTIVE (or only logs)"));
     }
     Ok(())
 }

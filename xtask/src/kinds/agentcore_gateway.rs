@@ -245,7 +245,39 @@ impl Kind for Gateway {
         self.remove(&seen.outputs.id).await
     }
 
+    /// A gateway goes only without targets: they go first.
     async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
+        let targets = self
+            .0
+            .agentcore
+            .list_gateway_targets()
+            .gateway_identifier(&orphan.id)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND));
+        let targets = match targets {
+            Ok(t) => t,
+            Err(CloudError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for t in targets.items() {
+            match self
+                .0
+                .agentcore
+                .delete_gateway_target()
+                .gateway_identifier(&orphan.id)
+                .target_id(t.target_id())
+                .send()
+                .await
+                .map_err(|e| busy(classify(e, NOT_FOUND)))
+            {
+                Ok(_) | Err(CloudError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if !targets.items().is_empty() {
+            return Err(CloudError::Retryable("its targets are being deleted".into()));
+        }
         self.remove(&orphan.id).await
     }
 }

@@ -92,7 +92,10 @@ impl Kind for PolicyEngine {
         let Some(e) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
             return Ok(None);
         };
-        if !names::is_owned(&target.tags, &tags_of(&self.0, e.policy_engine_arn()).await?) {
+        // An engine with a customer key we never set is not ours, whatever its tags say.
+        if !names::is_owned(&target.tags, &tags_of(&self.0, e.policy_engine_arn()).await?)
+            || e.encryption_key_arn().is_some()
+        {
             return Ok(Some(Found::Foreign));
         }
         let state = State {

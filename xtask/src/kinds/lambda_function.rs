@@ -169,6 +169,39 @@ impl Function {
     }
 }
 
+impl Function {
+    async fn deployed_code(&self, name: &str) -> CloudResult<String> {
+        let c = self
+            .0
+            .lambda
+            .get_function_configuration()
+            .function_name(name)
+            .send()
+            .await
+            .map_err(|e| classify(e, NOT_FOUND))?;
+        Ok(c.code_sha256().unwrap_or_default().to_string())
+    }
+
+    /// Waits (at most a minute) until the function's last update has ended.
+    async fn settled(&self, name: &str) -> CloudResult<()> {
+        for _ in 0..60 {
+            let c = self
+                .0
+                .lambda
+                .get_function_configuration()
+                .function_name(name)
+                .send()
+                .await
+                .map_err(|e| classify(e, NOT_FOUND))?;
+            if c.last_update_status().map(|s| s.as_str()) != Some("InProgress") {
+                return Ok(());
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+        Err(CloudError::Retryable(format!("function {name}: its last update has not ended")))
+    }
+}
+
 fn sha256_b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(bytes))
 }
@@ -241,16 +274,23 @@ impl Kind for Function {
     ) -> CloudResult<Outputs> {
         let name = &target.physical_name;
         if changes.iter().any(|c| c.field == "sources") {
-            self.0
-                .lambda
-                .update_function_code()
-                .function_name(name)
-                .zip_file(Blob::new(self.code(p)?))
-                .send()
-                .await
-                .map_err(|e| busy(classify(e, NOT_FOUND)))?;
+            let code = self.code(p)?;
+            // A retried update (the configuration call below conflicted) finds the code already
+            // there: it is not sent again, which would start another update.
+            if self.deployed_code(name).await? != sha256_b64(&code) {
+                self.0
+                    .lambda
+                    .update_function_code()
+                    .function_name(name)
+                    .zip_file(Blob::new(code))
+                    .send()
+                    .await
+                    .map_err(|e| busy(classify(e, NOT_FOUND)))?;
+            }
         }
         if changes.iter().any(|c| c.field != "sources") {
+            // One update at a time: the code's must have ended (ResourceConflictException).
+            self.settled(name).await?;
             self.0
                 .lambda
                 .update_function_configuration()

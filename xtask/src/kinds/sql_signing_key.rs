@@ -1,6 +1,8 @@
 //! Installs the tenant-token signing key (from a generated secret) into the database's private
 //! schema, where only the verification function can read it. The value travels as a bound
-//! parameter, never in SQL text. Lives and dies with its cluster.
+//! parameter, never in SQL text. Deleted by its own call, not with its cluster: tutorial 4's key
+//! lives in tutorial 2's cluster, which outlives it, and a key left there would still sign
+//! tokens the database accepts.
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -10,7 +12,8 @@ use super::{generated_secret, KindInfo, Sim, SIM};
 use crate::cloud::data_api::{text, Database};
 use crate::cloud::Clients;
 use crate::engine::{
-    change, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target, Update,
+    change, CloudError, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target,
+    Update,
 };
 use crate::model::NameStyle;
 
@@ -19,7 +22,6 @@ pub const INFO: KindInfo = KindInfo {
     name_style: NameStyle::Property("name"),
     attributes: &["name"],
     deadline_secs: 600,
-    cascades: true,
     // Source: none published for a Data API call: 1 s, an estimate.
     sim: Sim { call: 1.0, ..SIM },
     ..KindInfo::DEFAULT
@@ -96,5 +98,14 @@ impl Kind for SqlSigningKey {
         let sql = "INSERT INTO app_private.signing_keys (name, key) VALUES (:name, :key) ON CONFLICT (name) DO UPDATE SET key = EXCLUDED.key";
         admin(p).query(&self.0, sql, vec![text("name", &p.name), text("key", &key)], None).await?;
         Ok(Outputs { name: p.name.clone() })
+    }
+
+    /// The key's row goes; a cluster already gone took it with it.
+    async fn delete(&self, _t: &Target, p: &Properties, _s: &SeenOf<Self>) -> CloudResult<()> {
+        let sql = "DELETE FROM app_private.signing_keys WHERE name = :name";
+        match admin(p).query(&self.0, sql, vec![text("name", &p.name)], None).await {
+            Ok(_) | Err(CloudError::NotFound(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
