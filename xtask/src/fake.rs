@@ -52,6 +52,7 @@ struct State {
     resources: HashMap<(String, String), FakeResource>,
     mutating: usize,
     read: usize,
+    reads_by_kind: HashMap<String, usize>,
     crash_after: Option<usize>,
     crashed: bool,
     throttle: f64,
@@ -94,6 +95,11 @@ impl FakeCloud {
     pub fn calls(&self) -> (usize, usize) {
         let s = self.lock();
         (s.read, s.mutating)
+    }
+
+    /// Read calls so far on resources of `kind`.
+    pub fn reads_of(&self, kind: &str) -> usize {
+        self.lock().reads_by_kind.get(kind).copied().unwrap_or_default()
     }
 
     /// What exists (and is not yet gone), as (kind, physical name).
@@ -145,6 +151,7 @@ impl FakeCloud {
             s.mutating += 1;
         } else {
             s.read += 1;
+            *s.reads_by_kind.entry(kind.to_string()).or_default() += 1;
         }
         Ok(())
     }

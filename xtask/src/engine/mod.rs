@@ -380,7 +380,18 @@ impl Engine {
             let by_name = unknown.get()
                 && now.is_none()
                 && !matches!(unit.res.kind.name_style, model::NameStyle::Property(_));
-            let lookup = if by_name {
+            // A resource that waits (`depends_on`) for what deploy has yet to make or finish is
+            // not looked at: deploy does not touch it before then either, and looking can only
+            // fail or stall (SQL on a cluster whose writer instance does not exist yet: the
+            // Data API answers DatabaseUnavailableException, retried for the kind's whole
+            // deadline; CI of 2026-12-03 spent 55 minutes on it after a Ctrl-C).
+            let waits = unit.res.depends_on.iter().any(|r| {
+                get(&planned, r).is_none()
+                    || !current.contains_key(&key(r.stack_or(&unit.stack), &r.resource))
+            });
+            let lookup = if waits {
+                None
+            } else if by_name {
                 Some(target.clone())
             } else if unknown.get() {
                 now.map(|p| self.target(unit, p))
