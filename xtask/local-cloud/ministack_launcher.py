@@ -235,7 +235,8 @@ bedrock.handle_request = _bedrock_handle_request
 
 # Gap: ministack's AgentCore control plane ignores `tags` on CreateAgentRuntime and has no
 # ListTagsForResource / TagResource / UntagResource (`/tags/{resourceArn}`), so a runtime could
-# never prove it is ours. Tags are kept here per runtime ARN and dropped with the runtime.
+# never prove it is ours. Tags are kept here per runtime ARN and dropped with the runtime; a
+# memory's are those ministack kept from its CreateMemory, dropped with it.
 _agentcore_handle = bedrock_agentcore.handle_request
 _agentcore_tags = {}
 
@@ -261,6 +262,20 @@ async def _agentcore_handle_request(method, path, headers, body, query_params):
             return 204, {}, b""
     if inner.startswith("tags/"):
         arn = unquote(inner[len("tags/"):])
+        # A memory keeps the tags of its CreateMemory (`_tags`) but has no tag API either.
+        memory = next((m for m in bedrock_agentcore._memories.values() if m.get("arn") == arn), None)
+        if memory is not None:
+            tags = memory.setdefault("_tags", {})
+            if method == "GET":
+                return json_response({"tags": dict(tags)}, content_type="application/json")
+            if method == "POST":
+                tags.update(json.loads(body or b"{}").get("tags") or {})
+                return 204, {}, b""
+            if method == "DELETE":
+                keys = query_params.get("tagKeys") or []
+                for key in keys if isinstance(keys, list) else [keys]:
+                    tags.pop(key, None)
+                return 204, {}, b""
         if not any(r["agentRuntimeArn"] == arn for r in bedrock_agentcore._runtimes.values()):
             return error_response_json("ResourceNotFoundException", f"no resource {arn}", 404)
         tags = _agentcore_tags.setdefault(arn, {})

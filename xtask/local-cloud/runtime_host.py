@@ -428,6 +428,9 @@ class Agent:
             "AWS_ENDPOINT_URL": MINISTACK,
             "AWS_ENDPOINT_URL_RDS_DATA": DATA_API,
             **(config.get("environmentVariables") or {}),
+            # Where this host serves the gateways (tutorial 4's agent calls its gateway here):
+            # after the runtime's own variables, which cannot name it (the kind refuses it).
+            "AGENTCORE_GATEWAY_ENDPOINT": f"http://127.0.0.1:{PORT}",
         }
         log = open(self.log_path, "ab")
         self.process = _SPAWNER.submit(

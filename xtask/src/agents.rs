@@ -254,7 +254,7 @@ pub fn invocation_url(base: &str, arn: &str) -> String {
     format!("{}/runtimes/{}/invocations?qualifier=DEFAULT", base.trim_end_matches('/'), encode(arn))
 }
 
-fn session_id() -> String {
+pub fn session_id() -> String {
     use rand::Rng;
     let mut rng = rand::thread_rng();
     (0..40)
@@ -276,8 +276,11 @@ pub async fn invoke(
         .get_or_init(reqwest::Client::new)
         .post(url)
         .header("Content-Type", "application/json")
-        .header(SESSION_HEADER, session_id())
         .body(payload.to_string());
+    // A session of the caller's choosing (one conversation over several calls), or a new one.
+    if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(SESSION_HEADER)) {
+        req = req.header(SESSION_HEADER, session_id());
+    }
     if let Some(t) = token {
         req = req.header("Authorization", format!("Bearer {t}"));
     }

@@ -234,6 +234,19 @@ fn actions() -> Vec<(&'static str, Vec<&'static str>)> {
                 "GetWorkloadIdentity",
             ],
         ),
+        // Tutorial 4's memory (its events are the agent's, under the boundary).
+        (
+            "bedrock-agentcore-memory",
+            vec![
+                "CreateMemory",
+                "DeleteMemory",
+                "GetMemory",
+                "ListMemories",
+                "UpdateMemory",
+                "ListTagsForResource",
+                "TagResource",
+            ],
+        ),
         (
             "lambda",
             vec![
@@ -259,7 +272,7 @@ fn actions() -> Vec<(&'static str, Vec<&'static str>)> {
 fn iam_prefix(service: &str) -> &str {
     match service {
         "bedrock-inference" => "bedrock",
-        "bedrock-agentcore-gateway" => "bedrock-agentcore",
+        "bedrock-agentcore-gateway" | "bedrock-agentcore-memory" => "bedrock-agentcore",
         other => other,
     }
 }
@@ -280,6 +293,7 @@ fn services_of(kind: &str) -> &'static [&'static str] {
         "agentcore" if kind.ends_with("runtime") || kind.ends_with("package") => {
             &["bedrock-agentcore", "logs", "s3", "bedrock-inference"]
         }
+        "agentcore" if kind.ends_with("memory") => &["bedrock-agentcore-memory"],
         "agentcore" => &["bedrock-agentcore-gateway"],
         "lambda" => &["lambda", "logs"],
         _ => &[],
@@ -594,6 +608,10 @@ pub fn boundary_document() -> Value {
         {"Sid": "OWNPOLICYENGINES", "Effect": "Allow",
          "Action": ["bedrock-agentcore:GetPolicyEngine", "bedrock-agentcore:AuthorizeAction", "bedrock-agentcore:PartiallyAuthorizeActions"],
          "Resource": [format!("arn:aws:bedrock-agentcore:*:*:policy-engine/{under}"), format!("arn:aws:bedrock-agentcore:*:*:gateway/{own}")]},
+        // An agent's conversations: events of its environment's memories.
+        {"Sid": "OWNMEMORIES", "Effect": "Allow",
+         "Action": ["bedrock-agentcore:CreateEvent", "bedrock-agentcore:ListEvents"],
+         "Resource": format!("arn:aws:bedrock-agentcore:*:*:memory/{under}")},
         {"Sid": "OWNKNOWLEDGE", "Effect": "Allow", "Action": ["bedrock:Retrieve"],
          "Resource": "arn:aws:bedrock:*:*:knowledge-base/*",
          "Condition": {"StringEquals": {format!("aws:ResourceTag/{TAG_PREFIX}env"): env}}},
@@ -796,6 +814,16 @@ fn grant(service: &str, action: &str, n: &Names) -> Grant {
             format!("arn:aws:bedrock-agentcore:*:*:policy-engine/{}", n.under),
             format!("arn:aws:bedrock-agentcore:*:*:policy-engine/{}/policy/*", n.under),
         ])),
+        // Memory ids are the name and a suffix; CreateMemory authorizes on "*" alone, with the
+        // request's tags as condition keys (the pinned IAM data).
+        "bedrock-agentcore-memory" if action == "CreateMemory" => creating(json!("*")),
+        "bedrock-agentcore-memory" if action == "ListMemories" => any(),
+        "bedrock-agentcore-memory" if action == "TagResource" => {
+            retagging(json!(format!("arn:aws:bedrock-agentcore:*:*:memory/{}", n.under)))
+        }
+        "bedrock-agentcore-memory" => {
+            named(json!([format!("arn:aws:bedrock-agentcore:*:*:memory/{}", n.under)]))
+        }
         "lambda" => named(json!([format!("arn:aws:lambda:*:*:function:{d}")])),
         "logs" if action == "DescribeLogGroups" => any(),
         "logs" => named(json!([
@@ -993,6 +1021,7 @@ mod tests {
             "bedrock-agentcore:CreateAgentRuntime",
             "bedrock-agentcore:CreateGateway",
             "bedrock-agentcore:CreatePolicyEngine",
+            "bedrock-agentcore:CreateMemory",
             "iam:CreateServiceLinkedRole",
         ];
         for env in [Some("pr-1"), None] {

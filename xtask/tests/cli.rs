@@ -228,7 +228,7 @@ fn ctrl_c_during_deploy_stops_cleanly_and_the_next_deploy_converges() {
         assert_eq!(summary(&deploy)["ok"], true);
         assert_eq!(counts(&plan), counts(&deploy), "plan and deploy after Ctrl-C at {after}");
         let again = cloud.ok(&["deploy", "--env", env]);
-        assert_eq!(counts(&again)["noop"], 64, "{}", summary(&again));
+        assert_eq!(counts(&again)["noop"], 68, "{}", summary(&again));
         cloud.ok(&["destroy", "--env", env]);
         assert_eq!(cloud.inventory(env), empty_inventory(), "after Ctrl-C at {after}");
     }
@@ -803,7 +803,11 @@ fn permissions_as_managed_policies_grant_what_the_one_document_does() {
         .output()
         .unwrap();
     assert_eq!(all.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&all.stderr).contains("--parts"), "{}", String::from_utf8_lossy(&all.stderr));
+    assert!(
+        String::from_utf8_lossy(&all.stderr).contains("--parts"),
+        "{}",
+        String::from_utf8_lossy(&all.stderr)
+    );
     let human = Command::new(env!("CARGO_BIN_EXE_xtask"))
         .args(["permissions", "--env", "pr-1", "--parts"])
         .arg(&parts_dir)

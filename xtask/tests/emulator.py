@@ -78,7 +78,10 @@ def inventory(prefix):
             engines.append(e["name"])
         # Policy names are unique in the account: listed wherever they are.
         policies += [p["name"] for p in agentcore.list_policies(policyEngineId=e["policyEngineId"])["policies"] if p["name"].startswith(under)]
-    database = {"functions": functions, "gateways": sorted(gateways, key=lambda g: g["name"]), "policy_engines": sorted(engines), "policies": sorted(policies),
+    # A memory's id is its name, '-' and ten characters (ListMemories gives no names); its
+    # events go with it.
+    memories = sorted(m["id"][:-11] for m in agentcore.list_memories()["memories"] if m["id"].startswith(under))
+    database = {"memories": memories, "functions": functions, "gateways": sorted(gateways, key=lambda g: g["name"]), "policy_engines": sorted(engines), "policies": sorted(policies),
                 "agent_runtimes": runtimes, "log_groups": log_groups, "roles": roles, "knowledge_bases": kbs, "vector_buckets": vector_buckets, "vector_indexes": indexes, "clusters": clusters, "instances": instances, "subnet_groups": subnet_groups, "cluster_snapshots": snapshots,
                 "vpcs": vpcs, "subnets": subnets, "security_groups": groups, "managed_secrets": managed}
     out.update({k: v for k, v in database.items() if v})

@@ -54,7 +54,7 @@ fn every_request_is_allowed_by_the_policy_in_force_and_nothing_else_is() {
     record(&cloud, &own, &["deploy", "--env", "pr-1"]);
     // The roles as deployed (their inline policies, references resolved), before they go.
     let roles = cloud.emulator("role-policies", "agentcore-mt-pr-1-");
-    assert_eq!(roles.as_object().unwrap().len(), 6, "{roles}");
+    assert_eq!(roles.as_object().unwrap().len(), 7, "{roles}");
     let roles_file = state.join("roles.json");
     std::fs::write(&roles_file, roles.to_string()).unwrap();
     record(&cloud, &own, &["deploy", "--env", "pr-1"]);
@@ -164,7 +164,10 @@ fn the_policies_have_no_unexplained_escalation_or_exposure() {
     // scan, on the environment's own engines and gateways only (README).
     assert_eq!(
         b["ResourceExposure"],
-        serde_json::json!(["bedrock-agentcore:AuthorizeAction", "bedrock-agentcore:PartiallyAuthorizeActions"]),
+        serde_json::json!([
+            "bedrock-agentcore:AuthorizeAction",
+            "bedrock-agentcore:PartiallyAuthorizeActions"
+        ]),
         "boundary: {b:#}"
     );
     eprintln!("{}", serde_json::to_string(&report).unwrap());

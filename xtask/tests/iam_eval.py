@@ -218,6 +218,8 @@ def authorizations(service, op, params):
             return one(arn("bedrock-agentcore", engine))
         if op == "CreateGateway":
             return one("*") + [("iam:PassRole", p["roleArn"], {"iam:PassedToService": "bedrock-agentcore.amazonaws.com"})]
+        if "memoryId" in p:
+            return one(arn("bedrock-agentcore", f"memory/{p['memoryId']}"))
         if "agentRuntimeId" in p:
             out = one(arn("bedrock-agentcore", f"runtime/{p['agentRuntimeId']}"))
         elif "name" in p and "Workload" in op:
@@ -434,6 +436,22 @@ def role_cases(roles, env, other):
             case("invokes another environment's tools", "lambda:InvokeFunction", function(other), {}, "Denied")
             case("invokes the token trigger", "lambda:InvokeFunction", arn("lambda", f"function:agentcore-mt-{env}-t2-token-trigger"), {}, "Denied")
             case("asks another environment's policy engine", "bedrock-agentcore:AuthorizeAction", engine(other), {}, "Denied")
+            continue
+        if name.endswith("-tools-agent-role"):
+            runtime = f"agentcore_mt_{e_}_t4_tools_agent-AbCdEf1234"
+            granted = [r for st in policy.get("Statement", []) if "bedrock-agentcore:CreateEvent" in (st.get("Action") if isinstance(st.get("Action"), list) else [st.get("Action")]) for r in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])]
+            memory = next(iter(granted), arn("bedrock-agentcore", f"memory/agentcore_mt_{e_}_t4_memory-abcdefghij"))
+            case("writes its runtime's logs", "logs:PutLogEvents", arn("logs", f"log-group:/aws/bedrock-agentcore/runtimes/{runtime}-DEFAULT:log-stream:x"), {}, "Allowed")
+            case("keeps a turn in its memory", "bedrock-agentcore:CreateEvent", memory, {}, "Allowed")
+            case("reads its memory's events", "bedrock-agentcore:ListEvents", memory, {}, "Allowed")
+            case("keeps a turn in another environment's memory", "bedrock-agentcore:CreateEvent", arn("bedrock-agentcore", f"memory/agentcore_mt_{o_}_t4_memory-abcdefghij"), {}, "Denied")
+            case("reads another environment's memory", "bedrock-agentcore:ListEvents", arn("bedrock-agentcore", f"memory/agentcore_mt_{o_}_t4_memory-abcdefghij"), {}, "Denied")
+            case("deletes its memory's records", "bedrock-agentcore:BatchDeleteMemoryRecords", memory, {}, "Denied")
+            # It reaches the tools only through the gateway, with the caller's token.
+            case("invokes the tools directly", "lambda:InvokeFunction", arn("lambda", f"function:agentcore-mt-{env}-t4-tools"), {}, "Denied")
+            case("reads the tools' key", "secretsmanager:GetSecretValue", arn("secretsmanager", f"secret:agentcore-mt/{env}/t4/tool-key{SECRET_SUFFIX}"), mine_tags, "Denied")
+            case("runs SQL", "rds-data:ExecuteStatement", arn("rds", f"cluster:agentcore-mt-{env}-t2-claims-db-express"), mine_tags, "Denied")
+            case("mints a token for any user id", "bedrock-agentcore:GetWorkloadAccessTokenForUserId", arn("bedrock-agentcore", f"workload-identity-directory/default/workload-identity/{runtime}"), {}, "Denied")
             continue
         agent = "policy_agent" if "policy-agent" in name else "claims_agent"
         t = "t1" if agent == "policy_agent" else "t2"

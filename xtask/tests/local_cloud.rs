@@ -13,9 +13,9 @@ fn deploy_redeploy_destroy_every_tutorial() {
     let first = cloud.ok(&["deploy", "--tutorial", "all"]);
     let s = summary(&first);
     assert_eq!(s["ok"], true);
-    assert_eq!(s["counts"]["create"], 64, "{s}");
+    assert_eq!(s["counts"]["create"], 68, "{s}");
     let resources: Vec<&Value> = first.iter().filter(|e| e["type"] == "resource").collect();
-    assert_eq!(resources.len(), 64);
+    assert_eq!(resources.len(), 68);
     assert!(resources.iter().all(|e| e["status"] == "done" && e["action"] == "create"));
 
     let inv = cloud.inventory("dev");
@@ -100,7 +100,7 @@ fn deploy_redeploy_destroy_every_tutorial() {
     let again = cloud.ok(&["deploy", "--tutorial", "all"]);
     let s = summary(&again);
     assert_eq!(s["api_calls"]["mutating"], 0, "a converged re-deploy changed something: {s}");
-    assert_eq!(s["counts"]["noop"], 64);
+    assert_eq!(s["counts"]["noop"], 68);
 
     let plan = cloud.ok(&["plan", "--tutorial", "1"]);
     assert!(plan.iter().filter(|e| e["type"] == "resource").all(|e| e["action"] == "noop"));
@@ -117,7 +117,7 @@ fn deploy_redeploy_destroy_every_tutorial() {
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("tutorial 3 (enterprise-demo) builds on"), "{err}");
     assert!(err.contains("cargo xtask destroy --tutorial 3"), "{err}");
-    assert_eq!(cloud.inventory("dev")["agent_runtimes"].as_array().unwrap().len(), 4);
+    assert_eq!(cloud.inventory("dev")["agent_runtimes"].as_array().unwrap().len(), 5);
     // Destroying 3 leaves 1 and 2 as they were; deploying 3 again deploys 1 and 2 with it.
     let three = cloud.ok(&["destroy", "--tutorial", "3"]);
     assert_eq!(summary(&three)["counts"]["delete"], 4, "{:?}", summary(&three));
@@ -132,12 +132,12 @@ fn deploy_redeploy_destroy_every_tutorial() {
     assert_eq!(summary(&back)["counts"]["noop"], 46);
 
     let gone = cloud.ok(&["destroy"]);
-    assert_eq!(summary(&gone)["counts"]["delete"], 64);
+    assert_eq!(summary(&gone)["counts"]["delete"], 68);
     // Nothing left: no cluster, instance, final snapshot, managed secret, network, pool, bucket.
     assert_eq!(cloud.inventory("dev"), empty_inventory());
     let again = cloud.ok(&["destroy"]);
     assert_eq!(summary(&again)["api_calls"]["mutating"], 0);
-    assert_eq!(summary(&again)["counts"]["noop"], 64);
+    assert_eq!(summary(&again)["counts"]["noop"], 68);
 }
 
 #[test]

@@ -96,9 +96,9 @@ fn the_tool_layer_is_deployed_verified_repaired_and_destroyed() {
 
     // Destroy: tutorial 4 alone, then the rest; nothing left, the functions' logs included.
     let four = cloud.ok(&["destroy", "--tutorial", "4", "--env", env]);
-    assert_eq!(summary(&four)["counts"]["delete"], 14, "{}", summary(&four));
+    assert_eq!(summary(&four)["counts"]["delete"], 18, "{}", summary(&four));
     let inv = cloud.inventory(env);
-    for key in ["gateways", "policy_engines", "policies"] {
+    for key in ["gateways", "policy_engines", "policies", "memories"] {
         assert!(inv.get(key).is_none(), "{key} left: {inv}");
     }
     assert_eq!(inv["functions"], json!(["agentcore-mt-pr-4-t2-token-trigger"]), "{inv}");

@@ -31,8 +31,8 @@ def _values(headers, name):
     return [value for key, value in (items or []) if key.lower() == name]
 
 
-def token_claims(headers, environ=None):
-    """The verified claims of the one bearer access token in `headers`."""
+def bearer(headers):
+    """The one bearer token in `headers` (not verified here: `token_claims` does that)."""
     values = _values(headers, "authorization")
     if not values:
         raise Unauthenticated("no Authorization header: send the Cognito access token as a bearer token")
@@ -41,6 +41,12 @@ def token_claims(headers, environ=None):
     scheme, _, token = values[0].strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthenticated("the Authorization header is not a bearer token")
+    return token.strip()
+
+
+def token_claims(headers, environ=None):
+    """The verified claims of the one bearer access token in `headers`."""
+    token = bearer(headers)
     try:
         issuer, clients = tokens.settings(environ or os.environ)
         return tokens.verify(token.strip(), issuer, clients, tokens.jwks_for(issuer))

@@ -3,6 +3,7 @@ token, build the agent for that caller, stream its answer. A refusal is an HTTP 
 message, never an answer with someone else's data."""
 import logging
 import os
+from typing import NamedTuple
 
 from bedrock_agentcore.runtime import BedrockAgentCoreApp
 from starlette.responses import JSONResponse
@@ -25,9 +26,19 @@ def model(router):
     return BedrockModel(model_id=model_id)
 
 
-def app(build):
+class Caller(NamedTuple):
+    """What `build` gets besides the claims when the app is made `with_caller`: the verified
+    bearer token (to call a gateway as the caller) and the runtime session id."""
+
+    token: str
+    session: str
+
+
+def app(build, with_caller=False):
     """`build(claims) -> (Agent, sources)` makes the agent for one caller, its tools bound to
-    that caller's tier or tenant; it may raise `identity.Refused`. The tools append to `sources`
+    that caller's tier or tenant; it may raise `identity.Refused`. With `with_caller`, it is
+    `build(claims, Caller)` and may return a third item, `keep(prompt, answer)`, called once
+    the answer is complete (tutorial 4 keeps the turn in its memory). The tools append to `sources`
     where their data came from (documents with their tier, the tenant the database verified):
     the answer ends with that list, written by code, not by the model, so that a caller (and
     `cargo xtask verify`) can check the provenance of any answer, whatever the model says."""
@@ -39,12 +50,17 @@ def app(build):
         if not isinstance(prompt, str) or not prompt.strip():
             return JSONResponse({"error": "the payload needs a non-empty string 'prompt'"}, status_code=400)
         try:
-            claims = identity.token_claims(request_headers(context))
-            agent, sources = build(claims)
+            headers = request_headers(context)
+            claims = identity.token_claims(headers)
+            if with_caller:
+                built = build(claims, Caller(identity.bearer(headers), context.session_id or ""))
+            else:
+                built = build(claims)
         except identity.Refused as refused:
             log.warning("refused: %s", refused)
             return JSONResponse({"error": str(refused)}, status_code=refused.status)
-        return answer(agent, prompt, sources)
+        agent, sources, keep = (*built, None) if len(built) == 2 else built
+        return answer(agent, prompt, sources, keep)
 
     return runtime
 
@@ -60,11 +76,18 @@ def request_headers(context):
 SOURCES = "Sources: "
 
 
-async def answer(agent, prompt, sources):
+async def answer(agent, prompt, sources, keep=None):
+    said = []
     async for event in agent.stream_async(prompt):
         if "data" in event:
+            said.append(event["data"])
             yield event["data"]
     yield "\n\n" + SOURCES + ("; ".join(dict.fromkeys(sources)) or "none")
+    if keep is not None:
+        try:
+            keep(prompt, "".join(said))
+        except Exception as e:  # the answer stands; the turn is not remembered
+            log.error("the turn was not kept in memory: %s", type(e).__name__)
 
 
 def serve(runtime):

@@ -283,7 +283,8 @@ impl<'a> Online<'a> {
     pub async fn gateways(&self) -> Result<Vec<crate::agents::Gateway>> {
         let known = self.closure();
         let found = self.deployed(&known).await;
-        let local = (self.g.target == TargetKind::Local).then_some(self.clients.agentcore_invoke.as_str());
+        let local =
+            (self.g.target == TargetKind::Local).then_some(self.clients.agentcore_invoke.as_str());
         let mut gateways = Vec::new();
         for stack in self.stacks() {
             match crate::agents::Gateway::all(&[stack], &known, &found, local) {
@@ -296,7 +297,9 @@ impl<'a> Online<'a> {
                 Err(e) => match e.downcast::<crate::agents::NotDeployed>() {
                     Ok(n) => {
                         return Err(anyhow::Error::new(crate::agents::NotDeployed {
-                            hint: Some(self.g.command_line(&format!("deploy --tutorial {}", n.tutorial))),
+                            hint: Some(
+                                self.g.command_line(&format!("deploy --tutorial {}", n.tutorial)),
+                            ),
                             ..n
                         }))
                     }

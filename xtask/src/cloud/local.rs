@@ -214,15 +214,16 @@ fn start(paths: &Paths, progress: &dyn Fn(&str)) -> Result<Endpoints> {
     pg.prepare(&clusters)?;
     std::fs::write(paths.dir.join("db_gateway.py"), DB_GATEWAY)?;
     let gateway_port = free_port()?;
-    let (api_port, api_pid) = launch_on(api_port, paths, "data-api", ("data_api.py", DATA_API), |c, port| {
-        c.env("MINISTACK_URL", &ministack)
-            .env("GATEWAY_PORT", gateway_port.to_string())
-            .env("DATA_API_PORT", port.to_string())
-            .env("CLUSTERS_DIR", &clusters)
-            .env("PG_BIN", &pg.bin)
-            .env("PG_WRAP", pg.wrap.join(" "))
-            .env("PG_OWNER", pg.owner.clone().unwrap_or_default());
-    })?;
+    let (api_port, api_pid) =
+        launch_on(api_port, paths, "data-api", ("data_api.py", DATA_API), |c, port| {
+            c.env("MINISTACK_URL", &ministack)
+                .env("GATEWAY_PORT", gateway_port.to_string())
+                .env("DATA_API_PORT", port.to_string())
+                .env("CLUSTERS_DIR", &clusters)
+                .env("PG_BIN", &pg.bin)
+                .env("PG_WRAP", pg.wrap.join(" "))
+                .env("PG_OWNER", pg.owner.clone().unwrap_or_default());
+        })?;
 
     progress("starting the local AgentCore Runtime host");
     std::fs::write(paths.dir.join("agent_tokens.py"), AGENT_TOKENS)?;

@@ -230,10 +230,9 @@ impl Kind for Gateway {
                 url: g.gateway_url().unwrap_or_default().to_string(),
                 ..outputs.clone()
             })),
-            s if s.ends_with("FAILED") => Err(CloudError::Fatal(format!(
-                "gateway {s}: {}",
-                g.status_reasons().join("; ")
-            ))),
+            s if s.ends_with("FAILED") => {
+                Err(CloudError::Fatal(format!("gateway {s}: {}", g.status_reasons().join("; "))))
+            }
             s => Ok(Progress::Pending(format!("gateway {s}"))),
         }
     }

@@ -205,10 +205,8 @@ impl GatewayTarget {
         let Some(t) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
             return Ok(None);
         };
-        let lambda = t
-            .target_configuration()
-            .and_then(|c| c.as_mcp().ok())
-            .and_then(|m| m.as_lambda().ok());
+        let lambda =
+            t.target_configuration().and_then(|c| c.as_mcp().ok()).and_then(|m| m.as_lambda().ok());
         let deployed = lambda
             .and_then(|l| l.tool_schema())
             .and_then(|s| s.as_inline_payload().ok())
@@ -247,7 +245,9 @@ impl Kind for GatewayTarget {
                  <target>___<tool>",
                 p.name, f.target
             )],
-            Ok(f) if f.tools.is_empty() => vec![format!("the tools file {} lists no tool", p.tools)],
+            Ok(f) if f.tools.is_empty() => {
+                vec![format!("the tools file {} lists no tool", p.tools)]
+            }
             Ok(_) => Vec::new(),
         }
     }

@@ -117,7 +117,10 @@ impl Policy {
         let Some(engine) = found(got.map_err(|e| classify(e, NOT_FOUND)))? else {
             return Ok(None);
         };
-        if !names::parent_is_owned(&target.tags, &tags_of(&self.0, engine.policy_engine_arn()).await?) {
+        if !names::parent_is_owned(
+            &target.tags,
+            &tags_of(&self.0, engine.policy_engine_arn()).await?,
+        ) {
             return Ok(Some(Found::Foreign));
         }
         let mut pages = self
@@ -139,7 +142,10 @@ impl Policy {
                 .map(|c| c.statement().to_string())
                 .unwrap_or_default();
             let wanted = if files {
-                Some(statement(&self.0.root.join(&p.file), &p.id, &p.gateway_arn).map_err(CloudError::Fatal)?)
+                Some(
+                    statement(&self.0.root.join(&p.file), &p.id, &p.gateway_arn)
+                        .map_err(CloudError::Fatal)?,
+                )
             } else {
                 None
             };
@@ -176,7 +182,12 @@ impl Kind for Policy {
     }
 
     /// A policy that failed validation, or that only logs, is replaced.
-    fn diff(&self, _p: &Properties, seen: &SeenOf<Self>, mut changes: Vec<FieldChange>) -> Vec<FieldChange> {
+    fn diff(
+        &self,
+        _p: &Properties,
+        seen: &SeenOf<Self>,
+        mut changes: Vec<FieldChange>,
+    ) -> Vec<FieldChange> {
         let s = &seen.state;
         if s.status.ends_with("FAILED") {
             changes.push(FieldChange { replaces: true, ..change("status", &s.status, "ACTIVE") });
@@ -271,14 +282,18 @@ mod tests {
     fn a_policy_is_taken_from_its_file_by_id() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
         let path = root.join("agents/tools/policies/claims_tools.cedar");
-        let ids: Vec<String> =
-            super::policies(&std::fs::read_to_string(&path).unwrap()).into_iter().map(|p| p.0).collect();
+        let ids: Vec<String> = super::policies(&std::fs::read_to_string(&path).unwrap())
+            .into_iter()
+            .map(|p| p.0)
+            .collect();
         assert_eq!(ids.len(), 3, "{ids:?}");
         let s = super::statement(&path, "broker_reads_own_tenant", "arn:g").unwrap();
         assert!(s.starts_with("@id(\"broker_reads_own_tenant\")") && s.ends_with(';'), "{s}");
         assert!(s.contains("AgentCore::Gateway::\"arn:g\"") && !s.contains("{{"), "{s}");
         assert!(!s.contains("ClaimsTools___file_claim"), "one policy only: {s}");
-        assert!(super::statement(&path, "nope", "arn:g").unwrap_err().contains("broker_reads_own_tenant"));
+        assert!(super::statement(&path, "nope", "arn:g")
+            .unwrap_err()
+            .contains("broker_reads_own_tenant"));
         let dir = tempfile::tempdir().unwrap();
         let twice = dir.path().join("t.cedar");
         std::fs::write(&twice, "@id(\"a\")\npermit(principal,action,resource);\n@id(\"a\")\nforbid(principal,action,resource);\n").unwrap();

@@ -102,8 +102,10 @@ impl Kind for PolicyEngine {
             description: e.description().unwrap_or_default().to_string(),
             status: e.status().as_str().to_string(),
         };
-        let outputs =
-            Outputs { arn: e.policy_engine_arn().to_string(), id: e.policy_engine_id().to_string() };
+        let outputs = Outputs {
+            arn: e.policy_engine_arn().to_string(),
+            id: e.policy_engine_id().to_string(),
+        };
         Ok(Found::ours(state, outputs))
     }
 

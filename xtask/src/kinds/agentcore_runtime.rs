@@ -119,6 +119,9 @@ fn redirects_the_sdk(key: &str) -> bool {
     let k = key.to_ascii_uppercase();
     k.starts_with("AWS_ENDPOINT_URL")
         || [
+            // where the tools agent (tutorial 4) sends the caller's token: the local runtime
+            // host's gateway, set by the host alone
+            "AGENTCORE_GATEWAY_ENDPOINT",
             "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
             "AWS_CONFIG_FILE",
             "AWS_SHARED_CREDENTIALS_FILE",
@@ -601,6 +604,7 @@ mod tests {
             "aws_endpoint_url_s3",
             "HTTPS_PROXY",
             "AWS_CA_BUNDLE",
+            "agentcore_gateway_endpoint",
         ] {
             let e = parse(k).unwrap_err();
             assert!(e.contains("re-point"), "{k}: {e}");

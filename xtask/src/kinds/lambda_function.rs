@@ -222,7 +222,8 @@ impl Kind for Function {
             .collect();
         let module = p.handler.rsplit_once('.').map(|(m, _)| m.replace('.', "/"));
         match module {
-            Some(m) if p.sources.iter().any(|d| root.join(d).join(format!("{m}.py")).is_file()) => {}
+            Some(m) if p.sources.iter().any(|d| root.join(d).join(format!("{m}.py")).is_file()) => {
+            }
             _ => problems.push(format!(
                 "handler {} names no module.function whose module.py is in the sources",
                 p.handler

@@ -11,9 +11,7 @@ use serde_json::Value;
 
 use super::KindInfo;
 use crate::cloud::{classify, Clients};
-use crate::engine::{
-    found, CloudError, CloudResult, Found, Kind, Observation, SeenOf, Target,
-};
+use crate::engine::{found, CloudError, CloudResult, Found, Kind, Observation, SeenOf, Target};
 use crate::model::names;
 
 pub const INFO: KindInfo = KindInfo { kind: "lambda.permission", ..KindInfo::DEFAULT };
@@ -61,8 +59,7 @@ impl Kind for Permission {
     const UPDATE: crate::engine::Update = crate::engine::Update::Nothing;
 
     async fn observe(&self, target: &Target, p: &Properties) -> Observation<Self> {
-        let function =
-            self.0.lambda.get_function().function_name(&p.function_name).send().await;
+        let function = self.0.lambda.get_function().function_name(&p.function_name).send().await;
         let Some(function) = found(function.map_err(|e| classify(e, NOT_FOUND)))? else {
             return Ok(None);
         };

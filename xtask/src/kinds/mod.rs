@@ -4,6 +4,7 @@
 
 pub mod agentcore_gateway;
 pub mod agentcore_gateway_target;
+pub mod agentcore_memory;
 pub mod agentcore_package;
 pub mod agentcore_policy;
 pub mod agentcore_policy_engine;
@@ -90,6 +91,7 @@ pub fn each_kind(v: &mut impl EachKind) {
     v.kind(agentcore_gateway::Gateway);
     v.kind(agentcore_gateway_target::GatewayTarget);
     v.kind(agentcore_policy::Policy);
+    v.kind(agentcore_memory::Memory);
 }
 
 /// Makes a kind's engine side from the clients.

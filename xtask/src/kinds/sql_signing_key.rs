@@ -12,8 +12,7 @@ use super::{generated_secret, KindInfo, Sim, SIM};
 use crate::cloud::data_api::{text, Database};
 use crate::cloud::Clients;
 use crate::engine::{
-    change, CloudError, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target,
-    Update,
+    change, CloudError, CloudResult, FieldChange, Found, Kind, Observation, SeenOf, Target, Update,
 };
 use crate::model::NameStyle;
 
