@@ -385,10 +385,9 @@ impl Engine {
             // fail or stall (SQL on a cluster whose writer instance does not exist yet: the
             // Data API answers DatabaseUnavailableException, retried for the kind's whole
             // deadline; CI of 2026-12-03 spent 55 minutes on it after a Ctrl-C).
-            let waits = unit.res.depends_on.iter().any(|r| {
-                get(&planned, r).is_none()
-                    || !current.contains_key(&key(r.stack_or(&unit.stack), &r.resource))
-            });
+            // What it waits for is judged as it is now: one that exists and is ready (an
+            // ingestion job that deploy will replace, say) lets it be looked at.
+            let waits = unit.res.depends_on.iter().any(|r| get(&current, r).is_none());
             let lookup = if waits {
                 None
             } else if by_name {
