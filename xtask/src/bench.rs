@@ -300,7 +300,7 @@ fn rls(
 mod tests {
     #[test]
     fn the_schedule_overlaps_independent_work() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        let root = &crate::workspace();
         let m = super::measure(root, &("dev".into(), vec![])).unwrap();
         assert!(
             m.makespan >= m.critical_path - 1e-6,

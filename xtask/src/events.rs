@@ -600,8 +600,8 @@ mod tests {
 
     /// The README's table: (type, fields in order, optional ones marked).
     fn documented() -> Vec<(String, Vec<(String, bool)>)> {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-            .expect("the README");
+        let readme =
+            std::fs::read_to_string(crate::workspace().join("README.md")).expect("the README");
         let section = readme
             .split("### Output events")
             .nth(1)
@@ -686,8 +686,8 @@ mod tests {
 
     #[test]
     fn error_kinds_are_listed_in_the_readme() {
-        let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"))
-            .expect("the README");
+        let readme =
+            std::fs::read_to_string(crate::workspace().join("README.md")).expect("the README");
         for kind in [
             ErrorKind::InvalidArguments,
             ErrorKind::InvalidEnv,

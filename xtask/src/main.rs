@@ -16,6 +16,21 @@ mod packaging;
 mod permissions;
 mod web;
 
+/// The workspace this run belongs to: the checkout `cargo` runs from (its `CARGO_MANIFEST_DIR`,
+/// set at run time by `cargo run` and by the test runners), else the one the binary was built
+/// from. Cargo does not rebuild when only the checkout's path changes, so a build shared between
+/// two checkouts (CI's cache) must not read files by the path it was compiled at.
+pub fn workspace() -> std::path::PathBuf {
+    let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(std::path::PathBuf::from)
+        .filter(|dir| dir.join("Cargo.toml").is_file() && dir.join("../stacks").is_dir())
+        .unwrap_or_else(|| built.to_path_buf())
+        .parent()
+        .expect("xtask/ sits in the workspace")
+        .to_path_buf()
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse_listing_tutorials();

@@ -836,7 +836,6 @@ fn grant(service: &str, action: &str, n: &Names) -> Grant {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     /// (SDK client field in `Clients`, IAM service prefix).
     const SERVICES: &[(&str, &str)] = &[
@@ -907,7 +906,7 @@ mod tests {
         let pattern = format!(r"\b({})\s*\.\s*([a-z][a-z0-9_]*)\(\)", clients.join("|"));
         let re = regex::Regex::new(&pattern).unwrap();
         let mut out = Vec::new();
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let src = crate::workspace().join("xtask/src");
         for (name, (path, _)) in crate::packaging::collect(&src, "src/").unwrap() {
             if name.ends_with(".rs") {
                 let text = std::fs::read_to_string(&path).unwrap();

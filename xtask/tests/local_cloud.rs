@@ -78,10 +78,12 @@ fn deploy_redeploy_destroy_every_tutorial() {
     assert_eq!(inv["buckets"].as_array().unwrap().len(), 3, "{inv}");
     let objects = &inv["buckets"][1]["objects"];
     assert_eq!(objects.as_array().unwrap().len(), 8, "{inv}");
-    for code in [&inv["buckets"][0], &inv["buckets"][2]] {
+    // One content-addressed package per agent: t1's; t2's claims agent and t4's tools agent
+    // (tutorial 4 puts its package in tutorial 2's bucket).
+    for (code, n) in [(&inv["buckets"][0], 1), (&inv["buckets"][2], 2)] {
         let keys = code["objects"].as_array().unwrap();
-        assert_eq!(keys.len(), 1, "one content-addressed package: {code}");
-        assert!(keys[0].as_str().unwrap().ends_with(".zip"));
+        assert_eq!(keys.len(), n, "one content-addressed package per agent: {code}");
+        assert!(keys.iter().all(|k| k.as_str().unwrap().ends_with(".zip")), "{code}");
     }
     assert_eq!(
         inv["agent_runtimes"],
@@ -89,9 +91,11 @@ fn deploy_redeploy_destroy_every_tutorial() {
             "agentcore_mt_dev_t1_policy_agent",
             "agentcore_mt_dev_t2_claims_agent",
             "agentcore_mt_dev_t3_claims_web",
-            "agentcore_mt_dev_t3_policy_web"
+            "agentcore_mt_dev_t3_policy_web",
+            "agentcore_mt_dev_t4_tools_agent"
         ])
     );
+    assert_eq!(inv["memories"], serde_json::json!(["agentcore_mt_dev_t4_memory"]), "{inv}");
     assert!(objects
         .as_array()
         .unwrap()
@@ -124,7 +128,11 @@ fn deploy_redeploy_destroy_every_tutorial() {
     let inv = cloud.inventory("dev");
     assert_eq!(
         inv["agent_runtimes"],
-        serde_json::json!(["agentcore_mt_dev_t1_policy_agent", "agentcore_mt_dev_t2_claims_agent"])
+        serde_json::json!([
+            "agentcore_mt_dev_t1_policy_agent",
+            "agentcore_mt_dev_t2_claims_agent",
+            "agentcore_mt_dev_t4_tools_agent"
+        ])
     );
     assert_eq!(inv["user_pools"][0]["clients"].as_array().unwrap().len(), 2);
     let back = cloud.ok(&["deploy", "--tutorial", "3"]);

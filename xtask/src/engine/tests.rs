@@ -15,7 +15,7 @@ fn stacks() -> Vec<Stack> {
 
 /// The shipped stacks as `env` deploys them (its choices made: `pr-*` takes the express path).
 fn stacks_for(env: &str) -> Vec<Stack> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
+    let dir = crate::workspace().join("stacks");
     let all = model::load_all(&dir).expect("the shipped stacks are valid");
     model::choices::for_environment(all, env, &[]).expect("every environment's stacks are valid")
 }

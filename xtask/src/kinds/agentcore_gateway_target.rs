@@ -348,7 +348,7 @@ mod tests {
     /// description or a dropped tool is a difference.
     #[test]
     fn tools_read_back_as_written() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = crate::workspace();
         let file = super::read_tools(&root.join("agents/tools/tools.json")).unwrap();
         let sdk: Vec<_> = file
             .tools

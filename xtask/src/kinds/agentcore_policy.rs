@@ -280,7 +280,7 @@ mod tests {
     /// `;`, with the gateway filled in; an id not there, or there twice, is an error.
     #[test]
     fn a_policy_is_taken_from_its_file_by_id() {
-        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let root = crate::workspace();
         let path = root.join("agents/tools/policies/claims_tools.cedar");
         let ids: Vec<String> = super::policies(&std::fs::read_to_string(&path).unwrap())
             .into_iter()

@@ -318,8 +318,8 @@ fn resource_key_message(message: &str) -> String {
 /// path is joined to that directory, then written relative to the workspace (where the kinds
 /// resolve it) when it lies inside it, so that names shown stay short; absolute otherwise.
 fn rebase_files(fields: &[&str], properties: &mut serde_json::Value, stack_file: &Path) {
-    let workspace =
-        Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask/ sits in the workspace");
+    let workspace = crate::workspace();
+    let workspace = workspace.as_path();
     let dir = stack_file.parent().unwrap_or(Path::new("."));
     let dir =
         std::env::current_dir().map(|cwd| cwd.join(dir)).unwrap_or_else(|_| dir.to_path_buf());

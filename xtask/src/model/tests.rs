@@ -15,7 +15,7 @@ const HEAD: &str = "name: broken\ntutorial: 9\ndescription: a test\nresources:\n
 
 #[test]
 fn shipped_stacks_are_valid() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
+    let dir = crate::workspace().join("stacks");
     let stacks = super::load_all(&dir).expect("valid");
     assert_eq!(stacks.iter().map(|s| s.tutorial).collect::<Vec<_>>(), vec![1, 2, 3, 4]);
     assert!(super::select(&stacks, "1").unwrap()[0].name == "unstructured-rag");
@@ -158,7 +158,7 @@ fn document_sidecars_are_checked_before_any_call() {
 
 #[test]
 fn shipped_sample_data_passes_the_checks() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let root = &crate::workspace();
     let stacks = super::load_all(&root.join("stacks")).unwrap();
     let all: Vec<&super::Stack> = stacks.iter().collect();
     super::check_files(&all, root).expect("sample-data is valid");
@@ -168,7 +168,7 @@ fn shipped_sample_data_passes_the_checks() {
 /// group (tutorial 1) or tenant (tutorial 2, as Cognito attribute and in the tenant map).
 #[test]
 fn stacks_declare_exactly_the_demo_users_of_sample_data() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let root = &crate::workspace();
     let users: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(root.join("sample-data/users.json")).unwrap(),
     )
@@ -256,7 +256,7 @@ fn runtime_environment_cannot_override_the_token_settings() {
 /// not merely started; the tenant rows written; the login in place).
 #[test]
 fn runtimes_depend_on_readiness_not_on_a_start() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
+    let dir = crate::workspace().join("stacks");
     let stacks = super::load_all(&dir).expect("valid");
     let mut checked = 0;
     for s in &stacks {
@@ -338,7 +338,7 @@ fn bad_references_to_another_stack() {
 /// package and may not mint workload tokens for a user id of its choosing.
 #[test]
 fn execution_roles_read_their_package_and_never_mint_tokens_for_any_user() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks");
+    let dir = crate::workspace().join("stacks");
     let stacks = super::load_all(&dir).expect("valid");
     let resource = |stack: &super::Stack, value: &serde_json::Value| {
         let r = super::refs::find_refs(value).unwrap().remove(0);
@@ -467,8 +467,7 @@ fn relative_paths_are_relative_to_the_stack_file() {
         docs.properties["source"],
         dir.path().join("documents/policies").display().to_string()
     );
-    let shipped =
-        super::load_all(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../stacks")).unwrap();
+    let shipped = super::load_all(&crate::workspace().join("stacks")).unwrap();
     let package = shipped[0].resources.iter().find(|r| r.id == "policy_agent_package").unwrap();
     assert_eq!(
         package.properties["sources"],

@@ -8,8 +8,13 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+/// The checkout under test: the test runner's `CARGO_MANIFEST_DIR` at run time (a build shared
+/// between checkouts keeps the path it was compiled at; cargo does not rebuild for a new path).
 pub fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf());
+    dir.parent().unwrap().to_path_buf()
 }
 
 /// The venv is shared by every test (installed once, under a lock).
