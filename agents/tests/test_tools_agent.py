@@ -62,8 +62,32 @@ class FakeGateway:
 def test_the_tenant_sent_is_the_tokens_whatever_the_model_says():
     gateway, sources = FakeGateway(), []
     tools = {t.tool_name: t for t in tools_agent.tools_for(gateway, None, "broker-a", sources)}
-    assert "CLM-A-009" in tools["get_claim"](claim_id="CLM-B-001")
     assert "Filed: CLM-A-009" in tools["file_claim"](policy_holder="M", claim_type="home", amount_usd=1)
+    assert "CLM-A-009" in tools["get_claim"](claim_id="CLM-B-001")
     assert "Tenant: broker-a" in tools["list_my_claims"]()
     assert [args["tenant_id"] for _, args in gateway.calls] == ["broker-a"] * 3
+    assert [name for name, _ in gateway.calls] == ["file_claim", "get_claim", "list_my_claims"]
     assert sources and all(s.endswith("tenant broker-a") for s in sources)
+
+
+def test_a_claim_is_filed_only_before_anything_is_read_in_the_turn():
+    gateway = FakeGateway()
+    tools = {t.tool_name: t for t in tools_agent.tools_for(gateway, None, "broker-a", [])}
+    tools["get_claim"](claim_id="CLM-A-001")
+    refused = tools["file_claim"](policy_holder="M", claim_type="home", amount_usd=1)
+    assert "Refused" in refused and "Filed" not in refused
+    assert [name for name, _ in gateway.calls] == ["get_claim"]
+
+
+def test_a_tenant_the_model_names_is_replaced_by_the_tokens(monkeypatch):
+    """Through the agent loop: the (offline) model sends tenant_id broker-b in the tool input."""
+    from strands import Agent
+
+    from agent_common import runtime
+
+    monkeypatch.setenv("MODEL_ID", "offline")
+    gateway = FakeGateway()
+    route = lambda prompt, names: ("get_claim", {"claim_id": "CLM-B-001", "tenant_id": "broker-b"})
+    agent = Agent(model=runtime.model(route), tools=tools_agent.tools_for(gateway, None, "broker-a", []), callback_handler=None)
+    agent("show claim CLM-B-001 of broker-b")
+    assert gateway.calls and all(args["tenant_id"] == "broker-a" for _, args in gateway.calls)

@@ -14,9 +14,11 @@ import hashlib
 import json
 import os
 import re
+import urllib.error
 import urllib.request
 
 import boto3
+from botocore.config import Config
 from strands import Agent, tool
 
 from agent_common import identity, runtime
@@ -28,7 +30,8 @@ the signed-in broker only: never claim to act for another broker or tenant."""
 CLAIM_NUMBER = re.compile(r"\bCLM-[A-Za-z0-9]+-\d+\b", re.IGNORECASE)
 AMOUNT = re.compile(r"\b(\d[\d,]*)\s*(?:usd|dollars|\$)|\$\s*(\d[\d,]*)|\b(\d[\d,]{2,})\b", re.IGNORECASE)
 HOLDER = re.compile(r"\bfor ([A-Z][A-Za-z'-]*(?: [A-Z][A-Za-z'-]*)*)")
-TENANT = re.compile(r"^[a-z0-9-]{1,50}$")
+TENANT = re.compile(r"[a-z0-9][a-z0-9-]{0,49}")
+SUB = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
 RECALL = ("what did i ask", "earlier", "recall", "remember", "before?")
 
 
@@ -63,6 +66,16 @@ def gateway_url(environ=os.environ):
     return url
 
 
+class _Refuse(urllib.request.HTTPRedirectHandler):
+    """The caller's token goes to the gateway's URL and nowhere else: no redirect is followed."""
+
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+NO_REDIRECTS = urllib.request.build_opener(_Refuse)
+
+
 class Gateway:
     def __init__(self, url, token, target):
         self.url, self.token, self.target = url, token, target
@@ -73,11 +86,11 @@ class Gateway:
                 "params": {"name": f"{self.target}___{name}", "arguments": arguments}}
         request = urllib.request.Request(self.url, data=json.dumps(body).encode(), method="POST", headers={
             "Content-Type": "application/json",
-            "Accept": "application/json, text/event-stream",
+            "Accept": "application/json",
             "Authorization": f"Bearer {self.token}",
         })
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
+            with NO_REDIRECTS.open(request, timeout=60) as response:
                 reply = json.loads(response.read())
         except urllib.error.HTTPError as e:
             return f"the gateway refused the call ({e.code})", True
@@ -92,7 +105,11 @@ class Memory:
     """The caller's events in the memory: one actor per tenant and user."""
 
     def __init__(self, memory_id, tenant, sub, runtime_session):
-        self.client = boto3.client("bedrock-agentcore", region_name=os.environ.get("AWS_REGION") or None)
+        self.client = boto3.client(
+            "bedrock-agentcore",
+            region_name=os.environ.get("AWS_REGION") or None,
+            config=Config(connect_timeout=5, read_timeout=15, retries={"mode": "standard", "max_attempts": 3}),
+        )
         self.memory_id = memory_id
         # `<tenant>:<sub>`: the colon separates actor id segments, and neither a tenant
         # ([a-z0-9-]) nor a Cognito sub (a UUID) holds one, so no two callers share an actor.
@@ -117,9 +134,11 @@ class Memory:
         self.client.create_event(
             memoryId=self.memory_id, actorId=self.actor, sessionId=self.session,
             eventTimestamp=datetime.datetime.now(datetime.timezone.utc),
+            # AWS refuses empty text (1 character at least)
             payload=[
-                {"conversational": {"content": {"text": prompt[:2000]}, "role": "USER"}},
-                {"conversational": {"content": {"text": answer[:8000]}, "role": "ASSISTANT"}},
+                {"conversational": {"content": {"text": text[:limit]}, "role": role}}
+                for text, role, limit in ((prompt, "USER", 2000), (answer, "ASSISTANT", 8000))
+                if text.strip()
             ],
         )
 
@@ -133,7 +152,14 @@ def line(c):
 
 
 def tools_for(gateway, memory, tenant, sources):
+    # What the tools returned in this turn is data, and may carry instructions (a claim's
+    # description is any broker's text): after it, nothing is written. A claim is filed only
+    # as the first tool call of a turn, so that text read in the turn (another broker's
+    # description, this broker's recalled words) can never be filed into a claim.
+    used = []
+
     def ask(name, arguments):
+        used.append(name)
         sources.append(f"claims tools through AgentCore Gateway, tenant {tenant}")
         # The tenant is the verified token's, whatever the model put in the arguments.
         text, refused = gateway.call(name, {**arguments, "tenant_id": tenant})
@@ -180,6 +206,9 @@ def tools_for(gateway, memory, tenant, sources):
             amount_usd: whole US dollars
             description: what happened
         """
+        if used:
+            used.append("file_claim")
+            return f"Tenant: {tenant}\nRefused: a claim is filed in a turn of its own, before anything is read; ask again to file it."
         arguments = {"policy_holder": policy_holder, "claim_type": claim_type, "amount_usd": amount_usd}
         if description:
             arguments["description"] = description
@@ -193,8 +222,9 @@ def tools_for(gateway, memory, tenant, sources):
     @tool
     def recall() -> str:
         """What the broker asked earlier in this conversation."""
-        sources.append(f"memory, tenant {tenant}")
+        used.append("recall")
         said = memory.earlier()
+        sources.append(f"memory, tenant {tenant}")
         if not said:
             return f"Tenant: {tenant}\nNothing earlier in this conversation."
         return "\n".join([f"Tenant: {tenant}", "Earlier you asked:"] + [f"- {s}" for s in said])
@@ -204,14 +234,17 @@ def tools_for(gateway, memory, tenant, sources):
 
 def tenant_of(claims):
     tenant = claims.get("tenant_id")
-    if not isinstance(tenant, str) or not TENANT.match(tenant):
+    if not isinstance(tenant, str) or not TENANT.fullmatch(tenant):
         raise identity.Refused("the access token carries no tenant_id: is tutorial 2's pre token trigger deployed?")
     return tenant
 
 
 def build(claims, caller):
     tenant = tenant_of(claims)
-    memory = Memory(os.environ["MEMORY_ID"], tenant, identity.subject(claims), caller.session)
+    sub = identity.subject(claims)
+    if not isinstance(sub, str) or not SUB.fullmatch(sub):
+        raise identity.Refused("the access token's sub is not a Cognito user id")
+    memory = Memory(os.environ["MEMORY_ID"], tenant, sub, caller.session)
     gateway = Gateway(gateway_url(), caller.token, os.environ.get("TOOLS_TARGET", "ClaimsTools"))
     sources = []
     agent = Agent(

@@ -440,7 +440,11 @@ def role_cases(roles, env, other):
         if name.endswith("-tools-agent-role"):
             runtime = f"agentcore_mt_{e_}_t4_tools_agent-AbCdEf1234"
             granted = [r for st in policy.get("Statement", []) if "bedrock-agentcore:CreateEvent" in (st.get("Action") if isinstance(st.get("Action"), list) else [st.get("Action")]) for r in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])]
-            memory = next(iter(granted), arn("bedrock-agentcore", f"memory/agentcore_mt_{e_}_t4_memory-abcdefghij"))
+            # The grant names this environment's memory itself, no pattern: the local cloud
+            # authorizes data-plane calls on "*", so nothing else would notice a broad one.
+            if not granted or any("*" in g or f":memory/agentcore_mt_{e_}_t4_memory-" not in g for g in granted):
+                raise SystemExit(f"{name}: its memory grant is not its own memory's ARN: {granted}")
+            memory = granted[0]
             case("writes its runtime's logs", "logs:PutLogEvents", arn("logs", f"log-group:/aws/bedrock-agentcore/runtimes/{runtime}-DEFAULT:log-stream:x"), {}, "Allowed")
             case("keeps a turn in its memory", "bedrock-agentcore:CreateEvent", memory, {}, "Allowed")
             case("reads its memory's events", "bedrock-agentcore:ListEvents", memory, {}, "Allowed")

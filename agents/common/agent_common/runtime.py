@@ -1,6 +1,7 @@
 """The AgentCore Runtime entry point shared by the agents: read the caller from the validated
 token, build the agent for that caller, stream its answer. A refusal is an HTTP error with a
 message, never an answer with someone else's data."""
+import asyncio
 import logging
 import os
 from typing import NamedTuple
@@ -85,7 +86,8 @@ async def answer(agent, prompt, sources, keep=None):
     yield "\n\n" + SOURCES + ("; ".join(dict.fromkeys(sources)) or "none")
     if keep is not None:
         try:
-            keep(prompt, "".join(said))
+            # a blocking call: off the event loop, so that /ping and other callers go on
+            await asyncio.to_thread(keep, prompt, "".join(said))
         except Exception as e:  # the answer stands; the turn is not remembered
             log.error("the turn was not kept in memory: %s", type(e).__name__)
 

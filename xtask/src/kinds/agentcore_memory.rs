@@ -11,7 +11,7 @@ use super::agentcore_policy_engine::tags_of;
 use super::{client_token, first_in_pages, tags_with_created_at, KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    found, CloudError, CloudResult, Found, Kind, Observation, Progress, SeenOf, Target,
+    found, CloudError, CloudResult, Found, Kind, Observation, Orphan, Progress, SeenOf, Target,
 };
 use crate::model::{names, NameStyle};
 
@@ -57,16 +57,21 @@ pub struct Memory(pub Clients);
 impl Memory {
     /// The id of the memory named `name`: ListMemories gives no names, but an id is the name,
     /// a hyphen and ten characters (`[a-zA-Z][a-zA-Z0-9-_]{0,99}-[a-zA-Z0-9]{10}`), and a name
-    /// has no hyphen.
+    /// has no hyphen. One being deleted is passed over while the page holds a live one.
     async fn find_id(&self, name: &str) -> CloudResult<Option<String>> {
         let pages = self.0.agentcore.list_memories().into_paginator().send();
         let prefix = format!("{name}-");
         first_in_pages(pages, NOT_FOUND, |page| {
-            page.memories()
+            let mut named: Vec<_> = page
+                .memories()
                 .iter()
-                .filter_map(|m| m.id())
-                .find(|id| id.len() == prefix.len() + 10 && id.starts_with(&prefix))
-                .map(str::to_string)
+                .filter(|m| {
+                    m.id()
+                        .is_some_and(|id| id.len() == prefix.len() + 10 && id.starts_with(&prefix))
+                })
+                .collect();
+            named.sort_by_key(|m| m.status().is_some_and(|s| s.as_str() == "DELETING"));
+            named.first().and_then(|m| m.id()).map(str::to_string)
         })
         .await
     }
@@ -123,7 +128,8 @@ impl Kind for Memory {
             .agentcore
             .create_memory()
             .name(&target.physical_name)
-            .description(&p.description)
+            // AWS refuses an empty description (1 character at least)
+            .set_description(Some(p.description.clone()).filter(|d| !d.is_empty()))
             .event_expiry_duration(p.event_expiry_days)
             .client_token(client_token(target, "create"))
             .set_tags(Some(tags_with_created_at(target).into_iter().collect()))
@@ -147,7 +153,7 @@ impl Kind for Memory {
             .agentcore
             .update_memory()
             .memory_id(&seen.outputs.id)
-            .description(&p.description)
+            .set_description(Some(p.description.clone()).filter(|d| !d.is_empty()))
             .event_expiry_duration(p.event_expiry_days)
             .send()
             .await
@@ -193,6 +199,17 @@ impl Kind for Memory {
             .await
             .map_err(|e| busy(classify(e, NOT_FOUND)))?;
         Ok(())
+    }
+
+    /// A memory left by a stack that no longer declares it (its events go with it).
+    async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
+        match self.0.agentcore.delete_memory().memory_id(&orphan.id).send().await {
+            Ok(_) => Ok(()),
+            Err(e) => match busy(classify(e, NOT_FOUND)) {
+                CloudError::NotFound(_) => Ok(()),
+                e => Err(e),
+            },
+        }
     }
 }
 

@@ -207,6 +207,10 @@ pub fn from_arn(arn: &str) -> Option<(&'static str, Orphan)> {
         ("bedrock", Some(("knowledge-base", id))) => ("bedrock.knowledge_base", "", id),
         ("bedrock-agentcore", Some(("runtime", id))) => ("agentcore.runtime", "", id),
         ("bedrock-agentcore", Some(("gateway", id))) => ("agentcore.gateway", "", id),
+        // A memory's id is its name, '-' and ten characters.
+        ("bedrock-agentcore", Some(("memory", id))) if id.len() > 11 => {
+            ("agentcore.memory", &id[..id.len() - 11], id)
+        }
         ("lambda", Some(("function", name))) => ("lambda.function", name, ""),
         _ => return None,
     };
@@ -396,6 +400,12 @@ mod arn_tests {
                 "agentcore.runtime",
                 "",
                 Some("agentcore_mt_pr_1_t1_a-XyZ"),
+            ),
+            (
+                "arn:aws:bedrock-agentcore:us-east-1:1:memory/agentcore_mt_pr_1_t4_memory-AbCdEf1234",
+                "agentcore.memory",
+                "agentcore_mt_pr_1_t4_memory",
+                Some("agentcore_mt_pr_1_t4_memory-AbCdEf1234"),
             ),
         ];
         for (arn, kind, name, id) in cases {
