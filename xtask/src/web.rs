@@ -82,16 +82,32 @@ pub fn agents(known: &[&Stack], all: Vec<Agent>) -> Vec<WebAgent> {
         .map(|agent| {
             let pool_stack = known.iter().find(|s| s.tutorial == agent.users_tutorial);
             let tier = agent.users_tutorial == 1;
+            // Tutorial 4's agent: the claims tools through the gateway, and its memory.
+            let tools = agent.tutorial == 4;
+            let own_stack = known.iter().find(|s| s.tutorial == agent.tutorial);
             WebAgent {
                 key: agent.name.trim_end_matches("_web").to_string(),
-                title: format!(
-                    "{} (tutorial {})",
-                    if tier { "Policy agent" } else { "Claims agent" },
-                    agent.users_tutorial,
-                ),
-                description: pool_stack.map(|s| s.description.clone()).unwrap_or_default(),
+                title: if tools {
+                    "Tools agent (tutorial 4)".to_string()
+                } else {
+                    format!(
+                        "{} (tutorial {})",
+                        if tier { "Policy agent" } else { "Claims agent" },
+                        agent.users_tutorial,
+                    )
+                },
+                description: if tools { own_stack } else { pool_stack }
+                    .map(|s| s.description.clone())
+                    .unwrap_or_default(),
                 isolation: if tier { "tier" } else { "tenant" },
-                examples: if tier {
+                examples: if tools {
+                    vec![
+                        "Show me all claims".into(),
+                        "File a home claim of 20000 USD for Mallory".into(),
+                        "File a home claim of 5000 USD for Mallory".into(),
+                        "What did I ask before?".into(),
+                    ]
+                } else if tier {
                     vec![
                         "What is the deductible for auto insurance?".into(),
                         "What is the deductible for home insurance?".into(),
@@ -453,14 +469,19 @@ async fn invoke(State(ctx): State<Arc<Ctx>>, headers: HeaderMap, Json(ask): Json
         return problem(StatusCode::UNAUTHORIZED, "signed_out", "You are not signed in.");
     };
     let url = agents::invocation_url(&ctx.clients.agentcore_invoke, &a.agent.arn);
+    // One sign-in is one conversation (runtime session): tutorial 4's agent recalls what was
+    // asked in it. Named by a digest of the token, which it does not reveal.
+    let session = format!("web-{}", hex::encode(Sha256::digest(token.as_bytes())));
     let (tx, rx) = futures::channel::mpsc::unbounded::<Result<String, std::io::Error>>();
     tokio::spawn(async move {
         let line = |v: Value| format!("{v}\n");
         let pieces = tx.clone();
-        let result = agents::invoke(&url, Some(&token), &json!({"prompt": ask.prompt}), &[], |t| {
-            let _ = pieces.unbounded_send(Ok(line(json!({"type": "text", "text": t}))));
-        })
-        .await;
+        let headers = [(agents::SESSION_HEADER, session.as_str())];
+        let result =
+            agents::invoke(&url, Some(&token), &json!({"prompt": ask.prompt}), &headers, |t| {
+                let _ = pieces.unbounded_send(Ok(line(json!({"type": "text", "text": t}))));
+            })
+            .await;
         let last = match result {
             Ok(answer) if answer.status == 200 => json!({"type": "done"}),
             // No such runtime: the environment was destroyed or deployed anew since the demo

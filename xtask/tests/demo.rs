@@ -22,9 +22,14 @@ struct Demo {
 
 impl Demo {
     fn start(state: &Path, logs: &Path) -> Demo {
+        Demo::start_with(state, logs, &[])
+    }
+
+    fn start_with(state: &Path, logs: &Path, args: &[&str]) -> Demo {
         let (out, err) = (logs.join("demo.out"), logs.join("demo.err"));
         let child = Command::new(env!("CARGO_BIN_EXE_xtask"))
             .args(["demo", "--port", "0", "--output-format", "json"])
+            .args(args)
             .env("XTASK_STATE_DIR", state)
             .env("XTASK_VENV", venv())
             .env_remove("XTASK_ENV")
@@ -216,4 +221,68 @@ fn the_demo_page_shows_each_user_only_their_own_data_in_a_real_browser() {
     }
     let gone = cloud.ok(&["destroy", "--tutorial", "3"]);
     assert_eq!(summary(&gone)["counts"]["delete"], 4);
+}
+
+/// Tutorial 4's view in the demo (its API, as the page uses it): the tools agent is listed as
+/// such; one sign-in is one conversation, so the agent recalls what was asked in it, and another
+/// broker's sign-in recalls none of it; what the policies refuse reaches the page in the policy
+/// engine's words.
+#[test]
+fn the_demo_shows_the_tools_agent_and_its_memory_per_sign_in() {
+    let cloud = Cloud::up();
+    cloud.ok(&["deploy", "--tutorial", "4"]);
+    let logs = tempfile::tempdir().unwrap();
+    let demo = Demo::start_with(cloud.state.path(), logs.path(), &["--tutorial", "4"]);
+    let host = demo.base().trim_start_matches("http://").trim_end_matches('/').to_string();
+    let token = demo.url.split_once("?token=").unwrap().1.to_string();
+    let cookie = format!("Cookie: agentcore_mt_demo={token}\r\n");
+    let post = |path: &str, bearer: Option<&str>, body: &str| {
+        let auth = bearer.map(|b| format!("Authorization: Bearer {b}\r\n")).unwrap_or_default();
+        demo.raw(&format!(
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\n{cookie}{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ))
+    };
+    let (status, listed) = demo.raw(&format!(
+        "GET /api/agents HTTP/1.1\r\nHost: {host}\r\n{cookie}Connection: close\r\n\r\n"
+    ));
+    assert_eq!(status, 200, "{listed}");
+    assert!(
+        listed.contains("Tools agent (tutorial 4)") && listed.contains("tools_agent"),
+        "{listed}"
+    );
+    let sign_in = |user: &str| {
+        let (status, answer) = post(
+            "/api/sign-in",
+            None,
+            &format!(r#"{{"agent":"tools_agent","username":"{user}"}}"#),
+        );
+        assert_eq!(status, 200, "{answer}");
+        let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+        let start = body.find('{').unwrap_or(0);
+        let v: Value = serde_json::from_str(body[start..].trim_end_matches(|c| c != '}')).unwrap();
+        v["access_token"].as_str().unwrap().to_string()
+    };
+    let ask = |bearer: &str, prompt: &str| {
+        let (status, answer) = post(
+            "/api/invoke",
+            Some(bearer),
+            &serde_json::json!({"agent": "tools_agent", "prompt": prompt}).to_string(),
+        );
+        assert_eq!(status, 200, "{answer}");
+        answer
+    };
+    let mike = sign_in("mike-broker-a");
+    let marker = format!("web-memory-{}", std::process::id());
+    let first = ask(&mike, &format!("Show me all claims, reference {marker}"));
+    assert!(first.contains("CLM-A-001") && first.contains(r#""type":"done""#), "{first}");
+    let recalled = ask(&mike, "What did I ask before?");
+    assert!(recalled.contains(&marker), "not recalled in the same sign-in: {recalled}");
+    let emma = sign_in("emma-broker-b");
+    let theirs = ask(&emma, "What did I ask before?");
+    assert!(!theirs.contains(&marker) && theirs.contains("memory, tenant broker-b"), "{theirs}");
+    let denied = ask(&mike, "File a home claim of 20000 USD for Mallory");
+    assert!(denied.contains("Tool call not allowed due to policy enforcement"), "{denied}");
+    drop(demo);
+    cloud.ok(&["destroy", "--tutorial", "4"]);
 }

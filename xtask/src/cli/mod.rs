@@ -218,10 +218,11 @@ enum Command {
     /// side-by-side view asks two users the same question. Builds the page on first use (npm,
     /// from web/package-lock.json), then reuses the build until web/ changes.
     #[command(
-        after_help = "Examples:\n  cargo xtask demo                          # http://127.0.0.1:8400/\n  cargo xtask demo --port 0                 # any free port\n  cargo xtask demo --build-only"
+        after_help = "Examples:\n  cargo xtask demo                          # http://127.0.0.1:8400/\n  cargo xtask demo --tutorial 4             # tutorial 4's tools agent (gateway, memory)\n  cargo xtask demo --port 0                 # any free port\n  cargo xtask demo --build-only"
     )]
     Demo {
-        /// Which tutorial's agents the page talks to.
+        /// Which tutorial's agents the page talks to (4: the tools agent, one conversation per
+        /// sign-in).
         #[arg(long, short, default_value = "3")]
         tutorial: String,
         /// Port on 127.0.0.1 (0: any free port).
@@ -351,10 +352,7 @@ enum LocalAction {
 }
 
 fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("xtask/ sits in the workspace")
-        .to_path_buf()
+    crate::workspace()
 }
 
 /// Global options that mean nothing to a command, hidden from its `--help` (each is still
