@@ -358,7 +358,7 @@ export default function App() {
       >
         <ErrorAlert error={error} testid="load-error" />
         {!config && !error && <StatusIndicator type="loading">Loading</StatusIndicator>}
-        {config && config.agents.length === 0 && <Alert type="warning">No agent is deployed. Run cargo xtask deploy --tutorial 3.</Alert>}
+        {config && config.agents.length === 0 && <Alert type="warning">No agent is deployed. Run {config.deploy_hint}.</Alert>}
         {config && config.agents.length > 0 && (
           <Tabs
             activeTabId={tab}

@@ -100,6 +100,11 @@ export function scope(agent, identity) {
     const groups = identity.groups ?? [];
     return { label: "Tier (cognito:groups in the access token)", value: groups.join(", ") || "none" };
   }
+  if (agent.tutorial === 4) {
+    // The pool's pre token trigger copies custom:tenant_id into the access token's tenant_id,
+    // which the gateway's policies compare with every tool call's tenant_id.
+    return { label: "Tenant (tenant_id claim; the gateway's policies check each tool call)", value: identity.tenant ?? "unknown" };
+  }
   return {
     label: "Tenant (Cognito attribute; the database maps your sub to it)",
     value: identity.tenant ?? "unknown",

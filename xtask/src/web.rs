@@ -322,6 +322,7 @@ async fn list_agents(State(ctx): State<Arc<Ctx>>) -> Json<Value> {
     Json(json!({
         "env": ctx.env,
         "target": ctx.target,
+        "deploy_hint": ctx.deploy_hint,
         "agents": ctx.agents.read().expect("not poisoned").iter().map(|a| json!({
             "key": a.key,
             "title": a.title,

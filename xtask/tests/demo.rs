@@ -96,6 +96,40 @@ impl Drop for Demo {
     }
 }
 
+/// Runs `web/tests/<script>` against the demo in Debian's Chromium, screenshots in the target's
+/// tmp dir under `shots`; fails the test on any failed case. Its report and everything it printed.
+fn browser(demo: &Demo, script: &str, shots: &str, extra: &[&str]) -> (Value, String) {
+    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(shots);
+    let _ = std::fs::remove_dir_all(&shots);
+    let browser = Command::new("node")
+        .arg(format!("tests/{script}"))
+        .arg(&demo.url)
+        .arg(&shots)
+        .args(extra)
+        .current_dir(root().join("web"))
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("node (Node.js 20 or later) runs the browser test");
+    let text = String::from_utf8_lossy(&browser.stdout).to_string();
+    let report: Value = text
+        .lines()
+        .rev()
+        .find_map(|l| serde_json::from_str(l).ok())
+        .unwrap_or_else(|| panic!("no report from {script}: {text}\n{}", demo.logs()));
+    eprintln!(
+        "{script}: {} passed, {} failed, first load {} ms, screenshots in {}",
+        report["passed"],
+        report["failed"],
+        report["first_load_ms"],
+        shots.display()
+    );
+    let failed: Vec<&Value> =
+        report["cases"].as_array().unwrap().iter().filter(|c| c["ok"] != true).collect();
+    assert!(failed.is_empty(), "{failed:#?}\n{}", demo.logs());
+    assert!(browser.status.success());
+    (report, text)
+}
+
 #[test]
 fn the_demo_page_shows_each_user_only_their_own_data_in_a_real_browser() {
     assert!(
@@ -153,33 +187,8 @@ fn the_demo_page_shows_each_user_only_their_own_data_in_a_real_browser() {
     assert_eq!(status, 200);
     assert!(page.contains("content-security-policy: default-src 'self'"), "{page}");
 
-    let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("demo-screenshots");
-    let _ = std::fs::remove_dir_all(&shots);
-    let browser = Command::new("node")
-        .arg("tests/browser.mjs")
-        .arg(&demo.url)
-        .arg(&shots)
-        .current_dir(root().join("web"))
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("node (Node.js 20 or later) runs the browser test");
-    let text = String::from_utf8_lossy(&browser.stdout);
-    let report: Value = text
-        .lines()
-        .rev()
-        .find_map(|l| serde_json::from_str(l).ok())
-        .unwrap_or_else(|| panic!("no report from the browser test: {text}\n{}", demo.logs()));
-    eprintln!(
-        "browser test: {} passed, {} failed, first load {} ms, screenshots in {}",
-        report["passed"],
-        report["failed"],
-        report["first_load_ms"],
-        shots.display()
-    );
-    let failed: Vec<&Value> =
-        report["cases"].as_array().unwrap().iter().filter(|c| c["ok"] != true).collect();
-    assert!(failed.is_empty(), "{failed:#?}\n{}", demo.logs());
-    assert!(browser.status.success());
+    let (report, text) = browser(&demo, "browser.mjs", "demo-screenshots", &[]);
+    let shots = PathBuf::from(report["screenshots"].as_str().unwrap());
     assert!(report["passed"].as_u64().unwrap() >= 23, "{report}");
     assert!(shots.join("01-start.png").is_file());
 
@@ -283,6 +292,11 @@ fn the_demo_shows_the_tools_agent_and_its_memory_per_sign_in() {
     assert!(!theirs.contains(&marker) && theirs.contains("memory, tenant broker-b"), "{theirs}");
     let denied = ask(&mike, "File a home claim of 20000 USD for Mallory");
     assert!(denied.contains("Tool call not allowed due to policy enforcement"), "{denied}");
+
+    // The same in a real browser: the page's own sign-in, answer, sources panel and sign-out.
+    let marker = format!("browser-memory-{}", std::process::id());
+    let (report, _) = browser(&demo, "browser-tools.mjs", "demo-tools-screenshots", &[&marker]);
+    assert_eq!(report["passed"], 6, "{report}");
     drop(demo);
     cloud.ok(&["destroy", "--tutorial", "4"]);
 }
