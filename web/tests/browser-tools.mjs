@@ -3,24 +3,14 @@
 // asked in the same sign-in and nothing of another broker's, and the policy engine's refusal
 // reaches the page. Usage: node tests/browser-tools.mjs <demo URL> <screenshot dir> <marker>.
 // Prints one JSON object on stdout; exit code 1 if any case failed.
-import { answerOf, check, choose, expect, finish, open, shot } from "./harness.mjs";
+import { askWithKeyboard, check, expect, finish, open, shot, signInAs as signIn } from "./harness.mjs";
 
 const { page, url, pageErrors } = await open(process.argv.slice(2), "tests/browser-tools.mjs");
 const marker = process.argv[4] ?? `browser-memory-${Date.now()}`;
 const AGENT = "Tools agent (tutorial 4)";
 
-async function signInAs(user) {
-  await choose(page, "agent", AGENT);
-  await choose(page, "demo-user", user);
-  await page.locator('[data-testid="sign-in"]').click();
-  await page.locator('[data-testid="identity"]').waitFor({ timeout: 30_000 });
-}
-async function ask(question) {
-  const input = page.locator('[data-testid="prompt"] input');
-  await input.fill(question);
-  await input.press("Enter");
-  return answerOf(page.locator("body"));
-}
+const signInAs = (user) => signIn(page, AGENT, user);
+const ask = (question) => askWithKeyboard(page, question);
 
 const started = Date.now();
 await page.goto(url);

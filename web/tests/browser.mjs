@@ -1,7 +1,7 @@
 // The demo in a real browser: Debian's Chromium driven by playwright-core (no browser download).
 // Usage: node tests/browser.mjs <demo URL> <screenshot dir>. Prints one JSON object (cases,
 // first-load time) on stdout; exit code 1 if any case failed.
-import { answerOf, check, choose as chooseIn, expect, finish, open, shot } from "./harness.mjs";
+import { answerOf, askWithKeyboard as ask, check, choose as chooseIn, expect, finish, open, shot, signInAs as signIn } from "./harness.mjs";
 
 const { page, url, pageErrors } = await open(process.argv.slice(2), "tests/browser.mjs");
 const choose = (testid, option) => chooseIn(page, testid, option);
@@ -27,18 +27,8 @@ function isolated(user, got) {
     expect(!got.text.includes(n) && !got.sources.includes(n), `${user}: saw ${n}: ${got.text.slice(0, 300)} | ${got.sources}`);
   }
 }
-async function signInAs(user) {
-  await choose("agent", USERS[user].agent);
-  await choose("demo-user", user);
-  await page.locator('[data-testid="sign-in"]').click();
-  await page.locator('[data-testid="identity"]').waitFor({ timeout: 30_000 });
-}
-async function askWithKeyboard(question) {
-  const input = page.locator('[data-testid="prompt"] input');
-  await input.fill(question);
-  await input.press("Enter");
-  return answerOf(page.locator("body"));
-}
+const signInAs = (user) => signIn(page, USERS[user].agent, user);
+const askWithKeyboard = (question) => ask(page, question);
 
 // First load: navigation until the sign-in form is usable.
 const started = Date.now();

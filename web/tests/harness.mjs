@@ -81,3 +81,19 @@ export async function finish(firstLoadMs, extra = {}) {
   console.log(JSON.stringify(report));
   process.exit(report.failed === 0 ? 0 : 1);
 }
+
+/** Signs `user` in to `agent` (its title in the agent list) with the demo's own sign-in. */
+export async function signInAs(page, agent, user) {
+  await choose(page, "agent", agent);
+  await choose(page, "demo-user", user);
+  await page.locator('[data-testid="sign-in"]').click();
+  await page.locator('[data-testid="identity"]').waitFor({ timeout: 30_000 });
+}
+
+/** Types `question` into the prompt, sends it with Enter, and waits for the whole answer. */
+export async function askWithKeyboard(page, question) {
+  const input = page.locator('[data-testid="prompt"] input');
+  await input.fill(question);
+  await input.press("Enter");
+  return answerOf(page.locator("body"));
+}
