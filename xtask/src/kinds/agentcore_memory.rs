@@ -55,6 +55,17 @@ fn busy(e: CloudError) -> CloudError {
 pub struct Memory(pub Clients);
 
 impl Memory {
+    async fn remove(&self, id: &str) -> CloudResult<()> {
+        self.0
+            .agentcore
+            .delete_memory()
+            .memory_id(id)
+            .send()
+            .await
+            .map_err(|e| busy(classify(e, NOT_FOUND)))?;
+        Ok(())
+    }
+
     /// The id of the memory named `name`: ListMemories gives no names, but an id is the name,
     /// a hyphen and ten characters (`[a-zA-Z][a-zA-Z0-9-_]{0,99}-[a-zA-Z0-9]{10}`), and a name
     /// has no hyphen. One being deleted is passed over while the page holds a live one.
@@ -191,25 +202,12 @@ impl Kind for Memory {
         if seen.state.status == "DELETING" {
             return Ok(());
         }
-        self.0
-            .agentcore
-            .delete_memory()
-            .memory_id(&seen.outputs.id)
-            .send()
-            .await
-            .map_err(|e| busy(classify(e, NOT_FOUND)))?;
-        Ok(())
+        self.remove(&seen.outputs.id).await
     }
 
     /// A memory left by a stack that no longer declares it (its events go with it).
     async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
-        match self.0.agentcore.delete_memory().memory_id(&orphan.id).send().await {
-            Ok(_) => Ok(()),
-            Err(e) => match busy(classify(e, NOT_FOUND)) {
-                CloudError::NotFound(_) => Ok(()),
-                e => Err(e),
-            },
-        }
+        self.remove(&orphan.id).await
     }
 }
 
