@@ -36,3 +36,21 @@ async fn main() -> std::process::ExitCode {
     let cli = cli::Cli::parse_listing_tutorials();
     std::process::ExitCode::from(cli::run(cli).await.code())
 }
+
+#[cfg(test)]
+mod workspace_tests {
+    /// The checkout cargo runs in wins over the one the binary was built in (a shared target
+    /// directory); a CARGO_MANIFEST_DIR that is no xtask/ of a workspace is not taken. Each test
+    /// is a process of its own under nextest, so setting the variable touches no other test.
+    #[test]
+    fn the_workspace_is_the_checkout_cargo_runs_in() {
+        let other = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(other.path().join("xtask")).unwrap();
+        std::fs::write(other.path().join("xtask/Cargo.toml"), "").unwrap();
+        let built = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+        std::env::set_var("CARGO_MANIFEST_DIR", other.path().join("xtask"));
+        assert_eq!(super::workspace(), built, "a directory without stacks/ is no workspace");
+        std::fs::create_dir_all(other.path().join("stacks")).unwrap();
+        assert_eq!(super::workspace(), other.path());
+    }
+}
