@@ -60,7 +60,8 @@ client = idp.create_user_pool_client(UserPoolId=pool, ClientName="app", Explicit
                                      WriteAttributes=["name"])["UserPoolClient"]["ClientId"]
 other = idp.create_user_pool_client(UserPoolId=pool, ClientName="other", ExplicitAuthFlows=["ALLOW_USER_PASSWORD_AUTH"])["UserPoolClient"]["ClientId"]
 idp.create_group(UserPoolId=pool, GroupName="senior-broker")
-PASSWORD = "Pw-" + base64.b32encode(__import__("os").urandom(10)).decode()
+# Every class the default policy asks for, fixed, then randomness: base32 alone has no digit in 1 of 28 draws.
+PASSWORD = "Pw-7" + base64.b32encode(__import__("os").urandom(10)).decode().lower()
 for user, tenant in [("mike", "broker-a"), ("emma", "broker-b"), ("sara", "broker-a")]:
     idp.admin_create_user(UserPoolId=pool, Username=user, MessageAction="SUPPRESS",
                           UserAttributes=[{"Name": "custom:tenant_id", "Value": tenant}])
