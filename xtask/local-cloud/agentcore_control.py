@@ -12,6 +12,8 @@ listed in xtask/docs/tutorial-4-facts.md, and nothing it does not say:
   `.+/.well-known/openid-configuration`), its protocol (MCP), its policy engine (which must
   exist in the caller's account and region; else ValidationException, CreateGateway's modeled
   error) and mode (LOG_ONLY or ENFORCE); a gateway's name cannot change;
+- a gateway's interceptors (1 or 2, Lambda function ARNs, at most one per interception point,
+  `passRequestHeaders` named); runtime_host.py runs a REQUEST interceptor as AWS does;
 - a target's configuration (exactly one kind; a Lambda target has an inline or S3 tool schema;
   at most one credential provider, of a modeled type);
 - states: CREATING then READY (gateways, targets) or ACTIVE (engines, policies), DELETING;
@@ -23,8 +25,8 @@ listed in xtask/docs/tutorial-4-facts.md, and nothing it does not say:
 - an engine with policies, or attached to a gateway, cannot be deleted (ConflictException).
 Every resource belongs to the caller's account and region: another's are not found.
 Not emulated: the Cedar analyzer's findings (overly permissive policies), `policy` and
-`policyGeneration` definitions, KMS keys, interceptors, rules and rate limits, updates of
-targets, engines and policies (answered 400 InvalidAction, as ministack answers what it lacks).
+`policyGeneration` definitions, KMS keys, interceptors' payload filters (kept, not applied),
+rules and rate limits, updates of targets, engines and policies (answered 400 InvalidAction, as ministack answers what it lacks).
 """
 
 import json
@@ -50,6 +52,7 @@ POLICY_NAME = ENGINE_NAME
 ROLE_ARN = re.compile(r"^arn:aws(-[^:]+)?:iam::([0-9]{12})?:role/.+$")
 ENGINE_ARN = re.compile(r"^arn:aws(-[^:]+)?:bedrock-agentcore:[a-z0-9-]+:[0-9]{12}:policy-engine/[a-zA-Z][a-zA-Z0-9-_]{0,99}-[a-zA-Z0-9_]{10}$")
 DISCOVERY_URL = re.compile(r"^.+/\.well-known/openid-configuration$")
+LAMBDA_ARN = re.compile(r"^arn:(aws[a-zA-Z-]*)?:lambda:([a-z]{2}(-gov)?-[a-z]+-\d{1}):(\d{12}):function:([a-zA-Z0-9-_.]+)(:(\$LATEST|[a-zA-Z0-9-_]+))?$")
 
 _lock = threading.RLock()
 # Keys hold the (account, region) a resource was made in: lookups see only the caller's, and ids
@@ -136,12 +139,42 @@ def _check_gateway(req):
             return "authorizerConfiguration.customJWTAuthorizer is required for CUSTOM_JWT"
         if not DISCOVERY_URL.match(jwt.get("discoveryUrl") or ""):
             return "discoveryUrl must match .+/.well-known/openid-configuration"
+    why = _check_interceptors(req.get("interceptorConfigurations"))
+    if why:
+        return why
     engine = req.get("policyEngineConfiguration")
     if engine is not None:
         if engine.get("mode") not in ("LOG_ONLY", "ENFORCE"):
             return "policyEngineConfiguration.mode must be LOG_ONLY or ENFORCE"
         if not ENGINE_ARN.match(engine.get("arn") or ""):
             return "policyEngineConfiguration.arn must be a policy engine ARN"
+    return None
+
+
+def _check_interceptors(items):
+    """Why `interceptorConfigurations` is invalid, or None: the model (1 or 2 items; each a
+    Lambda function ARN, 1 or 2 interception points of REQUEST and RESPONSE, an input
+    configuration that names passRequestHeaders) and the devguide ("gateway-interceptors": at
+    most one REQUEST and at most one RESPONSE interceptor)."""
+    if items is None:
+        return None
+    if not isinstance(items, list) or not 1 <= len(items) <= 2:
+        return "interceptorConfigurations must have 1 or 2 items"
+    seen = []
+    for i, item in enumerate(items):
+        where = f"interceptorConfigurations.{i + 1}"
+        arn = (((item or {}).get("interceptor") or {}).get("lambda") or {}).get("arn") or ""
+        if not LAMBDA_ARN.match(arn) or len(arn) > 170:
+            return f"{where}.interceptor.lambda.arn must be a Lambda function ARN"
+        points = item.get("interceptionPoints")
+        if not isinstance(points, list) or not 1 <= len(points) <= 2 or any(p not in ("REQUEST", "RESPONSE") for p in points):
+            return f"{where}.interceptionPoints must be 1 or 2 of REQUEST, RESPONSE"
+        seen += points
+        inputs = item.get("inputConfiguration")
+        if inputs is not None and not isinstance(inputs.get("passRequestHeaders"), bool):
+            return f"{where}.inputConfiguration.passRequestHeaders is required"
+    if len(seen) != len(set(seen)):
+        return "a gateway has at most one REQUEST and at most one RESPONSE interceptor"
     return None
 
 
@@ -178,6 +211,7 @@ def create_gateway(req, scope):
         "authorizerConfiguration": req.get("authorizerConfiguration"),
         "policyEngineConfiguration": engine,
         "exceptionLevel": req.get("exceptionLevel"),
+        "interceptorConfigurations": req.get("interceptorConfigurations"),
         "createdAt": _now(),
         "updatedAt": _now(),
         "statusReasons": [],
@@ -202,7 +236,7 @@ def update_gateway(scope, gid, req):
     if engine is not None and _engine_by_arn(scope, engine["arn"]) is None:
         return _error("ResourceNotFoundException", f"policy engine {engine['arn']} not found", 404)
     # A full replacement: what the request leaves out is gone.
-    for field in ("description", "protocolType", "protocolConfiguration", "authorizerConfiguration", "policyEngineConfiguration", "exceptionLevel"):
+    for field in ("description", "protocolType", "protocolConfiguration", "authorizerConfiguration", "policyEngineConfiguration", "exceptionLevel", "interceptorConfigurations"):
         if req.get(field) is None:
             g.pop(field, None)
         else:

@@ -256,7 +256,9 @@ def forwarded(config, headers, authorization):
 # tools; ENFORCE denies as AWS does, with a tool result that is an error, not a JSON-RPC error.
 # A permitted call goes to its target: a Lambda target is invoked with the arguments as its
 # event and the tool's name in its client context (`bedrockAgentCoreToolName`).
-# Not emulated: MCP sessions, streaming, `tools/list` filtered by the policies, other targets.
+# A REQUEST interceptor runs between the authorizer and the policy engine (`intercepted`).
+# Not emulated: MCP sessions, streaming, `tools/list` filtered by the policies, other targets,
+# RESPONSE interceptors.
 
 
 def gateway_config(gateway_id):
@@ -301,6 +303,64 @@ def gateway_policies(engine_arn):
     return "\n".join(texts)
 
 
+def request_interceptor(g):
+    """The gateway's REQUEST interceptor configuration, or None. A RESPONSE interceptor is not
+    emulated, so a gateway that has one is refused rather than served without it."""
+    found = None
+    for item in g.get("interceptorConfigurations") or []:
+        points = item.get("interceptionPoints") or []
+        if "RESPONSE" in points:
+            raise Reject(403, "AccessDeniedException", "the local gateway does not emulate RESPONSE interceptors")
+        if "REQUEST" in points:
+            found = item
+    return found
+
+
+def intercepted(g, item, headers, raw, message):
+    """The JSON-RPC message as the gateway's REQUEST interceptor `item` leaves it, or (status,
+    answer) when the interceptor answers for the gateway. AWS runs the interceptor after the JWT
+    authorizer and before the policy engine, which evaluates the transformed request (AWS ML blog
+    "Secure AI agents with Policy and Lambda interceptors in Amazon Bedrock AgentCore gateway");
+    the event and answer shapes are the devguide's ("gateway-interceptors-types"). Headers are
+    passed only with `passRequestHeaders`, their names in lower case (as HTTP/2 delivers them).
+    An assumption, not documented by AWS: an interceptor that fails, or answers in another
+    shape, fails the request here, so nothing reaches the policy engine or a target
+    unintercepted."""
+    request = {"path": "/mcp", "httpMethod": "POST", "body": message}
+    if (item.get("inputConfiguration") or {}).get("passRequestHeaders"):
+        request["headers"] = {k.lower(): v for k, v in headers.items()}
+    event = {"interceptorInputVersion": "1.0", "mcp": {
+        "rawGatewayRequest": {"body": (raw or b"").decode("utf-8", "replace")}, "gatewayRequest": request}}
+    arn = item["interceptor"]["lambda"]["arn"]
+    out = _lambda().invoke(FunctionName=arn, Payload=json.dumps(event).encode())
+    payload = out["Payload"].read().decode()
+    failed = _rpc(message.get("id") if isinstance(message, dict) else None,
+                  error={"code": -32603, "message": "The request interceptor failed."})
+    if out.get("FunctionError"):
+        sys.stderr.write(f"runtime-host: gateway {g['gatewayId']}: the interceptor failed: {payload[:500]!r}\n")
+        return 200, failed
+    try:
+        answer = json.loads(payload)
+    except json.JSONDecodeError:
+        answer = None
+    if not isinstance(answer, dict) or answer.get("interceptorOutputVersion") != "1.0" or not isinstance(answer.get("mcp"), dict):
+        sys.stderr.write(f"runtime-host: gateway {g['gatewayId']}: the interceptor answered in no known shape\n")
+        return 200, failed
+    response = answer["mcp"].get("transformedGatewayResponse")
+    if isinstance(response, dict):
+        # "the gateway will respond with that content immediately"
+        status = response.get("statusCode", 200)
+        if not isinstance(status, int) or isinstance(status, bool) or not 200 <= status <= 599:
+            sys.stderr.write(f"runtime-host: gateway {g['gatewayId']}: the interceptor answered status {status!r}\n")
+            return 200, failed
+        return status, response.get("body")
+    transformed = (answer["mcp"].get("transformedGatewayRequest") or {}).get("body")
+    if not isinstance(transformed, dict) or transformed.get("jsonrpc") != "2.0" or not isinstance(transformed.get("method"), str):
+        sys.stderr.write(f"runtime-host: gateway {g['gatewayId']}: the interceptor returned no JSON-RPC request\n")
+        return 200, failed
+    return transformed
+
+
 def _rpc(request_id, result=None, error=None):
     out = {"jsonrpc": "2.0", "id": request_id}
     if error is not None:
@@ -321,10 +381,19 @@ def mcp(gateway_id, headers, body):
         # Not checked here, so not silently admitted either.
         raise Reject(403, "AccessDeniedException", f"the local gateway does not emulate {', '.join(unsupported)}")
     claims = authorize(g, bearer(headers))
+    interceptor = request_interceptor(g)
+    # Without an interceptor a key named twice is refused here (the policy and the tool must not
+    # read different values); with one, the body is parsed as most parsers do (the last value
+    # wins) and the interceptor, which gets the raw body too, decides.
+    hook = None if interceptor else cedar_gateway._no_duplicates
     try:
-        message = json.loads(body or b"{}", object_pairs_hook=cedar_gateway._no_duplicates)
+        message = json.loads(body or b"{}", object_pairs_hook=hook)
     except (json.JSONDecodeError, cedar_gateway.Refused) as e:
         return 200, _rpc(None, error={"code": -32700, "message": f"Parse error: {e}"})
+    if interceptor is not None:
+        message = intercepted(g, interceptor, headers, body, message)
+        if isinstance(message, tuple):
+            return message  # the interceptor answered for the gateway
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0" or not isinstance(message.get("method"), str):
         return 200, _rpc(None, error={"code": -32600, "message": "Invalid Request"})
     request_id, method, params = message.get("id"), message["method"], message.get("params") or {}

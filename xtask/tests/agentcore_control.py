@@ -51,6 +51,28 @@ refused("a role that is not a role ARN", "ValidationException",
 refused("a policy engine that does not exist (CreateGateway's modeled error)", "ValidationException",
         lambda: ac.create_gateway(name="gw-x", roleArn=ROLE, protocolType="MCP", authorizerType="CUSTOM_JWT", authorizerConfiguration=AUTH,
                                   policyEngineConfiguration={"arn": engine["policyEngineArn"].replace(eid, "agentcore_mt_gone-abcdefghij"), "mode": "ENFORCE"}))
+# Interceptors: Lambda function ARNs, at most one per interception point, the headers named.
+FUNCTION = "arn:aws:lambda:us-east-1:000000000000:function:agentcore-mt-pr-1-t4-tenant-interceptor"
+
+
+def interceptor(arn=FUNCTION, points=("REQUEST",), headers=True):
+    item = {"interceptor": {"lambda": {"arn": arn}}, "interceptionPoints": list(points)}
+    if headers is not None:
+        item["inputConfiguration"] = {"passRequestHeaders": headers}
+    return item
+
+
+for why, items in [
+    ("an interceptor that is not a Lambda function", [interceptor(arn="arn:aws:iam::000000000000:role/r")]),
+    ("an interception point that does not exist", [interceptor(points=("BEFORE",))]),
+    ("two REQUEST interceptors", [interceptor(), interceptor(arn=FUNCTION + "-2")]),
+    ("three interceptors", [interceptor(), interceptor(points=("RESPONSE",)), interceptor(points=("RESPONSE",))]),
+    ("an input configuration without passRequestHeaders", [dict(interceptor(), inputConfiguration={})]),
+    ("no interceptor in the list", []),
+]:
+    refused(why, "ValidationException",
+            lambda items=items: raw.create_gateway(name="gw-x", roleArn=ROLE, protocolType="MCP", authorizerType="CUSTOM_JWT",
+                                                   authorizerConfiguration=AUTH, interceptorConfigurations=items))
 gw = ac.create_gateway(name="agentcore-mt-pr-1-t4-tools", roleArn=ROLE, protocolType="MCP", authorizerType="CUSTOM_JWT",
                        authorizerConfiguration=AUTH, policyEngineConfiguration={"arn": engine["policyEngineArn"], "mode": "ENFORCE"},
                        tags={"agentcore-mt:env": "pr-1"})
@@ -63,6 +85,18 @@ refused("a gateway name taken", "ConflictException",
         lambda: ac.create_gateway(name="agentcore-mt-pr-1-t4-tools", roleArn=ROLE, protocolType="MCP", authorizerType="CUSTOM_JWT", authorizerConfiguration=AUTH))
 tags = ac.list_tags_for_resource(resourceArn=gw["gatewayArn"])["tags"]
 check("the gateway keeps the tags it was made with", tags == {"agentcore-mt:env": "pr-1"}, tags)
+
+# An interceptor given with UpdateGateway is kept as given; an update without it (a full
+# replacement) takes it off.
+ENGINE_CONFIG = {"arn": engine["policyEngineArn"], "mode": "ENFORCE"}
+full = dict(gatewayIdentifier=gid, name="agentcore-mt-pr-1-t4-tools", roleArn=ROLE, protocolType="MCP",
+            authorizerType="CUSTOM_JWT", authorizerConfiguration=AUTH, policyEngineConfiguration=ENGINE_CONFIG)
+ac.update_gateway(**full, interceptorConfigurations=[interceptor()])
+got = wait(lambda: ac.get_gateway(gatewayIdentifier=gid), "status", ("READY",))
+check("a REQUEST interceptor is kept as given, the headers passed", got.get("interceptorConfigurations") == [interceptor()], got)
+ac.update_gateway(**full)
+got = wait(lambda: ac.get_gateway(gatewayIdentifier=gid), "status", ("READY",))
+check("an update that leaves the interceptors out takes them off", "interceptorConfigurations" not in got, got)
 
 # A Lambda target with the claims tools: CREATING, then READY.
 spec = json.loads((ROOT / "agents/tools/tools.json").read_text())

@@ -228,7 +228,7 @@ fn ctrl_c_during_deploy_stops_cleanly_and_the_next_deploy_converges() {
         assert_eq!(summary(&deploy)["ok"], true);
         assert_eq!(counts(&plan), counts(&deploy), "plan and deploy after Ctrl-C at {after}");
         let again = cloud.ok(&["deploy", "--env", env]);
-        assert_eq!(counts(&again)["noop"], 68, "{}", summary(&again));
+        assert_eq!(counts(&again)["noop"], 70, "{}", summary(&again));
         cloud.ok(&["destroy", "--env", env]);
         assert_eq!(cloud.inventory(env), empty_inventory(), "after Ctrl-C at {after}");
     }

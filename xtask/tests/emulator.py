@@ -329,10 +329,17 @@ elif command == "gateway-log-only":
     # configuration: everything else is sent as it was).
     g = next(x for x in agentcore.list_gateways()["items"] if x["name"] == arg)
     full = agentcore.get_gateway(gatewayIdentifier=g["gatewayId"])
-    keep = {k: full[k] for k in ("description", "roleArn", "protocolType", "authorizerType", "authorizerConfiguration") if k in full}
+    keep = {k: full[k] for k in ("description", "roleArn", "protocolType", "authorizerType", "authorizerConfiguration", "interceptorConfigurations") if k in full}
     engine = dict(full["policyEngineConfiguration"], mode="LOG_ONLY")
     agentcore.update_gateway(gatewayIdentifier=g["gatewayId"], name=g["name"], policyEngineConfiguration=engine, **keep)
     print(json.dumps({"gateway": g["gatewayId"], "mode": "LOG_ONLY"}))
+elif command == "gateway-without-interceptor":
+    # Someone takes the gateway `arg`'s interceptor off, everything else kept.
+    g = next(x for x in agentcore.list_gateways()["items"] if x["name"] == arg)
+    full = agentcore.get_gateway(gatewayIdentifier=g["gatewayId"])
+    keep = {k: full[k] for k in ("description", "roleArn", "protocolType", "authorizerType", "authorizerConfiguration", "policyEngineConfiguration") if k in full}
+    agentcore.update_gateway(gatewayIdentifier=g["gatewayId"], name=g["name"], **keep)
+    print(json.dumps({"gateway": g["gatewayId"], "interceptors": []}))
 elif command == "delete-policy":
     # Someone deletes the policy named `arg`, wherever it is.
     for e in agentcore.list_policy_engines()["policyEngines"]:

@@ -54,7 +54,7 @@ fn every_request_is_allowed_by_the_policy_in_force_and_nothing_else_is() {
     record(&cloud, &own, &["deploy", "--env", "pr-1"]);
     // The roles as deployed (their inline policies, references resolved), before they go.
     let roles = cloud.emulator("role-policies", "agentcore-mt-pr-1-");
-    assert_eq!(roles.as_object().unwrap().len(), 7, "{roles}");
+    assert_eq!(roles.as_object().unwrap().len(), 8, "{roles}");
     let roles_file = state.join("roles.json");
     std::fs::write(&roles_file, roles.to_string()).unwrap();
     record(&cloud, &own, &["deploy", "--env", "pr-1"]);

@@ -416,6 +416,8 @@ def role_cases(roles, env, other):
         if name.endswith("-tools-role"):
             db = lambda e: "claims-db-express" if e.startswith("pr-") else "claims-db"
             case("writes its logs", "logs:CreateLogStream", arn("logs", f"log-group:/aws/lambda/agentcore-mt-{env}-t4-tools:log-stream:x"), {}, "Allowed")
+            case("creates its log group", "logs:CreateLogGroup", arn("logs", f"log-group:/aws/lambda/agentcore-mt-{env}-t4-tools"), {}, "Allowed")
+            case("writes the interceptor's logs", "logs:PutLogEvents", arn("logs", f"log-group:/aws/lambda/agentcore-mt-{env}-t4-tenant-interceptor:log-stream:x"), {}, "Denied")
             case("runs SQL on its cluster", "rds-data:ExecuteStatement", arn("rds", f"cluster:agentcore-mt-{env}-t2-{db(env)}"), mine_tags, "Allowed")
             case("runs SQL on another environment's", "rds-data:ExecuteStatement", arn("rds", f"cluster:agentcore-mt-{other}-t2-{db(other)}"), theirs, "Denied")
             granted = [r for st in policy.get("Statement", []) if "secretsmanager:GetSecretValue" in (st.get("Action") if isinstance(st.get("Action"), list) else [st.get("Action")]) for r in (st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]])]
@@ -427,8 +429,20 @@ def role_cases(roles, env, other):
             case("reads the claims agent's tenant-token key", "secretsmanager:GetSecretValue", arn("secretsmanager", f"secret:agentcore-mt/{env}/t2/tenant-token-key{SECRET_SUFFIX}"), mine_tags, "Denied")
             case("reads the master secret", "secretsmanager:GetSecretValue", arn("secretsmanager", f"secret:rds!cluster-0123{SECRET_SUFFIX}"), {}, "Denied")
             continue
+        if name.endswith("-interceptor-role"):
+            # It reads only the request the gateway gives it: no secret, no database, no function.
+            case("writes its logs", "logs:PutLogEvents", arn("logs", f"log-group:/aws/lambda/agentcore-mt-{env}-t4-tenant-interceptor:log-stream:x"), {}, "Allowed")
+            case("writes another environment's function logs", "logs:PutLogEvents", arn("logs", f"log-group:/aws/lambda/agentcore-mt-{other}-t4-tenant-interceptor:log-stream:x"), {}, "Denied")
+            case("reads the tools' key", "secretsmanager:GetSecretValue", arn("secretsmanager", f"secret:agentcore-mt/{env}/t4/tool-key{SECRET_SUFFIX}"), mine_tags, "Denied")
+            case("runs SQL", "rds-data:ExecuteStatement", arn("rds", f"cluster:agentcore-mt-{env}-t2-claims-db"), mine_tags, "Denied")
+            case("invokes the tools", "lambda:InvokeFunction", arn("lambda", f"function:agentcore-mt-{env}-t4-tools"), {}, "Denied")
+            case("writes the tools' logs", "logs:PutLogEvents", arn("logs", f"log-group:/aws/lambda/agentcore-mt-{env}-t4-tools:log-stream:x"), {}, "Denied")
+            continue
         if name.endswith("-gateway-role"):
             function = lambda e: arn("lambda", f"function:agentcore-mt-{e}-t4-tools")
+            interceptor = lambda e: arn("lambda", f"function:agentcore-mt-{e}-t4-tenant-interceptor")
+            case("invokes its request interceptor", "lambda:InvokeFunction", interceptor(env), {}, "Allowed")
+            case("invokes another environment's interceptor", "lambda:InvokeFunction", interceptor(other), {}, "Denied")
             engine = lambda e: arn("bedrock-agentcore", f"policy-engine/agentcore_mt_{e.replace('-', '_')}_t4_policy_engine-abcdefghij")
             gateway = lambda e: arn("bedrock-agentcore", f"gateway/agentcore-mt-{e}-t4-gateway-abcdefghij")
             case("invokes its tools", "lambda:InvokeFunction", function(env), {}, "Allowed")

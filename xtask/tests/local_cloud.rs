@@ -13,9 +13,9 @@ fn deploy_redeploy_destroy_every_tutorial() {
     let first = cloud.ok(&["deploy", "--tutorial", "all"]);
     let s = summary(&first);
     assert_eq!(s["ok"], true);
-    assert_eq!(s["counts"]["create"], 68, "{s}");
+    assert_eq!(s["counts"]["create"], 70, "{s}");
     let resources: Vec<&Value> = first.iter().filter(|e| e["type"] == "resource").collect();
-    assert_eq!(resources.len(), 68);
+    assert_eq!(resources.len(), 70);
     assert!(resources.iter().all(|e| e["status"] == "done" && e["action"] == "create"));
 
     let inv = cloud.inventory("dev");
@@ -104,7 +104,7 @@ fn deploy_redeploy_destroy_every_tutorial() {
     let again = cloud.ok(&["deploy", "--tutorial", "all"]);
     let s = summary(&again);
     assert_eq!(s["api_calls"]["mutating"], 0, "a converged re-deploy changed something: {s}");
-    assert_eq!(s["counts"]["noop"], 68);
+    assert_eq!(s["counts"]["noop"], 70);
 
     let plan = cloud.ok(&["plan", "--tutorial", "1"]);
     assert!(plan.iter().filter(|e| e["type"] == "resource").all(|e| e["action"] == "noop"));
@@ -140,12 +140,12 @@ fn deploy_redeploy_destroy_every_tutorial() {
     assert_eq!(summary(&back)["counts"]["noop"], 46);
 
     let gone = cloud.ok(&["destroy"]);
-    assert_eq!(summary(&gone)["counts"]["delete"], 68);
+    assert_eq!(summary(&gone)["counts"]["delete"], 70);
     // Nothing left: no cluster, instance, final snapshot, managed secret, network, pool, bucket.
     assert_eq!(cloud.inventory("dev"), empty_inventory());
     let again = cloud.ok(&["destroy"]);
     assert_eq!(summary(&again)["api_calls"]["mutating"], 0);
-    assert_eq!(summary(&again)["counts"]["noop"], 68);
+    assert_eq!(summary(&again)["counts"]["noop"], 70);
 }
 
 #[test]

@@ -1,8 +1,9 @@
 //! Tutorial 4 deployed as a pull request deploys it (issue 26): the gateway, its Lambda target,
 //! the policy engine and the repository's policies on the local cloud, verified through the
 //! gateway's MCP endpoint as each broker and as an attacker with a valid token; a gateway
-//! switched to LOG_ONLY, or a policy deleted by hand, fails verify and is put back by the next
-//! deploy; a re-deploy changes nothing; destroy leaves nothing.
+//! switched to LOG_ONLY, its interceptor taken off, or a policy deleted by hand, fails verify and
+//! is put back by the next deploy, and with either wall down the other still keeps every call to
+//! the caller's tenant; a re-deploy changes nothing; destroy leaves nothing.
 
 mod common;
 
@@ -44,7 +45,11 @@ fn the_tool_layer_is_deployed_verified_repaired_and_destroyed() {
     );
     assert_eq!(
         inv["functions"],
-        json!(["agentcore-mt-pr-4-t2-token-trigger", "agentcore-mt-pr-4-t4-tools"])
+        json!([
+            "agentcore-mt-pr-4-t2-token-trigger",
+            "agentcore-mt-pr-4-t4-tenant-interceptor",
+            "agentcore-mt-pr-4-t4-tools"
+        ])
     );
 
     // Every case passes: each broker's own calls, the attacker's denied by the policy engine,
@@ -66,15 +71,50 @@ fn the_tool_layer_is_deployed_verified_repaired_and_destroyed() {
     let again = cloud.ok(&["deploy", "--tutorial", "4", "--env", env]);
     assert_eq!(summary(&again)["api_calls"]["mutating"], 0, "{}", summary(&again));
 
-    // Someone switches the gateway to LOG_ONLY: every call is then allowed, so verify must fail
-    // (the mode, and the other tenant's data reaching the attacker), and deploy must put ENFORCE
-    // back.
+    // Someone switches the gateway to LOG_ONLY: every call is then allowed by the engine, so
+    // verify must fail (the mode, and the attacker's calls no longer denied by the policy
+    // engine), and deploy must put ENFORCE back. The interceptor still holds: the attacker's
+    // forged tenant reaches the tools as no tenant, and nothing of the other tenant comes back.
     cloud.emulator("gateway-log-only", "agentcore-mt-pr-4-t4-gateway");
     let out = cloud.xtask(&["verify", "--tutorial", "4", "--env", env, "--output-format", "json"]);
     assert_eq!(out.status.code(), Some(1), "verify passed with the gateway in LOG_ONLY mode");
-    let broken = failed(&common::events(&out));
+    let events = common::events(&out);
+    let broken = failed(&events);
     assert!(broken.iter().any(|n| n.contains("ENFORCE mode")), "{broken:?}");
-    assert!(broken.iter().any(|n| n.contains("other tenant's claims")), "{broken:?}");
+    let forged = cases(&events)
+        .into_iter()
+        .find(|c| c["name"].as_str().unwrap().contains("asks for the other tenant's claims"))
+        .unwrap();
+    assert_eq!(forged["outcome"], "fail", "{forged}");
+    let detail = forged["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("tenant_id is the caller's tenant"),
+        "not refused by the tools: {forged}"
+    );
+    assert!(!detail.contains("CLM-B-"), "the other tenant's claims reached the attacker: {forged}");
+    let plan = cloud.ok(&["plan", "--tutorial", "4", "--env", env]);
+    let gateway = plan.iter().find(|e| e["type"] == "resource" && e["id"] == "gateway").unwrap();
+    assert_eq!(gateway["action"], "update", "{gateway}");
+    cloud.ok(&["deploy", "--tutorial", "4", "--env", env]);
+    let fixed = cloud.ok(&["verify", "--tutorial", "4", "--env", env]);
+    assert_eq!(summary(&fixed)["failed"], 0, "{:?}", failed(&fixed));
+
+    // Someone takes the interceptor off: verify fails (the configuration, and a call that names
+    // no tenant is denied), while the policy engine alone still denies every forged tenant;
+    // deploy puts the interceptor back.
+    cloud.emulator("gateway-without-interceptor", "agentcore-mt-pr-4-t4-gateway");
+    let out = cloud.xtask(&["verify", "--tutorial", "4", "--env", env, "--output-format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "verify passed without the interceptor");
+    let events = common::events(&out);
+    let broken = failed(&events);
+    assert!(broken.iter().any(|n| n.contains("REQUEST interceptor")), "{broken:?}");
+    assert!(broken.iter().any(|n| n.contains("names no tenant")), "{broken:?}");
+    let still: Vec<&Value> = cases(&events)
+        .into_iter()
+        .filter(|c| c["name"].as_str().unwrap().contains("other tenant"))
+        .filter(|c| c["name"].as_str().unwrap().contains("denied by the policy engine"))
+        .collect();
+    assert!(still.len() >= 3 && still.iter().all(|c| c["outcome"] == "pass"), "{still:?}");
     let plan = cloud.ok(&["plan", "--tutorial", "4", "--env", env]);
     let gateway = plan.iter().find(|e| e["type"] == "resource" && e["id"] == "gateway").unwrap();
     assert_eq!(gateway["action"], "update", "{gateway}");
@@ -96,7 +136,7 @@ fn the_tool_layer_is_deployed_verified_repaired_and_destroyed() {
 
     // Destroy: tutorial 4 alone, then the rest; nothing left, the functions' logs included.
     let four = cloud.ok(&["destroy", "--tutorial", "4", "--env", env]);
-    assert_eq!(summary(&four)["counts"]["delete"], 18, "{}", summary(&four));
+    assert_eq!(summary(&four)["counts"]["delete"], 20, "{}", summary(&four));
     let inv = cloud.inventory(env);
     for key in ["gateways", "policy_engines", "policies", "memories"] {
         assert!(inv.get(key).is_none(), "{key} left: {inv}");

@@ -1,10 +1,14 @@
 """Tutorial 4's claims tools: the Lambda function behind AgentCore Gateway's `ClaimsTools`
 target (agents/tools/tools.json).
 
-The gateway calls it only after its policy engine, in ENFORCE mode, has allowed the call: the
-policies (agents/tools/policies/claims_tools.cedar) allow a tool only when its `tenant_id`
-argument is the `tenant_id` claim of the caller's verified access token. The event is the tool's
-arguments; the tool's name, `<target>___<tool>`, is in the client context.
+The tenant is the caller's verified access token's, never the model's: the gateway's REQUEST
+interceptor (agents/tools/interceptor) sets every call's `tenant_id` to the token's `tenant_id`
+claim, or to a value that is no tenant when the call named another; then the policy engine, in
+ENFORCE mode, allows a tool only when `tenant_id` is that claim
+(agents/tools/policies/claims_tools.cedar). Either wall alone keeps a call to the caller's
+tenant: without the engine, a forged tenant reaches this function as a value refused below.
+The event is the tool's arguments; the tool's name, `<target>___<tool>`, is in the client
+context.
 
 Every call runs in the claims database under a token for `tenant:<tenant_id>` (sql/007), signed
 with the tools' own key: Row-Level Security keeps the transaction to that tenant, so a claim
@@ -19,8 +23,8 @@ import re
 from agent_common.claims_db import Database
 
 TARGET = "ClaimsTools"
-TENANT = re.compile(r"^[a-z0-9-]{1,50}$")
-CLAIM = re.compile(r"^CLM-[A-Z0-9]{1,10}-[0-9]{1,6}$")
+TENANT = re.compile(r"[a-z0-9-]{1,50}")
+CLAIM = re.compile(r"CLM-[A-Z0-9]{1,10}-[0-9]{1,6}")
 TYPES = ("auto", "home", "life", "travel")
 MAX_TEXT = 500
 
@@ -59,7 +63,7 @@ def list_my_claims(db, args):
 
 def get_claim(db, args):
     number = text(args, "claim_id").upper()
-    if not CLAIM.match(number):
+    if not CLAIM.fullmatch(number):
         raise Refused("claim_id looks like CLM-A-001")
     tenant, rows = db.call("SELECT * FROM api.claim_by_number(:n)", [{"name": "n", "value": {"stringValue": number}}])
     if not rows:
@@ -99,7 +103,7 @@ def handler(event, context, env=os.environ):
         if not isinstance(event, dict):
             raise Refused("the arguments are not an object")
         tenant = event.get("tenant_id")
-        if not isinstance(tenant, str) or not TENANT.match(tenant):
+        if not isinstance(tenant, str) or not TENANT.fullmatch(tenant):
             raise Refused("tenant_id is the caller's tenant, as their token says")
         answer = tool(Database(f"tenant:{tenant}", key_name="tool_token", env=env), event)
         if answer.get("tenant") != tenant:

@@ -32,6 +32,8 @@ pub struct Gateway {
     pub other_client_id: Option<String>,
     /// The policy engine it must enforce, as deployed.
     pub engine_arn: String,
+    /// The REQUEST interceptor the stack gives it, as deployed (its function's ARN).
+    pub interceptor_arn: Option<String>,
     /// The policies the stack declares for it: logical id, and id where deployed.
     pub policies: Vec<(String, Option<String>)>,
     /// username -> password secret ARN (the pool's stack's users and this stack's).
@@ -101,6 +103,19 @@ impl Gateway {
                 let engine_arn = deployed
                     .get(&engine.0, &engine.1, "arn")
                     .context("the gateway's policy engine is not deployed")?;
+                let interceptor_arn = match g.properties.get("request_interceptor_arn") {
+                    None | Some(Value::Null) => None,
+                    Some(v) => {
+                        let f = referenced(v, &stack.name).context(
+                            "the gateway's request_interceptor_arn does not reference a function",
+                        )?;
+                        Some(
+                            deployed
+                                .get(&f.0, &f.1, "arn")
+                                .context("the gateway's interceptor is not deployed")?,
+                        )
+                    }
+                };
                 let policies = stack
                     .resources
                     .iter()
@@ -122,6 +137,7 @@ impl Gateway {
                     client_id,
                     other_client_id,
                     engine_arn,
+                    interceptor_arn,
                     policies,
                     users,
                     target,
@@ -260,6 +276,14 @@ pub async fn verify(
             enforcing(ctx, g).await,
         );
 
+        if let Some(arn) = &g.interceptor_arn {
+            push(
+                "the gateway's REQUEST interceptor is the stack's, given the request headers"
+                    .into(),
+                intercepting(ctx, g, arn).await,
+            );
+        }
+
         let brokers: Vec<&DemoUser> = users
             .iter()
             .filter(|u| u.tenant.is_some() && g.users.contains_key(&u.username))
@@ -325,6 +349,28 @@ pub async fn verify(
                 }
             });
             push(format!("{} lists their own claims ({})", u.username, tenant(u)), ok);
+        }
+
+        // The interceptor puts the token's tenant into a call that names none (without it, the
+        // policies would deny the call: they compare `tenant_id` with the token's).
+        if g.interceptor_arn.is_some() {
+            let r = call(&mike.username, "list_my_claims", json!({})).await?;
+            push(
+                format!(
+                    "{} names no tenant: the interceptor puts in his own ({})",
+                    mike.username,
+                    tenant(mike)
+                ),
+                r.allowed().and_then(|a| {
+                    if a["tenant"] == json!(tenant(mike))
+                        && claim_numbers(&a).iter().all(|n| !emma.claims.contains(n))
+                    {
+                        Ok(())
+                    } else {
+                        Err(format!("answered {}", excerpt(&a.to_string())))
+                    }
+                }),
+            );
         }
 
         // As the attacker: mike, with his own valid token, calls the gateway directly.
@@ -632,6 +678,38 @@ fn filed(r: &Reply, tenant: &str) -> Result<(), String> {
         (t, 1) if *t == json!(tenant) => Ok(()),
         _ => Err(format!("answered {}", excerpt(&a.to_string()))),
     })
+}
+
+/// The gateway's interceptors: exactly one, the stack's function, at REQUEST only, given the
+/// request headers (it reads the caller's token from them). One at RESPONSE too could rewrite
+/// what the tools answer; without the headers it would find no tenant and every call would fail.
+async fn intercepting(ctx: &VerifyContext<'_>, g: &Gateway, arn: &str) -> Result<(), String> {
+    let gw = ctx
+        .clients
+        .agentcore
+        .get_gateway()
+        .gateway_identifier(&g.id)
+        .send()
+        .await
+        .map_err(|e| crate::cloud::describe_sdk_error(&e))?;
+    let found: Vec<String> = gw
+        .interceptor_configurations()
+        .iter()
+        .map(|i| {
+            let function = i.interceptor().and_then(|c| c.as_lambda().ok()).map(|l| l.arn());
+            let points: Vec<&str> = i.interception_points().iter().map(|p| p.as_str()).collect();
+            let headers = i.input_configuration().is_some_and(|c| c.pass_request_headers());
+            format!("{} at {} (headers {headers})", function.unwrap_or("?"), points.join("+"))
+        })
+        .collect();
+    let want = format!("{arn} at REQUEST (headers true)");
+    if found == [want.clone()] {
+        Ok(())
+    } else if found.is_empty() {
+        Err("the gateway has no interceptor".into())
+    } else {
+        Err(format!("the gateway has {}, not {want}", found.join("; ")))
+    }
 }
 
 /// The gateway's engine (the stack's) in ENFORCE mode, holding exactly the stack's policies, each

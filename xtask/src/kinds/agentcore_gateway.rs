@@ -3,12 +3,16 @@
 //! engine in ENFORCE mode. The mode is not a property: LOG_ONLY, or no engine, would let every
 //! authenticated caller call every tool with any arguments, so a gateway found in another mode
 //! (changed by hand, or by an UpdateGateway that left the engine out: it is a full replacement)
-//! is a change that the next deploy puts back. Tagged at creation.
+//! is a change that the next deploy puts back. So is a REQUEST interceptor found missing or
+//! changed: it is given the request headers, because it reads the caller's verified token.
+//! Tagged at creation.
 
 use async_trait::async_trait;
 use aws_sdk_bedrockagentcorecontrol::types::{
     AuthorizerConfiguration, AuthorizerType, CustomJwtAuthorizerConfiguration,
-    GatewayPolicyEngineConfiguration, GatewayPolicyEngineMode, GatewayProtocolType,
+    GatewayInterceptionPoint, GatewayInterceptorConfiguration, GatewayPolicyEngineConfiguration,
+    GatewayPolicyEngineMode, GatewayProtocolType, InterceptorConfiguration,
+    InterceptorInputConfiguration, LambdaInterceptorConfiguration,
 };
 use serde::{Deserialize, Serialize};
 
@@ -16,8 +20,8 @@ use super::agentcore_policy_engine::tags_of;
 use super::{client_token, first_in_pages, propagation, tags_with_created_at, KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan, Progress,
-    SeenOf, Target,
+    change, found, CloudError, CloudResult, FieldChange, Found, Kind, Observation, Orphan,
+    Progress, SeenOf, Target,
 };
 use crate::model::names;
 
@@ -43,6 +47,10 @@ pub struct Properties {
     pub allowed_clients: Vec<String>,
     /// The policy engine that decides every tool call, always in ENFORCE mode.
     pub policy_engine_arn: String,
+    /// A Lambda function the gateway runs on every request after its authorizer and before
+    /// its policy engine (REQUEST), given the request headers. `role_arn` must be allowed to invoke it.
+    #[serde(default)]
+    pub request_interceptor_arn: Option<String>,
 }
 
 fn non_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -63,6 +71,9 @@ pub struct State {
     allowed_clients: Vec<String>,
     /// The engine's ARN when it enforces; otherwise what the gateway has instead, in words.
     policy_engine_arn: String,
+    /// The REQUEST interceptor's ARN (with headers), or what the gateway has instead, in words.
+    #[serde(default)]
+    request_interceptor_arn: String,
     status: String,
 }
 
@@ -84,6 +95,7 @@ pub struct Gateway(pub Clients);
 struct Config {
     authorizer: AuthorizerConfiguration,
     engine: GatewayPolicyEngineConfiguration,
+    interceptors: Option<Vec<GatewayInterceptorConfiguration>>,
 }
 
 fn config(p: &Properties) -> CloudResult<Config> {
@@ -97,7 +109,53 @@ fn config(p: &Properties) -> CloudResult<Config> {
         .mode(GatewayPolicyEngineMode::Enforce)
         .build()
         .map_err(CloudError::fatal)?;
-    Ok(Config { authorizer: AuthorizerConfiguration::CustomJwtAuthorizer(jwt), engine })
+    let interceptors = match &p.request_interceptor_arn {
+        None => None,
+        Some(arn) => Some(vec![GatewayInterceptorConfiguration::builder()
+            .interceptor(InterceptorConfiguration::Lambda(
+                LambdaInterceptorConfiguration::builder()
+                    .arn(arn)
+                    .build()
+                    .map_err(CloudError::fatal)?,
+            ))
+            .interception_points(GatewayInterceptionPoint::Request)
+            .input_configuration(
+                InterceptorInputConfiguration::builder()
+                    .pass_request_headers(true)
+                    .build()
+                    .map_err(CloudError::fatal)?,
+            )
+            .build()
+            .map_err(CloudError::fatal)?]),
+    };
+    Ok(Config {
+        authorizer: AuthorizerConfiguration::CustomJwtAuthorizer(jwt),
+        engine,
+        interceptors,
+    })
+}
+
+/// The gateway's interceptors as the state says them: the REQUEST interceptor's ARN when it is
+/// the only one and gets the headers, "none" when there is none, otherwise what there is.
+fn interceptors_of(items: &[GatewayInterceptorConfiguration]) -> String {
+    let described: Vec<String> = items
+        .iter()
+        .map(|i| {
+            let arn =
+                i.interceptor().and_then(|c| c.as_lambda().ok()).map(|l| l.arn()).unwrap_or("?");
+            let points: Vec<&str> = i.interception_points().iter().map(|p| p.as_str()).collect();
+            let headers = i.input_configuration().is_some_and(|c| c.pass_request_headers());
+            match (points.as_slice(), headers) {
+                (["REQUEST"], true) => arn.to_string(),
+                _ => format!("{arn} at {} (headers {headers})", points.join("+")),
+            }
+        })
+        .collect();
+    if described.is_empty() {
+        "none".to_string()
+    } else {
+        described.join("; ")
+    }
 }
 
 impl Gateway {
@@ -150,6 +208,7 @@ impl Kind for Gateway {
             discovery_url: jwt.map(|j| j.discovery_url().to_string()).unwrap_or_default(),
             allowed_clients: jwt.map(|j| j.allowed_clients().to_vec()).unwrap_or_default(),
             policy_engine_arn: engine,
+            request_interceptor_arn: interceptors_of(g.interceptor_configurations()),
             status: g.status().as_str().to_string(),
         };
         let outputs = Outputs {
@@ -158,6 +217,24 @@ impl Kind for Gateway {
             url: g.gateway_url().unwrap_or_default().to_string(),
         };
         Ok(Found::ours(state, outputs))
+    }
+
+    /// An interceptor the stack does not declare (added by hand) could rewrite every call:
+    /// taking it off is a change too.
+    fn diff(
+        &self,
+        p: &Properties,
+        seen: &SeenOf<Self>,
+        mut changes: Vec<FieldChange>,
+    ) -> Vec<FieldChange> {
+        if p.request_interceptor_arn.is_none() && seen.state.request_interceptor_arn != "none" {
+            changes.push(change(
+                "request_interceptor_arn",
+                &seen.state.request_interceptor_arn,
+                "none",
+            ));
+        }
+        changes
     }
 
     async fn create(&self, target: &Target, p: &Properties) -> CloudResult<Outputs> {
@@ -173,6 +250,7 @@ impl Kind for Gateway {
             .authorizer_type(AuthorizerType::CustomJwt)
             .authorizer_configuration(c.authorizer)
             .policy_engine_configuration(c.engine)
+            .set_interceptor_configurations(c.interceptors)
             .client_token(client_token(target, "create"))
             .set_tags(Some(tags_with_created_at(target).into_iter().collect()))
             .send()
@@ -205,6 +283,7 @@ impl Kind for Gateway {
             .authorizer_type(AuthorizerType::CustomJwt)
             .authorizer_configuration(c.authorizer)
             .policy_engine_configuration(c.engine)
+            .set_interceptor_configurations(c.interceptors)
             .send()
             .await
             .map_err(|e| propagation(busy(classify(e, NOT_FOUND))))?;
