@@ -3,7 +3,8 @@
 //! gateway's MCP endpoint as each broker and as an attacker with a valid token; a gateway
 //! switched to LOG_ONLY, its interceptor taken off, or a policy deleted by hand, fails verify and
 //! is put back by the next deploy, and with either wall down the other still keeps every call to
-//! the caller's tenant; a re-deploy changes nothing; destroy leaves nothing.
+//! the caller's tenant; a re-deploy changes nothing; destroy leaves nothing, even from a checkout
+//! that no longer declares tutorial 4.
 
 mod common;
 
@@ -143,5 +144,44 @@ fn the_tool_layer_is_deployed_verified_repaired_and_destroyed() {
     }
     assert_eq!(inv["functions"], json!(["agentcore-mt-pr-4-t2-token-trigger"]), "{inv}");
     cloud.ok(&["destroy", "--env", env]);
+    assert_eq!(cloud.inventory(env), empty_inventory());
+}
+
+/// A checkout that does not declare tutorial 4 (an older branch, a gc run from main before it
+/// merged) still finds everything tutorial 4 made, by name prefix and tags: the gateway (its
+/// target with it), the policy engine (its policies first), the memory, the runtime, the
+/// functions, roles and secrets: `destroy --orphans` deletes each and leaves nothing.
+#[test]
+fn a_checkout_without_tutorial_4_still_finds_and_destroys_all_of_it() {
+    let cloud = Cloud::up();
+    let env = "pr-41";
+    cloud.ok(&["deploy", "--tutorial", "4", "--env", env]);
+    let old = tempfile::tempdir().unwrap();
+    for file in ["01-unstructured-rag.yaml", "02-structured-rls.yaml", "03-enterprise-demo.yaml"] {
+        std::fs::write(old.path().join(file), common::stack_text(file)).unwrap();
+    }
+    let dir = old.path().to_str().unwrap();
+    let gone = cloud.ok(&["destroy", "--env", env, "--orphans", "--stacks-dir", dir]);
+    let deleted: Vec<&str> = gone
+        .iter()
+        .filter(|e| e["type"] == "orphan" && e["deleted"] == true)
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    for id in [
+        "gateway",
+        "gateway_role",
+        "interceptor_role",
+        "memory",
+        "policy_engine",
+        "tenant_interceptor",
+        "tool_key",
+        "tools",
+        "tools_agent",
+        "tools_agent_role",
+        "tools_role",
+    ] {
+        assert!(deleted.contains(&id), "{id} not deleted as an orphan: {deleted:?}");
+    }
+    assert_eq!(summary(&gone)["orphans"], 0, "{gone:?}");
     assert_eq!(cloud.inventory(env), empty_inventory());
 }

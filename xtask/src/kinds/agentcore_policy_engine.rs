@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{client_token, first_in_pages, tags_with_created_at, KindInfo, Sim, SIM};
 use crate::cloud::{classify, Clients};
 use crate::engine::{
-    found, CloudError, CloudResult, Found, Kind, Observation, Progress, SeenOf, Target,
+    found, CloudError, CloudResult, Found, Kind, Observation, Orphan, Progress, SeenOf, Target,
 };
 use crate::model::{names, NameStyle};
 
@@ -65,6 +65,17 @@ pub async fn tags_of(clients: &Clients, arn: &str) -> CloudResult<BTreeMap<Strin
 pub struct PolicyEngine(pub Clients);
 
 impl PolicyEngine {
+    async fn remove(&self, id: &str) -> CloudResult<()> {
+        self.0
+            .agentcore
+            .delete_policy_engine()
+            .policy_engine_id(id)
+            .send()
+            .await
+            .map_err(|e| busy(classify(e, NOT_FOUND)))?;
+        Ok(())
+    }
+
     async fn find_id(&self, name: &str) -> CloudResult<Option<String>> {
         let pages = self.0.agentcore.list_policy_engines().into_paginator().send();
         first_in_pages(pages, NOT_FOUND, |page| {
@@ -174,13 +185,51 @@ impl Kind for PolicyEngine {
         if seen.state.status == "DELETING" {
             return Ok(());
         }
-        self.0
-            .agentcore
-            .delete_policy_engine()
-            .policy_engine_id(&seen.outputs.id)
-            .send()
-            .await
-            .map_err(|e| busy(classify(e, NOT_FOUND)))?;
-        Ok(())
+        self.remove(&seen.outputs.id).await
+    }
+
+    /// An engine goes only without policies (and once no gateway names it, which a gateway
+    /// orphan's own deletion clears): its policies go first. Done once it is gone, not when it
+    /// starts deleting.
+    async fn delete_orphan(&self, orphan: &Orphan) -> CloudResult<()> {
+        let got = self.0.agentcore.get_policy_engine().policy_engine_id(&orphan.id).send().await;
+        match got.map_err(|e| classify(e, NOT_FOUND)) {
+            Ok(e) if e.status().as_str() == "DELETING" => {
+                return Err(CloudError::Retryable("it is being deleted".into()))
+            }
+            Ok(_) => {}
+            Err(CloudError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let mut held = Vec::new();
+        let mut pages =
+            self.0.agentcore.list_policies().policy_engine_id(&orphan.id).into_paginator().send();
+        while let Some(page) = pages.next().await {
+            match page.map_err(|e| classify(e, NOT_FOUND)) {
+                Ok(page) => held.extend(page.policies().iter().map(|p| p.policy_id().to_string())),
+                Err(CloudError::NotFound(_)) => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+        for id in &held {
+            let gone = self
+                .0
+                .agentcore
+                .delete_policy()
+                .policy_engine_id(&orphan.id)
+                .policy_id(id)
+                .send()
+                .await
+                .map_err(|e| busy(classify(e, NOT_FOUND)));
+            match gone {
+                Ok(_) | Err(CloudError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if !held.is_empty() {
+            return Err(CloudError::Retryable("its policies are being deleted".into()));
+        }
+        self.remove(&orphan.id).await?;
+        Err(CloudError::Retryable("it is being deleted".into()))
     }
 }

@@ -207,6 +207,12 @@ pub fn from_arn(arn: &str) -> Option<(&'static str, Orphan)> {
         ("bedrock", Some(("knowledge-base", id))) => ("bedrock.knowledge_base", "", id),
         ("bedrock-agentcore", Some(("runtime", id))) => ("agentcore.runtime", "", id),
         ("bedrock-agentcore", Some(("gateway", id))) => ("agentcore.gateway", "", id),
+        // An engine's id is its name, '-' and ten characters; its policies go with it.
+        ("bedrock-agentcore", Some(("policy-engine", id)))
+            if !id.contains('/') && id.len() > 11 =>
+        {
+            ("agentcore.policy_engine", &id[..id.len() - 11], id)
+        }
         // A memory's id is its name, '-' and ten characters.
         ("bedrock-agentcore", Some(("memory", id))) if id.len() > 11 => {
             ("agentcore.memory", &id[..id.len() - 11], id)
@@ -402,6 +408,12 @@ mod arn_tests {
                 Some("agentcore_mt_pr_1_t1_a-XyZ"),
             ),
             (
+                "arn:aws:bedrock-agentcore:us-east-1:1:policy-engine/agentcore_mt_pr_1_t4_policy_engine-abcdefghij",
+                "agentcore.policy_engine",
+                "agentcore_mt_pr_1_t4_policy_engine",
+                Some("agentcore_mt_pr_1_t4_policy_engine-abcdefghij"),
+            ),
+            (
                 "arn:aws:bedrock-agentcore:us-east-1:1:memory/agentcore_mt_pr_1_t4_memory-AbCdEf1234",
                 "agentcore.memory",
                 "agentcore_mt_pr_1_t4_memory",
@@ -415,6 +427,8 @@ mod arn_tests {
             assert_eq!(o.id, id.unwrap_or_default(), "{arn}");
         }
         assert!(super::from_arn("arn:aws:s3vectors:us-east-1:1:bucket/b/index/i").is_none());
+        let policy = "arn:aws:bedrock-agentcore:us-east-1:1:policy-engine/agentcore_mt_pr_1_t4_policy_engine-abcdefghij/policy/p-1";
+        assert!(super::from_arn(policy).is_none(), "a policy goes with its engine");
         assert!(super::from_arn("not an arn").is_none());
     }
 }

@@ -28,8 +28,8 @@ pub struct Dated {
 }
 
 /// Every resource of every environment of this project: what the tagging API lists, and what
-/// it may not (IAM roles, secrets, S3 Vectors buckets, Knowledge Bases, AgentCore runtimes;
-/// listed by our name prefix, then their tags read). A
+/// it may not (IAM roles, secrets, S3 Vectors buckets, Knowledge Bases, AgentCore runtimes,
+/// gateways, policy engines and memories; listed by our name prefix, then their tags read). A
 /// resource without our `project` and `env` tags is not in the list, whatever its name.
 /// `env`: only that environment's.
 pub async fn every_environment(clients: &Clients, env: Option<&str>) -> anyhow::Result<Vec<Dated>> {
@@ -180,6 +180,50 @@ pub async fn every_environment(clients: &Clients, env: Option<&str>) -> anyhow::
                 ),
                 Err(e) if e.code() == Some("ResourceNotFoundException") => {}
                 Err(e) => return Err(listing("AgentCore runtime tags", describe_sdk_error(&e))),
+            }
+        }
+    }
+    // Gateways, policy engines and memories: listed by our name prefix too (an old checkout
+    // that no longer declares tutorial 4 must still find them), then their tags read.
+    let tags_of = |arn: String| async move {
+        match clients.agentcore.list_tags_for_resource().resource_arn(&arn).send().await {
+            Ok(t) => Ok(Some((arn, t.tags().cloned().unwrap_or_default().into_iter().collect()))),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(listing("AgentCore tags", describe_sdk_error(&e))),
+        }
+    };
+    let agentcore_arn = |what: &str, id: &str| {
+        format!("arn:aws:bedrock-agentcore:{}:{}:{what}/{id}", clients.region, clients.account)
+    };
+    let mut gateways = clients.agentcore.list_gateways().into_paginator().send();
+    while let Some(page) = gateways.next().await {
+        let page = page.map_err(|e| listing("AgentCore gateways", describe_sdk_error(&e)))?;
+        for g in page.items().iter().filter(|g| g.name().starts_with(&prefix)) {
+            if let Some((arn, tags)) = tags_of(agentcore_arn("gateway", g.gateway_id())).await? {
+                keep(&arn, g.name(), tags);
+            }
+        }
+    }
+    let mut engines = clients.agentcore.list_policy_engines().into_paginator().send();
+    while let Some(page) = engines.next().await {
+        let page = page.map_err(|e| listing("policy engines", describe_sdk_error(&e)))?;
+        for e in page.policy_engines().iter().filter(|e| e.name().starts_with(&underscored)) {
+            if let Some((arn, tags)) = tags_of(e.policy_engine_arn().to_string()).await? {
+                keep(&arn, e.name(), tags);
+            }
+        }
+    }
+    let mut memories = clients.agentcore.list_memories().into_paginator().send();
+    while let Some(page) = memories.next().await {
+        let page = page.map_err(|e| listing("AgentCore memories", describe_sdk_error(&e)))?;
+        for m in page.memories() {
+            let (Some(id), Some(arn)) = (m.id(), m.arn()) else { continue };
+            // A memory's id is its name, '-' and ten characters.
+            if !id.starts_with(&underscored) || id.len() <= 11 {
+                continue;
+            }
+            if let Some((arn, tags)) = tags_of(arn.to_string()).await? {
+                keep(&arn, &id[..id.len() - 11], tags);
             }
         }
     }
