@@ -333,6 +333,14 @@ elif command == "gateway-log-only":
     engine = dict(full["policyEngineConfiguration"], mode="LOG_ONLY")
     agentcore.update_gateway(gatewayIdentifier=g["gatewayId"], name=g["name"], policyEngineConfiguration=engine, **keep)
     print(json.dumps({"gateway": g["gatewayId"], "mode": "LOG_ONLY"}))
+elif command == "make-gateway":
+    # A gateway named `arg` that carries the tags of env pr-41's tutorial 4 gateway (anyone who
+    # may tag can write them), and a `Name` tag with that gateway's name: not ours by its name.
+    tags = {"agentcore-mt:project": "agentcore-mt", "agentcore-mt:env": "pr-41", "agentcore-mt:stack": "tool-gateway",
+            "agentcore-mt:logical-id": "gateway", "Name": "agentcore-mt-pr-41-t4-gateway"}
+    g = agentcore.create_gateway(name=arg, roleArn="arn:aws:iam::000000000000:role/someone", protocolType="MCP",
+                                 authorizerType="NONE", tags=tags)
+    print(json.dumps({"gateway": g["gatewayId"]}))
 elif command == "gateway-without-interceptor":
     # Someone takes the gateway `arg`'s interceptor off, everything else kept.
     g = next(x for x in agentcore.list_gateways()["items"] if x["name"] == arg)

@@ -150,12 +150,17 @@ fn the_tool_layer_is_deployed_verified_repaired_and_destroyed() {
 /// A checkout that does not declare tutorial 4 (an older branch, a gc run from main before it
 /// merged) still finds everything tutorial 4 made, by name prefix and tags: the gateway (its
 /// target with it), the policy engine (its policies first), the memory, the runtime, the
-/// functions, roles and secrets: `destroy --orphans` deletes each and leaves nothing.
+/// functions, roles and secrets: `destroy --orphans` deletes each and leaves nothing. Nothing
+/// else: not env pr-410's tutorial 4 (whose names start like pr-41's), not a gateway that
+/// carries pr-41's tags under another name.
 #[test]
 fn a_checkout_without_tutorial_4_still_finds_and_destroys_all_of_it() {
     let cloud = Cloud::up();
     let env = "pr-41";
     cloud.ok(&["deploy", "--tutorial", "4", "--env", env]);
+    cloud.ok(&["deploy", "--tutorial", "4", "--env", "pr-410"]);
+    let neighbour = cloud.inventory("pr-410");
+    cloud.emulator("make-gateway", "agentcore-mt-pr-41-t4-other");
     let old = tempfile::tempdir().unwrap();
     for file in ["01-unstructured-rag.yaml", "02-structured-rls.yaml", "03-enterprise-demo.yaml"] {
         std::fs::write(old.path().join(file), common::stack_text(file)).unwrap();
@@ -183,5 +188,14 @@ fn a_checkout_without_tutorial_4_still_finds_and_destroys_all_of_it() {
         assert!(deleted.contains(&id), "{id} not deleted as an orphan: {deleted:?}");
     }
     assert_eq!(summary(&gone)["orphans"], 0, "{gone:?}");
-    assert_eq!(cloud.inventory(env), empty_inventory());
+    // Only the gateway with pr-41's tags but not its name is left of what starts like pr-41.
+    let mut left = cloud.inventory(env);
+    assert_eq!(
+        left.as_object_mut().unwrap().remove("gateways"),
+        Some(json!([{"name": "agentcore-mt-pr-41-t4-other", "targets": []}]))
+    );
+    assert_eq!(left, empty_inventory());
+    assert_eq!(cloud.inventory("pr-410"), neighbour, "env pr-410 was touched");
+    cloud.ok(&["destroy", "--env", "pr-410"]);
+    assert_eq!(cloud.inventory("pr-410"), empty_inventory());
 }

@@ -65,6 +65,27 @@ pub async fn tags_of(clients: &Clients, arn: &str) -> CloudResult<BTreeMap<Strin
 pub struct PolicyEngine(pub Clients);
 
 impl PolicyEngine {
+    /// A gateway (not being deleted) whose configuration names the engine `arn`.
+    async fn attached_to(&self, arn: &str) -> CloudResult<Option<String>> {
+        let mut pages = self.0.agentcore.list_gateways().into_paginator().send();
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| classify(e, NOT_FOUND))?;
+            for g in page.items().iter().filter(|g| g.status().as_str() != "DELETING") {
+                let got = self.0.agentcore.get_gateway().gateway_identifier(g.gateway_id()).send();
+                match got.await.map_err(|e| classify(e, NOT_FOUND)) {
+                    Ok(full)
+                        if full.policy_engine_configuration().is_some_and(|c| c.arn() == arn) =>
+                    {
+                        return Ok(Some(g.name().to_string()))
+                    }
+                    Ok(_) | Err(CloudError::NotFound(_)) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        Ok(None)
+    }
+
     async fn remove(&self, id: &str) -> CloudResult<()> {
         self.0
             .agentcore
@@ -197,9 +218,20 @@ impl Kind for PolicyEngine {
             Ok(e) if e.status().as_str() == "DELETING" => {
                 return Err(CloudError::Retryable("it is being deleted".into()))
             }
+            Ok(e) if e.status().as_str() == "DELETE_FAILED" => {
+                return Err(CloudError::Fatal(format!(
+                    "policy engine DELETE_FAILED: {}",
+                    e.status_reasons().join("; ")
+                )))
+            }
             Ok(_) => {}
             Err(CloudError::NotFound(_)) => return Ok(()),
             Err(e) => return Err(e),
+        }
+        // While a gateway still names it, its policies stay: without them that gateway would
+        // deny every call. A gateway orphan of the same sweep lets go of it when it is deleted.
+        if let Some(gateway) = self.attached_to(&orphan.arn).await? {
+            return Err(CloudError::Retryable(format!("gateway {gateway} still names it")));
         }
         let mut held = Vec::new();
         let mut pages =

@@ -281,15 +281,25 @@ async fn name_of(
                 Err(e) => return Err(failed(arn, describe_sdk_error(&e))),
             }
         }
+        // Never the `Name` tag: anyone who may tag could name someone else's gateway ours.
+        "agentcore.gateway" => {
+            match clients.agentcore.get_gateway().gateway_identifier(&orphan.id).send().await {
+                Ok(o) => Some(o.name().to_string()),
+                Err(e) if e.code() == Some("ResourceNotFoundException") => None,
+                Err(e) => return Err(failed(arn, describe_sdk_error(&e))),
+            }
+        }
         // A secret's ARN ends in its name and six random characters.
         "secretsmanager.generated_secret" => arn
             .split_once(":secret:")
             .and_then(|(_, n)| n.rsplit_once('-'))
             .map(|(name, _)| name.to_string()),
         // EC2 names are tags (`Name`): as forgeable as the ownership tags (see README).
-        _ => Some(
+        "ec2.vpc" | "ec2.subnet" | "ec2.security_group" => Some(
             tags.iter().find(|(k, _)| *k == "Name").map(|(_, v)| v.to_string()).unwrap_or_default(),
         ),
+        // Any other kind whose ARN holds no name: no name, so never ours.
+        _ => Some(String::new()),
     })
 }
 
