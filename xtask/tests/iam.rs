@@ -58,16 +58,18 @@ fn every_request_is_allowed_by_the_policy_in_force_and_nothing_else_is() {
     let roles_file = state.join("roles.json");
     std::fs::write(&roles_file, roles.to_string()).unwrap();
     record(&cloud, &own, &["deploy", "--env", "pr-1"]);
-    record(&cloud, &own, &["verify", "--env", "pr-1"]);
     record(&cloud, &own, &["gc", "--older-than", "1000h", "--prefix", "pr-", "--dry-run"]);
+    // Another environment lives beside it from here on: pr-1's verify and destroy (which lists
+    // what pr-1 owns) must not need to read anything of pr-2's.
+    let other = state.join("pr-2.jsonl");
+    record(&cloud, &other, &["deploy", "--env", "pr-2"]);
+    record(&cloud, &own, &["verify", "--env", "pr-1"]);
     record(&cloud, &own, &["destroy", "--env", "pr-1"]);
     // pr-1 takes the express path by default; the full path's requests are its work too.
     let full = ["--tutorial", "2", "--env", "pr-1", "--choose", "database=full"];
     record(&cloud, &own, &[&["deploy"][..], &full[..]].concat());
     record(&cloud, &own, &[&["destroy"][..], &full[..]].concat());
-    // Another environment's whole life.
-    let other = state.join("pr-2.jsonl");
-    record(&cloud, &other, &["deploy", "--env", "pr-2"]);
+    // The rest of the other environment's life.
     record(&cloud, &other, &["destroy", "--env", "pr-2"]);
 
     let p1 = policy(&cloud, "pr-1.json", &["permissions", "--env", "pr-1"]);

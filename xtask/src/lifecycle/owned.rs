@@ -73,7 +73,12 @@ pub async fn every_environment(clients: &Clients, env: Option<&str>) -> anyhow::
         }
     };
     let listing = |what: &str, e: String| anyhow::anyhow!("listing {what}: {e}");
-    let prefix = format!("{PROJECT}-");
+    // One environment's: its own names only. Every name it owns starts with its prefix, and
+    // its deploying identity (`permissions --env`) may read the tags of its own names only.
+    let prefix = match env {
+        Some(e) => format!("{PROJECT}-{e}-"),
+        None => format!("{PROJECT}-"),
+    };
     let mut roles = clients.iam.list_roles().into_paginator().items().send();
     while let Some(role) = roles.next().await {
         let role = role.map_err(|e| listing("IAM roles", describe_sdk_error(&e)))?;
@@ -96,7 +101,10 @@ pub async fn every_environment(clients: &Clients, env: Option<&str>) -> anyhow::
         .filters(
             aws_sdk_secretsmanager::types::Filter::builder()
                 .key(aws_sdk_secretsmanager::types::FilterNameStringType::Name)
-                .values(format!("{PROJECT}/"))
+                .values(match env {
+                    Some(e) => format!("{PROJECT}/{e}/"),
+                    None => format!("{PROJECT}/"),
+                })
                 .build(),
         )
         .into_paginator()
@@ -244,6 +252,12 @@ pub fn owned(d: &Dated, account: &str) -> bool {
     names::is_environments_name(entry.info.name_style, &d.name, &d.env, &d.logical_id, account)
 }
 
+/// A resource with an environment's tags whose name that environment's identity may not read
+/// is not named as the environment names its own (it may read those): not its own.
+fn denied(e: &impl ProvideErrorMetadata) -> bool {
+    e.code() == Some("AccessDeniedException")
+}
+
 /// The physical name of a resource the tagging API listed: from its ARN where the ARN holds it,
 /// else from the `Name` tag (EC2) or the service (`None`: gone meanwhile).
 async fn name_of(
@@ -263,6 +277,7 @@ async fn name_of(
             match clients.cognito.describe_user_pool().user_pool_id(&orphan.id).send().await {
                 Ok(o) => Some(o.user_pool().and_then(|p| p.name()).unwrap_or_default().to_string()),
                 Err(e) if e.code() == Some("ResourceNotFoundException") => None,
+                Err(e) if denied(&e) => Some(String::new()),
                 Err(e) => return Err(failed(arn, describe_sdk_error(&e))),
             }
         }
@@ -271,6 +286,7 @@ async fn name_of(
             match got.send().await {
                 Ok(o) => Some(o.knowledge_base().map(|k| k.name()).unwrap_or_default().to_string()),
                 Err(e) if e.code() == Some("ResourceNotFoundException") => None,
+                Err(e) if denied(&e) => Some(String::new()),
                 Err(e) => return Err(failed(arn, describe_sdk_error(&e))),
             }
         }
@@ -278,6 +294,7 @@ async fn name_of(
             match clients.agentcore.get_agent_runtime().agent_runtime_id(&orphan.id).send().await {
                 Ok(o) => Some(o.agent_runtime_name().to_string()),
                 Err(e) if e.code() == Some("ResourceNotFoundException") => None,
+                Err(e) if denied(&e) => Some(String::new()),
                 Err(e) => return Err(failed(arn, describe_sdk_error(&e))),
             }
         }
@@ -286,6 +303,7 @@ async fn name_of(
             match clients.agentcore.get_gateway().gateway_identifier(&orphan.id).send().await {
                 Ok(o) => Some(o.name().to_string()),
                 Err(e) if e.code() == Some("ResourceNotFoundException") => None,
+                Err(e) if denied(&e) => Some(String::new()),
                 Err(e) => return Err(failed(arn, describe_sdk_error(&e))),
             }
         }
