@@ -23,6 +23,23 @@ fn failed(events: &[Value]) -> Vec<String> {
         .collect()
 }
 
+/// `plan` shows the gateway as an update, `deploy` makes it, and `verify` passes again.
+fn the_gateway_is_repaired(cloud: &Cloud, env: &str) {
+    let plan = cloud.ok(&["plan", "--tutorial", "4", "--env", env]);
+    let gateway = plan.iter().find(|e| e["type"] == "resource" && e["id"] == "gateway").unwrap();
+    assert_eq!(gateway["action"], "update", "{gateway}");
+    cloud.ok(&["deploy", "--tutorial", "4", "--env", env]);
+    let fixed = cloud.ok(&["verify", "--tutorial", "4", "--env", env]);
+    assert_eq!(summary(&fixed)["failed"], 0, "{:?}", failed(&fixed));
+}
+
+/// `verify` after someone broke `what`: it fails (exit 1); its events.
+fn verify_fails(cloud: &Cloud, env: &str, what: &str) -> Vec<Value> {
+    let out = cloud.xtask(&["verify", "--tutorial", "4", "--env", env, "--output-format", "json"]);
+    assert_eq!(out.status.code(), Some(1), "verify passed {what}");
+    common::events(&out)
+}
+
 #[test]
 fn the_tool_layer_is_deployed_verified_repaired_and_destroyed() {
     let cloud = Cloud::up();
@@ -77,9 +94,7 @@ fn the_tool_layer_is_deployed_verified_repaired_and_destroyed() {
     // engine), and deploy must put ENFORCE back. The interceptor still holds: the attacker's
     // forged tenant reaches the tools as no tenant, and nothing of the other tenant comes back.
     cloud.emulator("gateway-log-only", "agentcore-mt-pr-4-t4-gateway");
-    let out = cloud.xtask(&["verify", "--tutorial", "4", "--env", env, "--output-format", "json"]);
-    assert_eq!(out.status.code(), Some(1), "verify passed with the gateway in LOG_ONLY mode");
-    let events = common::events(&out);
+    let events = verify_fails(&cloud, env, "with the gateway in LOG_ONLY mode");
     let broken = failed(&events);
     assert!(broken.iter().any(|n| n.contains("ENFORCE mode")), "{broken:?}");
     let forged = cases(&events)
@@ -93,20 +108,13 @@ fn the_tool_layer_is_deployed_verified_repaired_and_destroyed() {
         "not refused by the tools: {forged}"
     );
     assert!(!detail.contains("CLM-B-"), "the other tenant's claims reached the attacker: {forged}");
-    let plan = cloud.ok(&["plan", "--tutorial", "4", "--env", env]);
-    let gateway = plan.iter().find(|e| e["type"] == "resource" && e["id"] == "gateway").unwrap();
-    assert_eq!(gateway["action"], "update", "{gateway}");
-    cloud.ok(&["deploy", "--tutorial", "4", "--env", env]);
-    let fixed = cloud.ok(&["verify", "--tutorial", "4", "--env", env]);
-    assert_eq!(summary(&fixed)["failed"], 0, "{:?}", failed(&fixed));
+    the_gateway_is_repaired(&cloud, env);
 
     // Someone takes the interceptor off: verify fails (the configuration, and a call that names
     // no tenant is denied), while the policy engine alone still denies every forged tenant;
     // deploy puts the interceptor back.
     cloud.emulator("gateway-without-interceptor", "agentcore-mt-pr-4-t4-gateway");
-    let out = cloud.xtask(&["verify", "--tutorial", "4", "--env", env, "--output-format", "json"]);
-    assert_eq!(out.status.code(), Some(1), "verify passed without the interceptor");
-    let events = common::events(&out);
+    let events = verify_fails(&cloud, env, "without the interceptor");
     let broken = failed(&events);
     assert!(broken.iter().any(|n| n.contains("REQUEST interceptor")), "{broken:?}");
     assert!(broken.iter().any(|n| n.contains("names no tenant")), "{broken:?}");
@@ -116,19 +124,13 @@ fn the_tool_layer_is_deployed_verified_repaired_and_destroyed() {
         .filter(|c| c["name"].as_str().unwrap().contains("denied by the policy engine"))
         .collect();
     assert!(still.len() >= 3 && still.iter().all(|c| c["outcome"] == "pass"), "{still:?}");
-    let plan = cloud.ok(&["plan", "--tutorial", "4", "--env", env]);
-    let gateway = plan.iter().find(|e| e["type"] == "resource" && e["id"] == "gateway").unwrap();
-    assert_eq!(gateway["action"], "update", "{gateway}");
-    cloud.ok(&["deploy", "--tutorial", "4", "--env", env]);
-    let fixed = cloud.ok(&["verify", "--tutorial", "4", "--env", env]);
-    assert_eq!(summary(&fixed)["failed"], 0, "{:?}", failed(&fixed));
+    the_gateway_is_repaired(&cloud, env);
 
     // Someone deletes the policy that lets brokers read their claims: verify fails (a broker's
     // own reads are denied), deploy creates it again.
     cloud.emulator("delete-policy", "agentcore_mt_pr_4_t4_reads_own");
-    let out = cloud.xtask(&["verify", "--tutorial", "4", "--env", env, "--output-format", "json"]);
-    assert_eq!(out.status.code(), Some(1), "verify passed without the read policy");
-    let broken = failed(&common::events(&out));
+    let events = verify_fails(&cloud, env, "without the read policy");
+    let broken = failed(&events);
     assert!(broken.iter().any(|n| n.contains("lists their own claims")), "{broken:?}");
     let repaired = cloud.ok(&["deploy", "--tutorial", "4", "--env", env]);
     assert_eq!(summary(&repaired)["counts"]["create"], 1, "{}", summary(&repaired));

@@ -692,23 +692,10 @@ async fn intercepting(ctx: &VerifyContext<'_>, g: &Gateway, arn: &str) -> Result
         .send()
         .await
         .map_err(|e| crate::cloud::describe_sdk_error(&e))?;
-    let found: Vec<String> = gw
-        .interceptor_configurations()
-        .iter()
-        .map(|i| {
-            let function = i.interceptor().and_then(|c| c.as_lambda().ok()).map(|l| l.arn());
-            let points: Vec<&str> = i.interception_points().iter().map(|p| p.as_str()).collect();
-            let headers = i.input_configuration().is_some_and(|c| c.pass_request_headers());
-            format!("{} at {} (headers {headers})", function.unwrap_or("?"), points.join("+"))
-        })
-        .collect();
-    let want = format!("{arn} at REQUEST (headers true)");
-    if found == [want.clone()] {
-        Ok(())
-    } else if found.is_empty() {
-        Err("the gateway has no interceptor".into())
-    } else {
-        Err(format!("the gateway has {}, not {want}", found.join("; ")))
+    match crate::kinds::agentcore_gateway::interceptors_of(gw.interceptor_configurations()) {
+        found if found == arn => Ok(()),
+        found if found == "none" => Err("the gateway has no interceptor".into()),
+        found => Err(format!("the gateway has {found}, not {arn} at REQUEST with the headers")),
     }
 }
 

@@ -137,7 +137,7 @@ fn config(p: &Properties) -> CloudResult<Config> {
 
 /// The gateway's interceptors as the state says them: the REQUEST interceptor's ARN when it is
 /// the only one and gets the headers, "none" when there is none, otherwise what there is.
-fn interceptors_of(items: &[GatewayInterceptorConfiguration]) -> String {
+pub fn interceptors_of(items: &[GatewayInterceptorConfiguration]) -> String {
     let described: Vec<String> = items
         .iter()
         .map(|i| {

@@ -169,6 +169,14 @@ pub async fn every_environment(clients: &Clients, env: Option<&str>) -> anyhow::
             }
         }
     }
+    // AgentCore resources' tags (runtimes, gateways, policy engines, memories).
+    let tags_of = |arn: String| async move {
+        match clients.agentcore.list_tags_for_resource().resource_arn(&arn).send().await {
+            Ok(t) => Ok(Some((arn, t.tags().cloned().unwrap_or_default().into_iter().collect()))),
+            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
+            Err(e) => Err(listing("AgentCore tags", describe_sdk_error(&e))),
+        }
+    };
     // Runtime names allow no `-`: ours start agentcore_mt_.
     let underscored = prefix.replace('-', "_");
     let mut runtimes = clients.agentcore.list_agent_runtimes().into_paginator().send();
@@ -179,27 +187,13 @@ pub async fn every_environment(clients: &Clients, env: Option<&str>) -> anyhow::
             .iter()
             .filter(|r| r.agent_runtime_name().starts_with(&underscored))
         {
-            let arn = r.agent_runtime_arn();
-            match clients.agentcore.list_tags_for_resource().resource_arn(arn).send().await {
-                Ok(t) => keep(
-                    arn,
-                    r.agent_runtime_name(),
-                    t.tags().cloned().unwrap_or_default().into_iter().collect(),
-                ),
-                Err(e) if e.code() == Some("ResourceNotFoundException") => {}
-                Err(e) => return Err(listing("AgentCore runtime tags", describe_sdk_error(&e))),
+            if let Some((arn, tags)) = tags_of(r.agent_runtime_arn().to_string()).await? {
+                keep(&arn, r.agent_runtime_name(), tags);
             }
         }
     }
     // Gateways, policy engines and memories: listed by our name prefix too (an old checkout
     // that no longer declares tutorial 4 must still find them), then their tags read.
-    let tags_of = |arn: String| async move {
-        match clients.agentcore.list_tags_for_resource().resource_arn(&arn).send().await {
-            Ok(t) => Ok(Some((arn, t.tags().cloned().unwrap_or_default().into_iter().collect()))),
-            Err(e) if e.code() == Some("ResourceNotFoundException") => Ok(None),
-            Err(e) => Err(listing("AgentCore tags", describe_sdk_error(&e))),
-        }
-    };
     let agentcore_arn = |what: &str, id: &str| {
         format!("arn:aws:bedrock-agentcore:{}:{}:{what}/{id}", clients.region, clients.account)
     };
